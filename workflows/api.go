@@ -1,0 +1,204 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// TaskQueue is the task queue the worker polls.
+const TaskQueue = "certflow"
+
+// CertificateWorkflowID is the workflow ID of a certificate's workflow.
+func CertificateWorkflowID(certID string) string { return "certificate/" + certID }
+
+// RefundWorkflowID is the workflow ID of an order's refund.
+func RefundWorkflowID(orderID string) string { return "refund/" + orderID }
+
+// Search attributes. Register them on the server (the dev runner does) as
+// Keyword, except Escalated (Bool).
+var (
+	OrderIDKey          = temporal.NewSearchAttributeKeyKeyword("OrderId")
+	RefundStatusKey     = temporal.NewSearchAttributeKeyKeyword("RefundStatus")
+	CertificateIDKey    = temporal.NewSearchAttributeKeyKeyword("CertificateId")
+	CertificateStateKey = temporal.NewSearchAttributeKeyKeyword("CertificateState")
+	ProductKey          = temporal.NewSearchAttributeKeyKeyword("Product")
+	EscalatedKey        = temporal.NewSearchAttributeKeyBool("Escalated")
+)
+
+// SearchAttributeTypes lists the search attributes for server registration
+// ("name=Type" as `temporal server start-dev --search-attribute` takes it).
+var SearchAttributeTypes = []string{
+	"OrderId=Keyword", "RefundStatus=Keyword", "CertificateId=Keyword",
+	"CertificateState=Keyword", "Product=Keyword", "Escalated=Bool",
+}
+
+// Certificate workflow messages.
+const (
+	// UpdateCertificateAction carries a console action (ActionRequest →
+	// CertificateStatus). Its validator refuses illegal transitions.
+	UpdateCertificateAction = "action"
+	// SignalCAResult carries a CA review result (CAResult).
+	SignalCAResult = "ca-result"
+	// SignalCertificateCommand carries a refund chain's step (Command).
+	SignalCertificateCommand = "command"
+	// QueryCertificateStatus returns CertificateStatus.
+	QueryCertificateStatus = "status"
+)
+
+// Refund workflow messages.
+const (
+	// UpdateRefundCancel asks to cancel the refund (CancelRequest → RefundStatus).
+	UpdateRefundCancel = "cancel"
+	// UpdateRefundApprove is the operator's approval (ApproveRequest → RefundStatus).
+	UpdateRefundApprove = "approve"
+	// SignalCertificateReport carries a certificate workflow's Report.
+	SignalCertificateReport = "certificate-report"
+	// QueryRefundStatus returns RefundStatus.
+	QueryRefundStatus = "status"
+)
+
+// CertificateInput starts (or continues) a certificate workflow.
+type CertificateInput struct {
+	Certificate domain.Certificate `json:"certificate"`
+	OrderID     string             `json:"order_id"`
+	// Carried over by continue-as-new.
+	Carry *CertificateCarry `json:"carry,omitempty"`
+}
+
+// CertificateCarry is the state a certificate workflow hands to its next run.
+type CertificateCarry struct {
+	Transitions []Transition `json:"transitions"`
+	SeenEvents  []string     `json:"seen_events"`
+	Held        []CAResult   `json:"held"`
+	Owner       string       `json:"owner,omitempty"`
+}
+
+// ActionRequest is a console action on a certificate.
+type ActionRequest struct {
+	Action statemachine.CertEvent `json:"action"`
+	// Actor is who asked (customer, operator, console user ID).
+	Actor string `json:"actor,omitempty"`
+	// ConfirmIrreversible must be true for revoke (SSL-9).
+	ConfirmIrreversible bool `json:"confirm_irreversible,omitempty"`
+}
+
+// CAResult is a CA review result delivered by a callback.
+type CAResult struct {
+	// EventID is the CA's event ID; a repeated ID is ignored.
+	EventID     string                 `json:"event_id"`
+	Certificate string                 `json:"certificate"`
+	Result      statemachine.CertEvent `json:"result"`
+	Reason      string                 `json:"reason,omitempty"`
+	At          time.Time              `json:"at"`
+}
+
+// Command is a refund chain's step sent to a certificate workflow.
+type Command struct {
+	RequestID string                 `json:"request_id"`
+	Event     statemachine.CertEvent `json:"event"`
+	// ReplyTo is the workflow ID that receives Reports (the refund).
+	ReplyTo string `json:"reply_to"`
+}
+
+// Report tells a refund workflow what became of a command, or of a
+// certificate it watches (RequestID empty for unsolicited changes).
+type Report struct {
+	RequestID   string                 `json:"request_id,omitempty"`
+	Certificate string                 `json:"certificate"`
+	Event       statemachine.CertEvent `json:"event"`
+	OK          bool                   `json:"ok"`
+	State       statemachine.CertState `json:"state"`
+	ErrorType   string                 `json:"error_type,omitempty"`
+	Error       string                 `json:"error,omitempty"`
+	At          time.Time              `json:"at"`
+	// QuotaReturned is set when this change gave the certificate's quota back.
+	QuotaReturned bool `json:"quota_returned,omitempty"`
+}
+
+// Transition is one recorded change of a certificate's state.
+type Transition struct {
+	From    statemachine.CertState `json:"from"`
+	To      statemachine.CertState `json:"to"`
+	Event   statemachine.CertEvent `json:"event"`
+	At      time.Time              `json:"at"`
+	Source  string                 `json:"source"` // console, refund/<order>, ca
+	EventID string                 `json:"event_id,omitempty"`
+}
+
+// CertificateStatus is what the certificate workflow's query returns.
+type CertificateStatus struct {
+	ID            string                 `json:"id"`
+	OrderID       string                 `json:"order_id"`
+	State         statemachine.CertState `json:"state"`
+	Transitions   []Transition           `json:"transitions"`
+	QuotaReturned bool                   `json:"quota_returned"`
+	Held          []CAResult             `json:"held,omitempty"`
+}
+
+// RefundInput starts a refund workflow.
+type RefundInput struct {
+	OrderID string               `json:"order_id"`
+	Request domain.RefundRequest `json:"request"`
+}
+
+// CancelRequest asks to cancel a refund (CAN-1, CAN-2).
+type CancelRequest struct {
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ApproveRequest is an operator's approval (GW-4).
+type ApproveRequest struct {
+	Operator string `json:"operator"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Outcome is where a refund ended (or stands).
+type Outcome string
+
+// The outcomes, as the scenario format names them.
+const (
+	OutcomeRefunded         Outcome = "refunded"
+	OutcomeRejected         Outcome = "rejected"
+	OutcomeCancelled        Outcome = "cancelled"
+	OutcomePending          Outcome = "pending"
+	OutcomeAwaitingApproval Outcome = "awaiting_approval"
+)
+
+// Payout is money that moved.
+type Payout struct {
+	PaymentID     string             `json:"payment_id"`
+	Cash          string             `json:"cash"`
+	GiftCard      string             `json:"gift_card"`
+	BenefitPoints int64              `json:"benefit_points"`
+	Currency      string             `json:"currency"`
+	Destination   domain.Destination `json:"destination"`
+	At            time.Time          `json:"at"`
+}
+
+// StepRecord is one thing the refund did, with its time.
+type StepRecord struct {
+	At     time.Time `json:"at"`
+	Step   string    `json:"step"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// RefundStatus is the refund's state (query) and, once finished, its result.
+type RefundStatus struct {
+	OrderID      string                  `json:"order_id"`
+	State        statemachine.OrderState `json:"state"`
+	Outcome      Outcome                 `json:"outcome"`
+	Reasons      []string                `json:"reasons"`
+	Message      string                  `json:"message,omitempty"`
+	Decision     *policy.Decision        `json:"decision,omitempty"`
+	Payout       *Payout                 `json:"payout,omitempty"`
+	Waiting      string                  `json:"waiting,omitempty"`
+	Escalated    bool                    `json:"escalated"`
+	Steps        []StepRecord            `json:"steps"`
+	Certificates []statemachine.CertRef  `json:"certificates,omitempty"`
+}
