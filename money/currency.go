@@ -15,9 +15,6 @@ type Currency struct {
 	Places int32
 }
 
-// String returns the currency code.
-func (c Currency) String() string { return c.Code }
-
 // minorUnits is the ISO 4217 minor-unit table (the "E" column) for the
 // active circulating currencies. Fund codes, precious metals and withdrawn
 // codes are left out on purpose: an order in one of them is a data error.
