@@ -10,9 +10,10 @@
 // The package is pure and deterministic, because it runs inside Temporal
 // workflows: it reads no clock, draws no random numbers, starts no
 // goroutines, does no I/O, and no map iteration order reaches an output.
-// github.com/looplab/fsm is used only as a transition checker: a fresh FSM
-// without callbacks is built from the table for each check, so no FSM state
-// is shared between calls or goroutines.
+// github.com/looplab/fsm is used only as a transition checker: each check
+// builds a fresh FSM without callbacks, positioned at the given state, from
+// the table rows that can apply there, so no FSM state is shared between
+// calls or goroutines.
 package statemachine
 
 //go:generate go test -run TestDiagrams -update .

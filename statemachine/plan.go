@@ -142,22 +142,17 @@ func OrderReleasePlan(certs []CertRef) ([]PlanStep, error) {
 	case 0:
 		return nil, nil
 	case 1:
-		return ReleasePlan(certs[0].ID, certs[0].State)
+		return certPlan(certs[0])
 	}
 	first, later := certs[0], certs[1:]
-	firstPlan, err := ReleasePlan(first.ID, first.State)
+	firstPlan, err := certPlan(first)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case slices.Contains(cascadeFirst, first.State):
 		// SSL-8: removing the first certificate removes the later years.
-		plan := firstPlan
-		plan, err = appendLater(plan, later, Cascade, StepCascade)
-		if err != nil {
-			return nil, err
-		}
-		return plan, nil
+		return appendLater(firstPlan, later, Cascade, StepCascade)
 	case slices.Contains(revokeFirst, first.State):
 		// SSL-8: cancel each Not Activated year, then revoke, wait for the
 		// review and delete the first.
@@ -169,7 +164,7 @@ func OrderReleasePlan(certs []CertRef) ([]PlanStep, error) {
 	case first.State == Removed:
 		var plan []PlanStep
 		for _, c := range later {
-			p, err := ReleasePlan(c.ID, c.State)
+			p, err := certPlan(c)
 			if err != nil {
 				return nil, err
 			}
@@ -199,11 +194,20 @@ func appendLater(plan []PlanStep, later []CertRef, ev CertEvent, kind StepKind) 
 		if c.State == NotActivated {
 			continue
 		}
-		p, err := ReleasePlan(c.ID, c.State)
+		p, err := certPlan(c)
 		if err != nil {
 			return nil, err
 		}
 		plan = append(plan, p...)
+	}
+	return plan, nil
+}
+
+// certPlan is c's own ReleasePlan, with errors naming c.
+func certPlan(c CertRef) ([]PlanStep, error) {
+	plan, err := ReleasePlan(c.ID, c.State)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %q: %w", c.ID, err)
 	}
 	return plan, nil
 }

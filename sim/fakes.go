@@ -1,0 +1,278 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// Compile-time checks: the fakes are the activities' interfaces.
+var (
+	_ activities.CA       = (*FakeCA)(nil)
+	_ activities.Payments = (*FakePayments)(nil)
+	_ activities.Store    = (*FakeStore)(nil)
+	_ activities.Policies = (*FakePolicies)(nil)
+)
+
+// FakeCA accepts every action at once, except a revocation (decided only
+// by Decide) and the resubmission of a certificate marked as rejected until
+// the customer fixes it.
+type FakeCA struct {
+	mu       sync.Mutex
+	rejected map[string]string
+	reviews  map[string]activities.ReviewStatus
+	Actions  []string
+}
+
+// NewFakeCA returns a CA that rejects resubmissions of the certificates in
+// rejected (ID → reason).
+func NewFakeCA(rejected map[string]string) *FakeCA {
+	r := map[string]string{}
+	for k, v := range rejected {
+		r[k] = v
+	}
+	return &FakeCA{rejected: r, reviews: map[string]activities.ReviewStatus{}}
+}
+
+// Act performs a console action.
+func (f *FakeCA) Act(_ context.Context, certID string, action statemachine.CertEvent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if reason, ok := f.rejected[certID]; ok && action == statemachine.Resubmit {
+		f.Actions = append(f.Actions, fmt.Sprintf("%s %s refused", action, certID))
+		return errs.E(errs.Invalid, "%s", reason)
+	}
+	f.Actions = append(f.Actions, fmt.Sprintf("%s %s", action, certID))
+	return nil
+}
+
+// Revoke submits a revocation; its review stays pending until Decide.
+func (f *FakeCA) Revoke(_ context.Context, certID, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Actions = append(f.Actions, "revoke "+certID)
+	return nil
+}
+
+// RevocationStatus reports the review as the timeline has decided it.
+func (f *FakeCA) RevocationStatus(_ context.Context, certID string) (activities.ReviewStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reviews[certID], nil
+}
+
+// Reset resets a product.
+func (f *FakeCA) Reset(_ context.Context, orderID string, product domain.Product) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Actions = append(f.Actions, fmt.Sprintf("reset %s %s", product, orderID))
+	return nil
+}
+
+// Decide records the CA's review decision.
+func (f *FakeCA) Decide(certID string, st activities.ReviewStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reviews[certID] = st
+}
+
+// Fix lets the customer's corrected data through the next resubmission.
+func (f *FakeCA) Fix(certID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.rejected, certID)
+}
+
+// FakePayments is a payment system with an idempotency ledger.
+type FakePayments struct {
+	mu         sync.Mutex
+	now        func() time.Time
+	failOrig   bool
+	ledger     map[string]activities.PayoutReceipt
+	Payouts    []activities.PayoutRequest
+	// TimeoutsAfterPay makes that many calls move the money and then fail
+	// as a timeout would (tests of M-4).
+	TimeoutsAfterPay int
+	Calls            int
+}
+
+// NewFakePayments returns an empty payment system using now for receipts.
+func NewFakePayments(now func() time.Time) *FakePayments {
+	return &FakePayments{now: now, ledger: map[string]activities.PayoutReceipt{}}
+}
+
+// FailOriginalMethod makes refunds to the original method fail from now on.
+func (f *FakePayments) FailOriginalMethod(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failOrig = on
+}
+
+// Refund pays once per idempotency key.
+func (f *FakePayments) Refund(_ context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls++
+	if rec, ok := f.ledger[req.IdempotencyKey]; ok {
+		return rec, nil
+	}
+	if req.Destination == domain.OriginalMethod && f.failOrig {
+		return activities.PayoutReceipt{}, fmt.Errorf("card declined: %w", activities.ErrOriginalMethodFailed)
+	}
+	rec := activities.PayoutReceipt{PaymentID: fmt.Sprintf("pay-%d", len(f.ledger)+1), IdempotencyKey: req.IdempotencyKey, Destination: req.Destination, At: f.now()}
+	f.ledger[req.IdempotencyKey] = rec
+	f.Payouts = append(f.Payouts, req)
+	if f.TimeoutsAfterPay > 0 {
+		f.TimeoutsAfterPay--
+		return activities.PayoutReceipt{}, errs.E(errs.Unavailable, "payment system timed out")
+	}
+	return rec, nil
+}
+
+// Lookup finds a payout by key.
+func (f *FakePayments) Lookup(_ context.Context, key string) (activities.PayoutReceipt, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec, ok := f.ledger[key]
+	return rec, ok, nil
+}
+
+// PayoutsOf returns the payouts made for an order.
+func (f *FakePayments) PayoutsOf(orderID string) []activities.PayoutRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []activities.PayoutRequest
+	for _, p := range f.Payouts {
+		if p.OrderID == orderID {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// FakeStore keeps one scenario's orders in memory.
+type FakeStore struct {
+	mu      sync.Mutex
+	orders  map[string]domain.Order
+	quotas  map[string]string
+	refunds map[string]activities.RefundRecord
+}
+
+// NewFakeStore returns a store holding the given orders.
+func NewFakeStore(orders ...domain.Order) *FakeStore {
+	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{}}
+	for _, o := range orders {
+		s.orders[o.ID] = o
+	}
+	return s
+}
+
+// GetOrder returns an order with its certificates' latest states.
+func (s *FakeStore) GetOrder(_ context.Context, id string) (domain.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[id]
+	if !ok {
+		return domain.Order{}, errs.E(errs.NotFound, "order %q not found", id)
+	}
+	o.Certificates = append([]domain.Certificate(nil), o.Certificates...)
+	return o, nil
+}
+
+// SaveCertificate records a certificate's state.
+func (s *FakeStore) SaveCertificate(_ context.Context, orderID string, cert domain.Certificate, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[orderID]
+	if !ok {
+		return errs.E(errs.NotFound, "order %q not found", orderID)
+	}
+	certs := append([]domain.Certificate(nil), o.Certificates...)
+	for i := range certs {
+		if certs[i].ID == cert.ID {
+			certs[i] = cert
+		}
+	}
+	o.Certificates = certs
+	s.orders[orderID] = o
+	return nil
+}
+
+// ReturnQuota returns a certificate's quota once.
+func (s *FakeStore) ReturnQuota(_ context.Context, _, certID, rule string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.quotas[certID]; ok {
+		return false, nil
+	}
+	s.quotas[certID] = rule
+	return true, nil
+}
+
+// SaveRefund records a refund's status.
+func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refunds[rec.OrderID] = rec
+	return nil
+}
+
+// QuotaReturned counts the quotas given back.
+func (s *FakeStore) QuotaReturned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.quotas)
+}
+
+// Certificates returns an order's certificate states, by ID.
+func (s *FakeStore) Certificates(orderID string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for _, c := range s.orders[orderID].Certificates {
+		out[c.ID] = string(c.State)
+	}
+	return out
+}
+
+// Refund returns an order's refund record.
+func (s *FakeStore) Refund(orderID string) (activities.RefundRecord, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refunds[orderID]
+	return r, ok
+}
+
+// FakePolicies resolves profiles from the embedded registry and gives every
+// order the same calendar.
+type FakePolicies struct {
+	Registry *policy.Registry
+	Calendar calendar.Spec
+}
+
+// Resolve returns the profile version in force at paidAt and the calendar.
+func (p *FakePolicies) Resolve(_ context.Context, name string, paidAt time.Time) (policy.Profile, calendar.Spec, error) {
+	prof, err := p.Registry.Resolve(name, paidAt)
+	if err != nil {
+		return policy.Profile{}, calendar.Spec{}, err
+	}
+	return prof, p.Calendar, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

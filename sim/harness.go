@@ -1,0 +1,228 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// Harness signals.
+const (
+	signalStartRefund = "start-refund"
+	signalStop        = "stop"
+)
+
+// HarnessInput lists the certificate workflows a scenario starts with.
+type HarnessInput struct {
+	Certificates []workflows.CertificateInput `json:"certificates"`
+}
+
+// HarnessWorkflow stands in for the console backend: it starts the order's
+// certificate workflows, starts the refund when the timeline asks, and ends
+// when the scenario's clock stops. The workflows it starts are the real ones.
+func HarnessWorkflow(ctx workflow.Context, in HarnessInput) error {
+	for _, c := range in.Certificates {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:        workflows.CertificateWorkflowID(c.Certificate.ID),
+			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		})
+		f := workflow.ExecuteChildWorkflow(cctx, workflows.CertificateWorkflow, c)
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			return fmt.Errorf("starting certificate %s: %w", c.Certificate.ID, err)
+		}
+	}
+	start := workflow.GetSignalChannel(ctx, signalStartRefund)
+	stop := workflow.GetSignalChannel(ctx, signalStop)
+	for {
+		stopped := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(start, func(ch workflow.ReceiveChannel, _ bool) {
+			var in workflows.RefundInput
+			ch.Receive(ctx, &in)
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:        workflows.RefundWorkflowID(in.OrderID),
+				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			})
+			f := workflow.ExecuteChildWorkflow(cctx, workflows.RefundWorkflow, in)
+			if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+				// A second request for the same order joins the running refund.
+				workflow.GetLogger(ctx).Info("refund not started", "order", in.OrderID, "error", err)
+			}
+		})
+		sel.AddReceive(stop, func(ch workflow.ReceiveChannel, _ bool) {
+			ch.Receive(ctx, nil)
+			stopped = true
+		})
+		sel.Select(ctx)
+		if stopped {
+			return nil
+		}
+	}
+}
+
+// Fakes are the in-memory systems a run uses; tests may adjust them before
+// Run (e.g. FakePayments.TimeoutsAfterPay).
+type Fakes struct {
+	CA       *FakeCA
+	Payments *FakePayments
+	Store    *FakeStore
+	Policies *FakePolicies
+}
+
+// Options tune a run.
+type Options struct {
+	// Logger receives the SDK's log; nil discards it.
+	Logger log.Logger
+	// Prepare may adjust the fakes before the run starts.
+	Prepare func(*Fakes)
+}
+
+// Run plays a scenario and returns its result.
+func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		return Result{}, err
+	}
+	spec, err := sc.CalendarSpec(reg)
+	if err != nil {
+		return Result{}, err
+	}
+	suite := &testsuite.WorkflowTestSuite{}
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	suite.SetLogger(logger)
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(sc.Order.PaidAt)
+	env.SetDetachedChildWait(false)
+	env.SetTestTimeout(2 * time.Minute)
+
+	rejected := map[string]string{}
+	for _, c := range sc.Order.Certificates {
+		if c.ResubmitRejected != "" {
+			rejected[c.ID] = c.ResubmitRejected
+		}
+	}
+	fakes := &Fakes{
+		CA:       NewFakeCA(rejected),
+		Payments: NewFakePayments(env.Now),
+		Store:    NewFakeStore(sc.Order),
+		Policies: &FakePolicies{Registry: reg, Calendar: spec},
+	}
+	if opts.Prepare != nil {
+		opts.Prepare(fakes)
+	}
+	env.RegisterWorkflow(HarnessWorkflow)
+	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	env.RegisterWorkflow(workflows.RefundWorkflow)
+	env.RegisterActivity(&activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies})
+
+	p := &player{sc: sc, env: env, fakes: fakes}
+	p.schedule()
+	env.ExecuteWorkflow(HarnessWorkflow, p.harnessInput())
+	if err := env.GetWorkflowError(); err != nil {
+		return Result{}, fmt.Errorf("scenario %s: %w", sc.Order.ID, err)
+	}
+	if p.result == nil {
+		return Result{}, fmt.Errorf("scenario %s: the clock stopped before the result was collected", sc.Order.ID)
+	}
+	return *p.result, nil
+}
+
+// player delivers the timeline's events at their times.
+type player struct {
+	sc        Scenario
+	env       *testsuite.TestWorkflowEnvironment
+	fakes     *Fakes
+	requested bool
+	notes     []string
+	result    *Result
+}
+
+func (p *player) harnessInput() HarnessInput {
+	var in HarnessInput
+	for _, c := range p.sc.Order.Certificates {
+		in.Certificates = append(in.Certificates, workflows.CertificateInput{Certificate: c, OrderID: p.sc.Order.ID})
+	}
+	return in
+}
+
+func (p *player) schedule() {
+	start := p.sc.Order.PaidAt
+	for i, ev := range p.sc.Events {
+		i, ev := i, ev
+		p.env.RegisterDelayedCallback(func() { p.deliver(i, ev) }, ev.At.Sub(start))
+	}
+	p.env.RegisterDelayedCallback(func() {
+		r := p.collect()
+		p.result = &r
+		p.env.SignalWorkflow(signalStop, nil)
+	}, p.sc.End().Sub(start))
+}
+
+func (p *player) deliver(i int, ev Event) {
+	orderID := p.sc.Order.ID
+	certWF := workflows.CertificateWorkflowID(ev.Certificate)
+	switch ev.Type {
+	case EvRefundRequested:
+		p.requested = true
+		req := domain.RefundRequest{OrderID: orderID, RequestedAt: ev.At, Consent: ev.Consent,
+			ConfirmIrreversible: ev.ConfirmIrreversible, AcceptLateReviewRisk: ev.AcceptLateReviewRisk, RequestedBy: "customer"}
+		p.env.SignalWorkflow(signalStartRefund, workflows.RefundInput{OrderID: orderID, Request: req})
+	case EvRevocationApproved, EvRevocationRejected:
+		result := statemachine.RevocationApproved
+		if ev.Type == EvRevocationRejected {
+			result = statemachine.RevocationRejected
+		}
+		eventID := fmt.Sprintf("%s-ev-%d", orderID, i)
+		p.fakes.CA.Decide(ev.Certificate, activities.ReviewStatus{Result: result, EventID: eventID, Reason: ev.Reason, At: ev.At})
+		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At})
+	case EvCustomerResubmitted:
+		p.fakes.CA.Fix(ev.Certificate)
+		p.update(i, certWF, workflows.UpdateCertificateAction, workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})
+	case EvRevokeRequested:
+		p.update(i, certWF, workflows.UpdateCertificateAction, workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: ev.ConfirmIrreversible})
+	case EvOriginalMethodFails:
+		p.fakes.Payments.FailOriginalMethod(true)
+	case EvOperatorApproved:
+		p.update(i, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundApprove, workflows.ApproveRequest{Operator: "operator"})
+	case EvCancelRequested:
+		p.update(i, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundCancel, workflows.CancelRequest{Actor: "customer"})
+	}
+}
+
+func (p *player) signal(workflowID, name string, arg any) {
+	if err := p.env.SignalWorkflowByID(workflowID, name, arg); err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("%s %s not delivered: %v", name, workflowID, err))
+	}
+}
+
+func (p *player) update(i int, workflowID, name string, arg any) {
+	label := fmt.Sprintf("%s on %s", name, workflowID)
+	cb := &testsuite.TestUpdateCallback{
+		OnReject:   func(err error) { p.notes = append(p.notes, fmt.Sprintf("%s refused: %v", label, err)) },
+		OnAccept:   func() {},
+		OnComplete: func(_ any, err error) {
+			if err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("%s failed: %v", label, err))
+			}
+		},
+	}
+	if err := p.env.UpdateWorkflowByID(workflowID, name, fmt.Sprintf("event-%d", i), cb, arg); err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("%s not delivered: %v", label, err))
+	}
+}

@@ -1,0 +1,400 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// Limits that keep a long-lived certificate workflow's history bounded.
+const (
+	continueAsNewAfterEvents = 2000
+	keepSeenEvents           = 500
+	keepTransitions          = 200
+	maxHeldResults           = 32
+)
+
+// CertificateWorkflow is the single writer of one certificate's state. Console
+// actions arrive as updates, refund chains' steps as command signals, and CA
+// review results as signals carrying the CA's event ID (a repeated ID is
+// ignored; a result that arrives before the action it answers is held). It
+// ends when the certificate is removed, and continues as new before its
+// history grows large.
+func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
+	c := newCertificate(in)
+	if err := c.setup(ctx); err != nil {
+		return CertificateStatus{}, err
+	}
+	return c.run(ctx)
+}
+
+// certOp is one queued change: a console action, a command, or a CA result.
+type certOp struct {
+	event     statemachine.CertEvent
+	source    string
+	requestID string
+	replyTo   string
+	result    *CAResult
+	done      bool
+	err       error
+}
+
+type certificate struct {
+	orderID     string
+	cert        domain.Certificate
+	transitions []Transition
+	seen        map[string]bool
+	seenOrder   []string
+	held        []CAResult
+	owner       string
+	queue       []*certOp
+}
+
+func newCertificate(in CertificateInput) *certificate {
+	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}}
+	if in.Carry != nil {
+		c.transitions = in.Carry.Transitions
+		c.held = in.Carry.Held
+		c.owner = in.Carry.Owner
+		for _, id := range in.Carry.SeenEvents {
+			c.remember(id)
+		}
+	}
+	return c
+}
+
+func (c *certificate) setup(ctx workflow.Context) error {
+	if c.cert.ID == "" {
+		return temporal.NewNonRetryableApplicationError("certificate input has no ID", activities.TypeInvalid, nil)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryCertificateStatus, func() (CertificateStatus, error) {
+		return c.status(), nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCertificateAction, c.handleAction,
+		workflow.UpdateHandlerOptions{Validator: c.validateAction}); err != nil {
+		return err
+	}
+	results := workflow.GetSignalChannel(ctx, SignalCAResult)
+	commands := workflow.GetSignalChannel(ctx, SignalCertificateCommand)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(results, func(ch workflow.ReceiveChannel, _ bool) {
+				var r CAResult
+				ch.Receive(ctx, &r)
+				c.receiveResult(ctx, r)
+			})
+			sel.AddReceive(commands, func(ch workflow.ReceiveChannel, _ bool) {
+				var cmd Command
+				ch.Receive(ctx, &cmd)
+				c.queue = append(c.queue, &certOp{event: cmd.Event, source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
+			})
+			sel.Select(ctx)
+		}
+	})
+	c.publish(ctx)
+	return nil
+}
+
+func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			return len(c.queue) > 0 || c.cert.State == statemachine.Removed || c.shouldContinueAsNew(ctx)
+		}); err != nil {
+			return c.status(), err
+		}
+		for len(c.queue) > 0 {
+			op := c.queue[0]
+			c.queue = c.queue[1:]
+			c.execute(ctx, op)
+		}
+		if c.cert.State == statemachine.Removed {
+			// Let update callers receive their answers before the run ends.
+			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && len(c.queue) == 0 })
+			return c.status(), nil
+		}
+		if c.shouldContinueAsNew(ctx) {
+			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			if len(c.queue) == 0 {
+				return c.status(), workflow.NewContinueAsNewError(ctx, CertificateWorkflow, c.carryInput())
+			}
+		}
+	}
+}
+
+func (c *certificate) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > continueAsNewAfterEvents
+}
+
+func (c *certificate) carryInput() CertificateInput {
+	carry := &CertificateCarry{
+		Transitions: tail(c.transitions, keepTransitions),
+		SeenEvents:  tail(c.seenOrder, keepSeenEvents),
+		Held:        c.held,
+		Owner:       c.owner,
+	}
+	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
+}
+
+// validateAction refuses, without writing history, what the console may not
+// do from the current state.
+func (c *certificate) validateAction(ctx workflow.Context, req ActionRequest) error {
+	if !statemachine.IsConsoleAction(req.Action) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a console action", req.Action), activities.TypeInvalid, nil)
+	}
+	if _, err := statemachine.CertTransition(c.cert.State, req.Action); err != nil {
+		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition, nil)
+	}
+	// SSL-9: revocation cannot be undone; the requester must confirm it.
+	if statemachine.IsIrreversible(req.Action) && !req.ConfirmIrreversible {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("SSL-9: %s cannot be undone; confirm_irreversible must be true", req.Action), activities.TypeInvalid, nil)
+	}
+	return nil
+}
+
+func (c *certificate) handleAction(ctx workflow.Context, req ActionRequest) (CertificateStatus, error) {
+	source := "console"
+	if req.Actor != "" {
+		source = "console:" + req.Actor
+	}
+	op := &certOp{event: req.Action, source: source}
+	c.queue = append(c.queue, op)
+	if err := workflow.Await(ctx, func() bool { return op.done }); err != nil {
+		return c.status(), err
+	}
+	return c.status(), op.err
+}
+
+// receiveResult dedupes a CA result by event ID and queues it.
+func (c *certificate) receiveResult(ctx workflow.Context, r CAResult) {
+	if r.EventID == "" || c.seen[r.EventID] {
+		workflow.GetLogger(ctx).Info("CA result ignored (duplicate or without event ID)", "event_id", r.EventID, "result", r.Result)
+		return
+	}
+	c.remember(r.EventID)
+	c.queue = append(c.queue, &certOp{event: r.Result, source: "ca", result: &r})
+}
+
+func (c *certificate) remember(id string) {
+	if c.seen[id] {
+		return
+	}
+	c.seen[id] = true
+	c.seenOrder = append(c.seenOrder, id)
+}
+
+func (c *certificate) execute(ctx workflow.Context, op *certOp) {
+	defer func() { op.done = true }()
+	if op.result != nil {
+		c.applyResult(ctx, *op.result)
+		return
+	}
+	if op.replyTo != "" {
+		c.owner = op.replyTo
+	}
+	next, err := statemachine.CertTransition(c.cert.State, op.event)
+	if err != nil {
+		op.err = temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition, nil)
+		c.reply(ctx, op, false)
+		return
+	}
+	if statemachine.IsConsoleAction(op.event) {
+		actx := withOptions(ctx, caOptions)
+		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
+		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, nil); err != nil {
+			op.err = err
+			c.reply(ctx, op, false)
+			return
+		}
+	}
+	c.transition(ctx, op.event, next, op.source, "", workflow.Now(ctx))
+	c.reply(ctx, op, true)
+	c.retryHeld(ctx)
+}
+
+// applyResult applies a CA result, or holds it when it answers an action
+// that has not happened yet.
+func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
+	next, err := statemachine.CertTransition(c.cert.State, r.Result)
+	if err != nil {
+		if len(c.held) < maxHeldResults {
+			c.held = append(c.held, r)
+		}
+		workflow.GetLogger(ctx).Info("CA result held until its action happens", "event_id", r.EventID, "result", r.Result, "state", c.cert.State)
+		return
+	}
+	at := workflow.Now(ctx)
+	// A result recovered late (escalation) carries the CA's decision time.
+	if !r.At.IsZero() && r.At.Before(at) {
+		at = r.At
+	}
+	c.transition(ctx, r.Result, next, "ca", r.EventID, at)
+	c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: r.Result, OK: true, State: c.cert.State, Error: r.Reason, At: at, QuotaReturned: c.cert.QuotaReturned})
+	c.retryHeld(ctx)
+}
+
+func (c *certificate) retryHeld(ctx workflow.Context) {
+	for i := 0; i < len(c.held); i++ {
+		r := c.held[i]
+		if _, err := statemachine.CertTransition(c.cert.State, r.Result); err != nil {
+			continue
+		}
+		c.held = append(c.held[:i:i], c.held[i+1:]...)
+		c.applyResult(ctx, r)
+		return
+	}
+}
+
+// transition records a state change and its consequences: the store
+// projection, the search attribute, and quota returns.
+func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent, next statemachine.CertState, source, eventID string, at time.Time) {
+	from := c.cert.State
+	c.cert.State = next
+	c.transitions = append(c.transitions, Transition{From: from, To: next, Event: ev, At: at, Source: source, EventID: eventID})
+	switch {
+	case ev == statemachine.Cancel && from == statemachine.PendingApplication:
+		// SSL-6: cancelling an application returns the certificate quota.
+		c.returnQuota(ctx, "SSL-6", at)
+	case ev == statemachine.RevocationApproved:
+		c.cert.RevokedAt = &at
+		c.judgeRevocation(ctx, at)
+	}
+	c.publish(ctx)
+	sctx := withOptions(ctx, storeOptions)
+	rec := activities.RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
+	if err := workflow.ExecuteActivity(sctx, a.RecordCertificate, rec).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("recording certificate state failed", "error", err)
+	}
+}
+
+// judgeRevocation applies the quota rule of a completed revocation (SSL-7,
+// VAS-2..VAS-4), whatever became of any refund.
+func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
+	sctx := withOptions(ctx, storeOptions)
+	var order domain.Order
+	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, c.orderID).Get(ctx, &order); err != nil {
+		workflow.GetLogger(ctx).Error("loading order to judge revocation failed", "error", err)
+		return
+	}
+	var bundle activities.PolicyBundle
+	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, order.Profile, order.PaidAt).Get(ctx, &bundle); err != nil {
+		workflow.GetLogger(ctx).Error("resolving policy to judge revocation failed", "error", err)
+		return
+	}
+	v := policy.JudgeRevocation(bundle.Profile, order, c.cert, at)
+	if v.QuotaReturned {
+		c.returnQuota(ctx, v.QuotaRule, at)
+	}
+}
+
+func (c *certificate) returnQuota(ctx workflow.Context, rule string, at time.Time) {
+	if c.cert.QuotaReturned {
+		return
+	}
+	sctx := withOptions(ctx, storeOptions)
+	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
+	var returned bool
+	if err := workflow.ExecuteActivity(sctx, a.ReturnQuota, in).Get(ctx, &returned); err != nil {
+		workflow.GetLogger(ctx).Error("returning quota failed", "error", err)
+		return
+	}
+	c.cert.QuotaReturned = true
+}
+
+func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
+	if op.replyTo == "" {
+		if ok {
+			c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: op.event, OK: true, State: c.cert.State, At: workflow.Now(ctx), QuotaReturned: c.cert.QuotaReturned})
+		}
+		return
+	}
+	r := Report{RequestID: op.requestID, Certificate: c.cert.ID, Event: op.event, OK: ok, State: c.cert.State, At: workflow.Now(ctx), QuotaReturned: c.cert.QuotaReturned}
+	if op.err != nil {
+		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
+	}
+	c.signal(ctx, op.replyTo, r)
+}
+
+func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
+	if c.owner != "" {
+		c.signal(ctx, c.owner, r)
+	}
+}
+
+func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) {
+	if err := workflow.SignalExternalWorkflow(ctx, workflowID, "", SignalCertificateReport, r).Get(ctx, nil); err != nil {
+		// The watcher may have finished (a refused refund); the certificate goes on.
+		workflow.GetLogger(ctx).Info("report not delivered", "to", workflowID, "error", err)
+	}
+}
+
+func (c *certificate) publish(ctx workflow.Context) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		CertificateIDKey.ValueSet(c.cert.ID),
+		OrderIDKey.ValueSet(c.orderID),
+		CertificateStateKey.ValueSet(string(c.cert.State)),
+	); err != nil {
+		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+	}
+	details := fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
+	if n := len(c.transitions); n > 0 {
+		t := c.transitions[n-1]
+		details += fmt.Sprintf("\n\n**Last change:** %s → %s by `%s` (%s) at %s", t.From, t.To, t.Event, t.Source, t.At.Format(time.RFC3339))
+	}
+	if len(c.held) > 0 {
+		details += fmt.Sprintf("\n\n**Held CA results:** %d", len(c.held))
+	}
+	workflow.SetCurrentDetails(ctx, details)
+}
+
+func (c *certificate) status() CertificateStatus {
+	return CertificateStatus{
+		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
+		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
+	}
+}
+
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
+func errorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+func tail[T any](s []T, n int) []T {
+	if len(s) <= n {
+		return s
+	}
+	return append([]T(nil), s[len(s)-n:]...)
+}
+
+// calendarFor builds the calendar recorded in a policy bundle.
+func calendarFor(spec calendar.Spec) (*calendar.Calendar, error) {
+	cal, err := calendar.FromSpec(spec)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeInvalid, err)
+	}
+	return cal, nil
+}

@@ -1,0 +1,693 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// PaymentKey is the idempotency key of an order's refund payout to a
+// destination (M-4). The balance key is used only after the original
+// method definitively failed, when no money moved (GEN-4).
+func PaymentKey(orderID string, dest domain.Destination) string {
+	return "refund/" + orderID + "/" + string(dest)
+}
+
+// maxReplans bounds how often a release re-plans a certificate whose state
+// drifted from what the plan assumed.
+const maxReplans = 5
+
+// RefundWorkflow carries one order's refund from the request to money moved,
+// or to a refusal naming the rules: it judges the request, releases the
+// order's certificates through their workflows, waits for revocation reviews
+// and operator approval, and pays once.
+func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) {
+	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomePending, Reasons: []string{}}}
+	if err := r.setup(ctx); err != nil {
+		return r.st, err
+	}
+	r.run(ctx)
+	return r.st, nil
+}
+
+type refund struct {
+	in       RefundInput
+	st       RefundStatus
+	order    domain.Order
+	bundle   activities.PolicyBundle
+	loaded   bool
+	cal      *calendar.Calendar
+	decision policy.Decision
+
+	irreversibleDone bool
+	cancel           *CancelRequest
+	approval         *ApproveRequest
+	finished         bool
+	reports          []Report
+	started          []string
+	seq              int
+}
+
+func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
+
+func (r *refund) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, func() (RefundStatus, error) { return r.st, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCancel, r.handleCancel,
+		workflow.UpdateHandlerOptions{Validator: r.validateCancel}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundApprove, r.handleApprove,
+		workflow.UpdateHandlerOptions{Validator: r.validateApprove}); err != nil {
+		return err
+	}
+	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var rep Report
+			reports.Receive(ctx, &rep)
+			r.reports = append(r.reports, rep)
+		}
+	})
+	return nil
+}
+
+func (r *refund) run(ctx workflow.Context) {
+	r.record(ctx, "requested", fmt.Sprintf("by %s", orDefault(r.in.Request.RequestedBy, "customer")))
+	if !r.load(ctx) {
+		return
+	}
+	d, err := policy.Evaluate(r.bundle.Profile, r.cal, r.order, r.in.Request, workflow.Now(ctx))
+	if err != nil {
+		r.refuse(ctx, errs.RulesOf(err), "invalid request: "+errs.MessageOf(err))
+		return
+	}
+	r.decision = d
+	r.st.Decision = &d
+	if !d.Eligible {
+		r.refuse(ctx, d.Reasons(), refusalText(d.Refusals))
+		return
+	}
+	r.fire(ctx, statemachine.OrderRequest)
+	r.record(ctx, "accepted", strings.TrimPrefix(r.deadlineText(), "; "))
+	for _, step := range d.Steps {
+		if r.finished || r.cancelIfAsked(ctx) {
+			return
+		}
+		switch step.Kind {
+		case policy.StepRelease:
+			r.release(ctx, step)
+		case policy.StepResetGateway, policy.StepResetCA:
+			r.reset(ctx, step)
+		case policy.StepAwaitApproval:
+			r.awaitApproval(ctx, step)
+		case policy.StepPay:
+			r.pay(ctx)
+		default:
+			r.refuse(ctx, nil, fmt.Sprintf("unknown step %q", step.Kind))
+		}
+	}
+}
+
+// load reads the order and the policy it is judged by.
+func (r *refund) load(ctx workflow.Context) bool {
+	sctx := withOptions(ctx, storeOptions)
+	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, r.in.OrderID).Get(ctx, &r.order); err != nil {
+		r.refuse(ctx, nil, errorMessage(err))
+		return false
+	}
+	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, r.order.Profile, r.order.PaidAt).Get(ctx, &r.bundle); err != nil {
+		r.refuse(ctx, nil, errorMessage(err))
+		return false
+	}
+	cal, err := calendarFor(r.bundle.Calendar)
+	if err != nil {
+		r.refuse(ctx, nil, errorMessage(err))
+		return false
+	}
+	r.cal, r.loaded = cal, true
+	for _, c := range r.order.Certificates {
+		r.st.Certificates = append(r.st.Certificates, statemachine.CertRef{ID: c.ID, State: c.State})
+	}
+	r.publish(ctx)
+	return true
+}
+
+// release walks the order's release plan (SSL-6, SSL-8), re-planning a
+// certificate when its state is not what the plan assumed.
+func (r *refund) release(ctx workflow.Context, step policy.Step) {
+	r.fire(ctx, statemachine.OrderRelease)
+	queue := append([]statemachine.PlanStep(nil), step.Plan...)
+	replans := 0
+	for len(queue) > 0 && !r.finished {
+		ps := queue[0]
+		if ps.Kind == statemachine.StepAwaitCA {
+			if !r.awaitReview(ctx, ps) {
+				return
+			}
+			queue = queue[1:]
+			continue
+		}
+		if r.cancelIfAsked(ctx) {
+			return
+		}
+		if statemachine.IsIrreversible(ps.Event) {
+			r.commit(ctx)
+		}
+		rep := r.command(ctx, ps)
+		if rep.OK {
+			queue = queue[1:]
+			continue
+		}
+		switch {
+		case rep.ErrorType == activities.TypeResubmissionRejected:
+			state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
+			if !ok {
+				return
+			}
+			queue = replan(queue, ps.Certificate, state)
+		case rep.ErrorType == activities.TypeIllegalTransition && replans < maxReplans:
+			replans++
+			queue = replan(queue, ps.Certificate, rep.State)
+		default:
+			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s could not be released (%s): %s", ps.Certificate, ps.Event, rep.Error))
+			return
+		}
+	}
+}
+
+// replan replaces a certificate's remaining steps with a fresh plan from
+// its actual state, keeping the other certificates' steps in order.
+func replan(queue []statemachine.PlanStep, certID string, from statemachine.CertState) []statemachine.PlanStep {
+	plan, err := statemachine.ReleasePlan(certID, from)
+	if err != nil {
+		plan = nil
+	}
+	out := append([]statemachine.PlanStep(nil), plan...)
+	for _, ps := range queue {
+		if ps.Certificate != certID {
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+// command sends one plan step to a certificate's workflow and waits for its
+// report.
+func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report {
+	if err := r.ensureCertificate(ctx, ps.Certificate); err != nil {
+		return Report{Certificate: ps.Certificate, Error: err.Error()}
+	}
+	r.seq++
+	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id()}
+	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+		return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+	}
+	var rep Report
+	_ = workflow.Await(ctx, func() bool {
+		var ok bool
+		rep, ok = r.take(func(x Report) bool { return x.RequestID == cmd.RequestID })
+		return ok
+	})
+	r.noteCertificate(rep)
+	if rep.OK {
+		r.record(ctx, string(ps.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, rep.State))
+	} else {
+		r.record(ctx, string(ps.Event)+" failed", fmt.Sprintf("certificate %s: %s", ps.Certificate, rep.Error))
+	}
+	return rep
+}
+
+// ensureCertificate starts the certificate's workflow if it is not running
+// (abandoned on close: the certificate outlives the refund).
+func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
+	for _, id := range r.started {
+		if id == certID {
+			return nil
+		}
+	}
+	var cert domain.Certificate
+	for _, c := range r.order.Certificates {
+		if c.ID == certID {
+			cert = c
+		}
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        CertificateWorkflowID(certID),
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:     fmt.Sprintf("Certificate %s of order %s", certID, r.in.OrderID),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID})
+	err := f.GetChildWorkflowExecution().Get(ctx, nil)
+	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
+	if err != nil && !errors.As(err, &already) && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return fmt.Errorf("starting certificate workflow %s: %w", certID, err)
+	}
+	r.started = append(r.started, certID)
+	return nil
+}
+
+// awaitCustomer pauses the chain until the customer fixes and resubmits a
+// certificate the CA refused (SSL-6), or the refund is cancelled.
+func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) (statemachine.CertState, bool) {
+	r.st.Waiting = fmt.Sprintf("SSL-6: the CA refused the resubmission of %s (%s); the customer must fix the data and resubmit", certID, rep.Error)
+	r.publish(ctx)
+	var changed Report
+	_ = workflow.Await(ctx, func() bool {
+		if r.cancel != nil {
+			return true
+		}
+		var ok bool
+		changed, ok = r.take(func(x Report) bool { return x.Certificate == certID && x.RequestID == "" && x.State != rep.State })
+		return ok
+	})
+	r.st.Waiting = ""
+	if r.cancelIfAsked(ctx) {
+		return "", false
+	}
+	r.noteCertificate(changed)
+	r.record(ctx, "customer "+string(changed.Event), fmt.Sprintf("certificate %s → %s", certID, changed.State))
+	return changed.State, true
+}
+
+// awaitReview waits for a revocation review (SSL-6). Past the T-3 deadline
+// it asks the CA and escalates, and keeps waiting; when the refund window
+// closes first, the refund is refused and the review goes on without it.
+func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) bool {
+	certID := ps.Certificate
+	r.st.Waiting = fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
+	r.publish(ctx)
+	for {
+		var rep Report
+		done := func() bool {
+			var ok bool
+			rep, ok = r.take(func(x Report) bool {
+				return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
+			})
+			return ok
+		}
+		now := workflow.Now(ctx)
+		wake, hasWake := r.nextReviewWake(now)
+		if hasWake {
+			ok, _ := workflow.AwaitWithTimeout(ctx, wake.Sub(now), done)
+			if !ok {
+				if r.reviewTimersFired(ctx, certID) {
+					return false
+				}
+				continue
+			}
+		} else {
+			_ = workflow.Await(ctx, done)
+		}
+		r.noteCertificate(rep)
+		r.st.Waiting = ""
+		return r.judgeReview(ctx, certID, rep)
+	}
+}
+
+// nextReviewWake is the earlier of the window end and, until escalated, the
+// worst-case review deadline.
+func (r *refund) nextReviewWake(now time.Time) (time.Time, bool) {
+	var wake time.Time
+	if w := r.decision.Window; w != nil {
+		wake = w.End
+	}
+	if d := r.decision.ReviewDeadline; d != nil && !r.st.Escalated && (wake.IsZero() || d.At.Before(wake)) {
+		wake = d.At
+	}
+	if wake.IsZero() {
+		return time.Time{}, false
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	return wake, true
+}
+
+// reviewTimersFired acts on a passed deadline; it reports whether the
+// refund ended.
+func (r *refund) reviewTimersFired(ctx workflow.Context, certID string) bool {
+	now := workflow.Now(ctx)
+	if w := r.decision.Window; w != nil && !now.Before(w.End) {
+		r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
+			w.LateReviewRule, certID, w.End.Format(time.RFC3339)))
+		return true
+	}
+	if d := r.decision.ReviewDeadline; d != nil && !now.Before(d.At) && !r.st.Escalated {
+		r.escalate(ctx, certID, *d)
+	}
+	return false
+}
+
+// escalate marks the refund for operators, asks the CA for the review's
+// status, and delivers a decided result the callback never brought.
+func (r *refund) escalate(ctx workflow.Context, certID string, d calendar.Deadline) {
+	r.st.Escalated = true
+	r.publish(ctx)
+	actx := withOptions(ctx, caOptions)
+	var st activities.ReviewStatus
+	if err := workflow.ExecuteActivity(actx, a.RevocationStatus, certID).Get(ctx, &st); err != nil {
+		r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s); CA status unavailable: %s", certID, d.At.Format(time.RFC3339), d.Calendar, errorMessage(err)))
+		return
+	}
+	status := "still pending"
+	if st.Result != "" {
+		status = string(st.Result)
+		res := CAResult{EventID: st.EventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At}
+		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("recovered CA result not delivered", "error", err)
+		}
+	}
+	r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s); CA says %s", certID, d.At.Format(time.RFC3339), d.Calendar, status))
+}
+
+// judgeReview applies SSL-2 / VAS-2..VAS-4 to a completed review.
+func (r *refund) judgeReview(ctx workflow.Context, certID string, rep Report) bool {
+	if rep.Event == statemachine.RevocationRejected {
+		r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: the CA rejected the revocation of %s (%s); the certificate could not be released", certID, rep.Error))
+		return false
+	}
+	cert := r.certificate(certID)
+	v := policy.JudgeRevocation(r.bundle.Profile, r.order, cert, rep.At)
+	r.record(ctx, "revoked", fmt.Sprintf("certificate %s revocation completed at %s", certID, rep.At.Format(time.RFC3339)))
+	if !v.Refund {
+		r.refuse(ctx, []string{v.RefundRule}, fmt.Sprintf("%s: the revocation of %s completed at %s, too late for a refund", v.RefundRule, certID, rep.At.Format(time.RFC3339)))
+		return false
+	}
+	return true
+}
+
+// reset performs an irreversible product reset (GW-3, PCA-3).
+func (r *refund) reset(ctx workflow.Context, step policy.Step) {
+	r.commit(ctx)
+	actx := withOptions(ctx, caOptions)
+	in := activities.ResetInput{OrderID: r.in.OrderID, Product: r.order.Product}
+	if err := workflow.ExecuteActivity(actx, a.Reset, in).Get(ctx, nil); err != nil {
+		r.refuse(ctx, []string{step.Rule}, fmt.Sprintf("%s: reset failed: %s", step.Rule, errorMessage(err)))
+		return
+	}
+	r.record(ctx, string(step.Kind), step.Rule)
+}
+
+// awaitApproval waits for an operator (GW-4) or a cancel (CAN-1).
+func (r *refund) awaitApproval(ctx workflow.Context, step policy.Step) {
+	r.fire(ctx, statemachine.OrderAwaitApproval)
+	r.st.Waiting = fmt.Sprintf("%s: operator approval of a refund of %s", step.Rule, r.amountText())
+	r.publish(ctx)
+	_ = workflow.Await(ctx, func() bool { return r.approval != nil || r.cancel != nil })
+	r.st.Waiting = ""
+	if r.cancelIfAsked(ctx) {
+		return
+	}
+	r.fire(ctx, statemachine.OrderApprove)
+	r.record(ctx, "approved", "by "+r.approval.Operator)
+}
+
+// pay moves the money once (M-4), falling back to the account balance when
+// the original method fails (GEN-4).
+func (r *refund) pay(ctx workflow.Context) {
+	if r.st.State != statemachine.OrderPaying {
+		r.fire(ctx, statemachine.OrderPay)
+	}
+	b := r.decision.Refund
+	if b == nil {
+		r.refuse(ctx, nil, "no refund breakdown")
+		return
+	}
+	rec, paid, err := r.payOnce(ctx, *b)
+	if errorType(err) == activities.TypeOriginalMethodFailed {
+		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
+		fb := b.FallbackToBalance()
+		b = &fb
+		rec, paid, err = r.payOnce(ctx, fb)
+	}
+	if err != nil {
+		r.refuse(ctx, []string{"M-4"}, "payment failed: "+errorMessage(err))
+		return
+	}
+	if paid {
+		r.st.Payout = &Payout{PaymentID: rec.PaymentID, Cash: b.Cash.String(), GiftCard: b.GiftCard.String(), BenefitPoints: b.BenefitPoints,
+			Currency: b.Cash.Currency().Code, Destination: b.Destination, At: workflow.Now(ctx)}
+		r.record(ctx, "paid", fmt.Sprintf("%s to %s (payment %s)", r.amountText(), b.Destination, rec.PaymentID))
+	}
+	r.fire(ctx, statemachine.OrderPaidOut)
+	r.finish(ctx, OutcomeRefunded, []string{}, "")
+}
+
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
+	var rec activities.PayoutReceipt
+	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
+		return rec, false, nil
+	}
+	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID,
+		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
+	err := workflow.ExecuteActivity(withOptions(ctx, payOptions), a.Pay, req).Get(ctx, &rec)
+	return rec, err == nil, err
+}
+
+// commit records the first irreversible step: from here on a cancel is
+// refused (CAN-1).
+func (r *refund) commit(ctx workflow.Context) {
+	if r.irreversibleDone {
+		return
+	}
+	r.irreversibleDone = true
+	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderCommit); err == nil {
+		r.fire(ctx, statemachine.OrderCommit)
+	}
+}
+
+func (r *refund) cancelIfAsked(ctx workflow.Context) bool {
+	if r.cancel == nil || r.finished {
+		return r.finished
+	}
+	r.fire(ctx, statemachine.OrderCancel)
+	r.finish(ctx, OutcomeCancelled, []string{}, "cancelled by "+orDefault(r.cancel.Actor, "customer"))
+	return true
+}
+
+func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
+	if r.finished {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome), activities.TypeConflict, nil)
+	}
+	if r.loaded {
+		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		}
+	}
+	if r.cancel != nil {
+		return nil
+	}
+	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderCancel); err != nil && r.st.State != statemachine.OrderPaid {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("CAN-1: the refund of order %s can no longer be cancelled (%s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+	}
+	return nil
+}
+
+func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundStatus, error) {
+	_ = workflow.Await(ctx, func() bool { return r.loaded || r.finished })
+	if !r.finished {
+		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return r.st, temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		}
+	}
+	if r.cancel == nil {
+		r.cancel = &req
+	}
+	_ = workflow.Await(ctx, func() bool { return r.finished })
+	return r.st, nil
+}
+
+func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error {
+	if strings.TrimSpace(req.Operator) == "" {
+		return temporal.NewNonRetryableApplicationError("operator is required", activities.TypeInvalid, nil)
+	}
+	if r.st.State != statemachine.OrderAwaitingApproval || r.approval != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+	}
+	return nil
+}
+
+func (r *refund) handleApprove(ctx workflow.Context, req ApproveRequest) (RefundStatus, error) {
+	r.approval = &req
+	_ = workflow.Await(ctx, func() bool { return r.st.State != statemachine.OrderAwaitingApproval || r.finished })
+	return r.st, nil
+}
+
+// refuse ends the refund rejected, naming the rules.
+func (r *refund) refuse(ctx workflow.Context, rules []string, message string) {
+	if r.finished {
+		return
+	}
+	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderRefuse); err == nil {
+		r.fire(ctx, statemachine.OrderRefuse)
+	} else {
+		r.st.State = statemachine.OrderRejected
+	}
+	if rules == nil {
+		rules = []string{}
+	}
+	r.finish(ctx, OutcomeRejected, rules, message)
+}
+
+func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string, message string) {
+	r.st.Outcome, r.st.Reasons, r.st.Message, r.st.Waiting = outcome, reasons, message, ""
+	r.finished = true
+	r.record(ctx, string(outcome), message)
+	r.publish(ctx)
+	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(outcome), Reasons: reasons, UpdatedAt: workflow.Now(ctx)}
+	if p := r.st.Payout; p != nil {
+		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
+	}
+	if err := workflow.ExecuteActivity(withOptions(ctx, storeOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
+	}
+	// Answer pending updates before the run closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// fire moves the order machine; an illegal event is a bug, logged loudly.
+func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
+	next, err := statemachine.OrderTransition(r.st.State, ev)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("order transition refused", "error", err)
+		return
+	}
+	r.st.State = next
+	if next != statemachine.OrderRefunded && next != statemachine.OrderRejected && next != statemachine.OrderCancelled {
+		r.st.Outcome = OutcomePending
+		if next == statemachine.OrderAwaitingApproval {
+			r.st.Outcome = OutcomeAwaitingApproval
+		}
+	}
+	r.publish(ctx)
+}
+
+func (r *refund) record(ctx workflow.Context, step, detail string) {
+	r.st.Steps = append(r.st.Steps, StepRecord{At: workflow.Now(ctx), Step: step, Detail: detail})
+}
+
+// take removes and returns the first report matching ok.
+func (r *refund) take(ok func(Report) bool) (Report, bool) {
+	for i, rep := range r.reports {
+		if ok(rep) {
+			r.reports = append(r.reports[:i:i], r.reports[i+1:]...)
+			return rep, true
+		}
+	}
+	return Report{}, false
+}
+
+func (r *refund) noteCertificate(rep Report) {
+	for i := range r.st.Certificates {
+		if r.st.Certificates[i].ID == rep.Certificate && rep.State != "" {
+			r.st.Certificates[i].State = rep.State
+		}
+	}
+}
+
+func (r *refund) certificate(id string) domain.Certificate {
+	for _, c := range r.order.Certificates {
+		if c.ID == id {
+			return c
+		}
+	}
+	return domain.Certificate{ID: id}
+}
+
+func (r *refund) publish(ctx workflow.Context) {
+	attrs := []temporal.SearchAttributeUpdate{
+		OrderIDKey.ValueSet(r.in.OrderID),
+		RefundStatusKey.ValueSet(string(r.st.State)),
+		EscalatedKey.ValueSet(r.st.Escalated),
+	}
+	if r.order.Product != "" {
+		attrs = append(attrs, ProductKey.ValueSet(string(r.order.Product)))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
+		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+	}
+	workflow.SetCurrentDetails(ctx, r.details())
+}
+
+func (r *refund) details() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, r.st.State, r.st.Outcome)
+	if r.loaded {
+		fmt.Fprintf(&b, "\n\n**Profile:** %s · **Product:** %s", r.bundle.Profile.ID(), r.order.Product)
+	}
+	if len(r.st.Reasons) > 0 {
+		fmt.Fprintf(&b, "\n\n**Rules:** %s", strings.Join(r.st.Reasons, ", "))
+	}
+	if r.st.Message != "" {
+		fmt.Fprintf(&b, "\n\n%s", r.st.Message)
+	}
+	if r.st.Waiting != "" {
+		fmt.Fprintf(&b, "\n\n**Waiting for:** %s", r.st.Waiting)
+	}
+	if r.st.Escalated {
+		b.WriteString("\n\n**⚠ Escalated:** the revocation review is past its T-3 deadline")
+	}
+	for _, c := range r.st.Certificates {
+		fmt.Fprintf(&b, "\n- certificate `%s`: %s", c.ID, c.State)
+	}
+	if p := r.st.Payout; p != nil {
+		fmt.Fprintf(&b, "\n\n**Paid:** %s %s to %s (%s)", p.Cash, p.Currency, p.Destination, p.PaymentID)
+	}
+	return b.String()
+}
+
+func (r *refund) deadlineText() string {
+	var parts []string
+	if w := r.decision.Window; w != nil {
+		parts = append(parts, fmt.Sprintf("window (%s) ends %s", w.Rule, w.End.Format(time.RFC3339)))
+	}
+	if d := r.decision.ReviewDeadline; d != nil {
+		parts = append(parts, fmt.Sprintf("worst-case review end (%s, %s) %s", d.Rule, d.Calendar, d.At.Format(time.RFC3339)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
+func (r *refund) amountText() string {
+	b := r.decision.Refund
+	if b == nil {
+		return "nothing"
+	}
+	s := b.Cash.String() + " " + b.Cash.Currency().Code
+	if !b.GiftCard.IsZero() {
+		s += " + gift card " + b.GiftCard.String()
+	}
+	return s
+}
+
+func refusalText(rs []policy.Refusal) string {
+	parts := make([]string, 0, len(rs))
+	for _, x := range rs {
+		parts = append(parts, x.Rule+": "+x.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
