@@ -94,11 +94,11 @@ func (f *FakeCA) Fix(certID string) {
 
 // FakePayments is a payment system with an idempotency ledger.
 type FakePayments struct {
-	mu         sync.Mutex
-	now        func() time.Time
-	failOrig   bool
-	ledger     map[string]activities.PayoutReceipt
-	Payouts    []activities.PayoutRequest
+	mu       sync.Mutex
+	now      func() time.Time
+	failOrig bool
+	ledger   map[string]activities.PayoutReceipt
+	Payouts  []activities.PayoutRequest
 	// TimeoutsAfterPay makes that many calls move the money and then fail
 	// as a timeout would (tests of M-4).
 	TimeoutsAfterPay int

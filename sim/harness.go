@@ -214,8 +214,8 @@ func (p *player) signal(workflowID, name string, arg any) {
 func (p *player) update(i int, workflowID, name string, arg any) {
 	label := fmt.Sprintf("%s on %s", name, workflowID)
 	cb := &testsuite.TestUpdateCallback{
-		OnReject:   func(err error) { p.notes = append(p.notes, fmt.Sprintf("%s refused: %v", label, err)) },
-		OnAccept:   func() {},
+		OnReject: func(err error) { p.notes = append(p.notes, fmt.Sprintf("%s refused: %v", label, err)) },
+		OnAccept: func() {},
 		OnComplete: func(_ any, err error) {
 			if err != nil {
 				p.notes = append(p.notes, fmt.Sprintf("%s failed: %v", label, err))

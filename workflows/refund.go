@@ -690,4 +690,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-
