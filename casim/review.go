@@ -1,0 +1,147 @@
+package casim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/webhook"
+)
+
+// Callback event types, as in the callback body's "type".
+const (
+	EventRevocationApproved = "revocation_approved"
+	EventRevocationRejected = "revocation_rejected"
+)
+
+// defaultRejectionReason is the reason of a rejected review whose
+// behaviour names none.
+const defaultRejectionReason = "revocation rejected by the CA's review"
+
+// Callback is the body posted to the callback URL.
+type Callback struct {
+	EventID     string    `json:"event_id"`
+	Type        string    `json:"type"`
+	Certificate string    `json:"certificate"`
+	Reason      string    `json:"reason,omitempty"`
+	OccurredAt  time.Time `json:"occurred_at"`
+}
+
+// scheduleReview decides certificate id's review after delay.
+func (s *Sim) scheduleReview(id string, delay time.Duration) {
+	s.goBackground(func(ctx context.Context) {
+		select {
+		case <-s.cfg.Clock.After(delay):
+		case <-ctx.Done():
+			return
+		}
+		if ev := s.decide(id); ev != nil {
+			s.deliver(ctx, ev)
+		}
+	})
+}
+
+// decide settles a pending review by the certificate's behaviour at this
+// moment and returns the event to deliver, or nil when there is none (the
+// review stays pending under RevocationNever).
+func (s *Sim) decide(id string) *event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rv := s.certs[id].rev
+	if rv.status != statusPending {
+		return nil
+	}
+	b := s.behaviours[id]
+	log := s.log.With(zap.String("certificate", id), zap.String("review_id", rv.reviewID))
+	cb := Callback{Certificate: id, OccurredAt: s.cfg.Clock.Now().UTC()}
+	switch b.Revocation {
+	case RevocationNever:
+		rv.parked = true
+		log.Info("revocation review left pending (behaviour never)")
+		return nil
+	case RevocationReject:
+		rv.status, cb.Type = statusRejected, EventRevocationRejected
+		cb.Reason = b.RejectionReason
+		if cb.Reason == "" {
+			cb.Reason = defaultRejectionReason
+		}
+	default:
+		rv.status, cb.Type, cb.Reason = statusApproved, EventRevocationApproved, rv.reason
+	}
+	cb.EventID = "evt_" + s.cfg.NewID()
+	rv.eventID, rv.result, rv.decidedAt = cb.EventID, cb.Reason, cb.OccurredAt
+	body, err := json.Marshal(cb)
+	if err != nil {
+		panic(fmt.Sprintf("casim: marshalling a callback: %v", err)) // plain struct: cannot fail
+	}
+	ev := &event{id: cb.EventID, cert: id, body: body}
+	s.events[ev.id] = ev
+	log.Info("revocation review decided", zap.String("event_id", ev.id), zap.String("type", cb.Type))
+	return ev
+}
+
+// deliver posts ev to the callback URL, retrying 5xx answers and network
+// errors with exponential backoff; a 2xx or 4xx answer ends it. Every
+// attempt carries the same event ID and body.
+func (s *Sim) deliver(ctx context.Context, ev *event) {
+	if s.cfg.CallbackURL == "" {
+		return
+	}
+	log := s.log.With(zap.String("event_id", ev.id), zap.String("certificate", ev.cert))
+	backoff := s.cfg.Retry.Initial
+	for attempt := 1; ; attempt++ {
+		status, err := s.post(ctx, ev)
+		switch {
+		case ctx.Err() != nil:
+			log.Info("callback delivery stopped by shutdown", zap.Int("attempt", attempt))
+			return
+		case err == nil && status < 300 && status >= 200:
+			log.Info("callback delivered", zap.Int("attempt", attempt), zap.Int("status", status))
+			return
+		case err == nil && status >= 400 && status < 500:
+			log.Warn("callback refused; not retrying", zap.Int("attempt", attempt), zap.Int("status", status))
+			return
+		case attempt == s.cfg.Retry.Attempts:
+			log.Error("callback undeliverable; giving up", zap.Int("attempts", attempt), zap.Int("status", status), zap.Error(err))
+			return
+		}
+		log.Warn("callback failed; retrying", zap.Int("attempt", attempt), zap.Int("status", status),
+			zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-s.cfg.Clock.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, s.cfg.Retry.Max)
+	}
+}
+
+// post makes one signed delivery attempt and returns the receiver's
+// status. Each attempt is signed anew with the current time, so a retry
+// or resend passes the receiver's timestamp tolerance; the body and the
+// event ID do not change.
+func (s *Sim) post(ctx context.Context, ev *event) (int, error) {
+	ts := s.cfg.Clock.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.CallbackURL, bytes.NewReader(ev.body))
+	if err != nil {
+		return 0, fmt.Errorf("building callback request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "casim")
+	for name, values := range webhook.Headers(s.cfg.WebhookSecret, ev.id, ts, ev.body) {
+		req.Header[name] = values
+	}
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("posting callback: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,156 @@
+// Command casim runs the simulated certificate authority (package casim)
+// for demos: it serves the CA protocol and posts signed revocation review
+// results to the callback URL. Stop it with SIGINT or SIGTERM.
+//
+// Every flag has an environment variable; a flag given on the command line
+// wins:
+//
+//	-addr            CASIM_ADDR            listen address (default 127.0.0.1:8090)
+//	-token           CASIM_TOKEN           bearer token clients must send (required)
+//	-callback-url    CASIM_CALLBACK_URL    where review results are posted
+//	-webhook-secret  CASIM_WEBHOOK_SECRET  "whsec_<base64>" signing secret, read by webhook.ParseSecret
+//	                                       (required with a callback URL)
+//	-review-delay    CASIM_REVIEW_DELAY    how long a revocation review takes (default 5s)
+//	-behaviours      CASIM_BEHAVIOURS      JSON file {"<cert id>": {"revocation": "reject", ...}}
+//	-dev-log         CASIM_DEV_LOG         human-readable logs instead of JSON
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/webhook"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m, err := parse(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "casim:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "casim:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the casim program's configuration.
+type Main struct {
+	Addr          string
+	Token         string
+	CallbackURL   string
+	WebhookSecret string
+	ReviewDelay   time.Duration
+	Behaviours    string
+	DevLog        bool
+}
+
+// parse reads flags, defaulting each to its environment variable.
+func parse(args []string, getenv func(string) string) (*Main, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	delay, err := time.ParseDuration(env("CASIM_REVIEW_DELAY", "5s"))
+	if err != nil {
+		return nil, fmt.Errorf("CASIM_REVIEW_DELAY: %w", err)
+	}
+	devLog, _ := strconv.ParseBool(env("CASIM_DEV_LOG", "false"))
+
+	m := &Main{}
+	fs := flag.NewFlagSet("casim", flag.ContinueOnError)
+	fs.StringVar(&m.Addr, "addr", env("CASIM_ADDR", "127.0.0.1:8090"), "listen address (CASIM_ADDR)")
+	fs.StringVar(&m.Token, "token", getenv("CASIM_TOKEN"), "bearer token clients must send (CASIM_TOKEN)")
+	fs.StringVar(&m.CallbackURL, "callback-url", getenv("CASIM_CALLBACK_URL"), "URL review results are posted to (CASIM_CALLBACK_URL)")
+	fs.StringVar(&m.WebhookSecret, "webhook-secret", getenv("CASIM_WEBHOOK_SECRET"), "whsec_<base64> signing secret (CASIM_WEBHOOK_SECRET)")
+	fs.DurationVar(&m.ReviewDelay, "review-delay", delay, "revocation review duration (CASIM_REVIEW_DELAY)")
+	fs.StringVar(&m.Behaviours, "behaviours", getenv("CASIM_BEHAVIOURS"), "JSON file of per-certificate behaviours (CASIM_BEHAVIOURS)")
+	fs.BoolVar(&m.DevLog, "dev-log", devLog, "human-readable logs (CASIM_DEV_LOG)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if m.Token == "" {
+		return nil, errors.New("a bearer token is required (-token or CASIM_TOKEN)")
+	}
+	return m, nil
+}
+
+// Run builds the simulator and serves it until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	log, err := m.logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	cfg := casim.Config{
+		Token:       m.Token,
+		CallbackURL: m.CallbackURL,
+		ReviewDelay: m.ReviewDelay,
+		Logger:      log,
+	}
+	if m.WebhookSecret != "" {
+		if cfg.WebhookSecret, err = webhook.ParseSecret(m.WebhookSecret); err != nil {
+			return err
+		}
+	}
+	if m.Behaviours != "" {
+		if cfg.Behaviours, err = readBehaviours(m.Behaviours); err != nil {
+			return err
+		}
+	}
+	sim, err := casim.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		sim.Close()
+		return err
+	}
+	if m.CallbackURL == "" {
+		log.Warn("no callback URL: review results are only visible through GET /v1/certificates/{id}/revocation")
+	}
+	log.Info("casim starting", zap.String("callback_url", m.CallbackURL),
+		zap.Duration("review_delay", m.ReviewDelay), zap.Int("behaviours", len(cfg.Behaviours)))
+	err = sim.Serve(ctx, ln)
+	log.Info("casim stopped")
+	return err
+}
+
+func (m *Main) logger() (*zap.Logger, error) {
+	if m.DevLog {
+		return zap.NewDevelopment(zap.AddStacktrace(zapcore.ErrorLevel))
+	}
+	return zap.NewProduction()
+}
+
+// readBehaviours reads a JSON object of certificate ID → casim.Behaviour.
+func readBehaviours(path string) (map[string]casim.Behaviour, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading behaviours: %w", err)
+	}
+	var b map[string]casim.Behaviour
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("parsing behaviours %s: %w", path, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,212 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/sim"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+var record = flag.Bool("record", false, "record workflow histories against a dev server into testdata/histories")
+
+const historyDir = "../testdata/histories"
+
+// TestReplayHistories replays recorded histories of the main paths with the
+// current code: a change that would break running workflows fails here.
+// Re-record (go test ./workflows -run TestRecordHistories -record) only for
+// a deliberate, versioned change.
+func TestReplayHistories(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(historyDir, "*.json"))
+	if len(files) == 0 {
+		t.Fatalf("no recorded histories in %s", historyDir)
+	}
+	for _, f := range files {
+		f := f
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(workflows.CertificateWorkflow)
+			r.RegisterWorkflow(workflows.RefundWorkflow)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
+				t.Fatalf("replay of %s failed: %v", f, err)
+			}
+		})
+	}
+}
+
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// temporalBin finds the Temporal CLI built by `make temporal`.
+func temporalBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CERTFLOW_TEMPORAL_BIN"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../bin/temporal")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("Temporal CLI not found at %s (run make temporal)", p)
+	}
+	return p
+}
+
+// TestRecordHistories runs the main paths on a real dev server and writes
+// their histories. It runs only with -record.
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("run with -record to re-record histories")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var extra []string
+	for _, sa := range workflows.SearchAttributeTypes {
+		extra = append(extra, "--search-attribute", sa)
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c := srv.Client()
+
+	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	issued := paid.Add(time.Hour)
+	orders := []domain.Order{
+		recOrder("rec-unused", domain.SSLCertificate, paid, nil, nil),
+		recOrder("rec-pending", domain.SSLCertificate, paid, nil, []domain.Certificate{{ID: "rec-pending-c1", State: statemachine.PendingApplication}}),
+		recOrder("rec-issued", domain.SSLCertificate, paid, nil, []domain.Certificate{{ID: "rec-issued-c1", State: statemachine.Issued, IssuedAt: &issued}}),
+		recOrder("rec-gateway", domain.HTTPSGateway, paid, &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}, nil),
+		recOrder("rec-late", domain.SSLCertificate, paid.Add(-30*24*time.Hour), nil, nil),
+	}
+	store := sim.NewFakeStore(orders...)
+	reg := mustRegistry(t)
+	pol := &activities.RegistryPolicies{Registry: reg}
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.CertificateWorkflow)
+	w.RegisterWorkflow(workflows.RefundWorkflow)
+	w.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: store, Policies: pol})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	for _, o := range orders {
+		o := o
+		req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
+			workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch o.ID {
+		case "rec-issued":
+			waitForCertificateState(ctx, t, c, "rec-issued-c1", statemachine.ValidatingRevocation)
+			res := workflows.CAResult{EventID: "rec-ev-1", Certificate: "rec-issued-c1", Result: statemachine.RevocationApproved, At: time.Now()}
+			for i := 0; i < 2; i++ { // a duplicate callback, applied once
+				if err := c.SignalWorkflow(ctx, workflows.CertificateWorkflowID("rec-issued-c1"), "", workflows.SignalCAResult, res); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case "rec-gateway":
+			waitForRefundState(ctx, t, c, o.ID, statemachine.OrderAwaitingApproval)
+			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateRefundApprove,
+				WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{workflows.ApproveRequest{Operator: "ops"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Get(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var st workflows.RefundStatus
+		if err := run.Get(ctx, &st); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s %v", o.ID, st.Outcome, st.Reasons)
+		writeHistory(ctx, t, c, run.GetID(), strings.TrimPrefix(o.ID, "rec-")+"-refund")
+	}
+	writeHistory(ctx, t, c, workflows.CertificateWorkflowID("rec-issued-c1"), "issued-certificate")
+	writeHistory(ctx, t, c, workflows.CertificateWorkflowID("rec-pending-c1"), "pending-certificate")
+}
+
+func recOrder(id string, p domain.Product, paid time.Time, usage *domain.Usage, certs []domain.Certificate) domain.Order {
+	o := domain.Order{ID: id, Product: p, PaidAt: paid, Currency: "USD", Profile: "aliyun-intl", ValidityYears: 1, Usage: usage, Certificates: certs}
+	o.Price = mustDecimal("100.00")
+	o.Payment.Cash = mustDecimal("100.00")
+	return o
+}
+
+func waitForCertificateState(ctx context.Context, t *testing.T, c client.Client, certID string, want statemachine.CertState) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if v, err := c.QueryWorkflow(ctx, workflows.CertificateWorkflowID(certID), "", workflows.QueryCertificateStatus); err == nil {
+			var st workflows.CertificateStatus
+			if v.Get(&st) == nil && st.State == want {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("certificate %s never reached %s", certID, want)
+}
+
+func waitForRefundState(ctx context.Context, t *testing.T, c client.Client, orderID string, want statemachine.OrderState) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if v, err := c.QueryWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.QueryRefundStatus); err == nil {
+			var st workflows.RefundStatus
+			if v.Get(&st) == nil && st.State == want {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("refund %s never reached %s", orderID, want)
+}
+
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, name string) {
+	t.Helper()
+	// Wait for the workflow to close so the history is complete.
+	iter := c.GetWorkflowHistory(ctx, workflowID, "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []json.RawMessage
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := protojson.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, b)
+	}
+	doc, err := json.MarshalIndent(map[string]any{"events": events}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(historyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(historyDir, name+".json"), doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
