@@ -32,6 +32,12 @@ const (
 // history grows large.
 func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
 	c := newCertificate(in)
+	if c.cert.State == statemachine.Removed && in.Carry == nil {
+		// A late callback for a removed certificate starts a run with
+		// nothing to do: the certificate is gone and no event can apply.
+		workflow.GetLogger(ctx).Info("certificate already removed; nothing to do", "certificate", c.cert.ID)
+		return c.status(), nil
+	}
 	if err := c.setup(ctx); err != nil {
 		return CertificateStatus{}, err
 	}

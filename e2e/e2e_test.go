@@ -1,0 +1,350 @@
+// Package e2e tests the whole system against a real Temporal dev server: the
+// console API of the gateway, the worker with the SQLite store and payment
+// ledger, and the CA simulator posting signed callbacks over HTTP.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/caclient"
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+const (
+	caToken = "e2e-ca-token"
+	secret  = "whsec_ZTJlLXNlY3JldC1rZXktMDEyMzQ1Njc4OWFi"
+)
+
+type system struct {
+	t        *testing.T
+	temporal client.Client
+	db       *store.DB
+	gw       *httptest.Server
+	ca       *httptest.Server
+}
+
+// temporalBin finds the CLI that `make temporal` builds. `make test` sets
+// CERTFLOW_REQUIRE_E2E so a missing CLI fails there instead of skipping.
+func temporalBin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("CERTFLOW_TEMPORAL_BIN")
+	if p == "" {
+		p, _ = filepath.Abs("../bin/temporal")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
+		}
+		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", p)
+	}
+	return p
+}
+
+func start(t *testing.T) *system {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var extra []string
+	for _, sa := range workflows.SearchAttributeTypes {
+		extra = append(extra, "--search-attribute", sa)
+	}
+	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error",
+		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatalf("dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	s := &system{t: t, temporal: srv.Client()}
+
+	s.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.db.Close() })
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols := &activities.RegistryPolicies{Registry: reg}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The gateway's listener comes first: the CA posts callbacks to it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: orders{s.db}, Judge: gateway.PolicyJudge(pols),
+		WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.gw = &httptest.Server{Listener: ln, Config: &http.Server{Handler: g.Handler()}}
+	s.gw.Start()
+	t.Cleanup(s.gw.Close)
+
+	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: s.gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	s.ca = httptest.NewServer(sim.Handler())
+	t.Cleanup(s.ca.Close)
+	ca, err := caclient.New(caclient.Config{BaseURL: s.ca.URL, Token: caToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w := worker.New(s.temporal, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.CertificateWorkflow)
+	w.RegisterWorkflow(workflows.RefundWorkflow)
+	w.RegisterActivity(&activities.Activities{CA: ca, Payments: store.NewPayments(s.db), Store: s.db, Policies: pols})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return s
+}
+
+// orders adapts the store's listing to the gateway's port.
+type orders struct{ *store.DB }
+
+func (o orders) ListOrders(ctx context.Context, f gateway.OrderFilter) (gateway.OrderPage, error) {
+	p, err := o.DB.ListOrders(ctx, store.OrderFilter(f))
+	if err != nil {
+		return gateway.OrderPage{}, err
+	}
+	out := gateway.OrderPage{Next: p.Next, Orders: make([]gateway.OrderSummary, len(p.Orders))}
+	for i, x := range p.Orders {
+		out.Orders[i] = gateway.OrderSummary(x)
+	}
+	return out, nil
+}
+
+func (s *system) putIssuedOrder(orderID, certID string) {
+	s.t.Helper()
+	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	issued := paid.Add(time.Hour)
+	o := domain.Order{ID: orderID, Product: domain.SSLCertificate, PaidAt: paid, Currency: "USD", Profile: "aliyun-intl", ValidityYears: 1,
+		Price: decimal.RequireFromString("100.00"), Payment: domain.Payment{Cash: decimal.RequireFromString("80.00"), Voucher: decimal.RequireFromString("20.00")},
+		Certificates: []domain.Certificate{{ID: certID, State: statemachine.Issued, IssuedAt: &issued}}}
+	if err := s.db.PutOrder(context.Background(), o); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *system) call(method, url string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if strings.HasPrefix(url, s.ca.URL) {
+		req.Header.Set("Authorization", "Bearer "+caToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: %v in %s", method, url, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+type refundView struct {
+	Status workflows.RefundStatus `json:"status"`
+}
+
+func (s *system) waitRefund(orderID string, want statemachine.OrderState) workflows.RefundStatus {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var v refundView
+	for time.Now().Before(deadline) {
+		if s.call("GET", s.gw.URL+"/v1/orders/"+orderID+"/refund", nil, &v) == 200 && v.Status.State == want {
+			return v.Status
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("refund of %s never reached %s; last status %+v", orderID, want, v.Status)
+	return v.Status
+}
+
+func (s *system) waitVisible(query string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err == nil && len(resp.Executions) > 0 {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	s.t.Fatalf("no workflow matches %q", query)
+}
+
+// An issued certificate's refund, through the HTTP API: revoke at the CA
+// simulator, its signed callback, delete, and payment of the cash part.
+func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
+	s := start(t)
+	s.putIssuedOrder("o-e2e", "c-e2e")
+
+	var elig struct {
+		Decision policy.Decision `json:"decision"`
+	}
+	// SSL-9: without the confirmations the console must ask for them.
+	if code := s.call("GET", s.gw.URL+"/v1/orders/o-e2e/refund-eligibility", nil, &elig); code != 200 || elig.Decision.Eligible ||
+		len(elig.Decision.MissingConfirmations) == 0 || elig.Decision.MissingConfirmations[0].Field != "confirm_irreversible" {
+		t.Fatalf("eligibility without confirmations: %d %+v, want SSL-9 asking for confirm_irreversible", code, elig.Decision)
+	}
+	if code := s.call("GET", s.gw.URL+"/v1/orders/o-e2e/refund-eligibility?confirm_irreversible=true&accept_late_review_risk=true", nil, &elig); code != 200 || !elig.Decision.Eligible {
+		t.Fatalf("eligibility with confirmations: %d %+v", code, elig.Decision)
+	}
+	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true, "requested_by": "e2e"}
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
+		t.Fatalf("POST refund: %d", code)
+	}
+	// The same request again joins the running refund.
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
+		t.Fatalf("second POST refund: %d, want 202 (joins)", code)
+	}
+
+	// A forged callback is refused before anything reaches a workflow.
+	forged := []byte(`{"event_id":"forged-1","type":"revocation_approved","certificate":"c-e2e","occurred_at":"2026-01-01T00:00:00Z"}`)
+	fr, _ := http.NewRequest("POST", s.gw.URL+"/v1/ca/callbacks", bytes.NewReader(forged))
+	fr.Header.Set("Content-Type", "application/json")
+	for k, v := range webhook.Headers([]byte("not-the-secret"), "forged-1", time.Now(), forged) {
+		fr.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged callback: %d, want 401", resp.StatusCode)
+	}
+
+	st := s.waitRefund("o-e2e", statemachine.OrderRefunded)
+	if st.Payout == nil || st.Payout.Cash != "80.00" || st.Payout.Destination != domain.OriginalMethod {
+		t.Fatalf("payout = %+v, want 80.00 to the original method (GEN-3)", st.Payout)
+	}
+	// The store's projection follows the workflow's state by one activity.
+	var rec activities.RefundRecord
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if rec, err = s.db.GetRefund(context.Background(), "o-e2e"); err == nil {
+			break
+		}
+	}
+	if err != nil || rec.Outcome != "refunded" || rec.PaymentID == "" {
+		t.Fatalf("store refund record = %+v, %v", rec, err)
+	}
+	if n, _ := s.db.QuotaReturned(context.Background(), "o-e2e"); n != 1 {
+		t.Fatalf("SSL-7: quota returned %d, want 1", n)
+	}
+	s.waitVisible(`OrderId = "o-e2e" AND RefundStatus = "refunded"`)
+	s.waitVisible(`CertificateId = "c-e2e" AND CertificateState = "removed"`)
+}
+
+// The same signed callback delivered twice is acknowledged twice and
+// applied once (a console revocation outside any refund).
+func TestDuplicateCallbackAppliedOnce(t *testing.T) {
+	s := start(t)
+	s.putIssuedOrder("o-dup", "c-dup")
+	body := map[string]any{"actor": "e2e", "confirm_irreversible": true}
+	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", body, nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	var inspect struct {
+		Revocation struct {
+			EventID string `json:"event_id"`
+			Status  string `json:"status"`
+		} `json:"revocation"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && inspect.Revocation.EventID == "" {
+		time.Sleep(200 * time.Millisecond)
+		s.call("GET", s.ca.URL+"/admin/certificates/c-dup", nil, &inspect)
+	}
+	if inspect.Revocation.EventID == "" {
+		t.Fatal("the CA simulator never decided the review")
+	}
+	waitCert := func() workflows.CertificateStatus {
+		var v struct {
+			Status workflows.CertificateStatus `json:"status"`
+		}
+		for time.Now().Before(deadline) {
+			s.call("GET", s.gw.URL+"/v1/certificates/c-dup", nil, &v)
+			if v.Status.State == statemachine.Revoked {
+				return v.Status
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("certificate never revoked: %+v", v.Status)
+		return v.Status
+	}
+	waitCert()
+	var resent struct {
+		Delivered  bool `json:"delivered"`
+		StatusCode int  `json:"status_code"`
+	}
+	if code := s.call("POST", s.ca.URL+"/admin/callbacks/"+inspect.Revocation.EventID+"/resend", nil, &resent); code != 200 || !resent.Delivered {
+		t.Fatalf("resend: %d %+v, want the duplicate acknowledged", code, resent)
+	}
+	time.Sleep(time.Second) // let the duplicate reach the workflow
+	st := waitCert()
+	approvals := 0
+	for _, tr := range st.Transitions {
+		if tr.Event == statemachine.RevocationApproved {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Fatalf("revocation_approved applied %d times, want 1: %+v", approvals, st.Transitions)
+	}
+	if n, _ := s.db.QuotaReturned(context.Background(), "o-dup"); n != 1 {
+		t.Fatalf("SSL-7: quota returned %d, want 1", n)
+	}
+	s.waitVisible(fmt.Sprintf(`CertificateId = %q AND CertificateState = "revoked"`, "c-dup"))
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// caEvent is the body of a CA callback.
+type caEvent struct {
+	EventID     string `json:"event_id"`
+	Type        string `json:"type"`
+	Certificate string `json:"certificate"`
+	Reason      string `json:"reason"`
+	// OccurredAt is RFC 3339; it is when the CA decided, which is what the
+	// rules measure (SSL-2: when the revocation review completed).
+	OccurredAt string `json:"occurred_at"`
+}
+
+// Accepted is the answer to a CA callback that was verified and delivered.
+type Accepted struct {
+	Status string `json:"status"`
+}
+
+// caCallback verifies a CA callback and signals it to the certificate's
+// workflow, starting the workflow if none runs. Order matters: the
+// signature is checked before the body is looked at (401), then the body
+// (415, 400), then the certificate (404). A redelivered event is signalled
+// again with the same event ID and acknowledged again: the workflow ignores
+// an event ID it has seen, so it is applied once. The webhook-id is used
+// only for verification and logs; the body's event_id is the dedupe key, so
+// a CA that re-sends the same event as a new message is still applied once.
+func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msgID, err := s.verify.Verify(r.Header, body)
+	if err != nil {
+		if errs.CodeOf(err) != errs.Internal {
+			err = withStatus(http.StatusUnauthorized, err)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if err := requireJSON(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var ev caEvent
+	if err := decodeJSON(body, &ev); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := ev.result()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := workflows.CertificateInput{Certificate: cert, OrderID: orderID}
+	if err := s.wf.DeliverCAResult(ctx, in, res); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("CA callback delivered", zap.String("webhook_id", msgID), zap.String("event_id", res.EventID),
+		zap.String("certificate", res.Certificate), zap.String("type", string(res.Result)))
+	writeJSON(w, http.StatusOK, Accepted{Status: "accepted"})
+}
+
+// result checks the event and turns it into the workflow's CAResult. Every
+// problem is a 400: the CA sent something the gateway cannot act on.
+func (ev caEvent) result() (workflows.CAResult, error) {
+	switch {
+	case strings.TrimSpace(ev.EventID) == "":
+		return workflows.CAResult{}, badRequest("field event_id: required")
+	case strings.TrimSpace(ev.Certificate) == "":
+		return workflows.CAResult{}, badRequest("field certificate: required")
+	case ev.Type == "":
+		return workflows.CAResult{}, badRequest("field type: required")
+	case !statemachine.IsCAResult(statemachine.CertEvent(ev.Type)):
+		return workflows.CAResult{}, badRequest("field type: %q is not a CA result (revocation_approved, revocation_rejected, validation_passed, validation_failed, issued, resubmission_rejected)", clip(ev.Type))
+	case ev.OccurredAt == "":
+		return workflows.CAResult{}, badRequest("field occurred_at: required")
+	}
+	at, err := time.Parse(time.RFC3339, ev.OccurredAt)
+	if err != nil {
+		return workflows.CAResult{}, badRequest("field occurred_at: %q is not an RFC 3339 time", clip(ev.OccurredAt))
+	}
+	return workflows.CAResult{
+		EventID:     ev.EventID,
+		Certificate: ev.Certificate,
+		Result:      statemachine.CertEvent(ev.Type),
+		Reason:      ev.Reason,
+		At:          at,
+	}, nil
+}

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+const approved = `{"event_id":"evt-1","type":"revocation_approved","certificate":"c-1","reason":"ok","occurred_at":"2026-03-06T09:58:00Z"}`
+
+func TestCallbackDelivered(t *testing.T) {
+	e := newEnv(t)
+	rec := e.signed(t, testSecret, "msg-1", testNow, approved)
+	wantStatus(t, rec, http.StatusOK)
+	if got := decodeInto[Accepted](t, rec); got.Status != "accepted" {
+		t.Errorf("answer = %+v", got)
+	}
+	want := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
+		At: time.Date(2026, 3, 6, 9, 58, 0, 0, time.UTC)}
+	if len(e.wf.signals) != 1 || !reflect.DeepEqual(e.wf.signals[0], want) {
+		t.Errorf("signalled %+v, want %+v", e.wf.signals, want)
+	}
+	wantIn := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
+	if !reflect.DeepEqual(e.wf.signalInputs[0], wantIn) {
+		t.Errorf("start input = %+v, want %+v", e.wf.signalInputs[0], wantIn)
+	}
+}
+
+// TestCallbackRepeated: a redelivery is acknowledged again and signalled
+// again with the same event ID, which the workflow dedupes.
+func TestCallbackRepeated(t *testing.T) {
+	e := newEnv(t)
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow.Add(time.Minute), approved), http.StatusOK)
+	if len(e.wf.signals) != 2 || e.wf.signals[0].EventID != "evt-1" || e.wf.signals[1].EventID != "evt-1" {
+		t.Errorf("signals = %+v, want evt-1 twice", e.wf.signals)
+	}
+}
+
+func TestCallbackRotatedSecret(t *testing.T) {
+	e := newEnv(t)
+	wantStatus(t, e.signed(t, []byte("next-secret"), "msg-1", testNow, approved), http.StatusOK)
+}
+
+func TestCallbackRefusals(t *testing.T) {
+	tests := map[string]struct {
+		send     func(*testing.T, *env) *httptest.ResponseRecorder
+		status   int
+		code     errs.Code
+		mentions string
+	}{
+		"unsigned": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.do(t, http.MethodPost, "/v1/ca/callbacks", approved)
+			},
+			status: 401, code: errs.Invalid, mentions: "missing header webhook-id",
+		},
+		"forged": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, []byte("guessed"), "msg-1", testNow, approved)
+			},
+			status: 401, code: errs.Invalid, mentions: "matches no configured secret",
+		},
+		"body swapped after signing": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				h := webhook.Headers(testSecret, "msg-1", testNow, []byte(approved))
+				forged := strings.Replace(approved, "revocation_approved", "revocation_rejected", 1)
+				return e.do(t, http.MethodPost, "/v1/ca/callbacks", forged, headerPairs(h)...)
+			},
+			status: 401, code: errs.Invalid, mentions: "matches no configured secret",
+		},
+		"stale": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow.Add(-6*time.Minute), approved)
+			},
+			status: 401, code: errs.Invalid, mentions: "360s old",
+		},
+		"future": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow.Add(6*time.Minute), approved)
+			},
+			status: 401, code: errs.Invalid, mentions: "in the future",
+		},
+		"malformed timestamp": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				h := webhook.Headers(testSecret, "msg-1", testNow, []byte(approved))
+				h.Set(webhook.HeaderTimestamp, "2026-03-06T10:00:00Z")
+				return e.do(t, http.MethodPost, "/v1/ca/callbacks", approved, headerPairs(h)...)
+			},
+			status: 401, code: errs.Invalid, mentions: "not unix seconds",
+		},
+		"malformed body": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, `{"event_id":`)
+			},
+			status: 400, code: errs.Invalid, mentions: "malformed JSON",
+		},
+		"unknown field": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"reason"`, `"reasons"`, 1))
+			},
+			status: 400, code: errs.Invalid, mentions: `unknown field "reasons"`,
+		},
+		"no event ID": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"evt-1"`, `""`, 1))
+			},
+			status: 400, code: errs.Invalid, mentions: "field event_id: required",
+		},
+		"console action as type": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, "revocation_approved", "revoke", 1))
+			},
+			status: 400, code: errs.Invalid, mentions: `field type: "revoke" is not a CA result`,
+		},
+		"bad time": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, "2026-03-06T09:58:00Z", "yesterday", 1))
+			},
+			status: 400, code: errs.Invalid, mentions: "field occurred_at",
+		},
+		"no content type": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				h := webhook.Headers(testSecret, "msg-1", testNow, []byte(approved))
+				return e.do(t, http.MethodPost, "/v1/ca/callbacks", approved, append(headerPairs(h), "Content-Type", "")...)
+			},
+			status: 415, code: errs.Invalid, mentions: "application/json",
+		},
+		"too large": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Repeat(" ", DefaultMaxBodyBytes)+approved)
+			},
+			status: 413, code: errs.Invalid, mentions: "larger than",
+		},
+		"unknown certificate": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"c-1"`, `"c-9"`, 1))
+			},
+			status: 404, code: errs.NotFound, mentions: "certificate c-9",
+		},
+		"temporal down": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				e.wf.signalErr = errs.E(errs.Unavailable, "the workflow of certificate c-1 did not answer in time; retry")
+				return e.signed(t, testSecret, "msg-1", testNow, approved)
+			},
+			status: 503, code: errs.Unavailable, mentions: "retry",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			wantError(t, tc.send(t, e), tc.status, tc.code, tc.mentions)
+			if len(e.wf.signals) != 0 {
+				t.Errorf("a refused callback was signalled: %+v", e.wf.signals)
+			}
+		})
+	}
+}
+
+func headerPairs(h http.Header) []string {
+	var out []string
+	for k, v := range h {
+		out = append(out, k, v[0])
+	}
+	return out
+}

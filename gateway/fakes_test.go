@@ -1,0 +1,359 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+var (
+	testNow    = time.Date(2026, 3, 6, 10, 0, 0, 0, time.UTC)
+	testSecret = []byte("ca-webhook-secret")
+)
+
+// fakeWorkflows is an in-memory Workflows: refunds keyed by order, with
+// errors to inject per call.
+type fakeWorkflows struct {
+	mu       sync.Mutex
+	running  map[string]workflows.RefundStatus
+	finished map[string]workflows.RefundStatus
+	starts   []workflows.RefundInput
+	runs     int
+	// rejectWith, when set, makes a new refund reject itself at once with
+	// these rules, as the workflow does when the rules refuse.
+	rejectWith []string
+
+	startErr, statusErr, cancelErr, approveErr error
+
+	certs         map[string]workflows.CertificateStatus
+	certStatusErr error
+	actionErr     error
+	actions       []workflows.ActionRequest
+	actionInputs  []workflows.CertificateInput
+	signals       []workflows.CAResult
+	signalInputs  []workflows.CertificateInput
+	signalErr     error
+	updateIDs     []string
+}
+
+var _ Workflows = (*fakeWorkflows)(nil)
+
+func newFakeWorkflows() *fakeWorkflows {
+	return &fakeWorkflows{
+		running:  map[string]workflows.RefundStatus{},
+		finished: map[string]workflows.RefundStatus{},
+		certs:    map[string]workflows.CertificateStatus{},
+	}
+}
+
+func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts = append(f.starts, in)
+	if f.startErr != nil {
+		return "", f.startErr
+	}
+	if _, ok := f.finished[o.ID]; ok {
+		return "", errs.E(errs.Conflict, "the refund of order %s has already finished; a finished refund is not started again", o.ID)
+	}
+	if _, ok := f.running[o.ID]; !ok {
+		f.runs++
+		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{}}
+		if f.rejectWith != nil {
+			st.State, st.Outcome, st.Reasons = statemachine.OrderRejected, workflows.OutcomeRejected, f.rejectWith
+		}
+		f.running[o.ID] = st
+	}
+	return "run-" + o.ID, nil
+}
+
+func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.statusErr != nil {
+		return workflows.RefundStatus{}, f.statusErr
+	}
+	if st, ok := f.running[orderID]; ok {
+		return st, nil
+	}
+	if st, ok := f.finished[orderID]; ok {
+		return st, nil
+	}
+	return workflows.RefundStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+}
+
+func (f *fakeWorkflows) CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
+	return f.refundUpdate(orderID, updateID, f.cancelErr, workflows.OutcomeCancelled)
+}
+
+func (f *fakeWorkflows) ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
+	return f.refundUpdate(orderID, updateID, f.approveErr, workflows.OutcomeRefunded)
+}
+
+func (f *fakeWorkflows) refundUpdate(orderID, updateID string, err error, outcome workflows.Outcome) (workflows.RefundStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updateIDs = append(f.updateIDs, updateID)
+	if err != nil {
+		return workflows.RefundStatus{}, err
+	}
+	st, ok := f.running[orderID]
+	if !ok {
+		return workflows.RefundStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	}
+	st.Outcome = outcome
+	f.running[orderID] = st
+	return st, nil
+}
+
+func (f *fakeWorkflows) CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, req)
+	f.actionInputs = append(f.actionInputs, in)
+	f.updateIDs = append(f.updateIDs, updateID)
+	if f.actionErr != nil {
+		return workflows.CertificateStatus{}, f.actionErr
+	}
+	to, err := statemachine.CertTransition(in.Certificate.State, req.Action)
+	if err != nil {
+		return workflows.CertificateStatus{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
+	}
+	st := workflows.CertificateStatus{ID: in.Certificate.ID, OrderID: in.OrderID, State: to,
+		Transitions: []workflows.Transition{{From: in.Certificate.State, To: to, Event: req.Action, Source: "console"}}}
+	f.certs[in.Certificate.ID] = st
+	return st, nil
+}
+
+func (f *fakeWorkflows) CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.certStatusErr != nil {
+		return workflows.CertificateStatus{}, f.certStatusErr
+	}
+	st, ok := f.certs[certID]
+	if !ok {
+		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "workflow of certificate %s not found", certID)
+	}
+	return st, nil
+}
+
+func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.signalErr != nil {
+		return f.signalErr
+	}
+	f.signals = append(f.signals, res)
+	f.signalInputs = append(f.signalInputs, in)
+	return nil
+}
+
+// fakeOrders is an in-memory Orders.
+type fakeOrders struct {
+	orders  map[string]domain.Order
+	refunds map[string]activities.RefundRecord
+	page    OrderPage
+	filters []OrderFilter
+	// err, when set, fails every call.
+	err error
+}
+
+var _ Orders = (*fakeOrders)(nil)
+
+func (f *fakeOrders) GetOrder(ctx context.Context, orderID string) (domain.Order, error) {
+	if f.err != nil {
+		return domain.Order{}, f.err
+	}
+	o, ok := f.orders[orderID]
+	if !ok {
+		return domain.Order{}, errs.E(errs.NotFound, "order %s not found", orderID)
+	}
+	return o, nil
+}
+
+func (f *fakeOrders) GetCertificate(ctx context.Context, certID string) (string, domain.Certificate, error) {
+	if f.err != nil {
+		return "", domain.Certificate{}, f.err
+	}
+	for _, o := range f.orders {
+		for _, c := range o.Certificates {
+			if c.ID == certID {
+				return o.ID, c, nil
+			}
+		}
+	}
+	return "", domain.Certificate{}, errs.E(errs.NotFound, "certificate %s not found", certID)
+}
+
+func (f *fakeOrders) GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error) {
+	if f.err != nil {
+		return activities.RefundRecord{}, f.err
+	}
+	rec, ok := f.refunds[orderID]
+	if !ok {
+		return activities.RefundRecord{}, errs.E(errs.NotFound, "no refund for order %s", orderID)
+	}
+	return rec, nil
+}
+
+func (f *fakeOrders) ListOrders(ctx context.Context, flt OrderFilter) (OrderPage, error) {
+	f.filters = append(f.filters, flt)
+	if f.err != nil {
+		return OrderPage{}, f.err
+	}
+	return f.page, nil
+}
+
+// fakeJudge records its calls and answers decision, err.
+type fakeJudge struct {
+	decision policy.Decision
+	err      error
+	orders   []domain.Order
+	reqs     []domain.RefundRequest
+	nows     []time.Time
+}
+
+func (j *fakeJudge) judge(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error) {
+	j.orders, j.reqs, j.nows = append(j.orders, o), append(j.reqs, req), append(j.nows, now)
+	return j.decision, j.err
+}
+
+// env is a gateway over fakes, with its logs observed.
+type env struct {
+	h      http.Handler
+	wf     *fakeWorkflows
+	orders *fakeOrders
+	judge  *fakeJudge
+	logs   *observer.ObservedLogs
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	e := &env{
+		wf: newFakeWorkflows(),
+		orders: &fakeOrders{
+			orders: map[string]domain.Order{
+				"o-1": sslOrder("o-1", domain.Certificate{ID: "c-1", State: statemachine.Issued}),
+				"o-2": sslOrder("o-2"),
+			},
+			refunds: map[string]activities.RefundRecord{},
+		},
+		judge: &fakeJudge{},
+		logs:  logs,
+	}
+	s, err := New(Config{
+		Workflows:      e.wf,
+		Orders:         e.orders,
+		Judge:          e.judge.judge,
+		WebhookSecrets: [][]byte{[]byte("next-secret"), testSecret},
+		Now:            func() time.Time { return testNow },
+		Logger:         zap.New(core),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = s.Handler()
+	return e
+}
+
+func sslOrder(id string, certs ...domain.Certificate) domain.Order {
+	return domain.Order{
+		ID: id, Product: domain.SSLCertificate, PaidAt: testNow.Add(-48 * time.Hour), Currency: "USD",
+		Price: decimal.RequireFromString("100"), Payment: domain.Payment{Cash: decimal.RequireFromString("100")},
+		Certificates: certs, Profile: "aliyun-intl",
+	}
+}
+
+// do sends a request; a non-empty body is sent as application/json unless
+// headers say otherwise.
+func (e *env) do(t *testing.T, method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			r.Header.Del(headers[i])
+			continue
+		}
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, r)
+	return rec
+}
+
+// signed sends body to the callback route signed with secret at ts.
+func (e *env) signed(t *testing.T, secret []byte, id string, ts time.Time, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/v1/ca/callbacks", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	for k, v := range webhook.Headers(secret, id, ts, []byte(body)) {
+		r.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, r)
+	return rec
+}
+
+// wantStatus checks the status and that the answer is JSON.
+func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q", ct)
+	}
+}
+
+// wantError checks an error answer: status, code, and a message that
+// mentions a text. It returns the error detail.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code errs.Code, mentions string) errorDetail {
+	t.Helper()
+	wantStatus(t, rec, status)
+	var b errorBody
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		t.Fatalf("error body %s: %v", rec.Body, err)
+	}
+	if b.Error.Code != code {
+		t.Errorf("code = %s, want %s (message %q)", b.Error.Code, code, b.Error.Message)
+	}
+	if !strings.Contains(b.Error.Message, mentions) {
+		t.Errorf("message %q does not mention %q", b.Error.Message, mentions)
+	}
+	return b.Error
+}
+
+func decodeInto[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("body %s: %v", rec.Body, err)
+	}
+	return v
+}

@@ -1,0 +1,203 @@
+// Package gateway is certflow's HTTP edge. It owns two faces: the console
+// API under /v1 (refund eligibility, refunds, certificate actions, order
+// lists) and the CA's signed review callbacks (POST /v1/ca/callbacks), plus
+// /healthz and the OpenAPI document it serves from api/openapi.yaml.
+//
+// It guarantees that:
+//   - every handler works on the request's context, with time and logger
+//     injected (Config);
+//   - a request body is at most Config.MaxBodyBytes, application/json, one
+//     object, with no unknown fields, or it is refused with 400/413/415 and
+//     a message naming the problem;
+//   - every error answers {"error":{"code","message","rules"}} with a status
+//     from one table (statusOf); an internal error's text is logged, never
+//     sent;
+//   - a CA callback is acted on only after its Standard Webhooks signature
+//     verified (package webhook), and is then signalled to the certificate's
+//     workflow with the CA's event ID, so a redelivery is acknowledged again
+//     and applied once by the workflow;
+//   - a refund is keyed by its order: a repeated POST joins the running
+//     refund, and a finished refund is never started again (409).
+//
+// The gateway decides nothing about refunds itself: eligibility is the
+// Judge's (policy.Evaluate), and cancel/approve/certificate actions are
+// updates whose validators in the workflows accept or refuse them.
+// It reaches Temporal and the store only through the Workflows and Orders
+// interfaces it owns; Temporal adapts a client.Client to Workflows.
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/webhook"
+)
+
+// Config wires a Server. Workflows, Orders, Judge and WebhookSecrets are
+// required.
+type Config struct {
+	Workflows Workflows
+	Orders    Orders
+	Judge     Judge
+	// WebhookSecrets verify CA callbacks; several are accepted at once so a
+	// secret can be rotated (webhook.ParseSecret reads the whsec_ form).
+	WebhookSecrets [][]byte
+	// WebhookTolerance bounds the callback timestamp's distance from Now;
+	// zero means webhook.DefaultTolerance (5 minutes).
+	WebhookTolerance time.Duration
+	// MaxBodyBytes bounds request bodies; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives internal errors; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Server serves the gateway's routes. Build it with New.
+type Server struct {
+	wf      Workflows
+	orders  Orders
+	judge   Judge
+	verify  *webhook.Verifier
+	maxBody int64
+	now     func() time.Time
+	log     *zap.Logger
+	mux     *http.ServeMux
+}
+
+// New checks cfg and builds a Server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Workflows == nil:
+		return nil, errs.E(errs.Invalid, "gateway: Workflows is required")
+	case cfg.Orders == nil:
+		return nil, errs.E(errs.Invalid, "gateway: Orders is required")
+	case cfg.Judge == nil:
+		return nil, errs.E(errs.Invalid, "gateway: Judge is required")
+	case len(cfg.WebhookSecrets) == 0:
+		return nil, errs.E(errs.Invalid, "gateway: at least one webhook secret is required")
+	}
+	for i, sec := range cfg.WebhookSecrets {
+		if len(sec) == 0 {
+			return nil, errs.E(errs.Invalid, "gateway: webhook secret %d is empty", i)
+		}
+	}
+	s := &Server{
+		wf:      cfg.Workflows,
+		orders:  cfg.Orders,
+		judge:   cfg.Judge,
+		maxBody: cfg.MaxBodyBytes,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	s.verify = &webhook.Verifier{Secrets: cfg.WebhookSecrets, Tolerance: cfg.WebhookTolerance, Now: s.now}
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.HandleFunc(rt.method+" "+rt.path, rt.handle)
+	}
+	return s, nil
+}
+
+// route is one endpoint. The route list is the single source of the mux and
+// of the test that holds openapi.yaml to it.
+type route struct {
+	method, path string
+	handle       http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/openapi.yaml", s.openAPI},
+
+		{http.MethodGet, "/v1/orders", s.listOrders},
+		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", s.eligibility},
+		{http.MethodPost, "/v1/orders/{id}/refund", s.startRefund},
+		{http.MethodGet, "/v1/orders/{id}/refund", s.refundStatus},
+		{http.MethodPost, "/v1/orders/{id}/refund/cancel", s.cancelRefund},
+		{http.MethodPost, "/v1/orders/{id}/refund/approve", s.approveRefund},
+
+		{http.MethodGet, "/v1/certificates/{id}", s.certificateStatus},
+		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", s.certificateAction},
+
+		{http.MethodPost, "/v1/ca/callbacks", s.caCallback},
+	}
+}
+
+// Handler returns the gateway's http.Handler: the routes, with panics and
+// wrong methods answered in the JSON error shape.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, errs.Wrap(errs.Internal, fmt.Errorf("panic: %v", v), "handler panicked"))
+			}
+		}()
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			// The mux answers an unknown path (404) or a known path with
+			// the wrong method (405, with Allow) in plain text; keep its
+			// status and headers but answer in the error shape.
+			s.mux.ServeHTTP(&jsonStatusWriter{ResponseWriter: w, s: s, r: r}, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// jsonStatusWriter replaces the body of the mux's own error answers with
+// the JSON error shape.
+type jsonStatusWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	written bool
+}
+
+func (j *jsonStatusWriter) WriteHeader(status int) {
+	if j.written {
+		return
+	}
+	j.written = true
+	h := j.ResponseWriter.Header()
+	h.Del("Content-Length")
+	h.Del("X-Content-Type-Options")
+	code, msg := errs.Invalid, http.StatusText(status)
+	switch {
+	case status == http.StatusNotFound:
+		code, msg = errs.NotFound, "no route "+j.r.Method+" "+clip(j.r.URL.Path)
+	case status == http.StatusMethodNotAllowed:
+		msg = "method " + j.r.Method + " is not allowed here; allowed: " + h.Get("Allow")
+	case status >= 500:
+		code, msg = errs.Internal, internalMessage
+	}
+	writeJSON(j.ResponseWriter, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+func (j *jsonStatusWriter) Write(b []byte) (int, error) {
+	if !j.written {
+		j.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil // the mux's plain-text body is replaced
+}
+
+// healthz reports that the process serves requests. It checks no
+// dependency: a Temporal outage shows as 503s on the routes that need it.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

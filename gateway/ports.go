@@ -1,0 +1,118 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/workflows"
+)
+
+// Workflows is what the gateway asks of Temporal. Temporal (temporal.go)
+// implements it over a client.Client; tests use a fake. Every error is an
+// errs-coded error: NotFound when the workflow does not exist, Conflict for
+// a finished refund or a refusal in the current state, IllegalTransition,
+// Invalid for a refusal of the request, Unavailable when Temporal cannot be
+// reached.
+type Workflows interface {
+	// StartRefund starts the refund workflow of order o with in, or joins
+	// the one already running (a repeated request starts nothing). A
+	// refund that has finished is not started again: errs.Conflict. It
+	// returns the run ID.
+	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (runID string, err error)
+	// RefundStatus is the refund's current status (query), or its result
+	// once it finished.
+	RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error)
+	// CancelRefund and ApproveRefund send the update and wait for its
+	// outcome; the validator's refusal comes back as the error. A
+	// non-empty updateID makes a retried request return the first outcome.
+	CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error)
+	ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error)
+	// CertificateAction sends a console action to the certificate's
+	// workflow, starting the workflow from in if it is not running.
+	CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error)
+	// CertificateStatus queries the certificate's workflow.
+	CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error)
+	// DeliverCAResult signals a CA result to the certificate's workflow,
+	// starting the workflow from in if it is not running.
+	DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error
+}
+
+// Orders is what the gateway reads from the store. GetOrder, GetCertificate
+// and GetRefund have the signatures of the SQLite store; an unknown object
+// is errs.NotFound.
+type Orders interface {
+	GetOrder(ctx context.Context, orderID string) (domain.Order, error)
+	// GetCertificate returns a certificate with the ID of its order.
+	GetCertificate(ctx context.Context, certID string) (orderID string, cert domain.Certificate, err error)
+	// GetRefund returns the order's refund record (projection of the
+	// refund workflow).
+	GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error)
+	// ListOrders returns one page of orders. A malformed cursor is
+	// errs.Invalid.
+	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
+}
+
+// OrderFilter selects orders for Orders.ListOrders; zero fields select all.
+// Its fields are those of the store's filter, in the same order, so the
+// store's type converts to and from it.
+type OrderFilter struct {
+	// RefundState is a statemachine.OrderState, or NoRefund.
+	RefundState string         `json:"refund_state,omitempty"`
+	Product     domain.Product `json:"product,omitempty"`
+	// Limit is the page size, 1 to MaxPageSize (the gateway fills in
+	// DefaultPageSize).
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the Next of the previous page.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// NoRefund, as OrderFilter.RefundState, selects the orders without a refund.
+const NoRefund = "none"
+
+// Page sizes of GET /v1/orders.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// OrderPage is one page of orders, newest first.
+type OrderPage struct {
+	Orders []OrderSummary `json:"orders"`
+	// Next is the cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// OrderSummary is an order with its refund record, if it has one. Its
+// fields are those of the store's summary, so the types convert.
+type OrderSummary struct {
+	Order  domain.Order             `json:"order"`
+	Refund *activities.RefundRecord `json:"refund,omitempty"`
+}
+
+// Judge decides whether a refund request would be granted now, without
+// side effects: the console shows or hides the Refund button with it.
+type Judge func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error)
+
+// PolicyJudge is the Judge of the rules: it resolves the profile and
+// business-day calendar the order was sold under through p (the same
+// resolution the refund workflow records) and evaluates with
+// policy.Evaluate.
+func PolicyJudge(p activities.Policies) Judge {
+	return func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error) {
+		prof, spec, err := p.Resolve(ctx, o.Profile, o.PaidAt)
+		if err != nil {
+			return policy.Decision{}, fmt.Errorf("resolving profile %q of order %s: %w", o.Profile, o.ID, err)
+		}
+		cal, err := calendar.FromSpec(spec)
+		if err != nil {
+			return policy.Decision{}, errs.Wrap(errs.Internal, err, "calendar of profile %s", prof.ID())
+		}
+		return policy.Evaluate(prof, cal, o, req, now)
+	}
+}

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// The workflow type names the gateway starts; the worker registers the
+// workflow functions under them (their function names).
+const (
+	RefundWorkflowName      = "RefundWorkflow"
+	CertificateWorkflowName = "CertificateWorkflow"
+)
+
+// TemporalClient is the part of client.Client that Temporal uses;
+// client.Client satisfies it.
+type TemporalClient interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+	SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any, options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+	NewWithStartWorkflowOperation(options client.StartWorkflowOptions, workflow any, args ...any) client.WithStartWorkflowOperation
+	UpdateWorkflow(ctx context.Context, options client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error)
+	UpdateWithStartWorkflow(ctx context.Context, options client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error)
+	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
+var _ TemporalClient = client.Client(nil)
+
+// Temporal implements Workflows over a Temporal client. Every error it
+// returns is errs-coded (see temporalError).
+type Temporal struct {
+	c TemporalClient
+}
+
+var _ Workflows = (*Temporal)(nil)
+
+// NewTemporal adapts c.
+func NewTemporal(c TemporalClient) *Temporal { return &Temporal{c: c} }
+
+// StartRefund starts the refund workflow of o, or joins the running one.
+// USE_EXISTING makes a second request for the same order join the running
+// refund; REJECT_DUPLICATE with the already-started error turned on makes a
+// finished refund a Conflict instead of a silent handle on the old run.
+func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (string, error) {
+	opts := client.StartWorkflowOptions{
+		ID:                                       workflows.RefundWorkflowID(o.ID),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.OrderIDKey.ValueSet(o.ID),
+			workflows.ProductKey.ValueSet(string(o.Product)),
+			workflows.RefundStatusKey.ValueSet(string(statemachine.OrderRefundRequested)),
+		),
+	}
+	run, err := t.c.ExecuteWorkflow(ctx, opts, RefundWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		return "", errs.Wrap(errs.Conflict, err, "the refund of order %s has already finished; a finished refund is not started again", o.ID)
+	case err != nil:
+		return "", temporalError(err, refundWhat(o.ID))
+	}
+	return run.GetRunID(), nil
+}
+
+// RefundStatus queries the running refund, or reads the finished one's
+// result.
+func (t *Temporal) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
+	var st workflows.RefundStatus
+	err := t.status(ctx, workflows.RefundWorkflowID(orderID), workflows.QueryRefundStatus, &st, refundWhat(orderID))
+	return st, err
+}
+
+// CancelRefund sends the cancel update and waits for its outcome.
+func (t *Temporal) CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
+	var st workflows.RefundStatus
+	err := t.update(ctx, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundCancel, updateID, req, &st, refundWhat(orderID))
+	return st, err
+}
+
+// ApproveRefund sends the approve update and waits for its outcome.
+func (t *Temporal) ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
+	var st workflows.RefundStatus
+	err := t.update(ctx, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundApprove, updateID, req, &st, refundWhat(orderID))
+	return st, err
+}
+
+// CertificateAction sends the action as an update-with-start: the
+// certificate's workflow is started from in when none runs.
+func (t *Temporal) CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	what := certificateWhat(in.Certificate.ID)
+	op := t.c.NewWithStartWorkflowOperation(certificateOptions(in), CertificateWorkflowName, in)
+	h, err := t.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     updateID,
+			UpdateName:   workflows.UpdateCertificateAction,
+			Args:         []any{req},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return workflows.CertificateStatus{}, temporalError(err, what)
+	}
+	var st workflows.CertificateStatus
+	if err := h.Get(ctx, &st); err != nil {
+		return workflows.CertificateStatus{}, temporalError(err, what)
+	}
+	return st, nil
+}
+
+// CertificateStatus queries the certificate's workflow, or reads its result
+// once it ended.
+func (t *Temporal) CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error) {
+	var st workflows.CertificateStatus
+	err := t.status(ctx, workflows.CertificateWorkflowID(certID), workflows.QueryCertificateStatus, &st, certificateWhat(certID))
+	return st, err
+}
+
+// DeliverCAResult signals the result with start: the certificate's workflow
+// is started from in when none runs.
+func (t *Temporal) DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error {
+	id := workflows.CertificateWorkflowID(in.Certificate.ID)
+	_, err := t.c.SignalWithStartWorkflow(ctx, id, workflows.SignalCAResult, res, certificateOptions(in), CertificateWorkflowName, in)
+	return temporalError(err, certificateWhat(in.Certificate.ID))
+}
+
+// certificateOptions starts a certificate's workflow. A certificate
+// workflow ends when its certificate is removed; starting a new one is
+// allowed (the default reuse policy) and begins from the store's record, so
+// a late action on a removed certificate is refused by the validator as an
+// illegal transition rather than by Temporal.
+func certificateOptions(in workflows.CertificateInput) client.StartWorkflowOptions {
+	c := in.Certificate
+	return client.StartWorkflowOptions{
+		ID:                       workflows.CertificateWorkflowID(c.ID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("Certificate %s of order %s", c.ID, in.OrderID),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.CertificateIDKey.ValueSet(c.ID),
+			workflows.OrderIDKey.ValueSet(in.OrderID),
+			workflows.CertificateStateKey.ValueSet(string(c.State)),
+		),
+	}
+}
+
+// status answers from a running workflow's query, or from a completed
+// one's result, so a finished workflow needs no worker to answer.
+func (t *Temporal) status(ctx context.Context, id, query string, out any, what string) error {
+	desc, err := t.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return temporalError(err, what)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		v, err := t.c.QueryWorkflow(ctx, id, "", query)
+		if err != nil {
+			return temporalError(err, what)
+		}
+		if err := v.Get(out); err != nil {
+			return errs.Wrap(errs.Internal, err, "decoding the status of the %s", what)
+		}
+		return nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if err := t.c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, out); err != nil {
+			return temporalError(err, what)
+		}
+		return nil
+	}
+	return errs.E(errs.Internal, "the %s ended %s, without a status", what, info.GetStatus())
+}
+
+// update sends an update and waits for its outcome. The server answers an
+// update of a closed workflow NotFound, as for one that never existed; a
+// describe tells the two apart, so a finished refund is a Conflict.
+func (t *Temporal) update(ctx context.Context, id, name, updateID string, arg, out any, what string) error {
+	h, err := t.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID,
+		WorkflowID:   id,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			if desc, derr := t.c.DescribeWorkflowExecution(ctx, id, ""); derr == nil &&
+				desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				return errs.Wrap(errs.Conflict, err, "the %s has already ended", what)
+			}
+		}
+		return temporalError(err, what)
+	}
+	if err := h.Get(ctx, out); err != nil {
+		return temporalError(err, what)
+	}
+	return nil
+}
+
+func refundWhat(orderID string) string     { return "refund of order " + orderID }
+func certificateWhat(certID string) string { return "workflow of certificate " + certID }
+
+// applicationCodes maps the application-error types the workflows refuse
+// with (activities.Type*, or an errs code verbatim) to codes. A type not
+// listed is a failure, not a refusal: internal, and its text stays in the
+// log.
+var applicationCodes = map[string]errs.Code{
+	activities.TypeIllegalTransition:    errs.IllegalTransition,
+	activities.TypeConflict:             errs.Conflict,
+	activities.TypeInvalid:              errs.Invalid,
+	activities.TypeNotFound:             errs.NotFound,
+	activities.TypeResubmissionRejected: errs.Invalid,
+	string(errs.Invalid):                errs.Invalid,
+	string(errs.NotFound):               errs.NotFound,
+	string(errs.Conflict):               errs.Conflict,
+	string(errs.IllegalTransition):      errs.IllegalTransition,
+	string(errs.NotRefundable):          errs.NotRefundable,
+	string(errs.Unavailable):            errs.Unavailable,
+}
+
+// temporalError codes an error of the Temporal client. A workflow's refusal
+// (an application error of a known type, from an update validator or
+// handler) keeps its message, which names the rule; NotFound is not_found;
+// an already-started workflow is a conflict; timeouts and an unreachable
+// server are unavailable; anything else is internal.
+func temporalError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		coded     *errs.Error
+		appErr    *temporal.ApplicationError
+		notFound  *serviceerror.NotFound
+		started   *serviceerror.WorkflowExecutionAlreadyStarted
+		timeout   *client.WorkflowUpdateServiceTimeoutOrCanceledError
+		down      *serviceerror.Unavailable
+		deadline  *serviceerror.DeadlineExceeded
+		exhausted *serviceerror.ResourceExhausted
+		notReady  *serviceerror.WorkflowNotReady
+	)
+	switch {
+	case errors.As(err, &coded):
+		return err
+	case errors.As(err, &appErr):
+		if code, ok := applicationCodes[appErr.Type()]; ok {
+			return &errs.Error{Code: code, Message: appErr.Message(), Err: err}
+		}
+		return errs.Wrap(errs.Internal, err, "the %s failed", what)
+	case errors.As(err, &notFound):
+		return errs.Wrap(errs.NotFound, err, "%s not found", what)
+	case errors.As(err, &started):
+		return errs.Wrap(errs.Conflict, err, "the %s already exists", what)
+	case errors.As(err, &timeout), errors.As(err, &down), errors.As(err, &deadline),
+		errors.As(err, &exhausted), errors.Is(err, context.DeadlineExceeded):
+		return errs.Wrap(errs.Unavailable, err, "the %s did not answer in time; retry", what)
+	case errors.As(err, &notReady):
+		return errs.Wrap(errs.Unavailable, err, "the %s is starting; retry", what)
+	case errors.Is(err, context.Canceled):
+		return errs.Wrap(errs.Unavailable, err, "the request was cancelled")
+	}
+	return errs.Wrap(errs.Internal, err, "calling Temporal for the %s", what)
+}

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// TestTemporalAgainstServer checks the adapter's Temporal semantics (join a
+// running refund, conflict on a finished one, update refusals, result after
+// close, signal-with-start) against a real server, with stand-in workflows
+// registered under the production names. It runs only when
+// CERTFLOW_TEMPORAL_HOSTPORT names a server whose search attributes are
+// registered, e.g.
+//
+//	bin/temporal server start-dev --headless \
+//	  --search-attribute OrderId=Keyword --search-attribute RefundStatus=Keyword \
+//	  --search-attribute CertificateId=Keyword --search-attribute CertificateState=Keyword \
+//	  --search-attribute Product=Keyword --search-attribute Escalated=Bool
+//	CERTFLOW_TEMPORAL_HOSTPORT=localhost:7233 go test ./gateway/ -run Server
+func TestTemporalAgainstServer(t *testing.T) {
+	hostPort := os.Getenv("CERTFLOW_TEMPORAL_HOSTPORT")
+	if hostPort == "" {
+		t.Skip("CERTFLOW_TEMPORAL_HOSTPORT not set")
+	}
+	c, err := client.Dial(client.Options{HostPort: hostPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(standInRefund, workflow.RegisterOptions{Name: RefundWorkflowName})
+	w.RegisterWorkflowWithOptions(standInCertificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tp := NewTemporal(c)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	order := domain.Order{ID: "o-" + suffix, Product: domain.SSLCertificate}
+	in := workflows.RefundInput{OrderID: order.ID}
+
+	run1, err := tp.StartRefund(ctx, order, in)
+	mustNot(t, "start", err)
+	run2, err := tp.StartRefund(ctx, order, in)
+	mustNot(t, "second start", err)
+	if run1 != run2 {
+		t.Errorf("second start ran %s, want it to join %s", run2, run1)
+	}
+	st, err := tp.RefundStatus(ctx, order.ID)
+	mustNot(t, "status", err)
+	if st.State != statemachine.OrderRefundRequested {
+		t.Errorf("state = %s", st.State)
+	}
+	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{Actor: "me"})
+	wantCode(t, "cancel refused", err, errs.Conflict, "CAN-1")
+	st, err = tp.ApproveRefund(ctx, order.ID, "approve-1", workflows.ApproveRequest{Operator: "op"})
+	mustNot(t, "approve", err)
+	if st.State != statemachine.OrderRefunded {
+		t.Errorf("approved state = %s", st.State)
+	}
+	// The stand-in ends after approval: the status now comes from its result.
+	waitClosed(ctx, t, c, workflows.RefundWorkflowID(order.ID))
+	st, err = tp.RefundStatus(ctx, order.ID)
+	mustNot(t, "status after close", err)
+	if st.Outcome != workflows.OutcomeRefunded {
+		t.Errorf("closed outcome = %s", st.Outcome)
+	}
+	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{})
+	wantCode(t, "cancel after close", err, errs.Conflict, "already ended")
+	_, err = tp.StartRefund(ctx, order, in)
+	wantCode(t, "start after close", err, errs.Conflict, "already finished")
+	_, err = tp.RefundStatus(ctx, "nope-"+suffix)
+	wantCode(t, "unknown refund", err, errs.NotFound, "not found")
+	_, err = tp.CancelRefund(ctx, "nope-"+suffix, "", workflows.CancelRequest{})
+	wantCode(t, "cancel unknown", err, errs.NotFound, "not found")
+
+	cert := workflows.CertificateInput{OrderID: order.ID, Certificate: domain.Certificate{ID: "c-" + suffix, State: statemachine.PendingApplication}}
+	cs, err := tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Submit})
+	mustNot(t, "submit", err)
+	if cs.State != statemachine.ValidatingApplication {
+		t.Errorf("state after submit = %s", cs.State)
+	}
+	_, err = tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Delete})
+	wantCode(t, "illegal delete", err, errs.IllegalTransition, "delete")
+	res := workflows.CAResult{EventID: "evt-" + suffix, Certificate: cert.Certificate.ID, Result: statemachine.ValidationPassed}
+	mustNot(t, "signal", tp.DeliverCAResult(ctx, cert, res))
+	mustNot(t, "signal again", tp.DeliverCAResult(ctx, cert, res))
+	cs, err = tp.CertificateStatus(ctx, cert.Certificate.ID)
+	mustNot(t, "certificate status", err)
+	if len(cs.Transitions) != 2 {
+		t.Errorf("transitions = %+v, want submit and one CA result", cs.Transitions)
+	}
+	other := workflows.CertificateInput{OrderID: order.ID, Certificate: domain.Certificate{ID: "c2-" + suffix, State: statemachine.ValidatingApplication}}
+	mustNot(t, "signal-with-start", tp.DeliverCAResult(ctx, other, res))
+	cs, err = tp.CertificateStatus(ctx, other.Certificate.ID)
+	mustNot(t, "status of signal-started certificate", err)
+	if cs.OrderID != order.ID || len(cs.Transitions) != 1 {
+		t.Errorf("signal-started status = %+v", cs)
+	}
+}
+
+func mustNot(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func wantCode(t *testing.T, what string, err error, code errs.Code, mentions string) {
+	t.Helper()
+	if errs.CodeOf(err) != code || !strings.Contains(errs.MessageOf(err), mentions) {
+		t.Errorf("%s: err = %v, want %s mentioning %q", what, err, code, mentions)
+	}
+}
+
+func waitClosed(ctx context.Context, t *testing.T, c client.Client, id string) {
+	t.Helper()
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+		t.Fatalf("waiting for %s: %v", id, err)
+	}
+}
+
+// standInRefund answers like the refund workflow: cancel is refused
+// (CAN-1), approve pays and ends it.
+func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.RefundStatus, error) {
+	st := workflows.RefundStatus{OrderID: in.OrderID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryRefundStatus, func() (workflows.RefundStatus, error) { return st, nil }); err != nil {
+		return st, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCancel,
+		func(ctx workflow.Context, _ workflows.CancelRequest) (workflows.RefundStatus, error) { return st, nil },
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, _ workflows.CancelRequest) error {
+			return temporal.NewApplicationError("CAN-1: the refund can no longer be cancelled", activities.TypeConflict)
+		}}); err != nil {
+		return st, err
+	}
+	approved := false
+	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateRefundApprove,
+		func(ctx workflow.Context, _ workflows.ApproveRequest) (workflows.RefundStatus, error) {
+			approved = true
+			st.State, st.Outcome = statemachine.OrderRefunded, workflows.OutcomeRefunded
+			return st, nil
+		}); err != nil {
+		return st, err
+	}
+	err := workflow.Await(ctx, func() bool { return approved && workflow.AllHandlersFinished(ctx) })
+	return st, err
+}
+
+// standInCertificate applies console actions by the state machine and CA
+// results once per event ID.
+func standInCertificate(ctx workflow.Context, in workflows.CertificateInput) (workflows.CertificateStatus, error) {
+	st := workflows.CertificateStatus{ID: in.Certificate.ID, OrderID: in.OrderID, State: in.Certificate.State, Transitions: []workflows.Transition{}}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryCertificateStatus, func() (workflows.CertificateStatus, error) { return st, nil }); err != nil {
+		return st, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateCertificateAction,
+		func(ctx workflow.Context, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+			to, _ := statemachine.CertTransition(st.State, req.Action)
+			st.Transitions = append(st.Transitions, workflows.Transition{From: st.State, To: to, Event: req.Action})
+			st.State = to
+			return st, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.ActionRequest) error {
+			if _, err := statemachine.CertTransition(st.State, req.Action); err != nil {
+				return temporal.NewApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition)
+			}
+			return nil
+		}}); err != nil {
+		return st, err
+	}
+	var seen []string
+	results := workflow.GetSignalChannel(ctx, workflows.SignalCAResult)
+	for {
+		var r workflows.CAResult
+		results.Receive(ctx, &r)
+		if slices.Contains(seen, r.EventID) {
+			continue
+		}
+		seen = append(seen, r.EventID)
+		st.Transitions = append(st.Transitions, workflows.Transition{From: st.State, To: st.State, Event: r.Result, EventID: r.EventID})
+	}
+}

@@ -1,0 +1,348 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// fakeClient records what Temporal asks of the client and answers with
+// canned values.
+type fakeClient struct {
+	startOpts  client.StartWorkflowOptions
+	workflow   any
+	args       []any
+	startErr   error
+	updateOpts client.UpdateWorkflowOptions
+	updateErr  error
+	// outcome is what an update handle's Get decodes, or fails with.
+	outcome     any
+	outcomeErr  error
+	signalName  string
+	signalArg   any
+	status      enumspb.WorkflowExecutionStatus
+	describeErr error
+	queried     string
+	result      any
+}
+
+var _ TemporalClient = (*fakeClient)(nil)
+
+func (f *fakeClient) ExecuteWorkflow(ctx context.Context, o client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	f.startOpts, f.workflow, f.args = o, wf, args
+	if f.startErr != nil {
+		return nil, f.startErr
+	}
+	return fakeRun{id: o.ID, runID: "run-1"}, nil
+}
+
+func (f *fakeClient) GetWorkflow(ctx context.Context, id, runID string) client.WorkflowRun {
+	return fakeRun{id: id, runID: runID, result: f.result}
+}
+
+func (f *fakeClient) SignalWithStartWorkflow(ctx context.Context, id, name string, arg any, o client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	f.signalName, f.signalArg, f.startOpts, f.workflow, f.args = name, arg, o, wf, args
+	return fakeRun{id: id}, f.startErr
+}
+
+type fakeStartOp struct {
+	opts client.StartWorkflowOptions
+	wf   any
+	args []any
+}
+
+func (fakeStartOp) Get(ctx context.Context) (client.WorkflowRun, error) { return nil, nil }
+
+func (f *fakeClient) NewWithStartWorkflowOperation(o client.StartWorkflowOptions, wf any, args ...any) client.WithStartWorkflowOperation {
+	return fakeStartOp{opts: o, wf: wf, args: args}
+}
+
+func (f *fakeClient) UpdateWorkflow(ctx context.Context, o client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	f.updateOpts = o
+	if f.updateErr != nil {
+		return nil, f.updateErr
+	}
+	return fakeHandle{v: f.outcome, err: f.outcomeErr}, nil
+}
+
+func (f *fakeClient) UpdateWithStartWorkflow(ctx context.Context, o client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	op := o.StartWorkflowOperation.(fakeStartOp)
+	f.startOpts, f.workflow, f.args, f.updateOpts = op.opts, op.wf, op.args, o.UpdateOptions
+	if f.updateErr != nil {
+		return nil, f.updateErr
+	}
+	return fakeHandle{v: f.outcome, err: f.outcomeErr}, nil
+}
+
+func (f *fakeClient) QueryWorkflow(ctx context.Context, id, runID, query string, args ...any) (converter.EncodedValue, error) {
+	f.queried = query
+	return fakeValue{v: f.outcome}, f.outcomeErr
+}
+
+func (f *fakeClient) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if f.describeErr != nil {
+		return nil, f.describeErr
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "run-1"},
+		Status:    f.status,
+	}}, nil
+}
+
+type fakeRun struct {
+	client.WorkflowRun
+	id, runID string
+	result    any
+}
+
+func (r fakeRun) GetID() string    { return r.id }
+func (r fakeRun) GetRunID() string { return r.runID }
+func (r fakeRun) Get(ctx context.Context, v any) error {
+	return roundTrip(r.result, v)
+}
+
+type fakeHandle struct {
+	client.WorkflowUpdateHandle
+	v   any
+	err error
+}
+
+func (h fakeHandle) Get(ctx context.Context, v any) error {
+	if h.err != nil {
+		return h.err
+	}
+	return roundTrip(h.v, v)
+}
+
+type fakeValue struct{ v any }
+
+func (v fakeValue) HasValue() bool    { return v.v != nil }
+func (v fakeValue) Get(ptr any) error { return roundTrip(v.v, ptr) }
+
+func roundTrip(from, to any) error {
+	b, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, to)
+}
+
+func TestStartRefundOptions(t *testing.T) {
+	fc := &fakeClient{}
+	o := domain.Order{ID: "o-1", Product: domain.SSLCertificate}
+	in := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1", Consent: true}}
+	runID, err := NewTemporal(fc).StartRefund(context.Background(), o, in)
+	if err != nil || runID != "run-1" {
+		t.Fatalf("StartRefund = %q, %v", runID, err)
+	}
+	opts := fc.startOpts
+	if opts.ID != "refund/o-1" || opts.TaskQueue != workflows.TaskQueue ||
+		opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING ||
+		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE ||
+		!opts.WorkflowExecutionErrorWhenAlreadyStarted {
+		t.Errorf("start options = %+v", opts)
+	}
+	if opts.StaticSummary != "Refund of order o-1 (ssl_certificate)" {
+		t.Errorf("summary = %q", opts.StaticSummary)
+	}
+	wantKeyword(t, opts.TypedSearchAttributes, workflows.OrderIDKey, "o-1")
+	wantKeyword(t, opts.TypedSearchAttributes, workflows.ProductKey, "ssl_certificate")
+	wantKeyword(t, opts.TypedSearchAttributes, workflows.RefundStatusKey, "refund_requested")
+	if fc.workflow != "RefundWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
+		t.Errorf("started %v with %+v", fc.workflow, fc.args)
+	}
+}
+
+func TestStartFinishedRefundConflicts(t *testing.T) {
+	fc := &fakeClient{startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("closed", "req", "run-0")}
+	_, err := NewTemporal(fc).StartRefund(context.Background(), domain.Order{ID: "o-1"}, workflows.RefundInput{})
+	if errs.CodeOf(err) != errs.Conflict || !strings.Contains(errs.MessageOf(err), "already finished") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func wantKeyword(t *testing.T, sa temporal.SearchAttributes, key temporal.SearchAttributeKeyKeyword, want string) {
+	t.Helper()
+	if got, ok := sa.GetKeyword(key); !ok || got != want {
+		t.Errorf("search attribute %s = %q, %v; want %q", key.GetName(), got, ok, want)
+	}
+}
+
+func TestCertificateActionOptions(t *testing.T) {
+	fc := &fakeClient{outcome: workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}}
+	in := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
+	req := workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}
+	st, err := NewTemporal(fc).CertificateAction(context.Background(), in, "u-1", req)
+	if err != nil || st.State != statemachine.ValidatingRevocation {
+		t.Fatalf("CertificateAction = %+v, %v", st, err)
+	}
+	wantCertificateStart(t, fc, in)
+	u := fc.updateOpts
+	if u.UpdateName != workflows.UpdateCertificateAction || u.UpdateID != "u-1" ||
+		u.WaitForStage != client.WorkflowUpdateStageCompleted || !reflect.DeepEqual(u.Args, []any{req}) {
+		t.Errorf("update options = %+v", u)
+	}
+}
+
+func TestDeliverCAResultOptions(t *testing.T) {
+	fc := &fakeClient{}
+	in := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.ValidatingRevocation}}
+	res := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	if err := NewTemporal(fc).DeliverCAResult(context.Background(), in, res); err != nil {
+		t.Fatal(err)
+	}
+	if fc.signalName != workflows.SignalCAResult || !reflect.DeepEqual(fc.signalArg, res) {
+		t.Errorf("signalled %s with %+v", fc.signalName, fc.signalArg)
+	}
+	wantCertificateStart(t, fc, in)
+}
+
+func wantCertificateStart(t *testing.T, fc *fakeClient, in workflows.CertificateInput) {
+	t.Helper()
+	o := fc.startOpts
+	if o.ID != "certificate/c-1" || o.TaskQueue != workflows.TaskQueue ||
+		o.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING ||
+		o.StaticSummary != "Certificate c-1 of order o-1" {
+		t.Errorf("start options = %+v", o)
+	}
+	wantKeyword(t, o.TypedSearchAttributes, workflows.CertificateIDKey, "c-1")
+	wantKeyword(t, o.TypedSearchAttributes, workflows.OrderIDKey, "o-1")
+	wantKeyword(t, o.TypedSearchAttributes, workflows.CertificateStateKey, string(in.Certificate.State))
+	if fc.workflow != "CertificateWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
+		t.Errorf("start of %v with %+v", fc.workflow, fc.args)
+	}
+}
+
+func TestRefundUpdates(t *testing.T) {
+	tests := map[string]struct {
+		fc       fakeClient
+		code     errs.Code
+		mentions string
+	}{
+		"applied": {fc: fakeClient{outcome: workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeCancelled}}},
+		"refused by the validator": {
+			fc:   fakeClient{outcomeErr: temporal.NewApplicationError("CAN-1: the refund of order o-1 can no longer be cancelled (committed)", activities.TypeConflict)},
+			code: errs.Conflict, mentions: "CAN-1",
+		},
+		"workflow closed": {
+			fc:   fakeClient{updateErr: serviceerror.NewNotFound("workflow execution already completed"), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED},
+			code: errs.Conflict, mentions: "the refund of order o-1 has already ended",
+		},
+		"no workflow": {
+			fc:   fakeClient{updateErr: serviceerror.NewNotFound("not found"), describeErr: serviceerror.NewNotFound("not found")},
+			code: errs.NotFound, mentions: "refund of order o-1 not found",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fc := tc.fc
+			st, err := NewTemporal(&fc).CancelRefund(context.Background(), "o-1", "k", workflows.CancelRequest{Actor: "u"})
+			if fc.updateOpts.WorkflowID != "refund/o-1" || fc.updateOpts.UpdateName != workflows.UpdateRefundCancel ||
+				fc.updateOpts.UpdateID != "k" || fc.updateOpts.WaitForStage != client.WorkflowUpdateStageCompleted {
+				t.Errorf("update options = %+v", fc.updateOpts)
+			}
+			if tc.code == "" {
+				if err != nil || st.Outcome != workflows.OutcomeCancelled {
+					t.Fatalf("CancelRefund = %+v, %v", st, err)
+				}
+				return
+			}
+			if errs.CodeOf(err) != tc.code || !strings.Contains(errs.MessageOf(err), tc.mentions) {
+				t.Errorf("err = %v, want %s mentioning %q", err, tc.code, tc.mentions)
+			}
+		})
+	}
+}
+
+func TestStatusRunningOrClosed(t *testing.T) {
+	running := workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+	done := workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderRefunded}
+	tests := map[string]struct {
+		fc      fakeClient
+		want    statemachine.OrderState
+		queried bool
+		code    errs.Code
+	}{
+		"running: query":     {fc: fakeClient{status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, outcome: running, result: done}, want: statemachine.OrderReleasing, queried: true},
+		"completed: result":  {fc: fakeClient{status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, outcome: running, result: done}, want: statemachine.OrderRefunded},
+		"terminated":         {fc: fakeClient{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED}, code: errs.Internal},
+		"unknown":            {fc: fakeClient{describeErr: serviceerror.NewNotFound("no such workflow")}, code: errs.NotFound},
+		"server unreachable": {fc: fakeClient{describeErr: serviceerror.NewUnavailable("connection refused")}, code: errs.Unavailable},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fc := tc.fc
+			st, err := NewTemporal(&fc).RefundStatus(context.Background(), "o-1")
+			if tc.code != "" {
+				if errs.CodeOf(err) != tc.code {
+					t.Fatalf("err = %v, want %s", err, tc.code)
+				}
+				return
+			}
+			if err != nil || st.State != tc.want {
+				t.Fatalf("RefundStatus = %+v, %v; want state %s", st, err, tc.want)
+			}
+			if (fc.queried == workflows.QueryRefundStatus) != tc.queried {
+				t.Errorf("queried %q", fc.queried)
+			}
+		})
+	}
+}
+
+func TestTemporalError(t *testing.T) {
+	tests := map[string]struct {
+		err     error
+		code    errs.Code
+		message string
+	}{
+		"illegal transition": {temporal.NewApplicationError("cannot submit an issued certificate", activities.TypeIllegalTransition), errs.IllegalTransition, "cannot submit an issued certificate"},
+		"conflict":           {temporal.NewApplicationError("CAN-1: no longer cancellable", activities.TypeConflict), errs.Conflict, "CAN-1: no longer cancellable"},
+		"invalid":            {temporal.NewApplicationError("operator is required", activities.TypeInvalid), errs.Invalid, "operator is required"},
+		"not found type":     {temporal.NewApplicationError("certificate c-1 unknown", activities.TypeNotFound), errs.NotFound, "certificate c-1 unknown"},
+		"errs code as type":  {temporal.NewApplicationError("GEN-1: too late", string(errs.NotRefundable)), errs.NotRefundable, "GEN-1: too late"},
+		"wrapped refusal":    {fmt.Errorf("update: %w", temporal.NewApplicationError("no", activities.TypeConflict)), errs.Conflict, "no"},
+		"unknown type":       {temporal.NewApplicationError("nil pointer in handler", "PanicError"), errs.Internal, "the thing failed"},
+		"not found":          {serviceerror.NewNotFound("workflow not found"), errs.NotFound, "thing not found"},
+		"already started":    {serviceerror.NewWorkflowExecutionAlreadyStarted("x", "r", "run"), errs.Conflict, "the thing already exists"},
+		"update timeout":     {client.NewWorkflowUpdateServiceTimeoutOrCanceledError(errors.New("deadline")), errs.Unavailable, "retry"},
+		"unavailable":        {serviceerror.NewUnavailable("connection refused"), errs.Unavailable, "retry"},
+		"resource exhausted": {serviceerror.NewResourceExhausted(enumspb.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "slow down"), errs.Unavailable, "retry"},
+		"deadline":           {fmt.Errorf("query: %w", context.DeadlineExceeded), errs.Unavailable, "retry"},
+		"not ready":          {serviceerror.NewWorkflowNotReady("first task pending"), errs.Unavailable, "starting"},
+		"query failed":       {serviceerror.NewQueryFailed("handler panicked: secret"), errs.Internal, "calling Temporal"},
+		"coded passes":       {errs.E(errs.Conflict, "already coded"), errs.Conflict, "already coded"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := temporalError(tc.err, "thing")
+			if errs.CodeOf(err) != tc.code || !strings.Contains(errs.MessageOf(err), tc.message) {
+				t.Errorf("temporalError = %s / %q, want %s / %q", errs.CodeOf(err), errs.MessageOf(err), tc.code, tc.message)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Error("the cause is not kept for the log")
+			}
+		})
+	}
+	if temporalError(nil, "thing") != nil {
+		t.Error("nil error coded")
+	}
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+)
+
+const certCols = `id, order_id, state, issued_at, domain_changed, revoked_at, quota_returned, resubmit_rejected`
+
+func scanCertificate(s scanner) (orderID string, c domain.Certificate, err error) {
+	var (
+		state                     string
+		issuedAt, revokedAt       sql.NullString
+		domainChanged, quotaGiven int
+	)
+	if err := s.Scan(&c.ID, &orderID, &state, &issuedAt, &domainChanged, &revokedAt, &quotaGiven, &c.ResubmitRejected); err != nil {
+		return "", domain.Certificate{}, err
+	}
+	c.State = statemachine.CertState(state)
+	c.DomainChanged = domainChanged != 0
+	c.QuotaReturned = quotaGiven != 0
+	if c.IssuedAt, err = parseTimePtr(issuedAt); err != nil {
+		return "", domain.Certificate{}, err
+	}
+	if c.RevokedAt, err = parseTimePtr(revokedAt); err != nil {
+		return "", domain.Certificate{}, err
+	}
+	return orderID, c, nil
+}
+
+// loadCertificates returns the certificates of the given orders, each
+// order's in position order (SSL-8: first year first). Orders without
+// certificates are absent.
+func loadCertificates(ctx context.Context, tx *sql.Tx, orderIDs []string) (map[string][]domain.Certificate, error) {
+	out := make(map[string][]domain.Certificate, len(orderIDs))
+	if len(orderIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(orderIDs))
+	for i, id := range orderIDs {
+		args[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+certCols+" FROM certificates WHERE order_id IN ("+
+		placeholders(len(orderIDs))+") ORDER BY order_id, position", args...)
+	if err != nil {
+		return nil, dbError(err, "reading certificates")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		orderID, c, err := scanCertificate(rows)
+		if err != nil {
+			return nil, dbError(err, "reading certificates")
+		}
+		out[orderID] = append(out[orderID], c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err, "reading certificates")
+	}
+	return out, nil
+}
+
+// GetCertificate returns a certificate and the ID of its order. An unknown
+// certificate is errs.NotFound.
+func (db *DB) GetCertificate(ctx context.Context, certID string) (string, domain.Certificate, error) {
+	orderID, c, err := scanCertificate(db.sql.QueryRowContext(ctx, "SELECT "+certCols+" FROM certificates WHERE id = ?", certID))
+	if err == sql.ErrNoRows {
+		return "", domain.Certificate{}, errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	if err != nil {
+		return "", domain.Certificate{}, dbError(err, "reading certificate %s", certID)
+	}
+	return orderID, c, nil
+}
+
+// SaveCertificate records cert's state as of at (the certificate
+// workflow's projection for the console). A certificate new to the order
+// is appended after its last one. The order must exist (errs.NotFound),
+// and a certificate of another order is errs.Conflict. A returned quota
+// stays returned whatever cert.QuotaReturned says: only ReturnQuota and
+// PutOrder set it.
+func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.Certificate, at time.Time) error {
+	switch {
+	case orderID == "":
+		return errs.E(errs.Invalid, "order ID is empty")
+	case cert.ID == "":
+		return errs.E(errs.Invalid, "order %s: certificate ID is empty", orderID)
+	case !statemachine.ValidCertState(cert.State):
+		return errs.E(errs.Invalid, "certificate %s: unknown state %q", cert.ID, cert.State)
+	case at.IsZero():
+		return errs.E(errs.Invalid, "certificate %s: update time is missing", cert.ID)
+	}
+	return db.write(ctx, "saving certificate", func(tx *sql.Tx) error {
+		if err := orderExists(ctx, tx, orderID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
+				revoked_at, quota_returned, resubmit_rejected, updated_at)
+			VALUES (?1, ?2, (SELECT COALESCE(MAX(position) + 1, 0) FROM certificates WHERE order_id = ?2),
+				?3, ?4, ?5, ?6, ?7, ?8, ?9)
+			ON CONFLICT (id) DO UPDATE SET
+				state = excluded.state, issued_at = excluded.issued_at,
+				domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
+				quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
+				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
+			WHERE certificates.order_id = excluded.order_id`,
+			cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
+			formatTimePtr(cert.RevokedAt), boolInt(cert.QuotaReturned), cert.ResubmitRejected, formatTime(at))
+		if err != nil {
+			return dbError(err, "saving certificate %s", cert.ID)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbError(err, "saving certificate %s", cert.ID)
+		} else if n == 0 {
+			return certOwnerConflict(ctx, tx, cert.ID, orderID)
+		}
+		return nil
+	})
+}
+
+// ReturnQuota gives the quota of certificate certID of order orderID back
+// to the customer under rule (SSL-6, SSL-7, VAS-3), once: it reports true
+// when this call returned it, false when it was returned before (by an
+// earlier call, or already so when the order was put). An unknown order or
+// a certificate not of that order is errs.NotFound.
+func (db *DB) ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error) {
+	switch {
+	case orderID == "" || certID == "":
+		return false, errs.E(errs.Invalid, "returning quota needs an order and a certificate ID")
+	case rule == "":
+		return false, errs.E(errs.Invalid, "certificate %s: returning quota needs the rule behind it", certID)
+	case at.IsZero():
+		return false, errs.E(errs.Invalid, "certificate %s: quota return time is missing", certID)
+	}
+	returned := false
+	err := db.write(ctx, "returning quota", func(tx *sql.Tx) error {
+		var given int
+		err := tx.QueryRowContext(ctx, "SELECT quota_returned FROM certificates WHERE id = ? AND order_id = ?", certID, orderID).Scan(&given)
+		if err == sql.ErrNoRows {
+			return errs.E(errs.NotFound, "certificate %s of order %s not found", certID, orderID)
+		}
+		if err != nil {
+			return dbError(err, "reading certificate %s", certID)
+		}
+		if given != 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO quota_returns (cert_id, order_id, rule, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (cert_id) DO NOTHING`, certID, orderID, rule, formatTime(at))
+		if err != nil {
+			return dbError(err, "returning quota of certificate %s", certID)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbError(err, "returning quota of certificate %s", certID)
+		} else if n == 0 {
+			return nil // the ledger has it already: not this call's return
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE certificates SET quota_returned = 1 WHERE id = ?", certID); err != nil {
+			return dbError(err, "returning quota of certificate %s", certID)
+		}
+		returned = true
+		return nil
+	})
+	return returned, err
+}
+
+// QuotaReturned counts the certificates of an order whose quota went back
+// to the customer. An unknown order is errs.NotFound.
+func (db *DB) QuotaReturned(ctx context.Context, orderID string) (int, error) {
+	var n int
+	err := db.read(ctx, "counting returned quota", func(tx *sql.Tx) error {
+		if err := orderExists(ctx, tx, orderID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM certificates WHERE order_id = ? AND quota_returned = 1", orderID).Scan(&n); err != nil {
+			return dbError(err, "counting returned quota of order %s", orderID)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// orderExists returns errs.NotFound when the order does not exist.
+func orderExists(ctx context.Context, tx *sql.Tx, orderID string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", orderID).Scan(&one)
+	if err == sql.ErrNoRows {
+		return errs.E(errs.NotFound, "order %s not found", orderID)
+	}
+	if err != nil {
+		return dbError(err, "reading order %s", orderID)
+	}
+	return nil
+}

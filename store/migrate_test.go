@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/certflow/certflow/errs"
+)
+
+// rawDB opens path with the store's connection settings but no migration.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sdb.Close() })
+	return sdb
+}
+
+func embedded(t *testing.T) []migration {
+	t.Helper()
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func tableExists(t *testing.T, sdb *sql.DB, name string) bool {
+	t.Helper()
+	var n int
+	if err := sdb.QueryRow("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func appliedAt(t *testing.T, sdb *sql.DB) []string {
+	t.Helper()
+	rows, err := sdb.Query("SELECT version || ' ' || applied_at FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func wantErr(t *testing.T, err error, code errs.Code, contains string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s error containing %q", code, contains)
+	}
+	if errs.CodeOf(err) != code || !strings.Contains(err.Error(), contains) {
+		t.Fatalf("got %v, want %s error containing %q", err, code, contains)
+	}
+}
+
+func TestEmbeddedMigrations(t *testing.T) {
+	ms := embedded(t)
+	if len(ms) < 2 {
+		t.Fatalf("got %d migrations, want at least 2", len(ms))
+	}
+	for i, m := range ms {
+		if m.version != i+1 || m.sql == "" || len(m.checksum) != 64 {
+			t.Errorf("migration %d = version %d, %d bytes, checksum %q", i, m.version, len(m.sql), m.checksum)
+		}
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	tests := map[string]func(t *testing.T, path string){
+		"fresh database migrates to latest": func(t *testing.T, path string) {
+			db, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, err := db.schemaVersion(ctx); err != nil || v != len(embedded(t)) {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, len(embedded(t)))
+			}
+			for _, table := range []string{"orders", "certificates", "quota_returns", "refunds", "payouts"} {
+				if !tableExists(t, db.sql, table) {
+					t.Errorf("table %s missing", table)
+				}
+			}
+		},
+		"opening twice is a no-op": func(t *testing.T, path string) {
+			now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			db, err := Open(ctx, path, WithNow(func() time.Time { return now }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := appliedAt(t, db.sql)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			later := now.Add(time.Hour)
+			db, err = Open(ctx, path, WithNow(func() time.Time { return later }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if n, err := migrate(ctx, db.sql, embedded(t), db.now); err != nil || n != 0 {
+				t.Fatalf("migrating again applied %d, %v; want 0", n, err)
+			}
+			if again := appliedAt(t, db.sql); strings.Join(again, ",") != strings.Join(first, ",") {
+				t.Fatalf("schema_migrations changed from %v to %v", first, again)
+			}
+		},
+		"database at version 1 migrates to latest": func(t *testing.T, path string) {
+			ms := embedded(t)
+			sdb := rawDB(t, path)
+			if n, err := migrate(ctx, sdb, ms[:1], time.Now); err != nil || n != 1 {
+				t.Fatalf("migrating to version 1 applied %d, %v", n, err)
+			}
+			if tableExists(t, sdb, "payouts") {
+				t.Fatal("payouts exists at version 1")
+			}
+			if err := sdb.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, err := db.schemaVersion(ctx); err != nil || v != len(ms) {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, len(ms))
+			}
+			if !tableExists(t, db.sql, "payouts") {
+				t.Fatal("payouts missing after migrating")
+			}
+		},
+		"failing migration leaves the previous version": func(t *testing.T, path string) {
+			ms, err := loadMigrations(fstest.MapFS{
+				"migrations/0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER) STRICT;")},
+				"migrations/0002_b.sql": {Data: []byte("CREATE TABLE b (x INTEGER) STRICT; INSERT INTO nowhere VALUES (1);")},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sdb := rawDB(t, path)
+			n, err := migrate(ctx, sdb, ms, time.Now)
+			wantErr(t, err, errs.Internal, "applying migration 0002_b.sql")
+			if n != 1 || !tableExists(t, sdb, "a") || tableExists(t, sdb, "b") {
+				t.Fatalf("applied %d; a exists %v, b exists %v; want 1, true, false", n, tableExists(t, sdb, "a"), tableExists(t, sdb, "b"))
+			}
+		},
+		"changed migration is refused": func(t *testing.T, path string) {
+			sdb := rawDB(t, path)
+			for i, body := range []string{"CREATE TABLE a (x INTEGER) STRICT;", "CREATE TABLE a (x TEXT) STRICT;"} {
+				ms, err := loadMigrations(fstest.MapFS{"migrations/0001_a.sql": {Data: []byte(body)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = migrate(ctx, sdb, ms, time.Now)
+				if i == 0 && err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 {
+					wantErr(t, err, errs.Internal, "migration 0001_a.sql changed after it was applied")
+				}
+			}
+		},
+		"newer database is refused": func(t *testing.T, path string) {
+			ms := embedded(t)
+			sdb := rawDB(t, path)
+			if _, err := migrate(ctx, sdb, ms, time.Now); err != nil {
+				t.Fatal(err)
+			}
+			_, err := migrate(ctx, sdb, ms[:1], time.Now)
+			wantErr(t, err, errs.Internal, "is newer than this build's 1")
+		},
+	}
+	for name, test := range tests {
+		t.Run(name, func(t *testing.T) {
+			test(t, filepath.Join(t.TempDir(), "certflow.db"))
+		})
+	}
+}
+
+func TestLoadMigrationsRefusesBadSets(t *testing.T) {
+	ok := &fstest.MapFile{Data: []byte("SELECT 1;")}
+	tests := map[string]struct {
+		files fstest.MapFS
+		want  string
+	}{
+		"bad name":          {fstest.MapFS{"migrations/1_init.sql": ok}, `"1_init.sql" is not named NNNN_name.sql`},
+		"gap":               {fstest.MapFS{"migrations/0001_a.sql": ok, "migrations/0003_c.sql": ok}, "found 0003_c.sql at position 2"},
+		"duplicate":         {fstest.MapFS{"migrations/0001_a.sql": ok, "migrations/0001_b.sql": ok}, "found 0001_b.sql at position 2"},
+		"not starting at 1": {fstest.MapFS{"migrations/0002_b.sql": ok}, "found 0002_b.sql at position 1"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadMigrations(tc.files)
+			wantErr(t, err, errs.Internal, tc.want)
+		})
+	}
+}
+
+func TestOpenSettings(t *testing.T) {
+	ctx := context.Background()
+	tests := map[string]struct {
+		path    func(t *testing.T) string
+		journal string
+	}{
+		"file":     {path: func(t *testing.T) string { return filepath.Join(t.TempDir(), "certflow.db") }, journal: "wal"},
+		":memory:": {path: func(*testing.T) string { return ":memory:" }, journal: "memory"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, err := Open(ctx, tc.path(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var journal string
+			var fk, busy int
+			if err := db.sql.QueryRow("PRAGMA journal_mode").Scan(&journal); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.sql.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.sql.QueryRow("PRAGMA busy_timeout").Scan(&busy); err != nil {
+				t.Fatal(err)
+			}
+			if journal != tc.journal || fk != 1 || busy != int(busyTimeout.Milliseconds()) {
+				t.Fatalf("journal_mode %s, foreign_keys %d, busy_timeout %d; want %s, 1, %d", journal, fk, busy, tc.journal, busyTimeout.Milliseconds())
+			}
+		})
+	}
+	t.Run("path with a query is refused", func(t *testing.T) {
+		_, err := Open(ctx, "x.db?mode=ro")
+		wantErr(t, err, errs.Invalid, "must not contain '?'")
+	})
+}

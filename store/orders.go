@@ -1,0 +1,437 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// PutOrder inserts o, or replaces the order with o's ID, together with its
+// certificates: o.Certificates[i] is stored at position i (SSL-8: 0 is the
+// first year), and certificates the order no longer lists are deleted. The
+// order's refund record, quota returns and payouts are history and are
+// kept; a certificate whose quota was returned stays returned.
+//
+// o is checked first; a malformed order is an errs.Invalid error naming the
+// field. A certificate ID that belongs to another order is errs.Conflict:
+// certificate IDs are the CA's and unique across orders.
+func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
+	row, err := newOrderRow(o)
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, "saving order", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO orders (id, profile, product, paid_at, currency, price, cash, voucher, gift_card,
+				benefit_points, promotion, validity_years, value_added, combined_multi_domain, usage,
+				already_refunded, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET
+				profile = excluded.profile, product = excluded.product, paid_at = excluded.paid_at,
+				currency = excluded.currency, price = excluded.price, cash = excluded.cash,
+				voucher = excluded.voucher, gift_card = excluded.gift_card,
+				benefit_points = excluded.benefit_points, promotion = excluded.promotion,
+				validity_years = excluded.validity_years, value_added = excluded.value_added,
+				combined_multi_domain = excluded.combined_multi_domain, usage = excluded.usage,
+				already_refunded = excluded.already_refunded, updated_at = excluded.updated_at`,
+			o.ID, o.Profile, string(o.Product), formatTime(o.PaidAt), row.currency, row.price, row.cash,
+			row.voucher, row.giftCard, o.Payment.BenefitPoints, row.promotion, o.ValidityYears,
+			string(o.ValueAdded), boolInt(o.CombinedMultiDomain), row.usage, row.alreadyRefunded,
+			formatTime(db.now())); err != nil {
+			return dbError(err, "saving order %s", o.ID)
+		}
+
+		keep := make([]any, 0, len(o.Certificates)+1)
+		keep = append(keep, o.ID)
+		for _, c := range o.Certificates {
+			keep = append(keep, c.ID)
+		}
+		del := "DELETE FROM certificates WHERE order_id = ?"
+		if len(o.Certificates) > 0 {
+			del += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
+		}
+		if _, err := tx.ExecContext(ctx, del, keep...); err != nil {
+			return dbError(err, "replacing certificates of order %s", o.ID)
+		}
+		at := formatTime(db.now())
+		for i, c := range o.Certificates {
+			res, err := tx.ExecContext(ctx, `
+				INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
+					revoked_at, quota_returned, resubmit_rejected, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET
+					position = excluded.position, state = excluded.state, issued_at = excluded.issued_at,
+					domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
+					quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
+					resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
+				WHERE certificates.order_id = excluded.order_id`,
+				c.ID, o.ID, i, string(c.State), formatTimePtr(c.IssuedAt), boolInt(c.DomainChanged),
+				formatTimePtr(c.RevokedAt), boolInt(c.QuotaReturned), c.ResubmitRejected, at)
+			if err != nil {
+				return dbError(err, "saving certificate %s", c.ID)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return dbError(err, "saving certificate %s", c.ID)
+			} else if n == 0 {
+				return certOwnerConflict(ctx, tx, c.ID, o.ID)
+			}
+		}
+		return nil
+	})
+}
+
+// certOwnerConflict reports that certID belongs to an order other than
+// orderID.
+func certOwnerConflict(ctx context.Context, tx *sql.Tx, certID, orderID string) error {
+	var owner string
+	if err := tx.QueryRowContext(ctx, "SELECT order_id FROM certificates WHERE id = ?", certID).Scan(&owner); err != nil {
+		return dbError(err, "reading certificate %s", certID)
+	}
+	return errs.E(errs.Conflict, "certificate %s belongs to order %s, not %s", certID, owner, orderID)
+}
+
+// orderRow is an order's columns that need converting, checked.
+type orderRow struct {
+	currency                                        string
+	price, cash, voucher, giftCard, alreadyRefunded string
+	promotion, usage                                sql.NullString
+}
+
+// newOrderRow checks o and converts its amounts to decimal text at the
+// currency's minor unit (M-1).
+func newOrderRow(o domain.Order) (orderRow, error) {
+	if o.ID == "" {
+		return orderRow{}, errs.E(errs.Invalid, "order ID is empty")
+	}
+	bad := func(format string, args ...any) error {
+		return errs.E(errs.Invalid, "order %s: "+format, append([]any{o.ID}, args...)...)
+	}
+	if !o.Product.Valid() {
+		return orderRow{}, bad("unknown product %q", o.Product)
+	}
+	if o.PaidAt.IsZero() {
+		return orderRow{}, bad("paid_at is missing")
+	}
+	cur, err := money.LookupCurrency(o.Currency)
+	if err != nil {
+		return orderRow{}, bad("%s", errs.MessageOf(err))
+	}
+	amounts := []struct {
+		field string
+		value decimal.Decimal
+	}{
+		{"price", o.Price}, {"cash", o.Payment.Cash}, {"voucher", o.Payment.Voucher},
+		{"gift card", o.Payment.GiftCard}, {"already refunded", o.AlreadyRefunded},
+	}
+	amts := make([]money.Amount, len(amounts))
+	for i, a := range amounts {
+		if amts[i], err = money.New(a.value, cur); err != nil {
+			return orderRow{}, &errs.Error{Code: errs.Invalid, Message: "order " + o.ID + ": " + a.field + ": " + errs.MessageOf(err), Rules: errs.RulesOf(err)}
+		}
+	}
+	// M-3: the books must allow what CapRefund and the payouts check later.
+	if cash, refunded := amts[1], amts[4]; refunded.Cmp(cash) > 0 {
+		return orderRow{}, &errs.Error{Code: errs.Invalid, Message: fmt.Sprintf("order %s: already refunded %s %s exceeds the cash paid %s %s", o.ID, refunded, cur.Code, cash, cur.Code), Rules: []string{"M-3"}}
+	}
+	if o.Payment.BenefitPoints < 0 {
+		return orderRow{}, bad("benefit points %d are negative", o.Payment.BenefitPoints)
+	}
+	if o.ValidityYears < 0 {
+		return orderRow{}, bad("validity years %d are negative", o.ValidityYears)
+	}
+	switch o.ValueAdded {
+	case "", domain.VANone, domain.VABasic, domain.VAAdvanced:
+	default:
+		return orderRow{}, bad("unknown value-added service %q", o.ValueAdded)
+	}
+	if p := o.Promotion; p != nil && p.WindowDays != nil && *p.WindowDays < 0 {
+		return orderRow{}, bad("promotion %s: window of %d days is negative", p.ID, *p.WindowDays)
+	}
+	if u := o.Usage; u != nil && (u.GRCQTotal < 0 || u.GRCQConsumed < 0 || u.APICalls < 0 || u.DeploymentTasks < 0) {
+		return orderRow{}, bad("usage counts must not be negative")
+	}
+	seen := make(map[string]bool, len(o.Certificates))
+	for i, c := range o.Certificates {
+		if c.ID == "" {
+			return orderRow{}, bad("certificate %d has no ID", i)
+		}
+		if seen[c.ID] {
+			return orderRow{}, bad("certificate %s is listed twice", c.ID)
+		}
+		seen[c.ID] = true
+		if !statemachine.ValidCertState(c.State) {
+			return orderRow{}, bad("certificate %s: unknown state %q", c.ID, c.State)
+		}
+	}
+	promotion, err := jsonColumn(o.Promotion)
+	if err != nil {
+		return orderRow{}, err
+	}
+	usage, err := jsonColumn(o.Usage)
+	if err != nil {
+		return orderRow{}, err
+	}
+	return orderRow{
+		currency: cur.Code,
+		price:    amts[0].String(), cash: amts[1].String(), voucher: amts[2].String(),
+		giftCard: amts[3].String(), alreadyRefunded: amts[4].String(),
+		promotion: promotion, usage: usage,
+	}, nil
+}
+
+// jsonColumn encodes v as JSON, or NULL when v is a nil pointer.
+func jsonColumn[T any](v *T) (sql.NullString, error) {
+	if v == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return sql.NullString{}, errs.Wrap(errs.Internal, err, "encoding %T", v)
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+// GetOrder returns the order with its certificates, first year first. An
+// unknown order is errs.NotFound.
+func (db *DB) GetOrder(ctx context.Context, orderID string) (domain.Order, error) {
+	var o domain.Order
+	err := db.read(ctx, "reading order", func(tx *sql.Tx) error {
+		var err error
+		if o, err = scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderCols+" FROM orders o WHERE o.id = ?", orderID)); err != nil {
+			if err == sql.ErrNoRows {
+				return errs.E(errs.NotFound, "order %s not found", orderID)
+			}
+			return dbError(err, "reading order %s", orderID)
+		}
+		certs, err := loadCertificates(ctx, tx, []string{orderID})
+		if err != nil {
+			return err
+		}
+		o.Certificates = certs[orderID]
+		return nil
+	})
+	return o, err
+}
+
+const orderCols = `o.id, o.profile, o.product, o.paid_at, o.currency, o.price, o.cash, o.voucher,
+	o.gift_card, o.benefit_points, o.promotion, o.validity_years, o.value_added,
+	o.combined_multi_domain, o.usage, o.already_refunded`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanOrder reads orderCols (and extra destinations after them). It
+// returns sql.ErrNoRows unwrapped.
+func scanOrder(s scanner, extra ...any) (domain.Order, error) {
+	var (
+		o                                        domain.Order
+		product, paidAt, valueAdded              string
+		price, cash, voucher, giftCard, refunded string
+		promotion, usage                         sql.NullString
+		combined                                 int
+	)
+	dest := append([]any{&o.ID, &o.Profile, &product, &paidAt, &o.Currency, &price, &cash, &voucher,
+		&giftCard, &o.Payment.BenefitPoints, &promotion, &o.ValidityYears, &valueAdded,
+		&combined, &usage, &refunded}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return domain.Order{}, err
+	}
+	o.Product = domain.Product(product)
+	o.ValueAdded = domain.ValueAdded(valueAdded)
+	o.CombinedMultiDomain = combined != 0
+	var err error
+	if o.PaidAt, err = parseTime(paidAt); err != nil {
+		return domain.Order{}, err
+	}
+	for _, d := range []struct {
+		to   *decimal.Decimal
+		text string
+	}{{&o.Price, price}, {&o.Payment.Cash, cash}, {&o.Payment.Voucher, voucher}, {&o.Payment.GiftCard, giftCard}, {&o.AlreadyRefunded, refunded}} {
+		if *d.to, err = parseDecimal(d.text); err != nil {
+			return domain.Order{}, err
+		}
+	}
+	if promotion.Valid {
+		o.Promotion = new(domain.Promotion)
+		if err := json.Unmarshal([]byte(promotion.String), o.Promotion); err != nil {
+			return domain.Order{}, errs.Wrap(errs.Internal, err, "stored promotion of order %s is malformed", o.ID)
+		}
+	}
+	if usage.Valid {
+		o.Usage = new(domain.Usage)
+		if err := json.Unmarshal([]byte(usage.String), o.Usage); err != nil {
+			return domain.Order{}, errs.Wrap(errs.Internal, err, "stored usage of order %s is malformed", o.ID)
+		}
+	}
+	return o, nil
+}
+
+func parseDecimal(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, errs.Wrap(errs.Internal, err, "stored amount %q is malformed", s)
+	}
+	return d, nil
+}
+
+// NoRefund, as OrderFilter.RefundState, selects the orders that have no
+// refund record.
+const NoRefund = "none"
+
+// Page sizes of ListOrders.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// OrderFilter selects orders for ListOrders. Zero fields select all.
+type OrderFilter struct {
+	// RefundState selects orders whose refund record is in this state, or
+	// with NoRefund the orders without one.
+	RefundState string         `json:"refund_state,omitempty"`
+	Product     domain.Product `json:"product,omitempty"`
+	// Limit is the page size: 0 means DefaultPageSize, at most MaxPageSize.
+	Limit int `json:"limit,omitempty"`
+	// Cursor continues after the page that returned it as Next.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// OrderPage is one page of ListOrders.
+type OrderPage struct {
+	Orders []OrderSummary `json:"orders"`
+	// Next is the cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// OrderSummary is an order with its refund record, if it has one.
+type OrderSummary struct {
+	Order  domain.Order             `json:"order"`
+	Refund *activities.RefundRecord `json:"refund,omitempty"`
+}
+
+// ListOrders returns the orders that match f, newest payment first (ties
+// by order ID), with their certificates and refund records. Pages are
+// keyset-paginated: an order added while paging shows up on a page or not
+// at all, never twice.
+func (db *DB) ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error) {
+	limit := f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultPageSize
+	case limit < 0 || limit > MaxPageSize:
+		return OrderPage{}, errs.E(errs.Invalid, "page size %d is not between 1 and %d", limit, MaxPageSize)
+	}
+	if f.Product != "" && !f.Product.Valid() {
+		return OrderPage{}, errs.E(errs.Invalid, "unknown product %q", f.Product)
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.Product != "" {
+		where = append(where, "o.product = ?")
+		args = append(args, string(f.Product))
+	}
+	switch f.RefundState {
+	case "":
+	case NoRefund:
+		where = append(where, "r.order_id IS NULL")
+	default:
+		where = append(where, "r.state = ?")
+		args = append(args, f.RefundState)
+	}
+	if f.Cursor != "" {
+		paidAt, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return OrderPage{}, err
+		}
+		where = append(where, "(o.paid_at < ? OR (o.paid_at = ? AND o.id > ?))")
+		args = append(args, paidAt, paidAt, id)
+	}
+	q := "SELECT " + orderCols + ", " + refundCols + " FROM orders o LEFT JOIN refunds r ON r.order_id = o.id"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY o.paid_at DESC, o.id LIMIT ?"
+	args = append(args, limit+1)
+
+	var page OrderPage
+	err := db.read(ctx, "listing orders", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return dbError(err, "listing orders")
+		}
+		defer rows.Close()
+		var ids []string
+		for rows.Next() {
+			var r nullRefund
+			o, err := scanOrder(rows, r.dest()...)
+			if err != nil {
+				return dbError(err, "listing orders")
+			}
+			rec, err := r.record()
+			if err != nil {
+				return err
+			}
+			page.Orders = append(page.Orders, OrderSummary{Order: o, Refund: rec})
+			ids = append(ids, o.ID)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(err, "listing orders")
+		}
+		if len(page.Orders) > limit {
+			page.Orders = page.Orders[:limit]
+			ids = ids[:limit]
+			last := page.Orders[limit-1].Order
+			page.Next = encodeCursor(formatTime(last.PaidAt), last.ID)
+		}
+		certs, err := loadCertificates(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for i := range page.Orders {
+			page.Orders[i].Order.Certificates = certs[page.Orders[i].Order.ID]
+		}
+		return nil
+	})
+	if err != nil {
+		return OrderPage{}, err
+	}
+	if page.Orders == nil {
+		page.Orders = []OrderSummary{}
+	}
+	return page, nil
+}
+
+func encodeCursor(paidAt, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(paidAt + "|" + id))
+}
+
+func decodeCursor(c string) (paidAt, id string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", "", errs.E(errs.Invalid, "page cursor %q is malformed", c)
+	}
+	paidAt, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return "", "", errs.E(errs.Invalid, "page cursor %q is malformed", c)
+	}
+	if _, err := parseTime(paidAt); err != nil {
+		return "", "", errs.E(errs.Invalid, "page cursor %q is malformed", c)
+	}
+	return paidAt, id, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

@@ -1,0 +1,92 @@
+package store_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/errs"
+)
+
+func TestSaveRefundGetRefund(t *testing.T) {
+	ctx := context.Background()
+	updated := time.Date(2026, 3, 4, 9, 0, 0, 5, shanghai)
+	tests := map[string]struct {
+		saves []activities.RefundRecord
+		want  activities.RefundRecord
+	}{
+		"round trip": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{"SSL-5"},
+				Cash: "80.00", Currency: "USD", PaymentID: "pay_1", UpdatedAt: updated}},
+			want: activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{"SSL-5"},
+				Cash: "80.00", Currency: "USD", PaymentID: "pay_1", UpdatedAt: updated.UTC()},
+		},
+		"a later save replaces the record": {
+			saves: []activities.RefundRecord{
+				{OrderID: "o-1", State: "releasing", Reasons: []string{"SSL-6"}, UpdatedAt: updated},
+				{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{"SSL-2"}, UpdatedAt: updated.Add(time.Hour)},
+			},
+			want: activities.RefundRecord{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{"SSL-2"}, UpdatedAt: updated.Add(time.Hour).UTC()},
+		},
+		"no reasons read back as an empty list": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "refund_requested", UpdatedAt: updated}},
+			want:  activities.RefundRecord{OrderID: "o-1", State: "refund_requested", Reasons: []string{}, UpdatedAt: updated.UTC()},
+		},
+		"M-1 cash is kept at the minor unit, in the order's currency": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "paying", Cash: "1.5", UpdatedAt: updated}},
+			want:  activities.RefundRecord{OrderID: "o-1", State: "paying", Reasons: []string{}, Cash: "1.50", Currency: "USD", UpdatedAt: updated.UTC()},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, _ := openMem(t)
+			put(t, db, sslOrder(t, "o-1"))
+			for _, rec := range tc.saves {
+				if err := db.SaveRefund(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := db.GetRefund(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("GetRefund = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSaveRefundRefusals(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		rec  activities.RefundRecord
+		code errs.Code
+		want string
+	}{
+		"unknown order":          {rec: activities.RefundRecord{OrderID: "o-9", State: "paying", UpdatedAt: now}, code: errs.NotFound, want: "order o-9 not found"},
+		"empty order ID":         {rec: activities.RefundRecord{State: "paying", UpdatedAt: now}, code: errs.Invalid, want: "order ID is empty"},
+		"empty state":            {rec: activities.RefundRecord{OrderID: "o-1", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1: state is empty"},
+		"missing update time":    {rec: activities.RefundRecord{OrderID: "o-1", State: "paying"}, code: errs.Invalid, want: "update time is missing"},
+		"another currency":       {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1", Currency: "EUR", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is in EUR, the order in USD"},
+		"cash is not a number":   {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "lots", UpdatedAt: now}, code: errs.Invalid, want: `cash "lots" is not a decimal number`},
+		"M-1 fraction of a cent": {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1.001", UpdatedAt: now}, code: errs.Invalid, want: "more than 2 decimal places"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, _ := openMem(t)
+			put(t, db, sslOrder(t, "o-1"))
+			wantCode(t, db.SaveRefund(ctx, tc.rec), tc.code, tc.want)
+		})
+	}
+}
+
+func TestGetRefundNotFound(t *testing.T) {
+	db, _ := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	_, err := db.GetRefund(context.Background(), "o-1")
+	wantCode(t, err, errs.NotFound, "no refund for order o-1")
+}
