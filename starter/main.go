@@ -17,6 +17,16 @@ const usage = `usage: starter <command> [flags]
 
 commands:
   simulate -f FILE.json [-check]   run a scenario in the time-skipping test environment, print the result JSON
+
+  against a running system (the gateway; -gateway URL or CERTFLOW_GATEWAY, default http://localhost:8080):
+  eligibility -order ID [-consent] [-confirm-irreversible] [-accept-late-review-risk]
+                                   what the rules would decide now (the Refund button)
+  refund -order ID [-consent] [-confirm-irreversible] [-accept-late-review-risk] [-actor WHO]
+                                   start the refund (a repeat joins the running one)
+  status -order ID                 the refund's status, steps and deadlines
+  orders [-state S] [-product P]   list orders by refund state (none, refunded, awaiting_approval, ...)
+  approve -order ID -actor WHO     operator approval (GW-4)
+  cancel -order ID [-reason R]     cancel (refused after the first irreversible step, CAN-1; never in tencent, CAN-2)
 `
 
 func main() {
@@ -35,6 +45,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "simulate":
 		return simulate(ctx, args[1:], stdout)
+	case "eligibility", "refund", "status", "approve", "cancel", "orders":
+		return consoleCommand(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSimulatePrintsResult(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"simulate", "-f", "../testdata/scenarios/p12-gateway-prorated.json", "-check"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Outcome string `json:"outcome"`
+		Refund  struct {
+			Cash string `json:"cash"`
+		} `json:"refund"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	// GW-4 seed example: 1.60 × 240/300.
+	if res.Outcome != "refunded" || res.Refund.Cash != "1.28" {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestSimulateInvalidFilesFailWithOneLineNamingTheProblem(t *testing.T) {
+	valid, err := os.ReadFile("../testdata/scenarios/p01-ssl-unused-cash-only.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		body string
+		want string
+	}{
+		"not JSON":             {`{"name":`, "invalid scenario JSON"},
+		"unknown profile":      {strings.Replace(string(valid), `"aliyun-intl"`, `"acme"`, 1), "profile"},
+		"unknown product":      {strings.Replace(string(valid), `"ssl_certificate"`, `"toaster"`, 1), "order.product"},
+		"unknown currency":     {strings.Replace(string(valid), `"USD"`, `"XYZ"`, 1), "order.currency"},
+		"unknown event":        {strings.Replace(string(valid), `"refund.requested"`, `"refund.maybe"`, 1), "events[0].type"},
+		"event before payment": {strings.Replace(string(valid), `"2026-03-04T09:00:00+08:00"`, `"2026-03-01T09:00:00+08:00"`, 1), "events[0].at"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.json")
+			if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := run(context.Background(), []string{"simulate", "-f", path}, &bytes.Buffer{})
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			msg := oneLine(err.Error())
+			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q does not name %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestSimulateNeedsAFile(t *testing.T) {
+	if err := run(context.Background(), []string{"simulate"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-f") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := run(context.Background(), []string{"simulate", "-f", "/does/not/exist.json"}, &bytes.Buffer{}); err == nil {
+		t.Fatal("a missing file must fail")
+	}
+}
+
+func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/orders/o-1/refund/cancel":
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"code":"conflict","message":"CAN-1: an irreversible step was taken","rules":["CAN-1"]}}`))
+		case "/v1/orders/o-1/refund":
+			_, _ = w.Write([]byte(`{"status":{"state":"refunded"}}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"status", "-gateway", srv.URL, "-order", "o-1"}, &out); err != nil || !strings.Contains(out.String(), "refunded") {
+		t.Fatalf("status: %v %q", err, out.String())
+	}
+	err := run(context.Background(), []string{"cancel", "-gateway", srv.URL, "-order", "o-1"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "CAN-1") || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("cancel error = %v, want the 409 with its rule", err)
+	}
+	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-order") {
+		t.Fatalf("approve without order: %v", err)
+	}
+}
