@@ -32,6 +32,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
@@ -106,7 +107,7 @@ func start(t *testing.T) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: orders{s.db}, Judge: gateway.PolicyJudge(pols),
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: wiring.StoreOrders{DB: s.db}, Judge: gateway.PolicyJudge(pols),
 		WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
@@ -136,21 +137,6 @@ func start(t *testing.T) *system {
 	}
 	t.Cleanup(w.Stop)
 	return s
-}
-
-// orders adapts the store's listing to the gateway's port.
-type orders struct{ *store.DB }
-
-func (o orders) ListOrders(ctx context.Context, f gateway.OrderFilter) (gateway.OrderPage, error) {
-	p, err := o.DB.ListOrders(ctx, store.OrderFilter(f))
-	if err != nil {
-		return gateway.OrderPage{}, err
-	}
-	out := gateway.OrderPage{Next: p.Next, Orders: make([]gateway.OrderSummary, len(p.Orders))}
-	for i, x := range p.Orders {
-		out.Orders[i] = gateway.OrderSummary(x)
-	}
-	return out, nil
 }
 
 func (s *system) putIssuedOrder(orderID, certID string) {

@@ -100,9 +100,12 @@ type CAResult struct {
 // Command is a refund chain's step sent to a certificate workflow.
 type Command struct {
 	RequestID string                 `json:"request_id"`
-	Event     statemachine.CertEvent `json:"event"`
+	Event     statemachine.CertEvent `json:"event,omitempty"`
 	// ReplyTo is the workflow ID that receives Reports (the refund).
 	ReplyTo string `json:"reply_to"`
+	// Watch asks only to be told of the certificate's changes from now on
+	// (a refund that finds a review already under way); no event applies.
+	Watch bool `json:"watch,omitempty"`
 }
 
 // Report tells a refund workflow what became of a command, or of a

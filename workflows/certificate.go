@@ -46,6 +46,7 @@ func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (Certificate
 
 // certOp is one queued change: a console action, a command, or a CA result.
 type certOp struct {
+	watch     bool
 	event     statemachine.CertEvent
 	source    string
 	requestID string
@@ -105,7 +106,7 @@ func (c *certificate) setup(ctx workflow.Context) error {
 			sel.AddReceive(commands, func(ch workflow.ReceiveChannel, _ bool) {
 				var cmd Command
 				ch.Receive(ctx, &cmd)
-				c.queue = append(c.queue, &certOp{event: cmd.Event, source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
+				c.queue = append(c.queue, &certOp{watch: cmd.Watch, event: cmd.Event, source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
 			})
 			sel.Select(ctx)
 		}
@@ -210,6 +211,10 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	}
 	if op.replyTo != "" {
 		c.owner = op.replyTo
+	}
+	if op.watch {
+		c.reply(ctx, op, true)
+		return
 	}
 	next, err := statemachine.CertTransition(c.cert.State, op.event)
 	if err != nil {
@@ -328,6 +333,9 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 		return
 	}
 	r := Report{RequestID: op.requestID, Certificate: c.cert.ID, Event: op.event, OK: ok, State: c.cert.State, At: workflow.Now(ctx), QuotaReturned: c.cert.QuotaReturned}
+	if op.watch && c.cert.RevokedAt != nil {
+		r.At = *c.cert.RevokedAt
+	}
 	if op.err != nil {
 		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
 	}

@@ -57,7 +57,10 @@ type refund struct {
 	finished         bool
 	reports          []Report
 	started          []string
-	seq              int
+	// commanded lists the certificates whose workflows report to this
+	// refund because it sent them a command.
+	commanded []string
+	seq       int
 }
 
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
@@ -212,7 +215,7 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 		return Report{Certificate: ps.Certificate, Error: err.Error()}
 	}
 	r.seq++
-	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id()}
+	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(), Watch: ps.Event == ""}
 	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
 		return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
 	}
@@ -223,6 +226,10 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 		return ok
 	})
 	r.noteCertificate(rep)
+	r.commanded = appendOnce(r.commanded, ps.Certificate)
+	if cmd.Watch {
+		return rep
+	}
 	if rep.OK {
 		r.record(ctx, string(ps.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, rep.State))
 	} else {
@@ -234,10 +241,8 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 // ensureCertificate starts the certificate's workflow if it is not running
 // (abandoned on close: the certificate outlives the refund).
 func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
-	for _, id := range r.started {
-		if id == certID {
-			return nil
-		}
+	if contains(r.started, certID) {
+		return nil
 	}
 	var cert domain.Certificate
 	for _, c := range r.order.Certificates {
@@ -288,6 +293,21 @@ func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) 
 // closes first, the refund is refused and the review goes on without it.
 func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) bool {
 	certID := ps.Certificate
+	if !contains(r.commanded, certID) {
+		// The review was under way before this refund: subscribe to the
+		// certificate, and judge at once if it already ended.
+		rep := r.command(ctx, statemachine.PlanStep{Certificate: certID, Kind: statemachine.StepAwaitCA})
+		switch {
+		case !rep.OK:
+			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s cannot be watched: %s", certID, rep.Error))
+			return false
+		case rep.State == statemachine.Revoked:
+			return r.judgeReview(ctx, certID, Report{Certificate: certID, Event: statemachine.RevocationApproved, State: rep.State, At: rep.At})
+		case rep.State != statemachine.ValidatingRevocation:
+			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: certificate %s is %s, not under revocation review", certID, rep.State))
+			return false
+		}
+	}
 	r.st.Waiting = fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.publish(ctx)
 	for {
@@ -682,6 +702,22 @@ func refusalText(rs []policy.Refusal) string {
 		parts = append(parts, x.Rule+": "+x.Message)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func appendOnce(xs []string, x string) []string {
+	if contains(xs, x) {
+		return xs
+	}
+	return append(xs, x)
 }
 
 func orDefault(s, def string) string {

@@ -147,3 +147,16 @@ func anyContains(xs []string, subs ...string) bool {
 	}
 	return false
 }
+
+// SSL-6: a certificate already under revocation review when the refund is
+// requested: the refund subscribes to it, hears the CA's result, deletes
+// and pays.
+func TestRefundWatchesAReviewAlreadyUnderWay(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "",
+		`{"id":"c-1","state":"validating_revocation","issued_at":"2026-03-02T12:00:00+08:00","domain_changed":false}`,
+		request+`,{"at":"2026-03-04T10:00:00+08:00","type":"ca.revocation_approved","certificate":"c-1"}`, "")
+	res, _ := run(t, sc, nil)
+	if res.Outcome != "refunded" || res.Certificates["c-1"] != "removed" || res.QuotaReturned != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+}

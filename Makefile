@@ -1,0 +1,65 @@
+# certflow's entry points. The lead owns the README and .ci/run; these are
+# the targets they call.
+#
+#   make run            the whole demo on this machine (Temporal dev server,
+#                       CA simulator, worker, gateway, seeded refunds);
+#                       pass runner flags with ARGS, e.g. make run ARGS=-fresh=false
+#   make temporal       build the pinned Temporal CLI into bin/ if absent
+#   make test           the README's test command (CI runs it): vet, the
+#                       workflow determinism check, and every test with the
+#                       race detector, the dev-server tests required
+#   make vet            go vet ./...
+#   make workflowcheck  determinism check of the workflow code
+#   make bench          benchmarks
+#   make clean          delete the demo state (.run/) and built binaries,
+#                       keeping bin/temporal (slow to rebuild)
+
+GO               ?= go
+TEMPORAL_VERSION := v1.5.1
+BIN              := $(CURDIR)/bin
+TEMPORAL         := $(BIN)/temporal
+ARGS             ?=
+# The CLI build is cached outside the clone, so a fresh clone (CI) builds it
+# once per machine.
+CACHE            ?= $(HOME)/.cache/certflow
+CACHED_TEMPORAL  := $(CACHE)/temporal-$(TEMPORAL_VERSION)
+# The race detector needs a C toolchain; without one the tests run without it.
+RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
+
+.PHONY: run temporal test vet workflowcheck bench clean
+
+# Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
+# so make would report a failure after a clean stop.
+run: $(TEMPORAL)
+	$(GO) build -o $(BIN)/certflow-dev ./cmd/certflow-dev
+	$(BIN)/certflow-dev -temporal $(TEMPORAL) $(ARGS)
+
+temporal: $(TEMPORAL)
+
+# go install builds outside the module: the CLI's own go.mod pins its
+# dependencies. About five minutes cold, cached afterwards.
+$(TEMPORAL):
+	@mkdir -p $(BIN) $(CACHE)
+	@if [ -x $(CACHED_TEMPORAL) ]; then \
+		echo "using the cached Temporal CLI $(CACHED_TEMPORAL)"; cp $(CACHED_TEMPORAL) $@; \
+	else \
+		echo "building the Temporal CLI $(TEMPORAL_VERSION) into bin/ (a few minutes the first time)"; \
+		GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION) && cp $@ $(CACHED_TEMPORAL); \
+	fi
+
+test: $(TEMPORAL) vet workflowcheck
+	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 $(GO) test $(RACE) -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+# workflowcheck exits non-zero on a finding; the config only declares
+# fmt's printers deterministic (see the file).
+workflowcheck:
+	$(GO) tool workflowcheck -config workflowcheck.config.yaml ./workflows/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf .run $(BIN)/certflow-dev $(BIN)/certflow-worker $(BIN)/casim

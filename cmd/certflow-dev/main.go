@@ -1,0 +1,131 @@
+// Command certflow-dev runs the whole certflow demo on one machine with one
+// command (`make run`): a Temporal dev server with certflow's search
+// attributes, the CA simulator, the worker, and the gateway; it seeds demo
+// orders in every certificate state, for every product and the three
+// refund-policy profiles, starts their refunds through the gateway's HTTP
+// API, approves the one that needs an operator, sends a duplicate CA
+// callback, and prints the refunds' progress and where to look.
+//
+// It owns only the demo's orchestration. The worker and casim run as child
+// processes built from this module, the gateway in this process; every
+// child runs in a process group of its own and Ctrl-C (SIGINT or SIGTERM)
+// stops everything in reverse order of start — a second Ctrl-C kills what
+// is left. Nothing it started survives it. State lives in -dir (.run/),
+// deleted at start unless -fresh=false; child logs go to -dir/*.log.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// options is the runner's configuration, from flags.
+type options struct {
+	dir          string
+	fresh        bool
+	binDir       string
+	temporalBin  string
+	temporalPort int
+	uiPort       int
+	gatewayAddr  string
+	casimAddr    string
+	metricsAddr  string
+	reviewDelay  time.Duration
+	approveAfter time.Duration
+	refresh      time.Duration
+	runFor       time.Duration
+	demo         bool
+}
+
+func parseOptions(args []string, output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("certflow-dev", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&o.dir, "dir", ".run", "state and log directory")
+	fs.BoolVar(&o.fresh, "fresh", true, "delete -dir first for a deterministic demo; -fresh=false reuses it")
+	fs.StringVar(&o.binDir, "bin", "bin", "where the worker and casim binaries are built")
+	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
+	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
+	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
+	fs.StringVar(&o.gatewayAddr, "gateway-addr", ":8080", "gateway (console API and CA callbacks) listen address")
+	fs.StringVar(&o.casimAddr, "casim-addr", "127.0.0.1:8081", "CA simulator listen address")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "worker's Prometheus /metrics listen address")
+	fs.DurationVar(&o.reviewDelay, "review-delay", 5*time.Second, "how long the CA simulator takes to decide a revocation review")
+	fs.DurationVar(&o.approveAfter, "approve-after", 5*time.Second, "how long the demo operator waits before approving")
+	fs.DurationVar(&o.refresh, "refresh", 3*time.Second, "progress table refresh interval")
+	fs.DurationVar(&o.runFor, "for", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	fs.BoolVar(&o.demo, "demo", true, "start the demo refunds; -demo=false only seeds and serves")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"-temporal-port", o.temporalPort}, {"-ui-port", o.uiPort}} {
+		if p.port < 1 || p.port > 65535 {
+			return o, fmt.Errorf("%s %d is not a port", p.name, p.port)
+		}
+	}
+	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-metrics-addr", o.metricsAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" || port == "0" {
+			return o, fmt.Errorf("%s %q is not host:port with a fixed port", a.name, a.addr)
+		}
+	}
+	if o.reviewDelay < 0 || o.approveAfter < 0 || o.refresh <= 0 || o.runFor < 0 {
+		return o, errors.New("durations must not be negative, and -refresh must be positive")
+	}
+	return o, nil
+}
+
+// localURL is the http URL a client on this machine uses for a listen
+// address (":8080" → http://127.0.0.1:8080).
+func localURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (o options) temporalAddr() string { return "localhost:" + strconv.Itoa(o.temporalPort) }
+
+func main() {
+	o, err := parseOptions(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certflow-dev:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	force := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stdout, "\n%s: stopping everything (again to kill)…\n", s)
+		cancel()
+		<-sigs
+		close(force)
+	}()
+	err = run(ctx, o, os.Stdout, force)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certflow-dev:", err)
+		os.Exit(1)
+	}
+}

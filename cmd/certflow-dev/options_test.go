@@ -1,0 +1,62 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.fresh || o.temporalPort != 7233 || o.uiPort != 8233 || o.gatewayAddr != ":8080" ||
+		o.casimAddr != "127.0.0.1:8081" || o.metricsAddr != ":9090" || o.reviewDelay != 5*time.Second {
+		t.Errorf("defaults = %+v", o)
+	}
+	o, err = parseOptions([]string{"-fresh=false", "-temporal-port", "17233", "-gateway-addr", "127.0.0.1:18080", "-for", "1m"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.fresh || o.temporalPort != 17233 || o.gatewayAddr != "127.0.0.1:18080" || o.runFor != time.Minute {
+		t.Errorf("flags not applied: %+v", o)
+	}
+}
+
+func TestParseOptionsRefusesBadValues(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"port out of range":     {[]string{"-ui-port", "70000"}, "-ui-port 70000 is not a port"},
+		"address without port":  {[]string{"-gateway-addr", "localhost"}, "-gateway-addr"},
+		"port zero":             {[]string{"-metrics-addr", ":0"}, "fixed port"},
+		"negative review delay": {[]string{"-review-delay", "-1s"}, "must not be negative"},
+		"stray argument":        {[]string{"now"}, "unexpected arguments"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := parseOptions(tc.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	tests := map[string]string{
+		":8080":          "http://127.0.0.1:8080",
+		"0.0.0.0:9090":   "http://127.0.0.1:9090",
+		"127.0.0.1:8081": "http://127.0.0.1:8081",
+		"[::]:8080":      "http://127.0.0.1:8080",
+		"example.test:1": "http://example.test:1",
+	}
+	for addr, want := range tests {
+		if got := localURL(addr); got != want {
+			t.Errorf("localURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/workflows"
+)
+
+// runner starts the demo's services and stops them in reverse order.
+type runner struct {
+	o     options
+	out   io.Writer
+	force <-chan struct{}
+
+	stops    []stopStep
+	stopping atomic.Bool
+	// died receives a child that exited, or a server that failed, while
+	// the demo ran.
+	died chan error
+
+	token  string // casim's bearer token
+	secret []byte // callback signing key, shared by casim and the gateway
+	orders []demoOrder
+	log    *zap.Logger
+	db     *store.DB
+	tc     client.Client
+}
+
+// stopStep undoes one start step.
+type stopStep struct {
+	name string
+	stop func() error
+}
+
+// run starts everything, runs the demo until ctx ends (or -for elapses, or
+// a service dies), then stops everything it started, last first.
+func run(ctx context.Context, o options, out io.Writer, force <-chan struct{}) (err error) {
+	r := &runner{o: o, out: out, force: force, died: make(chan error, 8)}
+	defer func() { err = errors.Join(err, r.stopAll()) }()
+	if err := r.start(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted while starting
+	}
+	r.printWhere()
+
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	d := r.newDemo()
+	requested := make(chan struct{})
+	wg.Go(func() { d.progress(demoCtx, o.refresh, requested) })
+	if o.demo {
+		wg.Go(func() { d.run(demoCtx, o.approveAfter, requested) })
+	} else {
+		close(requested)
+	}
+	defer func() { stopDemo(); wg.Wait() }()
+
+	var timeout <-chan time.Time
+	if o.runFor > 0 {
+		timeout = time.After(o.runFor)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-timeout:
+		fmt.Fprintf(out, "\n-for %s elapsed: stopping everything…\n", o.runFor)
+		return nil
+	case err := <-r.died:
+		return err
+	}
+}
+
+func (r *runner) start(ctx context.Context) error {
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"preparing " + r.o.dir, r.prepare},
+		{"checking ports", r.checkPorts},
+		{"building the worker and casim", r.build},
+		{"starting Temporal", r.startTemporal},
+		{"starting the CA simulator", r.startCASim},
+		{"seeding demo orders", r.seed},
+		{"starting the worker", r.startWorker},
+		{"starting the gateway", r.startGateway},
+	}
+	for _, s := range steps {
+		fmt.Fprintf(r.out, "· %s\n", s.name)
+		if err := s.fn(ctx); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// stopAll undoes the start steps that ran, last first.
+func (r *runner) stopAll() error {
+	r.stopping.Store(true)
+	var errs []error
+	for i := len(r.stops) - 1; i >= 0; i-- {
+		s := r.stops[i]
+		start := time.Now()
+		err := s.stop()
+		fmt.Fprintf(r.out, "· stopped %s (%s)\n", s.name, time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", s.name, err))
+		}
+	}
+	r.stops = nil
+	if len(errs) == 0 && r.log != nil {
+		fmt.Fprintln(r.out, "· everything stopped")
+	}
+	return errors.Join(errs...)
+}
+
+func (r *runner) onStop(name string, stop func() error) {
+	r.stops = append(r.stops, stopStep{name: name, stop: stop})
+}
+
+func (r *runner) path(name string) string { return filepath.Join(r.o.dir, name) }
+
+// prepare checks the working directory, resets -dir when fresh, and
+// generates the demo's secrets.
+func (r *runner) prepare(context.Context) error {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil || !strings.Contains(string(mod), "module github.com/certflow/certflow\n") {
+		return errors.New("run certflow-dev from the certflow repository root (make run)")
+	}
+	clean := filepath.Clean(r.o.dir)
+	if clean == "." || clean == "/" || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("-dir %q would delete more than the demo's state", r.o.dir)
+	}
+	if r.o.fresh {
+		if err := os.RemoveAll(clean); err != nil {
+			return fmt.Errorf("resetting %s: %w", clean, err)
+		}
+	}
+	if err := os.MkdirAll(clean, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", clean, err)
+	}
+	r.log, err = fileLogger(r.path("gateway.log"))
+	if err != nil {
+		return err
+	}
+	r.onStop("log file", func() error { _ = r.log.Sync(); return nil })
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	r.secret = key[:]
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	r.token = "demo-" + hex.EncodeToString(tok[:])
+	r.orders = demoOrders(time.Now())
+	return nil
+}
+
+func fileLogger(path string) (*zap.Logger, error) {
+	cfg := zap.NewDevelopmentConfig()
+	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{path}, []string{path}
+	l, err := cfg.Build()
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// checkPorts fails early, naming the flag, when a port is taken (another
+// demo, or a Temporal server, still running).
+func (r *runner) checkPorts(context.Context) error {
+	for _, p := range []struct{ flag, addr string }{
+		{"-temporal-port", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.o.temporalPort))},
+		{"-ui-port", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.o.uiPort))},
+		{"-gateway-addr", r.o.gatewayAddr},
+		{"-casim-addr", r.o.casimAddr},
+		{"-metrics-addr", r.o.metricsAddr},
+	} {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("%s is taken (%v): is another demo or Temporal server running? Stop it or choose another %s", p.addr, err, p.flag)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+func (r *runner) bin(name string) string { return filepath.Join(r.o.binDir, name) }
+
+// build compiles the worker and casim from this checkout.
+func (r *runner) build(ctx context.Context) error {
+	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.bin(b.out), b.pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// watch reports c's exit on r.died unless the runner is stopping.
+func (r *runner) watch(c *child) {
+	go func() {
+		<-c.Done()
+		if !r.stopping.Load() {
+			r.died <- fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.Err(), c.log)
+		}
+	}()
+}
+
+// startChild starts a child and registers its stop.
+func (r *runner) startChild(name string, grace time.Duration, env []string, bin string, args ...string) (*child, error) {
+	c, err := startChild(name, r.path(name+".log"), env, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	r.onStop(fmt.Sprintf("%s (pid %d)", name, c.Pid()), func() error { return c.Stop(grace, r.force) })
+	r.watch(c)
+	return c, nil
+}
+
+// waitReady polls ready until it succeeds, the child dies, ctx ends or
+// limit passes.
+func waitReady(ctx context.Context, c *child, what string, limit time.Duration, ready func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := ready(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil // interrupted: the caller stops what started
+		}
+		if c != nil {
+			select {
+			case <-c.Done():
+				return fmt.Errorf("%s exited while starting (%v); see %s", c.name, c.Err(), c.log)
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %w", what, limit, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// startTemporal starts the dev server with certflow's search attributes
+// and connects to it.
+func (r *runner) startTemporal(ctx context.Context) error {
+	if _, err := os.Stat(r.o.temporalBin); err != nil {
+		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` (builds it with go install) or pass -temporal", r.o.temporalBin)
+	}
+	args := []string{"server", "start-dev",
+		"--db-filename", r.path("temporal.db"),
+		"--port", strconv.Itoa(r.o.temporalPort),
+		"--ui-port", strconv.Itoa(r.o.uiPort),
+	}
+	for _, sa := range workflows.SearchAttributeTypes {
+		args = append(args, "--search-attribute", sa)
+	}
+	c, err := r.startChild("temporal", 15*time.Second, nil, r.o.temporalBin, args...)
+	if err != nil {
+		return err
+	}
+	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(r.log.Named("temporal-client"))}
+	err = waitReady(ctx, c, "Temporal", 90*time.Second, func(ctx context.Context) error {
+		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
+		if err == nil {
+			r.tc = tc
+		}
+		return err
+	})
+	if err != nil || r.tc == nil {
+		return err
+	}
+	r.onStop("Temporal client", func() error { r.tc.Close(); return nil })
+	// A reused database keeps the attributes it was created with; the dev
+	// server ignores --search-attribute then, so add what is missing.
+	added, err := temporalx.EnsureSearchAttributes(ctx, r.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	if err != nil {
+		return err
+	}
+	if len(added) > 0 {
+		fmt.Fprintf(r.out, "  registered search attributes %s\n", strings.Join(added, ", "))
+	}
+	return nil
+}
+
+// startCASim starts the CA simulator, posting signed callbacks to the
+// gateway.
+func (r *runner) startCASim(ctx context.Context) error {
+	behaviours := r.path("casim-behaviours.json")
+	if err := writeBehaviours(behaviours, r.orders); err != nil {
+		return err
+	}
+	env := []string{
+		"CASIM_TOKEN=" + r.token,
+		"CASIM_WEBHOOK_SECRET=whsec_" + base64.StdEncoding.EncodeToString(r.secret),
+	}
+	c, err := r.startChild("casim", 10*time.Second, env, r.bin("casim"),
+		"-addr", r.o.casimAddr,
+		"-callback-url", localURL(r.o.gatewayAddr)+"/v1/ca/callbacks",
+		"-review-delay", r.o.reviewDelay.String(),
+		"-behaviours", behaviours,
+		"-dev-log")
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, c, "casim", 30*time.Second, httpOK(localURL(r.o.casimAddr)+"/healthz"))
+}
+
+// seed opens the store and writes the demo orders.
+func (r *runner) seed(ctx context.Context) error {
+	db, err := store.Open(ctx, r.path("certflow.db"))
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	r.db = db
+	r.onStop("store", db.Close)
+	n, err := seedStore(ctx, db, r.orders, !r.o.fresh)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "  %d orders seeded into %s\n", n, r.path("certflow.db"))
+	if kept := len(r.orders) - n; kept > 0 {
+		fmt.Fprintf(r.out, "  %d kept from an earlier run (-fresh=false): their finished refunds answer 409, as the API promises\n", kept)
+	}
+	return nil
+}
+
+// startWorker starts the worker and waits until it polls the task queue.
+func (r *runner) startWorker(ctx context.Context) error {
+	env := []string{
+		"TEMPORAL_ADDRESS=" + r.o.temporalAddr(),
+		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
+		"CERTFLOW_DB=" + r.path("certflow.db"),
+		"CERTFLOW_CA_URL=" + localURL(r.o.casimAddr),
+		"CERTFLOW_CA_TOKEN=" + r.token,
+		"CERTFLOW_METRICS_ADDR=" + r.o.metricsAddr,
+		"CERTFLOW_FAIL_ORIGINAL_METHOD=" + strings.Join(failingOrders(r.orders), ","),
+		"CERTFLOW_DEV_LOG=true",
+	}
+	c, err := r.startChild("worker", 15*time.Second, env, r.bin("certflow-worker"))
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, c, "worker", 60*time.Second, func(ctx context.Context) error {
+		resp, err := r.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil {
+			return err
+		}
+		if len(resp.GetPollers()) == 0 {
+			return errors.New("no poller on the task queue yet")
+		}
+		return nil
+	})
+}
+
+// startGateway serves the gateway in this process.
+func (r *runner) startGateway(ctx context.Context) error {
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		return fmt.Errorf("loading profiles: %w", err)
+	}
+	srv, err := gateway.New(gateway.Config{
+		Workflows:      gateway.NewTemporal(r.tc),
+		Orders:         wiring.StoreOrders{DB: r.db},
+		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		WebhookSecrets: [][]byte{r.secret},
+		Logger:         r.log.Named("gateway"),
+	})
+	if err != nil {
+		return fmt.Errorf("building the gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", r.o.gatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway listener: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(r.log.Named("gateway"))}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !r.stopping.Load() {
+			r.died <- fmt.Errorf("gateway stopped serving: %w", err)
+		}
+	}()
+	r.onStop("gateway", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(ctx)
+	})
+	return waitReady(ctx, nil, "gateway", 10*time.Second, httpOK(localURL(r.o.gatewayAddr)+"/healthz"))
+}
+
+// httpOK is a readiness check: GET url answers 200.
+func httpOK(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// printWhere tells the user where to look.
+func (r *runner) printWhere() {
+	ui := fmt.Sprintf("http://localhost:%d", r.o.uiPort)
+	gw := localURL(r.o.gatewayAddr)
+	fmt.Fprintf(r.out, `
+certflow demo is up — Ctrl-C stops everything.
+
+  Temporal Web UI   %[1]s/namespaces/default/workflows
+                    refunded ones: %[1]s/namespaces/default/workflows?query=RefundStatus%%3D%%22refunded%%22
+                    (visibility query RefundStatus="refunded"; or bin/temporal workflow list --address %[2]s --query 'RefundStatus != ""')
+  Temporal gRPC     %[2]s (namespace default, task queue %[3]s)
+  Gateway           %[4]s          e.g. curl %[4]s/v1/orders
+  OpenAPI           %[4]s/openapi.yaml
+  Worker metrics    %[5]s/metrics
+  CA simulator      %[6]s   (Authorization: Bearer %[7]s)
+  Logs              %[8]s
+`, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.token,
+		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("worker.log"), r.path("gateway.log")}, " "))
+}

@@ -1,0 +1,117 @@
+package temporalx
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestZapLoggerTurnsKeyvalsIntoFields(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	var l log.Logger = NewZapLogger(zap.New(core))
+	l = log.With(l, "worker", "w-1")
+	l.Info("polling", "task_queue", "certflow", "attempt", 2)
+	l.Error("failed", "error", "boom")
+
+	entries := logs.AllUntimed()
+	if len(entries) != 2 {
+		t.Fatalf("got %d entries, want 2", len(entries))
+	}
+	got := entries[0].ContextMap()
+	if got["worker"] != "w-1" || got["task_queue"] != "certflow" || got["attempt"] != int64(2) {
+		t.Errorf("fields = %v, want worker, task_queue and attempt", got)
+	}
+	if entries[1].Level != zapcore.ErrorLevel || entries[1].Message != "failed" {
+		t.Errorf("second entry = %s %q, want error \"failed\"", entries[1].Level, entries[1].Message)
+	}
+}
+
+func TestDialGivesUpWhenTheContextEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = Dial(ctx, client.Options{HostPort: addr}, 50*time.Millisecond)
+	if err == nil {
+		t.Fatal("Dial succeeded with no server")
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %q does not name the address", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Dial took %s after its context ended", d)
+	}
+}
+
+func TestMetricsServesPrometheus(t *testing.T) {
+	m := NewMetrics()
+	m.Handler.Counter("certflow_test_requests").Inc(3)
+	if err := m.Close(); err != nil { // flushes the scope to the registry
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.HTTP.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"certflow_test_requests_total 3", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%.1500s", want, body)
+		}
+	}
+}
+
+func TestEnsureSearchAttributes(t *testing.T) {
+	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
+	if bin == "" {
+		bin = filepath.Join("..", "..", "bin", "temporal")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: bin, LogLevel: "error", Stdout: io.Discard,
+		ExtraArgs: []string{"--search-attribute", "OrderId=Keyword"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	specs := []string{"OrderId=Keyword", "Escalated=Bool", "Product=Keyword"}
+
+	added, err := EnsureSearchAttributes(ctx, srv.Client(), "default", specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(added, []string{"Escalated", "Product"}) {
+		t.Errorf("first call added %v, want the two missing", added)
+	}
+	if added, err = EnsureSearchAttributes(ctx, srv.Client(), "default", specs); err != nil || len(added) != 0 {
+		t.Errorf("second call added %v, %v; want nothing", added, err)
+	}
+	if _, err := EnsureSearchAttributes(ctx, srv.Client(), "default", []string{"Product=Int"}); err == nil {
+		t.Error("a type clash was accepted")
+	}
+	if _, err := EnsureSearchAttributes(ctx, srv.Client(), "default", []string{"Product:Keyword"}); err == nil {
+		t.Error("a malformed spec was accepted")
+	}
+}

@@ -1,0 +1,30 @@
+// Package wiring holds the adapters that connect certflow's packages where
+// their ports differ only in type names; the main packages and the
+// end-to-end tests assemble the application with them.
+package wiring
+
+import (
+	"context"
+
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/store"
+)
+
+var _ gateway.Orders = StoreOrders{}
+
+// StoreOrders serves the gateway's Orders port from the SQLite store: the
+// gateway's filter and page types have the store's fields, so they convert.
+type StoreOrders struct{ *store.DB }
+
+// ListOrders lists orders with their refund records.
+func (s StoreOrders) ListOrders(ctx context.Context, f gateway.OrderFilter) (gateway.OrderPage, error) {
+	p, err := s.DB.ListOrders(ctx, store.OrderFilter(f))
+	if err != nil {
+		return gateway.OrderPage{}, err
+	}
+	out := gateway.OrderPage{Next: p.Next, Orders: make([]gateway.OrderSummary, len(p.Orders))}
+	for i, o := range p.Orders {
+		out.Orders[i] = gateway.OrderSummary(o)
+	}
+	return out, nil
+}
