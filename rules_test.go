@@ -57,3 +57,23 @@ func TestEveryRuleIsCitedByATest(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeDiagramsMatchTheCode keeps the state diagrams in the README in
+// step with docs/, which a statemachine test keeps in step with the code.
+func TestReadmeDiagramsMatchTheCode(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```mermaid.*?```")
+	for _, doc := range []string{"docs/certificate-states.md", "docs/order-states.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := block.Find(b)
+		if d == nil || !strings.Contains(string(readme), string(d)) {
+			t.Errorf("README.md does not show the current diagram of %s; copy it from there", doc)
+		}
+	}
+}

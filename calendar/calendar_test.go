@@ -2,12 +2,13 @@ package calendar
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/errs/errstest"
 
 	"github.com/certflow/certflow/errs"
 )
@@ -34,21 +35,6 @@ func at(t testing.TB, s string) time.Time {
 		t.Fatal(err)
 	}
 	return v
-}
-
-// wantErr fails the test unless err is a coded error of code whose message
-// contains msg.
-func wantErr(t testing.TB, err error, code errs.Code, msg string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %s error containing %q", code, msg)
-	}
-	if !errors.Is(err, &errs.Error{Code: code}) {
-		t.Fatalf("got error %v (code %s), want code %s", err, errs.CodeOf(err), code)
-	}
-	if !strings.Contains(errs.MessageOf(err), msg) {
-		t.Fatalf("got message %q, want it to contain %q", errs.MessageOf(err), msg)
-	}
 }
 
 func TestBusinessDaysAfter(t *testing.T) {
@@ -291,7 +277,7 @@ func TestBuiltinCNMainland2026(t *testing.T) {
 func TestBuiltinUnknown(t *testing.T) {
 	for _, name := range []string{"us-federal", "", "../cn-mainland", "cn-mainland.json", "data/weekends"} {
 		_, err := Builtin(name)
-		wantErr(t, err, errs.NotFound, `unknown calendar "`+name+`"`)
+		errstest.Want(t, err, errs.NotFound, `unknown calendar "`+name+`"`)
 	}
 }
 
@@ -335,7 +321,7 @@ func TestFromSpec(t *testing.T) {
 			tc.edit(&s)
 			c, err := FromSpec(s)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -376,7 +362,7 @@ func TestLoad(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, err := Load(strings.NewReader(tc.in))
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -426,12 +412,12 @@ func TestLoadFile(t *testing.T) {
 	}
 
 	_, err = LoadFile(bad)
-	wantErr(t, err, errs.Invalid, `calendar "x" has no version`)
+	errstest.Want(t, err, errs.Invalid, `calendar "x" has no version`)
 	if !strings.Contains(err.Error(), bad) {
 		t.Fatalf("error %q does not name the file", err)
 	}
 	_, err = LoadFile(filepath.Join(dir, "missing.json"))
-	wantErr(t, err, errs.NotFound, "missing.json")
+	errstest.Want(t, err, errs.NotFound, "missing.json")
 }
 
 func TestDate(t *testing.T) {

@@ -2,9 +2,10 @@ package money
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/certflow/certflow/errs/errstest"
 
 	"github.com/shopspring/decimal"
 
@@ -29,21 +30,6 @@ func amt(t testing.TB, s, code string) Amount {
 		t.Fatalf("New(%s %s): %v", s, code, err)
 	}
 	return a
-}
-
-// wantErr fails the test unless err is a coded error of code whose message
-// contains msg.
-func wantErr(t testing.TB, err error, code errs.Code, msg string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %s error containing %q", code, msg)
-	}
-	if !errors.Is(err, &errs.Error{Code: code}) {
-		t.Fatalf("got error %v (code %s), want code %s", err, errs.CodeOf(err), code)
-	}
-	if !strings.Contains(errs.MessageOf(err), msg) {
-		t.Fatalf("got message %q, want it to contain %q", errs.MessageOf(err), msg)
-	}
 }
 
 func TestLookupCurrency(t *testing.T) {
@@ -74,7 +60,7 @@ func TestLookupCurrency(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := LookupCurrency(tc.code)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -131,7 +117,7 @@ func TestNew(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := New(decimal.RequireFromString(tc.value), tc.cur)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -213,7 +199,7 @@ func TestAddSub(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, err := tc.a.Add(tc.b)
 			if tc.addErr != "" {
-				wantErr(t, err, errs.Invalid, tc.addErr)
+				errstest.Want(t, err, errs.Invalid, tc.addErr)
 			} else if err != nil {
 				t.Fatal(err)
 			} else if s.String() != tc.sum || s.Currency() != tc.a.Currency() {
@@ -221,7 +207,7 @@ func TestAddSub(t *testing.T) {
 			}
 			d, err := tc.a.Sub(tc.b)
 			if tc.diffErr != "" {
-				wantErr(t, err, errs.Invalid, tc.diffErr)
+				errstest.Want(t, err, errs.Invalid, tc.diffErr)
 			} else if err != nil {
 				t.Fatal(err)
 			} else if d.String() != tc.diff {
@@ -348,7 +334,7 @@ func TestUnmarshalJSON(t *testing.T) {
 			var a Amount
 			err := json.Unmarshal([]byte(tc.in), &a)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {

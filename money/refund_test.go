@@ -1,6 +1,7 @@
 package money
 
 import (
+	"github.com/certflow/certflow/errs/errstest"
 	"math/big"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestProrate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := Prorate(tc.paid, tc.num, tc.den)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -83,7 +84,7 @@ func TestSplit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := Split(tc.total, tc.weights)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -144,7 +145,7 @@ func TestCapRefund(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := CapRefund(tc.refund, tc.cash, tc.already)
 			if tc.errMsg != "" {
-				wantErr(t, err, errs.Invalid, tc.errMsg)
+				errstest.Want(t, err, errs.Invalid, tc.errMsg)
 				if tc.rule != "" {
 					if r := errs.RulesOf(err); len(r) != 1 || r[0] != tc.rule {
 						t.Fatalf("RulesOf = %v, want [%s]", r, tc.rule)

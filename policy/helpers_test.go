@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -183,19 +180,6 @@ func wantMissing(t testing.TB, d Decision, fields ...string) {
 	}
 	if !slices.Equal(got, fields) {
 		t.Fatalf("missing confirmations = %v, want %v", got, fields)
-	}
-}
-
-func wantErr(t testing.TB, err error, code errs.Code, fragment string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want %s containing %q", code, fragment)
-	}
-	if !errors.Is(err, &errs.Error{Code: code}) {
-		t.Fatalf("error %v has code %s, want %s", err, errs.CodeOf(err), code)
-	}
-	if !strings.Contains(errs.MessageOf(err), fragment) {
-		t.Fatalf("error message %q does not contain %q", errs.MessageOf(err), fragment)
 	}
 }
 

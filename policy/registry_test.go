@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"github.com/certflow/certflow/errs/errstest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -88,11 +89,11 @@ func TestResolve(t *testing.T) {
 	}
 	t.Run("unknown profile is not found", func(t *testing.T) {
 		_, err := r.Resolve("aws", at(t, paidAt))
-		wantErr(t, err, errs.NotFound, `"aws"`)
+		errstest.Want(t, err, errs.NotFound, `"aws"`)
 	})
 	t.Run("paid before every version is not found", func(t *testing.T) {
 		_, err := r.Resolve("tencent", at(t, "2019-12-31T23:59:59+08:00"))
-		wantErr(t, err, errs.NotFound, "no version in force at 2019-12-31T23:59:59+08:00")
+		errstest.Want(t, err, errs.NotFound, "no version in force at 2019-12-31T23:59:59+08:00")
 	})
 	t.Run("a resolved profile is a copy", func(t *testing.T) {
 		p, _ := r.Resolve("aliyun-intl", at(t, paidAt))
@@ -156,16 +157,16 @@ func TestBrokenProfiles(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := LoadRegistryFS(fstest.MapFS{"broken.json": {Data: []byte(tc.data)}})
-			wantErr(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 		})
 	}
 	t.Run("same version twice", func(t *testing.T) {
 		_, err := LoadRegistryFS(fstest.MapFS{"copy.json": {Data: []byte(good)}})
-		wantErr(t, err, errs.Invalid, "copy.json: field version: aliyun-intl@2024.1 already loaded from embedded:aliyun-intl.json")
+		errstest.Want(t, err, errs.Invalid, "copy.json: field version: aliyun-intl@2024.1 already loaded from embedded:aliyun-intl.json")
 	})
 	t.Run("two versions effective at the same instant", func(t *testing.T) {
 		_, err := LoadRegistryFS(fstest.MapFS{"v2.json": {Data: []byte(strings.Replace(good, `"2024.1"`, `"2024.2"`, 1))}})
-		wantErr(t, err, errs.Invalid, "v2.json: field effective_from")
+		errstest.Want(t, err, errs.Invalid, "v2.json: field effective_from")
 	})
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/certflow/certflow/errs/errstest"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func TestInvalidInput(t *testing.T) {
 				when = tc.now
 			}
 			d, err := Evaluate(profile(t, name), weekends(t), o, r, at(t, when))
-			wantErr(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 			if d.Eligible || d.Refund != nil {
 				t.Fatalf("an error came with a decision: %+v", d)
 			}
@@ -109,10 +110,10 @@ func TestInvalidInput(t *testing.T) {
 	}
 	t.Run("profile not loaded", func(t *testing.T) {
 		_, err := Evaluate(Profile{}, weekends(t), sslOrder(t), confirmed(), at(t, now))
-		wantErr(t, err, errs.Invalid, "profile: not loaded")
+		errstest.Want(t, err, errs.Invalid, "profile: not loaded")
 	})
 	t.Run("missing now", func(t *testing.T) {
 		_, err := Evaluate(profile(t, "aliyun-intl"), weekends(t), sslOrder(t), confirmed(), time.Time{})
-		wantErr(t, err, errs.Invalid, "now: missing")
+		errstest.Want(t, err, errs.Invalid, "now: missing")
 	})
 }

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"github.com/certflow/certflow/errs/errstest"
 	"slices"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestCertTransitionIllegal(t *testing.T) {
 			n++
 			t.Run(fmt.Sprintf("%s %s cannot %s", certRule(from), from, ev), func(t *testing.T) {
 				got, err := CertTransition(from, ev)
-				wantCode(t, err, errs.IllegalTransition)
+				errstest.Want(t, err, errs.IllegalTransition)
 				if want := fmt.Sprintf("certificate in state %q cannot %q", from, ev); errs.MessageOf(err) != want {
 					t.Errorf("message %q, want %q", errs.MessageOf(err), want)
 				}
@@ -119,7 +120,7 @@ func TestCertTransitionSpecificRefusals(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := CertTransition(tc.from, tc.ev)
-			wantCode(t, err, errs.IllegalTransition)
+			errstest.Want(t, err, errs.IllegalTransition)
 			if got := errs.MessageOf(err); got != tc.msg {
 				t.Errorf("message %q, want %q", got, tc.msg)
 			}
@@ -141,7 +142,7 @@ func TestCertTransitionUnknown(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := CertTransition(tc.from, tc.ev)
-			wantCode(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 		})
 	}
 }

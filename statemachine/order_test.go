@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"github.com/certflow/certflow/errs/errstest"
 	"slices"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestOrderTransitionIllegal(t *testing.T) {
 			n++
 			t.Run(fmt.Sprintf("%s %s cannot %s", orderRule(ev), from, ev), func(t *testing.T) {
 				_, err := OrderTransition(from, ev)
-				wantCode(t, err, errs.IllegalTransition, fmt.Sprintf("order in state %q cannot %q", from, ev))
+				errstest.Want(t, err, errs.IllegalTransition, fmt.Sprintf("order in state %q cannot %q", from, ev))
 			})
 		}
 	}
@@ -115,7 +116,7 @@ func TestCAN1CancelRefusedAfterIrreversibleStep(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := OrderTransition(tc.from, OrderCancel)
-			wantCode(t, err, errs.IllegalTransition)
+			errstest.Want(t, err, errs.IllegalTransition)
 			if got := errs.MessageOf(err); got != tc.msg {
 				t.Errorf("message %q, want %q", got, tc.msg)
 			}
@@ -138,7 +139,7 @@ func TestOrderTransitionUnknown(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := OrderTransition(tc.from, tc.ev)
-			wantCode(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"errors"
+	"github.com/certflow/certflow/errs/errstest"
 	"testing"
 
 	"github.com/certflow/certflow/errs"
@@ -98,7 +99,7 @@ func TestReleasePlanReplays(t *testing.T) {
 func TestReleasePlanErrors(t *testing.T) {
 	t.Run("SSL-6 unknown state", func(t *testing.T) {
 		_, err := ReleasePlan("c", "expired")
-		wantCode(t, err, errs.Invalid, `"expired"`)
+		errstest.Want(t, err, errs.Invalid, `"expired"`)
 	})
 	t.Run("SSL-6 validation_failed without withdraw has no path", func(t *testing.T) {
 		var table []edge[CertState, CertEvent]
@@ -108,7 +109,7 @@ func TestReleasePlanErrors(t *testing.T) {
 			}
 		}
 		_, err := releasePlan(table, "c", ValidationFailed)
-		wantCode(t, err, errs.IllegalTransition, `"validation_failed"`, "no release path")
+		errstest.Want(t, err, errs.IllegalTransition, `"validation_failed"`, "no release path")
 	})
 }
 
@@ -207,7 +208,7 @@ func TestOrderReleasePlanInvalid(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			plan, err := OrderReleasePlan(tc.certs)
-			wantCode(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 			if plan != nil {
 				t.Errorf("a plan came with the error: %v", plan)
 			}

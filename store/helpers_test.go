@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
@@ -147,19 +145,4 @@ func canonical(t *testing.T, o domain.Order) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func wantCode(t *testing.T, err error, code errs.Code, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %s", code)
-	}
-	if got := errs.CodeOf(err); got != code {
-		t.Fatalf("got %s error %v, want %s", got, err, code)
-	}
-	for _, p := range parts {
-		if !strings.Contains(errs.MessageOf(err), p) {
-			t.Fatalf("message %q does not contain %q", errs.MessageOf(err), p)
-		}
-	}
 }

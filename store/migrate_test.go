@@ -9,6 +9,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/certflow/certflow/errs/errstest"
+
 	"github.com/certflow/certflow/errs"
 )
 
@@ -57,16 +59,6 @@ func appliedAt(t *testing.T, sdb *sql.DB) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-func wantErr(t *testing.T, err error, code errs.Code, contains string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %s error containing %q", code, contains)
-	}
-	if errs.CodeOf(err) != code || !strings.Contains(err.Error(), contains) {
-		t.Fatalf("got %v, want %s error containing %q", err, code, contains)
-	}
 }
 
 func TestEmbeddedMigrations(t *testing.T) {
@@ -156,7 +148,7 @@ func TestMigrations(t *testing.T) {
 			}
 			sdb := rawDB(t, path)
 			n, err := migrate(ctx, sdb, ms, time.Now)
-			wantErr(t, err, errs.Internal, "applying migration 0002_b.sql")
+			errstest.Want(t, err, errs.Internal, "applying migration 0002_b.sql")
 			if n != 1 || !tableExists(t, sdb, "a") || tableExists(t, sdb, "b") {
 				t.Fatalf("applied %d; a exists %v, b exists %v; want 1, true, false", n, tableExists(t, sdb, "a"), tableExists(t, sdb, "b"))
 			}
@@ -173,7 +165,7 @@ func TestMigrations(t *testing.T) {
 					t.Fatal(err)
 				}
 				if i == 1 {
-					wantErr(t, err, errs.Internal, "migration 0001_a.sql changed after it was applied")
+					errstest.Want(t, err, errs.Internal, "migration 0001_a.sql changed after it was applied")
 				}
 			}
 		},
@@ -184,7 +176,7 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := migrate(ctx, sdb, ms[:1], time.Now)
-			wantErr(t, err, errs.Internal, "is newer than this build's 1")
+			errstest.Want(t, err, errs.Internal, "is newer than this build's 1")
 		},
 	}
 	for name, test := range tests {
@@ -208,7 +200,7 @@ func TestLoadMigrationsRefusesBadSets(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadMigrations(tc.files)
-			wantErr(t, err, errs.Internal, tc.want)
+			errstest.Want(t, err, errs.Internal, tc.want)
 		})
 	}
 }
@@ -247,6 +239,6 @@ func TestOpenSettings(t *testing.T) {
 	}
 	t.Run("path with a query is refused", func(t *testing.T) {
 		_, err := Open(ctx, "x.db?mode=ro")
-		wantErr(t, err, errs.Invalid, "must not contain '?'")
+		errstest.Want(t, err, errs.Invalid, "must not contain '?'")
 	})
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"github.com/certflow/certflow/errs/errstest"
 	"testing"
 	"time"
 
@@ -82,7 +83,7 @@ func TestOrderRoundTrip(t *testing.T) {
 func TestGetOrderNotFound(t *testing.T) {
 	db, _ := openMem(t)
 	_, err := db.GetOrder(context.Background(), "o-missing")
-	wantCode(t, err, errs.NotFound, "order o-missing not found")
+	errstest.Want(t, err, errs.NotFound, "order o-missing not found")
 }
 
 func TestPutOrderRefusesInvalidOrders(t *testing.T) {
@@ -118,7 +119,7 @@ func TestPutOrderRefusesInvalidOrders(t *testing.T) {
 			o := sslOrder(t, "o-1")
 			tc.change(t, &o)
 			err := db.PutOrder(context.Background(), o)
-			wantCode(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 			if tc.rule != "" {
 				if r := errs.RulesOf(err); len(r) != 1 || r[0] != tc.rule {
 					t.Fatalf("rules = %v, want [%s]", r, tc.rule)
@@ -126,7 +127,7 @@ func TestPutOrderRefusesInvalidOrders(t *testing.T) {
 			}
 			if o.ID != "" {
 				_, err := db.GetOrder(context.Background(), o.ID)
-				wantCode(t, err, errs.NotFound)
+				errstest.Want(t, err, errs.NotFound)
 			}
 		})
 	}
@@ -175,7 +176,7 @@ func TestPutOrderCertificateOfAnotherOrder(t *testing.T) {
 	db, _ := openMem(t)
 	put(t, db, sslOrder(t, "o-1", cert("c-1", statemachine.Issued)))
 	err := db.PutOrder(context.Background(), sslOrder(t, "o-2", cert("c-1", statemachine.Issued)))
-	wantCode(t, err, errs.Conflict, "certificate c-1 belongs to order o-1, not o-2")
+	errstest.Want(t, err, errs.Conflict, "certificate c-1 belongs to order o-1, not o-2")
 	if _, err := db.GetOrder(context.Background(), "o-2"); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("o-2 was saved in part: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestSaveCertificate(t *testing.T) {
 			}
 			err := db.SaveCertificate(ctx, tc.orderID, tc.cert, later)
 			if tc.code != "" {
-				wantCode(t, err, tc.code, tc.want)
+				errstest.Want(t, err, tc.code, tc.want)
 				return
 			}
 			if err != nil {
@@ -255,7 +256,7 @@ func TestSaveCertificate(t *testing.T) {
 func TestGetCertificateNotFound(t *testing.T) {
 	db, _ := openMem(t)
 	_, _, err := db.GetCertificate(context.Background(), "c-missing")
-	wantCode(t, err, errs.NotFound, "certificate c-missing not found")
+	errstest.Want(t, err, errs.NotFound, "certificate c-missing not found")
 }
 
 func TestReturnQuota(t *testing.T) {
@@ -281,7 +282,7 @@ func TestReturnQuota(t *testing.T) {
 			put(t, db, sslOrder(t, "o-1", cert("c-1", statemachine.Revoked)), sslOrder(t, "o-2"), sslOrder(t, "o-3", given))
 			if tc.code != "" {
 				_, err := db.ReturnQuota(ctx, tc.orderID, tc.certID, "SSL-7", t0)
-				wantCode(t, err, tc.code, tc.msg)
+				errstest.Want(t, err, tc.code, tc.msg)
 				return
 			}
 			for i, want := range tc.want {
@@ -331,7 +332,7 @@ func TestReturnQuotaConcurrentlyReturnsOnce(t *testing.T) {
 func TestQuotaReturnedUnknownOrder(t *testing.T) {
 	db, _ := openMem(t)
 	_, err := db.QuotaReturned(context.Background(), "o-9")
-	wantCode(t, err, errs.NotFound, "order o-9 not found")
+	errstest.Want(t, err, errs.NotFound, "order o-9 not found")
 }
 
 func TestListOrders(t *testing.T) {
@@ -430,7 +431,7 @@ func TestListOrders(t *testing.T) {
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
 			_, err := db.ListOrders(ctx, tc.filter)
-			wantCode(t, err, errs.Invalid, tc.want)
+			errstest.Want(t, err, errs.Invalid, tc.want)
 		})
 	}
 }

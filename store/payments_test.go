@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certflow/certflow/errs/errstest"
 	"slices"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestRefundIdempotency(t *testing.T) {
 	for name, req := range conflicts {
 		t.Run("M-4 same key with "+name+" is a conflict", func(t *testing.T) {
 			_, err := p.Refund(ctx, req)
-			wantCode(t, err, errs.Conflict, "idempotency key refund/o-1 already paid order o-1 cash 50.00 USD")
+			errstest.Want(t, err, errs.Conflict, "idempotency key refund/o-1 already paid order o-1 cash 50.00 USD")
 			if r := errs.RulesOf(err); !slices.Equal(r, []string{"M-4"}) {
 				t.Fatalf("rules = %v, want [M-4]", r)
 			}
@@ -190,7 +191,7 @@ func TestRefundCaps(t *testing.T) {
 				}
 				return
 			}
-			wantCode(t, err, tc.code, tc.want)
+			errstest.Want(t, err, tc.code, tc.want)
 			if tc.rule != "" && !slices.Equal(errs.RulesOf(err), []string{tc.rule}) {
 				t.Fatalf("rules = %v, want [%s]", errs.RulesOf(err), tc.rule)
 			}
@@ -321,7 +322,7 @@ func TestOriginalMethodFailure(t *testing.T) {
 				if !store.IsOriginalMethodFailed(err) || !errors.Is(err, activities.ErrOriginalMethodFailed) {
 					t.Fatalf("%s: got %v, want the original method to fail", order, err)
 				}
-				wantCode(t, err, errs.Unavailable, "refund to the original payment method of order "+order+" failed")
+				errstest.Want(t, err, errs.Unavailable, "refund to the original payment method of order "+order+" failed")
 				if !slices.Equal(errs.RulesOf(err), []string{"GEN-4"}) {
 					t.Fatalf("rules = %v, want [GEN-4]", errs.RulesOf(err))
 				}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/certflow/certflow/errs/errstest"
 	"reflect"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestSaveRefundRefusals(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db, _ := openMem(t)
 			put(t, db, sslOrder(t, "o-1"))
-			wantCode(t, db.SaveRefund(ctx, tc.rec), tc.code, tc.want)
+			errstest.Want(t, db.SaveRefund(ctx, tc.rec), tc.code, tc.want)
 		})
 	}
 }
@@ -88,5 +89,5 @@ func TestGetRefundNotFound(t *testing.T) {
 	db, _ := openMem(t)
 	put(t, db, sslOrder(t, "o-1"))
 	_, err := db.GetRefund(context.Background(), "o-1")
-	wantCode(t, err, errs.NotFound, "no refund for order o-1")
+	errstest.Want(t, err, errs.NotFound, "no refund for order o-1")
 }

@@ -1,12 +1,15 @@
 package workflows_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
@@ -151,5 +154,29 @@ func TestCertificateRevocationRejected(t *testing.T) {
 	st := ce.run(t, statemachine.Issued)
 	if got, want := events(st), "revoke,revocation_rejected,revoke,revocation_approved,delete"; got != want {
 		t.Fatalf("transitions = %s, want %s", got, want)
+	}
+}
+
+// A certificate workflow continues as new when the server suggests it,
+// carrying its state, the CA event IDs it has seen and the results it holds.
+func TestCertificateContinuesAsNewWithItsState(t *testing.T) {
+	ce := newCertEnv(t, statemachine.Issued)
+	ce.env.SetContinueAsNewSuggested(true)
+	issued := paidAt.Add(2 * time.Hour)
+	held := workflows.CAResult{EventID: "early-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	ce.env.ExecuteWorkflow(workflows.CertificateWorkflow, workflows.CertificateInput{
+		OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued, IssuedAt: &issued},
+		Carry: &workflows.CertificateCarry{SeenEvents: []string{"early-1"}, Held: []workflows.CAResult{held}, Owner: "refund/o-1"}})
+	var can *workflow.ContinueAsNewError
+	if err := ce.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next workflows.CertificateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Certificate.State != statemachine.Issued || next.Carry == nil ||
+		len(next.Carry.Held) != 1 || len(next.Carry.SeenEvents) != 1 || next.Carry.SeenEvents[0] != "early-1" || next.Carry.Owner != "refund/o-1" {
+		t.Fatalf("carried input = %+v / %+v", next, next.Carry)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/errs/errstest"
+
 	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/activities"
@@ -75,23 +77,6 @@ func stub(t *testing.T, status int, body string) *httptest.Server {
 	return srv
 }
 
-func wantCode(t *testing.T, err error, code errs.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want %s", code)
-	}
-	var e *errs.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("%v is not an *errs.Error", err)
-	}
-	if e.Code != code {
-		t.Fatalf("code %s (%v), want %s", e.Code, err, code)
-	}
-	if !errors.Is(err, &errs.Error{Code: code}) {
-		t.Fatalf("errors.Is does not match code %s", code)
-	}
-}
-
 func TestActAccepted(t *testing.T) {
 	ca := newSimCA(t, nil)
 	c := newClient(t, ca.srv.URL, token, nil)
@@ -112,7 +97,7 @@ func TestSSL6ResubmissionRejectedCarriesReason(t *testing.T) {
 	ca := newSimCA(t, map[string]casim.Behaviour{"c1": {ResubmitRejected: "missing contact ID number"}})
 	c := newClient(t, ca.srv.URL, token, nil)
 	err := c.Act(context.Background(), "c1", statemachine.Resubmit)
-	wantCode(t, err, errs.Invalid)
+	errstest.Want(t, err, errs.Invalid)
 	if got := errs.MessageOf(err); got != "missing contact ID number" {
 		t.Fatalf("message %q, want the CA's reason", got)
 	}
@@ -172,7 +157,7 @@ func TestErrorMappingAgainstSim(t *testing.T) {
 			if tc.tok != "" {
 				tok = tc.tok
 			}
-			wantCode(t, tc.call(newClient(t, ca.srv.URL, tok, nil)), tc.code)
+			errstest.Want(t, tc.call(newClient(t, ca.srv.URL, tok, nil)), tc.code)
 		})
 	}
 }
@@ -199,7 +184,7 @@ func TestErrorMappingOfTransport(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := newClient(t, tc.url(t), token, nil)
-			wantCode(t, c.Revoke(context.Background(), "c1", "refund"), tc.code)
+			errstest.Want(t, c.Revoke(context.Background(), "c1", "refund"), tc.code)
 		})
 	}
 }
@@ -216,12 +201,12 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 
 	c := newClient(t, srv.URL, token, &http.Client{Timeout: 50 * time.Millisecond})
-	wantCode(t, c.Act(context.Background(), "c1", statemachine.Submit), errs.Unavailable)
+	errstest.Want(t, c.Act(context.Background(), "c1", statemachine.Submit), errs.Unavailable)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := newClient(t, srv.URL, token, nil).Act(ctx, "c1", statemachine.Submit)
-	wantCode(t, err, errs.Unavailable)
+	errstest.Want(t, err, errs.Unavailable)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("%v does not wrap the deadline", err)
 	}
@@ -297,7 +282,7 @@ func TestRevocationStatusAnswers(t *testing.T) {
 			c := newClient(t, stub(t, tc.status, tc.body).URL, token, nil)
 			rs, err := c.RevocationStatus(context.Background(), "c1")
 			if tc.code != "" {
-				wantCode(t, err, tc.code)
+				errstest.Want(t, err, tc.code)
 				return
 			}
 			if err != nil || rs != tc.want {
@@ -364,7 +349,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := caclient.New(cfg)
-			wantCode(t, err, errs.Invalid)
+			errstest.Want(t, err, errs.Invalid)
 		})
 	}
 }
