@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/statemachine"
@@ -55,8 +56,8 @@ func checkReviewDeadline(e *evaluation) error {
 	if err != nil {
 		return err
 	}
-	dl := cal.BusinessDaysAfter(e.now, e.p.ReviewBusinessDays)
-	e.d.ReviewDeadline = &dl
+	dl := ReviewDeadline(e.p, cal, e.now)
+	e.d.ReviewDeadline = dl
 	w := e.d.Window
 	if !revoking || w == nil || !dl.At.After(w.End) || e.req.AcceptLateReviewRisk {
 		return nil
@@ -65,6 +66,19 @@ func checkReviewDeadline(e *evaluation) error {
 		"the revocation review may take until %s, after the refund window ends at %s: the request must accept that the refund may then be refused",
 		stamp(dl.At), stamp(w.End)))
 	return nil
+}
+
+// ReviewDeadline is T-3's worst-case end of a revocation review submitted
+// to the CA at submittedAt: the end of the profile's ReviewBusinessDays-th
+// business day after the day of submission, in cal. It counts from the
+// submission, also when that happened before the refund was requested (a
+// console revocation under way). Nil when the profile never revokes.
+func ReviewDeadline(p Profile, cal *calendar.Calendar, submittedAt time.Time) *calendar.Deadline {
+	if p.ReviewBusinessDays == 0 || cal == nil {
+		return nil
+	}
+	dl := cal.BusinessDaysAfter(submittedAt, p.ReviewBusinessDays)
+	return &dl
 }
 
 // revocationState reports whether the release plan revokes a certificate,

@@ -163,10 +163,10 @@ func multiYear(o domain.Order) bool {
 }
 
 // checkCombined: SSL-3, combined multi-domain certificates are not
-// refundable.
+// refundable, in the profiles whose seed says so.
 func checkCombined(e *evaluation) error {
-	if e.o.Product == domain.SSLCertificate && e.o.CombinedMultiDomain {
-		e.refuse(RuleSSL3, "multi-domain certificates made with Combine Certificates are not refundable")
+	if e.p.CombinedRule != "" && e.o.Product == domain.SSLCertificate && e.o.CombinedMultiDomain {
+		e.refuse(e.p.CombinedRule, "multi-domain certificates made with Combine Certificates are not refundable")
 	}
 	return nil
 }

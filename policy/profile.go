@@ -44,6 +44,11 @@ type Profile struct {
 	// ConsentRule, when set, refuses a request without consent to the
 	// refund policy (TC-5).
 	ConsentRule string `json:"consent_rule,omitempty"`
+	// CombinedRule, when set, refuses an SSL order whose certificate was
+	// made with Combine Certificates (SSL-3); empty when the profile's seed
+	// states no such restriction (tencent refunds any certificate that was
+	// not issued, TC-1).
+	CombinedRule string `json:"combined_rule,omitempty"`
 	// ReviewBusinessDays bounds a CA revocation review (SSL-6, T-3); zero
 	// when the profile never revokes (its RefusedStates refuse Issued).
 	ReviewBusinessDays int `json:"review_business_days,omitempty"`
@@ -287,6 +292,7 @@ func (p Profile) validateWindows() error {
 func (p Profile) validateRuleNames() error {
 	for _, r := range []struct{ field, id string }{
 		{"promotion_rule", p.PromotionRule}, {"consent_rule", p.ConsentRule}, {"count_complete_rule", p.CountCompleteRule},
+		{"combined_rule", p.CombinedRule},
 	} {
 		if r.id != "" && !KnownRule(r.id) {
 			return fieldErr(r.field, "unknown rule %q", r.id)

@@ -96,6 +96,18 @@ func TestCertificateRestrictions(t *testing.T) {
 		o.CombinedMultiDomain = true
 		wantReasons(t, evaluate(t, profile(t, "aliyun-cn"), o, confirmed(), "2026-03-03T10:00:00+08:00"), RuleSSL3)
 	})
+	t.Run("SSL-3 is not a tencent rule: a combined certificate never issued is refunded (TC-1)", func(t *testing.T) {
+		o := sslOrder(t, cert("c-1", statemachine.PendingSubmission))
+		o.Profile = "tencent"
+		o.CombinedMultiDomain = true
+		r := confirmed()
+		r.Consent = true
+		d := evaluate(t, profile(t, "tencent"), o, r, "2026-03-03T10:00:00+08:00")
+		wantReasons(t, d)
+		if !d.Eligible {
+			t.Fatalf("decision = %+v, want eligible", d)
+		}
+	})
 	for name, years := range map[string]int{
 		"SSL-4 2-year managed service never refunded alone": 2,
 		"SSL-4 3-year managed service never refunded alone": 3,
@@ -242,4 +254,19 @@ func TestNationalDayCalendar(t *testing.T) {
 	d = evaluate(t, p, o, plain(), "2026-09-25T10:00:00+08:00") // weekends only
 	wantDeadline(t, d, "2026-10-03T00:00:00+08:00")
 	wantReasons(t, d)
+}
+
+// TestReviewDeadlineFromSubmission covers T-3 counted from the submission of
+// the revocation, not from the refund request: a console revocation
+// submitted Friday 2026-03-06 10:00 is due by the end of Friday 03-13,
+// whenever the refund comes.
+func TestReviewDeadlineFromSubmission(t *testing.T) {
+	submitted := at(t, "2026-03-06T10:00:00+08:00")
+	dl := ReviewDeadline(profile(t, "aliyun-intl"), weekends(t), submitted)
+	if dl == nil || !dl.At.Equal(at(t, "2026-03-14T00:00:00+08:00")) || dl.Rule != "T-3" {
+		t.Fatalf("T-3 deadline = %+v, want 2026-03-14T00:00+08:00", dl)
+	}
+	if dl := ReviewDeadline(profile(t, "tencent"), weekends(t), submitted); dl != nil {
+		t.Fatalf("tencent never revokes; deadline = %+v, want none", dl)
+	}
 }

@@ -115,6 +115,12 @@ func playStory(t *testing.T, p Profile, s story) (outcome string, reasons []stri
 			if d != nil && slices.Contains(revoking, ev.Certificate) && !v.Refund {
 				return "rejected", []string{v.RefundRule}, nil
 			}
+		case "ca.revocation_rejected":
+			// SSL-6: the certificate stays issued and cannot be released.
+			setState(&o, ev.Certificate, statemachine.Issued, nil, false)
+			if d != nil && slices.Contains(revoking, ev.Certificate) {
+				return "rejected", []string{p.Release.Rule}, nil
+			}
 		case "refund.requested":
 			req := domain.RefundRequest{OrderID: o.ID, Consent: ev.Consent, ConfirmIrreversible: ev.ConfirmIrreversible, AcceptLateReviewRisk: ev.AcceptLateReviewRisk}
 			dec, err := Evaluate(p, cal, o, req, ev.At)
