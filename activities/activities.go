@@ -29,13 +29,23 @@ type Activities struct {
 	Payments Payments
 	Store    Store
 	Policies Policies
+	// ReviewPoll is how often a refund asks the CA about a revocation
+	// review still open (zero: DefaultReviewPoll). It reaches workflows
+	// through PolicyBundle, recorded in their history.
+	ReviewPoll time.Duration
 }
+
+// DefaultReviewPoll is the review polling interval when none is configured.
+const DefaultReviewPoll = time.Hour
 
 // PolicyBundle is the profile and calendar that judge an order, recorded in
 // workflow history so a later profile edit never changes a running refund.
 type PolicyBundle struct {
 	Profile  policy.Profile `json:"profile"`
 	Calendar calendar.Spec  `json:"calendar"`
+	// ReviewPoll is the worker's review polling interval when the bundle
+	// was resolved (an operational setting, not a rule).
+	ReviewPoll time.Duration `json:"review_poll,omitempty"`
 }
 
 // LoadOrder reads an order with its certificates' current states.
@@ -54,7 +64,11 @@ func (a *Activities) ResolvePolicy(ctx context.Context, profile string, paidAt t
 	if err != nil {
 		return PolicyBundle{}, toApplicationError(fmt.Errorf("resolving profile %q: %w", profile, err))
 	}
-	return PolicyBundle{Profile: p, Calendar: cal}, nil
+	poll := a.ReviewPoll
+	if poll <= 0 {
+		poll = DefaultReviewPoll
+	}
+	return PolicyBundle{Profile: p, Calendar: cal, ReviewPoll: poll}, nil
 }
 
 // CertificateActionInput asks the CA to perform a console action.
@@ -64,34 +78,53 @@ type CertificateActionInput struct {
 	Reason        string                 `json:"reason,omitempty"`
 }
 
+// ActionReceipt is what a console action returns: for a revocation, the
+// review the CA opened.
+type ActionReceipt struct {
+	Review ReviewReceipt `json:"review,omitempty"`
+}
+
 // CertificateAction performs a console action at the CA. A refused
 // resubmission is a non-retryable TypeResubmissionRejected error carrying
-// the CA's reason (SSL-6: the customer must fix the data).
-func (a *Activities) CertificateAction(ctx context.Context, in CertificateActionInput) error {
-	var err error
+// the CA's reason (SSL-6: the customer must fix the data); refused
+// credentials are a non-retryable TypeCAConfig error.
+func (a *Activities) CertificateAction(ctx context.Context, in CertificateActionInput) (ActionReceipt, error) {
+	var (
+		rec ActionReceipt
+		err error
+	)
 	switch in.Action {
 	case statemachine.Revoke:
-		err = a.CA.Revoke(ctx, in.CertificateID, in.Reason)
+		rec.Review, err = a.CA.Revoke(ctx, in.CertificateID, in.Reason)
 	default:
 		err = a.CA.Act(ctx, in.CertificateID, in.Action)
 	}
 	if err == nil {
-		return nil
+		return rec, nil
 	}
 	if in.Action == statemachine.Resubmit && errs.CodeOf(err) == errs.Invalid {
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeResubmissionRejected, err)
+		return rec, temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeResubmissionRejected, err)
 	}
-	return toApplicationError(fmt.Errorf("%s %s: %w", in.Action, in.CertificateID, err))
+	return rec, caError(fmt.Errorf("%s %s: %w", in.Action, in.CertificateID, err))
 }
 
-// RevocationStatus asks the CA where a revocation review stands (used when
-// the T-3 deadline passes without a callback).
+// RevocationStatus asks the CA where a revocation review stands: the
+// reconciliation that finds a result whose callback never arrived.
 func (a *Activities) RevocationStatus(ctx context.Context, certID string) (ReviewStatus, error) {
 	st, err := a.CA.RevocationStatus(ctx, certID)
 	if err != nil {
-		return ReviewStatus{}, toApplicationError(fmt.Errorf("revocation status of %s: %w", certID, err))
+		return ReviewStatus{}, caError(fmt.Errorf("revocation status of %s: %w", certID, err))
 	}
 	return st, nil
+}
+
+// caError converts a CA failure; refused credentials become the
+// non-retryable TypeCAConfig (logged by the workflow once, not per attempt).
+func caError(err error) error {
+	if errors.Is(err, ErrCARefusedCredentials) {
+		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeCAConfig, err)
+	}
+	return toApplicationError(err)
 }
 
 // ResetInput asks to reset a gateway instance or a private CA.
@@ -104,7 +137,7 @@ type ResetInput struct {
 // workflow calls it only after the requester confirmed (SSL-9).
 func (a *Activities) Reset(ctx context.Context, in ResetInput) error {
 	if err := a.CA.Reset(ctx, in.OrderID, in.Product); err != nil {
-		return toApplicationError(fmt.Errorf("resetting %s of order %s: %w", in.Product, in.OrderID, err))
+		return caError(fmt.Errorf("resetting %s of order %s: %w", in.Product, in.OrderID, err))
 	}
 	return nil
 }

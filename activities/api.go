@@ -8,6 +8,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/certflow/certflow/calendar"
@@ -25,7 +26,15 @@ const (
 	TypeNotFound             = "NotFound"
 	TypeInvalid              = "Invalid"
 	TypeConflict             = "Conflict"
+	// TypeCAConfig: the CA refuses our credentials (401/403). Retrying
+	// cannot help until an operator fixes the configuration; the refund
+	// waits visibly instead (see docs/ca-boundary.md).
+	TypeCAConfig = "CAConfig"
 )
+
+// ErrCARefusedCredentials is what a CA implementation wraps when the CA
+// answers 401 or 403: a configuration error, not an outage.
+var ErrCARefusedCredentials = errors.New("the CA refuses our credentials")
 
 // CA is the certificate authority's API, as the activities need it. Every
 // call is idempotent on the CA side for the same certificate and action.
@@ -35,16 +44,31 @@ type CA interface {
 	// errs.Error{Code: errs.Invalid} carrying the CA's reason (SSL-6: the
 	// customer must fix the data).
 	Act(ctx context.Context, certID string, action statemachine.CertEvent) error
-	// Revoke submits a revocation for review.
-	Revoke(ctx context.Context, certID, reason string) error
+	// Revoke submits a revocation for review and returns the CA's review
+	// ID; repeating it returns the review already open.
+	Revoke(ctx context.Context, certID, reason string) (ReviewReceipt, error)
 	// RevocationStatus asks the CA where a revocation review stands.
 	RevocationStatus(ctx context.Context, certID string) (ReviewStatus, error)
 	// Reset resets a gateway instance or a private CA (GW-3, PCA-3).
 	Reset(ctx context.Context, orderID string, product domain.Product) error
 }
 
+// ReviewReceipt is the CA's answer to a revocation: the review it opened.
+type ReviewReceipt struct {
+	// ReviewID names the review; results answer it by this ID. Empty for
+	// a CA without review IDs.
+	ReviewID string `json:"review_id,omitempty"`
+	// SubmittedAt is when the CA registered the revocation; zero when the
+	// CA does not say (the workflow's time is used).
+	SubmittedAt time.Time `json:"submitted_at,omitempty"`
+}
+
 // ReviewStatus is the CA's answer on a revocation review.
 type ReviewStatus struct {
+	// ReviewID names the review the answer is about.
+	ReviewID string `json:"review_id,omitempty"`
+	// SubmittedAt is when the revocation was submitted.
+	SubmittedAt time.Time `json:"submitted_at,omitempty"`
 	// Result is empty while pending, else revocation_approved/_rejected.
 	Result  statemachine.CertEvent `json:"result,omitempty"`
 	EventID string                 `json:"event_id,omitempty"`

@@ -332,7 +332,7 @@ func TestRevocationApprovedAfterDelay(t *testing.T) {
 	d := f.rc.next(t)
 	cb := f.verify(t, d)
 	decided := start.Add(reviewDelay)
-	want := casim.Callback{EventID: cb.EventID, Type: casim.EventRevocationApproved, Certificate: "c1", Reason: "refund", OccurredAt: decided}
+	want := casim.Callback{EventID: cb.EventID, ReviewID: "rev_1", Type: casim.EventRevocationApproved, Certificate: "c1", Reason: "refund", OccurredAt: decided}
 	if cb != want || cb.EventID == "" {
 		t.Fatalf("callback %+v, want %+v", cb, want)
 	}

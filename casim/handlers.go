@@ -169,14 +169,21 @@ func (s *Sim) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			status:      statusPending,
 		}
 	}
-	resp := map[string]string{"review_id": c.rev.reviewID, "status": c.rev.status}
+	resp := revocationOpened{ReviewID: c.rev.reviewID, Status: c.rev.status, RequestedAt: c.rev.requestedAt}
 	s.mu.Unlock()
 	if created {
 		s.log.Info("revocation review opened", zap.String("certificate", id),
-			zap.String("review_id", resp["review_id"]), zap.Duration("delay", s.cfg.ReviewDelay))
+			zap.String("review_id", resp.ReviewID), zap.Duration("delay", s.cfg.ReviewDelay))
 		s.scheduleReview(id, s.cfg.ReviewDelay)
 	}
 	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// revocationOpened is the answer to POST .../revocations.
+type revocationOpened struct {
+	ReviewID    string    `json:"review_id"`
+	Status      string    `json:"status"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // revocationView is the body of GET .../revocation.

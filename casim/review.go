@@ -26,7 +26,9 @@ const defaultRejectionReason = "revocation rejected by the CA's review"
 
 // Callback is the body posted to the callback URL.
 type Callback struct {
-	EventID     string    `json:"event_id"`
+	EventID string `json:"event_id"`
+	// ReviewID names the review the result answers.
+	ReviewID    string    `json:"review_id"`
 	Type        string    `json:"type"`
 	Certificate string    `json:"certificate"`
 	Reason      string    `json:"reason,omitempty"`
@@ -59,7 +61,7 @@ func (s *Sim) decide(id string) *event {
 	}
 	b := s.behaviours[id]
 	log := s.log.With(zap.String("certificate", id), zap.String("review_id", rv.reviewID))
-	cb := Callback{Certificate: id, OccurredAt: s.cfg.Clock.Now().UTC()}
+	cb := Callback{Certificate: id, ReviewID: rv.reviewID, OccurredAt: s.cfg.Clock.Now().UTC()}
 	switch b.Revocation {
 	case RevocationNever:
 		rv.parked = true

@@ -23,30 +23,65 @@ var (
 	_ activities.Policies = (*FakePolicies)(nil)
 )
 
-// FakeCA accepts every action at once, except a revocation (decided only
-// by Decide) and the resubmission of a certificate marked as rejected until
-// the customer fixes it.
+// FakeCA accepts every action at once, except a revocation (its review is
+// decided only by Decide) and the resubmission of a certificate marked as
+// rejected until the customer fixes it. It keeps one review per
+// revocation, with an ID, and answers status queries truthfully.
 type FakeCA struct {
 	mu       sync.Mutex
+	now      func() time.Time
 	rejected map[string]string
-	reviews  map[string]activities.ReviewStatus
+	reviews  map[string]*fakeReview
+	seq      int
+	refuse   bool
 	Actions  []string
 }
 
+// fakeReview is one revocation review at the FakeCA.
+type fakeReview struct {
+	status activities.ReviewStatus
+}
+
 // NewFakeCA returns a CA that rejects resubmissions of the certificates in
-// rejected (ID → reason).
+// rejected (ID → reason). Its clock is the wall clock until SetClock.
 func NewFakeCA(rejected map[string]string) *FakeCA {
 	r := map[string]string{}
 	for k, v := range rejected {
 		r[k] = v
 	}
-	return &FakeCA{rejected: r, reviews: map[string]activities.ReviewStatus{}}
+	return &FakeCA{now: time.Now, rejected: r, reviews: map[string]*fakeReview{}}
+}
+
+// SetClock sets the time reviews are submitted at (a test environment's).
+func (f *FakeCA) SetClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = now
+}
+
+// RefuseCredentials makes every call fail as a CA answering 401 would,
+// until called with false.
+func (f *FakeCA) RefuseCredentials(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse = on
+}
+
+func (f *FakeCA) refusedLocked(op string) error {
+	if !f.refuse {
+		return nil
+	}
+	f.Actions = append(f.Actions, op+" refused: 401")
+	return errs.Wrap(errs.Internal, activities.ErrCARefusedCredentials, "%s: the CA refuses our credentials", op)
 }
 
 // Act performs a console action.
 func (f *FakeCA) Act(_ context.Context, certID string, action statemachine.CertEvent) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.refusedLocked(fmt.Sprintf("%s %s", action, certID)); err != nil {
+		return err
+	}
 	if reason, ok := f.rejected[certID]; ok && action == statemachine.Resubmit {
 		f.Actions = append(f.Actions, fmt.Sprintf("%s %s refused", action, certID))
 		return errs.E(errs.Invalid, "%s", reason)
@@ -55,34 +90,75 @@ func (f *FakeCA) Act(_ context.Context, certID string, action statemachine.CertE
 	return nil
 }
 
-// Revoke submits a revocation; its review stays pending until Decide.
-func (f *FakeCA) Revoke(_ context.Context, certID, _ string) error {
+// Revoke opens a review, or returns the one still pending (idempotent); it
+// stays pending until Decide.
+func (f *FakeCA) Revoke(_ context.Context, certID, _ string) (activities.ReviewReceipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.refusedLocked("revoke " + certID); err != nil {
+		return activities.ReviewReceipt{}, err
+	}
+	rv, ok := f.reviews[certID]
+	if !ok || rv.status.Result != "" {
+		rv = f.openLocked(certID, f.now())
+	}
 	f.Actions = append(f.Actions, "revoke "+certID)
-	return nil
+	return activities.ReviewReceipt{ReviewID: rv.status.ReviewID, SubmittedAt: rv.status.SubmittedAt}, nil
 }
 
-// RevocationStatus reports the review as the timeline has decided it.
+// OpenReview opens a review submitted at submittedAt (a revocation under
+// way before the story starts) and returns its ID.
+func (f *FakeCA) OpenReview(certID string, submittedAt time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.openLocked(certID, submittedAt).status.ReviewID
+}
+
+func (f *FakeCA) openLocked(certID string, at time.Time) *fakeReview {
+	f.seq++
+	rv := &fakeReview{status: activities.ReviewStatus{ReviewID: fmt.Sprintf("rev-%s-%d", certID, f.seq), SubmittedAt: at}}
+	f.reviews[certID] = rv
+	return rv
+}
+
+// RevocationStatus reports the certificate's latest review as decided so
+// far; NotFound when it has none.
 func (f *FakeCA) RevocationStatus(_ context.Context, certID string) (activities.ReviewStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.reviews[certID], nil
+	if err := f.refusedLocked("revocation status " + certID); err != nil {
+		return activities.ReviewStatus{}, err
+	}
+	rv, ok := f.reviews[certID]
+	if !ok {
+		return activities.ReviewStatus{}, errs.E(errs.NotFound, "no revocation for certificate %s", certID)
+	}
+	return rv.status, nil
 }
 
 // Reset resets a product.
 func (f *FakeCA) Reset(_ context.Context, orderID string, product domain.Product) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.refusedLocked(fmt.Sprintf("reset %s %s", product, orderID)); err != nil {
+		return err
+	}
 	f.Actions = append(f.Actions, fmt.Sprintf("reset %s %s", product, orderID))
 	return nil
 }
 
-// Decide records the CA's review decision.
-func (f *FakeCA) Decide(certID string, st activities.ReviewStatus) {
+// Decide decides the certificate's pending review with st (its Result,
+// EventID, Reason and At) and returns the review's ID; ok is false when no
+// review is pending.
+func (f *FakeCA) Decide(certID string, st activities.ReviewStatus) (reviewID string, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reviews[certID] = st
+	rv, found := f.reviews[certID]
+	if !found || rv.status.Result != "" {
+		return "", false
+	}
+	rv.status.Result, rv.status.EventID, rv.status.Reason, rv.status.At = st.Result, st.EventID, st.Reason, st.At
+	return rv.status.ReviewID, true
 }
 
 // Fix lets the customer's corrected data through the next resubmission.

@@ -88,6 +88,13 @@ type Options struct {
 	Logger log.Logger
 	// Prepare may adjust the fakes before the run starts.
 	Prepare func(*Fakes)
+	// Hook, when set, runs after the timeline is scheduled and before the
+	// run: tests register their own delayed callbacks (an operator's
+	// signal, a CA that recovers) on env, whose clock starts at paid_at.
+	Hook func(env *testsuite.TestWorkflowEnvironment, fakes *Fakes)
+	// ReviewPoll is how often a refund asks the CA about an open review;
+	// zero means activities.DefaultReviewPoll, as in production.
+	ReviewPoll time.Duration
 }
 
 // Run plays a scenario and returns its result.
@@ -123,16 +130,21 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 		Store:    NewFakeStore(sc.Order),
 		Policies: &FakePolicies{Registry: reg, Calendar: spec},
 	}
+	fakes.CA.SetClock(env.Now)
 	if opts.Prepare != nil {
 		opts.Prepare(fakes)
 	}
 	env.RegisterWorkflow(HarnessWorkflow)
 	env.RegisterWorkflow(workflows.CertificateWorkflow)
 	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterActivity(&activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies})
+	env.RegisterActivity(&activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies,
+		ReviewPoll: opts.ReviewPoll})
 
 	p := &player{sc: sc, env: env, fakes: fakes}
 	p.schedule()
+	if opts.Hook != nil {
+		opts.Hook(env, fakes)
+	}
 	env.ExecuteWorkflow(HarnessWorkflow, p.harnessInput())
 	if err := env.GetWorkflowError(); err != nil {
 		return Result{}, fmt.Errorf("scenario %s: %w", sc.Order.ID, err)
@@ -156,7 +168,13 @@ type player struct {
 func (p *player) harnessInput() HarnessInput {
 	var in HarnessInput
 	for _, c := range p.sc.Order.Certificates {
-		in.Certificates = append(in.Certificates, workflows.CertificateInput{Certificate: c, OrderID: p.sc.Order.ID})
+		ci := workflows.CertificateInput{Certificate: c, OrderID: p.sc.Order.ID}
+		if c.State == statemachine.ValidatingRevocation {
+			// A revocation under way before the story: its submission
+			// time is unknown.
+			ci.Review = &workflows.Review{ID: p.fakes.CA.OpenReview(c.ID, time.Time{})}
+		}
+		in.Certificates = append(in.Certificates, ci)
 	}
 	return in
 }
@@ -189,8 +207,24 @@ func (p *player) deliver(i int, ev Event) {
 			result = statemachine.RevocationRejected
 		}
 		eventID := fmt.Sprintf("%s-ev-%d", orderID, i)
-		p.fakes.CA.Decide(ev.Certificate, activities.ReviewStatus{Result: result, EventID: eventID, Reason: ev.Reason, At: ev.At})
-		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At})
+		reviewID, ok := p.fakes.CA.Decide(ev.Certificate, activities.ReviewStatus{Result: result, EventID: eventID, Reason: ev.Reason, At: ev.At})
+		if !ok {
+			p.notes = append(p.notes, fmt.Sprintf("%s at %s: no review of %s was open at the CA", ev.Type, ev.At.Format(time.RFC3339), ev.Certificate))
+		}
+		if ev.Delivery == DeliveryLost {
+			p.notes = append(p.notes, fmt.Sprintf("%s of %s decided at %s; its callback was lost", ev.Type, ev.Certificate, ev.At.Format(time.RFC3339)))
+			return
+		}
+		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At, ReviewID: reviewID})
+	case EvStrayResult:
+		// A signed result that answers no open review: it names a review
+		// the CA does not have open.
+		result := statemachine.RevocationApproved
+		if ev.Result == "rejected" {
+			result = statemachine.RevocationRejected
+		}
+		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: fmt.Sprintf("%s-stray-%d", orderID, i), Certificate: ev.Certificate,
+			Result: result, Reason: ev.Reason, At: *ev.OccurredAt, ReviewID: fmt.Sprintf("rev-stray-%d", i)})
 	case EvCustomerResubmitted:
 		p.fakes.CA.Fix(ev.Certificate)
 		p.update(i, certWF, workflows.UpdateCertificateAction, workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})

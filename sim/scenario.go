@@ -31,10 +31,20 @@ const (
 	EvOriginalMethodFails = "payment.original_method_fails"
 	EvOperatorApproved    = "operator.approved"
 	EvCancelRequested     = "refund.cancel_requested"
+	EvStrayResult         = "ca.stray_result"
+)
+
+// Deliveries of a CA result event.
+const (
+	// DeliveryCallback: the callback arrives at the event's time (default).
+	DeliveryCallback = "callback"
+	// DeliveryLost: the CA decides at the event's time and answers status
+	// queries truthfully, but its callback never arrives.
+	DeliveryLost = "lost"
 )
 
 var eventTypes = []string{EvRefundRequested, EvRevocationApproved, EvRevocationRejected, EvCustomerResubmitted,
-	EvRevokeRequested, EvOriginalMethodFails, EvOperatorApproved, EvCancelRequested}
+	EvRevokeRequested, EvOriginalMethodFails, EvOperatorApproved, EvCancelRequested, EvStrayResult}
 
 // Scenario is one refund story (format: testdata/scenarios/FORMAT.md).
 type Scenario struct {
@@ -59,6 +69,12 @@ type Event struct {
 	Consent              bool      `json:"consent,omitempty"`
 	ConfirmIrreversible  bool      `json:"confirm_irreversible,omitempty"`
 	AcceptLateReviewRisk bool      `json:"accept_late_review_risk,omitempty"`
+	// Delivery of a ca.revocation_* result: "callback" (default) or "lost".
+	Delivery string `json:"delivery,omitempty"`
+	// Result of a ca.stray_result: "approved" or "rejected".
+	Result string `json:"result,omitempty"`
+	// OccurredAt is the decision time a ca.stray_result claims.
+	OccurredAt *time.Time `json:"occurred_at,omitempty"`
 }
 
 // DefaultHorizon is how long the clock runs after the last event when the
@@ -138,13 +154,38 @@ func (sc *Scenario) validateEvents() error {
 			return errs.E(errs.Invalid, "events[%d].at %s is before the previous event or the payment", i, ev.At.Format(time.RFC3339))
 		}
 		prev = ev.At
-		needsCert := ev.Type == EvRevocationApproved || ev.Type == EvRevocationRejected || ev.Type == EvCustomerResubmitted || ev.Type == EvRevokeRequested
+		needsCert := ev.Type == EvRevocationApproved || ev.Type == EvRevocationRejected || ev.Type == EvCustomerResubmitted ||
+			ev.Type == EvRevokeRequested || ev.Type == EvStrayResult
 		if needsCert && !sc.hasCertificate(ev.Certificate) {
 			return errs.E(errs.Invalid, "events[%d].certificate: %q is not a certificate of the order", i, ev.Certificate)
+		}
+		if err := ev.validateCA(i); err != nil {
+			return err
 		}
 	}
 	if sc.Until != nil && sc.Until.Before(prev) {
 		return errs.E(errs.Invalid, "until %s is before the last event", sc.Until.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// validateCA checks the fields of the CA result events.
+func (ev Event) validateCA(i int) error {
+	isResult := ev.Type == EvRevocationApproved || ev.Type == EvRevocationRejected
+	switch {
+	case ev.Delivery != "" && !isResult:
+		return errs.E(errs.Invalid, "events[%d].delivery: only a ca.revocation_* event has a delivery", i)
+	case ev.Delivery != "" && ev.Delivery != DeliveryCallback && ev.Delivery != DeliveryLost:
+		return errs.E(errs.Invalid, "events[%d].delivery: %q is not callback or lost", i, ev.Delivery)
+	case ev.Type != EvStrayResult:
+		if ev.Result != "" || ev.OccurredAt != nil {
+			return errs.E(errs.Invalid, "events[%d]: result and occurred_at belong to a ca.stray_result", i)
+		}
+		return nil
+	case ev.Result != "approved" && ev.Result != "rejected":
+		return errs.E(errs.Invalid, "events[%d].result: %q is not approved or rejected", i, ev.Result)
+	case ev.OccurredAt == nil:
+		return errs.E(errs.Invalid, "events[%d].occurred_at is required for a ca.stray_result", i)
 	}
 	return nil
 }

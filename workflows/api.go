@@ -66,6 +66,9 @@ const (
 type CertificateInput struct {
 	Certificate domain.Certificate `json:"certificate"`
 	OrderID     string             `json:"order_id"`
+	// Review is the revocation review known to be open at the CA when the
+	// certificate starts under review (optional).
+	Review *Review `json:"review,omitempty"`
 	// Carried over by continue-as-new.
 	Carry *CertificateCarry `json:"carry,omitempty"`
 }
@@ -76,6 +79,26 @@ type CertificateCarry struct {
 	SeenEvents  []string     `json:"seen_events"`
 	Held        []CAResult   `json:"held"`
 	Owner       string       `json:"owner,omitempty"`
+	Review      *Review      `json:"review,omitempty"`
+	Strays      []Stray      `json:"strays,omitempty"`
+}
+
+// Review is the revocation review a certificate has open at the CA.
+type Review struct {
+	// ID is the CA's review ID; empty for a CA without review IDs, or for
+	// a review opened before certflow knew of it.
+	ID string `json:"id,omitempty"`
+	// SubmittedAt is when the revocation was submitted to the CA (T-3
+	// counts from here); zero when unknown.
+	SubmittedAt time.Time `json:"submitted_at,omitempty"`
+}
+
+// Stray is a CA result that answered no open review: acknowledged and
+// recorded, never applied, never held for later.
+type Stray struct {
+	Result CAResult  `json:"result"`
+	Why    string    `json:"why"`
+	At     time.Time `json:"at"`
 }
 
 // ActionRequest is a console action on a certificate.
@@ -94,7 +117,16 @@ type CAResult struct {
 	Certificate string                 `json:"certificate"`
 	Result      statemachine.CertEvent `json:"result"`
 	Reason      string                 `json:"reason,omitempty"`
-	At          time.Time              `json:"at"`
+	// At is when the CA decided (the callback's occurred_at).
+	At time.Time `json:"at"`
+	// ReviewID names the review the result answers; a revocation result
+	// is applied only to the open review it names (or, without an ID, to
+	// an open review submitted before At).
+	ReviewID string `json:"review_id,omitempty"`
+	// Stray, when the sender already knows the result answers nothing
+	// (e.g. occurred_at beyond the webhook tolerance), says why; the
+	// workflow records it and does not apply it.
+	Stray string `json:"stray,omitempty"`
 }
 
 // Command is a refund chain's step sent to a certificate workflow.
@@ -121,6 +153,9 @@ type Report struct {
 	At          time.Time              `json:"at"`
 	// QuotaReturned is set when this change gave the certificate's quota back.
 	QuotaReturned bool `json:"quota_returned,omitempty"`
+	// Review is the revocation review open (after a revoke, or for a
+	// watch while one is under way).
+	Review *Review `json:"review,omitempty"`
 }
 
 // Transition is one recorded change of a certificate's state.
@@ -141,6 +176,10 @@ type CertificateStatus struct {
 	Transitions   []Transition           `json:"transitions"`
 	QuotaReturned bool                   `json:"quota_returned"`
 	Held          []CAResult             `json:"held,omitempty"`
+	// Review is the revocation review open at the CA, if any.
+	Review *Review `json:"review,omitempty"`
+	// Strays are the latest results that answered no open review.
+	Strays []Stray `json:"strays,omitempty"`
 }
 
 // RefundInput starts a refund workflow.

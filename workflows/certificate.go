@@ -22,14 +22,20 @@ const (
 	keepSeenEvents           = 500
 	keepTransitions          = 200
 	maxHeldResults           = 32
+	keepStrays               = 20
+	// maxResultSkew is how far in the future a result's occurred_at may be
+	// (the webhook timestamp tolerance's default): later, it is stray.
+	maxResultSkew = 5 * time.Minute
 )
 
 // CertificateWorkflow is the single writer of one certificate's state. Console
 // actions arrive as updates, refund chains' steps as command signals, and CA
 // review results as signals carrying the CA's event ID (a repeated ID is
-// ignored; a result that arrives before the action it answers is held). It
-// ends when the certificate is removed, and continues as new before its
-// history grows large.
+// ignored). A revocation result is applied only to the open review it
+// answers (by review ID, else by occurring after the submission); any other
+// is a stray: recorded, never applied, never held. It ends when the
+// certificate is removed, and continues as new before its history grows
+// large.
 func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
 	c := newCertificate(in)
 	if c.cert.State == statemachine.Removed && in.Carry == nil {
@@ -65,14 +71,18 @@ type certificate struct {
 	held        []CAResult
 	owner       string
 	queue       []*certOp
+	review      *Review
+	strays      []Stray
 }
 
 func newCertificate(in CertificateInput) *certificate {
-	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}}
+	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review}
 	if in.Carry != nil {
 		c.transitions = in.Carry.Transitions
 		c.held = in.Carry.Held
 		c.owner = in.Carry.Owner
+		c.review = in.Carry.Review
+		c.strays = in.Carry.Strays
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -152,6 +162,8 @@ func (c *certificate) carryInput() CertificateInput {
 		SeenEvents:  tail(c.seenOrder, keepSeenEvents),
 		Held:        c.held,
 		Owner:       c.owner,
+		Review:      c.review,
+		Strays:      tail(c.strays, keepStrays),
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -225,10 +237,14 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	if statemachine.IsConsoleAction(op.event) {
 		actx := withOptions(ctx, caOptions)
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
-		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, nil); err != nil {
+		var rec activities.ActionReceipt
+		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
 			return
+		}
+		if op.event == statemachine.Revoke {
+			c.openReview(ctx, rec.Review)
 		}
 	}
 	c.transition(ctx, op.event, next, op.source, "", workflow.Now(ctx))
@@ -236,9 +252,67 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	c.retryHeld(ctx)
 }
 
-// applyResult applies a CA result, or holds it when it answers an action
-// that has not happened yet.
+// openReview remembers the review a revoke opened at the CA.
+func (c *certificate) openReview(ctx workflow.Context, rec activities.ReviewReceipt) {
+	at := rec.SubmittedAt
+	if at.IsZero() {
+		at = workflow.Now(ctx)
+	}
+	c.review = &Review{ID: rec.ReviewID, SubmittedAt: at}
+}
+
+// isRevocationResult tells the results that answer a revocation review.
+func isRevocationResult(ev statemachine.CertEvent) bool {
+	return ev == statemachine.RevocationApproved || ev == statemachine.RevocationRejected
+}
+
+// strayReason says why a revocation result answers no open review, or ""
+// when it answers the open one.
+func (c *certificate) strayReason(r CAResult, now time.Time) string {
+	at := r.At
+	if at.IsZero() {
+		at = now
+	}
+	switch {
+	case r.Stray != "":
+		return r.Stray
+	case at.After(now.Add(maxResultSkew)):
+		return fmt.Sprintf("occurred_at %s is in the future", at.Format(time.RFC3339))
+	case c.cert.State != statemachine.ValidatingRevocation:
+		return fmt.Sprintf("no revocation review is open (certificate %s)", c.cert.State)
+	case c.review == nil:
+		// A review under way before this workflow knew of it: nothing to
+		// compare with but the state.
+		return ""
+	case r.ReviewID != "" && c.review.ID != "" && r.ReviewID != c.review.ID:
+		return fmt.Sprintf("answers review %s, not the open review %s", r.ReviewID, c.review.ID)
+	case !c.review.SubmittedAt.IsZero() && at.Before(c.review.SubmittedAt):
+		return fmt.Sprintf("occurred_at %s is before the revocation was submitted (%s)", at.Format(time.RFC3339), c.review.SubmittedAt.Format(time.RFC3339))
+	}
+	return ""
+}
+
+// recordStray keeps a result that answers nothing, for the certificate's
+// history; it changes nothing else.
+func (c *certificate) recordStray(ctx workflow.Context, r CAResult, why string) {
+	c.strays = append(c.strays, Stray{Result: r, Why: why, At: workflow.Now(ctx)})
+	if len(c.strays) > keepStrays {
+		c.strays = tail(c.strays, keepStrays)
+	}
+	workflow.GetLogger(ctx).Warn("stray CA result recorded, not applied", "event_id", r.EventID, "result", r.Result, "review_id", r.ReviewID, "why", why)
+	c.publish(ctx)
+}
+
+// applyResult applies a CA result. A revocation result that answers no
+// open review is recorded as stray; another result that answers an action
+// not yet taken is held.
 func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
+	if isRevocationResult(r.Result) {
+		if why := c.strayReason(r, workflow.Now(ctx)); why != "" {
+			c.recordStray(ctx, r, why)
+			return
+		}
+	}
 	next, err := statemachine.CertTransition(c.cert.State, r.Result)
 	if err != nil {
 		if len(c.held) < maxHeldResults {
@@ -252,15 +326,20 @@ func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
 	if !r.At.IsZero() && r.At.Before(at) {
 		at = r.At
 	}
+	review := c.review
+	if isRevocationResult(r.Result) {
+		c.review = nil
+	}
 	c.transition(ctx, r.Result, next, "ca", r.EventID, at)
-	c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: r.Result, OK: true, State: c.cert.State, Error: r.Reason, At: at, QuotaReturned: c.cert.QuotaReturned})
+	c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: r.Result, OK: true, State: c.cert.State, Error: r.Reason, At: at,
+		QuotaReturned: c.cert.QuotaReturned, Review: review})
 	c.retryHeld(ctx)
 }
 
 func (c *certificate) retryHeld(ctx workflow.Context) {
 	for i := 0; i < len(c.held); i++ {
 		r := c.held[i]
-		if _, err := statemachine.CertTransition(c.cert.State, r.Result); err != nil {
+		if _, err := statemachine.CertTransition(c.cert.State, r.Result); err != nil || isRevocationResult(r.Result) {
 			continue
 		}
 		c.held = append(c.held[:i:i], c.held[i+1:]...)
@@ -332,7 +411,8 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 		}
 		return
 	}
-	r := Report{RequestID: op.requestID, Certificate: c.cert.ID, Event: op.event, OK: ok, State: c.cert.State, At: workflow.Now(ctx), QuotaReturned: c.cert.QuotaReturned}
+	r := Report{RequestID: op.requestID, Certificate: c.cert.ID, Event: op.event, OK: ok, State: c.cert.State, At: workflow.Now(ctx),
+		QuotaReturned: c.cert.QuotaReturned, Review: c.review}
 	if op.watch && c.cert.RevokedAt != nil {
 		r.At = *c.cert.RevokedAt
 	}
@@ -368,8 +448,15 @@ func (c *certificate) publish(ctx workflow.Context) {
 		t := c.transitions[n-1]
 		details += fmt.Sprintf("\n\n**Last change:** %s → %s by `%s` (%s) at %s", t.From, t.To, t.Event, t.Source, t.At.Format(time.RFC3339))
 	}
+	if rv := c.review; rv != nil && c.cert.State == statemachine.ValidatingRevocation {
+		details += fmt.Sprintf("\n\n**Open review:** `%s` submitted %s", orDefault(rv.ID, "(no ID)"), rv.SubmittedAt.Format(time.RFC3339))
+	}
 	if len(c.held) > 0 {
 		details += fmt.Sprintf("\n\n**Held CA results:** %d", len(c.held))
+	}
+	if n := len(c.strays); n > 0 {
+		st := c.strays[n-1]
+		details += fmt.Sprintf("\n\n**Stray CA results (not applied):** %d; last %s `%s`: %s", n, st.Result.Result, st.Result.EventID, st.Why)
 	}
 	workflow.SetCurrentDetails(ctx, details)
 }
@@ -378,6 +465,7 @@ func (c *certificate) status() CertificateStatus {
 	return CertificateStatus{
 		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
 		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
+		Review: c.review, Strays: c.strays,
 	}
 }
 

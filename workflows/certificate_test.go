@@ -42,6 +42,7 @@ func newCertEnv(t *testing.T, state statemachine.CertState) *certEnv {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(paidAt.Add(24 * time.Hour))
 	ce := &certEnv{env: env, store: sim.NewFakeStore(order), ca: sim.NewFakeCA(nil)}
+	ce.ca.SetClock(env.Now)
 	pol := &sim.FakePolicies{Registry: reg}
 	pol.Calendar.Name, pol.Calendar.Version, pol.Calendar.Timezone = "weekends", "1", "Asia/Shanghai"
 	env.RegisterWorkflow(workflows.CertificateWorkflow)
@@ -92,26 +93,81 @@ func events(st workflows.CertificateStatus) string {
 	return strings.Join(parts, ",")
 }
 
-// A review result that arrives before the revoke it answers is held, a
-// repeated event ID is applied once, and the quota comes back once (SSL-7).
-func TestCertificateOutOfOrderAndDuplicateCallbacks(t *testing.T) {
+// A review result that arrives before any revoke answers no review: it is
+// recorded as stray and not held, so the later revoke waits for its own
+// review's result; a repeated event ID is applied once, and the quota
+// comes back once (SSL-7).
+func TestCertificateStrayBeforeRevokeAndDuplicateCallbacks(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
+	stray := workflows.CAResult{EventID: "ca-ev-0", Certificate: "c-1", Result: statemachine.RevocationApproved}
 	approved := workflows.CAResult{EventID: "ca-ev-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
-	ce.callback(time.Minute, approved) // before the revoke: held
+	ce.callback(time.Minute, stray) // before the revoke: stray, not held
 	ce.action(2*time.Minute, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
-	ce.callback(3*time.Minute, approved) // duplicate: ignored
-	ce.callback(4*time.Minute, approved) // duplicate again
-	ce.action(5*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+	var early string
+	ce.action(3*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, &early) // the review is still open
+	ce.callback(4*time.Minute, approved)
+	ce.callback(5*time.Minute, approved) // duplicate: ignored
+	ce.callback(6*time.Minute, stray)    // the stray again: a seen event ID, ignored
+	ce.action(7*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, nil)
 
 	st := ce.run(t, statemachine.Issued)
 	if got, want := events(st), "revoke,revocation_approved,delete"; got != want {
 		t.Fatalf("transitions = %s, want %s", got, want)
 	}
+	if early == "" {
+		t.Fatal("a delete while the review was open was accepted: the stray result was applied")
+	}
 	if st.State != statemachine.Removed || !st.QuotaReturned || len(st.Held) != 0 {
 		t.Fatalf("status = %+v", st)
 	}
+	if len(st.Strays) != 1 || st.Strays[0].Result.EventID != "ca-ev-0" || !strings.Contains(st.Strays[0].Why, "no revocation review is open") {
+		t.Fatalf("strays = %+v, want the early result recorded once", st.Strays)
+	}
+	if tr := st.Transitions[1]; tr.EventID != "ca-ev-1" {
+		t.Fatalf("applied %+v, want ca-ev-1", tr)
+	}
 	if n := ce.store.QuotaReturned(); n != 1 {
 		t.Fatalf("SSL-7 quota returned %d times, want 1", n)
+	}
+}
+
+// A revocation result is applied only to the open review it answers: one
+// naming another review, one that occurred before the submission, and one
+// from beyond the clock-skew tolerance in the future are recorded as
+// stray; the result naming the open review is applied with its time.
+func TestCertificateResultMustAnswerTheOpenReview(t *testing.T) {
+	ce := newCertEnv(t, statemachine.Issued)
+	start := paidAt.Add(24 * time.Hour)
+	ce.action(time.Hour, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.callback(2*time.Hour, workflows.CAResult{EventID: "other", Certificate: "c-1", Result: statemachine.RevocationApproved,
+		ReviewID: "rev-older", At: start.Add(90 * time.Minute)})
+	ce.callback(3*time.Hour, workflows.CAResult{EventID: "before", Certificate: "c-1", Result: statemachine.RevocationApproved,
+		At: start.Add(30 * time.Minute)}) // no ID, occurred before the submission
+	ce.callback(4*time.Hour, workflows.CAResult{EventID: "future", Certificate: "c-1", Result: statemachine.RevocationApproved,
+		At: start.Add(4*time.Hour + 6*time.Minute)})
+	ce.callback(5*time.Hour, workflows.CAResult{EventID: "real", Certificate: "c-1", Result: statemachine.RevocationApproved,
+		ReviewID: "rev-c-1-1", At: start.Add(4*time.Hour + 30*time.Minute)})
+	ce.action(6*time.Hour, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+
+	st := ce.run(t, statemachine.Issued)
+	if got, want := events(st), "revoke,revocation_approved,delete"; got != want {
+		t.Fatalf("transitions = %s, want %s", got, want)
+	}
+	if tr := st.Transitions[1]; tr.EventID != "real" || !tr.At.Equal(start.Add(4*time.Hour+30*time.Minute)) {
+		t.Fatalf("applied %+v, want the result of rev-c-1-1 at its decision time", tr)
+	}
+	var whys []string
+	for _, x := range st.Strays {
+		whys = append(whys, x.Result.EventID+": "+x.Why)
+	}
+	want := []string{"other: answers review rev-older", "before: occurred_at", "future: occurred_at"}
+	if len(whys) != len(want) {
+		t.Fatalf("strays = %v, want %v", whys, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(whys[i], want[i]) {
+			t.Fatalf("stray %d = %q, want prefix %q", i, whys[i], want[i])
+		}
 	}
 }
 

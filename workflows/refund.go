@@ -61,6 +61,8 @@ type refund struct {
 	// refund because it sent them a command.
 	commanded []string
 	seq       int
+	// ca is the refund's dealings with the CA (review.go).
+	ca caBoundary
 }
 
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
@@ -77,6 +79,7 @@ func (r *refund) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: r.validateApprove}); err != nil {
 		return err
 	}
+	r.listenCA(ctx)
 	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -172,10 +175,20 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 		}
 		rep := r.command(ctx, ps)
 		if rep.OK {
+			if ps.Event == statemachine.Revoke {
+				r.ca.remember(ps.Certificate, rep.Review)
+			}
+			r.caRecovered(ctx, "")
 			queue = queue[1:]
 			continue
 		}
 		switch {
+		case isInfraFailure(rep.ErrorType):
+			// The CA unreachable or refusing our credentials: wait
+			// visibly and retry the same step; never a reason to refuse.
+			if !r.awaitInfra(ctx, rep) {
+				return
+			}
 		case rep.ErrorType == activities.TypeResubmissionRejected:
 			state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
 			if !ok {
@@ -286,112 +299,6 @@ func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) 
 	r.noteCertificate(changed)
 	r.record(ctx, "customer "+string(changed.Event), fmt.Sprintf("certificate %s → %s", certID, changed.State))
 	return changed.State, true
-}
-
-// awaitReview waits for a revocation review (SSL-6). Past the T-3 deadline
-// it asks the CA and escalates, and keeps waiting; when the refund window
-// closes first, the refund is refused and the review goes on without it.
-func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) bool {
-	certID := ps.Certificate
-	if !contains(r.commanded, certID) {
-		// The review was under way before this refund: subscribe to the
-		// certificate, and judge at once if it already ended.
-		rep := r.command(ctx, statemachine.PlanStep{Certificate: certID, Kind: statemachine.StepAwaitCA})
-		switch {
-		case !rep.OK:
-			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s cannot be watched: %s", certID, rep.Error))
-			return false
-		case rep.State == statemachine.Revoked:
-			return r.judgeReview(ctx, certID, Report{Certificate: certID, Event: statemachine.RevocationApproved, State: rep.State, At: rep.At})
-		case rep.State != statemachine.ValidatingRevocation:
-			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: certificate %s is %s, not under revocation review", certID, rep.State))
-			return false
-		}
-	}
-	r.st.Waiting = fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
-	r.publish(ctx)
-	for {
-		var rep Report
-		done := func() bool {
-			var ok bool
-			rep, ok = r.take(func(x Report) bool {
-				return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
-			})
-			return ok
-		}
-		now := workflow.Now(ctx)
-		wake, hasWake := r.nextReviewWake(now)
-		if hasWake {
-			ok, _ := workflow.AwaitWithTimeout(ctx, wake.Sub(now), done)
-			if !ok {
-				if r.reviewTimersFired(ctx, certID) {
-					return false
-				}
-				continue
-			}
-		} else {
-			_ = workflow.Await(ctx, done)
-		}
-		r.noteCertificate(rep)
-		r.st.Waiting = ""
-		return r.judgeReview(ctx, certID, rep)
-	}
-}
-
-// nextReviewWake is the earlier of the window end and, until escalated, the
-// worst-case review deadline.
-func (r *refund) nextReviewWake(now time.Time) (time.Time, bool) {
-	var wake time.Time
-	if w := r.decision.Window; w != nil {
-		wake = w.End
-	}
-	if d := r.decision.ReviewDeadline; d != nil && !r.st.Escalated && (wake.IsZero() || d.At.Before(wake)) {
-		wake = d.At
-	}
-	if wake.IsZero() {
-		return time.Time{}, false
-	}
-	if wake.Before(now) {
-		wake = now
-	}
-	return wake, true
-}
-
-// reviewTimersFired acts on a passed deadline; it reports whether the
-// refund ended.
-func (r *refund) reviewTimersFired(ctx workflow.Context, certID string) bool {
-	now := workflow.Now(ctx)
-	if w := r.decision.Window; w != nil && !now.Before(w.End) {
-		r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
-			w.LateReviewRule, certID, w.End.Format(time.RFC3339)))
-		return true
-	}
-	if d := r.decision.ReviewDeadline; d != nil && !now.Before(d.At) && !r.st.Escalated {
-		r.escalate(ctx, certID, *d)
-	}
-	return false
-}
-
-// escalate marks the refund for operators, asks the CA for the review's
-// status, and delivers a decided result the callback never brought.
-func (r *refund) escalate(ctx workflow.Context, certID string, d calendar.Deadline) {
-	r.st.Escalated = true
-	r.publish(ctx)
-	actx := withOptions(ctx, caOptions)
-	var st activities.ReviewStatus
-	if err := workflow.ExecuteActivity(actx, a.RevocationStatus, certID).Get(ctx, &st); err != nil {
-		r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s); CA status unavailable: %s", certID, d.At.Format(time.RFC3339), d.Calendar, errorMessage(err)))
-		return
-	}
-	status := "still pending"
-	if st.Result != "" {
-		status = string(st.Result)
-		res := CAResult{EventID: st.EventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At}
-		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("recovered CA result not delivered", "error", err)
-		}
-	}
-	r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s); CA says %s", certID, d.At.Format(time.RFC3339), d.Calendar, status))
 }
 
 // judgeReview applies SSL-2 / VAS-2..VAS-4 to a completed review.

@@ -12,9 +12,10 @@
 //     ["SSL-6"]; any other 409 refusal (certificate removed, idempotency
 //     key reused) → errs.Conflict; 400 → errs.Invalid; 404 →
 //     errs.NotFound; 5xx, 429, network errors and timeouts →
-//     errs.Unavailable (retryable); 401/403, redirects, oversized or
-//     undecodable answers → errs.Internal (misconfiguration or protocol
-//     mismatch, not retryable). The CA's answer is kept as an *APIError in
+//     errs.Unavailable (retryable); 401/403 → errs.Internal wrapping
+//     activities.ErrCARefusedCredentials (a configuration error the
+//     activities make non-retryable); redirects, oversized or
+//     undecodable answers → errs.Internal (protocol mismatch). The CA's answer is kept as an *APIError in
 //     the chain (errors.As) for logs; only refusal messages reach Message.
 //   - Every POST carries an Idempotency-Key derived from the business key
 //     (certificate and action, certificate and "revoke", order and product),
@@ -134,15 +135,30 @@ func (c *Client) Act(ctx context.Context, certID string, action statemachine.Cer
 		"cert/"+id+"/"+string(action), nil, nil)
 }
 
-// Revoke opens the certificate's revocation review. The CA keeps one
-// review per certificate, so repeating it is harmless.
-func (c *Client) Revoke(ctx context.Context, certID, reason string) error {
+// revocationOpened is the CA's answer to POST .../revocations.
+type revocationOpened struct {
+	ReviewID    string     `json:"review_id"`
+	RequestedAt *time.Time `json:"requested_at"`
+}
+
+// Revoke opens the certificate's revocation review and returns its review
+// ID. The CA keeps one review per certificate, so repeating it is harmless
+// and returns the same review.
+func (c *Client) Revoke(ctx context.Context, certID, reason string) (activities.ReviewReceipt, error) {
 	if certID == "" {
-		return errs.E(errs.Invalid, "certificate ID is required")
+		return activities.ReviewReceipt{}, errs.E(errs.Invalid, "certificate ID is required")
 	}
 	id := url.PathEscape(certID)
-	return c.do(ctx, "revoke certificate "+certID, http.MethodPost, "/v1/certificates/"+id+"/revocations",
-		"cert/"+id+"/revoke", map[string]string{"reason": reason}, nil)
+	var v revocationOpened
+	if err := c.do(ctx, "revoke certificate "+certID, http.MethodPost, "/v1/certificates/"+id+"/revocations",
+		"cert/"+id+"/revoke", map[string]string{"reason": reason}, &v); err != nil {
+		return activities.ReviewReceipt{}, err
+	}
+	rec := activities.ReviewReceipt{ReviewID: v.ReviewID}
+	if v.RequestedAt != nil {
+		rec.SubmittedAt = v.RequestedAt.UTC()
+	}
+	return rec, nil
 }
 
 // The review statuses of the protocol.
@@ -154,10 +170,12 @@ const (
 
 // revocationView is the CA's answer to GET .../revocation.
 type revocationView struct {
-	Status    string     `json:"status"`
-	EventID   string     `json:"event_id"`
-	Reason    string     `json:"reason"`
-	DecidedAt *time.Time `json:"decided_at"`
+	ReviewID    string     `json:"review_id"`
+	RequestedAt *time.Time `json:"requested_at"`
+	Status      string     `json:"status"`
+	EventID     string     `json:"event_id"`
+	Reason      string     `json:"reason"`
+	DecidedAt   *time.Time `json:"decided_at"`
 }
 
 // RevocationStatus asks where the certificate's revocation review stands.
@@ -173,7 +191,10 @@ func (c *Client) RevocationStatus(ctx context.Context, certID string) (activitie
 	if err := c.do(ctx, op, http.MethodGet, "/v1/certificates/"+url.PathEscape(certID)+"/revocation", "", nil, &v); err != nil {
 		return activities.ReviewStatus{}, err
 	}
-	var rs activities.ReviewStatus
+	rs := activities.ReviewStatus{ReviewID: v.ReviewID}
+	if v.RequestedAt != nil {
+		rs.SubmittedAt = v.RequestedAt.UTC()
+	}
 	switch v.Status {
 	case statusPending:
 		return rs, nil
@@ -286,7 +307,9 @@ func mapError(op string, status int, body []byte) *errs.Error {
 	case status == http.StatusNotFound:
 		return errs.Wrap(errs.NotFound, apiErr, "%s: not found at the CA", op)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return errs.Wrap(errs.Internal, apiErr, "%s: the CA refused our credentials", op)
+		// A configuration error: retrying cannot help until an operator
+		// fixes the token (activities.TypeCAConfig).
+		return errs.Wrap(errs.Internal, fmt.Errorf("%w: %w", activities.ErrCARefusedCredentials, apiErr), "%s: the CA refuses our credentials", op)
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		return errs.Wrap(errs.Unavailable, apiErr, "%s: CA unavailable", op)
 	default:

@@ -123,15 +123,21 @@ func TestErrorMappingAgainstSim(t *testing.T) {
 		code errs.Code
 	}{
 		"401 is a misconfiguration": {
-			call: func(c *caclient.Client) error { return c.Act(ctx, "c1", statemachine.Submit) },
-			tok:  "wrong", code: errs.Internal,
+			call: func(c *caclient.Client) error {
+				err := c.Act(ctx, "c1", statemachine.Submit)
+				if !errors.Is(err, activities.ErrCARefusedCredentials) {
+					return fmt.Errorf("%w does not wrap ErrCARefusedCredentials", err)
+				}
+				return err
+			},
+			tok: "wrong", code: errs.Internal,
 		},
 		"409 on a removed certificate is a conflict": {
 			call: func(c *caclient.Client) error { return c.Act(ctx, "removed", statemachine.Submit) },
 			code: errs.Conflict,
 		},
 		"revoking a removed certificate is a conflict": {
-			call: func(c *caclient.Client) error { return c.Revoke(ctx, "removed", "refund") },
+			call: func(c *caclient.Client) error { _, err := c.Revoke(ctx, "removed", "refund"); return err },
 			code: errs.Conflict,
 		},
 		"404 when there is no revocation": {
@@ -184,7 +190,8 @@ func TestErrorMappingOfTransport(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := newClient(t, tc.url(t), token, nil)
-			errstest.Want(t, c.Revoke(context.Background(), "c1", "refund"), tc.code)
+			_, err := c.Revoke(context.Background(), "c1", "refund")
+			errstest.Want(t, err, tc.code)
 		})
 	}
 }
@@ -229,13 +236,22 @@ func TestRevocationStatus(t *testing.T) {
 			ca := newSimCA(t, map[string]casim.Behaviour{"c1": tc.behaviour})
 			c := newClient(t, ca.srv.URL, token, nil)
 			ctx := context.Background()
+			var review activities.ReviewReceipt
 			for range 2 {
-				if err := c.Revoke(ctx, "c1", "refund"); err != nil {
+				rec, err := c.Revoke(ctx, "c1", "refund")
+				if err != nil {
 					t.Fatal(err)
 				}
+				if review.ReviewID != "" && rec.ReviewID != review.ReviewID {
+					t.Fatalf("a repeated revoke opened review %q, want the same %q", rec.ReviewID, review.ReviewID)
+				}
+				review = rec
+			}
+			if review.ReviewID == "" || !review.SubmittedAt.Equal(start) {
+				t.Fatalf("revoke receipt %+v, want a review ID submitted at %v", review, start)
 			}
 			rs, err := c.RevocationStatus(ctx, "c1")
-			if err != nil || rs != (activities.ReviewStatus{}) {
+			if err != nil || rs.Result != "" || rs.ReviewID != review.ReviewID || !rs.SubmittedAt.Equal(start) {
 				t.Fatalf("pending review: %+v, %v", rs, err)
 			}
 
@@ -254,7 +270,7 @@ func TestRevocationStatus(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if rs.Result != tc.result || rs.Reason != tc.reason || rs.EventID == "" || !rs.At.Equal(start.Add(reviewDelay)) {
+			if rs.Result != tc.result || rs.Reason != tc.reason || rs.EventID == "" || rs.ReviewID != review.ReviewID || !rs.At.Equal(start.Add(reviewDelay)) {
 				t.Fatalf("status %+v, want %s %q at %v", rs, tc.result, tc.reason, start.Add(reviewDelay))
 			}
 		})
@@ -271,7 +287,7 @@ func TestRevocationStatusAnswers(t *testing.T) {
 		"unknown fields are tolerated": {
 			status: 200,
 			body:   `{"status":"approved","event_id":"evt_1","reason":"refund","decided_at":"2026-03-06T02:00:05Z","review_id":"r","future":{"x":[1]}}`,
-			want:   activities.ReviewStatus{Result: statemachine.RevocationApproved, EventID: "evt_1", Reason: "refund", At: start.Add(reviewDelay)},
+			want:   activities.ReviewStatus{ReviewID: "r", Result: statemachine.RevocationApproved, EventID: "evt_1", Reason: "refund", At: start.Add(reviewDelay)},
 		},
 		"an unknown review status is not guessed": {status: 200, body: `{"status":"escalated"}`, code: errs.Internal},
 		"an undecodable answer":                   {status: 200, body: `{"status":`, code: errs.Internal},
@@ -312,8 +328,8 @@ func TestRequests(t *testing.T) {
 	if err := c.Act(ctx, "a/b", statemachine.Withdraw); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Revoke(ctx, "c1", "refund"); err != nil {
-		t.Fatal(err)
+	if rec, err := c.Revoke(ctx, "c1", "refund"); err != nil || rec.ReviewID != "r" {
+		t.Fatalf("revoke: %+v, %v", rec, err)
 	}
 	if err := c.Reset(ctx, "o1", domain.PrivateCA); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,335 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// SignalCAConfigFixed is the operator's word that the CA configuration
+// (credentials) was fixed: a refund waiting on refused credentials retries
+// at once instead of at its next scheduled attempt. No payload.
+const SignalCAConfigFixed = "ca-config-fixed"
+
+// Metrics the CA boundary emits (counted once per episode, not per retry).
+const (
+	MetricCACredentialsRefused = "certflow_ca_credentials_refused"
+	MetricCAUnreachable        = "certflow_ca_unreachable"
+	MetricCAResultRecovered    = "certflow_ca_result_recovered"
+)
+
+// Waiting texts of an infrastructure failure at the CA boundary.
+const (
+	waitingCACredentials = "waiting: the CA refuses our credentials"
+	waitingCAUnreachable = "waiting: the CA cannot be reached"
+)
+
+// reportWait bounds the wait for a certificate's report after a polled
+// result was handed to it at the window end.
+const reportWait = time.Minute
+
+// pollOptions: one look at a review. A failure returns to the workflow,
+// which shows it and looks again later; it never ends the refund.
+var pollOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: 5 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        2 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: []string{activities.TypeCAConfig, activities.TypeInvalid, activities.TypeNotFound},
+	},
+}
+
+// caBoundary is the refund's view of its dealings with the CA: the
+// reviews its revokes opened, and the infrastructure failure it is
+// waiting on, if any.
+type caBoundary struct {
+	reviews []certReview
+	// failing is the failure being waited on ("" when none); logged and
+	// counted once when it starts.
+	failing string
+	// fixed is set by SignalCAConfigFixed until consumed.
+	fixed bool
+}
+
+type certReview struct {
+	cert   string
+	review Review
+}
+
+func (b *caBoundary) remember(cert string, rv *Review) {
+	if rv == nil {
+		return
+	}
+	for i := range b.reviews {
+		if b.reviews[i].cert == cert {
+			b.reviews[i].review = *rv
+			return
+		}
+	}
+	b.reviews = append(b.reviews, certReview{cert: cert, review: *rv})
+}
+
+func (b *caBoundary) submitted(cert string) (Review, bool) {
+	for _, r := range b.reviews {
+		if r.cert == cert {
+			return r.review, true
+		}
+	}
+	return Review{}, false
+}
+
+// listenCA wires the operator's signal.
+func (r *refund) listenCA(ctx workflow.Context) {
+	fixed := workflow.GetSignalChannel(ctx, SignalCAConfigFixed)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			fixed.Receive(ctx, nil)
+			r.ca.fixed = true
+		}
+	})
+}
+
+// pollEvery is the review polling interval recorded with the policy bundle.
+func (r *refund) pollEvery() time.Duration {
+	if p := r.bundle.ReviewPoll; p > 0 {
+		return p
+	}
+	return activities.DefaultReviewPoll
+}
+
+// isInfraFailure tells an error type that says nothing about the business
+// (an outage, refused credentials, a timeout) from a refusal that does.
+func isInfraFailure(errType string) bool {
+	switch errType {
+	case activities.TypeResubmissionRejected, activities.TypeIllegalTransition, activities.TypeNotFound,
+		activities.TypeInvalid, activities.TypeConflict, activities.TypeOriginalMethodFailed:
+		return false
+	}
+	return true
+}
+
+// caFailing shows an infrastructure failure at the CA in the refund's
+// status and details; the first time, it logs at error level and counts it.
+func (r *refund) caFailing(ctx workflow.Context, errType, detail string) {
+	waiting, metric := waitingCAUnreachable, MetricCAUnreachable
+	if errType == activities.TypeCAConfig {
+		waiting, metric = waitingCACredentials, MetricCACredentialsRefused
+	}
+	if r.ca.failing != waiting {
+		r.ca.failing = waiting
+		workflow.GetLogger(ctx).Error(waiting, "order", r.in.OrderID, "error", detail)
+		workflow.GetMetricsHandler(ctx).Counter(metric).Inc(1)
+		r.record(ctx, "waiting", waiting+": "+detail)
+	}
+	r.st.Waiting = waiting + " (" + detail + "); retried on signal " + SignalCAConfigFixed + " or at the next scheduled attempt"
+	r.publish(ctx)
+}
+
+// caRecovered clears a failure shown by caFailing.
+func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
+	if r.ca.failing == "" {
+		return
+	}
+	r.ca.failing = ""
+	r.record(ctx, "resumed", "the CA answers again")
+	r.st.Waiting = waiting
+	r.publish(ctx)
+}
+
+// awaitInfra waits, after an infrastructure failure of a release step, for
+// the operator's signal, the next scheduled attempt, or a cancel (CAN-1
+// decides whether it is allowed). It reports false when the refund ended.
+func (r *refund) awaitInfra(ctx workflow.Context, rep Report) bool {
+	r.caFailing(ctx, rep.ErrorType, fmt.Sprintf("%s of certificate %s: %s", rep.Event, rep.Certificate, rep.Error))
+	_, _ = workflow.AwaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
+	r.ca.fixed = false
+	return !r.cancelIfAsked(ctx)
+}
+
+// awaitReview waits for a revocation review (SSL-6). While the review is
+// open it asks the CA on a schedule and once more right before refusing at
+// the window end, so a result whose callback was lost is still applied,
+// once, with the CA's decision time. Past the T-3 deadline (counted from
+// the submission) it escalates and keeps waiting; when the window closes
+// with the review still open, the refund is refused and the review goes on
+// without it. Infrastructure failures are shown and retried, never the
+// reason the refund ends.
+func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) bool {
+	certID := ps.Certificate
+	if !contains(r.commanded, certID) {
+		// The review was under way before this refund: subscribe to the
+		// certificate, and judge at once if it already ended.
+		rep := r.command(ctx, statemachine.PlanStep{Certificate: certID, Kind: statemachine.StepAwaitCA})
+		switch {
+		case !rep.OK:
+			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s cannot be watched: %s", certID, rep.Error))
+			return false
+		case rep.State == statemachine.Revoked:
+			return r.judgeReview(ctx, certID, Report{Certificate: certID, Event: statemachine.RevocationApproved, State: rep.State, At: rep.At})
+		case rep.State != statemachine.ValidatingRevocation:
+			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: certificate %s is %s, not under revocation review", certID, rep.State))
+			return false
+		}
+		r.ca.remember(certID, rep.Review)
+	}
+	r.deadlineFromSubmission(certID)
+	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
+	r.st.Waiting = waiting
+	r.publish(ctx)
+	poll := r.pollEvery()
+	nextPoll := workflow.Now(ctx).Add(poll)
+	for {
+		var rep Report
+		done := func() bool {
+			var ok bool
+			rep, ok = r.take(func(x Report) bool {
+				return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
+			})
+			return ok
+		}
+		now := workflow.Now(ctx)
+		ok, _ := workflow.AwaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool { return r.ca.fixed || done() })
+		if ok && rep.Certificate != "" {
+			return r.reviewEnded(ctx, certID, rep)
+		}
+		now = workflow.Now(ctx)
+		if d := r.decision.ReviewDeadline; d != nil && !now.Before(d.At) && !r.st.Escalated {
+			r.escalate(ctx, certID, *d)
+			nextPoll = now
+		}
+		closing := r.decision.Window != nil && !now.Before(r.decision.Window.End)
+		if !closing && now.Before(nextPoll) && !r.ca.fixed {
+			continue
+		}
+		r.ca.fixed = false
+		outcome := r.pollReview(ctx, certID, waiting)
+		nextPoll = workflow.Now(ctx).Add(poll)
+		switch {
+		case outcome == pollDelivered && closing:
+			// The certificate applies it and reports; the CA's decision
+			// time judges it, not now.
+			if ok, _ := workflow.AwaitWithTimeout(ctx, reportWait, done); ok {
+				return r.reviewEnded(ctx, certID, rep)
+			}
+			return r.refuseLate(ctx, certID)
+		case outcome == pollPending && closing:
+			if done() {
+				return r.reviewEnded(ctx, certID, rep)
+			}
+			return r.refuseLate(ctx, certID)
+		}
+		// Delivered before the window end: the report follows. Failed:
+		// shown, and asked again at the next poll, also past the window
+		// end (a refund never ends on not knowing).
+	}
+}
+
+func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report) bool {
+	r.noteCertificate(rep)
+	r.st.Waiting = ""
+	return r.judgeReview(ctx, certID, rep)
+}
+
+// deadlineFromSubmission moves the T-3 deadline to count from when the
+// revocation was submitted to the CA, which may precede the request (a
+// console revocation under way) or follow it (a release that waited).
+func (r *refund) deadlineFromSubmission(certID string) {
+	rv, ok := r.ca.submitted(certID)
+	if !ok || rv.SubmittedAt.IsZero() || r.cal == nil {
+		return
+	}
+	if dl := policy.ReviewDeadline(r.bundle.Profile, r.cal, rv.SubmittedAt); dl != nil {
+		r.decision.ReviewDeadline = dl
+		if r.st.Decision != nil {
+			d := *r.st.Decision
+			d.ReviewDeadline = dl
+			r.st.Decision = &d
+		}
+	}
+}
+
+// nextReviewWake is the earliest of the next poll, the window end (until
+// it passed) and, until escalated, the T-3 deadline.
+func (r *refund) nextReviewWake(now, nextPoll time.Time) time.Time {
+	wake := nextPoll
+	if w := r.decision.Window; w != nil && now.Before(w.End) && w.End.Before(wake) {
+		wake = w.End
+	}
+	if d := r.decision.ReviewDeadline; d != nil && !r.st.Escalated && d.At.Before(wake) {
+		wake = d.At
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	return wake
+}
+
+// refuseLate refuses for a review still open at the window end (SSL-2,
+// VAS-3, VAS-4): the refund can no longer succeed; the review goes on.
+func (r *refund) refuseLate(ctx workflow.Context, certID string) bool {
+	w := r.decision.Window
+	r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
+		w.LateReviewRule, certID, w.End.Format(time.RFC3339)))
+	return false
+}
+
+// escalate marks the refund for operators (T-3); the poll that follows
+// asks the CA.
+func (r *refund) escalate(ctx workflow.Context, certID string, d calendar.Deadline) {
+	r.st.Escalated = true
+	r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s)", certID, d.At.Format(time.RFC3339), d.Calendar))
+	r.publish(ctx)
+}
+
+type pollOutcome int
+
+const (
+	pollPending pollOutcome = iota
+	pollDelivered
+	pollFailed
+)
+
+// pollReview asks the CA where the certificate's review stands and hands a
+// decided result to the certificate's workflow, which applies it once
+// (the event ID dedupes it against the callback) and reports.
+func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOutcome {
+	var st activities.ReviewStatus
+	err := workflow.ExecuteActivity(withOptions(ctx, pollOptions), a.RevocationStatus, certID).Get(ctx, &st)
+	switch t := errorType(err); {
+	case err != nil && t == activities.TypeNotFound:
+		// The CA knows no decision for it: as good as pending.
+		r.caRecovered(ctx, waiting)
+		return pollPending
+	case err != nil && isInfraFailure(t):
+		r.caFailing(ctx, t, fmt.Sprintf("revocation status of %s: %s", certID, errorMessage(err)))
+		return pollFailed
+	case err != nil:
+		r.caRecovered(ctx, waiting)
+		return pollPending
+	}
+	r.caRecovered(ctx, waiting)
+	if st.Result == "" {
+		return pollPending
+	}
+	eventID := st.EventID
+	if eventID == "" {
+		eventID = fmt.Sprintf("poll/%s/%s/%s", certID, st.ReviewID, st.Result)
+	}
+	res := CAResult{EventID: eventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At, ReviewID: st.ReviewID}
+	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
+		r.caFailing(ctx, "", "delivering the CA's result to certificate "+certID+": "+err.Error())
+		return pollFailed
+	}
+	workflow.GetMetricsHandler(ctx).Counter(MetricCAResultRecovered).Inc(1)
+	r.record(ctx, "ca result asked", fmt.Sprintf("the CA says %s for the review of %s, decided %s", st.Result, certID, st.At.Format(time.RFC3339)))
+	return pollDelivered
+}
