@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -9,12 +13,17 @@ import (
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
 )
 
-// caEvent is the body of a CA callback.
+// caEvent is the body of a CA callback. Unknown fields are ignored, as the
+// protocol promises (casim/PROTOCOL.md): a CA does not retry a 4xx, so
+// refusing a new field would drop every callback.
 type caEvent struct {
-	EventID     string `json:"event_id"`
+	EventID string `json:"event_id"`
+	// ReviewID names the review the result answers (optional).
+	ReviewID    string `json:"review_id"`
 	Type        string `json:"type"`
 	Certificate string `json:"certificate"`
 	Reason      string `json:"reason"`
@@ -56,7 +65,7 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ev caEvent
-	if err := decodeJSON(body, &ev); err != nil {
+	if err := decodeCallback(body, &ev); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -64,6 +73,10 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if limit := s.now().Add(s.tolerance()); res.At.After(limit) {
+		// Stray: acknowledged and recorded by the workflow, never applied.
+		res.Stray = fmt.Sprintf("occurred_at %s is more than %s in the future", res.At.Format(time.RFC3339), s.tolerance())
 	}
 	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
 	if err != nil {
@@ -76,7 +89,8 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("CA callback delivered", zap.String("webhook_id", msgID), zap.String("event_id", res.EventID),
-		zap.String("certificate", res.Certificate), zap.String("type", string(res.Result)))
+		zap.String("certificate", res.Certificate), zap.String("type", string(res.Result)),
+		zap.String("review_id", res.ReviewID), zap.String("stray", res.Stray))
 	writeJSON(w, http.StatusOK, Accepted{Status: "accepted"})
 }
 
@@ -100,10 +114,36 @@ func (ev caEvent) result() (workflows.CAResult, error) {
 		return workflows.CAResult{}, badRequest("field occurred_at: %q is not an RFC 3339 time", clip(ev.OccurredAt))
 	}
 	return workflows.CAResult{
+		ReviewID:    ev.ReviewID,
 		EventID:     ev.EventID,
 		Certificate: ev.Certificate,
 		Result:      statemachine.CertEvent(ev.Type),
 		Reason:      ev.Reason,
 		At:          at,
 	}, nil
+}
+
+// tolerance is the webhook timestamp tolerance, which also bounds how far
+// in the future a result may claim to have occurred.
+func (s *Server) tolerance() time.Duration {
+	if s.verify.Tolerance > 0 {
+		return s.verify.Tolerance
+	}
+	return webhook.DefaultTolerance
+}
+
+// decodeCallback decodes a callback body: one JSON object, fields of the
+// right types; unlike console bodies, unknown fields are ignored.
+func decodeCallback(body []byte, dst *caEvent) error {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return badRequest("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		return badRequest("%s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("request body has data after the JSON object")
+	}
+	return nil
 }

@@ -46,6 +46,41 @@ func TestCallbackRepeated(t *testing.T) {
 	}
 }
 
+// TestCallbackUnknownFieldsIgnored: the protocol promises that unknown
+// fields are ignored; the review ID is passed on.
+func TestCallbackUnknownFieldsIgnored(t *testing.T) {
+	e := newEnv(t)
+	body := `{"event_id":"evt-1","review_id":"rev-7","type":"revocation_approved","certificate":"c-1","reason":"ok",` +
+		`"occurred_at":"2026-03-06T09:58:00Z","severity":"info","extra":{"nested":[1,2]}}`
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, body), http.StatusOK)
+	if len(e.wf.signals) != 1 || e.wf.signals[0].ReviewID != "rev-7" || e.wf.signals[0].EventID != "evt-1" || e.wf.signals[0].Stray != "" {
+		t.Fatalf("signals = %+v", e.wf.signals)
+	}
+}
+
+// TestCallbackFromTheFutureIsStray: occurred_at beyond the webhook
+// tolerance is acknowledged and handed to the workflow marked stray, to be
+// recorded and not applied; within the tolerance it is a normal result.
+func TestCallbackFromTheFutureIsStray(t *testing.T) {
+	for name, tc := range map[string]struct {
+		ahead time.Duration
+		stray bool
+	}{
+		"six minutes ahead is stray":       {6 * time.Minute, true},
+		"four minutes ahead is clock skew": {4 * time.Minute, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			body := strings.Replace(approved, "2026-03-06T09:58:00Z", testNow.Add(tc.ahead).UTC().Format(time.RFC3339), 1)
+			rec := e.signed(t, testSecret, "msg-1", testNow, body)
+			wantStatus(t, rec, http.StatusOK)
+			if len(e.wf.signals) != 1 || (e.wf.signals[0].Stray != "") != tc.stray {
+				t.Fatalf("signals = %+v, want stray %v", e.wf.signals, tc.stray)
+			}
+		})
+	}
+}
+
 func TestCallbackRotatedSecret(t *testing.T) {
 	e := newEnv(t)
 	wantStatus(t, e.signed(t, []byte("next-secret"), "msg-1", testNow, approved), http.StatusOK)
@@ -104,11 +139,17 @@ func TestCallbackRefusals(t *testing.T) {
 			},
 			status: 400, code: errs.Invalid, mentions: "malformed JSON",
 		},
-		"unknown field": {
+		"wrong type": {
 			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
-				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"reason"`, `"reasons"`, 1))
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"ok"`, `7`, 1))
 			},
-			status: 400, code: errs.Invalid, mentions: `unknown field "reasons"`,
+			status: 400, code: errs.Invalid, mentions: "field reason: expected a string",
+		},
+		"no certificate": {
+			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
+				return e.signed(t, testSecret, "msg-1", testNow, strings.Replace(approved, `"certificate":"c-1",`, ``, 1))
+			},
+			status: 400, code: errs.Invalid, mentions: "field certificate: required",
 		},
 		"no event ID": {
 			send: func(t *testing.T, e *env) *httptest.ResponseRecorder {
