@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,6 +90,10 @@ type Config struct {
 	// NewID returns a fresh unique token for review and event IDs; nil
 	// means 12 random bytes in hex.
 	NewID func() string
+	// DBPath is casim's own SQLite file: reviews, behaviours and the
+	// callbacks still being delivered survive a restart (open reviews are
+	// decided on time, undelivered callbacks retried). Empty: memory only.
+	DBPath string
 }
 
 // Sim is the simulated CA. Create it with New, serve Handler (or call
@@ -103,6 +108,8 @@ type Sim struct {
 	events     map[string]*event
 	resets     map[string]string // order ID → product
 	idemKeys   map[string]string // Idempotency-Key → the path it was first used on
+	// j is the SQLite journal (nil: memory only); written under mu.
+	j *journal
 
 	// ctx ends when the Sim closes; review timers and deliveries run
 	// under it and are counted by wg.
@@ -199,11 +206,64 @@ func New(cfg Config) (*Sim, error) {
 		resets:     map[string]string{},
 		idemKeys:   map[string]string{},
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var pending []*event
+	if cfg.DBPath != "" {
+		j, err := openJournal(cfg.DBPath)
+		if err != nil {
+			return nil, err
+		}
+		if pending, err = j.load(s); err != nil {
+			j.close()
+			return nil, fmt.Errorf("casim: loading %s: %w", cfg.DBPath, err)
+		}
+		s.j = j
+	}
 	for id, b := range cfg.Behaviours {
 		s.behaviours[id] = b
+		if err := s.journal(func(j *journal) error { return j.saveBehaviour(id, b) }); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.resume(pending)
 	return s, nil
+}
+
+// resume schedules what a previous run left open: each pending review is
+// decided ReviewDelay after it was requested (at once if that passed), and
+// each callback still being delivered is delivered again.
+func (s *Sim) resume(pending []*event) {
+	now := s.cfg.Clock.Now()
+	ids := make([]string, 0, len(s.certs))
+	for id, c := range s.certs {
+		if c.rev != nil && c.rev.status == statusPending && !c.rev.parked {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		due := s.certs[id].rev.requestedAt.Add(s.cfg.ReviewDelay)
+		s.log.Info("resuming open revocation review", zap.String("certificate", id), zap.Time("due", due))
+		s.scheduleReview(id, max(0, due.Sub(now)))
+	}
+	for _, ev := range pending {
+		s.log.Info("resuming callback delivery", zap.String("event_id", ev.id), zap.String("certificate", ev.cert))
+		s.goBackground(func(ctx context.Context) { s.deliver(ctx, ev) })
+	}
+}
+
+// journal writes through to the SQLite file, if any. Callers hold mu (or
+// run before the Sim serves).
+func (s *Sim) journal(write func(*journal) error) error {
+	if s.j == nil {
+		return nil
+	}
+	if err := write(s.j); err != nil {
+		s.log.Error("casim journal write failed", zap.Error(err))
+		return fmt.Errorf("casim: journal write failed: %w", err)
+	}
+	return nil
 }
 
 // Serve serves the simulator on ln until ctx ends, then shuts down
@@ -242,6 +302,11 @@ func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		s.wg.Wait()
+		if s.j != nil {
+			if err := s.j.close(); err != nil {
+				s.log.Warn("closing the casim journal", zap.Error(err))
+			}
+		}
 	})
 }
 

@@ -24,6 +24,7 @@ const (
 	CodeCertificateRemoved   = "certificate_removed"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 	CodeCallbackFailed       = "callback_failed"
+	CodeInternal             = "internal"
 )
 
 // maxRequestBytes bounds every request body.
@@ -82,10 +83,16 @@ func (s *Sim) idempotency(next http.Handler) http.Handler {
 		if r.Method == http.MethodPost && key != "" {
 			s.mu.Lock()
 			first, seen := s.idemKeys[key]
+			var err error
 			if !seen {
 				s.idemKeys[key] = r.URL.Path
+				err = s.journal(func(j *journal) error { return j.saveIdemKey(key, r.URL.Path) })
 			}
 			s.mu.Unlock()
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, CodeInternal, "the simulator could not record the request")
+				return
+			}
 			if seen && first != r.URL.Path {
 				writeError(w, http.StatusConflict, CodeIdempotencyKeyReused, "Idempotency-Key was used for another request")
 				return
@@ -112,7 +119,12 @@ func (s *Sim) handleAction(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c := s.certLocked(id)
 	status, code, msg := s.actLocked(c, action)
+	jerr := s.journal(func(j *journal) error { return j.saveCertificate(c) })
 	s.mu.Unlock()
+	if jerr != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the simulator could not record the action")
+		return
+	}
 	log := s.log.With(zap.String("certificate", id), zap.String("action", string(action)))
 	if code != "" {
 		log.Info("action refused", zap.String("code", code), zap.String("reason", msg))
@@ -160,7 +172,8 @@ func (s *Sim) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, CodeCertificateRemoved, "the certificate was removed")
 		return
 	}
-	created := c.rev == nil
+	// One review per revocation; a rejected review may be asked again.
+	created := c.rev == nil || c.rev.status == statusRejected
 	if created {
 		c.rev = &revocation{
 			reviewID:    "rev_" + s.cfg.NewID(),
@@ -170,7 +183,15 @@ func (s *Sim) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp := revocationOpened{ReviewID: c.rev.reviewID, Status: c.rev.status, RequestedAt: c.rev.requestedAt}
+	var jerr error
+	if created {
+		jerr = s.journal(func(j *journal) error { return j.saveCertificate(c) })
+	}
 	s.mu.Unlock()
+	if jerr != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the simulator could not record the revocation")
+		return
+	}
 	if created {
 		s.log.Info("revocation review opened", zap.String("certificate", id),
 			zap.String("review_id", resp.ReviewID), zap.Duration("delay", s.cfg.ReviewDelay))
@@ -249,7 +270,12 @@ func (s *Sim) handleReset(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.mu.Lock()
 	s.resets[id] = string(req.Product)
+	jerr := s.journal(func(j *journal) error { return j.saveReset(id, string(req.Product)) })
 	s.mu.Unlock()
+	if jerr != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the simulator could not record the reset")
+		return
+	}
 	s.log.Info("order reset", zap.String("order", id), zap.String("product", string(req.Product)))
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
 }
@@ -273,7 +299,17 @@ func (s *Sim) handleBehaviour(w http.ResponseWriter, r *http.Request) {
 	if rearm {
 		c.rev.parked = false
 	}
+	jerr := s.journal(func(j *journal) error {
+		if err := j.saveBehaviour(id, b); err != nil {
+			return err
+		}
+		return j.saveCertificate(c)
+	})
 	s.mu.Unlock()
+	if jerr != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the simulator could not record the behaviour")
+		return
+	}
 	s.log.Info("behaviour set", zap.String("certificate", id), zap.Any("behaviour", b))
 	if rearm {
 		s.scheduleReview(id, s.cfg.ReviewDelay)

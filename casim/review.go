@@ -65,6 +65,7 @@ func (s *Sim) decide(id string) *event {
 	switch b.Revocation {
 	case RevocationNever:
 		rv.parked = true
+		_ = s.journal(func(j *journal) error { return j.saveCertificate(s.certs[id]) })
 		log.Info("revocation review left pending (behaviour never)")
 		return nil
 	case RevocationReject:
@@ -84,6 +85,14 @@ func (s *Sim) decide(id string) *event {
 	}
 	ev := &event{id: cb.EventID, cert: id, body: body}
 	s.events[ev.id] = ev
+	// Written through before delivery starts: a restart from here on still
+	// knows the decision and retries the callback.
+	_ = s.journal(func(j *journal) error {
+		if err := j.saveCertificate(s.certs[id]); err != nil {
+			return err
+		}
+		return j.saveEvent(ev, s.cfg.CallbackURL != "")
+	})
 	log.Info("revocation review decided", zap.String("event_id", ev.id), zap.String("type", cb.Type))
 	return ev
 }
@@ -101,16 +110,20 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 		status, err := s.post(ctx, ev)
 		switch {
 		case ctx.Err() != nil:
+			// Still pending in the journal: the next run retries it.
 			log.Info("callback delivery stopped by shutdown", zap.Int("attempt", attempt))
 			return
 		case err == nil && status < 300 && status >= 200:
 			log.Info("callback delivered", zap.Int("attempt", attempt), zap.Int("status", status))
+			s.settle(ev)
 			return
 		case err == nil && status >= 400 && status < 500:
 			log.Warn("callback refused; not retrying", zap.Int("attempt", attempt), zap.Int("status", status))
+			s.settle(ev)
 			return
 		case attempt == s.cfg.Retry.Attempts:
 			log.Error("callback undeliverable; giving up", zap.Int("attempts", attempt), zap.Int("status", status), zap.Error(err))
+			s.settle(ev)
 			return
 		}
 		log.Warn("callback failed; retrying", zap.Int("attempt", attempt), zap.Int("status", status),
@@ -122,6 +135,14 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 		}
 		backoff = min(2*backoff, s.cfg.Retry.Max)
 	}
+}
+
+// settle marks ev as no longer to be delivered (delivered, refused or given
+// up), so a restart does not send it again.
+func (s *Sim) settle(ev *event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.journal(func(j *journal) error { return j.saveEvent(ev, false) })
 }
 
 // post makes one signed delivery attempt and returns the receiver's

@@ -12,6 +12,11 @@
 //	                                       (required with a callback URL)
 //	-review-delay    CASIM_REVIEW_DELAY    how long a revocation review takes (default 5s)
 //	-behaviours      CASIM_BEHAVIOURS      JSON file {"<cert id>": {"revocation": "reject", ...}}
+//	-db              CASIM_DB              casim's own SQLite file: reviews and undelivered callbacks
+//	                                       survive a restart (default: memory only)
+//	-callback-attempts     CASIM_CALLBACK_ATTEMPTS     delivery attempts before giving up (default 15)
+//	-callback-backoff      CASIM_CALLBACK_BACKOFF      first retry's wait, doubled each time (default 1s)
+//	-callback-max-backoff  CASIM_CALLBACK_MAX_BACKOFF  longest wait between attempts (default 30s)
 //	-dev-log         CASIM_DEV_LOG         human-readable logs instead of JSON
 package main
 
@@ -57,6 +62,8 @@ type Main struct {
 	WebhookSecret string
 	ReviewDelay   time.Duration
 	Behaviours    string
+	DB            string
+	Retry         casim.Retry
 	DevLog        bool
 }
 
@@ -73,6 +80,18 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 		return nil, fmt.Errorf("CASIM_REVIEW_DELAY: %w", err)
 	}
 	devLog, _ := strconv.ParseBool(env("CASIM_DEV_LOG", "false"))
+	attempts, err := strconv.Atoi(env("CASIM_CALLBACK_ATTEMPTS", strconv.Itoa(casim.DefaultRetry.Attempts)))
+	if err != nil {
+		return nil, fmt.Errorf("CASIM_CALLBACK_ATTEMPTS: %w", err)
+	}
+	backoff, err := time.ParseDuration(env("CASIM_CALLBACK_BACKOFF", casim.DefaultRetry.Initial.String()))
+	if err != nil {
+		return nil, fmt.Errorf("CASIM_CALLBACK_BACKOFF: %w", err)
+	}
+	maxBackoff, err := time.ParseDuration(env("CASIM_CALLBACK_MAX_BACKOFF", casim.DefaultRetry.Max.String()))
+	if err != nil {
+		return nil, fmt.Errorf("CASIM_CALLBACK_MAX_BACKOFF: %w", err)
+	}
 
 	m := &Main{}
 	fs := flag.NewFlagSet("casim", flag.ContinueOnError)
@@ -82,9 +101,17 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 	fs.StringVar(&m.WebhookSecret, "webhook-secret", getenv("CASIM_WEBHOOK_SECRET"), "whsec_<base64> signing secret (CASIM_WEBHOOK_SECRET)")
 	fs.DurationVar(&m.ReviewDelay, "review-delay", delay, "revocation review duration (CASIM_REVIEW_DELAY)")
 	fs.StringVar(&m.Behaviours, "behaviours", getenv("CASIM_BEHAVIOURS"), "JSON file of per-certificate behaviours (CASIM_BEHAVIOURS)")
+	fs.StringVar(&m.DB, "db", getenv("CASIM_DB"), "casim's own SQLite file; empty keeps everything in memory (CASIM_DB)")
+	fs.IntVar(&m.Retry.Attempts, "callback-attempts", attempts, "callback delivery attempts before giving up (CASIM_CALLBACK_ATTEMPTS)")
+	fs.DurationVar(&m.Retry.Initial, "callback-backoff", backoff, "first callback retry's wait, doubled each time (CASIM_CALLBACK_BACKOFF)")
+	fs.DurationVar(&m.Retry.Max, "callback-max-backoff", maxBackoff, "longest wait between callback attempts (CASIM_CALLBACK_MAX_BACKOFF)")
 	fs.BoolVar(&m.DevLog, "dev-log", devLog, "human-readable logs (CASIM_DEV_LOG)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if m.Retry.Attempts < 1 || m.Retry.Initial <= 0 || m.Retry.Max < m.Retry.Initial {
+		return nil, fmt.Errorf("callback retry: want -callback-attempts >= 1 and 0 < -callback-backoff <= -callback-max-backoff, got %d, %s, %s",
+			m.Retry.Attempts, m.Retry.Initial, m.Retry.Max)
 	}
 	if m.Token == "" {
 		return nil, errors.New("a bearer token is required (-token or CASIM_TOKEN)")
@@ -105,6 +132,8 @@ func (m *Main) Run(ctx context.Context) error {
 		CallbackURL: m.CallbackURL,
 		ReviewDelay: m.ReviewDelay,
 		Logger:      log,
+		DBPath:      m.DB,
+		Retry:       m.Retry,
 	}
 	if m.WebhookSecret != "" {
 		if cfg.WebhookSecret, err = webhook.ParseSecret(m.WebhookSecret); err != nil {
@@ -129,7 +158,8 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Warn("no callback URL: review results are only visible through GET /v1/certificates/{id}/revocation")
 	}
 	log.Info("casim starting", zap.String("callback_url", m.CallbackURL),
-		zap.Duration("review_delay", m.ReviewDelay), zap.Int("behaviours", len(cfg.Behaviours)))
+		zap.Duration("review_delay", m.ReviewDelay), zap.Int("behaviours", len(cfg.Behaviours)),
+		zap.String("db", m.DB), zap.Int("callback_attempts", m.Retry.Attempts))
 	err = sim.Serve(ctx, ln)
 	log.Info("casim stopped")
 	return err

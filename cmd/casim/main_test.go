@@ -25,6 +25,20 @@ func TestParseFlagsOverrideEnv(t *testing.T) {
 	}
 }
 
+func TestParseCallbackBudgetAndDB(t *testing.T) {
+	env := map[string]string{"CASIM_TOKEN": "t", "CASIM_CALLBACK_ATTEMPTS": "3", "CASIM_DB": "/tmp/x.db"}
+	m, err := parse([]string{"-callback-backoff", "200ms", "-callback-max-backoff", "1s"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Retry.Attempts != 3 || m.Retry.Initial != 200*time.Millisecond || m.Retry.Max != time.Second || m.DB != "/tmp/x.db" {
+		t.Fatalf("parsed %+v", m)
+	}
+	if _, err := parse([]string{"-callback-attempts", "0"}, func(k string) string { return env[k] }); err == nil {
+		t.Fatal("parse accepted zero attempts")
+	}
+}
+
 func TestReadBehaviours(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "b.json")
 	if err := os.WriteFile(path, []byte(`{"c1":{"revocation":"reject","resubmit_rejected":"missing contact ID number"}}`), 0o600); err != nil {
