@@ -24,6 +24,9 @@ type Config struct {
 	// CAURL and CAToken reach the certificate authority (or casim).
 	CAURL   string
 	CAToken string
+	// ReviewPoll is how often a refund asks the CA about a revocation
+	// review still open (docs/ca-boundary.md).
+	ReviewPoll time.Duration
 	// MetricsAddr serves Prometheus /metrics; empty disables it.
 	MetricsAddr string
 	// CalendarFile, if set, replaces the built-in business-day calendar of
@@ -60,6 +63,7 @@ var settings = []setting{
 	{"db", "CERTFLOW_DB", "SQLite database file (required)"},
 	{"ca-url", "CERTFLOW_CA_URL", "certificate authority base URL (required)"},
 	{"ca-token", "CERTFLOW_CA_TOKEN", "certificate authority bearer token (required; prefer the environment)"},
+	{"review-poll", "CERTFLOW_REVIEW_POLL", "how often a refund asks the CA about a revocation review still open"},
 	{"metrics-addr", "CERTFLOW_METRICS_ADDR", "Prometheus /metrics listen address; empty disables"},
 	{"calendar-file", "CERTFLOW_CALENDAR_FILE", "business-day calendar JSON replacing the built-in one of its name"},
 	{"profile-dir", "CERTFLOW_PROFILE_DIR", "directory of extra refund-policy profile *.json files"},
@@ -87,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.StringVar(&cfg.DB, "db", "", "")
 	fs.StringVar(&cfg.CAURL, "ca-url", "", "")
 	fs.StringVar(&cfg.CAToken, "ca-token", "", "")
+	fs.DurationVar(&cfg.ReviewPoll, "review-poll", time.Hour, "")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", ":9090", "")
 	fs.StringVar(&cfg.CalendarFile, "calendar-file", "", "")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "")
@@ -136,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.CAToken == "" {
 		return errors.New("the CA token is required (-ca-token or CERTFLOW_CA_TOKEN)")
+	}
+	if c.ReviewPoll <= 0 {
+		return fmt.Errorf("CERTFLOW_REVIEW_POLL must be positive, not %s", c.ReviewPoll)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

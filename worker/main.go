@@ -165,7 +165,8 @@ func (m *Main) Open(ctx context.Context) error {
 	})
 	m.worker.RegisterWorkflow(workflows.CertificateWorkflow)
 	m.worker.RegisterWorkflow(workflows.RefundWorkflow)
-	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.db, Policies: policies})
+	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.db, Policies: policies,
+		ReviewPoll: cfg.ReviewPoll})
 	if err := m.worker.Start(); err != nil {
 		m.worker = nil
 		return fmt.Errorf("starting worker: %w", err)
