@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/caclient"
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+// faultOptions tune a faulty system.
+type faultOptions struct {
+	reviewDelay time.Duration
+	retry       casim.Retry
+	reviewPoll  time.Duration
+}
+
+// faulty is the whole system with a gateway and a CA simulator that a test
+// stops and restarts on their addresses, the simulator over its own SQLite
+// file.
+type faulty struct {
+	*system
+	opts     faultOptions
+	key      []byte
+	handler  http.Handler
+	gwAddr   string
+	caAddr   string
+	caDB     string
+	sim      *casim.Sim
+	payments *countingPayments
+}
+
+// countingPayments counts the payouts that moved money.
+type countingPayments struct {
+	activities.Payments
+	moved atomic.Int32
+}
+
+func (p *countingPayments) Refund(ctx context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
+	_, found, _ := p.Payments.Lookup(ctx, req.IdempotencyKey)
+	rec, err := p.Payments.Refund(ctx, req)
+	if err == nil && !found {
+		p.moved.Add(1)
+	}
+	return rec, err
+}
+
+func startFaulty(t *testing.T, opts faultOptions) *faulty {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var extra []string
+	for _, sa := range workflows.SearchAttributeTypes {
+		extra = append(extra, "--search-attribute", sa)
+	}
+	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error",
+		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatalf("dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	f := &faulty{system: &system{t: t, temporal: srv.Client()}, opts: opts, caDB: filepath.Join(t.TempDir(), "casim.db")}
+	f.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.db.Close() })
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols := &activities.RegistryPolicies{Registry: reg}
+	if f.key, err = webhook.ParseSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: wiring.StoreOrders{DB: f.db}, Judge: gateway.PolicyJudge(pols),
+		WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = g.Handler()
+	f.gwAddr, f.caAddr = freeAddr(t), freeAddr(t)
+	f.startGateway()
+	f.startCA()
+	t.Cleanup(func() { f.gw.Close(); f.stopCA() })
+
+	ca, err := caclient.New(caclient.Config{BaseURL: "http://" + f.caAddr, Token: caToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.payments = &countingPayments{Payments: store.NewPayments(f.db)}
+	w := worker.New(f.temporal, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.CertificateWorkflow)
+	w.RegisterWorkflow(workflows.RefundWorkflow)
+	w.RegisterActivity(&activities.Activities{CA: ca, Payments: f.payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return f
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	var err error
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln
+		}
+	}
+	t.Fatalf("listening on %s again: %v", addr, err)
+	return nil
+}
+
+func (f *faulty) startGateway() {
+	f.gw = &httptest.Server{Listener: listen(f.t, f.gwAddr), Config: &http.Server{Handler: f.handler}}
+	f.gw.Start()
+}
+
+func (f *faulty) startCA() {
+	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: "http://" + f.gwAddr + "/v1/ca/callbacks", WebhookSecret: f.key,
+		ReviewDelay: f.opts.reviewDelay, Retry: f.opts.retry, DBPath: f.caDB, Logger: zap.NewNop()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.sim = sim
+	f.ca = &httptest.Server{Listener: listen(f.t, f.caAddr), Config: &http.Server{Handler: sim.Handler()}}
+	f.ca.Start()
+}
+
+func (f *faulty) stopCA() {
+	f.ca.Close()
+	f.sim.Close()
+}
+
+// revocation is what the CA simulator says of a certificate's review.
+type revocation struct {
+	ReviewID  string     `json:"review_id"`
+	Status    string     `json:"status"`
+	EventID   string     `json:"event_id"`
+	DecidedAt *time.Time `json:"decided_at"`
+}
+
+func (f *faulty) waitCA(certID string, done func(revocation) bool) revocation {
+	f.t.Helper()
+	var v struct {
+		Revocation revocation `json:"revocation"`
+	}
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if f.call("GET", f.ca.URL+"/admin/certificates/"+certID, nil, &v) == 200 && done(v.Revocation) {
+			return v.Revocation
+		}
+	}
+	f.t.Fatalf("the CA simulator never got there for %s: %+v", certID, v.Revocation)
+	return v.Revocation
+}
+
+func (f *faulty) certificate(certID string) workflows.CertificateStatus {
+	f.t.Helper()
+	v, err := f.temporal.QueryWorkflow(context.Background(), workflows.CertificateWorkflowID(certID), "", workflows.QueryCertificateStatus)
+	if err != nil {
+		f.t.Fatalf("certificate %s: %v", certID, err)
+	}
+	var st workflows.CertificateStatus
+	if err := v.Get(&st); err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+func (f *faulty) requestRefund(orderID string) {
+	f.t.Helper()
+	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true, "requested_by": "e2e"}
+	if code := f.call("POST", f.gw.URL+"/v1/orders/"+orderID+"/refund", req, nil); code != http.StatusAccepted {
+		f.t.Fatalf("POST refund: %d", code)
+	}
+}
+
+// The gateway is down while the CA decides the review, and the CA gives up
+// on its callback: the refund learns the decision by asking the CA, is paid
+// once, with the revocation completed at the CA's decision time (inside
+// the window); a late redelivery of the callback changes nothing.
+func TestLostCallbackStillPaidOnce(t *testing.T) {
+	f := startFaulty(t, faultOptions{reviewDelay: 2 * time.Second, retry: casim.Retry{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Attempts: 3},
+		reviewPoll: 2 * time.Second})
+	f.putIssuedOrder("o-lost", "c-lost")
+	f.requestRefund("o-lost")
+	f.waitCA("c-lost", func(r revocation) bool { return r.ReviewID != "" })
+	f.gw.Close() // down while the CA decides and retries
+
+	rv := f.waitCA("c-lost", func(r revocation) bool { return r.Status == "approved" })
+	time.Sleep(time.Second) // the three attempts (100ms apart) are spent
+	st := f.waitRefundFromTemporal("o-lost")
+	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "80.00" {
+		t.Fatalf("refund = %+v", st)
+	}
+	if n := f.payments.moved.Load(); n != 1 {
+		t.Fatalf("money moved %d times, want once", n)
+	}
+	cert := f.certificate("c-lost")
+	var approved *workflows.Transition
+	for i := range cert.Transitions {
+		if cert.Transitions[i].Event == statemachine.RevocationApproved {
+			approved = &cert.Transitions[i]
+		}
+	}
+	if approved == nil || approved.EventID != rv.EventID || !approved.At.Equal(*rv.DecidedAt) {
+		t.Fatalf("approval %+v, want event %s at the CA's decision %v", approved, rv.EventID, rv.DecidedAt)
+	}
+	if w := st.Decision.Window; w == nil || approved.At.After(w.End) {
+		t.Fatalf("completed at %v, window %+v", approved.At, st.Decision.Window)
+	}
+
+	// The gateway is back and the CA sends the old callback once more: it
+	// is acknowledged, and applied to nothing (already applied by event ID).
+	f.startGateway()
+	var resent struct {
+		Delivered bool `json:"delivered"`
+	}
+	if code := f.call("POST", f.ca.URL+"/admin/callbacks/"+rv.EventID+"/resend", nil, &resent); code != 200 || !resent.Delivered {
+		t.Fatalf("resend: %d %+v", code, resent)
+	}
+	if n := f.payments.moved.Load(); n != 1 {
+		t.Fatalf("money moved %d times after the redelivery, want once", n)
+	}
+}
+
+// The CA simulator restarts while the review is open: the review is
+// decided by the new run, its callback arrives, and the refund completes.
+func TestCASimRestartWithOpenReview(t *testing.T) {
+	f := startFaulty(t, faultOptions{reviewDelay: 3 * time.Second, reviewPoll: time.Hour})
+	f.putIssuedOrder("o-restart", "c-restart")
+	f.requestRefund("o-restart")
+	before := f.waitCA("c-restart", func(r revocation) bool { return r.ReviewID != "" })
+	if before.Status != "pending" {
+		t.Fatalf("review %+v, want pending before the restart", before)
+	}
+	f.stopCA()
+	time.Sleep(500 * time.Millisecond)
+	f.startCA()
+
+	after := f.waitCA("c-restart", func(r revocation) bool { return r.Status == "approved" })
+	if after.ReviewID != before.ReviewID {
+		t.Fatalf("review %s after the restart, want %s", after.ReviewID, before.ReviewID)
+	}
+	st := f.waitRefundFromTemporal("o-restart")
+	if st.Outcome != workflows.OutcomeRefunded {
+		t.Fatalf("refund = %+v", st)
+	}
+	if n := f.payments.moved.Load(); n != 1 {
+		t.Fatalf("money moved %d times, want once", n)
+	}
+	// With an hourly poll, only the callback of the restarted CA can have
+	// brought the result.
+	for _, s := range st.Steps {
+		if s.Step == "ca result asked" {
+			t.Fatalf("the result came by poll, not by the resumed callback: %+v", st.Steps)
+		}
+	}
+}
+
+// waitRefundFromTemporal waits for the refund's end through Temporal (the
+// gateway may be down).
+func (f *faulty) waitRefundFromTemporal(orderID string) workflows.RefundStatus {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var st workflows.RefundStatus
+	if err := f.temporal.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st); err != nil {
+		f.t.Fatalf("refund of %s: %v", orderID, err)
+	}
+	return st
+}
