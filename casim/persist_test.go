@@ -38,7 +38,9 @@ func (d *durable) start(t *testing.T) {
 	sim, err := casim.New(casim.Config{
 		Token: token, CallbackURL: d.rc.srv.URL, WebhookSecret: secret, ReviewDelay: reviewDelay,
 		Clock: d.clock, Logger: zaptest.NewLogger(t), Retry: d.retry, DBPath: d.path,
-		NewID: func() string { return "r" + strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatInt(d.ids.Add(1), 10) },
+		NewID: func() string {
+			return "r" + strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatInt(d.ids.Add(1), 10)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
