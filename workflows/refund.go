@@ -322,7 +322,19 @@ func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 	r.commit(ctx)
 	actx := withOptions(ctx, caOptions)
 	in := activities.ResetInput{OrderID: r.in.OrderID, Product: r.order.Product}
-	if err := workflow.ExecuteActivity(actx, a.Reset, in).Get(ctx, nil); err != nil {
+	for {
+		err := workflow.ExecuteActivity(actx, a.Reset, in).Get(ctx, nil)
+		if err == nil {
+			r.caRecovered(ctx, "")
+			break
+		}
+		if t := errorType(err); isInfraFailure(t) {
+			// Unreachable or refused credentials: wait visibly, retry.
+			if !r.awaitInfra(ctx, Report{Event: statemachine.CertEvent(step.Kind), ErrorType: t, Error: errorMessage(err)}) {
+				return
+			}
+			continue
+		}
 		r.refuse(ctx, []string{step.Rule}, fmt.Sprintf("%s: reset failed: %s", step.Rule, errorMessage(err)))
 		return
 	}

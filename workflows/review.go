@@ -149,7 +149,11 @@ func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
 // the operator's signal, the next scheduled attempt, or a cancel (CAN-1
 // decides whether it is allowed). It reports false when the refund ended.
 func (r *refund) awaitInfra(ctx workflow.Context, rep Report) bool {
-	r.caFailing(ctx, rep.ErrorType, fmt.Sprintf("%s of certificate %s: %s", rep.Event, rep.Certificate, rep.Error))
+	what := string(rep.Event)
+	if rep.Certificate != "" {
+		what += " of certificate " + rep.Certificate
+	}
+	r.caFailing(ctx, rep.ErrorType, what+": "+rep.Error)
 	_, _ = workflow.AwaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
 	r.ca.fixed = false
 	return !r.cancelIfAsked(ctx)

@@ -216,3 +216,32 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// PCA-3: a reset refused for our credentials is an infrastructure failure,
+// not a reason to refuse the refund: it is retried at the next scheduled
+// attempt once the CA accepts the credentials again.
+func TestRefundResetWaitsOnRefusedCredentials(t *testing.T) {
+	sc, err := sim.Parse(strings.NewReader(`{"name":"pca reset 401","profile":"aliyun-intl",
+	  "order":{"id":"o-t","product":"private_ca","paid_at":"2026-03-02T10:00:00+08:00","currency":"USD","price":"500.00",
+	    "payment":{"cash":"450.00","voucher":"50.00","gift_card":"0","benefit_points":0},"usage":{"ca_enabled":true}},
+	  "events":[{"at":"2026-03-06T10:00:00+08:00","type":"refund.requested","consent":true,"confirm_irreversible":true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sim.Run(context.Background(), sc, sim.Options{
+		Prepare: func(f *sim.Fakes) { f.CA.RefuseCredentials(true) },
+		Hook: func(env *testsuite.TestWorkflowEnvironment, f *sim.Fakes) {
+			// Fixed at 11:30 without a signal: the 12:00 attempt succeeds.
+			env.RegisterDelayedCallback(func() { f.CA.RefuseCredentials(false) }, 4*24*time.Hour+90*time.Minute)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != "refunded" || res.Refund == nil || res.Refund.Cash != "450.00" {
+		t.Fatalf("result = %+v", res)
+	}
+	if at := stepAt(t, res, "resumed"); at != "2026-03-06T12:00:00" {
+		t.Fatalf("resumed at %q, want at the second scheduled attempt (12:00)", at)
+	}
+}

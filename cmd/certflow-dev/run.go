@@ -336,6 +336,7 @@ func (r *runner) startCASim(ctx context.Context) error {
 		"-callback-url", localURL(r.o.gatewayAddr)+"/v1/ca/callbacks",
 		"-review-delay", r.o.reviewDelay.String(),
 		"-behaviours", behaviours,
+		"-db", r.path("casim.db"),
 		"-dev-log")
 	if err != nil {
 		return err
