@@ -231,6 +231,13 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	if n := f.payments.moved.Load(); n != 1 {
 		t.Fatalf("money moved %d times, want once", n)
 	}
+	asked := false
+	for _, s := range st.Steps {
+		asked = asked || s.Step == "ca result asked"
+	}
+	if !asked {
+		t.Fatalf("the refund never asked the CA; steps %+v", st.Steps)
+	}
 	cert := f.certificate("c-lost")
 	var approved *workflows.Transition
 	for i := range cert.Transitions {

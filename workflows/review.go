@@ -169,6 +169,8 @@ func (r *refund) awaitInfra(ctx workflow.Context, rep Report) bool {
 // reason the refund ends.
 func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) bool {
 	certID := ps.Certificate
+	poll := r.pollEvery()
+	nextPoll := workflow.Now(ctx).Add(poll)
 	if !contains(r.commanded, certID) {
 		// The review was under way before this refund: subscribe to the
 		// certificate, and judge at once if it already ended.
@@ -184,13 +186,13 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 			return false
 		}
 		r.ca.remember(certID, rep.Review)
+		// Its callback may have been lost long ago: ask the CA at once.
+		nextPoll = workflow.Now(ctx)
 	}
 	r.deadlineFromSubmission(certID)
 	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.st.Waiting = waiting
 	r.publish(ctx)
-	poll := r.pollEvery()
-	nextPoll := workflow.Now(ctx).Add(poll)
 	for {
 		var rep Report
 		done := func() bool {

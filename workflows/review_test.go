@@ -245,3 +245,19 @@ func TestRefundResetWaitsOnRefusedCredentials(t *testing.T) {
 		t.Fatalf("resumed at %q, want at the second scheduled attempt (12:00)", at)
 	}
 }
+
+// A revocation under way before the refund whose approval callback was
+// lost: the refund asks the CA as soon as it starts watching, and the
+// review counts as completed when the CA decided it (SSL-2).
+func TestRefundWatchingAReviewWhoseCallbackWasLost(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "",
+		`{"id":"c-1","state":"validating_revocation","issued_at":"2026-03-02T12:00:00+08:00","domain_changed":false}`,
+		`{"at":"2026-03-02T18:00:00+08:00","type":"ca.revocation_approved","certificate":"c-1","delivery":"lost"},`+request, "")
+	res, _ := run(t, sc, nil)
+	if res.Outcome != "refunded" || res.Certificates["c-1"] != "removed" || res.QuotaReturned != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+	if at := stepAt(t, res, "paid"); at != "2026-03-03T10:00:00" {
+		t.Fatalf("paid at %q, want at once when the refund asked (2026-03-03T10:00)", at)
+	}
+}
