@@ -81,6 +81,9 @@ type CertificateCarry struct {
 	Owner       string       `json:"owner,omitempty"`
 	Review      *Review      `json:"review,omitempty"`
 	Strays      []Stray      `json:"strays,omitempty"`
+	// Poll is the interval at which the certificate asks the CA about an
+	// open review nobody else waits for.
+	Poll time.Duration `json:"poll,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -138,6 +141,11 @@ type Command struct {
 	// Watch asks only to be told of the certificate's changes from now on
 	// (a refund that finds a review already under way); no event applies.
 	Watch bool `json:"watch,omitempty"`
+	// Disown tells the certificate that ReplyTo no longer waits for its
+	// review (a refund refused at its window end): the certificate asks the
+	// CA itself, every Poll, until the review ends (SSL-7, VAS-3 quota).
+	Disown bool          `json:"disown,omitempty"`
+	Poll   time.Duration `json:"poll,omitempty"`
 }
 
 // Report tells a refund workflow what became of a command, or of a

@@ -53,6 +53,8 @@ func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (Certificate
 // certOp is one queued change: a console action, a command, or a CA result.
 type certOp struct {
 	watch     bool
+	disown    bool
+	poll      time.Duration
 	event     statemachine.CertEvent
 	source    string
 	requestID string
@@ -73,6 +75,9 @@ type certificate struct {
 	queue       []*certOp
 	review      *Review
 	strays      []Stray
+	// poll is how often the certificate asks the CA about an open review
+	// that no refund waits for (zero: activities.DefaultReviewPoll).
+	poll time.Duration
 }
 
 func newCertificate(in CertificateInput) *certificate {
@@ -83,6 +88,7 @@ func newCertificate(in CertificateInput) *certificate {
 		c.owner = in.Carry.Owner
 		c.review = in.Carry.Review
 		c.strays = in.Carry.Strays
+		c.poll = in.Carry.Poll
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -116,7 +122,8 @@ func (c *certificate) setup(ctx workflow.Context) error {
 			sel.AddReceive(commands, func(ch workflow.ReceiveChannel, _ bool) {
 				var cmd Command
 				ch.Receive(ctx, &cmd)
-				c.queue = append(c.queue, &certOp{watch: cmd.Watch, event: cmd.Event, source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
+				c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
+					source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
 			})
 			sel.Select(ctx)
 		}
@@ -127,9 +134,18 @@ func (c *certificate) setup(ctx workflow.Context) error {
 
 func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
 	for {
-		if err := workflow.Await(ctx, func() bool {
+		ready := func() bool {
 			return len(c.queue) > 0 || c.cert.State == statemachine.Removed || c.shouldContinueAsNew(ctx)
-		}); err != nil {
+		}
+		if c.watchingAlone() {
+			// No refund waits for this review: ask the CA on a schedule,
+			// so a decision whose callback was lost still applies.
+			if ok, err := workflow.AwaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
+				return c.status(), err
+			} else if !ok {
+				c.pollAlone(ctx)
+			}
+		} else if err := workflow.Await(ctx, ready); err != nil {
 			return c.status(), err
 		}
 		for len(c.queue) > 0 {
@@ -164,6 +180,7 @@ func (c *certificate) carryInput() CertificateInput {
 		Owner:       c.owner,
 		Review:      c.review,
 		Strays:      tail(c.strays, keepStrays),
+		Poll:        c.poll,
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -221,6 +238,15 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		c.applyResult(ctx, *op.result)
 		return
 	}
+	if op.disown {
+		if c.owner == op.replyTo {
+			c.owner = ""
+		}
+		if op.poll > 0 {
+			c.poll = op.poll
+		}
+		return
+	}
 	if op.replyTo != "" {
 		c.owner = op.replyTo
 	}
@@ -250,6 +276,38 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	c.transition(ctx, op.event, next, op.source, "", workflow.Now(ctx))
 	c.reply(ctx, op, true)
 	c.retryHeld(ctx)
+}
+
+// watchingAlone tells whether the certificate has a review open that no
+// refund waits for.
+func (c *certificate) watchingAlone() bool {
+	return c.cert.State == statemachine.ValidatingRevocation && c.owner == ""
+}
+
+func (c *certificate) pollEvery() time.Duration {
+	if c.poll > 0 {
+		return c.poll
+	}
+	return activities.DefaultReviewPoll
+}
+
+// pollAlone asks the CA about the open review and queues a decided result
+// as if its callback had come (deduplicated by event ID). A failure is
+// logged and asked again at the next poll.
+func (c *certificate) pollAlone(ctx workflow.Context) {
+	var st activities.ReviewStatus
+	if err := workflow.ExecuteActivity(withOptions(ctx, pollOptions), a.RevocationStatus, c.cert.ID).Get(ctx, &st); err != nil {
+		workflow.GetLogger(ctx).Warn("asking the CA about the open review failed; asking again later", "certificate", c.cert.ID, "error", err)
+		return
+	}
+	if st.Result == "" {
+		return
+	}
+	r := CAResult{EventID: st.EventID, Certificate: c.cert.ID, Result: st.Result, Reason: st.Reason, At: st.At, ReviewID: st.ReviewID}
+	if r.EventID == "" {
+		r.EventID = fmt.Sprintf("poll/%s/%s/%s", c.cert.ID, st.ReviewID, st.Result)
+	}
+	c.receiveResult(ctx, r)
 }
 
 // openReview remembers the review a revoke opened at the CA.

@@ -283,6 +283,12 @@ func (r *refund) nextReviewWake(now, nextPoll time.Time) time.Time {
 // VAS-3, VAS-4): the refund can no longer succeed; the review goes on.
 func (r *refund) refuseLate(ctx workflow.Context, certID string) bool {
 	w := r.decision.Window
+	// The review goes on without the refund: the certificate asks the CA
+	// itself from now on, so its quota rule applies when it completes.
+	cmd := Command{ReplyTo: r.id(), Disown: true, Poll: r.pollEvery()}
+	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("certificate not told to follow its review alone", "certificate", certID, "error", err)
+	}
 	r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
 		w.LateReviewRule, certID, w.End.Format(time.RFC3339)))
 	return false

@@ -261,3 +261,32 @@ func TestRefundWatchingAReviewWhoseCallbackWasLost(t *testing.T) {
 		t.Fatalf("paid at %q, want at once when the refund asked (2026-03-03T10:00)", at)
 	}
 }
+
+// SSL-2, SSL-7: a review that outlives the window is refused at the window
+// end; its approval decided later is lost on the way, yet the certificate
+// learns it by asking the CA itself and its quota comes back.
+func TestLostApprovalAfterTheRefundEndedStillReturnsTheQuota(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "", issuedCert,
+		request+`,{"at":"2026-03-10T11:30:00+08:00","type":"ca.revocation_approved","certificate":"c-1","delivery":"lost"}`,
+		`,"until":"2026-03-12T00:00:00+08:00"`)
+	res, _ := run(t, sc, nil)
+	if res.Outcome != "rejected" || !contains(res.Reasons, "SSL-2") || res.Refund != nil {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Certificates["c-1"] != "revoked" || res.QuotaReturned != 1 {
+		t.Fatalf("certificates %v quota %d, want revoked with its quota back (SSL-7)", res.Certificates, res.QuotaReturned)
+	}
+}
+
+// A console revocation outside any refund whose approval callback is lost:
+// the certificate asks the CA on its own schedule and is revoked.
+func TestConsoleRevocationWithLostCallback(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "", issuedCert,
+		`{"at":"2026-03-03T10:00:00+08:00","type":"certificate.revoke_requested","certificate":"c-1","confirm_irreversible":true},
+		{"at":"2026-03-04T10:15:00+08:00","type":"ca.revocation_approved","certificate":"c-1","delivery":"lost"}`,
+		`,"until":"2026-03-05T00:00:00+08:00"`)
+	res, _ := run(t, sc, nil)
+	if res.Outcome != "none" || res.Certificates["c-1"] != "revoked" || res.QuotaReturned != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+}
