@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -65,7 +65,7 @@ type CertificateActionInput struct {
 }
 
 // CertificateAction performs a console action at the CA. A refused
-// resubmission is a non-retryable TypeResubmissionRejected error carrying
+// resubmission is a non-retryable errs.ResubmissionRejected error carrying
 // the CA's reason (SSL-6: the customer must fix the data).
 func (a *Activities) CertificateAction(ctx context.Context, in CertificateActionInput) error {
 	var err error
@@ -79,7 +79,7 @@ func (a *Activities) CertificateAction(ctx context.Context, in CertificateAction
 		return nil
 	}
 	if in.Action == statemachine.Resubmit && errs.CodeOf(err) == errs.Invalid {
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeResubmissionRejected, err)
+		return errtemporal.From(&errs.Error{Code: errs.ResubmissionRejected, Message: errs.MessageOf(err), Rules: []string{"SSL-6"}, Err: err})
 	}
 	return toApplicationError(fmt.Errorf("%s %s: %w", in.Action, in.CertificateID, err))
 }
@@ -125,7 +125,7 @@ func (a *Activities) Pay(ctx context.Context, req PayoutRequest) (PayoutReceipt,
 	}
 	rec, err := a.Payments.Refund(ctx, req)
 	if errors.Is(err, ErrOriginalMethodFailed) {
-		return PayoutReceipt{}, temporal.NewNonRetryableApplicationError(ErrOriginalMethodFailed.Error(), TypeOriginalMethodFailed, err)
+		return PayoutReceipt{}, errtemporal.From(&errs.Error{Code: errs.OriginalMethodFailed, Message: ErrOriginalMethodFailed.Error(), Rules: []string{"GEN-4"}, Err: err})
 	}
 	if err != nil {
 		return PayoutReceipt{}, toApplicationError(fmt.Errorf("paying %s: %w", req.IdempotencyKey, err))
@@ -176,19 +176,7 @@ func (a *Activities) RecordRefund(ctx context.Context, rec RefundRecord) error {
 }
 
 // toApplicationError converts a coded error into the application error a
-// workflow branches on: only the type survives the boundary. Unavailable
-// and uncoded errors stay retryable; the others are final.
-func toApplicationError(err error) error {
-	switch errs.CodeOf(err) {
-	case errs.NotFound:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeNotFound, err)
-	case errs.Invalid:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeInvalid, err)
-	case errs.Conflict:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeConflict, err)
-	case errs.IllegalTransition:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeIllegalTransition, err)
-	default:
-		return err
-	}
-}
+// workflow branches on: its errs code as the type, its rules in the
+// details. Unavailable and uncoded errors stay retryable; the others are
+// final.
+func toApplicationError(err error) error { return errtemporal.From(err) }

@@ -3,7 +3,8 @@
 // workflows. Activities are methods on Activities, which holds its clients
 // as interfaces owned by this package; the worker injects real clients, the
 // simulator and tests inject fakes. Errors that cross to a workflow carry a
-// named application-error type (the Type* constants), retryable or not.
+// application error whose type is its errs code and whose details carry its
+// rule IDs (package errs/errtemporal); outages stay retryable.
 package activities
 
 import (
@@ -15,16 +16,6 @@ import (
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
-)
-
-// Application-error types that workflows branch on.
-const (
-	TypeResubmissionRejected = "ResubmissionRejected"
-	TypeOriginalMethodFailed = "OriginalMethodFailed"
-	TypeIllegalTransition    = "IllegalTransition"
-	TypeNotFound             = "NotFound"
-	TypeInvalid              = "Invalid"
-	TypeConflict             = "Conflict"
 )
 
 // CA is the certificate authority's API, as the activities need it. Every

@@ -229,11 +229,11 @@ func TestCancelAndApprove(t *testing.T) {
 	}{
 		"cancel": {path: "/v1/orders/o-1/refund/cancel", body: `{"actor":"u-7","reason":"changed my mind"}`, status: 200, outcome: workflows.OutcomeCancelled},
 		"cancel refused after revoke": {
-			path: "/v1/orders/o-1/refund/cancel", err: errs.E(errs.Conflict, "CAN-1: the refund of order o-1 can no longer be cancelled (committed)"),
-			status: 409, code: errs.Conflict, mentions: "CAN-1", rules: []string{"CAN-1"},
+			path: "/v1/orders/o-1/refund/cancel", err: errs.R(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)"),
+			status: 409, code: errs.Conflict, mentions: "can no longer be cancelled", rules: []string{"CAN-1"},
 		},
 		"cancel refused by profile": {
-			path: "/v1/orders/o-1/refund/cancel", err: errs.E(errs.Conflict, "CAN-2 (TC-3): a submitted refund request cannot be cancelled"),
+			path: "/v1/orders/o-1/refund/cancel", err: errs.R(errs.Conflict, []string{"CAN-2", "TC-3"}, "a submitted refund request cannot be cancelled"),
 			status: 409, code: errs.Conflict, mentions: "cannot be cancelled", rules: []string{"CAN-2", "TC-3"},
 		},
 		"cancel of a finished refund": {

@@ -81,13 +81,17 @@ func TestRequestBodyAccepted(t *testing.T) {
 
 func TestErrorStatusTable(t *testing.T) {
 	want := map[errs.Code]int{
-		errs.Invalid:           422,
-		errs.NotFound:          404,
-		errs.Conflict:          409,
-		errs.IllegalTransition: 409,
-		errs.NotRefundable:     422,
-		errs.Unavailable:       503,
-		errs.Internal:          500,
+		errs.Invalid:              422,
+		errs.NotFound:             404,
+		errs.Conflict:             409,
+		errs.IllegalTransition:    409,
+		errs.NotRefundable:        422,
+		errs.Unavailable:          503,
+		errs.Internal:             500,
+		errs.Unauthenticated:      401,
+		errs.Forbidden:            403,
+		errs.RateLimited:          429,
+		errs.ResubmissionRejected: 422,
 	}
 	for code, status := range want {
 		t.Run(string(code), func(t *testing.T) {

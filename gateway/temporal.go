@@ -12,9 +12,9 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -220,27 +220,9 @@ func (t *Temporal) update(ctx context.Context, id, name, updateID string, arg, o
 func refundWhat(orderID string) string     { return "refund of order " + orderID }
 func certificateWhat(certID string) string { return "workflow of certificate " + certID }
 
-// applicationCodes maps the application-error types the workflows refuse
-// with (activities.Type*, or an errs code verbatim) to codes. A type not
-// listed is a failure, not a refusal: internal, and its text stays in the
-// log.
-var applicationCodes = map[string]errs.Code{
-	activities.TypeIllegalTransition:    errs.IllegalTransition,
-	activities.TypeConflict:             errs.Conflict,
-	activities.TypeInvalid:              errs.Invalid,
-	activities.TypeNotFound:             errs.NotFound,
-	activities.TypeResubmissionRejected: errs.Invalid,
-	string(errs.Invalid):                errs.Invalid,
-	string(errs.NotFound):               errs.NotFound,
-	string(errs.Conflict):               errs.Conflict,
-	string(errs.IllegalTransition):      errs.IllegalTransition,
-	string(errs.NotRefundable):          errs.NotRefundable,
-	string(errs.Unavailable):            errs.Unavailable,
-}
-
 // temporalError codes an error of the Temporal client. A workflow's refusal
-// (an application error of a known type, from an update validator or
-// handler) keeps its message, which names the rule; NotFound is not_found;
+// (an application error whose type is an errs code, from an update
+// validator or handler) keeps its message and its rule IDs; NotFound is not_found;
 // an already-started workflow is a conflict; timeouts and an unreachable
 // server are unavailable; anything else is internal.
 func temporalError(err error, what string) error {
@@ -262,8 +244,10 @@ func temporalError(err error, what string) error {
 	case errors.As(err, &coded):
 		return err
 	case errors.As(err, &appErr):
-		if code, ok := applicationCodes[appErr.Type()]; ok {
-			return &errs.Error{Code: code, Message: appErr.Message(), Err: err}
+		// A refusal carries its errs code as the type and its rules in
+		// the details (errtemporal); any other type is a failure.
+		if coded, ok := errtemporal.ToCoded(err); ok {
+			return coded
 		}
 		return errs.Wrap(errs.Internal, err, "the %s failed", what)
 	case errors.As(err, &notFound):

@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -127,7 +126,7 @@ func mustNot(t *testing.T, what string, err error) {
 
 func wantCode(t *testing.T, what string, err error, code errs.Code, mentions string) {
 	t.Helper()
-	if errs.CodeOf(err) != code || !strings.Contains(errs.MessageOf(err), mentions) {
+	if errs.CodeOf(err) != code || !(strings.Contains(errs.MessageOf(err), mentions) || slices.Contains(errs.RulesOf(err), mentions)) {
 		t.Errorf("%s: err = %v, want %s mentioning %q", what, err, code, mentions)
 	}
 }
@@ -149,7 +148,7 @@ func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.Re
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCancel,
 		func(ctx workflow.Context, _ workflows.CancelRequest) (workflows.RefundStatus, error) { return st, nil },
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, _ workflows.CancelRequest) error {
-			return temporal.NewApplicationError("CAN-1: the refund can no longer be cancelled", activities.TypeConflict)
+			return errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund can no longer be cancelled")
 		}}); err != nil {
 		return st, err
 	}
@@ -182,7 +181,7 @@ func standInCertificate(ctx workflow.Context, in workflows.CertificateInput) (wo
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.ActionRequest) error {
 			if _, err := statemachine.CertTransition(st.State, req.Action); err != nil {
-				return temporal.NewApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition)
+				return errtemporal.From(err)
 			}
 			return nil
 		}}); err != nil {

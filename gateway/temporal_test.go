@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,9 +19,9 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -240,7 +241,7 @@ func TestRefundUpdates(t *testing.T) {
 	}{
 		"applied": {fc: fakeClient{outcome: workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeCancelled}}},
 		"refused by the validator": {
-			fc:   fakeClient{outcomeErr: temporal.NewApplicationError("CAN-1: the refund of order o-1 can no longer be cancelled (committed)", activities.TypeConflict)},
+			fc:   fakeClient{outcomeErr: errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)")},
 			code: errs.Conflict, mentions: "CAN-1",
 		},
 		"workflow closed": {
@@ -266,7 +267,7 @@ func TestRefundUpdates(t *testing.T) {
 				}
 				return
 			}
-			if errs.CodeOf(err) != tc.code || !strings.Contains(errs.MessageOf(err), tc.mentions) {
+			if errs.CodeOf(err) != tc.code || !(strings.Contains(errs.MessageOf(err), tc.mentions) || slices.Contains(errs.RulesOf(err), tc.mentions)) {
 				t.Errorf("err = %v, want %s mentioning %q", err, tc.code, tc.mentions)
 			}
 		})
@@ -314,12 +315,13 @@ func TestTemporalError(t *testing.T) {
 		code    errs.Code
 		message string
 	}{
-		"illegal transition": {temporal.NewApplicationError("cannot submit an issued certificate", activities.TypeIllegalTransition), errs.IllegalTransition, "cannot submit an issued certificate"},
-		"conflict":           {temporal.NewApplicationError("CAN-1: no longer cancellable", activities.TypeConflict), errs.Conflict, "CAN-1: no longer cancellable"},
-		"invalid":            {temporal.NewApplicationError("operator is required", activities.TypeInvalid), errs.Invalid, "operator is required"},
-		"not found type":     {temporal.NewApplicationError("certificate c-1 unknown", activities.TypeNotFound), errs.NotFound, "certificate c-1 unknown"},
+		"illegal transition": {errtemporal.New(errs.IllegalTransition, nil, "cannot submit an issued certificate"), errs.IllegalTransition, "cannot submit an issued certificate"},
+		"conflict":           {errtemporal.New(errs.Conflict, []string{"CAN-1"}, "no longer cancellable"), errs.Conflict, "no longer cancellable"},
+		"invalid":            {errtemporal.New(errs.Invalid, nil, "operator is required"), errs.Invalid, "operator is required"},
+		"not found type":     {errtemporal.New(errs.NotFound, nil, "certificate c-1 unknown"), errs.NotFound, "certificate c-1 unknown"},
 		"errs code as type":  {temporal.NewApplicationError("GEN-1: too late", string(errs.NotRefundable)), errs.NotRefundable, "GEN-1: too late"},
-		"wrapped refusal":    {fmt.Errorf("update: %w", temporal.NewApplicationError("no", activities.TypeConflict)), errs.Conflict, "no"},
+		"four-eyes":          {errtemporal.New(errs.Forbidden, []string{"GW-4"}, "same subject"), errs.Forbidden, "same subject"},
+		"wrapped refusal":    {fmt.Errorf("update: %w", errtemporal.New(errs.Conflict, nil, "no")), errs.Conflict, "no"},
 		"unknown type":       {temporal.NewApplicationError("nil pointer in handler", "PanicError"), errs.Internal, "the thing failed"},
 		"not found":          {serviceerror.NewNotFound("workflow not found"), errs.NotFound, "thing not found"},
 		"already started":    {serviceerror.NewWorkflowExecutionAlreadyStarted("x", "r", "run"), errs.Conflict, "the thing already exists"},

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/errs/errtemporal"
 )
 
 // a is the typed handle workflows use to name activities.
@@ -39,7 +40,7 @@ var (
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        10 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.TypeResubmissionRejected, activities.TypeInvalid, activities.TypeNotFound},
+			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
 	// payOptions: money. A timeout may hide a payout that went through, so
@@ -52,7 +53,7 @@ var (
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        15 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.TypeOriginalMethodFailed, activities.TypeConflict, activities.TypeInvalid},
+			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
 )

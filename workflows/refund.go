@@ -14,6 +14,7 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -176,13 +177,13 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			continue
 		}
 		switch {
-		case rep.ErrorType == activities.TypeResubmissionRejected:
+		case rep.ErrorType == string(errs.ResubmissionRejected):
 			state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
 			if !ok {
 				return
 			}
 			queue = replan(queue, ps.Certificate, state)
-		case rep.ErrorType == activities.TypeIllegalTransition && replans < maxReplans:
+		case rep.ErrorType == string(errs.IllegalTransition) && replans < maxReplans:
 			replans++
 			queue = replan(queue, ps.Certificate, rep.State)
 		default:
@@ -448,14 +449,20 @@ func (r *refund) pay(ctx workflow.Context) {
 		return
 	}
 	rec, paid, err := r.payOnce(ctx, *b)
-	if errorType(err) == activities.TypeOriginalMethodFailed {
+	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed {
 		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
 		fb := b.FallbackToBalance()
 		b = &fb
 		rec, paid, err = r.payOnce(ctx, fb)
 	}
 	if err != nil {
-		r.refuse(ctx, []string{"M-4"}, "payment failed: "+errorMessage(err))
+		// The payment system names the rule that refused (M-3: more than
+		// is left); a failure without one is the payment step's (M-4).
+		rules := errtemporal.Rules(err)
+		if len(rules) == 0 {
+			rules = []string{"M-4"}
+		}
+		r.refuse(ctx, rules, "payment failed: "+errorMessage(err))
 		return
 	}
 	if paid {
@@ -501,18 +508,18 @@ func (r *refund) cancelIfAsked(ctx workflow.Context) bool {
 
 func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 	if r.finished {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome), activities.TypeConflict, nil)
+		return errtemporal.New(errs.Conflict, nil, "the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome)
 	}
 	if r.loaded {
-		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
-			return temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
 	if r.cancel != nil {
 		return nil
 	}
 	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderCancel); err != nil && r.st.State != statemachine.OrderPaid {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("CAN-1: the refund of order %s can no longer be cancelled (%s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+		return errtemporal.New(errs.Conflict, []string{"CAN-1"}, "CAN-1: the refund of order %s can no longer be cancelled (%s)", r.in.OrderID, r.st.State)
 	}
 	return nil
 }
@@ -520,8 +527,8 @@ func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundStatus, error) {
 	_ = workflow.Await(ctx, func() bool { return r.loaded || r.finished })
 	if !r.finished {
-		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
-			return r.st, temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return r.st, errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
 	if r.cancel == nil {
@@ -533,10 +540,14 @@ func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundSt
 
 func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error {
 	if strings.TrimSpace(req.Operator) == "" {
-		return temporal.NewNonRetryableApplicationError("operator is required", activities.TypeInvalid, nil)
+		return errtemporal.New(errs.Invalid, []string{"GW-4"}, "GW-4: the approving operator is required")
 	}
 	if r.st.State != statemachine.OrderAwaitingApproval || r.approval != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+		return errtemporal.New(errs.Conflict, []string{"GW-4"}, "GW-4: the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, r.st.State)
+	}
+	// GW-4, four eyes: whoever asked for the refund cannot approve it.
+	if by := r.in.Request.RequestedBy; by != "" && by == req.Operator {
+		return errtemporal.New(errs.Forbidden, []string{"GW-4"}, "GW-4: %s requested this refund and cannot also approve it; another operator must", by)
 	}
 	return nil
 }
