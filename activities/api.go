@@ -85,7 +85,9 @@ type Store interface {
 	SaveRefund(ctx context.Context, rec RefundRecord) error
 }
 
-// RefundRecord is the store's view of a refund.
+// RefundRecord is the store's view of a refund, written at every state
+// change of the refund workflow. State is the refund's statemachine
+// OrderState, the same word as the RefundStatus search attribute.
 type RefundRecord struct {
 	OrderID   string    `json:"order_id"`
 	State     string    `json:"state"`
@@ -95,6 +97,13 @@ type RefundRecord struct {
 	Currency  string    `json:"currency,omitempty"`
 	PaymentID string    `json:"payment_id,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Waiting says what the refund waits for (the customer, a revocation
+	// review, an operator); empty when it waits for nothing.
+	Waiting string `json:"waiting,omitempty"`
+	// Escalated is set once a revocation review passed its T-3 deadline.
+	Escalated bool `json:"escalated,omitempty"`
+	// RequestedBy is the subject that asked for the refund (GW-4).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // Policies resolves the refund-policy profile and business-day calendar
