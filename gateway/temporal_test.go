@@ -158,8 +158,7 @@ func TestStartRefundOptions(t *testing.T) {
 	opts := fc.startOpts
 	if opts.ID != "refund/o-1" || opts.TaskQueue != workflows.TaskQueue ||
 		opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING ||
-		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE ||
-		!opts.WorkflowExecutionErrorWhenAlreadyStarted {
+		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
 		t.Errorf("start options = %+v", opts)
 	}
 	if opts.StaticSummary != "Refund of order o-1 (ssl_certificate)" {
@@ -170,14 +169,6 @@ func TestStartRefundOptions(t *testing.T) {
 	wantKeyword(t, opts.TypedSearchAttributes, workflows.RefundStatusKey, "refund_requested")
 	if fc.workflow != "RefundWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
 		t.Errorf("started %v with %+v", fc.workflow, fc.args)
-	}
-}
-
-func TestStartFinishedRefundConflicts(t *testing.T) {
-	fc := &fakeClient{startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("closed", "req", "run-0")}
-	_, err := NewTemporal(fc).StartRefund(context.Background(), domain.Order{ID: "o-1"}, workflows.RefundInput{})
-	if errs.CodeOf(err) != errs.Conflict || !strings.Contains(errs.MessageOf(err), "already finished") {
-		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -31,3 +31,30 @@ func TestCanCancel(t *testing.T) {
 		t.Fatal("a profile without cancel terms allows cancelling")
 	}
 }
+
+func TestFinalRefusal(t *testing.T) {
+	tests := map[string]struct {
+		rules []string
+		final bool
+		rule  string
+	}{
+		"late (GEN-1)":                       {[]string{"GEN-1"}, true, "GEN-1"},
+		"review too late (SSL-2)":            {[]string{"SSL-2"}, true, "SSL-2"},
+		"issued in tencent (TC-1)":           {[]string{"TC-1"}, true, "TC-1"},
+		"combined (SSL-3)":                   {[]string{"SSL-3"}, true, "SSL-3"},
+		"already refunded (M-3)":             {[]string{"M-3"}, true, "M-3"},
+		"no consent (TC-5)":                  {[]string{"TC-5"}, false, ""},
+		"no confirmation (SSL-9)":            {[]string{"SSL-9"}, false, ""},
+		"CA rejected the revocation (SSL-6)": {[]string{"SSL-6"}, false, ""},
+		"payment failed (M-4)":               {[]string{"M-4"}, false, ""},
+		"technical failure":                  {nil, false, ""},
+		"mixed: one final rule decides":      {[]string{"SSL-9", "VAS-4"}, true, "VAS-4"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if final, rule := FinalRefusal(tc.rules); final != tc.final || rule != tc.rule {
+				t.Fatalf("FinalRefusal(%v) = %v, %q; want %v, %q", tc.rules, final, rule, tc.final, tc.rule)
+			}
+		})
+	}
+}
