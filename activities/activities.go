@@ -38,11 +38,21 @@ type PolicyBundle struct {
 	Calendar calendar.Spec  `json:"calendar"`
 }
 
-// LoadOrder reads an order with its certificates' current states.
+// LoadOrder reads an order with its certificates' current states. When the
+// store keeps the payment ledger too (RefundLedger), what it paid out for
+// the order counts as already refunded (M-3): a refund after a paid one is
+// refused by the rules, not by the payment.
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (domain.Order, error) {
 	o, err := a.Store.GetOrder(ctx, orderID)
 	if err != nil {
 		return domain.Order{}, toApplicationError(fmt.Errorf("loading order %s: %w", orderID, err))
+	}
+	if l, ok := a.Store.(RefundLedger); ok {
+		paid, err := l.RefundedAmount(ctx, orderID)
+		if err != nil {
+			return domain.Order{}, toApplicationError(fmt.Errorf("reading payouts of order %s: %w", orderID, err))
+		}
+		o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
 	}
 	return o, nil
 }

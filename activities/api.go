@@ -11,6 +11,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/money"
@@ -83,6 +85,13 @@ type Store interface {
 	ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error)
 	// SaveRefund records a refund's status (projection for the console).
 	SaveRefund(ctx context.Context, rec RefundRecord) error
+}
+
+// RefundLedger is what a Store that also keeps the payment ledger adds:
+// the amount paid out for an order (cash and gift card), which M-3 counts
+// as already refunded.
+type RefundLedger interface {
+	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
 }
 
 // RefundRecord is the store's view of a refund, written at every state

@@ -58,6 +58,21 @@ var (
 	}
 )
 
+// recordOptions: the refund's read model in the store, written by a local
+// activity at every state change; a store outage holds the refund for up
+// to ten minutes per write, then the write is given up (logged) and the
+// next change writes the whole record again.
+var recordOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: errtemporal.NonRetryable(),
+	},
+}
+
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +63,18 @@ type refund struct {
 	// refund because it sent them a command.
 	commanded []string
 	seq       int
+
+	// published and recorded are the search attributes and the store
+	// record last written: both are written again only when they change.
+	published *publishedAttrs
+	recorded  *activities.RefundRecord
+}
+
+// publishedAttrs are the search attributes a refund upserts.
+type publishedAttrs struct {
+	state     statemachine.OrderState
+	escalated bool
+	product   domain.Product
 }
 
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
@@ -579,13 +592,6 @@ func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string,
 	r.finished = true
 	r.record(ctx, string(outcome), message)
 	r.publish(ctx)
-	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(outcome), Reasons: reasons, UpdatedAt: workflow.Now(ctx)}
-	if p := r.st.Payout; p != nil {
-		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
-	}
-	if err := workflow.ExecuteActivity(withOptions(ctx, storeOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
-	}
 	// Answer pending updates before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
@@ -639,19 +645,53 @@ func (r *refund) certificate(id string) domain.Certificate {
 	return domain.Certificate{ID: id}
 }
 
+// publish shows the refund's state everywhere it is read: the Web UI's
+// details, the search attributes and the store's record (the console's
+// read model), one vocabulary (statemachine.OrderState) in all three. The
+// attributes and the record are written only when they change, the record
+// by a local activity (a marker in history, no task round trip). Before
+// the request is judged (state paid) there is no refund to show yet.
 func (r *refund) publish(ctx workflow.Context) {
-	attrs := []temporal.SearchAttributeUpdate{
-		OrderIDKey.ValueSet(r.in.OrderID),
-		RefundStatusKey.ValueSet(string(r.st.State)),
-		EscalatedKey.ValueSet(r.st.Escalated),
-	}
-	if r.order.Product != "" {
-		attrs = append(attrs, ProductKey.ValueSet(string(r.order.Product)))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
-		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
-	}
 	workflow.SetCurrentDetails(ctx, r.details())
+	if r.st.State == statemachine.OrderPaid {
+		return
+	}
+	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product}
+	if r.published == nil || *r.published != attrs {
+		up := []temporal.SearchAttributeUpdate{
+			OrderIDKey.ValueSet(r.in.OrderID),
+			RefundStatusKey.ValueSet(string(r.st.State)),
+			EscalatedKey.ValueSet(r.st.Escalated),
+		}
+		if r.order.Product != "" {
+			up = append(up, ProductKey.ValueSet(string(r.order.Product)))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
+			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+		}
+		r.published = &attrs
+	}
+	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
+		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy}
+	if p := r.st.Payout; p != nil {
+		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
+	}
+	if r.recorded != nil && sameRecord(*r.recorded, rec) {
+		return
+	}
+	rec.UpdatedAt = workflow.Now(ctx)
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, recordOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
+	}
+	r.recorded = &rec
+}
+
+// sameRecord compares two records but for their time.
+func sameRecord(x, y activities.RefundRecord) bool {
+	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
+	return x.OrderID == y.OrderID && x.State == y.State && x.Outcome == y.Outcome && slices.Equal(x.Reasons, y.Reasons) &&
+		x.Cash == y.Cash && x.Currency == y.Currency && x.PaymentID == y.PaymentID && x.Waiting == y.Waiting &&
+		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy
 }
 
 func (r *refund) details() string {
