@@ -86,7 +86,13 @@ func TestSimulateNeedsAFile(t *testing.T) {
 }
 
 func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
+	t.Setenv(EnvToken, "tok-0123456789abcdef")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-0123456789abcdef" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"no token"}}`))
+			return
+		}
 		switch r.URL.Path {
 		case "/v1/orders/o-1/refund/cancel":
 			w.WriteHeader(http.StatusConflict)
@@ -144,5 +150,54 @@ func TestSimulateStopsOnInterrupt(t *testing.T) {
 	cancel()
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("err = %v, want interrupted", err)
+	}
+}
+
+// The token comes from the environment, is sent as a bearer token, and is
+// never printed.
+func TestConsoleCommandsNeedATokenFromTheEnvironment(t *testing.T) {
+	t.Setenv(EnvToken, "")
+	err := run(context.Background(), []string{"status", "-gateway", "http://127.0.0.1:1", "-order", "o-1"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), EnvToken) {
+		t.Fatalf("err = %v, want one naming %s", err, EnvToken)
+	}
+	t.Setenv(EnvToken, "secret-token-0123456789")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"this call needs the operator role; demo-console has the console role"}}`))
+	}))
+	defer srv.Close()
+	err = run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(err.Error(), "secret-token") {
+		t.Fatalf("approve with a console token: %v", err)
+	}
+	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1", "-actor", "ops"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-actor") {
+		t.Fatalf("-actor must be refused (the actor is the token's subject): %v", err)
+	}
+}
+
+// import PUTs the order of a file, bare or inside a scenario.
+func TestImport(t *testing.T) {
+	t.Setenv(EnvToken, "tok-0123456789abcdef")
+	var got struct {
+		method, path string
+		body         map[string]any
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.method, got.path = r.Method, r.URL.Path
+		_ = json.NewDecoder(r.Body).Decode(&got.body)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"created":true}`))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"import", "-gateway", srv.URL, "-f", "../testdata/scenarios/p01-ssl-unused-cash-only.json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got.method != http.MethodPut || !strings.HasPrefix(got.path, "/v1/orders/") || got.body["profile"] != "aliyun-intl" || got.body["id"] == nil {
+		t.Fatalf("sent %s %s %v", got.method, got.path, got.body)
+	}
+	if err := run(context.Background(), []string{"import", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-f") {
+		t.Fatalf("import without -f: %v", err)
 	}
 }
