@@ -80,7 +80,7 @@ type publishedAttrs struct {
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
 
 func (r *refund) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, func() (RefundStatus, error) { return r.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, r.status); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCancel, r.handleCancel,
@@ -100,6 +100,17 @@ func (r *refund) setup(ctx workflow.Context) error {
 		}
 	})
 	return nil
+}
+
+// status answers the query. Until the request is judged the order machine
+// still says paid; to a client that is a refund requested (the word the
+// search attribute and the store use from the start).
+func (r *refund) status() (RefundStatus, error) {
+	st := r.st
+	if st.State == statemachine.OrderPaid {
+		st.State = statemachine.OrderRefundRequested
+	}
+	return st, nil
 }
 
 func (r *refund) run(ctx workflow.Context) {
