@@ -366,6 +366,20 @@ func (s *system) waitListed(orderID string, states ...string) {
 func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	s := start(t)
 	s.putIssuedOrder("o-dup", "c-dup")
+	// A revoke without its confirmation is refused with SSL-9 and leaves
+	// no certificate workflow behind.
+	var refused struct {
+		Error struct {
+			Rules []string `json:"rules"`
+		} `json:"error"`
+	}
+	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", map[string]any{}, &refused); code != http.StatusUnprocessableEntity ||
+		!slices.Equal(refused.Error.Rules, []string{"SSL-9"}) {
+		t.Fatalf("revoke without confirmation: %d %+v, want 422 [SSL-9]", code, refused)
+	}
+	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "certificate/c-dup", ""); err == nil {
+		t.Fatal("a refused certificate action left a workflow")
+	}
 	body := map[string]any{"confirm_irreversible": true}
 	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", body, nil); code != 200 {
 		t.Fatalf("revoke: %d", code)
