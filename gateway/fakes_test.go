@@ -79,7 +79,8 @@ func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in work
 	if _, ok := f.running[o.ID]; !ok {
 		delete(f.finished, o.ID)
 		f.runs++
-		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{}}
+		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{},
+			Steps: []workflows.StepRecord{{At: testNow, Step: "requested"}}}
 		if f.rejectWith != nil {
 			st.State, st.Outcome, st.Reasons = statemachine.OrderRejected, workflows.OutcomeRejected, f.rejectWith
 		}

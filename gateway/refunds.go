@@ -97,6 +97,16 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The lists are always arrays in the answer, never null.
+	if d.Refusals == nil {
+		d.Refusals = []policy.Refusal{}
+	}
+	if d.Steps == nil {
+		d.Steps = []policy.Step{}
+	}
+	if d.MissingConfirmations == nil {
+		d.MissingConfirmations = []policy.Confirmation{}
+	}
 	el := Eligibility{OrderID: o.ID, EvaluatedAt: now, Decision: d, AlreadyRefunded: refunded}
 	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
 	case err == nil:
