@@ -131,9 +131,13 @@ func (s *Server) judgeWithHistory(ctx context.Context, o domain.Order, req domai
 	refunded := o.AlreadyRefunded.String()
 	if cur, err := money.LookupCurrency(o.Currency); err == nil {
 		refunded = o.AlreadyRefunded.StringFixed(cur.Places)
+		paid = paid.Round(int32(cur.Places))
 	}
 	d, err := s.judge(ctx, o, req, now)
-	return d, refunded, err
+	if err != nil {
+		return d, refunded, err
+	}
+	return policy.RefusePaidOut(d, paid, o.Currency), refunded, nil
 }
 
 // eligibilityQuery reads the would-be request from the query: scope and the
@@ -251,7 +255,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 }
 
 // finishedBlocks is the Conflict that a finished refund puts in the way of
-// a new one, or nil: paid (M-4: money moves once per order), or refused by
+// a new one, or nil: paid (M-3: a refund is paid once), or refused by
 // a rule that cannot change (policy.FinalRefusal).
 func finishedBlocks(orderID string, last workflows.RefundStatus) error {
 	switch last.Outcome {
@@ -260,7 +264,7 @@ func finishedBlocks(orderID string, last workflows.RefundStatus) error {
 		if last.Payout != nil {
 			payment = " (payment " + last.Payout.PaymentID + ")"
 		}
-		return errs.R(errs.Conflict, []string{"M-4"}, "the refund of order %s was paid%s; money moves once per order", orderID, payment)
+		return errs.R(errs.Conflict, []string{"M-3"}, "the refund of order %s was paid%s; a refund is paid once per order", orderID, payment)
 	case workflows.OutcomeRejected:
 		if final, rule := policy.FinalRefusal(last.Reasons); final {
 			return errs.R(errs.Conflict, []string{rule}, "the refund of order %s was refused under %s, which a new request cannot change: %s", orderID, rule, last.Message)

@@ -150,7 +150,7 @@ func TestFinishedRefundBlocksOrNot(t *testing.T) {
 		status int
 		rules  []string
 	}{
-		"paid":                {workflows.RefundStatus{Outcome: workflows.OutcomeRefunded, Payout: &workflows.Payout{PaymentID: "pay-1"}}, 409, []string{"M-4"}},
+		"paid":                {workflows.RefundStatus{Outcome: workflows.OutcomeRefunded, Payout: &workflows.Payout{PaymentID: "pay-1"}}, 409, []string{"M-3"}},
 		"refused late":        {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"GEN-1"}}, 409, []string{"GEN-1"}},
 		"review too late":     {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"SSL-2"}}, 409, []string{"SSL-2"}},
 		"cancelled":           {workflows.RefundStatus{Outcome: workflows.OutcomeCancelled, Reasons: []string{}}, 202, nil},
@@ -238,6 +238,9 @@ func TestEligibilityKnowsRefundHistory(t *testing.T) {
 	got := decodeInto[Eligibility](t, e.do(t, http.MethodGet, "/v1/orders/o-1/refund-eligibility", "", asConsole...))
 	if got.AlreadyRefunded != "100.00" || got.InProgress || got.Refund == nil || got.Refund.State != "refunded" {
 		t.Errorf("answer = %+v", got)
+	}
+	if got.Decision.Eligible || len(got.Decision.Refusals) != 1 || got.Decision.Refusals[0].Rule != "M-3" {
+		t.Errorf("decision once paid = %+v, want refused with M-3", got.Decision)
 	}
 	if !e.judge.orders[0].AlreadyRefunded.Equal(decimal.RequireFromString("100")) {
 		t.Errorf("judged with already_refunded %s, want the ledger's 100 (M-3)", e.judge.orders[0].AlreadyRefunded)

@@ -2,7 +2,10 @@ package policy
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 // TestCanCancel covers CAN-1 and CAN-2 (with TC-3).
@@ -56,5 +59,21 @@ func TestFinalRefusal(t *testing.T) {
 				t.Fatalf("FinalRefusal(%v) = %v, %q; want %v, %q", tc.rules, final, rule, tc.final, tc.rule)
 			}
 		})
+	}
+}
+
+// M-3: once the ledger paid out for an order, the decision is a refusal
+// citing M-3 with the amount, even if a remainder is left (GW-4 prorated).
+func TestRefusePaidOut(t *testing.T) {
+	d := Decision{Eligible: true, Refusals: []Refusal{}}
+	if got := RefusePaidOut(d, decimal.Zero, "USD"); !got.Eligible {
+		t.Fatal("nothing paid out: the decision must stand")
+	}
+	got := RefusePaidOut(d, decimal.RequireFromString("1.28"), "USD")
+	if got.Eligible || len(got.Refusals) != 1 || got.Refusals[0].Rule != "M-3" || !strings.Contains(got.Refusals[0].Message, "1.28 USD") {
+		t.Fatalf("paid out: %+v", got)
+	}
+	if again := RefusePaidOut(got, decimal.RequireFromString("1.28"), "USD"); len(again.Refusals) != 1 {
+		t.Fatalf("M-3 cited twice: %+v", again.Refusals)
 	}
 }

@@ -1,5 +1,11 @@
 package policy
 
+import (
+	"fmt"
+
+	"github.com/shopspring/decimal"
+)
+
 // changeable lists the rules whose refusal the customer or time can undo:
 // a missing confirmation (TC-5, SSL-9), a certificate that could not be
 // released yet (SSL-6: the CA rejected the revocation or the resubmission),
@@ -27,4 +33,25 @@ func FinalRefusal(rules []string) (final bool, rule string) {
 		}
 	}
 	return false, ""
+}
+
+// RefusePaidOut applies M-3 to an order whose refund already paid out
+// (paidOut, in currency, from the payment ledger): a refund is paid once
+// per order, so even when the prorated arithmetic leaves a remainder, the
+// decision is a refusal citing M-3 with the amount. A decision for an
+// order with nothing paid out is returned unchanged.
+func RefusePaidOut(d Decision, paidOut decimal.Decimal, currency string) Decision {
+	if !paidOut.IsPositive() {
+		return d
+	}
+	d.Eligible = false
+	d.Refund = nil
+	for _, r := range d.Refusals {
+		if r.Rule == RuleM3 {
+			return d
+		}
+	}
+	d.Refusals = append(d.Refusals, Refusal{Rule: RuleM3,
+		Message: fmt.Sprintf("%s %s was already refunded for this order: a refund is paid once", paidOut, currency)})
+	return d
 }
