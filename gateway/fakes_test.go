@@ -292,6 +292,15 @@ func (f *fakeOrders) RefundedAmount(ctx context.Context, orderID string) (decima
 	return f.refunded[orderID], nil
 }
 
+func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+	if rec, ok := f.refunds[orderID]; ok && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
+		return nil
+	}
+	f.refunds[orderID] = activities.RefundRecord{OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
+		Reasons: []string{}, UpdatedAt: at, RequestedBy: requestedBy}
+	return nil
+}
+
 // fakeJudge records its calls and answers decision, err.
 type fakeJudge struct {
 	decision policy.Decision

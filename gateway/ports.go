@@ -73,6 +73,10 @@ type Orders interface {
 	// RefundedAmount is what the payment ledger paid out for the order
 	// (M-3 counts it as refunded).
 	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
+	// RecordRefundRequested records a refund just started (state
+	// refund_requested at the request's time) unless a running or newer
+	// refund's record is there.
+	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
 }
 
 // OrderFilter selects orders for Orders.ListOrders; zero fields select all.

@@ -241,6 +241,13 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !running {
+		// The read model shows the request at once; the workflow's own
+		// records (later in time) take over from its first step.
+		if err := s.orders.RecordRefundRequested(ctx, o.ID, in.Request.RequestedBy, now); err != nil {
+			s.log.Warn("refund started, its request not yet recorded", zap.String("order", o.ID), zap.Error(err))
+		}
+	}
 	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID}
 	if st, err := s.wf.RefundStatus(ctx, o.ID); err == nil {
 		resp.Status = &st

@@ -102,6 +102,10 @@ func TestStartRefund(t *testing.T) {
 	if len(e.judge.reqs) != 1 || !reflect.DeepEqual(e.judge.reqs[0], want.Request) {
 		t.Errorf("judged %+v before starting, want %+v", e.judge.reqs, want.Request)
 	}
+	// The read model shows the request at once.
+	if rec := e.orders.refunds["o-1"]; rec.State != "refund_requested" || rec.RequestedBy != "console-backend" {
+		t.Errorf("store record = %+v", rec)
+	}
 }
 
 func TestDuplicateRefundJoins(t *testing.T) {

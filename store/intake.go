@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -101,4 +102,32 @@ func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decim
 		return rows.Err()
 	})
 	return total, err
+}
+
+// RecordRefundRequested writes the record of a refund the gateway just
+// started (state refund_requested, at the request's time), so lists and
+// eligibility show it before the workflow's first step writes its own. It
+// never overwrites the record of a running refund, nor a newer one: only
+// a missing record, or an older final one (a previous refund), is
+// replaced. The order must exist (errs.NotFound).
+func (db *DB) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+	return db.write(ctx, "recording a refund request", func(tx *sql.Tx) error {
+		if err := orderExists(ctx, tx, orderID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by)
+			VALUES (?, ?, 'pending', '[]', ?, ?)
+			ON CONFLICT (order_id) DO UPDATE SET
+				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
+				cash = '', currency = '', payment_id = '', waiting = '', escalated = 0,
+				updated_at = excluded.updated_at, requested_by = excluded.requested_by
+			WHERE refunds.state IN (?, ?, ?) AND excluded.updated_at >= refunds.updated_at`,
+			orderID, string(statemachine.OrderRefundRequested), formatTime(at), requestedBy,
+			string(statemachine.OrderRefunded), string(statemachine.OrderRejected), string(statemachine.OrderCancelled))
+		if err != nil {
+			return dbError(err, "recording the refund request of order %s", orderID)
+		}
+		return nil
+	})
 }

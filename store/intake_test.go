@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
@@ -105,4 +106,39 @@ func TestRefundRecordReadModel(t *testing.T) {
 	if err != nil || len(page.Orders) != 1 || page.Orders[0].Refund == nil || !page.Orders[0].Refund.Escalated {
 		t.Fatalf("list by committed = %+v, %v", page, err)
 	}
+}
+
+// The gateway's "requested" record never hides a running refund's state.
+func TestRecordRefundRequested(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "console-backend" {
+		t.Fatalf("record = %+v", got)
+	}
+	running := activities.RefundRecord{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: clock.Now().Add(time.Second)}
+	if err := db.SaveRefund(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "awaiting_approval" {
+		t.Fatalf("a running refund's record was overwritten: %+v", got)
+	}
+	// After a cancelled refund, a new request's record replaces it.
+	running.State, running.Outcome = "cancelled", "cancelled"
+	if err := db.SaveRefund(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordRefundRequested(ctx, "o-1", "alice", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "alice" {
+		t.Fatalf("after a cancelled refund: %+v", got)
+	}
+	errstest.Want(t, db.RecordRefundRequested(ctx, "o-9", "x", clock.Now()), errs.NotFound)
 }

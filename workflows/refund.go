@@ -567,7 +567,8 @@ func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error
 		return errtemporal.New(errs.Invalid, []string{"GW-4"}, "GW-4: the approving operator is required")
 	}
 	if r.st.State != statemachine.OrderAwaitingApproval || r.approval != nil {
-		return errtemporal.New(errs.Conflict, []string{"GW-4"}, "GW-4: the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, r.st.State)
+		st, _ := r.status()
+		return errtemporal.New(errs.Conflict, []string{"GW-4"}, "GW-4: the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, st.State)
 	}
 	// GW-4, four eyes: whoever asked for the refund cannot approve it.
 	if by := r.in.Request.RequestedBy; by != "" && by == req.Operator {
