@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -48,11 +48,21 @@ type PolicyBundle struct {
 	ReviewPoll time.Duration `json:"review_poll,omitempty"`
 }
 
-// LoadOrder reads an order with its certificates' current states.
+// LoadOrder reads an order with its certificates' current states. When the
+// store keeps the payment ledger too (RefundLedger), what it paid out for
+// the order counts as already refunded (M-3): a refund after a paid one is
+// refused by the rules, not by the payment.
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (domain.Order, error) {
 	o, err := a.Store.GetOrder(ctx, orderID)
 	if err != nil {
 		return domain.Order{}, toApplicationError(fmt.Errorf("loading order %s: %w", orderID, err))
+	}
+	if l, ok := a.Store.(RefundLedger); ok {
+		paid, err := l.RefundedAmount(ctx, orderID)
+		if err != nil {
+			return domain.Order{}, toApplicationError(fmt.Errorf("reading payouts of order %s: %w", orderID, err))
+		}
+		o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
 	}
 	return o, nil
 }
@@ -85,9 +95,9 @@ type ActionReceipt struct {
 }
 
 // CertificateAction performs a console action at the CA. A refused
-// resubmission is a non-retryable TypeResubmissionRejected error carrying
+// resubmission is a non-retryable errs.ResubmissionRejected error carrying
 // the CA's reason (SSL-6: the customer must fix the data); refused
-// credentials are a non-retryable TypeCAConfig error.
+// credentials are a non-retryable errs.Misconfigured error.
 func (a *Activities) CertificateAction(ctx context.Context, in CertificateActionInput) (ActionReceipt, error) {
 	var (
 		rec ActionReceipt
@@ -103,7 +113,7 @@ func (a *Activities) CertificateAction(ctx context.Context, in CertificateAction
 		return rec, nil
 	}
 	if in.Action == statemachine.Resubmit && errs.CodeOf(err) == errs.Invalid {
-		return rec, temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeResubmissionRejected, err)
+		return rec, errtemporal.From(&errs.Error{Code: errs.ResubmissionRejected, Message: errs.MessageOf(err), Rules: []string{"SSL-6"}, Err: err})
 	}
 	return rec, caError(fmt.Errorf("%s %s: %w", in.Action, in.CertificateID, err))
 }
@@ -118,11 +128,12 @@ func (a *Activities) RevocationStatus(ctx context.Context, certID string) (Revie
 	return st, nil
 }
 
-// caError converts a CA failure; refused credentials become the
-// non-retryable TypeCAConfig (logged by the workflow once, not per attempt).
+// caError converts a CA failure; refused credentials are the
+// non-retryable errs.Misconfigured (logged by the workflow once, not per
+// attempt), whatever code the client gave them.
 func caError(err error) error {
-	if errors.Is(err, ErrCARefusedCredentials) {
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeCAConfig, err)
+	if errors.Is(err, ErrCARefusedCredentials) && errs.CodeOf(err) != errs.Misconfigured {
+		err = errs.Wrap(errs.Misconfigured, err, "the CA refuses our credentials")
 	}
 	return toApplicationError(err)
 }
@@ -158,7 +169,7 @@ func (a *Activities) Pay(ctx context.Context, req PayoutRequest) (PayoutReceipt,
 	}
 	rec, err := a.Payments.Refund(ctx, req)
 	if errors.Is(err, ErrOriginalMethodFailed) {
-		return PayoutReceipt{}, temporal.NewNonRetryableApplicationError(ErrOriginalMethodFailed.Error(), TypeOriginalMethodFailed, err)
+		return PayoutReceipt{}, errtemporal.From(&errs.Error{Code: errs.OriginalMethodFailed, Message: ErrOriginalMethodFailed.Error(), Rules: []string{"GEN-4"}, Err: err})
 	}
 	if err != nil {
 		return PayoutReceipt{}, toApplicationError(fmt.Errorf("paying %s: %w", req.IdempotencyKey, err))
@@ -209,19 +220,7 @@ func (a *Activities) RecordRefund(ctx context.Context, rec RefundRecord) error {
 }
 
 // toApplicationError converts a coded error into the application error a
-// workflow branches on: only the type survives the boundary. Unavailable
-// and uncoded errors stay retryable; the others are final.
-func toApplicationError(err error) error {
-	switch errs.CodeOf(err) {
-	case errs.NotFound:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeNotFound, err)
-	case errs.Invalid:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeInvalid, err)
-	case errs.Conflict:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeConflict, err)
-	case errs.IllegalTransition:
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), TypeIllegalTransition, err)
-	default:
-		return err
-	}
-}
+// workflow branches on: its errs code as the type, its rules in the
+// details. Unavailable and uncoded errors stay retryable; the others are
+// final.
+func toApplicationError(err error) error { return errtemporal.From(err) }

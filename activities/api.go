@@ -3,13 +3,16 @@
 // workflows. Activities are methods on Activities, which holds its clients
 // as interfaces owned by this package; the worker injects real clients, the
 // simulator and tests inject fakes. Errors that cross to a workflow carry a
-// named application-error type (the Type* constants), retryable or not.
+// application error whose type is its errs code and whose details carry its
+// rule IDs (package errs/errtemporal); outages stay retryable.
 package activities
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
@@ -18,22 +21,9 @@ import (
 	"github.com/certflow/certflow/statemachine"
 )
 
-// Application-error types that workflows branch on.
-const (
-	TypeResubmissionRejected = "ResubmissionRejected"
-	TypeOriginalMethodFailed = "OriginalMethodFailed"
-	TypeIllegalTransition    = "IllegalTransition"
-	TypeNotFound             = "NotFound"
-	TypeInvalid              = "Invalid"
-	TypeConflict             = "Conflict"
-	// TypeCAConfig: the CA refuses our credentials (401/403). Retrying
-	// cannot help until an operator fixes the configuration; the refund
-	// waits visibly instead (see docs/ca-boundary.md).
-	TypeCAConfig = "CAConfig"
-)
-
 // ErrCARefusedCredentials is what a CA implementation wraps when the CA
-// answers 401 or 403: a configuration error, not an outage.
+// answers 401 or 403: a configuration error (errs.Misconfigured), not an
+// outage.
 var ErrCARefusedCredentials = errors.New("the CA refuses our credentials")
 
 // CA is the certificate authority's API, as the activities need it. Every
@@ -118,7 +108,16 @@ type Store interface {
 	SaveRefund(ctx context.Context, rec RefundRecord) error
 }
 
-// RefundRecord is the store's view of a refund.
+// RefundLedger is what a Store that also keeps the payment ledger adds:
+// the amount paid out for an order (cash and gift card), which M-3 counts
+// as already refunded.
+type RefundLedger interface {
+	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
+}
+
+// RefundRecord is the store's view of a refund, written at every state
+// change of the refund workflow. State is the refund's statemachine
+// OrderState, the same word as the RefundStatus search attribute.
 type RefundRecord struct {
 	OrderID   string    `json:"order_id"`
 	State     string    `json:"state"`
@@ -128,6 +127,13 @@ type RefundRecord struct {
 	Currency  string    `json:"currency,omitempty"`
 	PaymentID string    `json:"payment_id,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Waiting says what the refund waits for (the customer, a revocation
+	// review, an operator); empty when it waits for nothing.
+	Waiting string `json:"waiting,omitempty"`
+	// Escalated is set once a revocation review passed its T-3 deadline.
+	Escalated bool `json:"escalated,omitempty"`
+	// RequestedBy is the subject that asked for the refund (GW-4).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // Policies resolves the refund-policy profile and business-day calendar

@@ -22,6 +22,7 @@ import (
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -96,8 +97,12 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if f.key, err = webhook.ParseSecret(secret); err != nil {
 		t.Fatal(err)
 	}
+	tokens, err := gateway.NewTokens("e2e-console:console:" + consoleToken)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: wiring.StoreOrders{DB: f.db}, Judge: gateway.PolicyJudge(pols),
-		WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
+		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +209,7 @@ func (f *faulty) certificate(certID string) workflows.CertificateStatus {
 
 func (f *faulty) requestRefund(orderID string) {
 	f.t.Helper()
-	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true, "requested_by": "e2e"}
+	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true}
 	if code := f.call("POST", f.gw.URL+"/v1/orders/"+orderID+"/refund", req, nil); code != http.StatusAccepted {
 		f.t.Fatalf("POST refund: %d", code)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -43,6 +45,11 @@ import (
 const (
 	caToken = "e2e-ca-token"
 	secret  = "whsec_ZTJlLXNlY3JldC1rZXktMDEyMzQ1Njc4OWFi"
+
+	// The console API tokens: the console backend and two operators.
+	consoleToken   = "e2e-console-token-0123456789"
+	operatorToken  = "e2e-operator-token-0123456789"
+	operator2Token = "e2e-operator2-token-0123456789"
 )
 
 type system struct {
@@ -107,8 +114,13 @@ func start(t *testing.T) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tokens, err := gateway.NewTokens("e2e-console:console:"+consoleToken, "e2e-operator:operator:"+operatorToken,
+		"e2e-operator2:operator:"+gateway.HashToken(operator2Token))
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: wiring.StoreOrders{DB: s.db}, Judge: gateway.PolicyJudge(pols),
-		WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +151,8 @@ func start(t *testing.T) *system {
 	return s
 }
 
+// putIssuedOrder registers an order with one issued certificate through
+// PUT /v1/orders/{id}, as the console backend does.
 func (s *system) putIssuedOrder(orderID, certID string) {
 	s.t.Helper()
 	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
@@ -146,12 +160,21 @@ func (s *system) putIssuedOrder(orderID, certID string) {
 	o := domain.Order{ID: orderID, Product: domain.SSLCertificate, PaidAt: paid, Currency: "USD", Profile: "aliyun-intl", ValidityYears: 1,
 		Price: decimal.RequireFromString("100.00"), Payment: domain.Payment{Cash: decimal.RequireFromString("80.00"), Voucher: decimal.RequireFromString("20.00")},
 		Certificates: []domain.Certificate{{ID: certID, State: statemachine.Issued, IssuedAt: &issued}}}
-	if err := s.db.PutOrder(context.Background(), o); err != nil {
-		s.t.Fatal(err)
+	var v gateway.OrderView
+	if code := s.callAs(consoleToken, "PUT", s.gw.URL+"/v1/orders/"+orderID, o, &v); code != http.StatusCreated || !v.Created {
+		s.t.Fatalf("PUT order %s: %d %+v", orderID, code, v)
 	}
 }
 
+// call sends a request with the console token (the CA simulator's token on
+// its URLs).
 func (s *system) call(method, url string, body any, out any) int {
+	s.t.Helper()
+	return s.callAs(consoleToken, method, url, body, out)
+}
+
+// callAs sends a request with a console API token ("" for none).
+func (s *system) callAs(token, method, url string, body any, out any) int {
 	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -162,8 +185,11 @@ func (s *system) call(method, url string, body any, out any) int {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if strings.HasPrefix(url, s.ca.URL) {
+	switch {
+	case strings.HasPrefix(url, s.ca.URL):
 		req.Header.Set("Authorization", "Bearer "+caToken)
+	case token != "":
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -227,9 +253,34 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	if code := s.call("GET", s.gw.URL+"/v1/orders/o-e2e/refund-eligibility?confirm_irreversible=true&accept_late_review_risk=true", nil, &elig); code != 200 || !elig.Decision.Eligible {
 		t.Fatalf("eligibility with confirmations: %d %+v", code, elig.Decision)
 	}
-	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true, "requested_by": "e2e"}
+	// Without a token: 401, and nothing starts.
+	if code := s.callAs("", "POST", s.gw.URL+"/v1/orders/o-e2e/refund", map[string]any{}, nil); code != http.StatusUnauthorized {
+		t.Fatalf("POST refund without a token: %d, want 401", code)
+	}
+	// Without the confirmations the rules refuse the request at once: 422
+	// with the rule IDs, and nothing is started, so it can be sent again.
+	var refused struct {
+		Error struct {
+			Code  string   `json:"code"`
+			Rules []string `json:"rules"`
+		} `json:"error"`
+	}
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", map[string]any{}, &refused); code != http.StatusUnprocessableEntity ||
+		!slices.Contains(refused.Error.Rules, "SSL-9") {
+		t.Fatalf("POST refund without confirmations: %d %+v, want 422 citing SSL-9", code, refused)
+	}
+	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "refund/o-e2e", ""); err == nil {
+		t.Fatal("a refused request started the refund workflow")
+	}
+	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true}
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
 		t.Fatalf("POST refund: %d", code)
+	}
+	// In flight, the operator's order list shows it (the read model
+	// follows every state change), and intake refuses to change the order.
+	s.waitListed("o-e2e", string(statemachine.OrderReleasing), string(statemachine.OrderCommitted))
+	if code := s.callAs(consoleToken, "GET", s.gw.URL+"/v1/orders", nil, nil); code != http.StatusForbidden {
+		t.Fatalf("order list with the console token: %d, want 403", code)
 	}
 	// The same request again joins the running refund.
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
@@ -271,6 +322,43 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	}
 	s.waitVisible(`OrderId = "o-e2e" AND RefundStatus = "refunded"`)
 	s.waitVisible(`CertificateId = "c-e2e" AND CertificateState = "removed"`)
+
+	// Once paid, eligibility refuses it with M-3 and the amount, a new
+	// request is 409, and the list shows it refunded.
+	var elig2 struct {
+		Decision        policy.Decision `json:"decision"`
+		AlreadyRefunded string          `json:"already_refunded"`
+	}
+	if code := s.call("GET", s.gw.URL+"/v1/orders/o-e2e/refund-eligibility?consent=true&confirm_irreversible=true&accept_late_review_risk=true", nil, &elig2); code != 200 ||
+		elig2.Decision.Eligible || !slices.Contains(elig2.Decision.Reasons(), "M-3") || elig2.AlreadyRefunded != "80.00" {
+		t.Fatalf("eligibility once paid: %d %+v, want refused with M-3 and 80.00 refunded", code, elig2)
+	}
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusConflict {
+		t.Fatalf("POST refund once paid: %d, want 409", code)
+	}
+	s.waitListed("o-e2e", string(statemachine.OrderRefunded))
+}
+
+// waitListed waits until the operator's order list, filtered by one of
+// states, shows the order.
+func (s *system) waitListed(orderID string, states ...string) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, st := range states {
+			var list gateway.OrderList
+			if code := s.callAs(operatorToken, "GET", s.gw.URL+"/v1/orders?refund_state="+st, nil, &list); code != 200 {
+				s.t.Fatalf("order list: %d", code)
+			}
+			for _, o := range list.Orders {
+				if o.Order.ID == orderID && o.Refund != nil && o.Refund.State == st {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("order %s never listed in state %v", orderID, states)
 }
 
 // The same signed callback delivered twice is acknowledged twice and
@@ -278,7 +366,21 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	s := start(t)
 	s.putIssuedOrder("o-dup", "c-dup")
-	body := map[string]any{"actor": "e2e", "confirm_irreversible": true}
+	// A revoke without its confirmation is refused with SSL-9 and leaves
+	// no certificate workflow behind.
+	var refused struct {
+		Error struct {
+			Rules []string `json:"rules"`
+		} `json:"error"`
+	}
+	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", map[string]any{}, &refused); code != http.StatusUnprocessableEntity ||
+		!slices.Equal(refused.Error.Rules, []string{"SSL-9"}) {
+		t.Fatalf("revoke without confirmation: %d %+v, want 422 [SSL-9]", code, refused)
+	}
+	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "certificate/c-dup", ""); err == nil {
+		t.Fatal("a refused certificate action left a workflow")
+	}
+	body := map[string]any{"confirm_irreversible": true}
 	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", body, nil); code != 200 {
 		t.Fatalf("revoke: %d", code)
 	}

@@ -31,7 +31,39 @@ const (
 	Unavailable Code = "unavailable"
 	// Internal: a bug or an unexpected failure; never shown to a client.
 	Internal Code = "internal"
+	// Unauthenticated: the caller did not prove who it is (no or an
+	// unknown credential).
+	Unauthenticated Code = "unauthenticated"
+	// Forbidden: the caller is known but may not do this (wrong role, or
+	// four-eyes, GW-4).
+	Forbidden Code = "forbidden"
+	// RateLimited: the caller sent too many requests; retry later.
+	RateLimited Code = "rate_limited"
+	// ResubmissionRejected: the CA refused an automatic resubmission for
+	// missing data; the customer must fix it (SSL-6).
+	ResubmissionRejected Code = "resubmission_rejected"
+	// OriginalMethodFailed: a refund to the original payment method cannot
+	// go through; no money moved (GEN-4: pay to the balance instead).
+	OriginalMethodFailed Code = "original_method_failed"
+	// Misconfigured: a dependency refuses our configuration (the CA
+	// answering 401/403 to our credentials). Retrying cannot help until an
+	// operator fixes it, so it is not retried; the refund waits visibly.
+	Misconfigured Code = "misconfigured"
 )
+
+// Codes lists every code, in a fixed order.
+var Codes = []Code{Invalid, NotFound, Conflict, IllegalTransition, NotRefundable, Unavailable, Internal,
+	Unauthenticated, Forbidden, RateLimited, ResubmissionRejected, OriginalMethodFailed, Misconfigured}
+
+// Known reports whether c is one of Codes.
+func (c Code) Known() bool {
+	for _, k := range Codes {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
 
 // Error is a coded error. Message is safe to show to a client; Err, if set,
 // is the internal cause and is not.
@@ -61,6 +93,11 @@ func (e *Error) Is(target error) bool {
 // E builds a coded error with a formatted, client-safe message.
 func E(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// R builds a coded error that names the rules behind it.
+func R(code Code, rules []string, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Rules: rules}
 }
 
 // Wrap builds a coded error around an internal cause.

@@ -22,9 +22,9 @@ type CertificateView struct {
 }
 
 // actionBody is the body of POST /v1/certificates/{id}/actions/{action}.
+// The actor is the token's subject.
 type actionBody struct {
-	Actor               string `json:"actor"`
-	ConfirmIrreversible bool   `json:"confirm_irreversible"`
+	ConfirmIrreversible bool `json:"confirm_irreversible"`
 }
 
 // certificateAction sends a console action as an update to the
@@ -53,13 +53,40 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req := workflows.ActionRequest{Action: action, Actor: body.Actor, ConfirmIrreversible: body.ConfirmIrreversible}
+	req := workflows.ActionRequest{Action: action, Actor: principalOf(ctx).Subject, ConfirmIrreversible: body.ConfirmIrreversible}
+	// A refused action must not leave a workflow behind: when none runs,
+	// judge the action against the stored state before starting one (the
+	// workflow's validator judges it again).
+	running, err := s.wf.CertificateRunning(ctx, in.Certificate.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !running {
+		if err := judgeAction(in.Certificate.State, req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	st, err := s.wf.CertificateAction(ctx, in, updateID(r.URL.Path, key), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, CertificateView{WorkflowID: workflows.CertificateWorkflowID(in.Certificate.ID), Source: SourceWorkflow, Status: st})
+}
+
+// judgeAction applies the rules the certificate workflow's validator
+// applies: the transition must exist (409 illegal_transition), and an
+// irreversible one must be confirmed (SSL-9, 422).
+func judgeAction(state statemachine.CertState, req workflows.ActionRequest) error {
+	if _, err := statemachine.CertTransition(state, req.Action); err != nil {
+		return err
+	}
+	if statemachine.IsIrreversible(req.Action) && !req.ConfirmIrreversible {
+		return errs.R(errs.Invalid, []string{"SSL-9"}, "SSL-9: %s cannot be undone; confirm_irreversible must be true", req.Action)
+	}
+	return nil
 }
 
 // certificateInput builds the input that starts a certificate's workflow

@@ -13,7 +13,7 @@ import (
 
 func TestCertificateAction(t *testing.T) {
 	e := newEnv(t)
-	rec := e.do(t, http.MethodPost, "/v1/certificates/c-1/actions/revoke", `{"actor":"u-7","confirm_irreversible":true}`)
+	rec := e.do(t, http.MethodPost, "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`, asConsole...)
 	wantStatus(t, rec, http.StatusOK)
 	v := decodeInto[CertificateView](t, rec)
 	if v.WorkflowID != "certificate/c-1" || v.Source != SourceWorkflow || v.Status.State != statemachine.ValidatingRevocation {
@@ -23,7 +23,7 @@ func TestCertificateAction(t *testing.T) {
 	if len(e.wf.actionInputs) != 1 || !reflect.DeepEqual(e.wf.actionInputs[0], wantIn) {
 		t.Errorf("start input = %+v, want %+v", e.wf.actionInputs, wantIn)
 	}
-	wantReq := workflows.ActionRequest{Action: statemachine.Revoke, Actor: "u-7", ConfirmIrreversible: true}
+	wantReq := workflows.ActionRequest{Action: statemachine.Revoke, Actor: "console-backend", ConfirmIrreversible: true}
 	if !reflect.DeepEqual(e.wf.actions[0], wantReq) {
 		t.Errorf("action = %+v, want %+v", e.wf.actions[0], wantReq)
 	}
@@ -37,14 +37,22 @@ func TestCertificateActionRefusals(t *testing.T) {
 		status   int
 		code     errs.Code
 		mentions string
+		rules    []string
+		running  bool
 		reached  bool
 	}{
+		// No workflow runs for c-1: a refused action is judged before one
+		// would start, so none is left behind.
 		"illegal transition": {
-			path: "/v1/certificates/c-1/actions/submit", status: 409, code: errs.IllegalTransition, mentions: "submit", reached: true,
+			path: "/v1/certificates/c-1/actions/submit", status: 409, code: errs.IllegalTransition, mentions: "submit",
 		},
 		"revoke not confirmed": {
-			path: "/v1/certificates/c-1/actions/revoke", err: errs.E(errs.Invalid, "SSL-9: revoke cannot be undone; confirm_irreversible must be true"),
-			status: 422, code: errs.Invalid, mentions: "SSL-9", reached: true,
+			path: "/v1/certificates/c-1/actions/revoke", status: 422, code: errs.Invalid, mentions: "SSL-9", rules: []string{"SSL-9"},
+		},
+		"revoke not confirmed, workflow running": {
+			path: "/v1/certificates/c-1/actions/revoke", running: true,
+			err:    errs.R(errs.Invalid, []string{"SSL-9"}, "SSL-9: revoke cannot be undone; confirm_irreversible must be true"),
+			status: 422, code: errs.Invalid, mentions: "SSL-9", rules: []string{"SSL-9"}, reached: true,
 		},
 		"owned by a refund": {
 			path: "/v1/certificates/c-1/actions/revoke", body: `{"confirm_irreversible":true}`, err: errs.E(errs.Conflict, "certificate c-1 is being released by refund/o-1"),
@@ -54,7 +62,7 @@ func TestCertificateActionRefusals(t *testing.T) {
 		"CA result as action": {path: "/v1/certificates/c-1/actions/issued", status: 404, code: errs.NotFound, mentions: "unknown certificate action"},
 		"unknown certificate": {path: "/v1/certificates/c-9/actions/cancel", status: 404, code: errs.NotFound, mentions: "certificate c-9"},
 		"temporal down": {
-			path: "/v1/certificates/c-1/actions/delete", err: errs.E(errs.Unavailable, "the workflow of certificate c-1 did not answer in time; retry"),
+			path: "/v1/certificates/c-1/actions/revoke", body: `{"confirm_irreversible":true}`, err: errs.E(errs.Unavailable, "the workflow of certificate c-1 did not answer in time; retry"),
 			status: 503, code: errs.Unavailable, mentions: "retry", reached: true,
 		},
 	}
@@ -62,7 +70,13 @@ func TestCertificateActionRefusals(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			e.wf.actionErr = tc.err
-			wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
+			if tc.running {
+				e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.Issued}
+			}
+			d := wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
+			if !reflect.DeepEqual(d.Rules, tc.rules) {
+				t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
+			}
 			if reached := len(e.wf.actions) > 0; reached != tc.reached {
 				t.Errorf("workflow reached = %v, want %v", reached, tc.reached)
 			}

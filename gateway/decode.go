@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/certflow/certflow/errs"
 )
@@ -66,6 +67,10 @@ func requireJSON(r *http.Request) error {
 func decodeJSON(body []byte, dst any) error {
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
 		return badRequest("request body must be a JSON object")
+	}
+	// encoding/json would replace invalid UTF-8 silently.
+	if !utf8.Valid(body) {
+		return badRequest("request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

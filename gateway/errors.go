@@ -3,12 +3,10 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"regexp"
 
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/errs"
-	"github.com/certflow/certflow/policy"
 )
 
 // statusOf is the one table from error codes to HTTP statuses. Invalid is
@@ -23,6 +21,15 @@ var statusOf = map[errs.Code]int{
 	errs.NotRefundable:     http.StatusUnprocessableEntity,
 	errs.Unavailable:       http.StatusServiceUnavailable,
 	errs.Internal:          http.StatusInternalServerError,
+	errs.Unauthenticated:   http.StatusUnauthorized,
+	errs.Forbidden:         http.StatusForbidden,
+	errs.RateLimited:       http.StatusTooManyRequests,
+	// The CA refused a resubmission for missing data: the customer must
+	// fix it (SSL-6).
+	errs.ResubmissionRejected: http.StatusUnprocessableEntity,
+	// certflow's own configuration is refused by a dependency: an outage
+	// for the client, an alert for the operator.
+	errs.Misconfigured: http.StatusServiceUnavailable,
 }
 
 // internalMessage is all a client learns of an internal error.
@@ -88,26 +95,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.Debug("request refused", fields...)
 	}
-	if len(detail.Rules) == 0 {
-		detail.Rules = rulesIn(detail.Message)
-	}
 	writeJSON(w, status, errorBody{Error: detail})
-}
-
-// ruleID finds rule-ID-shaped words; rulesIn keeps the known ones.
-var ruleID = regexp.MustCompile(`\b[A-Z]{1,3}-[0-9]{1,2}\b`)
-
-// rulesIn lists, in order and once each, the RULES.md rule IDs a refusal
-// message cites (a workflow validator writes "CAN-1: ..."), so clients get
-// them as data and not only as text.
-func rulesIn(msg string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, id := range ruleID.FindAllString(msg, -1) {
-		if policy.KnownRule(id) && !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

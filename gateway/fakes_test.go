@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
@@ -42,7 +44,7 @@ type fakeWorkflows struct {
 	// these rules, as the workflow does when the rules refuse.
 	rejectWith []string
 
-	startErr, statusErr, cancelErr, approveErr error
+	startErr, statusErr, lastErr, cancelErr, approveErr error
 
 	certs         map[string]workflows.CertificateStatus
 	certStatusErr error
@@ -72,18 +74,53 @@ func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in work
 	if f.startErr != nil {
 		return "", f.startErr
 	}
-	if _, ok := f.finished[o.ID]; ok {
-		return "", errs.E(errs.Conflict, "the refund of order %s has already finished; a finished refund is not started again", o.ID)
-	}
+	// USE_EXISTING joins a running refund; ALLOW_DUPLICATE follows a
+	// finished one with a new run.
 	if _, ok := f.running[o.ID]; !ok {
+		delete(f.finished, o.ID)
 		f.runs++
-		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{}}
+		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{},
+			Steps: []workflows.StepRecord{{At: testNow, Step: "requested"}}}
 		if f.rejectWith != nil {
 			st.State, st.Outcome, st.Reasons = statemachine.OrderRejected, workflows.OutcomeRejected, f.rejectWith
 		}
 		f.running[o.ID] = st
 	}
 	return "run-" + o.ID, nil
+}
+
+func (f *fakeWorkflows) LastRefund(ctx context.Context, orderID string) (workflows.RefundStatus, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastErr != nil {
+		return workflows.RefundStatus{}, false, f.lastErr
+	}
+	if st, ok := f.running[orderID]; ok {
+		return st, true, nil
+	}
+	if st, ok := f.finished[orderID]; ok {
+		return st, false, nil
+	}
+	return workflows.RefundStatus{}, false, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+}
+
+func (f *fakeWorkflows) CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, id := range certIDs {
+		if _, ok := f.certs[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeWorkflows) CertificateRunning(ctx context.Context, certID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.certs[certID]
+	return ok, nil
 }
 
 func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
@@ -172,6 +209,10 @@ func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.Certif
 type fakeOrders struct {
 	orders  map[string]domain.Order
 	refunds map[string]activities.RefundRecord
+	// refunded is what the payment ledger paid out per order.
+	refunded map[string]decimal.Decimal
+	// owned records the owned certificates of each intake.
+	owned   [][]string
 	page    OrderPage
 	filters []OrderFilter
 	// err, when set, fails every call.
@@ -224,6 +265,42 @@ func (f *fakeOrders) ListOrders(ctx context.Context, flt OrderFilter) (OrderPage
 	return f.page, nil
 }
 
+func (f *fakeOrders) IntakeOrder(ctx context.Context, o domain.Order, owned []string) (bool, error) {
+	if f.err != nil {
+		return false, f.err
+	}
+	f.owned = append(f.owned, owned)
+	if rec, ok := f.refunds[o.ID]; ok && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
+		return false, errs.E(errs.Conflict, "order %s cannot be changed while its refund runs (state %s)", o.ID, rec.State)
+	}
+	old, exists := f.orders[o.ID]
+	for i, c := range o.Certificates {
+		for _, oc := range old.Certificates {
+			if oc.ID == c.ID && slices.Contains(owned, c.ID) {
+				o.Certificates[i].State = oc.State
+			}
+		}
+	}
+	f.orders[o.ID] = o
+	return !exists, nil
+}
+
+func (f *fakeOrders) RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error) {
+	if f.err != nil {
+		return decimal.Decimal{}, f.err
+	}
+	return f.refunded[orderID], nil
+}
+
+func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+	if rec, ok := f.refunds[orderID]; ok && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
+		return nil
+	}
+	f.refunds[orderID] = activities.RefundRecord{OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
+		Reasons: []string{}, UpdatedAt: at, RequestedBy: requestedBy}
+	return nil
+}
+
 // fakeJudge records its calls and answers decision, err.
 type fakeJudge struct {
 	decision policy.Decision
@@ -245,9 +322,39 @@ type env struct {
 	orders *fakeOrders
 	judge  *fakeJudge
 	logs   *observer.ObservedLogs
+	// rateLimit, when set before build, replaces the default.
+	rateLimit RateLimit
+	clock     *time.Time
 }
 
+// The test tokens: the console backend and two operators.
+const (
+	consoleToken   = "console-secret-0123456789"
+	operatorToken  = "alice-secret-0123456789"
+	operator2Token = "bob-secret-0123456789"
+)
+
+var testTokens = []string{
+	"console-backend:console:" + consoleToken,
+	"alice:operator:" + operatorToken,
+	// bob is configured by hash only.
+	"bob:operator:" + HashToken(operator2Token),
+}
+
+// asConsole, asAlice and asBob are the Authorization headers of do.
+var (
+	asConsole = []string{"Authorization", "Bearer " + consoleToken}
+	asAlice   = []string{"Authorization", "Bearer " + operatorToken}
+	asBob     = []string{"Authorization", "Bearer " + operator2Token}
+	anonymous = []string{"Authorization", ""}
+)
+
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, RateLimit{})
+}
+
+func newEnvWith(t *testing.T, rl RateLimit) *env {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	e := &env{
@@ -257,17 +364,32 @@ func newEnv(t *testing.T) *env {
 				"o-1": sslOrder("o-1", domain.Certificate{ID: "c-1", State: statemachine.Issued}),
 				"o-2": sslOrder("o-2"),
 			},
-			refunds: map[string]activities.RefundRecord{},
+			refunds:  map[string]activities.RefundRecord{},
+			refunded: map[string]decimal.Decimal{},
 		},
-		judge: &fakeJudge{},
-		logs:  logs,
+		judge:     &fakeJudge{},
+		logs:      logs,
+		rateLimit: rl,
+		clock:     &time.Time{},
+	}
+	*e.clock = testNow
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := NewTokens(testTokens...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	s, err := New(Config{
 		Workflows:      e.wf,
 		Orders:         e.orders,
 		Judge:          e.judge.judge,
+		Validate:       intake.Validator{Registry: reg}.Validate,
+		Tokens:         tokens,
+		RateLimit:      e.rateLimit,
 		WebhookSecrets: [][]byte{[]byte("next-secret"), testSecret},
-		Now:            func() time.Time { return testNow },
+		Now:            func() time.Time { return *e.clock },
 		Logger:         zap.New(core),
 	})
 	if err != nil {
@@ -285,7 +407,8 @@ func sslOrder(id string, certs ...domain.Certificate) domain.Order {
 	}
 }
 
-// do sends a request; a non-empty body is sent as application/json unless
+// do sends a request as alice (an operator) unless headers name another
+// Authorization; a non-empty body is sent as application/json unless
 // headers say otherwise.
 func (e *env) do(t *testing.T, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -293,6 +416,7 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) *ht
 	if body != "" {
 		r.Header.Set("Content-Type", "application/json")
 	}
+	r.Header.Set("Authorization", "Bearer "+operatorToken)
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
 			r.Header.Del(headers[i])

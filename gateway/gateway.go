@@ -29,20 +29,34 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/webhook"
 )
 
-// Config wires a Server. Workflows, Orders, Judge and WebhookSecrets are
-// required.
+// Config wires a Server. Workflows, Orders, Judge, Validate, Tokens and
+// WebhookSecrets are required.
 type Config struct {
 	Workflows Workflows
 	Orders    Orders
 	Judge     Judge
+	// Validate checks an order handed in by PUT /v1/orders/{id}
+	// (intake.Validator.Validate).
+	Validate func(o domain.Order, now time.Time) error
+	// Tokens authenticate console API calls (every /v1 route but the CA
+	// callbacks, which their signature authenticates).
+	Tokens *Tokens
+	// RateLimit applies per token, and per client address to calls
+	// without a known token; zero means DefaultRateLimit.
+	RateLimit RateLimit
+	// StatusTimeout bounds a status query to Temporal; zero means
+	// DefaultStatusTimeout.
+	StatusTimeout time.Duration
 	// WebhookSecrets verify CA callbacks; several are accepted at once so a
 	// secret can be rotated (webhook.ParseSecret reads the whsec_ form).
 	WebhookSecrets [][]byte
@@ -62,6 +76,9 @@ type Server struct {
 	wf      Workflows
 	orders  Orders
 	judge   Judge
+	valid   func(domain.Order, time.Time) error
+	tokens  *Tokens
+	limiter *limiter
 	verify  *webhook.Verifier
 	maxBody int64
 	now     func() time.Time
@@ -78,6 +95,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errs.E(errs.Invalid, "gateway: Orders is required")
 	case cfg.Judge == nil:
 		return nil, errs.E(errs.Invalid, "gateway: Judge is required")
+	case cfg.Validate == nil:
+		return nil, errs.E(errs.Invalid, "gateway: Validate is required")
+	case cfg.Tokens == nil || cfg.Tokens.Len() == 0:
+		return nil, errs.E(errs.Invalid, "gateway: at least one console API token is required")
 	case len(cfg.WebhookSecrets) == 0:
 		return nil, errs.E(errs.Invalid, "gateway: at least one webhook secret is required")
 	}
@@ -90,6 +111,8 @@ func New(cfg Config) (*Server, error) {
 		wf:      cfg.Workflows,
 		orders:  cfg.Orders,
 		judge:   cfg.Judge,
+		valid:   cfg.Validate,
+		tokens:  cfg.Tokens,
 		maxBody: cfg.MaxBodyBytes,
 		now:     cfg.Now,
 		log:     cfg.Logger,
@@ -103,38 +126,102 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
+	rl := cfg.RateLimit
+	if rl.Rate <= 0 || rl.Burst <= 0 {
+		rl = DefaultRateLimit
+	}
+	s.limiter = newLimiter(rl)
 	s.verify = &webhook.Verifier{Secrets: cfg.WebhookSecrets, Tolerance: cfg.WebhookTolerance, Now: s.now}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
-		s.mux.HandleFunc(rt.method+" "+rt.path, rt.handle)
+		s.mux.HandleFunc(rt.method+" "+rt.path, s.guard(rt))
 	}
 	return s, nil
 }
 
 // route is one endpoint. The route list is the single source of the mux and
-// of the test that holds openapi.yaml to it.
+// of the test that holds openapi.yaml to it. role is the role a bearer
+// token needs; "" is a route without a token (health, the OpenAPI
+// document, and the CA callbacks, which their signature authenticates).
 type route struct {
 	method, path string
+	role         Role
 	handle       http.HandlerFunc
 }
 
 func (s *Server) routes() []route {
 	return []route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/openapi.yaml", s.openAPI},
+		{http.MethodGet, "/healthz", "", s.healthz},
+		{http.MethodGet, "/openapi.yaml", "", s.openAPI},
 
-		{http.MethodGet, "/v1/orders", s.listOrders},
-		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", s.eligibility},
-		{http.MethodPost, "/v1/orders/{id}/refund", s.startRefund},
-		{http.MethodGet, "/v1/orders/{id}/refund", s.refundStatus},
-		{http.MethodPost, "/v1/orders/{id}/refund/cancel", s.cancelRefund},
-		{http.MethodPost, "/v1/orders/{id}/refund/approve", s.approveRefund},
+		{http.MethodGet, "/v1/orders", RoleOperator, s.listOrders},
+		{http.MethodPut, "/v1/orders/{id}", RoleConsole, s.putOrder},
+		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", RoleConsole, s.eligibility},
+		{http.MethodPost, "/v1/orders/{id}/refund", RoleConsole, s.startRefund},
+		{http.MethodGet, "/v1/orders/{id}/refund", RoleConsole, s.refundStatus},
+		{http.MethodPost, "/v1/orders/{id}/refund/cancel", RoleConsole, s.cancelRefund},
+		{http.MethodPost, "/v1/orders/{id}/refund/approve", RoleOperator, s.approveRefund},
 
-		{http.MethodGet, "/v1/certificates/{id}", s.certificateStatus},
-		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", s.certificateAction},
+		{http.MethodGet, "/v1/certificates/{id}", RoleConsole, s.certificateStatus},
+		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", RoleConsole, s.certificateAction},
 
-		{http.MethodPost, "/v1/ca/callbacks", s.caCallback},
+		{http.MethodPost, "/v1/ca/callbacks", "", s.caCallback},
 	}
+}
+
+// guard runs a route's checks before its handler: the bearer token, rate
+// limit and role (routes with a role), then the path's IDs.
+func (s *Server) guard(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rt.role != "" {
+			authed, err := s.authenticate(w, r, rt.role)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r = authed
+		}
+		for _, name := range []string{"id", "action"} {
+			if err := checkPathID(name, r.PathValue(name)); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		rt.handle(w, r)
+	}
+}
+
+// maxIDLen bounds an ID in a path.
+const maxIDLen = 200
+
+// checkPathID refuses an ID that no order, certificate or action can have:
+// empty is fine (the route has no such value); otherwise 1 to maxIDLen
+// visible ASCII characters. Non-ASCII, NUL, CR/LF and blanks are 400.
+func checkPathID(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if len(v) > maxIDLen {
+		return badRequest("path %s is longer than %d characters", name, maxIDLen)
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c > '~' {
+			return badRequest("path %s may hold only visible ASCII characters (byte 0x%02x at %d)", name, c, i)
+		}
+	}
+	return nil
+}
+
+// uncleanPath reports a path with "." or ".." segments or empty segments,
+// which the mux would redirect (307) instead of answering.
+func uncleanPath(p string) bool {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i > 0 && i < len(segs)-1) {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler returns the gateway's http.Handler: the routes, with panics and
@@ -149,6 +236,10 @@ func (s *Server) Handler() http.Handler {
 				s.writeError(w, r, errs.Wrap(errs.Internal, fmt.Errorf("panic: %v", v), "handler panicked"))
 			}
 		}()
+		if uncleanPath(r.URL.Path) {
+			s.writeError(w, r, badRequest("the path has empty, \".\" or \"..\" segments"))
+			return
+		}
 		if _, pattern := s.mux.Handler(r); pattern == "" {
 			// The mux answers an unknown path (404) or a known path with
 			// the wrong method (405, with Allow) in plain text; keep its

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
@@ -21,10 +23,18 @@ import (
 // reached.
 type Workflows interface {
 	// StartRefund starts the refund workflow of order o with in, or joins
-	// the one already running (a repeated request starts nothing). A
-	// refund that has finished is not started again: errs.Conflict. It
-	// returns the run ID.
+	// the one already running (a repeated or concurrent request starts
+	// nothing). A finished refund is followed by a new run: the caller
+	// checks LastRefund first. It returns the run ID.
 	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (runID string, err error)
+	// LastRefund is the order's latest refund: its status, and whether it
+	// runs. NotFound when the order never had one.
+	LastRefund(ctx context.Context, orderID string) (st workflows.RefundStatus, running bool, err error)
+	// CertificateWorkflows returns those of certIDs that have a workflow
+	// (running or closed).
+	CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error)
+	// CertificateRunning reports whether the certificate's workflow runs.
+	CertificateRunning(ctx context.Context, certID string) (bool, error)
 	// RefundStatus is the refund's current status (query), or its result
 	// once it finished.
 	RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error)
@@ -56,6 +66,17 @@ type Orders interface {
 	// ListOrders returns one page of orders. A malformed cursor is
 	// errs.Invalid.
 	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
+	// IntakeOrder registers or updates an order; the certificates listed
+	// in owned keep the state their workflows gave them. Conflict while a
+	// refund of the order runs or after one paid out.
+	IntakeOrder(ctx context.Context, o domain.Order, owned []string) (created bool, err error)
+	// RefundedAmount is what the payment ledger paid out for the order
+	// (M-3 counts it as refunded).
+	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
+	// RecordRefundRequested records a refund just started (state
+	// refund_requested at the request's time) unless a running or newer
+	// refund's record is there.
+	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
 }
 
 // OrderFilter selects orders for Orders.ListOrders; zero fields select all.

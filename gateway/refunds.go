@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,6 +13,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
@@ -23,6 +26,13 @@ type Eligibility struct {
 	OrderID     string          `json:"order_id"`
 	EvaluatedAt time.Time       `json:"evaluated_at"`
 	Decision    policy.Decision `json:"decision"`
+	// AlreadyRefunded is what was refunded for the order so far (its own
+	// books plus the payment ledger), in its currency: M-3 refuses more.
+	AlreadyRefunded string `json:"already_refunded"`
+	// InProgress is set while a refund of the order runs; Refund is the
+	// order's latest refund as the read model has it.
+	InProgress bool                     `json:"in_progress"`
+	Refund     *activities.RefundRecord `json:"refund,omitempty"`
 }
 
 // RefundAccepted is the answer of POST /v1/orders/{id}/refund.
@@ -50,23 +60,22 @@ type RefundView struct {
 	Status     workflows.RefundStatus `json:"status"`
 }
 
-// refundBody is the body of POST /v1/orders/{id}/refund.
+// refundBody is the body of POST /v1/orders/{id}/refund. Who asks is the
+// token's subject, not a body field.
 type refundBody struct {
 	Consent              bool         `json:"consent"`
 	ConfirmIrreversible  bool         `json:"confirm_irreversible"`
 	AcceptLateReviewRisk bool         `json:"accept_late_review_risk"`
 	Scope                domain.Scope `json:"scope"`
-	RequestedBy          string       `json:"requested_by"`
 }
 
+// cancelBody and approveBody: the actor is the token's subject.
 type cancelBody struct {
-	Actor  string `json:"actor"`
 	Reason string `json:"reason"`
 }
 
 type approveBody struct {
-	Operator string `json:"operator"`
-	Note     string `json:"note"`
+	Note string `json:"note"`
 }
 
 func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
@@ -83,12 +92,52 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	req.OrderID, req.RequestedAt = o.ID, now
-	d, err := s.judge(ctx, o, req, now)
+	d, refunded, err := s.judgeWithHistory(ctx, o, req, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Eligibility{OrderID: o.ID, EvaluatedAt: now, Decision: d})
+	// The lists are always arrays in the answer, never null.
+	if d.Refusals == nil {
+		d.Refusals = []policy.Refusal{}
+	}
+	if d.Steps == nil {
+		d.Steps = []policy.Step{}
+	}
+	if d.MissingConfirmations == nil {
+		d.MissingConfirmations = []policy.Confirmation{}
+	}
+	el := Eligibility{OrderID: o.ID, EvaluatedAt: now, Decision: d, AlreadyRefunded: refunded}
+	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
+	case err == nil:
+		el.Refund = &rec
+		el.InProgress = !statemachine.IsOrderFinal(statemachine.OrderState(rec.State))
+	case errs.CodeOf(err) != errs.NotFound:
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, el)
+}
+
+// judgeWithHistory judges req with what was refunded for the order so far
+// counted as already refunded (M-3): the order's books plus the payment
+// ledger. It returns that amount too.
+func (s *Server) judgeWithHistory(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, string, error) {
+	paid, err := s.orders.RefundedAmount(ctx, o.ID)
+	if err != nil {
+		return policy.Decision{}, "", err
+	}
+	o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
+	refunded := o.AlreadyRefunded.String()
+	if cur, err := money.LookupCurrency(o.Currency); err == nil {
+		refunded = o.AlreadyRefunded.StringFixed(cur.Places)
+		paid = paid.Round(int32(cur.Places))
+	}
+	d, err := s.judge(ctx, o, req, now)
+	if err != nil {
+		return d, refunded, err
+	}
+	return policy.RefusePaidOut(d, paid, o.Currency), refunded, nil
 }
 
 // eligibilityQuery reads the would-be request from the query: scope and the
@@ -126,11 +175,14 @@ func checkScope(sc domain.Scope) error {
 	return errs.E(errs.Invalid, "scope %q is not one of %s, %s", clip(string(sc)), domain.ScopeOrder, domain.ScopeManagedService)
 }
 
-// startRefund starts the order's refund, or joins the running one: the
-// workflow ID is the order's, so a repeated POST (with or without an
-// Idempotency-Key) cannot start a second refund. The workflow judges the
-// request itself and records a refusal, so a refused request is still
-// started and answered 202 with the refusal in its status.
+// startRefund judges the request now and, only when the rules accept it,
+// starts the order's refund or joins the running one. A request the rules
+// refuse is 422 with the rule IDs and starts nothing, so the customer can
+// fix it and ask again. A finished refund blocks a new one only when it
+// paid or was refused by a rule that cannot change (409 naming it); a
+// cancelled refund, or one refused for a reason that can change, does not.
+// The workflow ID is the order's and the conflict policy USE_EXISTING, so
+// concurrent requests give one workflow and one payment.
 func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key, err := idempotencyKey(r)
@@ -152,19 +204,49 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	now := s.now()
 	in := workflows.RefundInput{OrderID: o.ID, Request: domain.RefundRequest{
 		OrderID:              o.ID,
-		RequestedAt:          s.now(),
+		RequestedAt:          now,
 		Scope:                body.Scope,
 		Consent:              body.Consent,
 		ConfirmIrreversible:  body.ConfirmIrreversible,
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
-		RequestedBy:          body.RequestedBy,
+		RequestedBy:          principalOf(ctx).Subject,
 	}}
+	last, running, err := s.wf.LastRefund(ctx, o.ID)
+	switch {
+	case err == nil && !running:
+		if err := finishedBlocks(o.ID, last); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	case err != nil && errs.CodeOf(err) != errs.NotFound:
+		s.writeError(w, r, err)
+		return
+	}
+	if !running {
+		d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !d.Eligible {
+			s.writeError(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalText(d)))
+			return
+		}
+	}
 	runID, err := s.wf.StartRefund(ctx, o, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if !running {
+		// The read model shows the request at once; the workflow's own
+		// records (later in time) take over from its first step.
+		if err := s.orders.RecordRefundRequested(ctx, o.ID, in.Request.RequestedBy, now); err != nil {
+			s.log.Warn("refund started, its request not yet recorded", zap.String("order", o.ID), zap.Error(err))
+		}
 	}
 	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID}
 	if st, err := s.wf.RefundStatus(ctx, o.ID); err == nil {
@@ -179,8 +261,40 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
+// finishedBlocks is the Conflict that a finished refund puts in the way of
+// a new one, or nil: paid (M-3: a refund is paid once), or refused by
+// a rule that cannot change (policy.FinalRefusal).
+func finishedBlocks(orderID string, last workflows.RefundStatus) error {
+	switch last.Outcome {
+	case workflows.OutcomeRefunded:
+		payment := ""
+		if last.Payout != nil {
+			payment = " (payment " + last.Payout.PaymentID + ")"
+		}
+		return errs.R(errs.Conflict, []string{"M-3"}, "the refund of order %s was paid%s; a refund is paid once per order", orderID, payment)
+	case workflows.OutcomeRejected:
+		if final, rule := policy.FinalRefusal(last.Reasons); final {
+			return errs.R(errs.Conflict, []string{rule}, "the refund of order %s was refused under %s, which a new request cannot change: %s", orderID, rule, last.Message)
+		}
+	}
+	return nil
+}
+
+// refusalText is the message of a 422: each refusal with its rule.
+func refusalText(d policy.Decision) string {
+	parts := make([]string, 0, len(d.Refusals))
+	for _, x := range d.Refusals {
+		parts = append(parts, x.Rule+": "+x.Message)
+	}
+	if len(parts) == 0 {
+		return "the rules refuse the refund"
+	}
+	return "the rules refuse the refund now (nothing was started): " + strings.Join(parts, "; ")
+}
+
 // refundStatus answers from the workflow, falling back to the store's
-// record when the workflow is gone or Temporal cannot answer.
+// record when no workflow exists for it. While Temporal or the worker
+// does not answer, it is 503 naming which (within the status timeout).
 func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	orderID := r.PathValue("id")
@@ -191,12 +305,13 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, view)
 		return
 	}
+	if errs.CodeOf(wfErr) != errs.NotFound {
+		s.writeError(w, r, wfErr)
+		return
+	}
 	rec, err := s.orders.GetRefund(ctx, orderID)
 	switch {
 	case err == nil:
-		if errs.CodeOf(wfErr) != errs.NotFound {
-			s.log.Warn("refund status from the store: workflow did not answer", zap.String("order", orderID), zap.Error(wfErr))
-		}
 		view.Source, view.Status = SourceStore, statusFromRecord(rec)
 		writeJSON(w, http.StatusOK, view)
 	case errs.CodeOf(err) == errs.NotFound && errs.CodeOf(wfErr) == errs.NotFound:
@@ -212,11 +327,13 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 // statusFromRecord turns the store's record into the status shape.
 func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 	st := workflows.RefundStatus{
-		OrderID: rec.OrderID,
-		State:   statemachine.OrderState(rec.State),
-		Outcome: workflows.Outcome(rec.Outcome),
-		Reasons: rec.Reasons,
-		Steps:   []workflows.StepRecord{},
+		OrderID:   rec.OrderID,
+		State:     statemachine.OrderState(rec.State),
+		Outcome:   workflows.Outcome(rec.Outcome),
+		Reasons:   rec.Reasons,
+		Waiting:   rec.Waiting,
+		Escalated: rec.Escalated,
+		Steps:     []workflows.StepRecord{},
 	}
 	if st.Reasons == nil {
 		st.Reasons = []string{}
@@ -227,21 +344,25 @@ func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 	return st
 }
 
-// cancelRefund sends the cancel update; the workflow's validator refuses it
-// after the first irreversible step (CAN-1) or always (CAN-2), and its
-// message, naming the rule, is the answer.
+// cancelRefund sends the cancel update, acting as the token's subject; the
+// workflow's validator refuses it after the first irreversible step (CAN-1)
+// or always (CAN-2), and the refusal carries those rule IDs.
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 	var body cancelBody
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
-		return s.wf.CancelRefund(r.Context(), orderID, updateID, workflows.CancelRequest{Actor: body.Actor, Reason: body.Reason})
+		actor := principalOf(r.Context()).Subject
+		return s.wf.CancelRefund(r.Context(), orderID, updateID, workflows.CancelRequest{Actor: actor, Reason: body.Reason})
 	})
 }
 
-// approveRefund sends the operator's approval (GW-4).
+// approveRefund sends the operator's approval (GW-4) as the token's
+// subject; the workflow refuses (403, GW-4) an approval by the subject
+// that requested the refund.
 func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
 	var body approveBody
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
-		return s.wf.ApproveRefund(r.Context(), orderID, updateID, workflows.ApproveRequest{Operator: body.Operator, Note: body.Note})
+		operator := principalOf(r.Context()).Subject
+		return s.wf.ApproveRefund(r.Context(), orderID, updateID, workflows.ApproveRequest{Operator: operator, Note: body.Note})
 	})
 }
 

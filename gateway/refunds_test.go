@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
@@ -68,11 +70,15 @@ func TestEligibilityRefusals(t *testing.T) {
 	}
 }
 
+// eligible is a decision the rules grant.
+var eligible = policy.Decision{Profile: "aliyun-intl@2026-01", Eligible: true, Refusals: []policy.Refusal{}}
+
 func TestStartRefund(t *testing.T) {
 	e := newEnv(t)
+	e.judge.decision = eligible
 	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund",
-		`{"consent":true,"confirm_irreversible":true,"accept_late_review_risk":true,"scope":"order","requested_by":"u-7"}`,
-		"Idempotency-Key", "k-1")
+		`{"consent":true,"confirm_irreversible":true,"accept_late_review_risk":true,"scope":"order"}`,
+		append([]string{"Idempotency-Key", "k-1"}, asConsole...)...)
 	wantStatus(t, rec, http.StatusAccepted)
 	got := decodeInto[RefundAccepted](t, rec)
 	if got.WorkflowID != "refund/o-1" || got.RunID != "run-o-1" || got.Status == nil || got.Status.State != statemachine.OrderRefundRequested {
@@ -84,17 +90,27 @@ func TestStartRefund(t *testing.T) {
 	if k := rec.Header().Get("Idempotency-Key"); k != "k-1" {
 		t.Errorf("Idempotency-Key echoed as %q", k)
 	}
+	// The requester is the token's subject (GW-4 compares it with the
+	// approving operator).
 	want := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{
 		OrderID: "o-1", RequestedAt: testNow, Scope: domain.ScopeOrder, Consent: true,
-		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "u-7",
+		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "console-backend",
 	}}
 	if len(e.wf.starts) != 1 || !reflect.DeepEqual(e.wf.starts[0], want) {
 		t.Errorf("started %+v, want %+v", e.wf.starts, want)
+	}
+	if len(e.judge.reqs) != 1 || !reflect.DeepEqual(e.judge.reqs[0], want.Request) {
+		t.Errorf("judged %+v before starting, want %+v", e.judge.reqs, want.Request)
+	}
+	// The read model shows the request at once.
+	if rec := e.orders.refunds["o-1"]; rec.State != "refund_requested" || rec.RequestedBy != "console-backend" {
+		t.Errorf("store record = %+v", rec)
 	}
 }
 
 func TestDuplicateRefundJoins(t *testing.T) {
 	e := newEnv(t)
+	e.judge.decision = eligible
 	first := decodeInto[RefundAccepted](t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, "Idempotency-Key", "a"))
 	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, "Idempotency-Key", "b")
 	wantStatus(t, rec, http.StatusAccepted)
@@ -107,16 +123,66 @@ func TestDuplicateRefundJoins(t *testing.T) {
 	}
 }
 
-func TestRefusedRefundStillStarted(t *testing.T) {
+// A request the rules refuse is 422 with the rule IDs and starts nothing;
+// the corrected request then starts the refund.
+func TestRefusedRequestStartsNothingThenRetrySucceeds(t *testing.T) {
 	e := newEnv(t)
-	// The workflow judges at once and records the refusal; the gateway
-	// starts it all the same and answers with its status.
-	e.wf.rejectWith = []string{"GEN-1"}
-	rec := e.do(t, http.MethodPost, "/v1/orders/o-2/refund", `{}`)
+	e.judge.decision = policy.Decision{Eligible: false, Refusals: []policy.Refusal{
+		{Rule: "TC-5", Message: "the requester must consent to the refund policy"},
+		{Rule: "SSL-9", Message: "revocation cannot be undone; confirm_irreversible"},
+	}}
+	d := wantError(t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{}`, asConsole...), 422, errs.NotRefundable, "nothing was started")
+	if !reflect.DeepEqual(d.Rules, []string{"TC-5", "SSL-9"}) {
+		t.Errorf("rules = %v, want [TC-5 SSL-9]", d.Rules)
+	}
+	if len(e.wf.starts) != 0 {
+		t.Fatalf("a refused request started %d workflows", len(e.wf.starts))
+	}
+	e.judge.decision = eligible
+	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true,"confirm_irreversible":true}`, asConsole...)
 	wantStatus(t, rec, http.StatusAccepted)
-	got := decodeInto[RefundAccepted](t, rec)
-	if got.Status == nil || got.Status.Outcome != workflows.OutcomeRejected || !reflect.DeepEqual(got.Status.Reasons, []string{"GEN-1"}) {
-		t.Errorf("answer = %+v", got)
+	if e.wf.runs != 1 {
+		t.Errorf("runs = %d after the corrected request, want 1", e.wf.runs)
+	}
+}
+
+// What a finished refund leaves: paid or a final rule blocks (409 naming
+// it); cancelled or a changeable refusal does not.
+func TestFinishedRefundBlocksOrNot(t *testing.T) {
+	tests := map[string]struct {
+		last   workflows.RefundStatus
+		status int
+		rules  []string
+	}{
+		"paid":                {workflows.RefundStatus{Outcome: workflows.OutcomeRefunded, Payout: &workflows.Payout{PaymentID: "pay-1"}}, 409, []string{"M-3"}},
+		"refused late":        {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"GEN-1"}}, 409, []string{"GEN-1"}},
+		"review too late":     {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"SSL-2"}}, 409, []string{"SSL-2"}},
+		"cancelled":           {workflows.RefundStatus{Outcome: workflows.OutcomeCancelled, Reasons: []string{}}, 202, nil},
+		"CA rejected (SSL-6)": {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"SSL-6"}}, 202, nil},
+		"technical failure":   {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{}}, 202, nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.judge.decision = eligible
+			tc.last.OrderID = "o-1"
+			e.wf.finished["o-1"] = tc.last
+			rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...)
+			if tc.status == 409 {
+				d := wantError(t, rec, 409, errs.Conflict, "o-1")
+				if !reflect.DeepEqual(d.Rules, tc.rules) {
+					t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
+				}
+				if len(e.wf.starts) != 0 {
+					t.Error("a blocked request started a workflow")
+				}
+				return
+			}
+			wantStatus(t, rec, 202)
+			if e.wf.runs != 1 {
+				t.Errorf("runs = %d, want a new run", e.wf.runs)
+			}
+		})
 	}
 }
 
@@ -129,37 +195,65 @@ func TestStartRefundRefusals(t *testing.T) {
 		code     errs.Code
 		mentions string
 	}{
-		"finished refund": {
-			path: "/v1/orders/o-1/refund", setup: func(e *env) { e.wf.finished["o-1"] = workflows.RefundStatus{OrderID: "o-1"} },
-			status: 409, code: errs.Conflict, mentions: "already finished",
-		},
 		"unknown order": {path: "/v1/orders/o-9/refund", status: 404, code: errs.NotFound, mentions: "order o-9"},
 		"unknown scope": {path: "/v1/orders/o-1/refund", body: `{"scope":"certificate"}`, status: 422, code: errs.Invalid, mentions: `scope "certificate"`},
+		"actor in body": {path: "/v1/orders/o-1/refund", body: `{"requested_by":"mallory"}`, status: 400, code: errs.Invalid, mentions: `unknown field "requested_by"`},
 		"temporal down": {
 			path: "/v1/orders/o-1/refund", setup: func(e *env) {
-				e.wf.startErr = errs.E(errs.Unavailable, "the refund of order o-1 did not answer in time; retry")
+				e.wf.lastErr = errs.E(errs.Unavailable, "Temporal did not answer for the refund of order o-1 within 2s; retry later")
 			},
-			status: 503, code: errs.Unavailable, mentions: "retry",
+			status: 503, code: errs.Unavailable, mentions: "Temporal did not answer",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
+			e.judge.decision = eligible
 			if tc.setup != nil {
 				tc.setup(e)
 			}
 			wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
+			if len(e.wf.starts) != 0 {
+				t.Error("a refused request started a workflow")
+			}
 		})
 	}
 }
 
 func TestStartRefundStatusNotReady(t *testing.T) {
 	e := newEnv(t)
+	e.judge.decision = eligible
 	e.wf.statusErr = errs.E(errs.Unavailable, "the refund of order o-1 is starting; retry")
 	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", "")
 	wantStatus(t, rec, http.StatusAccepted)
 	if got := decodeInto[RefundAccepted](t, rec); got.Status != nil || got.WorkflowID != "refund/o-1" {
 		t.Errorf("answer = %+v, want the workflow ID without a status", got)
+	}
+}
+
+// Eligibility counts the refund history: money paid out is refused with
+// M-3 and the amount; a refund in flight is reported with its state; a
+// cancelled one does not block.
+func TestEligibilityKnowsRefundHistory(t *testing.T) {
+	e := newEnv(t)
+	e.judge.decision = eligible
+	e.orders.refunded["o-1"] = decimal.RequireFromString("100")
+	e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", UpdatedAt: testNow}
+	got := decodeInto[Eligibility](t, e.do(t, http.MethodGet, "/v1/orders/o-1/refund-eligibility", "", asConsole...))
+	if got.AlreadyRefunded != "100.00" || got.InProgress || got.Refund == nil || got.Refund.State != "refunded" {
+		t.Errorf("answer = %+v", got)
+	}
+	if got.Decision.Eligible || len(got.Decision.Refusals) != 1 || got.Decision.Refusals[0].Rule != "M-3" {
+		t.Errorf("decision once paid = %+v, want refused with M-3", got.Decision)
+	}
+	if !e.judge.orders[0].AlreadyRefunded.Equal(decimal.RequireFromString("100")) {
+		t.Errorf("judged with already_refunded %s, want the ledger's 100 (M-3)", e.judge.orders[0].AlreadyRefunded)
+	}
+
+	e.orders.refunds["o-2"] = activities.RefundRecord{OrderID: "o-2", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: testNow}
+	got = decodeInto[Eligibility](t, e.do(t, http.MethodGet, "/v1/orders/o-2/refund-eligibility", "", asConsole...))
+	if !got.InProgress || got.Refund.State != "awaiting_approval" || got.AlreadyRefunded != "0.00" {
+		t.Errorf("in flight: %+v", got)
 	}
 }
 
@@ -177,7 +271,7 @@ func TestRefundStatus(t *testing.T) {
 	}{
 		"from the workflow":             {running: true, status: 200, source: SourceWorkflow},
 		"workflow gone, from the store": {record: true, status: 200, source: SourceStore},
-		"temporal down, from the store": {wfErr: errs.E(errs.Unavailable, "down"), record: true, status: 200, source: SourceStore},
+		"temporal down, 503 naming it":  {wfErr: errs.E(errs.Unavailable, "the worker did not answer for the refund of order o-1 within 2s"), record: true, status: 503, code: errs.Unavailable, mentions: "the worker did not answer"},
 		"no refund anywhere":            {status: 404, code: errs.NotFound, mentions: "order o-1 has no refund"},
 		"temporal down, no record":      {wfErr: errs.E(errs.Unavailable, "did not answer"), status: 503, code: errs.Unavailable, mentions: "did not answer"},
 	}
@@ -227,13 +321,13 @@ func TestCancelAndApprove(t *testing.T) {
 		rules    []string
 		outcome  workflows.Outcome
 	}{
-		"cancel": {path: "/v1/orders/o-1/refund/cancel", body: `{"actor":"u-7","reason":"changed my mind"}`, status: 200, outcome: workflows.OutcomeCancelled},
+		"cancel": {path: "/v1/orders/o-1/refund/cancel", body: `{"reason":"changed my mind"}`, status: 200, outcome: workflows.OutcomeCancelled},
 		"cancel refused after revoke": {
-			path: "/v1/orders/o-1/refund/cancel", err: errs.E(errs.Conflict, "CAN-1: the refund of order o-1 can no longer be cancelled (committed)"),
-			status: 409, code: errs.Conflict, mentions: "CAN-1", rules: []string{"CAN-1"},
+			path: "/v1/orders/o-1/refund/cancel", err: errs.R(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)"),
+			status: 409, code: errs.Conflict, mentions: "can no longer be cancelled", rules: []string{"CAN-1"},
 		},
 		"cancel refused by profile": {
-			path: "/v1/orders/o-1/refund/cancel", err: errs.E(errs.Conflict, "CAN-2 (TC-3): a submitted refund request cannot be cancelled"),
+			path: "/v1/orders/o-1/refund/cancel", err: errs.R(errs.Conflict, []string{"CAN-2", "TC-3"}, "a submitted refund request cannot be cancelled"),
 			status: 409, code: errs.Conflict, mentions: "cannot be cancelled", rules: []string{"CAN-2", "TC-3"},
 		},
 		"cancel of a finished refund": {
@@ -241,14 +335,18 @@ func TestCancelAndApprove(t *testing.T) {
 			status: 409, code: errs.Conflict, mentions: "already ended",
 		},
 		"cancel without refund": {path: "/v1/orders/o-2/refund/cancel", status: 404, code: errs.NotFound, mentions: "refund of order o-2 not found"},
-		"approve":               {path: "/v1/orders/o-1/refund/approve", body: `{"operator":"op-1","note":"ok"}`, status: 200, outcome: workflows.OutcomeRefunded},
+		"approve":               {path: "/v1/orders/o-1/refund/approve", body: `{"note":"ok"}`, status: 200, outcome: workflows.OutcomeRefunded},
 		"approve without operator": {
 			path: "/v1/orders/o-1/refund/approve", err: errs.E(errs.Invalid, "operator is required"),
 			status: 422, code: errs.Invalid, mentions: "operator is required",
 		},
 		"approve when not awaiting": {
-			path: "/v1/orders/o-1/refund/approve", body: `{"operator":"op-1"}`, err: errs.E(errs.Conflict, "the refund of order o-1 is not awaiting approval (state releasing)"),
-			status: 409, code: errs.Conflict, mentions: "not awaiting approval",
+			path: "/v1/orders/o-1/refund/approve", err: errs.R(errs.Conflict, []string{"GW-4"}, "GW-4: the refund of order o-1 is not awaiting approval (state releasing)"),
+			status: 409, code: errs.Conflict, mentions: "not awaiting approval", rules: []string{"GW-4"},
+		},
+		"approve by the requester (four eyes)": {
+			path: "/v1/orders/o-1/refund/approve", err: errs.R(errs.Forbidden, []string{"GW-4"}, "GW-4: alice requested this refund and cannot also approve it"),
+			status: 403, code: errs.Forbidden, mentions: "cannot also approve", rules: []string{"GW-4"},
 		},
 	}
 	for name, tc := range tests {

@@ -19,8 +19,8 @@ import (
 func TestRequestBodyRefusals(t *testing.T) {
 	paths := map[string]struct{ wrongType, mentions string }{
 		"/v1/orders/o-1/refund":               {`{"confirm_irreversible":"yes"}`, "field confirm_irreversible: expected a boolean, got a JSON string"},
-		"/v1/orders/o-1/refund/cancel":        {`{"actor":42}`, "field actor: expected a string, got a JSON number"},
-		"/v1/orders/o-1/refund/approve":       {`{"operator":{"name":"x"}}`, "field operator: expected a string, got a JSON object"},
+		"/v1/orders/o-1/refund/cancel":        {`{"reason":42}`, "field reason: expected a string, got a JSON number"},
+		"/v1/orders/o-1/refund/approve":       {`{"note":{"text":"x"}}`, "field note: expected a string, got a JSON object"},
 		"/v1/certificates/c-1/actions/revoke": {`{"confirm_irreversible":1}`, "field confirm_irreversible: expected a boolean, got a JSON number"},
 	}
 	tests := map[string]struct {
@@ -37,6 +37,7 @@ func TestRequestBodyRefusals(t *testing.T) {
 		"trailing garbage":     {body: `{}x`, status: 400, mentions: "data after the JSON object"},
 		"array":                {body: `[]`, status: 400, mentions: "must be a JSON object"},
 		"null":                 {body: `null`, status: 400, mentions: "must be a JSON object"},
+		"invalid UTF-8":        {body: "{\"scope\":\"\xff\xfe\"}", status: 400, mentions: "not valid UTF-8"},
 		"too large":            {body: `{"requested_by":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`, status: 413, mentions: "larger than 65536 bytes"},
 		"missing content type": {body: `{}`, headers: []string{"Content-Type", ""}, status: 415, mentions: "Content-Type application/json is required"},
 		"wrong content type":   {body: `{}`, headers: []string{"Content-Type", "text/plain"}, status: 415, mentions: `"text/plain" is not application/json`},
@@ -68,11 +69,12 @@ func TestRequestBodyAccepted(t *testing.T) {
 		"whitespace body":             {body: " \n", headers: []string{"Content-Type", ""}},
 		"charset parameter":           {body: `{"consent":true}`, headers: []string{"Content-Type", "application/json; charset=utf-8"}},
 		"trailing whitespace":         {body: "{\"consent\":true}\n\n"},
-		"exactly the limit":           {body: `{"requested_by":"` + strings.Repeat("x", DefaultMaxBodyBytes-19) + `"}`},
+		"exactly the limit":           {body: `{"scope":"order"` + strings.Repeat(" ", DefaultMaxBodyBytes-17) + `}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
+			e.judge.decision = eligible
 			rec := e.do(t, http.MethodPost, "/v1/orders/o-2/refund", tc.body, tc.headers...)
 			wantStatus(t, rec, http.StatusAccepted)
 		})
@@ -81,13 +83,18 @@ func TestRequestBodyAccepted(t *testing.T) {
 
 func TestErrorStatusTable(t *testing.T) {
 	want := map[errs.Code]int{
-		errs.Invalid:           422,
-		errs.NotFound:          404,
-		errs.Conflict:          409,
-		errs.IllegalTransition: 409,
-		errs.NotRefundable:     422,
-		errs.Unavailable:       503,
-		errs.Internal:          500,
+		errs.Invalid:              422,
+		errs.NotFound:             404,
+		errs.Conflict:             409,
+		errs.IllegalTransition:    409,
+		errs.NotRefundable:        422,
+		errs.Unavailable:          503,
+		errs.Internal:             500,
+		errs.Unauthenticated:      401,
+		errs.Forbidden:            403,
+		errs.RateLimited:          429,
+		errs.ResubmissionRejected: 422,
+		errs.Misconfigured:        503,
 	}
 	for code, status := range want {
 		t.Run(string(code), func(t *testing.T) {
@@ -142,7 +149,9 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 
 func TestPanicAnsweredAsInternal(t *testing.T) {
 	e := newEnv(t)
-	s, err := New(Config{Workflows: e.wf, Orders: e.orders, WebhookSecrets: [][]byte{testSecret},
+	tokens, _ := NewTokens(testTokens...)
+	s, err := New(Config{Workflows: e.wf, Orders: e.orders, WebhookSecrets: [][]byte{testSecret}, Tokens: tokens,
+		Validate: func(domain.Order, time.Time) error { return nil },
 		Judge: func(context.Context, domain.Order, domain.RefundRequest, time.Time) (policy.Decision, error) {
 			panic("policy exploded")
 		}})
@@ -150,7 +159,9 @@ func TestPanicAnsweredAsInternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/refund-eligibility", nil))
+	req := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/refund-eligibility", nil)
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	s.Handler().ServeHTTP(rec, req)
 	wantError(t, rec, 500, errs.Internal, "internal error")
 	if strings.Contains(rec.Body.String(), "exploded") {
 		t.Errorf("panic text leaked: %s", rec.Body)
@@ -159,8 +170,12 @@ func TestPanicAnsweredAsInternal(t *testing.T) {
 
 func TestNewRefusesIncompleteConfig(t *testing.T) {
 	e := newEnv(t)
-	full := Config{Workflows: e.wf, Orders: e.orders, Judge: e.judge.judge, WebhookSecrets: [][]byte{testSecret}}
+	tokens, _ := NewTokens(testTokens...)
+	full := Config{Workflows: e.wf, Orders: e.orders, Judge: e.judge.judge, WebhookSecrets: [][]byte{testSecret}, Tokens: tokens,
+		Validate: func(domain.Order, time.Time) error { return nil }}
 	tests := map[string]func(*Config){
+		"no validator":    func(c *Config) { c.Validate = nil },
+		"no tokens":       func(c *Config) { c.Tokens = nil },
 		"no workflows":    func(c *Config) { c.Workflows = nil },
 		"no orders":       func(c *Config) { c.Orders = nil },
 		"no judge":        func(c *Config) { c.Judge = nil },

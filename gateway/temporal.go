@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -12,9 +13,9 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -45,25 +46,45 @@ var _ TemporalClient = client.Client(nil)
 // returns is errs-coded (see temporalError).
 type Temporal struct {
 	c TemporalClient
+	// statusTimeout bounds a status answer (describe and query).
+	statusTimeout time.Duration
 }
 
 var _ Workflows = (*Temporal)(nil)
 
+// DefaultStatusTimeout bounds a status call to Temporal: with Temporal or
+// the worker down, a status answers 503 after it, not after the client's
+// 10 s.
+const DefaultStatusTimeout = 2 * time.Second
+
 // NewTemporal adapts c.
-func NewTemporal(c TemporalClient) *Temporal { return &Temporal{c: c} }
+func NewTemporal(c TemporalClient) *Temporal {
+	return &Temporal{c: c, statusTimeout: DefaultStatusTimeout}
+}
+
+// WithStatusTimeout sets the bound of status calls (zero keeps the
+// default).
+func (t *Temporal) WithStatusTimeout(d time.Duration) *Temporal {
+	if d > 0 {
+		t.statusTimeout = d
+	}
+	return t
+}
 
 // StartRefund starts the refund workflow of o, or joins the running one.
-// USE_EXISTING makes a second request for the same order join the running
-// refund; REJECT_DUPLICATE with the already-started error turned on makes a
-// finished refund a Conflict instead of a silent handle on the old run.
+// The conflict policy USE_EXISTING makes a request for an order whose
+// refund runs join it (one workflow, one payment, however many concurrent
+// requests); the reuse policy ALLOW_DUPLICATE lets a new refund follow a
+// finished one — the gateway starts one only after LastRefund showed the
+// previous run does not block it (cancelled, or refused for a reason that
+// can change).
 func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (string, error) {
 	opts := client.StartWorkflowOptions{
-		ID:                                       workflows.RefundWorkflowID(o.ID),
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
+		ID:                       workflows.RefundWorkflowID(o.ID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.OrderIDKey.ValueSet(o.ID),
 			workflows.ProductKey.ValueSet(string(o.Product)),
@@ -71,14 +92,53 @@ func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows
 		),
 	}
 	run, err := t.c.ExecuteWorkflow(ctx, opts, RefundWorkflowName, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &started):
-		return "", errs.Wrap(errs.Conflict, err, "the refund of order %s has already finished; a finished refund is not started again", o.ID)
-	case err != nil:
+	if err != nil {
 		return "", temporalError(err, refundWhat(o.ID))
 	}
 	return run.GetRunID(), nil
+}
+
+// LastRefund describes the order's latest refund run: whether it runs, and
+// its status (query) or result. An order without a refund is NotFound.
+func (t *Temporal) LastRefund(ctx context.Context, orderID string) (workflows.RefundStatus, bool, error) {
+	var st workflows.RefundStatus
+	running, err := t.statusOf(ctx, workflows.RefundWorkflowID(orderID), workflows.QueryRefundStatus, &st, refundWhat(orderID), false)
+	return st, running, err
+}
+
+// CertificateWorkflows returns the IDs of certIDs that have a workflow
+// (running or closed): their state is the workflow's, not intake's.
+func (t *Temporal) CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error) {
+	var out []string
+	for _, id := range certIDs {
+		ctx, cancel := context.WithTimeout(ctx, t.statusTimeout)
+		_, err := t.c.DescribeWorkflowExecution(ctx, workflows.CertificateWorkflowID(id), "")
+		cancel()
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+		case err != nil:
+			return nil, t.unavailable(err, "Temporal", certificateWhat(id))
+		default:
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// CertificateRunning reports whether the certificate's workflow runs.
+func (t *Temporal) CertificateRunning(ctx context.Context, certID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.statusTimeout)
+	defer cancel()
+	desc, err := t.c.DescribeWorkflowExecution(ctx, workflows.CertificateWorkflowID(certID), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, t.unavailable(err, "Temporal", certificateWhat(certID))
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // RefundStatus queries the running refund, or reads the finished one's
@@ -166,28 +226,52 @@ func certificateOptions(in workflows.CertificateInput) client.StartWorkflowOptio
 // status answers from a running workflow's query, or from a completed
 // one's result, so a finished workflow needs no worker to answer.
 func (t *Temporal) status(ctx context.Context, id, query string, out any, what string) error {
+	_, err := t.statusOf(ctx, id, query, out, what, true)
+	return err
+}
+
+// statusOf is status, reporting whether the workflow runs. Describe and
+// query together take at most statusTimeout: past it the answer is
+// Unavailable naming what did not answer (Temporal, or the worker). A
+// closed run that ended otherwise than completed is Internal when strict,
+// else reported with an empty status.
+func (t *Temporal) statusOf(ctx context.Context, id, query string, out any, what string, strict bool) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.statusTimeout)
+	defer cancel()
 	desc, err := t.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return temporalError(err, what)
+		return false, t.unavailable(err, "Temporal", what)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		v, err := t.c.QueryWorkflow(ctx, id, "", query)
 		if err != nil {
-			return temporalError(err, what)
+			return true, t.unavailable(err, "the worker", what)
 		}
 		if err := v.Get(out); err != nil {
-			return errs.Wrap(errs.Internal, err, "decoding the status of the %s", what)
+			return true, errs.Wrap(errs.Internal, err, "decoding the status of the %s", what)
 		}
-		return nil
+		return true, nil
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if err := t.c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, out); err != nil {
-			return temporalError(err, what)
+			return false, t.unavailable(err, "Temporal", what)
 		}
-		return nil
+		return false, nil
 	}
-	return errs.E(errs.Internal, "the %s ended %s, without a status", what, info.GetStatus())
+	if !strict {
+		return false, nil
+	}
+	return false, errs.E(errs.Internal, "the %s ended %s, without a status", what, info.GetStatus())
+}
+
+// unavailable codes err, naming who did not answer when it is a timeout.
+func (t *Temporal) unavailable(err error, who, what string) error {
+	coded := temporalError(err, what)
+	if errs.CodeOf(coded) == errs.Unavailable {
+		return errs.Wrap(errs.Unavailable, err, "%s did not answer for the %s within %s; retry later", who, what, t.statusTimeout)
+	}
+	return coded
 }
 
 // update sends an update and waits for its outcome. The server answers an
@@ -220,27 +304,9 @@ func (t *Temporal) update(ctx context.Context, id, name, updateID string, arg, o
 func refundWhat(orderID string) string     { return "refund of order " + orderID }
 func certificateWhat(certID string) string { return "workflow of certificate " + certID }
 
-// applicationCodes maps the application-error types the workflows refuse
-// with (activities.Type*, or an errs code verbatim) to codes. A type not
-// listed is a failure, not a refusal: internal, and its text stays in the
-// log.
-var applicationCodes = map[string]errs.Code{
-	activities.TypeIllegalTransition:    errs.IllegalTransition,
-	activities.TypeConflict:             errs.Conflict,
-	activities.TypeInvalid:              errs.Invalid,
-	activities.TypeNotFound:             errs.NotFound,
-	activities.TypeResubmissionRejected: errs.Invalid,
-	string(errs.Invalid):                errs.Invalid,
-	string(errs.NotFound):               errs.NotFound,
-	string(errs.Conflict):               errs.Conflict,
-	string(errs.IllegalTransition):      errs.IllegalTransition,
-	string(errs.NotRefundable):          errs.NotRefundable,
-	string(errs.Unavailable):            errs.Unavailable,
-}
-
 // temporalError codes an error of the Temporal client. A workflow's refusal
-// (an application error of a known type, from an update validator or
-// handler) keeps its message, which names the rule; NotFound is not_found;
+// (an application error whose type is an errs code, from an update
+// validator or handler) keeps its message and its rule IDs; NotFound is not_found;
 // an already-started workflow is a conflict; timeouts and an unreachable
 // server are unavailable; anything else is internal.
 func temporalError(err error, what string) error {
@@ -262,8 +328,10 @@ func temporalError(err error, what string) error {
 	case errors.As(err, &coded):
 		return err
 	case errors.As(err, &appErr):
-		if code, ok := applicationCodes[appErr.Type()]; ok {
-			return &errs.Error{Code: code, Message: appErr.Message(), Err: err}
+		// A refusal carries its errs code as the type and its rules in
+		// the details (errtemporal); any other type is a failure.
+		if coded, ok := errtemporal.ToCoded(err); ok {
+			return coded
 		}
 		return errs.Wrap(errs.Internal, err, "the %s failed", what)
 	case errors.As(err, &notFound):

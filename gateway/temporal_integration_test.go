@@ -3,53 +3,65 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
 
 // TestTemporalAgainstServer checks the adapter's Temporal semantics (join a
-// running refund, conflict on a finished one, update refusals, result after
-// close, signal-with-start) against a real server, with stand-in workflows
-// registered under the production names. It runs only when
-// CERTFLOW_TEMPORAL_HOSTPORT names a server whose search attributes are
-// registered, e.g.
-//
-//	bin/temporal server start-dev --headless \
-//	  --search-attribute OrderId=Keyword --search-attribute RefundStatus=Keyword \
-//	  --search-attribute CertificateId=Keyword --search-attribute CertificateState=Keyword \
-//	  --search-attribute Product=Keyword --search-attribute Escalated=Bool
-//	CERTFLOW_TEMPORAL_HOSTPORT=localhost:7233 go test ./gateway/ -run Server
+// running refund, a new run after a finished one, update refusals with
+// their rules, result after close, signal-with-start, 503 naming the
+// worker when none answers) against a real dev server, with stand-in
+// workflows registered under the production names. It needs the Temporal
+// CLI that `make temporal` builds (CERTFLOW_TEMPORAL_BIN, default
+// ../bin/temporal); under CERTFLOW_REQUIRE_E2E (make test) its absence
+// fails the test.
 func TestTemporalAgainstServer(t *testing.T) {
-	hostPort := os.Getenv("CERTFLOW_TEMPORAL_HOSTPORT")
-	if hostPort == "" {
-		t.Skip("CERTFLOW_TEMPORAL_HOSTPORT not set")
+	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../bin/temporal")
 	}
-	c, err := client.Dial(client.Options{HostPort: hostPort})
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("Temporal CLI not found at %s; run make temporal", bin)
+		}
+		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", bin)
+	}
+	var extra []string
+	for _, sa := range workflows.SearchAttributeTypes {
+		extra = append(extra, "--search-attribute", sa)
+	}
+	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{ExistingPath: bin, ExtraArgs: extra, LogLevel: "error",
+		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dev server: %v", err)
 	}
-	defer c.Close()
+	defer func() { _ = srv.Stop() }()
+	c := srv.Client()
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(standInRefund, workflow.RegisterOptions{Name: RefundWorkflowName})
 	w.RegisterWorkflowWithOptions(standInCertificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -86,8 +98,25 @@ func TestTemporalAgainstServer(t *testing.T) {
 	}
 	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{})
 	wantCode(t, "cancel after close", err, errs.Conflict, "already ended")
-	_, err = tp.StartRefund(ctx, order, in)
-	wantCode(t, "start after close", err, errs.Conflict, "already finished")
+	last, running, err := tp.LastRefund(ctx, order.ID)
+	mustNot(t, "last refund", err)
+	if running || last.Outcome != workflows.OutcomeRefunded {
+		t.Errorf("last refund = %+v, running %v; want the closed run's result", last, running)
+	}
+	// ALLOW_DUPLICATE: a new run may follow a finished one (the gateway
+	// decides whether it should, from LastRefund).
+	run3, err := tp.StartRefund(ctx, order, in)
+	mustNot(t, "start after close", err)
+	if run3 == run1 {
+		t.Errorf("start after close joined the closed run %s", run1)
+	}
+	if _, running, err := tp.LastRefund(ctx, order.ID); err != nil || !running {
+		t.Errorf("after the new start: running %v, %v", running, err)
+	}
+	_, err = tp.ApproveRefund(ctx, order.ID, "approve-3", workflows.ApproveRequest{Operator: "op"})
+	mustNot(t, "approve the new run", err)
+	_, _, err = tp.LastRefund(ctx, "nope-"+suffix)
+	wantCode(t, "last refund of an order without one", err, errs.NotFound, "not found")
 	_, err = tp.RefundStatus(ctx, "nope-"+suffix)
 	wantCode(t, "unknown refund", err, errs.NotFound, "not found")
 	_, err = tp.CancelRefund(ctx, "nope-"+suffix, "", workflows.CancelRequest{})
@@ -116,6 +145,21 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if cs.OrderID != order.ID || len(cs.Transitions) != 1 {
 		t.Errorf("signal-started status = %+v", cs)
 	}
+	if owned, err := tp.CertificateWorkflows(ctx, []string{cert.Certificate.ID, "never-" + suffix}); err != nil || !slices.Equal(owned, []string{cert.Certificate.ID}) {
+		t.Errorf("CertificateWorkflows = %v, %v", owned, err)
+	}
+	if running, err := tp.CertificateRunning(ctx, cert.Certificate.ID); err != nil || !running {
+		t.Errorf("CertificateRunning = %v, %v", running, err)
+	}
+
+	// With no worker polling, a status query is 503 naming the worker,
+	// after the status timeout instead of the client's own.
+	w.Stop()
+	order2 := domain.Order{ID: "o2-" + suffix, Product: domain.SSLCertificate}
+	_, err = tp.StartRefund(ctx, order2, workflows.RefundInput{OrderID: order2.ID})
+	mustNot(t, "start without a worker", err)
+	_, err = NewTemporal(c).WithStatusTimeout(300*time.Millisecond).RefundStatus(ctx, order2.ID)
+	wantCode(t, "status without a worker", err, errs.Unavailable, "the worker did not answer")
 }
 
 func mustNot(t *testing.T, what string, err error) {
@@ -127,7 +171,7 @@ func mustNot(t *testing.T, what string, err error) {
 
 func wantCode(t *testing.T, what string, err error, code errs.Code, mentions string) {
 	t.Helper()
-	if errs.CodeOf(err) != code || !strings.Contains(errs.MessageOf(err), mentions) {
+	if errs.CodeOf(err) != code || !(strings.Contains(errs.MessageOf(err), mentions) || slices.Contains(errs.RulesOf(err), mentions)) {
 		t.Errorf("%s: err = %v, want %s mentioning %q", what, err, code, mentions)
 	}
 }
@@ -149,7 +193,7 @@ func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.Re
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCancel,
 		func(ctx workflow.Context, _ workflows.CancelRequest) (workflows.RefundStatus, error) { return st, nil },
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, _ workflows.CancelRequest) error {
-			return temporal.NewApplicationError("CAN-1: the refund can no longer be cancelled", activities.TypeConflict)
+			return errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund can no longer be cancelled")
 		}}); err != nil {
 		return st, err
 	}
@@ -182,7 +226,7 @@ func standInCertificate(ctx workflow.Context, in workflows.CertificateInput) (wo
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.ActionRequest) error {
 			if _, err := statemachine.CertTransition(st.State, req.Action); err != nil {
-				return temporal.NewApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition)
+				return errtemporal.From(err)
 			}
 			return nil
 		}}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,9 +19,9 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -157,8 +158,7 @@ func TestStartRefundOptions(t *testing.T) {
 	opts := fc.startOpts
 	if opts.ID != "refund/o-1" || opts.TaskQueue != workflows.TaskQueue ||
 		opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING ||
-		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE ||
-		!opts.WorkflowExecutionErrorWhenAlreadyStarted {
+		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
 		t.Errorf("start options = %+v", opts)
 	}
 	if opts.StaticSummary != "Refund of order o-1 (ssl_certificate)" {
@@ -169,14 +169,6 @@ func TestStartRefundOptions(t *testing.T) {
 	wantKeyword(t, opts.TypedSearchAttributes, workflows.RefundStatusKey, "refund_requested")
 	if fc.workflow != "RefundWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
 		t.Errorf("started %v with %+v", fc.workflow, fc.args)
-	}
-}
-
-func TestStartFinishedRefundConflicts(t *testing.T) {
-	fc := &fakeClient{startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("closed", "req", "run-0")}
-	_, err := NewTemporal(fc).StartRefund(context.Background(), domain.Order{ID: "o-1"}, workflows.RefundInput{})
-	if errs.CodeOf(err) != errs.Conflict || !strings.Contains(errs.MessageOf(err), "already finished") {
-		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -240,7 +232,7 @@ func TestRefundUpdates(t *testing.T) {
 	}{
 		"applied": {fc: fakeClient{outcome: workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeCancelled}}},
 		"refused by the validator": {
-			fc:   fakeClient{outcomeErr: temporal.NewApplicationError("CAN-1: the refund of order o-1 can no longer be cancelled (committed)", activities.TypeConflict)},
+			fc:   fakeClient{outcomeErr: errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)")},
 			code: errs.Conflict, mentions: "CAN-1",
 		},
 		"workflow closed": {
@@ -266,7 +258,7 @@ func TestRefundUpdates(t *testing.T) {
 				}
 				return
 			}
-			if errs.CodeOf(err) != tc.code || !strings.Contains(errs.MessageOf(err), tc.mentions) {
+			if errs.CodeOf(err) != tc.code || !(strings.Contains(errs.MessageOf(err), tc.mentions) || slices.Contains(errs.RulesOf(err), tc.mentions)) {
 				t.Errorf("err = %v, want %s mentioning %q", err, tc.code, tc.mentions)
 			}
 		})
@@ -314,12 +306,13 @@ func TestTemporalError(t *testing.T) {
 		code    errs.Code
 		message string
 	}{
-		"illegal transition": {temporal.NewApplicationError("cannot submit an issued certificate", activities.TypeIllegalTransition), errs.IllegalTransition, "cannot submit an issued certificate"},
-		"conflict":           {temporal.NewApplicationError("CAN-1: no longer cancellable", activities.TypeConflict), errs.Conflict, "CAN-1: no longer cancellable"},
-		"invalid":            {temporal.NewApplicationError("operator is required", activities.TypeInvalid), errs.Invalid, "operator is required"},
-		"not found type":     {temporal.NewApplicationError("certificate c-1 unknown", activities.TypeNotFound), errs.NotFound, "certificate c-1 unknown"},
+		"illegal transition": {errtemporal.New(errs.IllegalTransition, nil, "cannot submit an issued certificate"), errs.IllegalTransition, "cannot submit an issued certificate"},
+		"conflict":           {errtemporal.New(errs.Conflict, []string{"CAN-1"}, "no longer cancellable"), errs.Conflict, "no longer cancellable"},
+		"invalid":            {errtemporal.New(errs.Invalid, nil, "operator is required"), errs.Invalid, "operator is required"},
+		"not found type":     {errtemporal.New(errs.NotFound, nil, "certificate c-1 unknown"), errs.NotFound, "certificate c-1 unknown"},
 		"errs code as type":  {temporal.NewApplicationError("GEN-1: too late", string(errs.NotRefundable)), errs.NotRefundable, "GEN-1: too late"},
-		"wrapped refusal":    {fmt.Errorf("update: %w", temporal.NewApplicationError("no", activities.TypeConflict)), errs.Conflict, "no"},
+		"four-eyes":          {errtemporal.New(errs.Forbidden, []string{"GW-4"}, "same subject"), errs.Forbidden, "same subject"},
+		"wrapped refusal":    {fmt.Errorf("update: %w", errtemporal.New(errs.Conflict, nil, "no")), errs.Conflict, "no"},
 		"unknown type":       {temporal.NewApplicationError("nil pointer in handler", "PanicError"), errs.Internal, "the thing failed"},
 		"not found":          {serviceerror.NewNotFound("workflow not found"), errs.NotFound, "thing not found"},
 		"already started":    {serviceerror.NewWorkflowExecutionAlreadyStarted("x", "r", "run"), errs.Conflict, "the thing already exists"},

@@ -72,7 +72,7 @@ func (f *FakeCA) refusedLocked(op string) error {
 		return nil
 	}
 	f.Actions = append(f.Actions, op+" refused: 401")
-	return errs.Wrap(errs.Internal, activities.ErrCARefusedCredentials, "%s: the CA refuses our credentials", op)
+	return errs.Wrap(errs.Misconfigured, activities.ErrCARefusedCredentials, "%s: the CA refuses our credentials", op)
 }
 
 // Act performs a console action.

@@ -16,9 +16,8 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
-	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/policy"
-	"github.com/certflow/certflow/statemachine"
 )
 
 // Event types of a scenario timeline.
@@ -77,6 +76,11 @@ type Event struct {
 	OccurredAt *time.Time `json:"occurred_at,omitempty"`
 }
 
+// MaxEvents bounds a timeline: the time-skipping environment plays each
+// event as a callback, and a longer timeline would not finish in its
+// test timeout.
+const MaxEvents = 200
+
 // DefaultHorizon is how long the clock runs after the last event when the
 // scenario names no `until`.
 const DefaultHorizon = 30 * 24 * time.Hour
@@ -115,25 +119,14 @@ func (sc *Scenario) validate() error {
 	if _, err := reg.Resolve(sc.Profile, sc.Order.PaidAt); err != nil {
 		return errs.E(errs.Invalid, "profile: %s", errs.MessageOf(err))
 	}
+	// The order is checked by the validator the gateway's intake uses.
 	o := sc.Order
-	switch {
-	case o.ID == "":
-		return errs.E(errs.Invalid, "order.id is required")
-	case !o.Product.Valid():
-		return errs.E(errs.Invalid, "order.product: unknown product %q", o.Product)
-	case o.PaidAt.IsZero():
-		return errs.E(errs.Invalid, "order.paid_at is required")
+	o.Profile = sc.Profile
+	if err := (intake.Validator{Registry: reg}).Validate(o, time.Time{}); err != nil {
+		return err
 	}
-	if _, err := money.LookupCurrency(o.Currency); err != nil {
-		return errs.E(errs.Invalid, "order.currency: %s", errs.MessageOf(err))
-	}
-	for i, c := range o.Certificates {
-		if c.ID == "" {
-			return errs.E(errs.Invalid, "order.certificates[%d].id is required", i)
-		}
-		if _, err := statemachine.ReleasePlan(c.ID, c.State); err != nil && c.State != statemachine.Removed {
-			return errs.E(errs.Invalid, "order.certificates[%d].state: unknown state %q", i, c.State)
-		}
+	if len(sc.Events) > MaxEvents {
+		return errs.E(errs.Invalid, "events: %d events; a timeline runs at most %d", len(sc.Events), MaxEvents)
 	}
 	if _, err := sc.CalendarSpec(reg); err != nil {
 		return err

@@ -28,7 +28,7 @@ func simulate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s", *file, errs.MessageOf(err))
 	}
-	res, err := sim.Run(ctx, sc, sim.Options{})
+	res, err := runInterruptibly(ctx, func() (sim.Result, error) { return sim.Run(ctx, sc, sim.Options{}) })
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
@@ -47,4 +47,25 @@ func simulate(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// runInterruptibly runs fn and returns its result, or returns as soon as
+// ctx ends (Ctrl-C): the time-skipping environment does not watch a
+// context, and the process exits right after, taking the run with it.
+func runInterruptibly(ctx context.Context, fn func() (sim.Result, error)) (sim.Result, error) {
+	type outcome struct {
+		res sim.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := fn()
+		done <- outcome{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return sim.Result{}, errs.E(errs.Unavailable, "interrupted: the simulation was stopped")
+	}
 }

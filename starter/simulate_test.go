@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certflow/certflow/sim"
 )
 
 func TestSimulatePrintsResult(t *testing.T) {
@@ -48,6 +50,13 @@ func TestSimulateInvalidFilesFailWithOneLineNamingTheProblem(t *testing.T) {
 		"unknown currency":     {strings.Replace(string(valid), `"USD"`, `"XYZ"`, 1), "order.currency"},
 		"unknown event":        {strings.Replace(string(valid), `"refund.requested"`, `"refund.maybe"`, 1), "events[0].type"},
 		"event before payment": {strings.Replace(string(valid), `"2026-03-04T09:00:00+08:00"`, `"2026-03-01T09:00:00+08:00"`, 1), "events[0].at"},
+		// The intake validator, shared with PUT /v1/orders/{id}.
+		"negative cash":    {strings.Replace(string(valid), `"cash": "80.00"`, `"cash": "-80.00"`, 1), "order.payment.cash"},
+		"sub-cent cash":    {strings.Replace(string(valid), `"cash": "80.00"`, `"cash": "80.001"`, 1), "order.payment.cash"},
+		"cash above price": {strings.Replace(string(valid), `"cash": "80.00"`, `"cash": "180.00"`, 1), "order.payment"},
+		"99-year validity": {strings.Replace(string(valid), `"validity_years": 1`, `"validity_years": 99`, 1), "order.validity_years"},
+		"1e400 price":      {strings.Replace(string(valid), `"price": "100.00"`, `"price": 1e400`, 1), "order.price"},
+		"1,000 events":     {thousandEvents(t, valid), "events: 1000 events"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -77,7 +86,13 @@ func TestSimulateNeedsAFile(t *testing.T) {
 }
 
 func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
+	t.Setenv(EnvToken, "tok-0123456789abcdef")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-0123456789abcdef" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"no token"}}`))
+			return
+		}
 		switch r.URL.Path {
 		case "/v1/orders/o-1/refund/cancel":
 			w.WriteHeader(http.StatusConflict)
@@ -99,5 +114,90 @@ func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-order") {
 		t.Fatalf("approve without order: %v", err)
+	}
+}
+
+// thousandEvents repeats the scenario's last event until the timeline has
+// 1,000: a timeline the simulator cannot run, refused before it starts.
+func thousandEvents(t *testing.T, valid []byte) string {
+	t.Helper()
+	var sc map[string]any
+	if err := json.Unmarshal(valid, &sc); err != nil {
+		t.Fatal(err)
+	}
+	evs := sc["events"].([]any)
+	for len(evs) < 1000 {
+		evs = append(evs, evs[len(evs)-1])
+	}
+	sc["events"] = evs
+	b, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Ctrl-C stops simulate promptly, even while a run is under way.
+func TestSimulateStopsOnInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	defer close(release)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := runInterruptibly(ctx, func() (sim.Result, error) { <-release; return sim.Result{}, nil })
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("err = %v, want interrupted", err)
+	}
+}
+
+// The token comes from the environment, is sent as a bearer token, and is
+// never printed.
+func TestConsoleCommandsNeedATokenFromTheEnvironment(t *testing.T) {
+	t.Setenv(EnvToken, "")
+	err := run(context.Background(), []string{"status", "-gateway", "http://127.0.0.1:1", "-order", "o-1"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), EnvToken) {
+		t.Fatalf("err = %v, want one naming %s", err, EnvToken)
+	}
+	t.Setenv(EnvToken, "secret-token-0123456789")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"this call needs the operator role; demo-console has the console role"}}`))
+	}))
+	defer srv.Close()
+	err = run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(err.Error(), "secret-token") {
+		t.Fatalf("approve with a console token: %v", err)
+	}
+	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1", "-actor", "ops"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-actor") {
+		t.Fatalf("-actor must be refused (the actor is the token's subject): %v", err)
+	}
+}
+
+// import PUTs the order of a file, bare or inside a scenario.
+func TestImport(t *testing.T) {
+	t.Setenv(EnvToken, "tok-0123456789abcdef")
+	var got struct {
+		method, path string
+		body         map[string]any
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.method, got.path = r.Method, r.URL.Path
+		_ = json.NewDecoder(r.Body).Decode(&got.body)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"created":true}`))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"import", "-gateway", srv.URL, "-f", "../testdata/scenarios/p01-ssl-unused-cash-only.json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got.method != http.MethodPut || !strings.HasPrefix(got.path, "/v1/orders/") || got.body["profile"] != "aliyun-intl" || got.body["id"] == nil {
+		t.Fatalf("sent %s %s %v", got.method, got.path, got.body)
+	}
+	if err := run(context.Background(), []string{"import", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-f") {
+		t.Fatalf("import without -f: %v", err)
 	}
 }

@@ -31,7 +31,14 @@ func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, "saving order", func(tx *sql.Tx) error {
+	return db.write(ctx, "saving order", func(tx *sql.Tx) error { return db.putOrderTx(ctx, tx, o, row, nil) })
+}
+
+// putOrderTx writes o in tx. The certificates listed in keep keep their
+// stored state, revocation time, quota and resubmission flag (their
+// workflows own them); their other facts are updated.
+func (db *DB) putOrderTx(ctx context.Context, tx *sql.Tx, o domain.Order, row orderRow, keep map[string]bool) error {
+	{
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO orders (id, profile, product, paid_at, currency, price, cash, voucher, gift_card,
 				benefit_points, promotion, validity_years, value_added, combined_multi_domain, usage,
@@ -52,30 +59,25 @@ func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
 			return dbError(err, "saving order %s", o.ID)
 		}
 
-		keep := make([]any, 0, len(o.Certificates)+1)
-		keep = append(keep, o.ID)
+		listed := make([]any, 0, len(o.Certificates)+1)
+		listed = append(listed, o.ID)
 		for _, c := range o.Certificates {
-			keep = append(keep, c.ID)
+			listed = append(listed, c.ID)
 		}
 		del := "DELETE FROM certificates WHERE order_id = ?"
 		if len(o.Certificates) > 0 {
 			del += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
 		}
-		if _, err := tx.ExecContext(ctx, del, keep...); err != nil {
+		if _, err := tx.ExecContext(ctx, del, listed...); err != nil {
 			return dbError(err, "replacing certificates of order %s", o.ID)
 		}
 		at := formatTime(db.now())
 		for i, c := range o.Certificates {
-			res, err := tx.ExecContext(ctx, `
-				INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
-					revoked_at, quota_returned, resubmit_rejected, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET
-					position = excluded.position, state = excluded.state, issued_at = excluded.issued_at,
-					domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
-					quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
-					resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
-				WHERE certificates.order_id = excluded.order_id`,
+			upsert := certUpsert
+			if keep[c.ID] {
+				upsert = certUpsertKeepingState
+			}
+			res, err := tx.ExecContext(ctx, upsert,
 				c.ID, o.ID, i, string(c.State), formatTimePtr(c.IssuedAt), boolInt(c.DomainChanged),
 				formatTimePtr(c.RevokedAt), boolInt(c.QuotaReturned), c.ResubmitRejected, at)
 			if err != nil {
@@ -88,8 +90,28 @@ func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
 			}
 		}
 		return nil
-	})
+	}
 }
+
+const (
+	certInsert = `
+		INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
+			revoked_at, quota_returned, resubmit_rejected, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	certUpsert = certInsert + `
+		ON CONFLICT (id) DO UPDATE SET
+			position = excluded.position, state = excluded.state, issued_at = excluded.issued_at,
+			domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
+			quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
+			resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
+		WHERE certificates.order_id = excluded.order_id`
+	// certUpsertKeepingState leaves what the certificate's workflow owns.
+	certUpsertKeepingState = certInsert + `
+		ON CONFLICT (id) DO UPDATE SET
+			position = excluded.position, issued_at = COALESCE(certificates.issued_at, excluded.issued_at),
+			domain_changed = excluded.domain_changed, updated_at = excluded.updated_at
+		WHERE certificates.order_id = excluded.order_id`
+)
 
 // certOwnerConflict reports that certID belongs to an order other than
 // orderID.

@@ -47,14 +47,17 @@ func (db *DB) SaveRefund(ctx context.Context, rec activities.RefundRecord) error
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
+				waiting, escalated, requested_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO UPDATE SET
 				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
 				cash = excluded.cash, currency = excluded.currency, payment_id = excluded.payment_id,
-				updated_at = excluded.updated_at`,
+				updated_at = excluded.updated_at, waiting = excluded.waiting, escalated = excluded.escalated,
+				requested_by = excluded.requested_by
+			WHERE excluded.updated_at >= refunds.updated_at`,
 			rec.OrderID, rec.State, rec.Outcome, string(reasonsJSON), cash, currency, rec.PaymentID,
-			formatTime(rec.UpdatedAt)); err != nil {
+			formatTime(rec.UpdatedAt), rec.Waiting, boolInt(rec.Escalated), rec.RequestedBy); err != nil {
 			return dbError(err, "saving refund of order %s", rec.OrderID)
 		}
 		return nil
@@ -92,16 +95,20 @@ func refundCash(rec activities.RefundRecord, orderCurrency string) (cash, curren
 	return a.String(), cur.Code, nil
 }
 
-const refundCols = `r.order_id, r.state, r.outcome, r.reasons, r.cash, r.currency, r.payment_id, r.updated_at`
+const refundCols = `r.order_id, r.state, r.outcome, r.reasons, r.cash, r.currency, r.payment_id, r.updated_at,
+	r.waiting, r.escalated, r.requested_by`
 
 // nullRefund scans refundCols of a LEFT JOIN, where a missing record is
 // all NULL.
 type nullRefund struct {
 	orderID, state, outcome, reasons, cash, currency, paymentID, updatedAt sql.NullString
+	waiting, requestedBy                                                   sql.NullString
+	escalated                                                              sql.NullInt64
 }
 
 func (r *nullRefund) dest() []any {
-	return []any{&r.orderID, &r.state, &r.outcome, &r.reasons, &r.cash, &r.currency, &r.paymentID, &r.updatedAt}
+	return []any{&r.orderID, &r.state, &r.outcome, &r.reasons, &r.cash, &r.currency, &r.paymentID, &r.updatedAt,
+		&r.waiting, &r.escalated, &r.requestedBy}
 }
 
 // record returns the scanned refund record, or nil when there was none.
@@ -112,6 +119,7 @@ func (r *nullRefund) record() (*activities.RefundRecord, error) {
 	rec := activities.RefundRecord{
 		OrderID: r.orderID.String, State: r.state.String, Outcome: r.outcome.String,
 		Cash: r.cash.String, Currency: r.currency.String, PaymentID: r.paymentID.String,
+		Waiting: r.waiting.String, Escalated: r.escalated.Int64 == 1, RequestedBy: r.requestedBy.String,
 	}
 	if err := json.Unmarshal([]byte(r.reasons.String), &rec.Reasons); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "stored reasons of refund %s are malformed", rec.OrderID)

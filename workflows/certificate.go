@@ -12,6 +12,7 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -98,7 +99,7 @@ func newCertificate(in CertificateInput) *certificate {
 
 func (c *certificate) setup(ctx workflow.Context) error {
 	if c.cert.ID == "" {
-		return temporal.NewNonRetryableApplicationError("certificate input has no ID", activities.TypeInvalid, nil)
+		return errtemporal.New(errs.Invalid, nil, "certificate input has no ID")
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryCertificateStatus, func() (CertificateStatus, error) {
 		return c.status(), nil
@@ -189,14 +190,14 @@ func (c *certificate) carryInput() CertificateInput {
 // do from the current state.
 func (c *certificate) validateAction(ctx workflow.Context, req ActionRequest) error {
 	if !statemachine.IsConsoleAction(req.Action) {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a console action", req.Action), activities.TypeInvalid, nil)
+		return errtemporal.New(errs.Invalid, nil, "%q is not a console action", req.Action)
 	}
 	if _, err := statemachine.CertTransition(c.cert.State, req.Action); err != nil {
-		return temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition, nil)
+		return errtemporal.From(err)
 	}
 	// SSL-9: revocation cannot be undone; the requester must confirm it.
 	if statemachine.IsIrreversible(req.Action) && !req.ConfirmIrreversible {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("SSL-9: %s cannot be undone; confirm_irreversible must be true", req.Action), activities.TypeInvalid, nil)
+		return errtemporal.New(errs.Invalid, []string{"SSL-9"}, "SSL-9: %s cannot be undone; confirm_irreversible must be true", req.Action)
 	}
 	return nil
 }
@@ -256,7 +257,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	}
 	next, err := statemachine.CertTransition(c.cert.State, op.event)
 	if err != nil {
-		op.err = temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeIllegalTransition, nil)
+		op.err = errtemporal.From(err)
 		c.reply(ctx, op, false)
 		return
 	}
@@ -554,7 +555,7 @@ func tail[T any](s []T, n int) []T {
 func calendarFor(spec calendar.Spec) (*calendar.Calendar, error) {
 	cal, err := calendar.FromSpec(spec)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(errs.MessageOf(err), activities.TypeInvalid, err)
+		return nil, errtemporal.From(errs.Wrap(errs.Invalid, err, "%s", errs.MessageOf(err)))
 	}
 	return cal, nil
 }

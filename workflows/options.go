@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/errs/errtemporal"
 )
 
 // a is the typed handle workflows use to name activities.
@@ -39,7 +40,7 @@ var (
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        10 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.TypeResubmissionRejected, activities.TypeInvalid, activities.TypeNotFound},
+			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
 	// payOptions: money. A timeout may hide a payout that went through, so
@@ -52,10 +53,25 @@ var (
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        15 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.TypeOriginalMethodFailed, activities.TypeConflict, activities.TypeInvalid},
+			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
 )
+
+// recordOptions: the refund's read model in the store, written by a local
+// activity at every state change; a store outage holds the refund for up
+// to ten minutes per write, then the write is given up (logged) and the
+// next change writes the whole record again.
+var recordOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: errtemporal.NonRetryable(),
+	},
+}
 
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)

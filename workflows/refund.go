@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -63,12 +65,23 @@ type refund struct {
 	seq       int
 	// ca is the refund's dealings with the CA (review.go).
 	ca caBoundary
+	// published and recorded are the search attributes and the store
+	// record last written: both are written again only when they change.
+	published *publishedAttrs
+	recorded  *activities.RefundRecord
+}
+
+// publishedAttrs are the search attributes a refund upserts.
+type publishedAttrs struct {
+	state     statemachine.OrderState
+	escalated bool
+	product   domain.Product
 }
 
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
 
 func (r *refund) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, func() (RefundStatus, error) { return r.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, r.status); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCancel, r.handleCancel,
@@ -89,6 +102,17 @@ func (r *refund) setup(ctx workflow.Context) error {
 		}
 	})
 	return nil
+}
+
+// status answers the query. Until the request is judged the order machine
+// still says paid; to a client that is a refund requested (the word the
+// search attribute and the store use from the start).
+func (r *refund) status() (RefundStatus, error) {
+	st := r.st
+	if st.State == statemachine.OrderPaid {
+		st.State = statemachine.OrderRefundRequested
+	}
+	return st, nil
 }
 
 func (r *refund) run(ctx workflow.Context) {
@@ -189,13 +213,13 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			if !r.awaitInfra(ctx, rep) {
 				return
 			}
-		case rep.ErrorType == activities.TypeResubmissionRejected:
+		case rep.ErrorType == string(errs.ResubmissionRejected):
 			state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
 			if !ok {
 				return
 			}
 			queue = replan(queue, ps.Certificate, state)
-		case rep.ErrorType == activities.TypeIllegalTransition && replans < maxReplans:
+		case rep.ErrorType == string(errs.IllegalTransition) && replans < maxReplans:
 			replans++
 			queue = replan(queue, ps.Certificate, rep.State)
 		default:
@@ -367,14 +391,20 @@ func (r *refund) pay(ctx workflow.Context) {
 		return
 	}
 	rec, paid, err := r.payOnce(ctx, *b)
-	if errorType(err) == activities.TypeOriginalMethodFailed {
+	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed {
 		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
 		fb := b.FallbackToBalance()
 		b = &fb
 		rec, paid, err = r.payOnce(ctx, fb)
 	}
 	if err != nil {
-		r.refuse(ctx, []string{"M-4"}, "payment failed: "+errorMessage(err))
+		// The payment system names the rule that refused (M-3: more than
+		// is left); a failure without one is the payment step's (M-4).
+		rules := errtemporal.Rules(err)
+		if len(rules) == 0 {
+			rules = []string{"M-4"}
+		}
+		r.refuse(ctx, rules, "payment failed: "+errorMessage(err))
 		return
 	}
 	if paid {
@@ -420,18 +450,18 @@ func (r *refund) cancelIfAsked(ctx workflow.Context) bool {
 
 func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 	if r.finished {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome), activities.TypeConflict, nil)
+		return errtemporal.New(errs.Conflict, nil, "the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome)
 	}
 	if r.loaded {
-		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
-			return temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
 	if r.cancel != nil {
 		return nil
 	}
 	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderCancel); err != nil && r.st.State != statemachine.OrderPaid {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("CAN-1: the refund of order %s can no longer be cancelled (%s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+		return errtemporal.New(errs.Conflict, []string{"CAN-1"}, "CAN-1: the refund of order %s can no longer be cancelled (%s)", r.in.OrderID, r.st.State)
 	}
 	return nil
 }
@@ -439,8 +469,8 @@ func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundStatus, error) {
 	_ = workflow.Await(ctx, func() bool { return r.loaded || r.finished })
 	if !r.finished {
-		if ok, _, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
-			return r.st, temporal.NewNonRetryableApplicationError(msg, activities.TypeConflict, nil)
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+			return r.st, errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
 	if r.cancel == nil {
@@ -452,10 +482,15 @@ func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundSt
 
 func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error {
 	if strings.TrimSpace(req.Operator) == "" {
-		return temporal.NewNonRetryableApplicationError("operator is required", activities.TypeInvalid, nil)
+		return errtemporal.New(errs.Invalid, []string{"GW-4"}, "GW-4: the approving operator is required")
 	}
 	if r.st.State != statemachine.OrderAwaitingApproval || r.approval != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, r.st.State), activities.TypeConflict, nil)
+		st, _ := r.status()
+		return errtemporal.New(errs.Conflict, []string{"GW-4"}, "GW-4: the refund of order %s is not awaiting approval (state %s)", r.in.OrderID, st.State)
+	}
+	// GW-4, four eyes: whoever asked for the refund cannot approve it.
+	if by := r.in.Request.RequestedBy; by != "" && by == req.Operator {
+		return errtemporal.New(errs.Forbidden, []string{"GW-4"}, "GW-4: %s requested this refund and cannot also approve it; another operator must", by)
 	}
 	return nil
 }
@@ -487,13 +522,6 @@ func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string,
 	r.finished = true
 	r.record(ctx, string(outcome), message)
 	r.publish(ctx)
-	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(outcome), Reasons: reasons, UpdatedAt: workflow.Now(ctx)}
-	if p := r.st.Payout; p != nil {
-		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
-	}
-	if err := workflow.ExecuteActivity(withOptions(ctx, storeOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
-	}
 	// Answer pending updates before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
@@ -547,19 +575,53 @@ func (r *refund) certificate(id string) domain.Certificate {
 	return domain.Certificate{ID: id}
 }
 
+// publish shows the refund's state everywhere it is read: the Web UI's
+// details, the search attributes and the store's record (the console's
+// read model), one vocabulary (statemachine.OrderState) in all three. The
+// attributes and the record are written only when they change, the record
+// by a local activity (a marker in history, no task round trip). Before
+// the request is judged (state paid) there is no refund to show yet.
 func (r *refund) publish(ctx workflow.Context) {
-	attrs := []temporal.SearchAttributeUpdate{
-		OrderIDKey.ValueSet(r.in.OrderID),
-		RefundStatusKey.ValueSet(string(r.st.State)),
-		EscalatedKey.ValueSet(r.st.Escalated),
-	}
-	if r.order.Product != "" {
-		attrs = append(attrs, ProductKey.ValueSet(string(r.order.Product)))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
-		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
-	}
 	workflow.SetCurrentDetails(ctx, r.details())
+	if r.st.State == statemachine.OrderPaid {
+		return
+	}
+	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product}
+	if r.published == nil || *r.published != attrs {
+		up := []temporal.SearchAttributeUpdate{
+			OrderIDKey.ValueSet(r.in.OrderID),
+			RefundStatusKey.ValueSet(string(r.st.State)),
+			EscalatedKey.ValueSet(r.st.Escalated),
+		}
+		if r.order.Product != "" {
+			up = append(up, ProductKey.ValueSet(string(r.order.Product)))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
+			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+		}
+		r.published = &attrs
+	}
+	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
+		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy}
+	if p := r.st.Payout; p != nil {
+		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
+	}
+	if r.recorded != nil && sameRecord(*r.recorded, rec) {
+		return
+	}
+	rec.UpdatedAt = workflow.Now(ctx)
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, recordOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
+	}
+	r.recorded = &rec
+}
+
+// sameRecord compares two records but for their time.
+func sameRecord(x, y activities.RefundRecord) bool {
+	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
+	return x.OrderID == y.OrderID && x.State == y.State && x.Outcome == y.Outcome && slices.Equal(x.Reasons, y.Reasons) &&
+		x.Cash == y.Cash && x.Currency == y.Currency && x.PaymentID == y.PaymentID && x.Waiting == y.Waiting &&
+		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy
 }
 
 func (r *refund) details() string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -44,7 +45,7 @@ var pollOptions = workflow.ActivityOptions{
 		InitialInterval:        2 * time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
-		NonRetryableErrorTypes: []string{activities.TypeCAConfig, activities.TypeInvalid, activities.TypeNotFound},
+		NonRetryableErrorTypes: []string{string(errs.Misconfigured), string(errs.Invalid), string(errs.NotFound)},
 	},
 }
 
@@ -110,8 +111,8 @@ func (r *refund) pollEvery() time.Duration {
 // (an outage, refused credentials, a timeout) from a refusal that does.
 func isInfraFailure(errType string) bool {
 	switch errType {
-	case activities.TypeResubmissionRejected, activities.TypeIllegalTransition, activities.TypeNotFound,
-		activities.TypeInvalid, activities.TypeConflict, activities.TypeOriginalMethodFailed:
+	case string(errs.ResubmissionRejected), string(errs.IllegalTransition), string(errs.NotFound),
+		string(errs.Invalid), string(errs.Conflict), string(errs.OriginalMethodFailed), string(errs.NotRefundable):
 		return false
 	}
 	return true
@@ -121,7 +122,7 @@ func isInfraFailure(errType string) bool {
 // status and details; the first time, it logs at error level and counts it.
 func (r *refund) caFailing(ctx workflow.Context, errType, detail string) {
 	waiting, metric := waitingCAUnreachable, MetricCAUnreachable
-	if errType == activities.TypeCAConfig {
+	if errType == string(errs.Misconfigured) {
 		waiting, metric = waitingCACredentials, MetricCACredentialsRefused
 	}
 	if r.ca.failing != waiting {
@@ -317,7 +318,7 @@ func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOu
 	var st activities.ReviewStatus
 	err := workflow.ExecuteActivity(withOptions(ctx, pollOptions), a.RevocationStatus, certID).Get(ctx, &st)
 	switch t := errorType(err); {
-	case err != nil && t == activities.TypeNotFound:
+	case err != nil && t == string(errs.NotFound):
 		// The CA knows no decision for it: as good as pending.
 		r.caRecovered(ctx, waiting)
 		return pollPending

@@ -308,8 +308,8 @@ func mapError(op string, status int, body []byte) *errs.Error {
 		return errs.Wrap(errs.NotFound, apiErr, "%s: not found at the CA", op)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		// A configuration error: retrying cannot help until an operator
-		// fixes the token (activities.TypeCAConfig).
-		return errs.Wrap(errs.Internal, fmt.Errorf("%w: %w", activities.ErrCARefusedCredentials, apiErr), "%s: the CA refuses our credentials", op)
+		// fixes the token (errs.Misconfigured).
+		return errs.Wrap(errs.Misconfigured, fmt.Errorf("%w: %w", activities.ErrCARefusedCredentials, apiErr), "%s: the CA refuses our credentials", op)
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		return errs.Wrap(errs.Unavailable, apiErr, "%s: CA unavailable", op)
 	default:

@@ -130,7 +130,7 @@ func TestErrorMappingAgainstSim(t *testing.T) {
 				}
 				return err
 			},
-			tok: "wrong", code: errs.Internal,
+			tok: "wrong", code: errs.Misconfigured,
 		},
 		"409 on a removed certificate is a conflict": {
 			call: func(c *caclient.Client) error { return c.Act(ctx, "removed", statemachine.Submit) },

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,21 +26,30 @@ import (
 // the console would, and pokes the CA simulator's admin endpoints.
 type demo struct {
 	gw, ca string // base URLs
-	token  string
+	token  string // the CA simulator's
+	api    map[string]string
 	hc     *http.Client
 	tc     client.Client
 	orders []demoOrder
 
-	mu  sync.Mutex // serialises output
+	mu  sync.Mutex // serialises output and guards refused
 	out io.Writer
+	// refused holds the rules of the requests refused at request time
+	// (422: nothing was started), by order.
+	refused map[string][]string
 }
 
 func (r *runner) newDemo() *demo {
 	return &demo{
-		gw: localURL(r.o.gatewayAddr), ca: localURL(r.o.casimAddr), token: r.token,
+		gw: localURL(r.o.gatewayAddr), ca: localURL(r.o.casimAddr), token: r.token, api: r.api,
 		hc: &http.Client{Timeout: 30 * time.Second}, tc: r.tc, orders: r.orders, out: r.out,
+		refused: map[string][]string{},
 	}
 }
+
+// as is the Authorization header of a demo token (console, operator,
+// operator2).
+func (d *demo) as(role string) []string { return []string{"Authorization", "Bearer " + d.api[role]} }
 
 func (d *demo) printf(format string, args ...any) {
 	d.mu.Lock()
@@ -88,8 +98,8 @@ func (d *demo) request(ctx context.Context) {
 func (d *demo) revoke(ctx context.Context, certID string) bool {
 	var v gateway.CertificateView
 	u := d.gw + "/v1/certificates/" + url.PathEscape(certID) + "/actions/revoke"
-	body := map[string]any{"actor": "demo-customer", "confirm_irreversible": true}
-	if _, err := d.call(ctx, http.MethodPost, u, body, &v, "Idempotency-Key", "demo-revoke-"+certID); err != nil {
+	body := map[string]any{"confirm_irreversible": true}
+	if _, err := d.call(ctx, http.MethodPost, u, body, &v, append([]string{"Idempotency-Key", "demo-revoke-" + certID}, d.as("console")...)...); err != nil {
 		d.printf("→ POST /v1/certificates/%s/actions/revoke: %v\n", certID, err)
 		return false
 	}
@@ -105,6 +115,15 @@ type apiError struct {
 		Rules   []string `json:"rules"`
 	} `json:"error"`
 }
+
+// apiErr is a gateway or casim error answer.
+type apiErr struct {
+	status int
+	rules  []string
+	text   string
+}
+
+func (e *apiErr) Error() string { return e.text }
 
 // call sends a JSON request and decodes a 2xx answer into out. A non-2xx
 // answer is returned as an error with the API's code and message.
@@ -139,7 +158,12 @@ func (d *demo) call(ctx context.Context, method, u string, body, out any, header
 	if resp.StatusCode/100 != 2 {
 		var e apiError
 		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return resp.StatusCode, fmt.Errorf("%d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
+			rules := ""
+			if len(e.Error.Rules) > 0 {
+				rules = " [" + strings.Join(e.Error.Rules, ", ") + "]"
+			}
+			return resp.StatusCode, &apiErr{status: resp.StatusCode, rules: e.Error.Rules,
+				text: fmt.Sprintf("%d %s: %s%s", resp.StatusCode, e.Error.Code, e.Error.Message, rules)}
 		}
 		return resp.StatusCode, fmt.Errorf("%s", resp.Status)
 	}
@@ -172,9 +196,17 @@ func (d *demo) openRevocation(ctx context.Context, certID string) {
 func (d *demo) requestRefund(ctx context.Context, o demoOrder) {
 	u := d.gw + "/v1/orders/" + url.PathEscape(o.Order.ID) + "/refund"
 	var acc gateway.RefundAccepted
-	status, err := d.call(ctx, http.MethodPost, u, o.Request, &acc, "Idempotency-Key", "demo-"+o.Order.ID)
+	status, err := d.call(ctx, http.MethodPost, u, o.Request, &acc, append([]string{"Idempotency-Key", "demo-" + o.Order.ID}, d.as("console")...)...)
 	if err != nil {
 		if ctx.Err() != nil {
+			return
+		}
+		var ae *apiErr
+		if errors.As(err, &ae) && ae.status == http.StatusUnprocessableEntity {
+			d.mu.Lock()
+			d.refused[o.Order.ID] = ae.rules
+			d.mu.Unlock()
+			d.printf("→ POST /v1/orders/%s/refund: refused before it started, %v — %s\n", o.Order.ID, err, o.Story)
 			return
 		}
 		d.printf("→ POST /v1/orders/%s/refund: %v\n", o.Order.ID, err)
@@ -190,7 +222,7 @@ func (d *demo) requestRefund(ctx context.Context, o demoOrder) {
 // refundStatus reads the refund through the gateway.
 func (d *demo) refundStatus(ctx context.Context, orderID string) (gateway.RefundView, error) {
 	var v gateway.RefundView
-	_, err := d.call(ctx, http.MethodGet, d.gw+"/v1/orders/"+url.PathEscape(orderID)+"/refund", nil, &v)
+	_, err := d.call(ctx, http.MethodGet, d.gw+"/v1/orders/"+url.PathEscape(orderID)+"/refund", nil, &v, d.as("console")...)
 	return v, err
 }
 
@@ -212,12 +244,12 @@ func (d *demo) approve(ctx context.Context, orderID string, after time.Duration)
 	}
 	var v gateway.RefundView
 	u := d.gw + "/v1/orders/" + url.PathEscape(orderID) + "/refund/approve"
-	body := map[string]string{"operator": "demo-operator", "note": "GRCQ usage checked"}
-	if _, err := d.call(ctx, http.MethodPost, u, body, &v, "Idempotency-Key", "demo-approve-"+orderID); err != nil {
-		d.printf("→ POST /v1/orders/%s/refund/approve: %v\n", orderID, err)
+	body := map[string]string{"note": "GRCQ usage checked"}
+	if _, err := d.call(ctx, http.MethodPost, u, body, &v, append([]string{"Idempotency-Key", "demo-approve-" + orderID}, d.as("operator")...)...); err != nil {
+		d.printf("→ POST /v1/orders/%s/refund/approve (demo-operator): %v\n", orderID, err)
 		return
 	}
-	d.printf("→ POST /v1/orders/%s/refund/approve: 200 %s\n", orderID, v.Status.State)
+	d.printf("→ POST /v1/orders/%s/refund/approve (demo-operator; requested by demo-console): 200 %s\n", orderID, v.Status.State)
 }
 
 // revocationView is casim's answer on a revocation review.
@@ -268,7 +300,7 @@ func (d *demo) duplicateCallback(ctx context.Context, certID string) {
 // applied counts the certificate's transitions caused by CA event eventID.
 func (d *demo) applied(ctx context.Context, certID, eventID string) int {
 	var v gateway.CertificateView
-	if _, err := d.call(ctx, http.MethodGet, d.gw+"/v1/certificates/"+url.PathEscape(certID), nil, &v); err != nil {
+	if _, err := d.call(ctx, http.MethodGet, d.gw+"/v1/certificates/"+url.PathEscape(certID), nil, &v, d.as("console")...); err != nil {
 		return -1
 	}
 	n := 0
@@ -337,7 +369,12 @@ func (d *demo) table(ctx context.Context) string {
 	for _, o := range d.orders {
 		state, outcome, detail := "-", "-", "not requested"
 		v, err := d.refundStatus(ctx, o.Order.ID)
-		if o.NoRefund {
+		d.mu.Lock()
+		refused, wasRefused := d.refused[o.Order.ID]
+		d.mu.Unlock()
+		if wasRefused {
+			detail = "refused at request time (422, nothing started): " + strings.Join(refused, ", ")
+		} else if o.NoRefund {
 			detail = "no refund asked; " + d.certificates(ctx, o)
 		} else if err == nil {
 			state, outcome, detail = string(v.Status.State), string(v.Status.Outcome), describe(v.Status)
@@ -357,7 +394,7 @@ func (d *demo) certificates(ctx context.Context, o demoOrder) string {
 	for _, c := range o.Order.Certificates {
 		var v gateway.CertificateView
 		state := "?"
-		if _, err := d.call(ctx, http.MethodGet, d.gw+"/v1/certificates/"+url.PathEscape(c.ID), nil, &v); err == nil {
+		if _, err := d.call(ctx, http.MethodGet, d.gw+"/v1/certificates/"+url.PathEscape(c.ID), nil, &v, d.as("console")...); err == nil {
 			state = string(v.Status.State)
 		}
 		parts = append(parts, "certificate "+c.ID+" "+state)

@@ -1,10 +1,12 @@
 // Command certflow-dev runs the whole certflow demo on one machine with one
 // command (`make run`): a Temporal dev server with certflow's search
-// attributes, the CA simulator, the worker, and the gateway; it seeds demo
-// orders in every certificate state, for every product and the three
-// refund-policy profiles, starts their refunds through the gateway's HTTP
-// API, approves the one that needs an operator, sends a duplicate CA
-// callback, and prints the refunds' progress and where to look.
+// attributes, the CA simulator, the worker, and the gateway (on 127.0.0.1
+// by default, with demo API tokens written to -dir/endpoints.json); it
+// registers demo orders in every certificate state, for every product and
+// the three refund-policy profiles through the gateway's PUT API, requests
+// their refunds, has a second operator approve the one that needs it,
+// sends a duplicate CA callback, and prints the refunds' progress and
+// where to look.
 //
 // It owns only the demo's orchestration. The worker and casim run as child
 // processes built from this module, the gateway in this process; every
@@ -57,9 +59,9 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
-	fs.StringVar(&o.gatewayAddr, "gateway-addr", ":8080", "gateway (console API and CA callbacks) listen address")
+	fs.StringVar(&o.gatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway (console API and CA callbacks) listen address; this machine only by default")
 	fs.StringVar(&o.casimAddr, "casim-addr", "127.0.0.1:8081", "CA simulator listen address")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "worker's Prometheus /metrics listen address")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "worker's Prometheus /metrics listen address; this machine only by default")
 	fs.DurationVar(&o.reviewDelay, "review-delay", 5*time.Second, "how long the CA simulator takes to decide a revocation review")
 	fs.DurationVar(&o.approveAfter, "approve-after", 5*time.Second, "how long the demo operator waits before approving")
 	fs.DurationVar(&o.refresh, "refresh", 3*time.Second, "progress table refresh interval")

@@ -12,8 +12,8 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.fresh || o.temporalPort != 7233 || o.uiPort != 8233 || o.gatewayAddr != ":8080" ||
-		o.casimAddr != "127.0.0.1:8081" || o.metricsAddr != ":9090" || o.reviewDelay != 5*time.Second {
+	if !o.fresh || o.temporalPort != 7233 || o.uiPort != 8233 || o.gatewayAddr != "127.0.0.1:8080" ||
+		o.casimAddr != "127.0.0.1:8081" || o.metricsAddr != "127.0.0.1:9090" || o.reviewDelay != 5*time.Second {
 		t.Errorf("defaults = %+v", o)
 	}
 	o, err = parseOptions([]string{"-fresh=false", "-temporal-port", "17233", "-gateway-addr", "127.0.0.1:18080", "-for", "1m"}, io.Discard)

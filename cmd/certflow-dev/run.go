@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
@@ -46,6 +48,9 @@ type runner struct {
 
 	token  string // casim's bearer token
 	secret []byte // callback signing key, shared by casim and the gateway
+	// api holds the demo's console API tokens by role name (console,
+	// operator, operator2), written to endpoints.json.
+	api    map[string]string
 	orders []demoOrder
 	log    *zap.Logger
 	db     *store.DB
@@ -108,9 +113,11 @@ func (r *runner) start(ctx context.Context) error {
 		{"building the worker and casim", r.build},
 		{"starting Temporal", r.startTemporal},
 		{"starting the CA simulator", r.startCASim},
-		{"seeding demo orders", r.seed},
+		{"opening the store", r.openStore},
 		{"starting the worker", r.startWorker},
 		{"starting the gateway", r.startGateway},
+		{"writing " + r.path(endpointsFile), r.writeEndpoints},
+		{"registering demo orders through PUT /v1/orders/{id}", r.seed},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(r.out, "· %s\n", s.name)
@@ -180,6 +187,11 @@ func (r *runner) prepare(context.Context) error {
 	var tok [12]byte
 	_, _ = rand.Read(tok[:])
 	r.token = "demo-" + hex.EncodeToString(tok[:])
+	r.api = map[string]string{}
+	for _, name := range []string{"console", "operator", "operator2"} {
+		_, _ = rand.Read(tok[:])
+		r.api[name] = "cf_" + name + "_" + hex.EncodeToString(tok[:])
+	}
 	r.orders = demoOrders(time.Now())
 	return nil
 }
@@ -344,21 +356,28 @@ func (r *runner) startCASim(ctx context.Context) error {
 	return waitReady(ctx, c, "casim", 30*time.Second, httpOK(localURL(r.o.casimAddr)+"/healthz"))
 }
 
-// seed opens the store and writes the demo orders.
-func (r *runner) seed(ctx context.Context) error {
+// openStore opens the store the gateway reads (the worker opens its own
+// connection to the same file).
+func (r *runner) openStore(ctx context.Context) error {
 	db, err := store.Open(ctx, r.path("certflow.db"))
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	r.db = db
 	r.onStop("store", db.Close)
-	n, err := seedStore(ctx, db, r.orders, !r.o.fresh)
+	return nil
+}
+
+// seed registers the demo orders through the gateway's intake API, as a
+// console backend would.
+func (r *runner) seed(ctx context.Context) error {
+	created, kept, err := seedOrders(ctx, r.newDemo(), r.orders)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "  %d orders seeded into %s\n", n, r.path("certflow.db"))
-	if kept := len(r.orders) - n; kept > 0 {
-		fmt.Fprintf(r.out, "  %d kept from an earlier run (-fresh=false): their finished refunds answer 409, as the API promises\n", kept)
+	fmt.Fprintf(r.out, "  %d orders registered, %d updated (PUT /v1/orders/{id} with the console token)\n", created, len(r.orders)-created-kept)
+	if kept > 0 {
+		fmt.Fprintf(r.out, "  %d kept from an earlier run (-fresh=false): their refunds paid, so intake refuses to change them (409), as the API promises\n", kept)
 	}
 	return nil
 }
@@ -397,10 +416,20 @@ func (r *runner) startGateway(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading profiles: %w", err)
 	}
+	tokens, err := gateway.NewTokens(
+		"demo-console:console:"+r.api["console"],
+		"demo-operator:operator:"+r.api["operator"],
+		"demo-operator2:operator:"+r.api["operator2"],
+	)
+	if err != nil {
+		return fmt.Errorf("demo tokens: %w", err)
+	}
 	srv, err := gateway.New(gateway.Config{
 		Workflows:      gateway.NewTemporal(r.tc),
 		Orders:         wiring.StoreOrders{DB: r.db},
 		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		Validate:       intake.Validator{Registry: reg}.Validate,
+		Tokens:         tokens,
 		WebhookSecrets: [][]byte{r.secret},
 		Logger:         r.log.Named("gateway"),
 	})
@@ -455,11 +484,44 @@ certflow demo is up — Ctrl-C stops everything.
                     refunded ones: %[1]s/namespaces/default/workflows?query=RefundStatus%%3D%%22refunded%%22
                     (visibility query RefundStatus="refunded"; or bin/temporal workflow list --address %[2]s --query 'RefundStatus != ""')
   Temporal gRPC     %[2]s (namespace default, task queue %[3]s)
-  Gateway           %[4]s          e.g. curl %[4]s/v1/orders
+  Gateway           %[4]s   (Authorization: Bearer <token>; demo tokens in %[7]s)
+                    e.g. curl -H "Authorization: Bearer $(jq -r .tokens.operator %[7]s)" %[4]s/v1/orders
   OpenAPI           %[4]s/openapi.yaml
   Worker metrics    %[5]s/metrics
-  CA simulator      %[6]s   (Authorization: Bearer %[7]s)
+  CA simulator      %[6]s
   Logs              %[8]s
-`, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.token,
+`, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.path(endpointsFile),
 		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("worker.log"), r.path("gateway.log")}, " "))
+}
+
+// endpointsFile is where the runner tells clients how to reach the demo.
+const endpointsFile = "endpoints.json"
+
+// Endpoints is the content of -dir/endpoints.json: the gateway's URL, the
+// Temporal Web UI's URL, the Temporal frontend address, and the demo's
+// console API tokens by role.
+type Endpoints struct {
+	Gateway  string            `json:"gateway"`
+	WebUI    string            `json:"web_ui"`
+	Temporal string            `json:"temporal"`
+	Tokens   map[string]string `json:"tokens"`
+}
+
+// writeEndpoints writes endpoints.json, readable by this user only (it
+// holds the demo's tokens).
+func (r *runner) writeEndpoints(context.Context) error {
+	e := Endpoints{
+		Gateway:  localURL(r.o.gatewayAddr),
+		WebUI:    fmt.Sprintf("http://localhost:%d", r.o.uiPort),
+		Temporal: r.o.temporalAddr(),
+		Tokens:   r.api,
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(r.path(endpointsFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", r.path(endpointsFile), err)
+	}
+	return nil
 }

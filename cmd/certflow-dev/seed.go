@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -11,9 +13,8 @@ import (
 
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/store"
 )
 
 // demoOrder is one seeded order, the refund request the demo sends for it
@@ -45,12 +46,12 @@ type demoOrder struct {
 	Story string
 }
 
-// refundBody is the body of POST /v1/orders/{id}/refund.
+// refundBody is the body of POST /v1/orders/{id}/refund (the requester is
+// the token's subject).
 type refundBody struct {
-	Consent              bool   `json:"consent"`
-	ConfirmIrreversible  bool   `json:"confirm_irreversible"`
-	AcceptLateReviewRisk bool   `json:"accept_late_review_risk"`
-	RequestedBy          string `json:"requested_by,omitempty"`
+	Consent              bool `json:"consent"`
+	ConfirmIrreversible  bool `json:"confirm_irreversible"`
+	AcceptLateReviewRisk bool `json:"accept_late_review_risk"`
 }
 
 // Certificate IDs are the order's ID plus a suffix: the CA's IDs are
@@ -92,7 +93,7 @@ func demoOrders(now time.Time) []demoOrder {
 	add := func(d demoOrder) {
 		if d.Request == (refundBody{}) {
 			// Every confirmation the console collects (TC-5, SSL-9).
-			d.Request = refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "demo-customer"}
+			d.Request = refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
 		}
 		out = append(out, d)
 	}
@@ -166,23 +167,23 @@ func demoOrders(now time.Time) []demoOrder {
 	return out
 }
 
-// seedStore writes the orders. With keep, orders already in the store are
-// left as they are (a reused .run/: their refunds ran already).
-func seedStore(ctx context.Context, db *store.DB, orders []demoOrder, keep bool) (added int, err error) {
-	for _, d := range orders {
-		if keep {
-			if _, err := db.GetOrder(ctx, d.Order.ID); err == nil {
-				continue
-			} else if errs.CodeOf(err) != errs.NotFound {
-				return added, fmt.Errorf("reading order %s: %w", d.Order.ID, err)
-			}
+// seedOrders registers the orders through PUT /v1/orders/{id} with the
+// console token. An order whose refund paid in an earlier run
+// (-fresh=false) is refused 409 and kept as it is.
+func seedOrders(ctx context.Context, d *demo, orders []demoOrder) (created, kept int, err error) {
+	for _, o := range orders {
+		var v gateway.OrderView
+		status, err := d.call(ctx, http.MethodPut, d.gw+"/v1/orders/"+url.PathEscape(o.Order.ID), o.Order, &v, d.as("console")...)
+		switch {
+		case status == http.StatusConflict:
+			kept++
+		case err != nil:
+			return created, kept, fmt.Errorf("registering order %s: %w", o.Order.ID, err)
+		case v.Created:
+			created++
 		}
-		if err := db.PutOrder(ctx, d.Order); err != nil {
-			return added, fmt.Errorf("seeding order %s: %w", d.Order.ID, err)
-		}
-		added++
 	}
-	return added, nil
+	return created, kept, nil
 }
 
 // writeBehaviours writes the CA simulator's per-certificate behaviours

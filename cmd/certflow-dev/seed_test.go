@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
@@ -115,4 +120,48 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// Every demo order passes the intake validator: the demo registers them
+// through PUT /v1/orders/{id}.
+func TestDemoOrdersPassIntake(t *testing.T) {
+	now := time.Date(2026, 11, 22, 13, 0, 0, 0, time.UTC)
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := intake.Validator{Registry: reg}
+	for _, d := range demoOrders(now) {
+		if err := v.Validate(d.Order, now); err != nil {
+			t.Errorf("%s: %v", d.Order.ID, err)
+		}
+	}
+}
+
+// endpoints.json has exactly the fields the issue names, readable by its
+// owner only.
+func TestWriteEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233},
+		api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}}
+	if err := r.writeEndpoints(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, endpointsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"gateway": "http://127.0.0.1:18080", "web_ui": "http://localhost:18233", "temporal": "localhost:17233",
+		"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("endpoints.json = %v, want %v", got, want)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
 }

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
+)
+
+// IntakeOrder registers or updates an order handed in by the console
+// (PUT /v1/orders/{id}), in one write transaction with the checks that make
+// it safe:
+//
+//   - while a refund of the order runs (its record is not final), or after
+//     one paid out, the order is not changed: errs.Conflict naming why;
+//   - the certificates listed in owned keep the state, revocation time,
+//     quota and resubmission flag the store has: their workflows own them,
+//     and intake never overwrites what a workflow decided.
+//
+// created reports whether the order is new. o must have passed the intake
+// validator; the store's own checks still apply (errs.Invalid).
+func (db *DB) IntakeOrder(ctx context.Context, o domain.Order, owned []string) (created bool, err error) {
+	row, err := newOrderRow(o)
+	if err != nil {
+		return false, err
+	}
+	keep := make(map[string]bool, len(owned))
+	for _, id := range owned {
+		keep[id] = true
+	}
+	err = db.write(ctx, "registering order", func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE id = ?", o.ID).Scan(&n); err != nil {
+			return dbError(err, "reading order %s", o.ID)
+		}
+		created = n == 0
+		if !created {
+			if err := refundBlocksIntake(ctx, tx, o.ID); err != nil {
+				return err
+			}
+		}
+		return db.putOrderTx(ctx, tx, o, row, keep)
+	})
+	return created, err
+}
+
+// refundBlocksIntake refuses to change an order whose refund runs or paid.
+func refundBlocksIntake(ctx context.Context, tx *sql.Tx, orderID string) error {
+	var state, outcome string
+	err := tx.QueryRowContext(ctx, "SELECT state, outcome FROM refunds WHERE order_id = ?", orderID).Scan(&state, &outcome)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		return dbError(err, "reading refund of order %s", orderID)
+	case !statemachine.IsOrderFinal(statemachine.OrderState(state)):
+		return errs.E(errs.Conflict, "order %s cannot be changed while its refund runs (state %s)", orderID, state)
+	}
+	var paid int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM payouts WHERE order_id = ? AND status = ?", orderID, statusPaid).Scan(&paid); err != nil {
+		return dbError(err, "reading payouts of order %s", orderID)
+	}
+	if paid > 0 {
+		return errs.E(errs.Conflict, "order %s cannot be changed: a refund of it was paid out", orderID)
+	}
+	return nil
+}
+
+// RefundedAmount is what the payment ledger paid out for the order (cash
+// and gift card, in the order's currency): with the order's own
+// already_refunded, what M-3 counts as refunded. An unknown order is
+// errs.NotFound.
+func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error) {
+	var total decimal.Decimal
+	err := db.read(ctx, "reading payouts", func(tx *sql.Tx) error {
+		o, err := loadPayoutOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT cash, gift_card FROM payouts WHERE order_id = ? AND status = ?", orderID, statusPaid)
+		if err != nil {
+			return dbError(err, "reading payouts of order %s", orderID)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cash, gift string
+			if err := rows.Scan(&cash, &gift); err != nil {
+				return dbError(err, "reading payouts of order %s", orderID)
+			}
+			for _, text := range []string{cash, gift} {
+				a, err := storedAmount(text, o.cur)
+				if err != nil {
+					return err
+				}
+				total = total.Add(a.Decimal())
+			}
+		}
+		return rows.Err()
+	})
+	return total, err
+}
+
+// RecordRefundRequested writes the record of a refund the gateway just
+// started (state refund_requested, at the request's time), so lists and
+// eligibility show it before the workflow's first step writes its own. It
+// never overwrites the record of a running refund, nor a newer one: only
+// a missing record, or an older final one (a previous refund), is
+// replaced. The order must exist (errs.NotFound).
+func (db *DB) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+	return db.write(ctx, "recording a refund request", func(tx *sql.Tx) error {
+		if err := orderExists(ctx, tx, orderID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by)
+			VALUES (?, ?, 'pending', '[]', ?, ?)
+			ON CONFLICT (order_id) DO UPDATE SET
+				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
+				cash = '', currency = '', payment_id = '', waiting = '', escalated = 0,
+				updated_at = excluded.updated_at, requested_by = excluded.requested_by
+			WHERE refunds.state IN (?, ?, ?) AND excluded.updated_at >= refunds.updated_at`,
+			orderID, string(statemachine.OrderRefundRequested), formatTime(at), requestedBy,
+			string(statemachine.OrderRefunded), string(statemachine.OrderRejected), string(statemachine.OrderCancelled))
+		if err != nil {
+			return dbError(err, "recording the refund request of order %s", orderID)
+		}
+		return nil
+	})
+}

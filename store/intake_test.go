@@ -1,0 +1,144 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errstest"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/store"
+)
+
+func TestIntakeOrder(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	o := sslOrder(t, "o-1", cert("c-1", statemachine.Issued))
+	if created, err := db.IntakeOrder(ctx, o, nil); err != nil || !created {
+		t.Fatalf("first intake: created %v, %v; want created", created, err)
+	}
+	// The certificate's workflow revoked it; a later intake that still
+	// says issued must not overwrite the workflow's state.
+	c := cert("c-1", statemachine.ValidatingRevocation)
+	if err := db.SaveCertificate(ctx, "o-1", c, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	o.Certificates[0].DomainChanged = true
+	if created, err := db.IntakeOrder(ctx, o, []string{"c-1"}); err != nil || created {
+		t.Fatalf("second intake: created %v, %v; want an update", created, err)
+	}
+	got, err := db.GetOrder(ctx, "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got.Certificates[0]; s.State != statemachine.ValidatingRevocation || !s.DomainChanged {
+		t.Fatalf("certificate after intake = %+v, want the workflow's state and the new domain flag", s)
+	}
+	// Without ownership the console's state is taken.
+	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetOrder(ctx, "o-1"); got.Certificates[0].State != statemachine.Issued {
+		t.Fatalf("state = %s, want issued", got.Certificates[0].State)
+	}
+
+	// A running refund blocks intake, a cancelled one does not, a payout does.
+	rec := activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: clock.Now()}
+	if err := db.SaveRefund(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.IntakeOrder(ctx, o, nil)
+	errstest.Want(t, err, errs.Conflict, "while its refund runs", "releasing")
+	rec.State, rec.Outcome = string(statemachine.OrderCancelled), "cancelled"
+	if err := db.SaveRefund(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
+		t.Fatalf("intake after a cancelled refund: %v", err)
+	}
+	if _, err := store.NewPayments(db).Refund(ctx, payout(t, "refund/o-1/original_method", "80.00")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.IntakeOrder(ctx, o, nil)
+	errstest.Want(t, err, errs.Conflict, "paid out")
+}
+
+// M-3 counts what the ledger paid out.
+func TestRefundedAmount(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	if got, err := db.RefundedAmount(ctx, "o-1"); err != nil || !got.IsZero() {
+		t.Fatalf("before any payout: %s, %v", got, err)
+	}
+	if _, err := store.NewPayments(db).Refund(ctx, payout(t, "k-1", "30.00")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.RefundedAmount(ctx, "o-1"); err != nil || got.String() != "30" {
+		t.Fatalf("after a 30.00 payout: %s, %v", got, err)
+	}
+	_, err := db.RefundedAmount(ctx, "o-9")
+	errstest.Want(t, err, errs.NotFound)
+}
+
+func TestRefundRecordReadModel(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	rec := activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderCommitted), Outcome: "pending", Reasons: []string{},
+		UpdatedAt: clock.Now(), Waiting: "revocation review of c-1", Escalated: true, RequestedBy: "console-backend"}
+	if err := db.SaveRefund(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// An older write arriving late does not roll the record back.
+	old := rec
+	old.State, old.UpdatedAt = string(statemachine.OrderRefundRequested), clock.Now().Add(-1)
+	if err := db.SaveRefund(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetRefund(ctx, "o-1")
+	if err != nil || got.State != rec.State || got.Waiting != rec.Waiting || !got.Escalated || got.RequestedBy != "console-backend" {
+		t.Fatalf("GetRefund = %+v, %v; want %+v", got, err, rec)
+	}
+	page, err := db.ListOrders(ctx, store.OrderFilter{RefundState: string(statemachine.OrderCommitted)})
+	if err != nil || len(page.Orders) != 1 || page.Orders[0].Refund == nil || !page.Orders[0].Refund.Escalated {
+		t.Fatalf("list by committed = %+v, %v", page, err)
+	}
+}
+
+// The gateway's "requested" record never hides a running refund's state.
+func TestRecordRefundRequested(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "console-backend" {
+		t.Fatalf("record = %+v", got)
+	}
+	running := activities.RefundRecord{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: clock.Now().Add(time.Second)}
+	if err := db.SaveRefund(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "awaiting_approval" {
+		t.Fatalf("a running refund's record was overwritten: %+v", got)
+	}
+	// After a cancelled refund, a new request's record replaces it.
+	running.State, running.Outcome = "cancelled", "cancelled"
+	if err := db.SaveRefund(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordRefundRequested(ctx, "o-1", "alice", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "alice" {
+		t.Fatalf("after a cancelled refund: %+v", got)
+	}
+	errstest.Want(t, db.RecordRefundRequested(ctx, "o-9", "x", clock.Now()), errs.NotFound)
+}

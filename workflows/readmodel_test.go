@@ -1,0 +1,148 @@
+package workflows_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
+	"github.com/certflow/certflow/sim"
+	"github.com/certflow/certflow/workflows"
+)
+
+// recordingStore keeps every refund record the workflow writes.
+type recordingStore struct {
+	*sim.FakeStore
+	mu      sync.Mutex
+	records []activities.RefundRecord
+}
+
+func (s *recordingStore) SaveRefund(ctx context.Context, rec activities.RefundRecord) error {
+	s.mu.Lock()
+	s.records = append(s.records, rec)
+	s.mu.Unlock()
+	return s.FakeStore.SaveRefund(ctx, rec)
+}
+
+func (s *recordingStore) states() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.records {
+		out = append(out, r.State)
+	}
+	return out
+}
+
+// A GW-4 refund: the store's record follows every state change, the
+// requester cannot approve it (four eyes, GW-4 as data), another operator
+// can.
+func TestRefundReadModelAndFourEyes(t *testing.T) {
+	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	o := domain.Order{ID: "o-gw", Product: domain.HTTPSGateway, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+		Price: mustDecimal("1.60"), Payment: domain.Payment{Cash: mustDecimal("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
+	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
+	suite := &testsuite.WorkflowTestSuite{}
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(paid.Add(24 * time.Hour))
+	reg := mustRegistry(t)
+	env.RegisterWorkflow(workflows.RefundWorkflow)
+	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
+		Policies: &sim.FakePolicies{Registry: reg, Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+
+	var selfApproval, approval error
+	var during []string
+	env.RegisterDelayedCallback(func() {
+		during = st.states()
+		env.UpdateWorkflow(workflows.UpdateRefundApprove, "self", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { selfApproval = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
+		}, workflows.ApproveRequest{Operator: "alice"})
+		env.UpdateWorkflow(workflows.UpdateRefundApprove, "other", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { approval = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
+		}, workflows.ApproveRequest{Operator: "bob"})
+	}, time.Hour)
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(24 * time.Hour), Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
+	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.RefundStatus
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != workflows.OutcomeRefunded {
+		t.Fatalf("result = %+v, %v", res, err)
+	}
+	if errtemporal.CodeOf(selfApproval) != errs.Forbidden || !slices.Contains(errtemporal.Rules(selfApproval), "GW-4") {
+		t.Fatalf("self-approval: %v, want forbidden with GW-4", selfApproval)
+	}
+	if approval != nil {
+		t.Fatalf("approval by another operator refused: %v", approval)
+	}
+	// The read model, while it waited and after.
+	if len(during) == 0 || during[len(during)-1] != "awaiting_approval" {
+		t.Fatalf("records while waiting: %v, want the last to be awaiting_approval", during)
+	}
+	all := st.states()
+	for _, want := range []string{"refund_requested", "awaiting_approval", "paying", "refunded"} {
+		if !slices.Contains(all, want) {
+			t.Errorf("no record in state %s: %v", want, all)
+		}
+	}
+	last := st.records[len(st.records)-1]
+	if last.Outcome != "refunded" || last.PaymentID == "" || last.Cash != "1.28" || last.RequestedBy != "alice" {
+		t.Errorf("final record = %+v", last)
+	}
+	// Written on change only: no two consecutive records are the same.
+	for i := 1; i < len(st.records); i++ {
+		a, b := st.records[i-1], st.records[i]
+		if a.State == b.State && a.Outcome == b.Outcome && a.Waiting == b.Waiting && a.PaymentID == b.PaymentID {
+			t.Errorf("records %d and %d are the same: %+v", i-1, i, b)
+		}
+	}
+}
+
+// cappedPayments refuses every payout as the payment ledger does when it
+// would exceed what is left to refund (M-3).
+type cappedPayments struct{}
+
+func (cappedPayments) Refund(context.Context, activities.PayoutRequest) (activities.PayoutReceipt, error) {
+	return activities.PayoutReceipt{}, errs.R(errs.Conflict, []string{"M-3"}, "payout exceeds what is left: cash paid 100.00, paid out 100.00")
+}
+
+func (cappedPayments) Lookup(context.Context, string) (activities.PayoutReceipt, bool, error) {
+	return activities.PayoutReceipt{}, false, nil
+}
+
+// The over-refund cap reaches the refund as M-3 (carried in the error's
+// details across the activity boundary), not as M-4.
+func TestRefundOverRefundCapCitesM3(t *testing.T) {
+	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	o := domain.Order{ID: "o-cap", Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+		Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
+	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetStartTime(paid.Add(time.Hour))
+	env.RegisterWorkflow(workflows.RefundWorkflow)
+	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: cappedPayments{}, Store: st,
+		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(time.Hour), Consent: true}
+	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	var res workflows.RefundStatus
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != workflows.OutcomeRejected || !slices.Equal(res.Reasons, []string{"M-3"}) {
+		t.Fatalf("result = %s %v (%s), want rejected with M-3", res.Outcome, res.Reasons, res.Message)
+	}
+	if last := st.records[len(st.records)-1]; last.State != "rejected" || !slices.Equal(last.Reasons, []string{"M-3"}) {
+		t.Errorf("final record = %+v", last)
+	}
+}
