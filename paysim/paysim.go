@@ -224,7 +224,7 @@ func (req RefundRequest) check() (RefundRequest, error) {
 		if err != nil || d.IsNegative() {
 			return "", bad("%s %q is not a non-negative decimal amount", field, v)
 		}
-		return d.String(), nil
+		return v, nil
 	}
 	var err error
 	if req.Amount, err = amt("amount", req.Amount); err != nil {
@@ -242,7 +242,12 @@ func (req RefundRequest) check() (RefundRequest, error) {
 	return req, nil
 }
 
+// hash identifies the request whatever the amounts' notation ("80.00" and
+// "80" are the same refund).
 func (req RefundRequest) hash() string {
+	for _, a := range []*string{&req.Amount, &req.GiftCard} {
+		*a = decimal.RequireFromString(*a).String()
+	}
 	b, _ := json.Marshal(req)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
