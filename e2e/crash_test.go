@@ -61,6 +61,7 @@ type crashSystem struct {
 
 	mu       sync.Mutex
 	server   *exec.Cmd
+	exited   chan struct{} // closed when the current server process is gone
 	worker   *exec.Cmd
 	workers  int      // worker processes started
 	faults   []string // faults injected, in order
@@ -100,9 +101,10 @@ func (s *crashSystem) startServer() {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting the dev server: %v", err)
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	s.mu.Lock()
-	s.server = cmd
+	s.server, s.exited = cmd, exited
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -116,12 +118,10 @@ func (s *crashSystem) startServer() {
 // killServer kill -9s the dev server and waits until it is gone.
 func (s *crashSystem) killServer() {
 	s.mu.Lock()
-	cmd := s.server
+	cmd, exited := s.server, s.exited
 	s.mu.Unlock()
 	_ = cmd.Process.Kill()
-	for cmd.ProcessState == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+	<-exited
 }
 
 // superviseWorker runs the worker binary, starting it again whenever it
@@ -278,13 +278,14 @@ func buildWorker(t *testing.T, dir string) string {
 // mid-run, every refund completes, and the ledger and the provider hold
 // exactly one payment per order.
 func TestCrashSafety(t *testing.T) {
+	t.Parallel() // mostly waiting out activity timeouts
 	s := &crashSystem{t: t, dir: t.TempDir(), bin: temporalBin(t), port: freePort(t), fired: map[string]bool{}, done: make(chan struct{})}
 	s.dsn = "sqlite:" + filepath.Join(s.dir, "certflow.db")
 	if os.Getenv("CERTFLOW_TEST_POSTGRES") != "" {
 		s.dsn = postgresDSN(t)
 	}
 	s.workerB = buildWorker(t, s.dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	s.startServer()
