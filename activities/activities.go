@@ -13,12 +13,13 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
-// ErrOriginalMethodFailed is what a Payments implementation returns (or
-// wraps) when a refund to the original payment method cannot go through,
-// e.g. the card was cancelled (GEN-4). No money moved.
+// ErrOriginalMethodFailed is the cause of a Pay error when a refund to the
+// original payment method did not go through, e.g. the card was cancelled
+// (GEN-4). No money moved.
 var ErrOriginalMethodFailed = errors.New("refund to the original payment method failed")
 
 // Activities is the set of activities the worker registers. Workflows call
@@ -33,6 +34,9 @@ type Activities struct {
 	// review still open (zero: DefaultReviewPoll). It reaches workflows
 	// through PolicyBundle, recorded in their history.
 	ReviewPoll time.Duration
+	// PayPollInterval is how often Pay polls a pending refund; zero means
+	// DefaultPayPollInterval.
+	PayPollInterval time.Duration
 }
 
 // DefaultReviewPoll is the review polling interval when none is configured.
@@ -48,22 +52,19 @@ type PolicyBundle struct {
 	ReviewPoll time.Duration `json:"review_poll,omitempty"`
 }
 
-// LoadOrder reads an order with its certificates' current states. When the
-// store keeps the payment ledger too (RefundLedger), what it paid out for
-// the order counts as already refunded (M-3): a refund after a paid one is
-// refused by the rules, not by the payment.
+// LoadOrder reads an order with its certificates' current states. What the
+// refund ledger paid out for the order counts as already refunded (M-3): a
+// refund after a paid one is refused by the rules, not by the payment.
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (domain.Order, error) {
 	o, err := a.Store.GetOrder(ctx, orderID)
 	if err != nil {
 		return domain.Order{}, toApplicationError(fmt.Errorf("loading order %s: %w", orderID, err))
 	}
-	if l, ok := a.Store.(RefundLedger); ok {
-		paid, err := l.RefundedAmount(ctx, orderID)
-		if err != nil {
-			return domain.Order{}, toApplicationError(fmt.Errorf("reading payouts of order %s: %w", orderID, err))
-		}
-		o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
+	paid, err := a.Store.RefundedAmount(ctx, orderID)
+	if err != nil {
+		return domain.Order{}, toApplicationError(fmt.Errorf("reading payouts of order %s: %w", orderID, err))
 	}
+	o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
 	return o, nil
 }
 
@@ -153,28 +154,127 @@ func (a *Activities) Reset(ctx context.Context, in ResetInput) error {
 	return nil
 }
 
-// Pay moves the refund. On a retry it first reconciles with the payment
-// system by idempotency key, so a call that timed out after the money moved
-// is not paid again (M-4).
+// DefaultPayPollInterval is how often Pay asks the provider about a
+// pending refund when Activities.PayPollInterval is zero.
+const DefaultPayPollInterval = 500 * time.Millisecond
+
+// Pay moves the refund once (M-4), in three steps:
+//
+//  1. the ledger reserves the payout under its idempotency key after the
+//     M-3 / TC-6 check, one serialised step before any provider call;
+//  2. the provider is asked for the refund with the same key (on a retry,
+//     or when the key was reserved before, it is first looked up, so a
+//     call that timed out or a worker that crashed after the money moved
+//     pays nothing more);
+//  3. a pending refund is polled until it settles, and the ledger records
+//     the outcome.
+//
+// A refund to the original method that fails, at once or after the
+// provider accepted it, is a non-retryable errs.OriginalMethodFailed error:
+// the workflow pays to the balance instead (GEN-4). A refund to the balance
+// that fails is a non-retryable errs.Conflict: its key is spent, and there
+// is no further fallback. A refund still pending
+// when the attempt's time runs out is a retryable error; the retry resumes
+// polling.
 func (a *Activities) Pay(ctx context.Context, req PayoutRequest) (PayoutReceipt, error) {
-	if activity.GetInfo(ctx).Attempt > 1 {
-		rec, found, err := a.Payments.Lookup(ctx, req.IdempotencyKey)
-		if err != nil {
+	p, created, err := a.Store.ReservePayout(ctx, req)
+	if err != nil {
+		return PayoutReceipt{}, toApplicationError(fmt.Errorf("reserving payout %s: %w", req.IdempotencyKey, err))
+	}
+	switch p.Status {
+	case ports.PayoutPaid:
+		activity.GetLogger(ctx).Info("payout already made, reconciled", "key", req.IdempotencyKey, "payment", p.ProviderID)
+		return receipt(p), nil
+	case ports.PayoutFailed:
+		return PayoutReceipt{}, payoutFailed(req, p.Reason)
+	}
+	var ref ProviderRefund
+	found := false
+	if !created || activity.GetInfo(ctx).Attempt > 1 {
+		if ref, found, err = a.Payments.Lookup(ctx, req.IdempotencyKey); err != nil {
 			return PayoutReceipt{}, toApplicationError(fmt.Errorf("reconciling payout %s: %w", req.IdempotencyKey, err))
 		}
-		if found {
-			activity.GetLogger(ctx).Info("payout already made, reconciled", "key", req.IdempotencyKey, "payment", rec.PaymentID)
-			return rec, nil
+	}
+	if !found {
+		ref, err = a.Payments.Refund(ctx, req)
+		if err != nil {
+			if c := errs.CodeOf(err); c == errs.Invalid || c == errs.Conflict {
+				// The provider refused the request itself: nothing moved,
+				// and the same key would be refused again.
+				if _, serr := a.Store.SettlePayout(ctx, req.IdempotencyKey, ports.Settlement{Status: ports.PayoutFailed, Reason: errs.MessageOf(err)}); serr != nil {
+					return PayoutReceipt{}, toApplicationError(fmt.Errorf("recording refused payout %s: %w", req.IdempotencyKey, serr))
+				}
+			}
+			return PayoutReceipt{}, toApplicationError(fmt.Errorf("paying %s: %w", req.IdempotencyKey, err))
 		}
 	}
-	rec, err := a.Payments.Refund(ctx, req)
-	if errors.Is(err, ErrOriginalMethodFailed) {
-		return PayoutReceipt{}, errtemporal.From(&errs.Error{Code: errs.OriginalMethodFailed, Message: ErrOriginalMethodFailed.Error(), Rules: []string{"GEN-4"}, Err: err})
+	if ref, err = a.awaitSettled(ctx, ref); err != nil {
+		return PayoutReceipt{}, err
 	}
-	if err != nil {
-		return PayoutReceipt{}, toApplicationError(fmt.Errorf("paying %s: %w", req.IdempotencyKey, err))
+	if ref.Status == RefundFailed {
+		if _, err := a.Store.SettlePayout(ctx, req.IdempotencyKey, ports.Settlement{Status: ports.PayoutFailed, Reason: ref.FailureReason}); err != nil {
+			return PayoutReceipt{}, toApplicationError(fmt.Errorf("recording failed payout %s: %w", req.IdempotencyKey, err))
+		}
+		return PayoutReceipt{}, payoutFailed(req, ref.FailureReason)
 	}
-	return rec, nil
+	if p, err = a.Store.SettlePayout(ctx, req.IdempotencyKey, ports.Settlement{Status: ports.PayoutPaid, ProviderID: ref.ID}); err != nil {
+		return PayoutReceipt{}, toApplicationError(fmt.Errorf("recording payout %s: %w", req.IdempotencyKey, err))
+	}
+	return receipt(p), nil
+}
+
+// awaitSettled polls a pending refund until the provider settles it. A
+// pending refund is never taken as paid.
+func (a *Activities) awaitSettled(ctx context.Context, ref ProviderRefund) (ProviderRefund, error) {
+	every := a.PayPollInterval
+	if every <= 0 {
+		every = DefaultPayPollInterval
+	}
+	key := ref.IdempotencyKey
+	for ref.Status == RefundPending {
+		activity.RecordHeartbeat(ctx, ref.ID)
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ProviderRefund{}, errs.Wrap(errs.Unavailable, ctx.Err(), "refund %s (%s) is still pending at the provider", ref.ID, key)
+		case <-t.C:
+		}
+		next, found, err := a.Payments.Lookup(ctx, key)
+		if err != nil {
+			return ProviderRefund{}, toApplicationError(fmt.Errorf("polling refund %s: %w", ref.ID, err))
+		}
+		if !found {
+			return ProviderRefund{}, errs.E(errs.Internal, "refund %s (%s) vanished at the provider", ref.ID, key)
+		}
+		ref = next
+	}
+	switch ref.Status {
+	case RefundSucceeded, RefundFailed:
+		return ref, nil
+	}
+	return ProviderRefund{}, errs.E(errs.Internal, "refund %s: unknown status %q from the provider", ref.ID, ref.Status)
+}
+
+func receipt(p ports.Payout) PayoutReceipt {
+	return PayoutReceipt{PaymentID: p.ProviderID, IdempotencyKey: p.Request.IdempotencyKey, Destination: p.Request.Destination, At: p.SettledAt}
+}
+
+// payoutFailed is the error of a payout the provider failed, recorded
+// failed in the ledger: to the original method it is
+// errs.OriginalMethodFailed and the workflow falls back to the balance
+// (GEN-4); to the balance there is nothing left to try, and the same key
+// would meet the same failed payout again, so it is a non-retryable
+// errs.Conflict.
+func payoutFailed(req PayoutRequest, reason string) error {
+	if req.Destination == domain.OriginalMethod {
+		msg := ErrOriginalMethodFailed.Error()
+		if reason != "" {
+			msg += ": " + reason
+		}
+		return errtemporal.From(&errs.Error{Code: errs.OriginalMethodFailed, Message: msg, Rules: []string{"GEN-4"}, Err: ErrOriginalMethodFailed})
+	}
+	return errtemporal.From(errs.E(errs.Conflict, "refund %s to the %s failed: %s", req.IdempotencyKey, req.Destination, reason))
 }
 
 // RecordCertificateInput is a certificate's new state for the store.

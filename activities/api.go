@@ -2,7 +2,7 @@
 // that talks to the CA, the payment system and the store on behalf of the
 // workflows. Activities are methods on Activities, which holds its clients
 // as interfaces owned by this package; the worker injects real clients, the
-// simulator and tests inject fakes. Errors that cross to a workflow carry a
+// simulator and tests inject fakes. Errors that cross to a workflow carry an
 // application error whose type is its errs code and whose details carry its
 // rule IDs (package errs/errtemporal); outages stay retryable.
 package activities
@@ -12,12 +12,10 @@ import (
 	"errors"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -66,75 +64,57 @@ type ReviewStatus struct {
 	At      time.Time              `json:"at,omitempty"`
 }
 
-// PayoutRequest is one refund payment.
-type PayoutRequest struct {
-	// IdempotencyKey is derived from the order (M-4).
-	IdempotencyKey string             `json:"idempotency_key"`
-	OrderID        string             `json:"order_id"`
-	Cash           money.Amount       `json:"cash"`
-	GiftCard       money.Amount       `json:"gift_card"`
-	BenefitPoints  int64              `json:"benefit_points"`
-	Destination    domain.Destination `json:"destination"`
-}
+// PayoutRequest is one refund payment (the ledger's type).
+type PayoutRequest = ports.PayoutRequest
 
-// PayoutReceipt is what the payment system returns for a payout.
+// PayoutReceipt is what a paid payout returns to the workflow.
 type PayoutReceipt struct {
+	// PaymentID is the provider's refund ID.
 	PaymentID      string             `json:"payment_id"`
 	IdempotencyKey string             `json:"idempotency_key"`
 	Destination    domain.Destination `json:"destination"`
 	At             time.Time          `json:"at"`
 }
 
-// Payments is the payment system. Refund is idempotent by key: the same key
-// returns the first receipt and moves no money again. A refund to the
-// original method that cannot go through fails with ErrOriginalMethodFailed.
+// RefundStatus is where a refund stands at the payment provider.
+type RefundStatus string
+
+// The provider's refund statuses (see cmd/paysim/PROTOCOL.md).
+const (
+	RefundPending   RefundStatus = "pending"
+	RefundSucceeded RefundStatus = "succeeded"
+	RefundFailed    RefundStatus = "failed"
+)
+
+// ProviderRefund is the payment provider's refund object.
+type ProviderRefund struct {
+	ID             string       `json:"id"`
+	IdempotencyKey string       `json:"idempotency_key"`
+	Status         RefundStatus `json:"status"`
+	// FailureReason says why a failed refund failed.
+	FailureReason string    `json:"failure_reason,omitempty"`
+	Created       time.Time `json:"created"`
+}
+
+// Payments is the payment provider. Refund creates a refund, idempotent by
+// key: the same key returns the refund created first and moves no money
+// again. A refund may be answered pending and settle later (succeeded, or
+// failed when the original method cannot take it back, GEN-4); Lookup
+// finds it by key. The provider checks no business rule: certflow's ledger
+// (Store) guards M-3 before any call.
 type Payments interface {
-	Refund(ctx context.Context, req PayoutRequest) (PayoutReceipt, error)
-	// Lookup finds a payout by idempotency key (reconciliation after a
-	// timeout, M-4).
-	Lookup(ctx context.Context, key string) (PayoutReceipt, bool, error)
+	Refund(ctx context.Context, req PayoutRequest) (ProviderRefund, error)
+	// Lookup finds a refund by idempotency key (reconciliation after a
+	// timeout or a crash, M-4, and polling while pending).
+	Lookup(ctx context.Context, key string) (ProviderRefund, bool, error)
 }
 
-// Store holds orders, certificates, quotas and refund records.
-type Store interface {
-	GetOrder(ctx context.Context, orderID string) (domain.Order, error)
-	// SaveCertificate records a certificate's new state (projection of the
-	// certificate workflow, for the console).
-	SaveCertificate(ctx context.Context, orderID string, cert domain.Certificate, at time.Time) error
-	// ReturnQuota gives a certificate's quota back once; it reports whether
-	// this call returned it (false when it was already returned).
-	ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error)
-	// SaveRefund records a refund's status (projection for the console).
-	SaveRefund(ctx context.Context, rec RefundRecord) error
-}
+// Store holds orders, certificates, quotas, refund records and the refund
+// ledger (see package ports).
+type Store = ports.Store
 
-// RefundLedger is what a Store that also keeps the payment ledger adds:
-// the amount paid out for an order (cash and gift card), which M-3 counts
-// as already refunded.
-type RefundLedger interface {
-	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
-}
-
-// RefundRecord is the store's view of a refund, written at every state
-// change of the refund workflow. State is the refund's statemachine
-// OrderState, the same word as the RefundStatus search attribute.
-type RefundRecord struct {
-	OrderID   string    `json:"order_id"`
-	State     string    `json:"state"`
-	Outcome   string    `json:"outcome"`
-	Reasons   []string  `json:"reasons"`
-	Cash      string    `json:"cash,omitempty"`
-	Currency  string    `json:"currency,omitempty"`
-	PaymentID string    `json:"payment_id,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
-	// Waiting says what the refund waits for (the customer, a revocation
-	// review, an operator); empty when it waits for nothing.
-	Waiting string `json:"waiting,omitempty"`
-	// Escalated is set once a revocation review passed its T-3 deadline.
-	Escalated bool `json:"escalated,omitempty"`
-	// RequestedBy is the subject that asked for the refund (GW-4).
-	RequestedBy string `json:"requested_by,omitempty"`
-}
+// RefundRecord is the store's view of a refund (see ports.RefundRecord).
+type RefundRecord = ports.RefundRecord
 
 // Policies resolves the refund-policy profile and business-day calendar
 // that judge an order (the profile version in force at payment).

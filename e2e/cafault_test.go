@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +19,12 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
+	"github.com/certflow/certflow/activities/payclient"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
@@ -43,29 +44,31 @@ type faultOptions struct {
 // file.
 type faulty struct {
 	*system
-	opts     faultOptions
-	key      []byte
-	handler  http.Handler
-	gwAddr   string
-	caAddr   string
-	caDB     string
-	sim      *casim.Sim
-	payments *countingPayments
+	opts    faultOptions
+	key     []byte
+	handler http.Handler
+	gwAddr  string
+	caAddr  string
+	caDB    string
+	sim     *casim.Sim
+	pay     *paysim.Sim
 }
 
-// countingPayments counts the payouts that moved money.
-type countingPayments struct {
-	activities.Payments
-	moved atomic.Int32
-}
-
-func (p *countingPayments) Refund(ctx context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
-	_, found, _ := p.Payments.Lookup(ctx, req.IdempotencyKey)
-	rec, err := p.Payments.Refund(ctx, req)
-	if err == nil && !found {
-		p.moved.Add(1)
+// moved counts the refunds of the order that moved money at the payment
+// provider.
+func (f *faulty) moved(orderID string) int {
+	f.t.Helper()
+	refs, err := f.pay.List(context.Background(), orderID)
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	return rec, err
+	n := 0
+	for _, r := range refs {
+		if r.Status == paysim.StatusSucceeded {
+			n++
+		}
+	}
+	return n
 }
 
 func startFaulty(t *testing.T, opts faultOptions) *faulty {
@@ -116,11 +119,21 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.payments = &countingPayments{Payments: store.NewPayments(f.db)}
+	if f.pay, err = paysim.New(ctx, paysim.Config{Token: caToken, DB: filepath.Join(t.TempDir(), "paysim.db")}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.pay.Close() })
+	paySrv := httptest.NewServer(f.pay.Handler())
+	t.Cleanup(paySrv.Close)
+	payments, err := payclient.New(payclient.Config{BaseURL: paySrv.URL, Token: caToken})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := worker.New(f.temporal, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: f.payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll})
+	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,
+		PayPollInterval: 100 * time.Millisecond})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +246,7 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "80.00" {
 		t.Fatalf("refund = %+v", st)
 	}
-	if n := f.payments.moved.Load(); n != 1 {
+	if n := f.moved("o-lost"); n != 1 {
 		t.Fatalf("money moved %d times, want once", n)
 	}
 	asked := false
@@ -266,7 +279,7 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	if code := f.call("POST", f.ca.URL+"/admin/callbacks/"+rv.EventID+"/resend", nil, &resent); code != 200 || !resent.Delivered {
 		t.Fatalf("resend: %d %+v", code, resent)
 	}
-	if n := f.payments.moved.Load(); n != 1 {
+	if n := f.moved("o-lost"); n != 1 {
 		t.Fatalf("money moved %d times after the redelivery, want once", n)
 	}
 }
@@ -293,7 +306,7 @@ func TestCASimRestartWithOpenReview(t *testing.T) {
 	if st.Outcome != workflows.OutcomeRefunded {
 		t.Fatalf("refund = %+v", st)
 	}
-	if n := f.payments.moved.Load(); n != 1 {
+	if n := f.moved("o-restart"); n != 1 {
 		t.Fatalf("money moved %d times, want once", n)
 	}
 	// With an hourly poll, only the callback of the restarted CA can have

@@ -1,6 +1,7 @@
 // Package e2e tests the whole system against a real Temporal dev server: the
-// console API of the gateway, the worker with the SQLite store and payment
-// ledger, and the CA simulator posting signed callbacks over HTTP.
+// console API of the gateway, the worker with the store and its refund
+// ledger, the payment simulator over HTTP, and the CA simulator posting
+// signed callbacks over HTTP.
 package e2e
 
 import (
@@ -30,11 +31,13 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
+	"github.com/certflow/certflow/activities/payclient"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
@@ -140,10 +143,22 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 
+	pay, err := paysim.New(ctx, paysim.Config{Token: caToken, DB: filepath.Join(t.TempDir(), "paysim.db"), SettleDelay: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pay.Close() })
+	paySrv := httptest.NewServer(pay.Handler())
+	t.Cleanup(paySrv.Close)
+	payments, err := payclient.New(payclient.Config{BaseURL: paySrv.URL, Token: caToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	w := worker.New(s.temporal, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: store.NewPayments(s.db), Store: s.db, Policies: pols})
+	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

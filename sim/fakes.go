@@ -7,11 +7,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -168,58 +171,92 @@ func (f *FakeCA) Fix(certID string) {
 	delete(f.rejected, certID)
 }
 
-// FakePayments is a payment system with an idempotency ledger.
+// FakePayments is a payment provider with an idempotency ledger. Refunds
+// succeed at once unless Pending makes them wait, or the original method
+// is switched to fail (GEN-4).
 type FakePayments struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	failOrig bool
-	ledger   map[string]activities.PayoutReceipt
+	refunds  map[string]*fakeRefund
 	Payouts  []activities.PayoutRequest
 	// TimeoutsAfterPay makes that many calls move the money and then fail
 	// as a timeout would (tests of M-4).
 	TimeoutsAfterPay int
-	Calls            int
+	// Pending makes a new refund answer pending for that many Lookups
+	// before it settles.
+	Pending int
+	// Calls counts Refund calls.
+	Calls int
 }
 
-// NewFakePayments returns an empty payment system using now for receipts.
+type fakeRefund struct {
+	ref     activities.ProviderRefund
+	req     activities.PayoutRequest
+	lookups int
+	fail    bool
+}
+
+// NewFakePayments returns an empty payment provider using now for refunds.
 func NewFakePayments(now func() time.Time) *FakePayments {
-	return &FakePayments{now: now, ledger: map[string]activities.PayoutReceipt{}}
+	return &FakePayments{now: now, refunds: map[string]*fakeRefund{}}
 }
 
-// FailOriginalMethod makes refunds to the original method fail from now on.
+// FailOriginalMethod makes refunds to the original method fail from now on
+// (those still pending too: a failure after acceptance).
 func (f *FakePayments) FailOriginalMethod(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failOrig = on
 }
 
-// Refund pays once per idempotency key.
-func (f *FakePayments) Refund(_ context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
+// Refund creates a refund once per idempotency key.
+func (f *FakePayments) Refund(_ context.Context, req activities.PayoutRequest) (activities.ProviderRefund, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
-	if rec, ok := f.ledger[req.IdempotencyKey]; ok {
-		return rec, nil
+	if r, ok := f.refunds[req.IdempotencyKey]; ok {
+		return r.ref, nil
 	}
-	if req.Destination == domain.OriginalMethod && f.failOrig {
-		return activities.PayoutReceipt{}, fmt.Errorf("card declined: %w", activities.ErrOriginalMethodFailed)
+	r := &fakeRefund{req: req, ref: activities.ProviderRefund{ID: fmt.Sprintf("pay-%d", len(f.refunds)+1), IdempotencyKey: req.IdempotencyKey,
+		Status: activities.RefundPending, Created: f.now()}}
+	f.refunds[req.IdempotencyKey] = r
+	if f.Pending == 0 {
+		f.settle(r)
 	}
-	rec := activities.PayoutReceipt{PaymentID: fmt.Sprintf("pay-%d", len(f.ledger)+1), IdempotencyKey: req.IdempotencyKey, Destination: req.Destination, At: f.now()}
-	f.ledger[req.IdempotencyKey] = rec
-	f.Payouts = append(f.Payouts, req)
 	if f.TimeoutsAfterPay > 0 {
 		f.TimeoutsAfterPay--
-		return activities.PayoutReceipt{}, errs.E(errs.Unavailable, "payment system timed out")
+		return activities.ProviderRefund{}, errs.E(errs.Unavailable, "payment system timed out")
 	}
-	return rec, nil
+	return r.ref, nil
 }
 
-// Lookup finds a payout by key.
-func (f *FakePayments) Lookup(_ context.Context, key string) (activities.PayoutReceipt, bool, error) {
+// settle decides a pending refund: failed to a failing original method,
+// else succeeded (the money moves).
+func (f *FakePayments) settle(r *fakeRefund) {
+	if r.req.Destination == domain.OriginalMethod && f.failOrig {
+		r.ref.Status, r.ref.FailureReason = activities.RefundFailed, "card declined"
+		return
+	}
+	r.ref.Status = activities.RefundSucceeded
+	f.Payouts = append(f.Payouts, r.req)
+}
+
+// Lookup finds a refund by key; a pending one settles after Pending
+// lookups.
+func (f *FakePayments) Lookup(_ context.Context, key string) (activities.ProviderRefund, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rec, ok := f.ledger[key]
-	return rec, ok, nil
+	r, ok := f.refunds[key]
+	if !ok {
+		return activities.ProviderRefund{}, false, nil
+	}
+	if r.ref.Status == activities.RefundPending {
+		if r.lookups++; r.lookups >= f.Pending {
+			f.settle(r)
+		}
+	}
+	return r.ref, true, nil
 }
 
 // PayoutsOf returns the payouts made for an order.
@@ -241,11 +278,13 @@ type FakeStore struct {
 	orders  map[string]domain.Order
 	quotas  map[string]string
 	refunds map[string]activities.RefundRecord
+	payouts map[string]ports.Payout
 }
 
 // NewFakeStore returns a store holding the given orders.
 func NewFakeStore(orders ...domain.Order) *FakeStore {
-	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{}}
+	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{},
+		payouts: map[string]ports.Payout{}}
 	for _, o := range orders {
 		s.orders[o.ID] = o
 	}
@@ -300,6 +339,74 @@ func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) e
 	defer s.mu.Unlock()
 	s.refunds[rec.OrderID] = rec
 	return nil
+}
+
+// ReservePayout records a pending payout once per key, refusing cash
+// beyond what was paid minus refunded before and reserved since (M-3).
+func (s *FakeStore) ReservePayout(_ context.Context, req ports.PayoutRequest) (ports.Payout, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.payouts[req.IdempotencyKey]; ok {
+		return p, false, nil
+	}
+	o, ok := s.orders[req.OrderID]
+	if !ok {
+		return ports.Payout{}, false, errs.E(errs.NotFound, "order %q not found", req.OrderID)
+	}
+	used := o.AlreadyRefunded.Add(req.Cash.Decimal())
+	for _, p := range s.payouts {
+		if p.Request.OrderID == req.OrderID && p.Status != ports.PayoutFailed {
+			used = used.Add(p.Request.Cash.Decimal())
+		}
+	}
+	if used.GreaterThan(o.Payment.Cash) {
+		return ports.Payout{}, false, &errs.Error{Code: errs.Conflict, Message: fmt.Sprintf("payout %s exceeds the cash left of order %s", req.IdempotencyKey, req.OrderID), Rules: []string{"M-3"}}
+	}
+	p := ports.Payout{Request: req, Status: ports.PayoutPending}
+	s.payouts[req.IdempotencyKey] = p
+	return p, true, nil
+}
+
+// SettlePayout records a pending payout's outcome.
+func (s *FakeStore) SettlePayout(_ context.Context, key string, st ports.Settlement) (ports.Payout, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.payouts[key]
+	if !ok {
+		return ports.Payout{}, errs.E(errs.NotFound, "payout %s not found", key)
+	}
+	if p.Status == ports.PayoutPending {
+		p.Status, p.ProviderID, p.Reason = st.Status, st.ProviderID, st.Reason
+		s.payouts[key] = p
+	}
+	return p, nil
+}
+
+// GetPayout returns the payout recorded under key.
+func (s *FakeStore) GetPayout(_ context.Context, key string) (ports.Payout, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.payouts[key]
+	if !ok {
+		return ports.Payout{}, errs.E(errs.NotFound, "payout %s not found", key)
+	}
+	return p, nil
+}
+
+// RefundedAmount sums the cash and gift card of the order's paid payouts.
+func (s *FakeStore) RefundedAmount(_ context.Context, orderID string) (decimal.Decimal, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orders[orderID]; !ok {
+		return decimal.Decimal{}, errs.E(errs.NotFound, "order %q not found", orderID)
+	}
+	var total decimal.Decimal
+	for _, p := range s.payouts {
+		if p.Request.OrderID == orderID && p.Status == ports.PayoutPaid {
+			total = total.Add(p.Request.Cash.Decimal()).Add(p.Request.GiftCard.Decimal())
+		}
+	}
+	return total, nil
 }
 
 // QuotaReturned counts the quotas given back.

@@ -9,9 +9,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -44,8 +44,9 @@ func seedOrders(b *testing.B, db *DB, n int) {
 	}
 }
 
-// BenchmarkRefund measures one ledger write: a new key, the M-3 check and
-// the payout row, in one IMMEDIATE transaction, each on its own order.
+// BenchmarkRefund measures one ledger reservation: a new key, the M-3
+// check and the payout row, in one IMMEDIATE transaction, each on its own
+// order.
 func BenchmarkRefund(b *testing.B) {
 	cash, err := money.New(decimal.RequireFromString("80.00"), money.Currency{Code: "USD", Places: 2})
 	if err != nil {
@@ -55,13 +56,12 @@ func BenchmarkRefund(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			db := benchDB(b, path(b))
 			seedOrders(b, db, b.N)
-			p := NewPayments(db)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
 				id := fmt.Sprintf("b-%d", i+1)
-				if _, err := p.Refund(ctx, activities.PayoutRequest{IdempotencyKey: "refund/" + id, OrderID: id, Cash: cash, Destination: domain.OriginalMethod}); err != nil {
+				if _, _, err := db.ReservePayout(ctx, ports.PayoutRequest{IdempotencyKey: "refund/" + id, OrderID: id, Cash: cash, Destination: domain.OriginalMethod}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -70,7 +70,7 @@ func BenchmarkRefund(b *testing.B) {
 }
 
 // BenchmarkRefundReplay measures the same key again: the ledger answers
-// with the first receipt (M-4).
+// with the payout recorded first (M-4).
 func BenchmarkRefundReplay(b *testing.B) {
 	cash, err := money.New(decimal.RequireFromString("80.00"), money.Currency{Code: "USD", Places: 2})
 	if err != nil {
@@ -80,16 +80,15 @@ func BenchmarkRefundReplay(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			db := benchDB(b, path(b))
 			seedOrders(b, db, 1)
-			p := NewPayments(db)
 			ctx := context.Background()
-			req := activities.PayoutRequest{IdempotencyKey: "refund/b-1", OrderID: "b-1", Cash: cash, Destination: domain.OriginalMethod}
-			if _, err := p.Refund(ctx, req); err != nil {
+			req := ports.PayoutRequest{IdempotencyKey: "refund/b-1", OrderID: "b-1", Cash: cash, Destination: domain.OriginalMethod}
+			if _, _, err := db.ReservePayout(ctx, req); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, err := p.Refund(ctx, req); err != nil {
+				if _, _, err := db.ReservePayout(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}

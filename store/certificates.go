@@ -36,7 +36,7 @@ func scanCertificate(s scanner) (orderID string, c domain.Certificate, err error
 // loadCertificates returns the certificates of the given orders, each
 // order's in position order (SSL-8: first year first). Orders without
 // certificates are absent.
-func loadCertificates(ctx context.Context, tx *sql.Tx, orderIDs []string) (map[string][]domain.Certificate, error) {
+func loadCertificates(ctx context.Context, tx *Tx, orderIDs []string) (map[string][]domain.Certificate, error) {
 	out := make(map[string][]domain.Certificate, len(orderIDs))
 	if len(orderIDs) == 0 {
 		return out, nil
@@ -67,7 +67,7 @@ func loadCertificates(ctx context.Context, tx *sql.Tx, orderIDs []string) (map[s
 // GetCertificate returns a certificate and the ID of its order. An unknown
 // certificate is errs.NotFound.
 func (db *DB) GetCertificate(ctx context.Context, certID string) (string, domain.Certificate, error) {
-	orderID, c, err := scanCertificate(db.sql.QueryRowContext(ctx, "SELECT "+certCols+" FROM certificates WHERE id = ?", certID))
+	orderID, c, err := scanCertificate(db.queryRow(ctx, "SELECT "+certCols+" FROM certificates WHERE id = ?", certID))
 	if err == sql.ErrNoRows {
 		return "", domain.Certificate{}, errs.E(errs.NotFound, "certificate %s not found", certID)
 	}
@@ -94,8 +94,10 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 	case at.IsZero():
 		return errs.E(errs.Invalid, "certificate %s: update time is missing", cert.ID)
 	}
-	return db.write(ctx, "saving certificate", func(tx *sql.Tx) error {
-		if err := orderExists(ctx, tx, orderID); err != nil {
+	return db.write(ctx, "saving certificate", func(tx *Tx) error {
+		// The order's row lock serialises the position of a new
+		// certificate (PostgreSQL; SQLite's write lock does it already).
+		if err := lockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
@@ -106,7 +108,7 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 			ON CONFLICT (id) DO UPDATE SET
 				state = excluded.state, issued_at = excluded.issued_at,
 				domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
-				quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
+				quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
 				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
 			WHERE certificates.order_id = excluded.order_id`,
 			cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
@@ -138,9 +140,9 @@ func (db *DB) ReturnQuota(ctx context.Context, orderID, certID, rule string, at 
 		return false, errs.E(errs.Invalid, "certificate %s: quota return time is missing", certID)
 	}
 	returned := false
-	err := db.write(ctx, "returning quota", func(tx *sql.Tx) error {
+	err := db.write(ctx, "returning quota", func(tx *Tx) error {
 		var given int
-		err := tx.QueryRowContext(ctx, "SELECT quota_returned FROM certificates WHERE id = ? AND order_id = ?", certID, orderID).Scan(&given)
+		err := tx.QueryRowContext(ctx, "SELECT quota_returned FROM certificates WHERE id = ? AND order_id = ?"+tx.forUpdate(), certID, orderID).Scan(&given)
 		if err == sql.ErrNoRows {
 			return errs.E(errs.NotFound, "certificate %s of order %s not found", certID, orderID)
 		}
@@ -173,7 +175,7 @@ func (db *DB) ReturnQuota(ctx context.Context, orderID, certID, rule string, at 
 // to the customer. An unknown order is errs.NotFound.
 func (db *DB) QuotaReturned(ctx context.Context, orderID string) (int, error) {
 	var n int
-	err := db.read(ctx, "counting returned quota", func(tx *sql.Tx) error {
+	err := db.read(ctx, "counting returned quota", func(tx *Tx) error {
 		if err := orderExists(ctx, tx, orderID); err != nil {
 			return err
 		}
@@ -186,9 +188,19 @@ func (db *DB) QuotaReturned(ctx context.Context, orderID string) (int, error) {
 }
 
 // orderExists returns errs.NotFound when the order does not exist.
-func orderExists(ctx context.Context, tx *sql.Tx, orderID string) error {
+func orderExists(ctx context.Context, tx *Tx, orderID string) error {
+	return findOrder(ctx, tx, orderID, "")
+}
+
+// lockOrder is orderExists in a writing transaction: it also holds the
+// order's row until commit.
+func lockOrder(ctx context.Context, tx *Tx, orderID string) error {
+	return findOrder(ctx, tx, orderID, tx.forUpdate())
+}
+
+func findOrder(ctx context.Context, tx *Tx, orderID, lock string) error {
 	var one int
-	err := tx.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", orderID).Scan(&one)
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?"+lock, orderID).Scan(&one)
 	if err == sql.ErrNoRows {
 		return errs.E(errs.NotFound, "order %s not found", orderID)
 	}

@@ -40,11 +40,18 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// kinds of database the tests run against.
-var kinds = map[string]func(t *testing.T) string{
-	"memory": func(*testing.T) string { return ":memory:" },
-	"file":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "certflow.db") },
-}
+// kinds of database the tests run against: SQLite in memory and in a
+// file, or, in the child run of TestSuiteOnPostgres, a fresh schema of the
+// PostgreSQL database.
+var kinds = func() map[string]func(t *testing.T) string {
+	if onPostgres() {
+		return map[string]func(t *testing.T) string{"postgres": func(t *testing.T) string { return postgresDSN(t) }}
+	}
+	return map[string]func(t *testing.T) string{
+		"memory": func(*testing.T) string { return ":memory:" },
+		"file":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "certflow.db") },
+	}
+}()
 
 func openAt(t testing.TB, path string) (*store.DB, *fakeClock) {
 	t.Helper()
@@ -61,8 +68,13 @@ func openAt(t testing.TB, path string) (*store.DB, *fakeClock) {
 	return db, clock
 }
 
+// openMem opens a fresh, private database: SQLite in memory, or a new
+// PostgreSQL schema in the PostgreSQL run.
 func openMem(t testing.TB) (*store.DB, *fakeClock) {
 	t.Helper()
+	if onPostgres() {
+		return openAt(t, postgresDSN(t))
+	}
 	return openAt(t, ":memory:")
 }
 

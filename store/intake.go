@@ -5,10 +5,9 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -16,8 +15,9 @@ import (
 // (PUT /v1/orders/{id}), in one write transaction with the checks that make
 // it safe:
 //
-//   - while a refund of the order runs (its record is not final), or after
-//     one paid out, the order is not changed: errs.Conflict naming why;
+//   - while a refund of the order runs (its record is not final), or once
+//     the ledger holds a pending or paid payout of it, the order is not
+//     changed: errs.Conflict naming why;
 //   - the certificates listed in owned keep the state, revocation time,
 //     quota and resubmission flag the store has: their workflows own them,
 //     and intake never overwrites what a workflow decided.
@@ -33,13 +33,16 @@ func (db *DB) IntakeOrder(ctx context.Context, o domain.Order, owned []string) (
 	for _, id := range owned {
 		keep[id] = true
 	}
-	err = db.write(ctx, "registering order", func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE id = ?", o.ID).Scan(&n); err != nil {
-			return dbError(err, "reading order %s", o.ID)
-		}
-		created = n == 0
-		if !created {
+	err = db.write(ctx, "registering order", func(tx *Tx) error {
+		// The order's row lock (PostgreSQL; SQLite's write lock does it
+		// already) orders intake with the ledger's reservations: a payout
+		// reserved before is seen here, one reserved after sees the new order.
+		switch err := lockOrder(ctx, tx, o.ID); {
+		case errs.CodeOf(err) == errs.NotFound:
+			created = true
+		case err != nil:
+			return err
+		default:
 			if err := refundBlocksIntake(ctx, tx, o.ID); err != nil {
 				return err
 			}
@@ -49,8 +52,10 @@ func (db *DB) IntakeOrder(ctx context.Context, o domain.Order, owned []string) (
 	return created, err
 }
 
-// refundBlocksIntake refuses to change an order whose refund runs or paid.
-func refundBlocksIntake(ctx context.Context, tx *sql.Tx, orderID string) error {
+// refundBlocksIntake refuses to change an order whose refund runs, or
+// whose ledger holds a pending or paid payout (what M-3 checks a payout
+// against must not move under it).
+func refundBlocksIntake(ctx context.Context, tx *Tx, orderID string) error {
 	var state, outcome string
 	err := tx.QueryRowContext(ctx, "SELECT state, outcome FROM refunds WHERE order_id = ?", orderID).Scan(&state, &outcome)
 	switch {
@@ -60,48 +65,20 @@ func refundBlocksIntake(ctx context.Context, tx *sql.Tx, orderID string) error {
 	case !statemachine.IsOrderFinal(statemachine.OrderState(state)):
 		return errs.E(errs.Conflict, "order %s cannot be changed while its refund runs (state %s)", orderID, state)
 	}
-	var paid int
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM payouts WHERE order_id = ? AND status = ?", orderID, statusPaid).Scan(&paid); err != nil {
+	var paid, pending int
+	if err := tx.QueryRowContext(ctx, `
+		SELECT COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0)
+		FROM payouts WHERE order_id = ?`,
+		string(ports.PayoutPaid), string(ports.PayoutPending), orderID).Scan(&paid, &pending); err != nil {
 		return dbError(err, "reading payouts of order %s", orderID)
 	}
-	if paid > 0 {
+	switch {
+	case paid > 0:
 		return errs.E(errs.Conflict, "order %s cannot be changed: a refund of it was paid out", orderID)
+	case pending > 0:
+		return errs.E(errs.Conflict, "order %s cannot be changed: a refund of it is being paid out", orderID)
 	}
 	return nil
-}
-
-// RefundedAmount is what the payment ledger paid out for the order (cash
-// and gift card, in the order's currency): with the order's own
-// already_refunded, what M-3 counts as refunded. An unknown order is
-// errs.NotFound.
-func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error) {
-	var total decimal.Decimal
-	err := db.read(ctx, "reading payouts", func(tx *sql.Tx) error {
-		o, err := loadPayoutOrder(ctx, tx, orderID)
-		if err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT cash, gift_card FROM payouts WHERE order_id = ? AND status = ?", orderID, statusPaid)
-		if err != nil {
-			return dbError(err, "reading payouts of order %s", orderID)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var cash, gift string
-			if err := rows.Scan(&cash, &gift); err != nil {
-				return dbError(err, "reading payouts of order %s", orderID)
-			}
-			for _, text := range []string{cash, gift} {
-				a, err := storedAmount(text, o.cur)
-				if err != nil {
-					return err
-				}
-				total = total.Add(a.Decimal())
-			}
-		}
-		return rows.Err()
-	})
-	return total, err
 }
 
 // RecordRefundRequested writes the record of a refund the gateway just
@@ -111,7 +88,7 @@ func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decim
 // a missing record, or an older final one (a previous refund), is
 // replaced. The order must exist (errs.NotFound).
 func (db *DB) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
-	return db.write(ctx, "recording a refund request", func(tx *sql.Tx) error {
+	return db.write(ctx, "recording a refund request", func(tx *Tx) error {
 		if err := orderExists(ctx, tx, orderID); err != nil {
 			return err
 		}

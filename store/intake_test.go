@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errstest"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 )
@@ -45,7 +46,7 @@ func TestIntakeOrder(t *testing.T) {
 	}
 
 	// A running refund blocks intake, a cancelled one does not, a payout does.
-	rec := activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: clock.Now()}
+	rec := ports.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: clock.Now()}
 	if err := db.SaveRefund(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -58,26 +59,46 @@ func TestIntakeOrder(t *testing.T) {
 	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
 		t.Fatalf("intake after a cancelled refund: %v", err)
 	}
-	if _, err := store.NewPayments(db).Refund(ctx, payout(t, "refund/o-1/original_method", "80.00")); err != nil {
-		t.Fatal(err)
-	}
+	// A pending payout blocks intake (M-3 checks it against the order's
+	// payment), and so does a paid one.
+	reserve(t, db, payout(t, "refund/o-1/original_method", "80.00"))
 	_, err = db.IntakeOrder(ctx, o, nil)
-	errstest.Want(t, err, errs.Conflict, "paid out")
+	errstest.Want(t, err, errs.Conflict, "being paid out")
+	settle(t, db, "refund/o-1/original_method", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_1"})
+	_, err = db.IntakeOrder(ctx, o, nil)
+	errstest.Want(t, err, errs.Conflict, "was paid out")
 }
 
-// M-3 counts what the ledger paid out.
+// M-3 counts what the ledger paid out: paid payouts only, cash and gift
+// card; a pending one belongs to a refund still running, a failed one
+// moved nothing.
 func TestRefundedAmount(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openMem(t)
-	put(t, db, sslOrder(t, "o-1"))
-	if got, err := db.RefundedAmount(ctx, "o-1"); err != nil || !got.IsZero() {
-		t.Fatalf("before any payout: %s, %v", got, err)
+	o := sslOrder(t, "o-1")
+	o.Payment.Cash, o.Payment.GiftCard = dec(t, "60.00"), dec(t, "20.00")
+	put(t, db, o, sslOrder(t, "o-2"))
+	want := func(what, amount string) {
+		t.Helper()
+		got, err := db.RefundedAmount(ctx, "o-1")
+		if err != nil || !got.Equal(dec(t, amount)) {
+			t.Fatalf("%s: RefundedAmount = %s, %v; want %s", what, got, err, amount)
+		}
 	}
-	if _, err := store.NewPayments(db).Refund(ctx, payout(t, "k-1", "30.00")); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := db.RefundedAmount(ctx, "o-1"); err != nil || got.String() != "30" {
-		t.Fatalf("after a 30.00 payout: %s, %v", got, err)
+	want("before any payout", "0")
+	reserve(t, db, payout(t, "k-1", "30.00"))
+	want("with a pending payout", "0")
+	settle(t, db, "k-1", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_1"})
+	want("after a 30.00 payout", "30")
+	reserve(t, db, payout(t, "k-2", "20.00"))
+	settle(t, db, "k-2", ports.Settlement{Status: ports.PayoutFailed, Reason: "card cancelled"})
+	want("after a failed payout", "30")
+	gift := ports.PayoutRequest{IdempotencyKey: "k-3", OrderID: "o-1", Cash: usd(t, "5.50"), GiftCard: usd(t, "20.00"), Destination: domain.AccountBalance}
+	reserve(t, db, gift)
+	settle(t, db, "k-3", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_3"})
+	want("after a cash and gift card payout", "55.50")
+	if got, err := db.RefundedAmount(ctx, "o-2"); err != nil || !got.IsZero() {
+		t.Fatalf("another order's payouts counted: %s, %v", got, err)
 	}
 	_, err := db.RefundedAmount(ctx, "o-9")
 	errstest.Want(t, err, errs.NotFound)
@@ -87,7 +108,7 @@ func TestRefundRecordReadModel(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openMem(t)
 	put(t, db, sslOrder(t, "o-1"))
-	rec := activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderCommitted), Outcome: "pending", Reasons: []string{},
+	rec := ports.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderCommitted), Outcome: "pending", Reasons: []string{},
 		UpdatedAt: clock.Now(), Waiting: "revocation review of c-1", Escalated: true, RequestedBy: "console-backend"}
 	if err := db.SaveRefund(ctx, rec); err != nil {
 		t.Fatal(err)
@@ -119,7 +140,7 @@ func TestRecordRefundRequested(t *testing.T) {
 	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "console-backend" {
 		t.Fatalf("record = %+v", got)
 	}
-	running := activities.RefundRecord{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: clock.Now().Add(time.Second)}
+	running := ports.RefundRecord{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: clock.Now().Add(time.Second)}
 	if err := db.SaveRefund(ctx, running); err != nil {
 		t.Fatal(err)
 	}

@@ -4,22 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"embed"
 	"encoding/hex"
 	"io/fs"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/certflow/certflow/errs"
 )
-
-// migrationFS holds the schema migrations, applied in version order.
-//
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // migration is one schema step: migrations/NNNN_name.sql.
 type migration struct {
@@ -67,20 +60,22 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // migrate applies the migrations the database lacks, each in its own
 // transaction with its schema_migrations row, and returns how many it
 // applied. A migration already applied must be unchanged (same checksum),
-// and a database newer than ms is refused rather than used.
-func migrate(ctx context.Context, sdb *sql.DB, ms []migration, now func() time.Time) (int, error) {
-	const ddl = `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER NOT NULL PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		checksum   TEXT    NOT NULL,
-		applied_at TEXT    NOT NULL
-	) STRICT`
-	if _, err := sdb.ExecContext(ctx, ddl); err != nil {
-		return 0, dbError(err, "creating schema_migrations")
+// and a database newer than ms is refused rather than used. Each step
+// re-checks inside its transaction, which holds the dialect's migration
+// lock, so processes opening one database at once apply every step once.
+func (db *DB) migrate(ctx context.Context, ms []migration) (int, error) {
+	err := db.migrationTx(ctx, "creating schema_migrations", func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, db.d.MigrationsTable); err != nil {
+			return dbError(err, "creating schema_migrations")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	var latest int
-	if err := sdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&latest); err != nil {
-		return 0, dbError(err, "reading schema version")
+	latest, err := db.schemaVersion(ctx)
+	if err != nil {
+		return 0, err
 	}
 	if latest > len(ms) {
 		return 0, errs.E(errs.Internal, "database schema version %d is newer than this build's %d", latest, len(ms))
@@ -88,9 +83,7 @@ func migrate(ctx context.Context, sdb *sql.DB, ms []migration, now func() time.T
 	applied := 0
 	for _, m := range ms {
 		did := false
-		// Each step re-checks inside its write transaction, so two
-		// processes opening the same file apply every step once.
-		err := inTx(ctx, sdb, nil, "applying migration", func(tx *sql.Tx) error {
+		err := db.migrationTx(ctx, "applying migration", func(tx *Tx) error {
 			var sum string
 			switch err := tx.QueryRowContext(ctx, "SELECT checksum FROM schema_migrations WHERE version = ?", m.version).Scan(&sum); {
 			case err == nil:
@@ -101,12 +94,13 @@ func migrate(ctx context.Context, sdb *sql.DB, ms []migration, now func() time.T
 			case err != sql.ErrNoRows:
 				return dbError(err, "reading migration %d", m.version)
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			// Migration files hold no ? placeholders: run them as written.
+			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
 				return dbError(err, "applying migration %04d_%s.sql", m.version, m.name)
 			}
 			if _, err := tx.ExecContext(ctx,
 				"INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-				m.version, m.name, m.checksum, formatTime(now())); err != nil {
+				m.version, m.name, m.checksum, formatTime(db.now())); err != nil {
 				return dbError(err, "recording migration %d", m.version)
 			}
 			did = true
@@ -122,10 +116,23 @@ func migrate(ctx context.Context, sdb *sql.DB, ms []migration, now func() time.T
 	return applied, nil
 }
 
+// migrationTx runs fn in a writing transaction holding the dialect's
+// migration lock.
+func (db *DB) migrationTx(ctx context.Context, what string, fn func(*Tx) error) error {
+	return db.write(ctx, what, func(tx *Tx) error {
+		if db.d.LockMigrations != "" {
+			if _, err := tx.ExecContext(ctx, db.d.LockMigrations); err != nil {
+				return dbError(err, "locking migrations")
+			}
+		}
+		return fn(tx)
+	})
+}
+
 // schemaVersion returns the highest migration applied.
 func (db *DB) schemaVersion(ctx context.Context) (int, error) {
 	var v int
-	if err := db.sql.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v); err != nil {
+	if err := db.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v); err != nil {
 		return 0, dbError(err, "reading schema version")
 	}
 	return v, nil

@@ -12,40 +12,46 @@ import (
 	"github.com/certflow/certflow/errs/errstest"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
-// rawDB opens path with the store's connection settings but no migration.
-func rawDB(t *testing.T, path string) *sql.DB {
+// rawDB opens the SQLite database at path with the store's connection
+// settings but no migration.
+func rawDB(t *testing.T, path string) *DB {
 	t.Helper()
-	sdb, err := sql.Open("sqlite", dsn(path))
+	src, err := sqlite.DataSource(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open(sqlite.DriverName, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sdb.Close() })
-	return sdb
+	return &DB{sql: sdb, d: sqlite.Dialect(), now: time.Now}
 }
 
 func embedded(t *testing.T) []migration {
 	t.Helper()
-	ms, err := loadMigrations(migrationFS)
+	ms, err := loadMigrations(sqlite.Dialect().Migrations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ms
 }
 
-func tableExists(t *testing.T, sdb *sql.DB, name string) bool {
+func tableExists(t *testing.T, db *DB, name string) bool {
 	t.Helper()
 	var n int
-	if err := sdb.QueryRow("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", name).Scan(&n); err != nil {
+	if err := db.sql.QueryRow("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
 }
 
-func appliedAt(t *testing.T, sdb *sql.DB) []string {
+func appliedAt(t *testing.T, db *DB) []string {
 	t.Helper()
-	rows, err := sdb.Query("SELECT version || ' ' || applied_at FROM schema_migrations ORDER BY version")
+	rows, err := db.sql.Query("SELECT version || ' ' || applied_at FROM schema_migrations ORDER BY version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +92,7 @@ func TestMigrations(t *testing.T) {
 				t.Fatalf("schema version = %d, %v; want %d", v, err, len(embedded(t)))
 			}
 			for _, table := range []string{"orders", "certificates", "quota_returns", "refunds", "payouts"} {
-				if !tableExists(t, db.sql, table) {
+				if !tableExists(t, db, table) {
 					t.Errorf("table %s missing", table)
 				}
 			}
@@ -97,7 +103,7 @@ func TestMigrations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := appliedAt(t, db.sql)
+			first := appliedAt(t, db)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -107,17 +113,17 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if n, err := migrate(ctx, db.sql, embedded(t), db.now); err != nil || n != 0 {
+			if n, err := db.migrate(ctx, embedded(t)); err != nil || n != 0 {
 				t.Fatalf("migrating again applied %d, %v; want 0", n, err)
 			}
-			if again := appliedAt(t, db.sql); strings.Join(again, ",") != strings.Join(first, ",") {
+			if again := appliedAt(t, db); strings.Join(again, ",") != strings.Join(first, ",") {
 				t.Fatalf("schema_migrations changed from %v to %v", first, again)
 			}
 		},
 		"database at version 1 migrates to latest": func(t *testing.T, path string) {
 			ms := embedded(t)
 			sdb := rawDB(t, path)
-			if n, err := migrate(ctx, sdb, ms[:1], time.Now); err != nil || n != 1 {
+			if n, err := sdb.migrate(ctx, ms[:1]); err != nil || n != 1 {
 				t.Fatalf("migrating to version 1 applied %d, %v", n, err)
 			}
 			if tableExists(t, sdb, "payouts") {
@@ -134,7 +140,7 @@ func TestMigrations(t *testing.T) {
 			if v, err := db.schemaVersion(ctx); err != nil || v != len(ms) {
 				t.Fatalf("schema version = %d, %v; want %d", v, err, len(ms))
 			}
-			if !tableExists(t, db.sql, "payouts") {
+			if !tableExists(t, db, "payouts") {
 				t.Fatal("payouts missing after migrating")
 			}
 		},
@@ -147,7 +153,7 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			sdb := rawDB(t, path)
-			n, err := migrate(ctx, sdb, ms, time.Now)
+			n, err := sdb.migrate(ctx, ms)
 			errstest.Want(t, err, errs.Internal, "applying migration 0002_b.sql")
 			if n != 1 || !tableExists(t, sdb, "a") || tableExists(t, sdb, "b") {
 				t.Fatalf("applied %d; a exists %v, b exists %v; want 1, true, false", n, tableExists(t, sdb, "a"), tableExists(t, sdb, "b"))
@@ -160,7 +166,7 @@ func TestMigrations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = migrate(ctx, sdb, ms, time.Now)
+				_, err = sdb.migrate(ctx, ms)
 				if i == 0 && err != nil {
 					t.Fatal(err)
 				}
@@ -172,10 +178,10 @@ func TestMigrations(t *testing.T) {
 		"newer database is refused": func(t *testing.T, path string) {
 			ms := embedded(t)
 			sdb := rawDB(t, path)
-			if _, err := migrate(ctx, sdb, ms, time.Now); err != nil {
+			if _, err := sdb.migrate(ctx, ms); err != nil {
 				t.Fatal(err)
 			}
-			_, err := migrate(ctx, sdb, ms[:1], time.Now)
+			_, err := sdb.migrate(ctx, ms[:1])
 			errstest.Want(t, err, errs.Internal, "is newer than this build's 1")
 		},
 	}
@@ -232,8 +238,8 @@ func TestOpenSettings(t *testing.T) {
 			if err := db.sql.QueryRow("PRAGMA busy_timeout").Scan(&busy); err != nil {
 				t.Fatal(err)
 			}
-			if journal != tc.journal || fk != 1 || busy != int(busyTimeout.Milliseconds()) {
-				t.Fatalf("journal_mode %s, foreign_keys %d, busy_timeout %d; want %s, 1, %d", journal, fk, busy, tc.journal, busyTimeout.Milliseconds())
+			if journal != tc.journal || fk != 1 || busy != int(sqlite.BusyTimeout.Milliseconds()) {
+				t.Fatalf("journal_mode %s, foreign_keys %d, busy_timeout %d; want %s, 1, %d", journal, fk, busy, tc.journal, sqlite.BusyTimeout.Milliseconds())
 			}
 		})
 	}

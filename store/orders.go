@@ -10,10 +10,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -31,66 +31,64 @@ func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, "saving order", func(tx *sql.Tx) error { return db.putOrderTx(ctx, tx, o, row, nil) })
+	return db.write(ctx, "saving order", func(tx *Tx) error { return db.putOrderTx(ctx, tx, o, row, nil) })
 }
 
 // putOrderTx writes o in tx. The certificates listed in keep keep their
 // stored state, revocation time, quota and resubmission flag (their
 // workflows own them); their other facts are updated.
-func (db *DB) putOrderTx(ctx context.Context, tx *sql.Tx, o domain.Order, row orderRow, keep map[string]bool) error {
-	{
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO orders (id, profile, product, paid_at, currency, price, cash, voucher, gift_card,
-				benefit_points, promotion, validity_years, value_added, combined_multi_domain, usage,
-				already_refunded, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET
-				profile = excluded.profile, product = excluded.product, paid_at = excluded.paid_at,
-				currency = excluded.currency, price = excluded.price, cash = excluded.cash,
-				voucher = excluded.voucher, gift_card = excluded.gift_card,
-				benefit_points = excluded.benefit_points, promotion = excluded.promotion,
-				validity_years = excluded.validity_years, value_added = excluded.value_added,
-				combined_multi_domain = excluded.combined_multi_domain, usage = excluded.usage,
-				already_refunded = excluded.already_refunded, updated_at = excluded.updated_at`,
-			o.ID, o.Profile, string(o.Product), formatTime(o.PaidAt), row.currency, row.price, row.cash,
-			row.voucher, row.giftCard, o.Payment.BenefitPoints, row.promotion, o.ValidityYears,
-			string(o.ValueAdded), boolInt(o.CombinedMultiDomain), row.usage, row.alreadyRefunded,
-			formatTime(db.now())); err != nil {
-			return dbError(err, "saving order %s", o.ID)
-		}
-
-		listed := make([]any, 0, len(o.Certificates)+1)
-		listed = append(listed, o.ID)
-		for _, c := range o.Certificates {
-			listed = append(listed, c.ID)
-		}
-		del := "DELETE FROM certificates WHERE order_id = ?"
-		if len(o.Certificates) > 0 {
-			del += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
-		}
-		if _, err := tx.ExecContext(ctx, del, listed...); err != nil {
-			return dbError(err, "replacing certificates of order %s", o.ID)
-		}
-		at := formatTime(db.now())
-		for i, c := range o.Certificates {
-			upsert := certUpsert
-			if keep[c.ID] {
-				upsert = certUpsertKeepingState
-			}
-			res, err := tx.ExecContext(ctx, upsert,
-				c.ID, o.ID, i, string(c.State), formatTimePtr(c.IssuedAt), boolInt(c.DomainChanged),
-				formatTimePtr(c.RevokedAt), boolInt(c.QuotaReturned), c.ResubmitRejected, at)
-			if err != nil {
-				return dbError(err, "saving certificate %s", c.ID)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return dbError(err, "saving certificate %s", c.ID)
-			} else if n == 0 {
-				return certOwnerConflict(ctx, tx, c.ID, o.ID)
-			}
-		}
-		return nil
+func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderRow, keep map[string]bool) error {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO orders (id, profile, product, paid_at, currency, price, cash, voucher, gift_card,
+			benefit_points, promotion, validity_years, value_added, combined_multi_domain, usage,
+			already_refunded, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			profile = excluded.profile, product = excluded.product, paid_at = excluded.paid_at,
+			currency = excluded.currency, price = excluded.price, cash = excluded.cash,
+			voucher = excluded.voucher, gift_card = excluded.gift_card,
+			benefit_points = excluded.benefit_points, promotion = excluded.promotion,
+			validity_years = excluded.validity_years, value_added = excluded.value_added,
+			combined_multi_domain = excluded.combined_multi_domain, usage = excluded.usage,
+			already_refunded = excluded.already_refunded, updated_at = excluded.updated_at`,
+		o.ID, o.Profile, string(o.Product), formatTime(o.PaidAt), row.currency, row.price, row.cash,
+		row.voucher, row.giftCard, o.Payment.BenefitPoints, row.promotion, o.ValidityYears,
+		string(o.ValueAdded), boolInt(o.CombinedMultiDomain), row.usage, row.alreadyRefunded,
+		formatTime(db.now())); err != nil {
+		return dbError(err, "saving order %s", o.ID)
 	}
+
+	listed := make([]any, 0, len(o.Certificates)+1)
+	listed = append(listed, o.ID)
+	for _, c := range o.Certificates {
+		listed = append(listed, c.ID)
+	}
+	del := "DELETE FROM certificates WHERE order_id = ?"
+	if len(o.Certificates) > 0 {
+		del += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
+	}
+	if _, err := tx.ExecContext(ctx, del, listed...); err != nil {
+		return dbError(err, "replacing certificates of order %s", o.ID)
+	}
+	at := formatTime(db.now())
+	for i, c := range o.Certificates {
+		upsert := certUpsert
+		if keep[c.ID] {
+			upsert = certUpsertKeepingState
+		}
+		res, err := tx.ExecContext(ctx, upsert,
+			c.ID, o.ID, i, string(c.State), formatTimePtr(c.IssuedAt), boolInt(c.DomainChanged),
+			formatTimePtr(c.RevokedAt), boolInt(c.QuotaReturned), c.ResubmitRejected, at)
+		if err != nil {
+			return dbError(err, "saving certificate %s", c.ID)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbError(err, "saving certificate %s", c.ID)
+		} else if n == 0 {
+			return certOwnerConflict(ctx, tx, c.ID, o.ID)
+		}
+	}
+	return nil
 }
 
 const (
@@ -102,7 +100,7 @@ const (
 		ON CONFLICT (id) DO UPDATE SET
 			position = excluded.position, state = excluded.state, issued_at = excluded.issued_at,
 			domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
-			quota_returned = MAX(excluded.quota_returned, certificates.quota_returned),
+			quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
 			resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
 		WHERE certificates.order_id = excluded.order_id`
 	// certUpsertKeepingState leaves what the certificate's workflow owns.
@@ -115,7 +113,7 @@ const (
 
 // certOwnerConflict reports that certID belongs to an order other than
 // orderID.
-func certOwnerConflict(ctx context.Context, tx *sql.Tx, certID, orderID string) error {
+func certOwnerConflict(ctx context.Context, tx *Tx, certID, orderID string) error {
 	var owner string
 	if err := tx.QueryRowContext(ctx, "SELECT order_id FROM certificates WHERE id = ?", certID).Scan(&owner); err != nil {
 		return dbError(err, "reading certificate %s", certID)
@@ -228,7 +226,7 @@ func jsonColumn[T any](v *T) (sql.NullString, error) {
 // unknown order is errs.NotFound.
 func (db *DB) GetOrder(ctx context.Context, orderID string) (domain.Order, error) {
 	var o domain.Order
-	err := db.read(ctx, "reading order", func(tx *sql.Tx) error {
+	err := db.read(ctx, "reading order", func(tx *Tx) error {
 		var err error
 		if o, err = scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderCols+" FROM orders o WHERE o.id = ?", orderID)); err != nil {
 			if err == sql.ErrNoRows {
@@ -308,38 +306,22 @@ func parseDecimal(s string) (decimal.Decimal, error) {
 
 // NoRefund, as OrderFilter.RefundState, selects the orders that have no
 // refund record.
-const NoRefund = "none"
+const NoRefund = ports.NoRefund
 
 // Page sizes of ListOrders.
 const (
-	DefaultPageSize = 50
-	MaxPageSize     = 500
+	DefaultPageSize = ports.DefaultPageSize
+	MaxPageSize     = ports.MaxPageSize
 )
 
-// OrderFilter selects orders for ListOrders. Zero fields select all.
-type OrderFilter struct {
-	// RefundState selects orders whose refund record is in this state, or
-	// with NoRefund the orders without one.
-	RefundState string         `json:"refund_state,omitempty"`
-	Product     domain.Product `json:"product,omitempty"`
-	// Limit is the page size: 0 means DefaultPageSize, at most MaxPageSize.
-	Limit int `json:"limit,omitempty"`
-	// Cursor continues after the page that returned it as Next.
-	Cursor string `json:"cursor,omitempty"`
-}
+// OrderFilter selects orders for ListOrders (see ports.OrderFilter).
+type OrderFilter = ports.OrderFilter
 
 // OrderPage is one page of ListOrders.
-type OrderPage struct {
-	Orders []OrderSummary `json:"orders"`
-	// Next is the cursor of the following page; empty on the last page.
-	Next string `json:"next,omitempty"`
-}
+type OrderPage = ports.OrderPage
 
 // OrderSummary is an order with its refund record, if it has one.
-type OrderSummary struct {
-	Order  domain.Order             `json:"order"`
-	Refund *activities.RefundRecord `json:"refund,omitempty"`
-}
+type OrderSummary = ports.OrderSummary
 
 // ListOrders returns the orders that match f, newest payment first (ties
 // by order ID), with their certificates and refund records. Pages are
@@ -388,7 +370,7 @@ func (db *DB) ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error) 
 	args = append(args, limit+1)
 
 	var page OrderPage
-	err := db.read(ctx, "listing orders", func(tx *sql.Tx) error {
+	err := db.read(ctx, "listing orders", func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return dbError(err, "listing orders")

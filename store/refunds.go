@@ -7,16 +7,16 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/ports"
 )
 
 // SaveRefund records the refund of rec.OrderID as rec says (the refund
 // workflow's projection for the console), replacing the previous record.
 // The order must exist (errs.NotFound). rec.Cash, when set, must be an
 // amount of the order's currency; an empty rec.Currency means the order's.
-func (db *DB) SaveRefund(ctx context.Context, rec activities.RefundRecord) error {
+func (db *DB) SaveRefund(ctx context.Context, rec ports.RefundRecord) error {
 	switch {
 	case rec.OrderID == "":
 		return errs.E(errs.Invalid, "refund: order ID is empty")
@@ -33,7 +33,7 @@ func (db *DB) SaveRefund(ctx context.Context, rec activities.RefundRecord) error
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encoding refund reasons")
 	}
-	return db.write(ctx, "saving refund", func(tx *sql.Tx) error {
+	return db.write(ctx, "saving refund", func(tx *Tx) error {
 		var orderCurrency string
 		err := tx.QueryRowContext(ctx, "SELECT currency FROM orders WHERE id = ?", rec.OrderID).Scan(&orderCurrency)
 		if err == sql.ErrNoRows {
@@ -67,7 +67,7 @@ func (db *DB) SaveRefund(ctx context.Context, rec activities.RefundRecord) error
 // refundCash checks rec's cash against the order's currency and returns it
 // at the currency's minor unit (M-1), with the currency code. No cash stays
 // empty.
-func refundCash(rec activities.RefundRecord, orderCurrency string) (cash, currency string, err error) {
+func refundCash(rec ports.RefundRecord, orderCurrency string) (cash, currency string, err error) {
 	if rec.Currency != "" {
 		cur, err := money.LookupCurrency(rec.Currency)
 		if err != nil {
@@ -112,11 +112,11 @@ func (r *nullRefund) dest() []any {
 }
 
 // record returns the scanned refund record, or nil when there was none.
-func (r *nullRefund) record() (*activities.RefundRecord, error) {
+func (r *nullRefund) record() (*ports.RefundRecord, error) {
 	if !r.orderID.Valid {
 		return nil, nil
 	}
-	rec := activities.RefundRecord{
+	rec := ports.RefundRecord{
 		OrderID: r.orderID.String, State: r.state.String, Outcome: r.outcome.String,
 		Cash: r.cash.String, Currency: r.currency.String, PaymentID: r.paymentID.String,
 		Waiting: r.waiting.String, Escalated: r.escalated.Int64 == 1, RequestedBy: r.requestedBy.String,
@@ -136,18 +136,18 @@ func (r *nullRefund) record() (*activities.RefundRecord, error) {
 
 // GetRefund returns the refund record of an order. An order without one
 // (or an unknown order) is errs.NotFound.
-func (db *DB) GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error) {
+func (db *DB) GetRefund(ctx context.Context, orderID string) (ports.RefundRecord, error) {
 	var r nullRefund
-	err := db.sql.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds r WHERE r.order_id = ?", orderID).Scan(r.dest()...)
+	err := db.queryRow(ctx, "SELECT "+refundCols+" FROM refunds r WHERE r.order_id = ?", orderID).Scan(r.dest()...)
 	if err == sql.ErrNoRows {
-		return activities.RefundRecord{}, errs.E(errs.NotFound, "no refund for order %s", orderID)
+		return ports.RefundRecord{}, errs.E(errs.NotFound, "no refund for order %s", orderID)
 	}
 	if err != nil {
-		return activities.RefundRecord{}, dbError(err, "reading refund of order %s", orderID)
+		return ports.RefundRecord{}, dbError(err, "reading refund of order %s", orderID)
 	}
 	rec, err := r.record()
 	if err != nil {
-		return activities.RefundRecord{}, err
+		return ports.RefundRecord{}, err
 	}
 	return *rec, nil
 }

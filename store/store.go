@@ -1,8 +1,10 @@
-// Package store owns certflow's durable state in one SQLite database: the
-// orders with their certificates, the quota-return ledger, the refund
-// records the console shows, and the payment simulator's idempotency
-// ledger. DB implements activities.Store and Payments implements
-// activities.Payments.
+// Package store owns certflow's durable state in one SQL database, SQLite
+// or PostgreSQL, chosen by the DSN given to Open: the orders with their
+// certificates, the quota-return ledger, the refund records the console
+// shows, and the refund ledger that guards every payout. DB implements
+// ports.Database (and so activities.Store). The queries are written once;
+// what differs per database (driver, placeholders, migrations, row locks,
+// retryable errors) is the dialect's, in store/sqlite and store/postgres.
 //
 // It guarantees that
 //
@@ -11,16 +13,17 @@
 //   - times are stored as UTC instants: a time read back is Equal to the one
 //     written, in time.UTC whatever its original zone;
 //   - a certificate's quota is returned at most once (ReturnQuota);
-//   - a payout moves money at most once per idempotency key, and the cash
-//     paid out for an order never exceeds the cash paid minus what was
-//     refunded before; both are checked and recorded in one serialised
-//     transaction, across goroutines and processes (M-3, M-4);
-//   - the schema is migrated on Open by ordered, embedded migrations, each
-//     in its own transaction.
+//   - a payout is reserved at most once per idempotency key, and the cash
+//     of the order's pending and paid payouts never exceeds the cash paid
+//     minus what was refunded before; both are checked and recorded in one
+//     serialised step, across goroutines, processes and (on PostgreSQL)
+//     hosts (M-3, M-4);
+//   - the schema is migrated on Open by the dialect's ordered, embedded
+//     migrations, each in its own transaction, once across processes.
 //
 // Errors carry an errs code: NotFound, Conflict and Invalid for the
-// caller's mistakes, Unavailable for a busy database or a cancelled
-// context, Internal (wrapping the driver's error) for everything else.
+// caller's mistakes, Unavailable for a busy database, a lost connection or
+// a cancelled context, Internal (wrapping the driver's error) for everything else.
 // The package reads no clock of its own: Open takes one (WithNow).
 package store
 
@@ -28,26 +31,22 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/store/dialect"
+	"github.com/certflow/certflow/store/postgres"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
-var _ activities.Store = (*DB)(nil)
-
-// busyTimeout is how long a connection waits for another writer before a
-// statement fails with SQLITE_BUSY (reported as errs.Unavailable).
-const busyTimeout = 5 * time.Second
+var _ ports.Database = (*DB)(nil)
 
 // DB is the certflow database. It is safe for concurrent use.
 type DB struct {
 	sql *sql.DB
+	d   dialect.Dialect
 	now func() time.Time
 }
 
@@ -61,75 +60,77 @@ func WithNow(now func() time.Time) Option {
 	return func(db *DB) { db.now = now }
 }
 
-// Open opens the SQLite database at path, creating it if needed, and
-// migrates it to the latest schema. path is a file name or ":memory:" for a
-// private in-memory database (one connection, gone on Close). File databases
-// use WAL journaling; every connection enforces foreign keys and waits up to
-// 5s for a busy database, and every writing transaction begins IMMEDIATE, so
-// writers are serialised by SQLite itself.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	if path == "" {
-		return nil, errs.E(errs.Invalid, "database path is empty")
+// Open opens the database named by dsn, creating an SQLite file if needed,
+// and migrates it to the latest schema of its dialect:
+//
+//   - "sqlite:PATH" (or a bare PATH) is an SQLite file; "sqlite::memory:"
+//     (or ":memory:") a private in-memory database, gone on Close;
+//   - "postgres://…" or "postgresql://…" is a PostgreSQL database (the
+//     pgx URL form, e.g. postgres://certflow:secret@db:5432/certflow?sslmode=require).
+//
+// See store/sqlite and store/postgres for how each serialises writers.
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	var (
+		d      dialect.Dialect
+		driver string
+		source string
+		err    error
+		path   string
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		d, driver = postgres.Dialect(), postgres.DriverName
+		source, err = postgres.DataSource(dsn)
+	case strings.Contains(dsn, "://"):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return nil, errs.E(errs.Invalid, "database DSN scheme %q is not supported (want sqlite:PATH or postgres://…)", scheme)
+	default:
+		path = strings.TrimPrefix(dsn, "sqlite:")
+		d, driver = sqlite.Dialect(), sqlite.DriverName
+		source, err = sqlite.DataSource(path)
 	}
-	if strings.ContainsRune(path, '?') {
-		return nil, errs.E(errs.Invalid, "database path %q must not contain '?'", path)
-	}
-	memory := path == ":memory:"
-	sdb, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "opening database %s", path)
+		return nil, err
 	}
-	if memory {
-		// Each connection to ":memory:" is its own database: keep exactly
-		// one, forever.
-		sdb.SetMaxOpenConns(1)
-		sdb.SetMaxIdleConns(1)
-		sdb.SetConnMaxLifetime(0)
-		sdb.SetConnMaxIdleTime(0)
+	sdb, err := sql.Open(driver, source)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "opening %s database", d.Name)
 	}
-	db := &DB{sql: sdb, now: time.Now}
+	if d.Name == "sqlite" {
+		sqlite.Configure(sdb, path)
+	}
+	db := &DB{sql: sdb, d: d, now: time.Now}
 	for _, o := range opts {
 		o(db)
 	}
-	if err := db.init(ctx, memory); err != nil {
+	if err := db.init(ctx); err != nil {
 		_ = sdb.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-// dsn is the driver's data source name for path: the per-connection
-// settings ride on it, so every pooled connection has them.
-func dsn(path string) string {
-	// synchronous=FULL: a committed payout survives a power cut (M-4).
-	return fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate",
-		path, busyTimeout.Milliseconds())
-}
+// Dialect names the database the store runs on: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.Name }
 
-func (db *DB) init(ctx context.Context, memory bool) error {
-	if !memory {
-		// WAL is a property of the file: set once, kept by every connection.
-		var mode string
-		if err := db.sql.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-			return dbError(err, "setting journal mode")
-		}
-		if !strings.EqualFold(mode, "wal") {
-			return errs.E(errs.Internal, "journal mode is %q, not wal", mode)
-		}
+func (db *DB) init(ctx context.Context) error {
+	if err := db.d.Init(ctx, db.sql); err != nil {
+		return dbError(err, "preparing the %s database", db.d.Name)
 	}
-	var fk int
-	if err := db.sql.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-		return dbError(err, "checking foreign keys")
-	}
-	if fk != 1 {
-		return errs.E(errs.Internal, "foreign keys are not enforced")
-	}
-	ms, err := loadMigrations(migrationFS)
+	ms, err := loadMigrations(db.d.Migrations)
 	if err != nil {
 		return err
 	}
-	if _, err := migrate(ctx, db.sql, ms, db.now); err != nil {
+	if _, err := db.migrate(ctx, ms); err != nil {
 		return err
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return dbError(err, "pinging the database")
 	}
 	return nil
 }
@@ -142,27 +143,59 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// write runs fn in a writing transaction (BEGIN IMMEDIATE: it holds the
-// database's write lock from the start, so what fn reads stays true until
-// it commits). fn's error rolls the transaction back and is returned as is.
-func (db *DB) write(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	return inTx(ctx, db.sql, nil, what, fn)
+// Tx is a transaction whose queries are written with ? placeholders, in
+// the SQL both dialects accept; it rebinds them for the driver.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// ExecContext runs a statement.
+func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.d.Rebind(q), args...)
+}
+
+// QueryContext runs a query.
+func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.d.Rebind(q), args...)
+}
+
+// QueryRowContext runs a query expected to return at most one row.
+func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.d.Rebind(q), args...)
+}
+
+// forUpdate is the dialect's row-lock suffix: a SELECT in a writing
+// transaction that ends with it holds the rows until commit.
+func (t *Tx) forUpdate() string { return t.db.d.ForUpdate }
+
+// queryRow runs a single-row query outside a transaction.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.d.Rebind(q), args...)
+}
+
+// write runs fn in a writing transaction: in SQLite BEGIN IMMEDIATE (it
+// holds the database's write lock from the start), in PostgreSQL READ
+// COMMITTED with row locks taken by the queries that need them. fn's error
+// rolls the transaction back and is returned as is.
+func (db *DB) write(ctx context.Context, what string, fn func(*Tx) error) error {
+	return db.inTx(ctx, nil, what, fn)
 }
 
 // read runs fn in a read-only transaction: one consistent snapshot that
 // does not block writers.
-func (db *DB) read(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	return inTx(ctx, db.sql, &sql.TxOptions{ReadOnly: true}, what, fn)
+func (db *DB) read(ctx context.Context, what string, fn func(*Tx) error) error {
+	return db.inTx(ctx, db.d.Read, what, fn)
 }
 
-func inTx(ctx context.Context, sdb *sql.DB, opts *sql.TxOptions, what string, fn func(*sql.Tx) error) error {
-	tx, err := sdb.BeginTx(ctx, opts)
+func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, what string, fn func(*Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return dbError(err, "%s", what)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{tx: tx, db: db}); err != nil {
 		_ = tx.Rollback()
-		return err
+		return dbError(err, "%s", what)
 	}
 	if err := tx.Commit(); err != nil {
 		return dbError(err, "%s", what)
@@ -170,7 +203,8 @@ func inTx(ctx context.Context, sdb *sql.DB, opts *sql.TxOptions, what string, fn
 	return nil
 }
 
-// dbError codes a driver error: a busy or locked database and a cancelled
+// dbError codes a driver error of either dialect: a busy or locked
+// database, a serialisation failure, a lost connection and a cancelled
 // context are Unavailable (worth retrying), anything else Internal. An
 // error that already carries a code is returned unchanged.
 func dbError(err error, format string, args ...any) error {
@@ -179,11 +213,9 @@ func dbError(err error, format string, args ...any) error {
 		return err
 	}
 	code := errs.Internal
-	var se *sqlite.Error
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		code = errs.Unavailable
-	case errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, sql.ErrConnDone),
+		sqlite.Unavailable(err), postgres.Unavailable(err):
 		code = errs.Unavailable
 	}
 	return errs.Wrap(code, err, format, args...)

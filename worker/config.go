@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/certflow/certflow/internal/temporalx"
@@ -19,7 +18,8 @@ import (
 type Config struct {
 	// Temporal is where the server is and how to authenticate.
 	Temporal temporalx.ClientConfig
-	// DB is the SQLite database file (orders, refunds, payout ledger).
+	// DB is the database DSN (orders, refunds, refund ledger):
+	// sqlite:PATH (or a bare path) or postgres://… (see store.Open).
 	DB string
 	// CAURL and CAToken reach the certificate authority (or casim).
 	CAURL   string
@@ -35,10 +35,11 @@ type Config struct {
 	// ProfileDir, if set, adds the refund-policy profiles of its *.json
 	// files to the shipped ones.
 	ProfileDir string
-	// FailOriginalMethod lists order IDs whose refunds to the original
-	// payment method the payment simulator fails (GEN-4 demo); "*" fails
-	// every order.
-	FailOriginalMethod []string
+	// PayURL and PayToken reach the payment provider (or paysim).
+	PayURL   string
+	PayToken string
+	// PayPollInterval is how often a pending refund is polled.
+	PayPollInterval time.Duration
 	// DialTimeout bounds the wait for the Temporal server at start.
 	DialTimeout time.Duration
 	// StopTimeout is how long running activities get to finish at shutdown.
@@ -60,14 +61,16 @@ var settings = []setting{
 	{"temporal-tls-key", "TEMPORAL_TLS_KEY", "PEM client key for mTLS"},
 	{"temporal-tls-ca", "TEMPORAL_TLS_CA", "PEM CA bundle to trust instead of the system pool"},
 	{"temporal-api-key", "TEMPORAL_API_KEY", "Temporal Cloud API key (implies TLS; prefer the environment)"},
-	{"db", "CERTFLOW_DB", "SQLite database file (required)"},
+	{"db", "CERTFLOW_DB", "database DSN: sqlite:PATH or postgres://user:password@host:port/db (required)"},
 	{"ca-url", "CERTFLOW_CA_URL", "certificate authority base URL (required)"},
 	{"ca-token", "CERTFLOW_CA_TOKEN", "certificate authority bearer token (required; prefer the environment)"},
 	{"review-poll", "CERTFLOW_REVIEW_POLL", "how often a refund asks the CA about a revocation review still open"},
 	{"metrics-addr", "CERTFLOW_METRICS_ADDR", "Prometheus /metrics listen address; empty disables"},
 	{"calendar-file", "CERTFLOW_CALENDAR_FILE", "business-day calendar JSON replacing the built-in one of its name"},
 	{"profile-dir", "CERTFLOW_PROFILE_DIR", "directory of extra refund-policy profile *.json files"},
-	{"fail-original-method", "CERTFLOW_FAIL_ORIGINAL_METHOD", "comma-separated order IDs whose original-method refunds the payment simulator fails (* = all)"},
+	{"pay-url", "CERTFLOW_PAY_URL", "payment provider base URL (required)"},
+	{"pay-token", "CERTFLOW_PAY_TOKEN", "payment provider bearer token (required; prefer the environment)"},
+	{"pay-poll-interval", "CERTFLOW_PAY_POLL_INTERVAL", "how often a refund the provider answered pending is polled"},
 	{"dial-timeout", "CERTFLOW_DIAL_TIMEOUT", "how long to wait for the Temporal server at start"},
 	{"stop-timeout", "CERTFLOW_STOP_TIMEOUT", "how long running activities get at shutdown"},
 	{"dev-log", "CERTFLOW_DEV_LOG", "human-readable logs instead of JSON"},
@@ -76,10 +79,7 @@ var settings = []setting{
 // parseConfig reads the configuration from the environment (getenv) and
 // then the command line (args), and checks it.
 func parseConfig(args []string, getenv func(string) string, output io.Writer) (Config, error) {
-	var (
-		cfg  Config
-		fail string
-	)
+	var cfg Config
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&cfg.Temporal.Address, "temporal-address", temporalx.DefaultAddress, "")
@@ -95,7 +95,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", ":9090", "")
 	fs.StringVar(&cfg.CalendarFile, "calendar-file", "", "")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "")
-	fs.StringVar(&fail, "fail-original-method", "", "")
+	fs.StringVar(&cfg.PayURL, "pay-url", "", "")
+	fs.StringVar(&cfg.PayToken, "pay-token", "", "")
+	fs.DurationVar(&cfg.PayPollInterval, "pay-poll-interval", time.Second, "")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", time.Minute, "")
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", 10*time.Second, "")
 	fs.BoolVar(&cfg.DevLog, "dev-log", false, "")
@@ -115,11 +117,6 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for _, id := range strings.Split(fail, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			cfg.FailOriginalMethod = append(cfg.FailOriginalMethod, id)
-		}
 	}
 	return cfg, cfg.Validate()
 }
@@ -144,6 +141,18 @@ func (c Config) Validate() error {
 	}
 	if c.ReviewPoll <= 0 {
 		return fmt.Errorf("CERTFLOW_REVIEW_POLL must be positive, not %s", c.ReviewPoll)
+	}
+	if c.PayURL == "" {
+		return errors.New("the payment provider URL is required (-pay-url or CERTFLOW_PAY_URL)")
+	}
+	if u, err := url.Parse(c.PayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("CERTFLOW_PAY_URL %q is not an absolute http(s) URL", c.PayURL)
+	}
+	if c.PayToken == "" {
+		return errors.New("the payment provider token is required (-pay-token or CERTFLOW_PAY_TOKEN)")
+	}
+	if c.PayPollInterval <= 0 {
+		return fmt.Errorf("CERTFLOW_PAY_POLL_INTERVAL must be positive, not %s", c.PayPollInterval)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

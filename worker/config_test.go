@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +9,11 @@ import (
 
 // required is the environment every valid case starts from.
 var required = map[string]string{
-	"CERTFLOW_DB":       "/tmp/certflow.db",
-	"CERTFLOW_CA_URL":   "http://127.0.0.1:8081",
-	"CERTFLOW_CA_TOKEN": "secret",
+	"CERTFLOW_DB":        "/tmp/certflow.db",
+	"CERTFLOW_CA_URL":    "http://127.0.0.1:8081",
+	"CERTFLOW_CA_TOKEN":  "secret",
+	"CERTFLOW_PAY_URL":   "http://127.0.0.1:8082",
+	"CERTFLOW_PAY_TOKEN": "pay-secret",
 }
 
 func env(extra map[string]string, drop ...string) func(string) string {
@@ -105,11 +106,11 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
-		"failing orders are split": {
-			env: map[string]string{"CERTFLOW_FAIL_ORIGINAL_METHOD": " o-1, ,o-2 "},
+		"postgres DSN and payment provider": {
+			env: map[string]string{"CERTFLOW_DB": "postgres://certflow@db:5432/certflow", "CERTFLOW_PAY_POLL_INTERVAL": "250ms"},
 			check: func(t *testing.T, c Config) {
-				if !slices.Equal(c.FailOriginalMethod, []string{"o-1", "o-2"}) {
-					t.Errorf("fail original method = %q", c.FailOriginalMethod)
+				if c.DB != "postgres://certflow@db:5432/certflow" || c.PayURL != "http://127.0.0.1:8082" || c.PayToken != "pay-secret" || c.PayPollInterval != 250*time.Millisecond {
+					t.Errorf("config = %+v", c)
 				}
 			},
 		},
@@ -144,6 +145,10 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"missing CA URL":                  {drop: []string{"CERTFLOW_CA_URL"}, want: "CERTFLOW_CA_URL"},
 		"relative CA URL":                 {env: map[string]string{"CERTFLOW_CA_URL": "ca.local/api"}, want: "not an absolute http(s) URL"},
 		"missing CA token":                {drop: []string{"CERTFLOW_CA_TOKEN"}, want: "CERTFLOW_CA_TOKEN"},
+		"missing payment URL":             {drop: []string{"CERTFLOW_PAY_URL"}, want: "CERTFLOW_PAY_URL"},
+		"relative payment URL":            {env: map[string]string{"CERTFLOW_PAY_URL": "pay.local"}, want: "CERTFLOW_PAY_URL \"pay.local\" is not an absolute http(s) URL"},
+		"missing payment token":           {drop: []string{"CERTFLOW_PAY_TOKEN"}, want: "CERTFLOW_PAY_TOKEN"},
+		"zero poll interval":              {env: map[string]string{"CERTFLOW_PAY_POLL_INTERVAL": "0s"}, want: "CERTFLOW_PAY_POLL_INTERVAL must be positive"},
 		"metrics address without port":    {env: map[string]string{"CERTFLOW_METRICS_ADDR": "9090"}, want: "CERTFLOW_METRICS_ADDR"},
 		"unknown flag":                    {args: []string{"-nope"}, want: "flag provided but not defined"},
 		"stray argument":                  {args: []string{"extra"}, want: "unexpected arguments"},

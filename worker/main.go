@@ -1,7 +1,8 @@
 // Command worker is certflow's Temporal worker: it polls the certflow task
 // queue and runs the certificate and refund workflows and their activities
-// against the real clients — the SQLite store, the payment simulator on the
-// same database, and the CA over HTTP (the real CA or casim). It serves
+// against the real clients — the store (SQLite or PostgreSQL, by DSN) with
+// its refund ledger, the payment provider over HTTP (a real one or paysim)
+// and the CA over HTTP (the real CA or casim). It serves
 // the SDK's metrics for Prometheus on /metrics and stops gracefully on
 // SIGINT or SIGTERM: the worker stops polling and lets running activities
 // finish (up to -stop-timeout), then the Temporal client, the metrics
@@ -18,8 +19,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +33,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
+	"github.com/certflow/certflow/activities/payclient"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/policy"
@@ -119,14 +123,11 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
 	var err error
 	if m.db, err = store.Open(ctx, cfg.DB); err != nil {
-		return fmt.Errorf("opening store %s: %w", cfg.DB, err)
+		return fmt.Errorf("opening store %s: %w", redactDSN(cfg.DB), err)
 	}
-	payments := store.NewPayments(m.db)
-	for _, id := range cfg.FailOriginalMethod {
-		if id == "*" {
-			id = ""
-		}
-		payments.FailOriginalMethod(id, true)
+	payments, err := payclient.New(payclient.Config{BaseURL: cfg.PayURL, Token: cfg.PayToken})
+	if err != nil {
+		return fmt.Errorf("payment provider client: %w", err)
 	}
 	policies, err := newPolicies(cfg.ProfileDir, cfg.CalendarFile)
 	if err != nil {
@@ -166,7 +167,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.worker.RegisterWorkflow(workflows.CertificateWorkflow)
 	m.worker.RegisterWorkflow(workflows.RefundWorkflow)
 	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.db, Policies: policies,
-		ReviewPoll: cfg.ReviewPoll})
+		ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.PayPollInterval})
 	if err := m.worker.Start(); err != nil {
 		m.worker = nil
 		return fmt.Errorf("starting worker: %w", err)
@@ -174,7 +175,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Logger.Info("worker started",
 		zap.String("temporal", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.String("task_queue", workflows.TaskQueue),
-		zap.String("db", cfg.DB), zap.String("ca", cfg.CAURL), zap.String("metrics", m.MetricsAddr()))
+		zap.String("db", redactDSN(cfg.DB)), zap.String("ca", cfg.CAURL), zap.String("payments", cfg.PayURL), zap.String("metrics", m.MetricsAddr()))
 	return nil
 }
 
@@ -266,4 +267,16 @@ func (m *Main) Close() error {
 	}
 	m.Logger.Info("worker stopped")
 	return errors.Join(errs...)
+}
+
+// redactDSN hides the password of a postgres:// DSN for logs and errors.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if strings.Contains(dsn, "://") && err != nil {
+			return "(malformed DSN)"
+		}
+		return dsn
+	}
+	return u.Redacted()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/workflows"
@@ -100,15 +101,26 @@ func TestWorkerRunsRefund(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	pay, err := paysim.New(ctx, paysim.Config{Token: "pay-token", DB: ":memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pay.Close() })
+	paySrv := httptest.NewServer(pay.Handler())
+	t.Cleanup(paySrv.Close)
+
 	metricsAddr := freeAddr(t)
 	m := NewMain(Config{
-		Temporal:    temporalx.ClientConfig{Address: srv.FrontendHostPort(), Namespace: "default"},
-		DB:          dbPath,
-		CAURL:       ca.URL,
-		CAToken:     "ca-token",
-		MetricsAddr: metricsAddr,
-		DialTimeout: 30 * time.Second,
-		StopTimeout: 5 * time.Second,
+		Temporal:        temporalx.ClientConfig{Address: srv.FrontendHostPort(), Namespace: "default"},
+		DB:              dbPath,
+		CAURL:           ca.URL,
+		CAToken:         "ca-token",
+		PayURL:          paySrv.URL,
+		PayToken:        "pay-token",
+		PayPollInterval: 100 * time.Millisecond,
+		MetricsAddr:     metricsAddr,
+		DialTimeout:     30 * time.Second,
+		StopTimeout:     5 * time.Second,
 	}, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

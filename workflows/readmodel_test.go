@@ -14,6 +14,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
+	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
 )
@@ -109,29 +110,32 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	}
 }
 
-// cappedPayments refuses every payout as the payment ledger does when it
-// would exceed what is left to refund (M-3).
-type cappedPayments struct{}
-
-func (cappedPayments) Refund(context.Context, activities.PayoutRequest) (activities.PayoutReceipt, error) {
-	return activities.PayoutReceipt{}, errs.R(errs.Conflict, []string{"M-3"}, "payout exceeds what is left: cash paid 100.00, paid out 100.00")
-}
-
-func (cappedPayments) Lookup(context.Context, string) (activities.PayoutReceipt, bool, error) {
-	return activities.PayoutReceipt{}, false, nil
-}
-
-// The over-refund cap reaches the refund as M-3 (carried in the error's
-// details across the activity boundary), not as M-4.
+// The ledger's over-refund cap reaches the refund as M-3 (carried in the
+// error's details across the activity boundary), not as M-4: a payout of
+// the order still pending (not yet counted as refunded by the rules)
+// leaves nothing for this one.
 func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
 	o := domain.Order{ID: "o-cap", Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
 		Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
 	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
+	usd, err := money.LookupCurrency("USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := money.New(mustDecimal("100.00"), usd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.ReservePayout(context.Background(), activities.PayoutRequest{IdempotencyKey: "earlier", OrderID: o.ID, Cash: all,
+		Destination: domain.OriginalMethod}); err != nil {
+		t.Fatal(err)
+	}
+	pay := sim.NewFakePayments(time.Now)
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	env.SetStartTime(paid.Add(time.Hour))
 	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: cappedPayments{}, Store: st,
+	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(time.Hour), Consent: true}
 	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
@@ -144,5 +148,8 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	}
 	if last := st.records[len(st.records)-1]; last.State != "rejected" || !slices.Equal(last.Reasons, []string{"M-3"}) {
 		t.Errorf("final record = %+v", last)
+	}
+	if pay.Calls != 0 {
+		t.Errorf("the provider got %d refund requests, want none (M-3 is the ledger's, before the provider)", pay.Calls)
 	}
 }

@@ -41,6 +41,8 @@ type options struct {
 	uiPort       int
 	gatewayAddr  string
 	casimAddr    string
+	paysimAddr   string
+	db           string
 	metricsAddr  string
 	reviewDelay  time.Duration
 	approveAfter time.Duration
@@ -55,12 +57,14 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.SetOutput(output)
 	fs.StringVar(&o.dir, "dir", ".run", "state and log directory")
 	fs.BoolVar(&o.fresh, "fresh", true, "delete -dir first for a deterministic demo; -fresh=false reuses it")
-	fs.StringVar(&o.binDir, "bin", "bin", "where the worker and casim binaries are built")
+	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim and paysim binaries are built")
 	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
 	fs.StringVar(&o.gatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway (console API and CA callbacks) listen address; this machine only by default")
 	fs.StringVar(&o.casimAddr, "casim-addr", "127.0.0.1:8081", "CA simulator listen address")
+	fs.StringVar(&o.paysimAddr, "paysim-addr", "127.0.0.1:8082", "payment provider simulator listen address")
+	fs.StringVar(&o.db, "db", "", "certflow database DSN (sqlite:PATH or postgres://…); default sqlite:<dir>/certflow.db")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "worker's Prometheus /metrics listen address; this machine only by default")
 	fs.DurationVar(&o.reviewDelay, "review-delay", 5*time.Second, "how long the CA simulator takes to decide a revocation review")
 	fs.DurationVar(&o.approveAfter, "approve-after", 5*time.Second, "how long the demo operator waits before approving")
@@ -81,7 +85,7 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 			return o, fmt.Errorf("%s %d is not a port", p.name, p.port)
 		}
 	}
-	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-metrics-addr", o.metricsAddr}} {
+	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-paysim-addr", o.paysimAddr}, {"-metrics-addr", o.metricsAddr}} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" || port == "0" {
 			return o, fmt.Errorf("%s %q is not host:port with a fixed port", a.name, a.addr)
 		}

@@ -110,9 +110,10 @@ func (r *runner) start(ctx context.Context) error {
 	}{
 		{"preparing " + r.o.dir, r.prepare},
 		{"checking ports", r.checkPorts},
-		{"building the worker and casim", r.build},
+		{"building the worker, casim and paysim", r.build},
 		{"starting Temporal", r.startTemporal},
 		{"starting the CA simulator", r.startCASim},
+		{"starting the payment simulator", r.startPaysim},
 		{"opening the store", r.openStore},
 		{"starting the worker", r.startWorker},
 		{"starting the gateway", r.startGateway},
@@ -214,6 +215,7 @@ func (r *runner) checkPorts(context.Context) error {
 		{"-ui-port", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.o.uiPort))},
 		{"-gateway-addr", r.o.gatewayAddr},
 		{"-casim-addr", r.o.casimAddr},
+		{"-paysim-addr", r.o.paysimAddr},
 		{"-metrics-addr", r.o.metricsAddr},
 	} {
 		ln, err := net.Listen("tcp", p.addr)
@@ -227,9 +229,9 @@ func (r *runner) checkPorts(context.Context) error {
 
 func (r *runner) bin(name string) string { return filepath.Join(r.o.binDir, name) }
 
-// build compiles the worker and casim from this checkout.
+// build compiles the worker, casim and paysim from this checkout.
 func (r *runner) build(ctx context.Context) error {
-	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}} {
+	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}, {"paysim", "./cmd/paysim"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.bin(b.out), b.pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
@@ -356,10 +358,34 @@ func (r *runner) startCASim(ctx context.Context) error {
 	return waitReady(ctx, c, "casim", 30*time.Second, httpOK(localURL(r.o.casimAddr)+"/healthz"))
 }
 
+// startPaysim starts the payment provider simulator with its own
+// database; the demo's card-fails orders fail there (GEN-4).
+func (r *runner) startPaysim(ctx context.Context) error {
+	env := []string{"PAYSIM_TOKEN=" + r.token}
+	c, err := r.startChild("paysim", 10*time.Second, env, r.bin("paysim"),
+		"-addr", r.o.paysimAddr,
+		"-db", r.path("paysim.db"),
+		"-settle-delay", "2s",
+		"-fail-original-method", strings.Join(failingOrders(r.orders), ","),
+		"-dev-log")
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, c, "paysim", 30*time.Second, httpOK(localURL(r.o.paysimAddr)+"/healthz"))
+}
+
+// dsn is the certflow database: -db, or SQLite in the run directory.
+func (r *runner) dsn() string {
+	if r.o.db != "" {
+		return r.o.db
+	}
+	return "sqlite:" + r.path("certflow.db")
+}
+
 // openStore opens the store the gateway reads (the worker opens its own
-// connection to the same file).
+// connection to the same database).
 func (r *runner) openStore(ctx context.Context) error {
-	db, err := store.Open(ctx, r.path("certflow.db"))
+	db, err := store.Open(ctx, r.dsn())
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
@@ -375,7 +401,8 @@ func (r *runner) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "  %d orders registered, %d updated (PUT /v1/orders/{id} with the console token)\n", created, len(r.orders)-created-kept)
+	fmt.Fprintf(r.out, "  %d orders registered, %d updated in the %s database (PUT /v1/orders/{id} with the console token)\n",
+		created, len(r.orders)-created-kept, r.db.Dialect())
 	if kept > 0 {
 		fmt.Fprintf(r.out, "  %d kept from an earlier run (-fresh=false): their refunds paid, so intake refuses to change them (409), as the API promises\n", kept)
 	}
@@ -387,11 +414,12 @@ func (r *runner) startWorker(ctx context.Context) error {
 	env := []string{
 		"TEMPORAL_ADDRESS=" + r.o.temporalAddr(),
 		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
-		"CERTFLOW_DB=" + r.path("certflow.db"),
+		"CERTFLOW_DB=" + r.dsn(),
 		"CERTFLOW_CA_URL=" + localURL(r.o.casimAddr),
 		"CERTFLOW_CA_TOKEN=" + r.token,
+		"CERTFLOW_PAY_URL=" + localURL(r.o.paysimAddr),
+		"CERTFLOW_PAY_TOKEN=" + r.token,
 		"CERTFLOW_METRICS_ADDR=" + r.o.metricsAddr,
-		"CERTFLOW_FAIL_ORIGINAL_METHOD=" + strings.Join(failingOrders(r.orders), ","),
 		"CERTFLOW_DEV_LOG=true",
 	}
 	c, err := r.startChild("worker", 15*time.Second, env, r.bin("certflow-worker"))
@@ -488,10 +516,12 @@ certflow demo is up — Ctrl-C stops everything.
                     e.g. curl -H "Authorization: Bearer $(jq -r .tokens.operator %[7]s)" %[4]s/v1/orders
   OpenAPI           %[4]s/openapi.yaml
   Worker metrics    %[5]s/metrics
-  CA simulator      %[6]s
+  CA simulator      %[6]s   (Authorization: Bearer %[10]s)
+  Payment simulator %[9]s   (same token; e.g. curl -H 'Authorization: Bearer %[10]s' '%[9]s/admin/refunds?order_id=d20-intl-card-fails')
   Logs              %[8]s
 `, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.path(endpointsFile),
-		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("worker.log"), r.path("gateway.log")}, " "))
+		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("paysim.log"), r.path("worker.log"), r.path("gateway.log")}, " "),
+		localURL(r.o.paysimAddr), r.token)
 }
 
 // endpointsFile is where the runner tells clients how to reach the demo.

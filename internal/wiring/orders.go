@@ -12,8 +12,9 @@ import (
 
 var _ gateway.Orders = StoreOrders{}
 
-// StoreOrders serves the gateway's Orders port from the SQLite store: the
-// gateway's filter and page types have the store's fields, so they convert.
+// StoreOrders serves the gateway's Orders port from the store (SQLite or
+// PostgreSQL): the gateway's filter and page types have the store's
+// fields, so they convert.
 type StoreOrders struct{ *store.DB }
 
 // ListOrders lists orders with their refund records.

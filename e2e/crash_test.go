@@ -1,0 +1,488 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/paysim"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+// The orders of the crash test, each named after the fault it meets.
+const (
+	orderKillBeforeRevoke = "crash-before-revoke" // the worker dies before the revoke reaches the CA
+	orderKillInReview     = "crash-in-review"     // the worker dies while the CA reviews the revocation
+	orderKillAfterPay     = "crash-after-pay"     // the worker dies right after the provider took the refund
+	orderPlainIssued      = "crash-plain-issued"  // no fault of its own
+	orderPlainUnused      = "crash-plain-unused"  // no fault of its own
+	orderFallback         = "crash-fallback"      // the original method fails: paid to the balance (GEN-4)
+)
+
+// crashSystem is the system of the crash test: the Temporal dev server and
+// the worker as real processes (the worker built from ./worker), the
+// gateway, the CA simulator and the payment simulator in this process,
+// with faults injected at their HTTP edges.
+type crashSystem struct {
+	t       *testing.T
+	dir     string
+	bin     string
+	port    int
+	dsn     string
+	workerB string
+	caURL   string
+	payURL  string
+
+	mu       sync.Mutex
+	server   *exec.Cmd
+	exited   chan struct{} // closed when the current server process is gone
+	worker   *exec.Cmd
+	workers  int      // worker processes started
+	faults   []string // faults injected, in order
+	fired    map[string]bool
+	stopping bool
+	done     chan struct{}
+}
+
+// freePort returns a port nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (s *crashSystem) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// startServer starts the dev server on its database file and port (the
+// same ones again after a restart).
+func (s *crashSystem) startServer() {
+	s.t.Helper()
+	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--db-filename", filepath.Join(s.dir, "temporal.db"), "--log-level", "error"}
+	for _, sa := range workflows.SearchAttributeTypes {
+		args = append(args, "--search-attribute", sa)
+	}
+	cmd := exec.Command(s.bin, args...)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting the dev server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	s.mu.Lock()
+	s.server, s.exited = cmd, exited
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := temporalx.Dial(ctx, client.Options{HostPort: s.addr(), Logger: quietLogger()}, 250*time.Millisecond)
+	if err != nil {
+		s.t.Fatalf("dev server not ready: %v", err)
+	}
+	c.Close()
+}
+
+// killServer kill -9s the dev server and waits until it is gone.
+func (s *crashSystem) killServer() {
+	s.mu.Lock()
+	cmd, exited := s.server, s.exited
+	s.mu.Unlock()
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// superviseWorker runs the worker binary, starting it again whenever it
+// exits (killed by a fault, or on its own) until the test ends.
+func (s *crashSystem) superviseWorker() {
+	go func() {
+		defer close(s.done)
+		for {
+			s.mu.Lock()
+			if s.stopping {
+				s.mu.Unlock()
+				return
+			}
+			s.workers++
+			n := s.workers
+			cmd := exec.Command(s.workerB, "-metrics-addr=")
+			cmd.Env = append(os.Environ(),
+				"TEMPORAL_ADDRESS="+s.addr(), "TEMPORAL_NAMESPACE=default",
+				"CERTFLOW_DB="+s.dsn, "CERTFLOW_CA_URL="+s.caURL, "CERTFLOW_CA_TOKEN="+caToken,
+				"CERTFLOW_PAY_URL="+s.payURL, "CERTFLOW_PAY_TOKEN="+caToken, "CERTFLOW_PAY_POLL_INTERVAL=100ms",
+				"CERTFLOW_DIAL_TIMEOUT=3m", "CERTFLOW_STOP_TIMEOUT=2s")
+			logf, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("worker-%d.log", n)))
+			if err == nil {
+				cmd.Stdout, cmd.Stderr = logf, logf
+			}
+			if err := cmd.Start(); err != nil {
+				s.mu.Unlock()
+				s.t.Errorf("starting worker %d: %v", n, err)
+				return
+			}
+			s.worker = cmd
+			s.mu.Unlock()
+			err = cmd.Wait()
+			if logf != nil {
+				logf.Close()
+			}
+			s.mu.Lock()
+			stopping := s.stopping
+			s.mu.Unlock()
+			if !stopping {
+				s.t.Logf("worker process %d exited (%v); starting another", n, err)
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}()
+}
+
+// once reports whether the fault name fires now (the first time).
+func (s *crashSystem) once(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fired[name] {
+		return false
+	}
+	s.fired[name] = true
+	return true
+}
+
+// killWorker kill -9s the running worker process, recording why.
+func (s *crashSystem) killWorker(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, why)
+	if s.worker != nil && s.worker.Process != nil {
+		_ = s.worker.Process.Kill()
+	}
+}
+
+func (s *crashSystem) record(what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, what)
+}
+
+// caFaults wraps the CA simulator: the first revoke of orderKillBeforeRevoke's
+// certificate kills the worker and never reaches the CA; the first revoke of
+// orderKillInReview's reaches it, and the worker is killed while the review
+// is still pending.
+func (s *crashSystem) caFaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillBeforeRevoke+"/revocations" && s.once("before-revoke") {
+			s.killWorker("kill -9 before the revoke reached the CA")
+			http.Error(w, `{"error":{"code":"unavailable","message":"injected fault"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillInReview+"/revocations" && s.once("in-review") {
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				st := s.reviewStatus("c-" + orderKillInReview)
+				s.killWorker("kill -9 while the CA review was " + st)
+			}()
+		}
+	})
+}
+
+// reviewStatus asks the CA simulator where a certificate's review stands.
+func (s *crashSystem) reviewStatus(certID string) string {
+	req, _ := http.NewRequest(http.MethodGet, s.caURL+"/admin/certificates/"+certID, nil)
+	req.Header.Set("Authorization", "Bearer "+caToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Revocation *struct {
+			Status string `json:"status"`
+		} `json:"revocation"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Revocation == nil {
+		return "unknown"
+	}
+	return v.Revocation.Status
+}
+
+// payFaults wraps the payment simulator: the first refund request for
+// orderKillAfterPay reaches it (the refund exists at the provider), then
+// the worker is killed before it reads the answer.
+func (s *crashSystem) payFaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/refunds" &&
+			r.Header.Get("Idempotency-Key") == workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod) && s.once("after-pay") {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			s.killWorker(fmt.Sprintf("kill -9 right after the payment call (provider answered %d)", rec.Code))
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func quietLogger() *temporalx.ZapLogger { return temporalx.NewZapLogger(zap.NewNop()) }
+
+// buildWorker builds the worker binary into dir.
+func buildWorker(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "certflow-worker")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/certflow/certflow/worker")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./worker: %v\n%s", err, b)
+	}
+	return out
+}
+
+// Crash safety: with the worker process killed (kill -9) before a revoke
+// reaches the CA, while the CA reviews a revocation, and right after a
+// payment call, and the dev server killed and restarted on its database
+// mid-run, every refund completes, and the ledger and the provider hold
+// exactly one payment per order.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel() // mostly waiting out activity timeouts
+	s := &crashSystem{t: t, dir: t.TempDir(), bin: temporalBin(t), port: freePort(t), fired: map[string]bool{}, done: make(chan struct{})}
+	s.dsn = "sqlite:" + filepath.Join(s.dir, "certflow.db")
+	if os.Getenv("CERTFLOW_TEST_POSTGRES") != "" {
+		s.dsn = postgresDSN(t)
+	}
+	s.workerB = buildWorker(t, s.dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	s.startServer()
+	t.Cleanup(func() { s.killServer() })
+	tc, err := temporalx.Dial(ctx, client.Options{HostPort: s.addr(), Logger: quietLogger()}, 250*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+
+	db, err := store.Open(ctx, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: wiring.StoreOrders{DB: db},
+		Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := &httptest.Server{Listener: gwLn, Config: &http.Server{Handler: g.Handler()}}
+	gw.Start()
+	t.Cleanup(gw.Close)
+
+	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: 3 * time.Second,
+		Retry: casim.Retry{Initial: 500 * time.Millisecond, Max: 5 * time.Second, Attempts: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ca.Close)
+	caSrv := httptest.NewUnstartedServer(nil)
+	caSrv.Config.Handler = s.caFaults(ca.Handler())
+	caSrv.Start()
+	t.Cleanup(caSrv.Close)
+	s.caURL = caSrv.URL
+
+	pay, err := paysim.New(ctx, paysim.Config{Token: caToken, DB: filepath.Join(s.dir, "paysim.db"), SettleDelay: 500 * time.Millisecond,
+		FailOriginalMethod: []string{orderFallback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pay.Close() })
+	paySrv := httptest.NewServer(s.payFaults(pay.Handler()))
+	t.Cleanup(paySrv.Close)
+	s.payURL = paySrv.URL
+
+	paid := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	issued := paid.Add(time.Hour)
+	orders := []string{orderKillBeforeRevoke, orderKillInReview, orderKillAfterPay, orderPlainIssued, orderPlainUnused, orderFallback}
+	for _, id := range orders {
+		o := domain.Order{ID: id, Product: domain.SSLCertificate, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD", ValidityYears: 1,
+			Price: decimal.RequireFromString("100.00"), Payment: domain.Payment{Cash: decimal.RequireFromString("80.00"), Voucher: decimal.RequireFromString("20.00")}}
+		switch id {
+		case orderKillBeforeRevoke, orderKillInReview, orderPlainIssued:
+			o.Certificates = []domain.Certificate{{ID: "c-" + id, State: statemachine.Issued, IssuedAt: &issued}}
+		}
+		if err := db.PutOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s.superviseWorker()
+	t.Cleanup(func() {
+		s.mu.Lock()
+		s.stopping = true
+		if s.worker != nil && s.worker.Process != nil {
+			_ = s.worker.Process.Kill()
+		}
+		s.mu.Unlock()
+		<-s.done
+	})
+
+	for _, id := range orders {
+		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(id), TaskQueue: workflows.TaskQueue},
+			workflows.RefundWorkflow, workflows.RefundInput{OrderID: id, Request: domain.RefundRequest{OrderID: id, RequestedAt: time.Now(),
+				Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}})
+		if err != nil {
+			t.Fatalf("starting refund %s: %v", id, err)
+		}
+	}
+
+	// The dev server is killed and restarted on its database once the
+	// three worker faults have fired, with refunds still under way.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s.mu.Lock()
+		n := len(s.faults)
+		s.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of the 3 worker faults fired in 2 minutes: %v", n, s.faults)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Mid-run: the payout the third fault interrupted is still pending.
+	if p, err := db.GetPayout(ctx, workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod)); err != nil || p.Status != ports.PayoutPending {
+		t.Fatalf("before the server restart, the interrupted payout is %+v, %v; want pending", p, err)
+	}
+	s.killServer()
+	s.record("kill -9 of the dev server")
+	s.startServer()
+	s.record("dev server restarted on its database")
+
+	for _, id := range orders {
+		st := waitRefunded(ctx, t, tc, id)
+		wantDest := domain.OriginalMethod
+		if id == orderFallback {
+			wantDest = domain.AccountBalance // GEN-4
+		}
+		if st.Payout == nil || st.Payout.Cash != "80.00" || st.Payout.Destination != wantDest {
+			t.Errorf("%s: payout %+v, want 80.00 to %s", id, st.Payout, wantDest)
+		}
+		ps, err := db.Payouts(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paidRows []ports.Payout
+		for _, p := range ps {
+			if p.Status == ports.PayoutPaid {
+				paidRows = append(paidRows, p)
+			}
+			if p.Status == ports.PayoutPending {
+				t.Errorf("%s: payout %s still pending", id, p.Request.IdempotencyKey)
+			}
+		}
+		if len(paidRows) != 1 {
+			t.Errorf("M-4: %s has %d paid payouts in the ledger, want exactly 1: %+v", id, len(paidRows), ps)
+			continue
+		}
+		refs, err := pay.List(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		succeeded := 0
+		for _, r := range refs {
+			if r.Status == paysim.StatusSucceeded {
+				succeeded++
+				if r.ID != paidRows[0].ProviderID {
+					t.Errorf("%s: provider refund %s is not the ledger's %s", id, r.ID, paidRows[0].ProviderID)
+				}
+			}
+		}
+		if succeeded != 1 {
+			t.Errorf("M-4: the provider paid %s %d times, want once: %+v", id, succeeded, refs)
+		}
+	}
+
+	s.mu.Lock()
+	faults := append([]string(nil), s.faults...)
+	workersStarted := s.workers
+	s.mu.Unlock()
+	t.Logf("faults: %s; worker processes started: %d", strings.Join(faults, "; "), workersStarted)
+	if len(faults) != 5 || workersStarted < 4 {
+		t.Fatalf("faults %v with %d worker processes, want the 5 faults and at least 4 workers", faults, workersStarted)
+	}
+	for _, f := range faults {
+		if strings.HasPrefix(f, "kill -9 while the CA review was") && f != "kill -9 while the CA review was pending" {
+			t.Fatalf("the in-review fault did not hit a pending review: %q", f)
+		}
+		if strings.HasPrefix(f, "kill -9 right after the payment call") && !strings.Contains(f, "201") {
+			t.Fatalf("the after-pay fault did not follow a created refund: %q", f)
+		}
+	}
+}
+
+// waitRefunded waits for the refund workflow of orderID to end refunded,
+// asking again through the dev server's restart.
+func waitRefunded(ctx context.Context, t *testing.T, tc client.Client, orderID string) workflows.RefundStatus {
+	t.Helper()
+	var (
+		st   workflows.RefundStatus
+		last error
+	)
+	for ctx.Err() == nil {
+		last = tc.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st)
+		if last == nil {
+			if st.Outcome != workflows.OutcomeRefunded {
+				t.Fatalf("%s ended %s: %s", orderID, st.Outcome, st.Message)
+			}
+			return st
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: refund did not end: %v", orderID, last)
+	return st
+}

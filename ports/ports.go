@@ -1,0 +1,196 @@
+// Package ports declares what certflow needs from its database: the
+// orders and certificates the workflows read and project, the refund
+// records the console shows, and the refund ledger that guards every
+// payout (M-3, M-4). It holds interfaces and plain types only, and imports
+// neither Temporal nor a database driver: store implements it on SQLite
+// and PostgreSQL, the simulator and tests fake it.
+//
+// Errors carry an errs code: NotFound, Conflict and Invalid for the
+// caller's mistakes, Unavailable for what is worth retrying (a busy
+// database, a lost connection, a cancelled context), Internal otherwise.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/money"
+)
+
+// Store is what the activities need: orders, certificates, quotas, refund
+// records and the refund ledger.
+type Store interface {
+	GetOrder(ctx context.Context, orderID string) (domain.Order, error)
+	// SaveCertificate records a certificate's new state (projection of the
+	// certificate workflow, for the console).
+	SaveCertificate(ctx context.Context, orderID string, cert domain.Certificate, at time.Time) error
+	// ReturnQuota gives a certificate's quota back once; it reports whether
+	// this call returned it (false when it was already returned).
+	ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error)
+	// SaveRefund records a refund's status (projection for the console).
+	SaveRefund(ctx context.Context, rec RefundRecord) error
+	Ledger
+}
+
+// Ledger is certflow's own record of the refunds it pays out, kept before
+// and after every call to the payment provider. The provider is trusted to
+// honour an idempotency key, not to know what an order may still get back:
+// that check is the ledger's.
+type Ledger interface {
+	// ReservePayout records req as a pending payout under its idempotency
+	// key, after checking that with every pending or paid payout of the
+	// order it returns no more cash than was paid minus what was refunded
+	// before (M-3), nor more gift card or benefit points than were paid
+	// with them (TC-6). The check and the record are one serialised step
+	// across processes. The same key again returns the payout recorded
+	// first (created false) whatever its status; the same key with other
+	// amounts, order or destination is errs.Conflict (M-4). A payout that
+	// would exceed what is left is errs.Conflict with rule M-3 or TC-6.
+	ReservePayout(ctx context.Context, req PayoutRequest) (p Payout, created bool, err error)
+	// SettlePayout records the provider's final answer on a pending
+	// payout: PayoutPaid with the provider's refund ID, or PayoutFailed
+	// with its reason (a failed payout no longer counts against M-3).
+	// Settling a payout again with the same status returns it unchanged;
+	// with another status it is errs.Conflict. An unknown key is
+	// errs.NotFound.
+	SettlePayout(ctx context.Context, key string, s Settlement) (Payout, error)
+	// GetPayout returns the payout recorded under key (errs.NotFound).
+	GetPayout(ctx context.Context, key string) (Payout, error)
+	// RefundedAmount is what the ledger paid out for the order (cash and
+	// gift card of its paid payouts, in the order's currency): with the
+	// order's own already refunded amount, what M-3 counts as refunded
+	// when a later refund is judged. An unknown order is errs.NotFound.
+	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
+}
+
+// PayoutRequest is one refund payment.
+type PayoutRequest struct {
+	// IdempotencyKey is derived from the order and destination (M-4).
+	IdempotencyKey string             `json:"idempotency_key"`
+	OrderID        string             `json:"order_id"`
+	Cash           money.Amount       `json:"cash"`
+	GiftCard       money.Amount       `json:"gift_card"`
+	BenefitPoints  int64              `json:"benefit_points"`
+	Destination    domain.Destination `json:"destination"`
+}
+
+// PayoutStatus is where a payout stands in the ledger.
+type PayoutStatus string
+
+// Payout statuses.
+const (
+	// PayoutPending: reserved, sent or about to be sent to the provider;
+	// it counts against what the order can still get back.
+	PayoutPending PayoutStatus = "pending"
+	// PayoutPaid: the provider confirmed the refund.
+	PayoutPaid PayoutStatus = "paid"
+	// PayoutFailed: the provider refused or failed it; nothing moved.
+	PayoutFailed PayoutStatus = "failed"
+)
+
+// Settlement is the provider's final answer on a payout.
+type Settlement struct {
+	Status PayoutStatus
+	// ProviderID is the provider's refund ID (required when paid).
+	ProviderID string
+	// Reason is why it failed.
+	Reason string
+}
+
+// Payout is one row of the ledger.
+type Payout struct {
+	Request    PayoutRequest `json:"request"`
+	Status     PayoutStatus  `json:"status"`
+	ProviderID string        `json:"provider_id,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	CreatedAt  time.Time     `json:"created_at"`
+	// SettledAt is zero while pending.
+	SettledAt time.Time `json:"settled_at,omitzero"`
+}
+
+// RefundRecord is the store's view of a refund, written at every state
+// change of the refund workflow. State is the refund's statemachine
+// OrderState, the same word as the RefundStatus search attribute.
+type RefundRecord struct {
+	OrderID   string    `json:"order_id"`
+	State     string    `json:"state"`
+	Outcome   string    `json:"outcome"`
+	Reasons   []string  `json:"reasons"`
+	Cash      string    `json:"cash,omitempty"`
+	Currency  string    `json:"currency,omitempty"`
+	PaymentID string    `json:"payment_id,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Waiting says what the refund waits for (the customer, a revocation
+	// review, an operator); empty when it waits for nothing.
+	Waiting string `json:"waiting,omitempty"`
+	// Escalated is set once a revocation review passed its T-3 deadline.
+	Escalated bool `json:"escalated,omitempty"`
+	// RequestedBy is the subject that asked for the refund (GW-4).
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// NoRefund, as OrderFilter.RefundState, selects the orders that have no
+// refund record.
+const NoRefund = "none"
+
+// Page sizes of ListOrders.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// OrderFilter selects orders for ListOrders. Zero fields select all.
+type OrderFilter struct {
+	// RefundState selects orders whose refund record is in this state, or
+	// with NoRefund the orders without one.
+	RefundState string         `json:"refund_state,omitempty"`
+	Product     domain.Product `json:"product,omitempty"`
+	// Limit is the page size: 0 means DefaultPageSize, at most MaxPageSize.
+	Limit int `json:"limit,omitempty"`
+	// Cursor continues after the page that returned it as Next.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// OrderPage is one page of ListOrders.
+type OrderPage struct {
+	Orders []OrderSummary `json:"orders"`
+	// Next is the cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// OrderSummary is an order with its refund record, if it has one.
+type OrderSummary struct {
+	Order  domain.Order  `json:"order"`
+	Refund *RefundRecord `json:"refund,omitempty"`
+}
+
+// Database is everything a store implementation offers: the activities'
+// Store, the console's reads, order intake and the ledger's audit view.
+type Database interface {
+	Store
+	PutOrder(ctx context.Context, o domain.Order) error
+	// IntakeOrder registers or updates an order handed in by the console,
+	// in one serialised step with its checks: while a refund of the order
+	// runs, or once a payout of it is pending or paid, the order is not
+	// changed (errs.Conflict); the certificates listed in owned keep the
+	// state, revocation time, quota and resubmission flag the store has
+	// (their workflows own them). created reports whether the order is new.
+	IntakeOrder(ctx context.Context, o domain.Order, owned []string) (created bool, err error)
+	// RecordRefundRequested writes the record of a refund just started
+	// (state refund_requested at the request's time, by requestedBy) unless
+	// the record of a running refund, or a newer one, is there. The order
+	// must exist (errs.NotFound).
+	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
+	GetCertificate(ctx context.Context, certID string) (orderID string, cert domain.Certificate, err error)
+	GetRefund(ctx context.Context, orderID string) (RefundRecord, error)
+	QuotaReturned(ctx context.Context, orderID string) (int, error)
+	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
+	// Payouts lists an order's ledger rows, oldest first.
+	Payouts(ctx context.Context, orderID string) ([]Payout, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,42 @@
+// Package dialect describes what differs between the SQL databases the
+// store runs on: the driver, the placeholders, the migrations, row locks,
+// transaction options and which driver errors are worth retrying. The
+// dialects themselves are store/sqlite and store/postgres; the store's
+// queries are written once, in the SQL both accept, with ? placeholders.
+package dialect
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+)
+
+// Dialect is one database's particulars.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// Migrations holds migrations/NNNN_name.sql, this dialect's schema
+	// steps (each dialect has its own SQL, the same tables in spirit).
+	Migrations fs.FS
+	// MigrationsTable is the DDL of schema_migrations (version, name,
+	// checksum, applied_at), run with IF NOT EXISTS.
+	MigrationsTable string
+	// LockMigrations, when set, is run first in every migration
+	// transaction so that processes opening one database at once apply
+	// each step once (SQLite's IMMEDIATE transactions need none).
+	LockMigrations string
+	// Rebind turns a query's ? and ?N placeholders into the driver's.
+	Rebind func(query string) string
+	// ForUpdate is appended to a SELECT in a writing transaction that
+	// must hold the rows it read until commit ("" where the whole
+	// database is locked by the transaction, as in SQLite).
+	ForUpdate string
+	// Read are the options of a read-only transaction: one consistent
+	// snapshot across its statements.
+	Read *sql.TxOptions
+	// Unavailable reports whether a driver error is worth retrying (busy,
+	// locked, serialisation failure, lost connection).
+	Unavailable func(error) bool
+	// Init checks and sets up a freshly opened database before migrating.
+	Init func(ctx context.Context, db *sql.DB) error
+}

@@ -1,0 +1,125 @@
+// Package postgres is the store's PostgreSQL dialect (pgx through
+// database/sql): the schema migrations, the placeholders, and the errors
+// worth retrying. Writers are serialised per order by row locks (SELECT …
+// FOR UPDATE on the order's row) in READ COMMITTED transactions, so any
+// number of processes on any number of hosts can share one database; reads
+// run in READ ONLY REPEATABLE READ transactions, one snapshot each.
+// Migrations take a transaction-scoped advisory lock, so processes opening
+// one database at once apply each step once.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/store/dialect"
+)
+
+// DriverName is the database/sql driver this dialect uses.
+const DriverName = "pgx"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLock is the advisory lock key of schema migrations ("certflow"
+// in ASCII, as a number).
+const migrationLock = 0x63657274666c6f77
+
+// Dialect returns the PostgreSQL dialect.
+func Dialect() dialect.Dialect {
+	return dialect.Dialect{
+		Name:       "postgres",
+		Migrations: migrations,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			checksum   TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL
+		)`,
+		LockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrationLock, 10) + ")",
+		Rebind:         Rebind,
+		ForUpdate:      " FOR UPDATE",
+		Read:           &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		Unavailable:    Unavailable,
+		Init:           func(ctx context.Context, db *sql.DB) error { return nil },
+	}
+}
+
+// DataSource checks a postgres:// or postgresql:// URL and returns it
+// for the driver.
+func DataSource(dsn string) (string, error) {
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
+		// The parse error may quote the password: name the problem only.
+		return "", errs.E(errs.Invalid, "PostgreSQL DSN is malformed (want postgres://user:password@host:port/database?sslmode=...)")
+	}
+	return dsn, nil
+}
+
+// Rebind turns ? placeholders into $1, $2, … in order, and ?N into $N,
+// outside quoted text.
+func Rebind(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+			b.WriteByte(c)
+		case c == '\'' || c == '"':
+			quote = c
+			b.WriteByte(c)
+		case c == '?':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			b.WriteByte('$')
+			if j > i+1 {
+				b.WriteString(q[i+1 : j])
+				i = j - 1
+			} else {
+				n++
+				b.WriteString(strconv.Itoa(n))
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Unavailable reports whether err is worth retrying: a serialisation
+// failure or deadlock (class 40), too many connections or too little
+// resources (53), the server shutting down (57P01-57P03), a connection
+// problem (08) or a network error.
+func Unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "40"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "08"),
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,113 @@
+// Package sqlite is the store's SQLite dialect (modernc.org/sqlite, no
+// cgo): the connection settings, the schema migrations and the errors
+// worth retrying. A file database uses WAL journaling, every connection
+// enforces foreign keys and waits up to BusyTimeout for a busy database,
+// and every writing transaction begins IMMEDIATE, so writers are
+// serialised by SQLite itself: the whole database is the lock. That needs
+// all processes on one host; PostgreSQL (store/postgres) does not.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/store/dialect"
+)
+
+// DriverName is the database/sql driver this dialect uses.
+const DriverName = "sqlite"
+
+// BusyTimeout is how long a connection waits for another writer before a
+// statement fails with SQLITE_BUSY (reported as errs.Unavailable).
+const BusyTimeout = 5 * time.Second
+
+// Memory is the path of a private in-memory database.
+const Memory = ":memory:"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect returns the SQLite dialect.
+func Dialect() dialect.Dialect {
+	return dialect.Dialect{
+		Name:       "sqlite",
+		Migrations: migrations,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			checksum   TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL
+		) STRICT`,
+		Rebind:      func(q string) string { return q },
+		Read:        &sql.TxOptions{ReadOnly: true},
+		Unavailable: Unavailable,
+		Init:        initDB,
+	}
+}
+
+// DataSource checks path (a file name or Memory) and returns the driver's
+// data source name: the per-connection settings ride on it, so every
+// pooled connection has them.
+func DataSource(path string) (string, error) {
+	if path == "" {
+		return "", errs.E(errs.Invalid, "database path is empty")
+	}
+	if strings.ContainsRune(path, '?') {
+		return "", errs.E(errs.Invalid, "database path %q must not contain '?'", path)
+	}
+	// synchronous=FULL: a committed payout survives a power cut (M-4).
+	return fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate",
+		path, BusyTimeout.Milliseconds()), nil
+}
+
+// Configure sets the pool up for path: each connection to Memory is its
+// own database, so an in-memory database keeps exactly one, forever.
+func Configure(db *sql.DB, path string) {
+	if path != Memory {
+		return
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+}
+
+func initDB(ctx context.Context, db *sql.DB) error {
+	var file string
+	if err := db.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+		return errs.Wrap(errs.Internal, err, "reading the database file name")
+	}
+	if file != "" {
+		// WAL is a property of the file: set once, kept by every connection.
+		var mode string
+		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+			return errs.Wrap(errs.Internal, err, "setting journal mode")
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return errs.E(errs.Internal, "journal mode is %q, not wal", mode)
+		}
+	}
+	var fk int
+	if err := db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return errs.Wrap(errs.Internal, err, "checking foreign keys")
+	}
+	if fk != 1 {
+		return errs.E(errs.Internal, "foreign keys are not enforced")
+	}
+	return nil
+}
+
+// Unavailable reports whether err is a busy or locked database.
+func Unavailable(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
+}
