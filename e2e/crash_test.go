@@ -24,6 +24,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
@@ -313,8 +314,15 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The gateway takes the CA's callbacks here; the console API is not
+	// used, but a gateway always has its token.
+	tokens, err := gateway.NewTokens("e2e-console:console:" + consoleToken)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: wiring.StoreOrders{DB: db},
-		Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+		Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
+		Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
