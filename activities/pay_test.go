@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -260,5 +261,34 @@ func TestPayResumesAfterACrashPastTheProviderCall(t *testing.T) {
 	}
 	if refs := refundsAt(t, e.sim, "o-1"); len(refs) != 1 {
 		t.Fatalf("provider refunds = %d, want 1", len(refs))
+	}
+}
+
+// A refund the provider refuses outright (400) moved nothing: the ledger
+// records it failed, so it holds no cash back, and the error is final.
+func TestPayProviderRefusalReleasesTheReservation(t *testing.T) {
+	e := newPayEnv(t, 0)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":{"code":"invalid_request","message":"destination not supported for this payment"}}`))
+	}))
+	t.Cleanup(refusing.Close)
+	pc, err := payclient.New(payclient.Config{BaseURL: refusing.URL, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.acts.Payments = pc
+	_, err = e.pay(t, req(t, "refund/o-1", "80.00", domain.OriginalMethod))
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || errtemporal.CodeOf(err) != errs.Invalid || !appErr.NonRetryable() {
+		t.Fatalf("err = %v, want a final %s", err, errs.Invalid)
+	}
+	p, err := e.db.GetPayout(context.Background(), "refund/o-1")
+	if err != nil || p.Status != ports.PayoutFailed || p.Reason == "" {
+		t.Fatalf("ledger = %+v, %v; want failed with the provider's reason", p, err)
+	}
+	// Nothing is held back: the whole 80.00 can still be paid elsewhere.
+	if _, _, err := e.db.ReservePayout(context.Background(), req(t, "refund/o-1/account_balance", "80.00", domain.AccountBalance)); err != nil {
+		t.Fatalf("the 80.00 after the refusal: %v", err)
 	}
 }

@@ -330,7 +330,7 @@ func TestCrashSafety(t *testing.T) {
 	gw.Start()
 	t.Cleanup(gw.Close)
 
-	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: 3 * time.Second,
+	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: 5 * time.Second,
 		Retry: casim.Retry{Initial: 500 * time.Millisecond, Max: 5 * time.Second, Attempts: 60}})
 	if err != nil {
 		t.Fatal(err)

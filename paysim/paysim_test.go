@@ -126,3 +126,51 @@ func TestSettleAndRestart(t *testing.T) {
 		t.Fatalf("List(o-2) = %+v, %v", refs, err)
 	}
 }
+
+func TestLookupsAndControls(t *testing.T) {
+	now := time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)
+	s := newSim(t, ":memory:", &now)
+	defer s.Close()
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	call := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewBufferString(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, out := call(http.MethodPut, "/admin/orders/o-1/fail-original-method", `{"fail":true}`); code != 200 || out["fail"] != true {
+		t.Fatalf("switch: %d %v", code, out)
+	}
+	if code, _ := call(http.MethodPut, "/admin/orders/o-1/fail-original-method", `{}`); code != 400 {
+		t.Fatalf("switch without fail: %d, want 400", code)
+	}
+	if code, _ := post(t, srv.URL, "k1", body); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	now = now.Add(time.Second)
+	code, out := call(http.MethodGet, "/v1/refunds/"+paysim.RefundID("k1"), "")
+	if code != 200 || out["status"] != paysim.StatusFailed || out["failure_reason"] == "" {
+		t.Fatalf("GET by id: %d %v, want failed with a reason (the switch was on when it settled)", code, out)
+	}
+	if code, _ := call(http.MethodGet, "/v1/refunds/pay_nope", ""); code != 404 {
+		t.Fatalf("unknown id: %d, want 404", code)
+	}
+	if code, _ := call(http.MethodGet, "/v1/refunds?idempotency_key=nope", ""); code != 404 {
+		t.Fatalf("unknown key: %d, want 404", code)
+	}
+	if code, _ := call(http.MethodGet, "/v1/refunds", ""); code != 400 {
+		t.Fatalf("lookup without a key: %d, want 400", code)
+	}
+	code, out = call(http.MethodGet, "/admin/refunds?order_id=o-1", "")
+	if refs, _ := out["refunds"].([]any); code != 200 || len(refs) != 1 {
+		t.Fatalf("list: %d %v", code, out)
+	}
+}

@@ -11,7 +11,11 @@ import (
 
 	"github.com/certflow/certflow/errs/errstest"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/store/sqlite"
 )
 
@@ -247,4 +251,66 @@ func TestOpenSettings(t *testing.T) {
 		_, err := Open(ctx, "x.db?mode=ro")
 		errstest.Want(t, err, errs.Invalid, "must not contain '?'")
 	})
+}
+
+// Payouts recorded by the in-store payment simulator (schema version 2)
+// survive migration 0003 as settled ledger rows.
+func TestMigrationKeepsVersion2Payouts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certflow.db")
+	sdb := rawDB(t, path)
+	if _, err := sdb.migrate(ctx, embedded(t)[:2]); err != nil {
+		t.Fatal(err)
+	}
+	at := "2026-03-03T09:00:00.000000000Z"
+	for _, q := range []string{
+		`INSERT INTO orders (id, product, paid_at, currency, price, cash, voucher, gift_card, benefit_points, already_refunded, updated_at)
+			VALUES ('o-1', 'ssl_certificate', '` + at + `', 'USD', '100.00', '80.00', '20.00', '0.00', 0, '0.00', '` + at + `')`,
+		`INSERT INTO payouts (idempotency_key, order_id, cash, gift_card, benefit_points, currency, destination, payment_id, status, created_at)
+			VALUES ('refund/o-1/original_method', 'o-1', '80.00', '0.00', 0, 'USD', 'original_method', 'pay_a', 'failed', '` + at + `'),
+			       ('refund/o-1/account_balance', 'o-1', '80.00', '0.00', 0, 'USD', 'account_balance', 'pay_b', 'paid', '` + at + `')`,
+	} {
+		if _, err := sdb.sql.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sdb.sql.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ps, err := db.Payouts(ctx, "o-1")
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("Payouts = %+v, %v", ps, err)
+	}
+	got := map[string]string{}
+	for _, p := range ps {
+		if p.SettledAt.IsZero() || !p.SettledAt.Equal(p.CreatedAt) {
+			t.Errorf("%s settled at %s, want its creation time", p.Request.IdempotencyKey, p.SettledAt)
+		}
+		got[p.Request.IdempotencyKey] = string(p.Status) + " " + p.ProviderID
+	}
+	if got["refund/o-1/original_method"] != "failed pay_a" || got["refund/o-1/account_balance"] != "paid pay_b" {
+		t.Fatalf("payouts after migrating = %v", got)
+	}
+	// What M-3 counts as refunded is the paid one, not the failed one.
+	if paid, err := db.RefundedAmount(ctx, "o-1"); err != nil || !paid.Equal(decimal.RequireFromString("80")) {
+		t.Fatalf("RefundedAmount after migrating = %s, %v; want 80", paid, err)
+	}
+	// M-3 still counts the paid one: nothing is left of the 80.00.
+	if _, _, err := db.ReservePayout(ctx, ports.PayoutRequest{IdempotencyKey: "k", OrderID: "o-1", Cash: mustUSD(t, "0.01"), Destination: "account_balance"}); errs.CodeOf(err) != errs.Conflict {
+		t.Fatalf("another 0.01 = %v, want a conflict", err)
+	}
+}
+
+func mustUSD(t *testing.T, s string) money.Amount {
+	t.Helper()
+	a, err := money.New(decimal.RequireFromString(s), money.Currency{Code: "USD", Places: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
