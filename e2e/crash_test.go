@@ -64,6 +64,7 @@ type crashSystem struct {
 	server   *exec.Cmd
 	exited   chan struct{} // closed when the current server process is gone
 	worker   *exec.Cmd
+	killed   bool     // the current worker process was killed by a fault
 	workers  int      // worker processes started
 	faults   []string // faults injected, in order
 	fired    map[string]bool
@@ -153,7 +154,7 @@ func (s *crashSystem) superviseWorker() {
 				s.t.Errorf("starting worker %d: %v", n, err)
 				return
 			}
-			s.worker = cmd
+			s.worker, s.killed = cmd, false
 			s.mu.Unlock()
 			err = cmd.Wait()
 			if logf != nil {
@@ -170,25 +171,49 @@ func (s *crashSystem) superviseWorker() {
 	}()
 }
 
-// once reports whether the fault name fires now (the first time).
-func (s *crashSystem) once(name string) bool {
+// fault reports whether the fault name fires now: the first time it is
+// reached while a worker process lives. senderDead reports a request that
+// reached the fault while no worker lives (another fault killed it and the
+// next has not started): its sender is gone, so the caller answers it 503
+// without forwarding it, and the fault stays armed for the retry of the
+// next worker. Each worker fault so kills a live process of its own, even
+// when two faults meet in the requests of one worker.
+func (s *crashSystem) fault(name string) (fire, senderDead bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fired[name] {
-		return false
+		return false, false
+	}
+	if s.worker == nil || s.killed {
+		return false, true
 	}
 	s.fired[name] = true
-	return true
+	return true, false
 }
 
-// killWorker kill -9s the running worker process, recording why.
+// killWorker kill -9s the running worker process, recording why. When the
+// current process was already killed by another fault, it waits for the
+// next one and kills that.
 func (s *crashSystem) killWorker(why string) {
-	s.mu.Lock()
+	for end := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		if (s.worker != nil && !s.killed) || s.stopping || time.Now().After(end) {
+			break
+		}
+		s.mu.Unlock()
+	}
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, why)
-	if s.worker != nil && s.worker.Process != nil {
+	if s.worker != nil && s.worker.Process != nil && !s.killed {
 		_ = s.worker.Process.Kill()
+		s.killed = true
 	}
+}
+
+// dropDead answers a request whose sender is dead: it is not forwarded.
+func (s *crashSystem) dropDead(w http.ResponseWriter, r *http.Request) {
+	s.t.Logf("%s %s from a killed worker dropped; its fault waits for the next worker", r.Method, r.URL.Path)
+	http.Error(w, `{"error":{"code":"unavailable","message":"the worker that sent this is gone"}}`, http.StatusServiceUnavailable)
 }
 
 func (s *crashSystem) record(what string) {
@@ -203,13 +228,28 @@ func (s *crashSystem) record(what string) {
 // is still pending.
 func (s *crashSystem) caFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillBeforeRevoke+"/revocations" && s.once("before-revoke") {
-			s.killWorker("kill -9 before the revoke reached the CA")
-			http.Error(w, `{"error":{"code":"unavailable","message":"injected fault"}}`, http.StatusServiceUnavailable)
-			return
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillBeforeRevoke+"/revocations" {
+			switch fire, dead := s.fault("before-revoke"); {
+			case fire:
+				s.killWorker("kill -9 before the revoke reached the CA")
+				http.Error(w, `{"error":{"code":"unavailable","message":"injected fault"}}`, http.StatusServiceUnavailable)
+				return
+			case dead:
+				s.dropDead(w, r)
+				return
+			}
+		}
+		inReview := false
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillInReview+"/revocations" {
+			fire, dead := s.fault("in-review")
+			if dead {
+				s.dropDead(w, r)
+				return
+			}
+			inReview = fire
 		}
 		next.ServeHTTP(w, r)
-		if r.Method == http.MethodPost && r.URL.Path == "/v1/certificates/c-"+orderKillInReview+"/revocations" && s.once("in-review") {
+		if inReview {
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				st := s.reviewStatus("c-" + orderKillInReview)
@@ -244,8 +284,16 @@ func (s *crashSystem) reviewStatus(certID string) string {
 // the worker is killed before it reads the answer.
 func (s *crashSystem) payFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fire := false
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/refunds" &&
-			r.Header.Get("Idempotency-Key") == workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod) && s.once("after-pay") {
+			r.Header.Get("Idempotency-Key") == workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod) {
+			var dead bool
+			if fire, dead = s.fault("after-pay"); dead {
+				s.dropDead(w, r)
+				return
+			}
+		}
+		if fire {
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
 			s.killWorker(fmt.Sprintf("kill -9 right after the payment call (provider answered %d)", rec.Code))
