@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,13 +273,30 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "refund/o-e2e", ""); err == nil {
 		t.Fatal("a refused request started the refund workflow")
 	}
+	// Four concurrent requests: one workflow (and, below, one payment).
 	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true}
-	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
-		t.Fatalf("POST refund: %d", code)
+	codes := make(chan int, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { codes <- s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil) })
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusAccepted {
+			t.Fatalf("concurrent POST refund: %d, want 202", code)
+		}
 	}
 	// In flight, the operator's order list shows it (the read model
 	// follows every state change), and intake refuses to change the order.
 	s.waitListed("o-e2e", string(statemachine.OrderReleasing), string(statemachine.OrderCommitted))
+	o, err := s.db.GetOrder(context.Background(), "o-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := s.call("PUT", s.gw.URL+"/v1/orders/o-e2e", o, nil); code != http.StatusConflict {
+		t.Fatalf("PUT while the refund runs: %d, want 409", code)
+	}
 	if code := s.callAs(consoleToken, "GET", s.gw.URL+"/v1/orders", nil, nil); code != http.StatusForbidden {
 		t.Fatalf("order list with the console token: %d, want 403", code)
 	}
@@ -335,6 +353,10 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	}
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusConflict {
 		t.Fatalf("POST refund once paid: %d, want 409", code)
+	}
+	runs, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: `WorkflowId = "refund/o-e2e"`})
+	if err != nil || runs.GetCount() != 1 {
+		t.Fatalf("refund runs of o-e2e: %d, %v; want exactly 1", runs.GetCount(), err)
 	}
 	s.waitListed("o-e2e", string(statemachine.OrderRefunded))
 }
