@@ -458,3 +458,49 @@ func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	}
 	s.waitVisible(fmt.Sprintf(`CertificateId = %q AND CertificateState = "revoked"`, "c-dup"))
 }
+
+// A GW-4 refund over HTTP: the operator's list shows it awaiting approval;
+// cancelled before any irreversible step, it does not block a new request;
+// the requesting operator cannot approve it (four eyes), a second one can.
+func TestGatewayRefundFourEyesAndCancelThenRetry(t *testing.T) {
+	s := start(t)
+	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	o := domain.Order{ID: "o-gw", Product: domain.HTTPSGateway, PaidAt: paid, Currency: "USD", Profile: "aliyun-intl",
+		Price: decimal.RequireFromString("1.60"), Payment: domain.Payment{Cash: decimal.RequireFromString("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
+	if code := s.call("PUT", s.gw.URL+"/v1/orders/o-gw", o, nil); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund", map[string]any{}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST refund: %d", code)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
+	var cancelled refundView
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-gw/refund/cancel", map[string]any{"reason": "wrong order"}, &cancelled); code != 200 ||
+		cancelled.Status.Outcome != workflows.OutcomeCancelled {
+		t.Fatalf("cancel: %d %+v", code, cancelled.Status)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderCancelled))
+	// Cancelled before any irreversible step: a new request starts a new run.
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund", map[string]any{}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST refund after the cancel: %d, want 202", code)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
+	var refused struct {
+		Error struct {
+			Code  string   `json:"code"`
+			Rules []string `json:"rules"`
+		} `json:"error"`
+	}
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{}, &refused); code != http.StatusForbidden ||
+		!slices.Equal(refused.Error.Rules, []string{"GW-4"}) {
+		t.Fatalf("approval by the requester: %d %+v, want 403 [GW-4]", code, refused)
+	}
+	if code := s.callAs(operator2Token, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{"note": "checked"}, nil); code != 200 {
+		t.Fatalf("approval by a second operator: %d", code)
+	}
+	st := s.waitRefund("o-gw", statemachine.OrderRefunded)
+	if st.Payout == nil || st.Payout.Cash != "1.28" {
+		t.Fatalf("payout = %+v, want 1.28 (GW-4: 1.60 × 240/300)", st.Payout)
+	}
+}
