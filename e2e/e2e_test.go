@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,13 +288,30 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "refund/o-e2e", ""); err == nil {
 		t.Fatal("a refused request started the refund workflow")
 	}
+	// Four concurrent requests: one workflow (and, below, one payment).
 	req := map[string]any{"consent": true, "confirm_irreversible": true, "accept_late_review_risk": true}
-	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusAccepted {
-		t.Fatalf("POST refund: %d", code)
+	codes := make(chan int, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { codes <- s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil) })
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusAccepted {
+			t.Fatalf("concurrent POST refund: %d, want 202", code)
+		}
 	}
 	// In flight, the operator's order list shows it (the read model
 	// follows every state change), and intake refuses to change the order.
 	s.waitListed("o-e2e", string(statemachine.OrderReleasing), string(statemachine.OrderCommitted))
+	o, err := s.db.GetOrder(context.Background(), "o-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := s.call("PUT", s.gw.URL+"/v1/orders/o-e2e", o, nil); code != http.StatusConflict {
+		t.Fatalf("PUT while the refund runs: %d, want 409", code)
+	}
 	if code := s.callAs(consoleToken, "GET", s.gw.URL+"/v1/orders", nil, nil); code != http.StatusForbidden {
 		t.Fatalf("order list with the console token: %d, want 403", code)
 	}
@@ -350,6 +368,10 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	}
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", req, nil); code != http.StatusConflict {
 		t.Fatalf("POST refund once paid: %d, want 409", code)
+	}
+	runs, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: `WorkflowId = "refund/o-e2e"`})
+	if err != nil || runs.GetCount() != 1 {
+		t.Fatalf("refund runs of o-e2e: %d, %v; want exactly 1", runs.GetCount(), err)
 	}
 	s.waitListed("o-e2e", string(statemachine.OrderRefunded))
 }
@@ -446,8 +468,61 @@ func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	if approvals != 1 {
 		t.Fatalf("revocation_approved applied %d times, want 1: %+v", approvals, st.Transitions)
 	}
-	if n, _ := s.db.QuotaReturned(context.Background(), "o-dup"); n != 1 {
+	// The quota goes back by an activity after the transition: wait for it.
+	n := 0
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if n, _ = s.db.QuotaReturned(context.Background(), "o-dup"); n > 0 {
+			break
+		}
+	}
+	if n != 1 {
 		t.Fatalf("SSL-7: quota returned %d, want 1", n)
 	}
 	s.waitVisible(fmt.Sprintf(`CertificateId = %q AND CertificateState = "revoked"`, "c-dup"))
+}
+
+// A GW-4 refund over HTTP: the operator's list shows it awaiting approval;
+// cancelled before any irreversible step, it does not block a new request;
+// the requesting operator cannot approve it (four eyes), a second one can.
+func TestGatewayRefundFourEyesAndCancelThenRetry(t *testing.T) {
+	s := start(t)
+	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	o := domain.Order{ID: "o-gw", Product: domain.HTTPSGateway, PaidAt: paid, Currency: "USD", Profile: "aliyun-intl",
+		Price: decimal.RequireFromString("1.60"), Payment: domain.Payment{Cash: decimal.RequireFromString("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
+	if code := s.call("PUT", s.gw.URL+"/v1/orders/o-gw", o, nil); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund", map[string]any{}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST refund: %d", code)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
+	var cancelled refundView
+	if code := s.call("POST", s.gw.URL+"/v1/orders/o-gw/refund/cancel", map[string]any{"reason": "wrong order"}, &cancelled); code != 200 ||
+		cancelled.Status.Outcome != workflows.OutcomeCancelled {
+		t.Fatalf("cancel: %d %+v", code, cancelled.Status)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderCancelled))
+	// Cancelled before any irreversible step: a new request starts a new run.
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund", map[string]any{}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST refund after the cancel: %d, want 202", code)
+	}
+	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
+	var refused struct {
+		Error struct {
+			Code  string   `json:"code"`
+			Rules []string `json:"rules"`
+		} `json:"error"`
+	}
+	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{}, &refused); code != http.StatusForbidden ||
+		!slices.Equal(refused.Error.Rules, []string{"GW-4"}) {
+		t.Fatalf("approval by the requester: %d %+v, want 403 [GW-4]", code, refused)
+	}
+	if code := s.callAs(operator2Token, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{"note": "checked"}, nil); code != 200 {
+		t.Fatalf("approval by a second operator: %d", code)
+	}
+	st := s.waitRefund("o-gw", statemachine.OrderRefunded)
+	if st.Payout == nil || st.Payout.Cash != "1.28" {
+		t.Fatalf("payout = %+v, want 1.28 (GW-4: 1.60 × 240/300)", st.Payout)
+	}
 }

@@ -1,27 +1,39 @@
 // Package gateway is certflow's HTTP edge. It owns two faces: the console
-// API under /v1 (refund eligibility, refunds, certificate actions, order
-// lists) and the CA's signed review callbacks (POST /v1/ca/callbacks), plus
-// /healthz and the OpenAPI document it serves from api/openapi.yaml.
+// API under /v1 (order intake, refund eligibility, refunds, certificate
+// actions, order lists) and the CA's signed review callbacks (POST
+// /v1/ca/callbacks), plus /healthz and the OpenAPI document it serves from
+// api/openapi.yaml.
 //
 // It guarantees that:
+//   - every console call carries a known bearer token whose role allows it
+//     (401, 403), within its rate limit (429 with Retry-After); the actor
+//     of every action is the token's subject; secrets are kept hashed and
+//     never logged or echoed; the callbacks are authenticated by their
+//     signature only;
 //   - every handler works on the request's context, with time and logger
 //     injected (Config);
-//   - a request body is at most Config.MaxBodyBytes, application/json, one
-//     object, with no unknown fields, or it is refused with 400/413/415 and
-//     a message naming the problem;
+//   - a path ID is visible ASCII (400 otherwise), a path has no dot or
+//     empty segments (400, never a redirect), and a request body is at
+//     most Config.MaxBodyBytes of valid UTF-8, application/json, one
+//     object, with no unknown fields, or it is refused with 400/413/415
+//     and a message naming the problem;
 //   - every error answers {"error":{"code","message","rules"}} with a status
-//     from one table (statusOf); an internal error's text is logged, never
-//     sent;
+//     from one table (statusOf), the rule IDs as data; an internal error's
+//     text is logged, never sent;
+//   - a refund request is judged before anything starts (422 with the rule
+//     IDs), then starts the order's refund or joins the running one (one
+//     workflow per order); a paid refund or a final refusal blocks a new
+//     one (409), a cancelled one does not;
+//   - a refused certificate action leaves no workflow behind;
 //   - a CA callback is acted on only after its Standard Webhooks signature
 //     verified (package webhook), and is then signalled to the certificate's
 //     workflow with the CA's event ID, so a redelivery is acknowledged again
-//     and applied once by the workflow;
-//   - a refund is keyed by its order: a repeated POST joins the running
-//     refund, and a finished refund is never started again (409).
+//     and applied once by the workflow.
 //
-// The gateway decides nothing about refunds itself: eligibility is the
-// Judge's (policy.Evaluate), and cancel/approve/certificate actions are
-// updates whose validators in the workflows accept or refuse them.
+// The gateway decides nothing itself: eligibility and request-time
+// refusals are the Judge's (policy.Evaluate), order validity the intake
+// validator's, and cancel/approve/certificate actions are updates whose
+// validators in the workflows accept or refuse them.
 // It reaches Temporal and the store only through the Workflows and Orders
 // interfaces it owns; Temporal adapts a client.Client to Workflows.
 package gateway

@@ -27,8 +27,8 @@ type Workflows interface {
 	// nothing). A finished refund is followed by a new run: the caller
 	// checks LastRefund first. It returns the run ID.
 	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (runID string, err error)
-	// LastRefund is the order's latest refund: its status, and whether it
-	// runs. NotFound when the order never had one.
+	// LastRefund is the order's latest refund: whether it runs, and once
+	// it finished, its result. NotFound when the order never had one.
 	LastRefund(ctx context.Context, orderID string) (st workflows.RefundStatus, running bool, err error)
 	// CertificateWorkflows returns those of certIDs that have a workflow
 	// (running or closed).

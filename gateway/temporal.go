@@ -98,11 +98,12 @@ func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows
 	return run.GetRunID(), nil
 }
 
-// LastRefund describes the order's latest refund run: whether it runs, and
-// its status (query) or result. An order without a refund is NotFound.
+// LastRefund describes the order's latest refund run: whether it runs
+// (then without its status: no worker is needed to know it), or its result
+// once it finished. An order without a refund is NotFound.
 func (t *Temporal) LastRefund(ctx context.Context, orderID string) (workflows.RefundStatus, bool, error) {
 	var st workflows.RefundStatus
-	running, err := t.statusOf(ctx, workflows.RefundWorkflowID(orderID), workflows.QueryRefundStatus, &st, refundWhat(orderID), false)
+	running, err := t.statusOf(ctx, workflows.RefundWorkflowID(orderID), "", &st, refundWhat(orderID), false)
 	return st, running, err
 }
 
@@ -230,7 +231,8 @@ func (t *Temporal) status(ctx context.Context, id, query string, out any, what s
 	return err
 }
 
-// statusOf is status, reporting whether the workflow runs. Describe and
+// statusOf is status, reporting whether the workflow runs; with no query
+// a running workflow is only reported as running. Describe and
 // query together take at most statusTimeout: past it the answer is
 // Unavailable naming what did not answer (Temporal, or the worker). A
 // closed run that ended otherwise than completed is Internal when strict,
@@ -245,6 +247,9 @@ func (t *Temporal) statusOf(ctx context.Context, id, query string, out any, what
 	info := desc.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		if query == "" {
+			return true, nil
+		}
 		v, err := t.c.QueryWorkflow(ctx, id, "", query)
 		if err != nil {
 			return true, t.unavailable(err, "the worker", what)

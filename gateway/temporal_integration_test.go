@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,30 @@ func TestTemporalAgainstServer(t *testing.T) {
 	}
 	_, err = tp.ApproveRefund(ctx, order.ID, "approve-3", workflows.ApproveRequest{Operator: "op"})
 	mustNot(t, "approve the new run", err)
+	waitClosed(ctx, t, c, workflows.RefundWorkflowID(order.ID))
+	// Concurrent requests after a finished refund: one new run, all join it.
+	runs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			id, err := tp.StartRefund(ctx, order, in)
+			if err != nil {
+				t.Errorf("concurrent start: %v", err)
+			}
+			runs <- id
+		})
+	}
+	wg.Wait()
+	close(runs)
+	distinct := map[string]bool{}
+	for id := range runs {
+		distinct[id] = true
+	}
+	if len(distinct) != 1 || distinct[run3] {
+		t.Errorf("8 concurrent starts gave runs %v, want one new run", distinct)
+	}
+	_, err = tp.ApproveRefund(ctx, order.ID, "approve-4", workflows.ApproveRequest{Operator: "op"})
+	mustNot(t, "approve the concurrent run", err)
 	_, _, err = tp.LastRefund(ctx, "nope-"+suffix)
 	wantCode(t, "last refund of an order without one", err, errs.NotFound, "not found")
 	_, err = tp.RefundStatus(ctx, "nope-"+suffix)

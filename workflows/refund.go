@@ -626,7 +626,8 @@ func sameRecord(x, y activities.RefundRecord) bool {
 
 func (r *refund) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, r.st.State, r.st.Outcome)
+	st, _ := r.status()
+	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, st.State, st.Outcome)
 	if r.loaded {
 		fmt.Fprintf(&b, "\n\n**Profile:** %s · **Product:** %s", r.bundle.Profile.ID(), r.order.Product)
 	}
