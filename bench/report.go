@@ -14,6 +14,9 @@ type Report struct {
 	Paths      []PathEvents `json:"paths,omitempty"`
 	Waiting    *Waiting     `json:"waiting,omitempty"`
 	Callbacks  []Phase      `json:"callbacks,omitempty"`
+	// Incomplete says why the run stopped early; the figures before it
+	// are kept.
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // Header says where and how a report was made.
@@ -45,6 +48,9 @@ const (
 // not negative). It judges no figure against a target.
 func (r *Report) Check() error {
 	var problems []error
+	if r.Incomplete != "" {
+		problems = append(problems, fmt.Errorf("incomplete: %s", r.Incomplete))
+	}
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 	checkPhases := func(mode string, phases []Phase, names ...string) {
 		for _, name := range names {
@@ -160,6 +166,9 @@ func (r *Report) Markdown(h Header) string {
 	c := r.Config
 	w("## %s, mode %s\n\n", h.Date.UTC().Format("2006-01-02 15:04 UTC"), c.Mode)
 	w("- machine: %s\n- load average at start: %s\n- commit: `%s`\n- Go: %s\n- command: `%s`\n", h.Machine, h.Load, h.Commit, h.Go, h.Command)
+	if r.Incomplete != "" {
+		w("- **incomplete**: %s\n", r.Incomplete)
+	}
 	if len(c.WorkerEnv) > 0 {
 		w("- worker settings: `%s`\n", strings.Join(c.WorkerEnv, " "))
 	}

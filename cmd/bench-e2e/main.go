@@ -88,9 +88,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	hdr := bench.Header{Date: time.Now(), Machine: machine(), Commit: commit(), Go: runtime.Version(),
 		Command: strings.Join(append([]string{"bench-e2e"}, args[1:]...), " "), Load: loadAverage()}
-	rep, err := bench.Run(ctx, o.cfg, stdout)
-	if err != nil {
-		return err
+	rep, runErr := bench.Run(ctx, o.cfg, stdout)
+	if rep == nil || (runErr != nil && len(rep.Throughput)+len(rep.Paths)+len(rep.Callbacks) == 0 && rep.Waiting == nil) {
+		return runErr
+	}
+	if runErr != nil {
+		// Keep what was measured before the failure or interrupt.
+		rep.Incomplete = runErr.Error()
 	}
 	md := rep.Markdown(hdr)
 	fmt.Fprint(stdout, "\n"+md)
@@ -104,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	if o.out == "" {
-		return nil
+		return runErr
 	}
 	f, err := os.OpenFile(o.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -118,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	fmt.Fprintf(stdout, "appended to %s\n", o.out)
-	return nil
+	return runErr
 }
 
 // machine describes the CPU, cores and memory from /proc.
