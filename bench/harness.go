@@ -67,6 +67,7 @@ type harness struct {
 	web        *http.Client
 	plan       plan
 	parked     atomic.Int64 // baseline workflows parked at their signal
+	retries    atomic.Int64 // refund starts the gateway answered 503
 }
 
 // Run starts a server session, runs cfg's modes in it, stops everything it
@@ -81,6 +82,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Config: cfg}
+	defer func() { rep.Retries = int(h.retries.Load()) }()
 	if cfg.runs(ModeThroughput) {
 		if err := h.throughput(ctx, rep); err != nil {
 			return rep, fmt.Errorf("throughput mode: %w", err)

@@ -14,6 +14,10 @@ type Report struct {
 	Paths      []PathEvents `json:"paths,omitempty"`
 	Waiting    *Waiting     `json:"waiting,omitempty"`
 	Callbacks  []Phase      `json:"callbacks,omitempty"`
+	// Retries counts refund starts the gateway answered 503 (Temporal did
+	// not answer in time), retried after a second; their latency includes
+	// the retries.
+	Retries int `json:"retries"`
 	// Incomplete says why the run stopped early; the figures before it
 	// are kept.
 	Incomplete string `json:"incomplete,omitempty"`
@@ -169,6 +173,9 @@ func (r *Report) Markdown(h Header) string {
 	w("- machine: %s\n- load average at start: %s\n- commit: `%s`\n- Go: %s\n- command: `%s`\n", h.Machine, h.Load, h.Commit, h.Go, h.Command)
 	if r.Incomplete != "" {
 		w("- **incomplete**: %s\n", r.Incomplete)
+	}
+	if r.Retries > 0 {
+		w("- the gateway answered 503 (Temporal did not answer in time) to %d refund starts, retried after 1 s\n", r.Retries)
 	}
 	if len(c.WorkerEnv) > 0 {
 		w("- worker settings: `%s`\n", strings.Join(c.WorkerEnv, " "))

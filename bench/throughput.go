@@ -102,18 +102,33 @@ type refundBody struct {
 	RequestedBy          string `json:"requested_by"`
 }
 
-// startRefund asks the gateway for o's refund.
+// startRefund asks the gateway for o's refund. A 503 (Temporal did not
+// answer in time) is retried as the API asks: the retry joins the refund
+// if the first request started it. Retries are counted in the report.
 func (h *harness) startRefund(ctx context.Context, o domain.Order) error {
 	body, _ := json.Marshal(refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "bench"})
-	status, resp, err := h.console(ctx, http.MethodPost, "/v1/orders/"+o.ID+"/refund", body)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		status, resp, err := h.console(ctx, http.MethodPost, "/v1/orders/"+o.ID+"/refund", body)
+		switch {
+		case err != nil:
+			return err
+		case status/100 == 2:
+			return nil
+		case status == http.StatusServiceUnavailable && attempt < maxAttempts:
+			h.retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		default:
+			return fmt.Errorf("POST refund of %s: %d %s", o.ID, status, resp)
+		}
 	}
-	if status/100 != 2 {
-		return fmt.Errorf("POST refund of %s: %d %s", o.ID, status, resp)
-	}
-	return nil
 }
+
+// maxAttempts bounds the requests per refund start.
+const maxAttempts = 30
 
 // refund starts o's refund through the gateway and waits for the
 // workflow's result, which must be refunded.
