@@ -130,22 +130,24 @@ func (s *sampler) end() (worker, server Usage, err error) {
 	return u[0], u[1], nil
 }
 
-// workerMetrics reads the worker's Prometheus page and sums each metric
-// over its label sets.
-func (h *harness) workerMetrics(ctx context.Context) (map[string]float64, error) {
+// workerMetrics reads the worker's Prometheus page: for each metric, the
+// sum over its label sets (counters) and the largest value (gauges such as
+// temporal_sticky_cache_size, which the SDK reports once per workflow
+// type, each the whole cache's size).
+func (h *harness) workerMetrics(ctx context.Context) (sum, largest map[string]float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.metricsURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := h.web.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading worker metrics: %w", err)
+		return nil, nil, fmt.Errorf("reading worker metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("worker metrics: %s", resp.Status)
+		return nil, nil, fmt.Errorf("worker metrics: %s", resp.Status)
 	}
-	m := map[string]float64{}
+	sum, largest = map[string]float64{}, map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -165,9 +167,10 @@ func (h *harness) workerMetrics(ctx context.Context) (map[string]float64, error)
 		if j := strings.IndexByte(name, '{'); j >= 0 {
 			name = name[:j]
 		}
-		m[name] += v
+		sum[name] += v
+		largest[name] = max(largest[name], v)
 	}
-	return m, sc.Err()
+	return sum, largest, sc.Err()
 }
 
 // WorkflowEvents is one workflow's history as counted on the server.

@@ -81,13 +81,13 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 		return err
 	}
 	w.WorkerRSS, w.WorkerPeak, w.ServerRSS = wp.rss, wp.hwm, sp.rss
-	m, err := h.workerMetrics(ctx)
+	sum, largest, err := h.workerMetrics(ctx)
 	if err != nil {
 		return err
 	}
-	w.Goroutines = m["go_goroutines"]
-	w.StickyCacheSize = m["temporal_sticky_cache_size"]
-	w.ForcedEvictions = m["temporal_sticky_cache_total_forced_eviction"] + m["temporal_sticky_cache_total_forced_eviction_total"]
+	w.Goroutines = sum["go_goroutines"]
+	w.StickyCacheSize = largest["temporal_sticky_cache_size"]
+	w.ForcedEvictions = sum["temporal_sticky_cache_total_forced_eviction"] + sum["temporal_sticky_cache_total_forced_eviction_total"]
 	h.logf("  parked in %s: worker RSS %s (peak %s), %.0f goroutines, sticky cache %.0f, %.0f forced evictions; server RSS %s",
 		w.Park.Round(time.Second), mb(w.WorkerRSS), mb(w.WorkerPeak), w.Goroutines, w.StickyCacheSize, w.ForcedEvictions, mb(w.ServerRSS))
 
