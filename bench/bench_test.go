@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +124,29 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v", want, err)
 		}
+	}
+}
+
+func TestWorkerMetricsSumsCountersAndKeepsLargestGauge(t *testing.T) {
+	page := `# HELP go_goroutines Number of goroutines.
+go_goroutines 2017
+temporal_sticky_cache_size{workflow_type="CertificateWorkflow"} 988
+temporal_sticky_cache_size{workflow_type="RefundWorkflow"} 989
+temporal_sticky_cache_total_forced_eviction_total{workflow_type="none"} 54
+temporal_request_total{operation="A"} 2
+temporal_request_total{operation="B"} 3
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page)) }))
+	defer srv.Close()
+	h := &harness{web: srv.Client(), metricsURL: srv.URL}
+	sum, largest, err := h.workerMetrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum["go_goroutines"] != 2017 || sum["temporal_request_total"] != 5 || sum["temporal_sticky_cache_total_forced_eviction_total"] != 54 {
+		t.Errorf("sums = %v", sum)
+	}
+	if largest["temporal_sticky_cache_size"] != 989 {
+		t.Errorf("sticky cache size = %v, want 989", largest["temporal_sticky_cache_size"])
 	}
 }
