@@ -70,11 +70,34 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// postCallback posts one signed callback to the gateway, as casim does.
+// postCallback posts one signed callback to the gateway, as casim does,
+// retrying a 503 (Temporal did not answer in time) after a second as
+// casim's delivery does; retries are counted in the report.
 func (h *harness) postCallback(ctx context.Context, msgID string, body []byte) error {
+	for attempt := 1; ; attempt++ {
+		status, b, err := h.postCallbackOnce(ctx, msgID, body)
+		switch {
+		case err != nil:
+			return err
+		case status == http.StatusOK:
+			return nil
+		case status == http.StatusServiceUnavailable && attempt < maxAttempts:
+			h.retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		default:
+			return fmt.Errorf("callback answered %d: %s", status, b)
+		}
+	}
+}
+
+func (h *harness) postCallbackOnce(ctx context.Context, msgID string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.gatewayURL+"/v1/ca/callbacks", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for name, values := range webhook.Headers(h.secret, msgID, time.Now(), body) {
@@ -82,12 +105,9 @@ func (h *harness) postCallback(ctx context.Context, msgID string, body []byte) e
 	}
 	resp, err := h.web.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting a callback: %w", err)
+		return 0, nil, fmt.Errorf("posting a callback: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("callback answered %s: %s", resp.Status, b)
-	}
-	return nil
+	return resp.StatusCode, b, nil
 }

@@ -67,7 +67,7 @@ type harness struct {
 	web        *http.Client
 	plan       plan
 	parked     atomic.Int64 // baseline workflows parked at their signal
-	retries    atomic.Int64 // refund starts the gateway answered 503
+	retries    atomic.Int64 // requests the gateway answered 503
 }
 
 // Run starts a server session, runs cfg's modes in it, stops everything it

@@ -14,7 +14,7 @@ type Report struct {
 	Paths      []PathEvents `json:"paths,omitempty"`
 	Waiting    *Waiting     `json:"waiting,omitempty"`
 	Callbacks  []Phase      `json:"callbacks,omitempty"`
-	// Retries counts refund starts the gateway answered 503 (Temporal did
+	// Retries counts requests (refund starts, callbacks) the gateway answered 503 (Temporal did
 	// not answer in time), retried after a second; their latency includes
 	// the retries.
 	Retries int `json:"retries"`
@@ -186,7 +186,7 @@ func (r *Report) Markdown(h Header) string {
 		w("- **incomplete**: %s\n", r.Incomplete)
 	}
 	if r.Retries > 0 {
-		w("- the gateway answered 503 (Temporal did not answer in time) to %d refund starts, retried after 1 s\n", r.Retries)
+		w("- the gateway answered 503 (Temporal did not answer in time) %d times (refund starts or callbacks), each retried after 1 s\n", r.Retries)
 	}
 	if len(c.WorkerEnv) > 0 {
 		w("- worker settings: `%s`\n", strings.Join(c.WorkerEnv, " "))

@@ -55,7 +55,9 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	orders := h.plan.waiting
 	n := len(orders)
 	h.logf("waiting: %d refunds parked at the CA's review, %d requests in flight", n, h.cfg.Concurrency)
-	w := Waiting{Refunds: n, WorkerEnv: h.cfg.WorkerEnv}
+	w := &Waiting{Refunds: n, WorkerEnv: h.cfg.WorkerEnv}
+	// What is measured is kept even if a later step fails.
+	rep.Waiting = w
 
 	start := time.Now()
 	if _, _, err := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error {
@@ -134,7 +136,6 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	}
 	w.BaselineDrainRate = float64(n) / w.BaselineDrain.Seconds()
 	h.logf("  baseline drained in %s = %.2f workflows/s", w.BaselineDrain.Round(time.Millisecond), w.BaselineDrainRate)
-	rep.Waiting = &w
 	return nil
 }
 
