@@ -101,15 +101,19 @@ func TestWorkerRunsRefund(t *testing.T) {
 	}
 
 	metricsAddr := freeAddr(t)
-	m := NewMain(Config{
-		Temporal:    temporalx.ClientConfig{Address: srv.FrontendHostPort(), Namespace: "default"},
-		DB:          dbPath,
-		CAURL:       ca.URL,
-		CAToken:     "ca-token",
-		MetricsAddr: metricsAddr,
-		DialTimeout: 30 * time.Second,
-		StopTimeout: 5 * time.Second,
-	}, zaptest.NewLogger(t))
+	cfg, err := parseConfig(nil, env(map[string]string{
+		"TEMPORAL_ADDRESS":      srv.FrontendHostPort(),
+		"CERTFLOW_DB":           dbPath,
+		"CERTFLOW_CA_URL":       ca.URL,
+		"CERTFLOW_CA_TOKEN":     "ca-token",
+		"CERTFLOW_METRICS_ADDR": metricsAddr,
+		"CERTFLOW_DIAL_TIMEOUT": "30s",
+		"CERTFLOW_STOP_TIMEOUT": "5s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
@@ -142,8 +146,14 @@ func TestWorkerRunsRefund(t *testing.T) {
 	}
 
 	body := get(t, "http://"+metricsAddr+"/metrics")
-	if !strings.Contains(body, "temporal_workflow_completed_total") {
-		t.Errorf("/metrics lacks temporal_workflow_completed_total:\n%.2000s", body)
+	for _, want := range []string{"temporal_workflow_completed_total", "temporal_activity_execution_latency_seconds_bucket",
+		`outcome="refunded",rule="none",task_queue="certflow"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%.2000s", want, body)
+		}
+	}
+	if got := get(t, "http://"+metricsAddr+"/readyz"); got != "ready\n" {
+		t.Errorf("/readyz = %q", got)
 	}
 
 	// SIGINT/SIGTERM end the context main passes to Run.
@@ -184,4 +194,38 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestWorkerRefusesNamespaceWithoutSearchAttributes: a namespace without
+// the workflows' search attributes stops the worker at start, naming them.
+func TestWorkerRefusesNamespaceWithoutSearchAttributes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: temporalBin(t), LogLevel: "error", Stdout: io.Discard,
+		ExtraArgs: []string{"--search-attribute", "OrderId=Keyword"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cfg, err := parseConfig(nil, env(map[string]string{
+		"TEMPORAL_ADDRESS": srv.FrontendHostPort(), "CERTFLOW_DB": filepath.Join(t.TempDir(), "c.db"),
+		"CERTFLOW_METRICS_ADDR": freeAddr(t), "CERTFLOW_DIAL_TIMEOUT": "30s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NewMain(cfg, zaptest.NewLogger(t)).Run(ctx)
+	if err == nil {
+		t.Fatal("the worker started on a namespace without its search attributes")
+	}
+	for _, want := range []string{"RefundStatus=Keyword", "Escalated=Bool", "not registered on namespace default", "temporal operator search-attribute create"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "OrderId") {
+		t.Errorf("error %q names a registered attribute", err)
+	}
 }

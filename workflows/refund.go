@@ -14,6 +14,7 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -310,6 +311,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	}
 	r.st.Waiting = fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.publish(ctx)
+	waitStart := workflow.Now(ctx)
 	for {
 		var rep Report
 		done := func() bool {
@@ -334,6 +336,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		}
 		r.noteCertificate(rep)
 		r.st.Waiting = ""
+		obs.CAReviewWaited(workflow.GetMetricsHandler(ctx), string(rep.Event), workflow.Now(ctx).Sub(waitStart))
 		return r.judgeReview(ctx, certID, rep)
 	}
 }
@@ -598,6 +601,7 @@ func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 
 func (r *refund) record(ctx workflow.Context, step, detail string) {
 	r.st.Steps = append(r.st.Steps, StepRecord{At: workflow.Now(ctx), Step: step, Detail: detail})
+	r.observe(ctx, step, detail)
 }
 
 // take removes and returns the first report matching ok.

@@ -23,11 +23,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
-	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/workflows"
 )
@@ -392,14 +391,16 @@ func (r *runner) startWorker(ctx context.Context) error {
 
 // startGateway serves the gateway in this process.
 func (r *runner) startGateway(ctx context.Context) error {
-	reg, err := policy.LoadRegistry()
+	// The worker builds its policies with the same constructor and the same
+	// (default) profile directory and calendar.
+	pols, err := app.NewPolicies("", "")
 	if err != nil {
-		return fmt.Errorf("loading profiles: %w", err)
+		return err
 	}
 	srv, err := gateway.New(gateway.Config{
 		Workflows:      gateway.NewTemporal(r.tc),
 		Orders:         wiring.StoreOrders{DB: r.db},
-		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		Judge:          gateway.PolicyJudge(pols),
 		WebhookSecrets: [][]byte{r.secret},
 		Logger:         r.log.Named("gateway"),
 	})

@@ -1,0 +1,62 @@
+package obs
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// LogConfig is how a process logs.
+type LogConfig struct {
+	// Level is the lowest level written: debug, info (default), warn or
+	// error.
+	Level string
+	// Dev writes human-readable lines instead of JSON.
+	Dev bool
+	// SDKDebug lets the Temporal SDK's debug lines through; off, the SDK
+	// logs from INFO up whatever Level says.
+	SDKDebug bool
+}
+
+// Validate checks the level's name.
+func (c LogConfig) Validate() error {
+	_, err := c.level()
+	return err
+}
+
+func (c LogConfig) level() (zapcore.Level, error) {
+	if c.Level == "" {
+		return zapcore.InfoLevel, nil
+	}
+	l, err := zapcore.ParseLevel(c.Level)
+	if err != nil || l > zapcore.ErrorLevel {
+		return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", c.Level)
+	}
+	return l, nil
+}
+
+// NewLogger builds the process logger. No stack traces on ERROR: an error
+// line says what needs a human; a stack trace is for a panic.
+func NewLogger(c LogConfig) (*zap.Logger, error) {
+	lvl, err := c.level()
+	if err != nil {
+		return nil, err
+	}
+	cfg := zap.NewProductionConfig()
+	if c.Dev {
+		cfg = zap.NewDevelopmentConfig()
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil // every milestone line, not a sample of them
+	return cfg.Build(zap.AddStacktrace(zapcore.DPanicLevel))
+}
+
+// SDKLogger is the logger to hand the Temporal SDK: z, without its debug
+// lines unless SDKDebug.
+func (c LogConfig) SDKLogger(z *zap.Logger) *zap.Logger {
+	if c.SDKDebug || !z.Core().Enabled(zapcore.DebugLevel) {
+		return z.Named("temporal")
+	}
+	return z.Named("temporal").WithOptions(zap.IncreaseLevel(zapcore.InfoLevel))
+}
