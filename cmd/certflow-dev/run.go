@@ -25,6 +25,7 @@ import (
 
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/store"
@@ -295,7 +296,7 @@ func (r *runner) startTemporal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(r.log.Named("temporal-client"))}
+	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(obs.LogConfig{}.SDKLogger(r.log))} // SDK debug off: the demo polls
 	err = waitReady(ctx, c, "Temporal", 90*time.Second, func(ctx context.Context) error {
 		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
 		if err == nil {
