@@ -67,6 +67,9 @@ func main() {
 type Main struct {
 	Config Config
 	Logger *zap.Logger
+	// Options change how the shared parts are built (tests pass a span
+	// recorder with app.WithTracing).
+	Options []app.Option
 
 	app        *app.App
 	metricsSrv *http.Server
@@ -110,7 +113,7 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
 	var err error
-	if m.app, err = app.Open(ctx, cfg.Common, "certflow-worker", m.Logger); err != nil {
+	if m.app, err = app.Open(ctx, cfg.Common, "certflow-worker", m.Logger, m.Options...); err != nil {
 		return err
 	}
 	if err := m.app.CheckSearchAttributes(ctx); err != nil {

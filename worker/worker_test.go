@@ -13,11 +13,16 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/statemachine"
@@ -113,13 +118,30 @@ func TestWorkerRunsRefund(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	tracing := obs.TracingFrom(tp)
 	m := NewMain(cfg, zaptest.NewLogger(t))
+	m.Options = []app.Option{app.WithTracing(tracing)}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
 	go func() { ran <- m.Run(runCtx) }()
 
-	run, err := srv.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	// The refund is started as the gateway starts it: by a client with the
+	// tracing interceptor, inside the HTTP request's span.
+	tracingInterceptor, err := tracing.Interceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	starter, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: "default",
+		Interceptors: []interceptor.ClientInterceptor{tracingInterceptor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /v1/orders/{id}/refund")
+	run, err := starter.ExecuteWorkflow(reqCtx, client.StartWorkflowOptions{
 		ID: workflows.RefundWorkflowID(order.ID), TaskQueue: workflows.TaskQueue,
 	}, workflows.RefundWorkflow, workflows.RefundInput{OrderID: order.ID, Request: domain.RefundRequest{
 		OrderID: order.ID, RequestedAt: time.Now(), Consent: true, ConfirmIrreversible: true,
@@ -127,6 +149,7 @@ func TestWorkerRunsRefund(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting the refund: %v", err)
 	}
+	request.End()
 	var st workflows.RefundStatus
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("refund workflow: %v", err)
@@ -154,6 +177,25 @@ func TestWorkerRunsRefund(t *testing.T) {
 	}
 	if got := get(t, "http://"+metricsAddr+"/readyz"); got != "ready\n" {
 		t.Errorf("/readyz = %q", got)
+	}
+
+	// One trace from the request through the workflow to the CA's HTTP
+	// calls and the payment activity.
+	trace := request.SpanContext().TraceID()
+	var inTrace []string
+	for _, sp := range spans.Ended() {
+		if sp.SpanContext().TraceID() == trace {
+			inTrace = append(inTrace, sp.Name())
+		}
+	}
+	for _, want := range []string{"StartWorkflow:RefundWorkflow", "RunWorkflow:RefundWorkflow", "RunActivity:Pay", "HTTP POST"} {
+		found := false
+		for _, n := range inTrace {
+			found = found || strings.HasPrefix(n, want)
+		}
+		if !found {
+			t.Errorf("the request's trace has no %s span; it has %q", want, inTrace)
+		}
 	}
 
 	// SIGINT/SIGTERM end the context main passes to Run.

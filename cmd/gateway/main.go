@@ -62,6 +62,9 @@ func main() {
 type Main struct {
 	Config Config
 	Logger *zap.Logger
+	// Options change how the shared parts are built (tests pass a span
+	// recorder with app.WithTracing).
+	Options []app.Option
 
 	app    *app.App
 	srv    *http.Server
@@ -98,7 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
 	var err error
-	if m.app, err = app.Open(ctx, cfg.Common, "certflow-gateway", m.Logger); err != nil {
+	if m.app, err = app.Open(ctx, cfg.Common, "certflow-gateway", m.Logger, m.Options...); err != nil {
 		return err
 	}
 	h, err := m.handler()

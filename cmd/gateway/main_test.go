@@ -14,10 +14,14 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
@@ -170,7 +174,9 @@ func TestGatewayServes(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	spans := tracetest.NewSpanRecorder()
 	m := NewMain(cfg, zaptest.NewLogger(t))
+	m.Options = []app.Option{app.WithTracing(obs.TracingFrom(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))}
 	ran := make(chan error, 1)
 	go func() { ran <- m.Run(runCtx) }()
 	base := "http://" + addr
@@ -183,6 +189,25 @@ func TestGatewayServes(t *testing.T) {
 		t.Errorf("eligibility = %d %s", code, body)
 	}
 	call(t, "GET", base+"/v1/orders/o-missing/refund-eligibility", nil, nil)
+	// A refund request's span, named by route, is the parent of the
+	// Temporal client's StartWorkflow span: the trace reaches the workflow.
+	if code, body := call(t, "POST", base+"/v1/orders/o-gw-1/refund", nil, []byte(`{"consent":true}`)); code != http.StatusAccepted {
+		t.Errorf("refund request = %d %s", code, body)
+	}
+	var httpSpan, startSpan sdktrace.ReadOnlySpan
+	for _, sp := range spans.Ended() {
+		switch sp.Name() {
+		case "POST /v1/orders/{id}/refund":
+			httpSpan = sp
+		case "StartWorkflow:RefundWorkflow":
+			startSpan = sp
+		}
+	}
+	if httpSpan == nil || startSpan == nil {
+		t.Errorf("spans: request %v, start %v; want both", httpSpan != nil, startSpan != nil)
+	} else if startSpan.Parent().SpanID() != httpSpan.SpanContext().SpanID() {
+		t.Error("StartWorkflow is not a child of the request's span")
+	}
 	event := []byte(`{"event_id":"ev-1","certificate":"c-gw-1","type":"validation_passed","occurred_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
 	if code, body := call(t, "POST", base+"/v1/ca/callbacks", webhook.Headers(secret, "msg-1", time.Now(), event), event); code != 200 {
 		t.Errorf("signed callback = %d %s", code, body)

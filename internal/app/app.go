@@ -126,11 +126,18 @@ type App struct {
 	Temporal client.Client
 }
 
+// Option changes how Open builds an App.
+type Option func(*App)
+
+// WithTracing uses t instead of the tracer provider c.OTLPEndpoint names
+// (tests record spans with it).
+func WithTracing(t *obs.Tracing) Option { return func(a *App) { a.Tracing = t } }
+
 // Open builds, in order, the metrics registry, the tracer provider, the
 // policies, the store and the Temporal client (dialled and health-checked
 // within DialTimeout); service names the process in traces. On error what
 // was built is released.
-func Open(ctx context.Context, c Common, service string, logger *zap.Logger) (a *App, err error) {
+func Open(ctx context.Context, c Common, service string, logger *zap.Logger, opts ...Option) (a *App, err error) {
 	a = &App{Config: c, Logger: logger, Metrics: obs.NewMetrics()}
 	defer func() {
 		if err != nil {
@@ -138,8 +145,13 @@ func Open(ctx context.Context, c Common, service string, logger *zap.Logger) (a 
 			a = nil
 		}
 	}()
-	if a.Tracing, err = obs.NewTracing(ctx, service, c.OTLPEndpoint); err != nil {
-		return a, err
+	for _, o := range opts {
+		o(a)
+	}
+	if a.Tracing == nil {
+		if a.Tracing, err = obs.NewTracing(ctx, service, c.OTLPEndpoint); err != nil {
+			return a, err
+		}
 	}
 	if a.Policies, err = NewPolicies(c.ProfileDir, c.CalendarFile); err != nil {
 		return a, err
@@ -151,14 +163,14 @@ func Open(ctx context.Context, c Common, service string, logger *zap.Logger) (a 
 	if err != nil {
 		return a, fmt.Errorf("tracing interceptor: %w", err)
 	}
-	opts, err := c.Temporal.Options(temporalx.NewZapLogger(c.Log.SDKLogger(logger)), a.Metrics.SDK)
+	copts, err := c.Temporal.Options(temporalx.NewZapLogger(c.Log.SDKLogger(logger)), a.Metrics.SDK)
 	if err != nil {
 		return a, err
 	}
-	opts.Interceptors = append(opts.Interceptors, tracing)
+	copts.Interceptors = append(copts.Interceptors, tracing)
 	dialCtx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
-	if a.Temporal, err = temporalx.Dial(dialCtx, opts, time.Second); err != nil {
+	if a.Temporal, err = temporalx.Dial(dialCtx, copts, time.Second); err != nil {
 		return a, err
 	}
 	return a, nil

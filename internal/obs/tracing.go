@@ -50,6 +50,17 @@ func NewTracing(ctx context.Context, service, endpoint string) (*Tracing, error)
 	return &Tracing{Provider: tp, Propagator: prop, shutdown: tp.Shutdown}, nil
 }
 
+// TracingFrom wraps a tracer provider built elsewhere (a test's recorder,
+// or a process that configures OpenTelemetry itself). Shutdown shuts it
+// down if it can be.
+func TracingFrom(tp trace.TracerProvider) *Tracing {
+	shutdown := func(context.Context) error { return nil }
+	if s, ok := tp.(interface{ Shutdown(context.Context) error }); ok {
+		shutdown = s.Shutdown
+	}
+	return &Tracing{Provider: tp, Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), shutdown: shutdown}
+}
+
 // Enabled reports whether spans are exported.
 func (t *Tracing) Enabled() bool {
 	_, noopProvider := t.Provider.(noop.TracerProvider)
