@@ -21,9 +21,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
-	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
