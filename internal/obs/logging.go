@@ -53,10 +53,39 @@ func NewLogger(c LogConfig) (*zap.Logger, error) {
 }
 
 // SDKLogger is the logger to hand the Temporal SDK: z, without its debug
-// lines unless SDKDebug.
+// lines unless SDKDebug, and with its per-attempt "Activity error." lines
+// at WARN: Temporal retries the activity, nothing needs a human yet, and
+// certflow_activity_retries_total is what an alert watches. (Designed
+// outcomes do not reach that line: the worker interceptor marks them
+// benign, which the SDK logs at debug.)
 func (c LogConfig) SDKLogger(z *zap.Logger) *zap.Logger {
+	z = z.Named("temporal").WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return activityErrorsAsWarnings{core}
+	}))
 	if c.SDKDebug || !z.Core().Enabled(zapcore.DebugLevel) {
-		return z.Named("temporal")
+		return z
 	}
-	return z.Named("temporal").WithOptions(zap.IncreaseLevel(zapcore.InfoLevel))
+	return z.WithOptions(zap.IncreaseLevel(zapcore.InfoLevel))
+}
+
+// sdkActivityError is the message the SDK logs each failed activity
+// attempt with.
+const sdkActivityError = "Activity error."
+
+// activityErrorsAsWarnings writes the SDK's activity-attempt errors at
+// WARN; everything else passes unchanged.
+type activityErrorsAsWarnings struct{ zapcore.Core }
+
+func (c activityErrorsAsWarnings) With(fields []zapcore.Field) zapcore.Core {
+	return activityErrorsAsWarnings{c.Core.With(fields)}
+}
+
+func (c activityErrorsAsWarnings) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Level == zapcore.ErrorLevel && e.Message == sdkActivityError {
+		e.Level = zapcore.WarnLevel
+	}
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
 }

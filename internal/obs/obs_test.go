@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +132,21 @@ func TestLoggerLevels(t *testing.T) {
 	if strings.Join(got, ",") != "started,poll asked for" {
 		t.Errorf("SDK lines = %q, want the debug line only when asked", got)
 	}
+
+	core, logs = observer.New(zapcore.InfoLevel)
+	sdk := (LogConfig{}).SDKLogger(zap.New(core)).With(zap.String("ActivityType", "Revoke"))
+	sdk.Error("Activity error.", zap.Int("Attempt", 2))
+	sdk.Error("Workflow panic")
+	var levels []string
+	for _, e := range logs.AllUntimed() {
+		levels = append(levels, e.Level.String()+" "+e.Message)
+	}
+	if strings.Join(levels, ",") != "warn Activity error.,error Workflow panic" {
+		t.Errorf("SDK lines = %q, want the activity attempt at warn, the rest unchanged", levels)
+	}
+	if f := logs.AllUntimed()[0].ContextMap(); f["ActivityType"] != "Revoke" || f["Attempt"] != int64(2) {
+		t.Errorf("fields lost: %v", f)
+	}
 }
 
 func TestTracingOffWithoutEndpoint(t *testing.T) {
@@ -156,5 +174,22 @@ func TestTracingOffWithoutEndpoint(t *testing.T) {
 	defer cancel()
 	if err := on.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Logf("shutdown without a collector: %v", err)
+	}
+}
+
+// TestSDKStillLogsActivityErrorsAsExpected holds sdkActivityError to the
+// SDK in go.mod: if an upgrade renames the line, this fails instead of the
+// downgrade silently stopping.
+func TestSDKStillLogsActivityErrorsAsExpected(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "go.temporal.io/sdk").Output()
+	if err != nil {
+		t.Fatalf("locating the SDK: %v", err)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "internal", "internal_task_handlers.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), `logFunc("`+sdkActivityError+`"`) {
+		t.Errorf("the SDK no longer logs activity attempts as %q", sdkActivityError)
 	}
 }
