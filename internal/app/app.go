@@ -65,6 +65,15 @@ var CommonSettings = []Setting{
 	{"otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP gRPC endpoint for traces, e.g. http://otel-collector:4317; empty turns tracing off"},
 }
 
+// renamed maps the TLS variables certflow read before it followed the SDK's
+// environment configuration to their SDK names: a deployment still setting
+// an old one must not silently connect without its certificate.
+var renamed = map[string]string{
+	"TEMPORAL_TLS_CERT": "TEMPORAL_TLS_CLIENT_CERT_PATH",
+	"TEMPORAL_TLS_KEY":  "TEMPORAL_TLS_CLIENT_KEY_PATH",
+	"TEMPORAL_TLS_CA":   "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+}
+
 // ParseCommon reads Common from v and checks it, naming the setting at
 // fault.
 func ParseCommon(v *Values) (Common, error) {
@@ -73,6 +82,11 @@ func ParseCommon(v *Values) (Common, error) {
 		e   Errors
 		err error
 	)
+	for old, now := range renamed {
+		if v.String(old) != "" {
+			e.Check(fmt.Errorf("%s is no longer read: set %s (the Temporal SDK's name) instead", old, now))
+		}
+	}
 	c.Temporal, err = temporalx.LoadClientConfig(v.Env())
 	e.Check(err)
 	e.Check(c.Temporal.Validate())

@@ -73,3 +73,13 @@ func TestOpenReleasesWhatItBuiltOnError(t *testing.T) {
 		t.Errorf("Open = %v, %v; want no App and an error naming CERTFLOW_DB", a, err)
 	}
 }
+
+func TestOldTLSVariablesAreRefused(t *testing.T) {
+	v, err := Parse("test", CommonSettings, nil, []string{"CERTFLOW_DB=x.db", "TEMPORAL_TLS_CERT=client.pem"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseCommon(v); err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS_CERT is no longer read: set TEMPORAL_TLS_CLIENT_CERT_PATH") {
+		t.Errorf("old variable: %v", err)
+	}
+}
