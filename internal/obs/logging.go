@@ -49,7 +49,7 @@ func NewLogger(c LogConfig) (*zap.Logger, error) {
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder // readable, and sorts
-	cfg.Sampling = nil // every milestone line, not a sample of them
+	cfg.Sampling = nil                                        // every milestone line, not a sample of them
 	return cfg.Build(zap.AddStacktrace(zapcore.DPanicLevel))
 }
 
