@@ -13,6 +13,9 @@
 #   make bench          benchmarks
 #   make bench-e2e      end-to-end benchmark on its own dev server (docs/performance.md);
 #                       flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 10000'
+#   make images         build the Docker images from the Dockerfile's targets
+#                       (needs Docker; IMAGE_TAG=dev by default)
+#   make deploy-check   the compose file, Dockerfile, dashboard and go.mod checks
 #   make clean          delete the demo state (.run/) and built binaries,
 #                       keeping bin/temporal (slow to rebuild)
 
@@ -28,7 +31,7 @@ CACHED_TEMPORAL  := $(CACHE)/temporal-$(TEMPORAL_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal test vet workflowcheck bench bench-e2e clean
+.PHONY: run temporal test vet workflowcheck bench bench-e2e clean images deploy-check
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
@@ -71,3 +74,15 @@ bench-e2e: $(TEMPORAL)
 
 clean:
 	rm -rf .run .bench $(BIN)/certflow-dev $(BIN)/bench-e2e $(BIN)/certflow-worker $(BIN)/casim
+
+IMAGE_TAG ?= dev
+IMAGES    := worker gateway starter casim paysim
+
+images:
+	@for t in $(IMAGES); do \
+		echo "docker build --target $$t -t certflow/$$t:$(IMAGE_TAG) ."; \
+		docker build --target $$t -t certflow/$$t:$(IMAGE_TAG) . || exit 1; \
+	done
+
+deploy-check: $(TEMPORAL)
+	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 $(GO) test -count=1 ./deploy/

@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ var required = map[string]string{
 	"CERTFLOW_PAY_TOKEN": "pay-secret",
 }
 
-func env(extra map[string]string, drop ...string) func(string) string {
+func env(extra map[string]string, drop ...string) []string {
 	m := map[string]string{}
 	for k, v := range required {
 		m[k] = v
@@ -27,7 +29,15 @@ func env(extra map[string]string, drop ...string) func(string) string {
 	for _, k := range drop {
 		delete(m, k)
 	}
-	return func(k string) string { return m[k] }
+	// No Temporal configuration file of the machine's user leaks in.
+	if _, ok := m["TEMPORAL_CONFIG_FILE"]; !ok {
+		m["TEMPORAL_CONFIG_FILE"] = filepath.Join(os.TempDir(), "certflow-no-such-temporal.toml")
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 func TestParseConfig(t *testing.T) {
@@ -38,14 +48,17 @@ func TestParseConfig(t *testing.T) {
 	}{
 		"defaults": {
 			check: func(t *testing.T, c Config) {
-				if c.Temporal.Address != "localhost:7233" || c.Temporal.Namespace != "default" {
-					t.Errorf("temporal = %s/%s, want localhost:7233/default", c.Temporal.Address, c.Temporal.Namespace)
+				if c.Temporal.Address() != "localhost:7233" || c.Temporal.Namespace() != "default" {
+					t.Errorf("temporal = %s/%s, want localhost:7233/default", c.Temporal.Address(), c.Temporal.Namespace())
 				}
 				if c.MetricsAddr != ":9090" || c.StopTimeout != 10*time.Second || c.DialTimeout != time.Minute {
 					t.Errorf("metrics %q stop %s dial %s, want :9090 10s 1m", c.MetricsAddr, c.StopTimeout, c.DialTimeout)
 				}
-				if c.Temporal.TLS() || c.DevLog {
-					t.Errorf("TLS %v dev log %v, want both off", c.Temporal.TLS(), c.DevLog)
+				if c.ReviewPoll != time.Hour || c.Payments.PollInterval != time.Second {
+					t.Errorf("review poll %s payment poll %s, want 1h 1s", c.ReviewPoll, c.Payments.PollInterval)
+				}
+				if c.Temporal.TLS() || c.Log.Dev || c.Log.SDKDebug || c.Log.Level != "info" || c.OTLPEndpoint != "" {
+					t.Errorf("TLS %v log %+v otlp %q, want TLS, dev log, SDK debug and tracing off, level info", c.Temporal.TLS(), c.Log, c.OTLPEndpoint)
 				}
 			},
 		},
@@ -54,11 +67,11 @@ func TestParseConfig(t *testing.T) {
 				"CERTFLOW_METRICS_ADDR": "127.0.0.1:9191", "CERTFLOW_STOP_TIMEOUT": "30s", "CERTFLOW_DEV_LOG": "true",
 				"CERTFLOW_CALENDAR_FILE": "cal.json", "CERTFLOW_PROFILE_DIR": "profiles"},
 			check: func(t *testing.T, c Config) {
-				if c.Temporal.Address != "temporal:7233" || c.Temporal.Namespace != "certflow" || c.MetricsAddr != "127.0.0.1:9191" {
-					t.Errorf("got %s %s %s", c.Temporal.Address, c.Temporal.Namespace, c.MetricsAddr)
+				if c.Temporal.Address() != "temporal:7233" || c.Temporal.Namespace() != "certflow" || c.MetricsAddr != "127.0.0.1:9191" {
+					t.Errorf("got %s %s %s", c.Temporal.Address(), c.Temporal.Namespace(), c.MetricsAddr)
 				}
-				if c.StopTimeout != 30*time.Second || !c.DevLog || c.CalendarFile != "cal.json" || c.ProfileDir != "profiles" {
-					t.Errorf("got stop %s dev %v calendar %q profiles %q", c.StopTimeout, c.DevLog, c.CalendarFile, c.ProfileDir)
+				if c.StopTimeout != 30*time.Second || !c.Log.Dev || c.CalendarFile != "cal.json" || c.ProfileDir != "profiles" {
+					t.Errorf("got stop %s dev %v calendar %q profiles %q", c.StopTimeout, c.Log.Dev, c.CalendarFile, c.ProfileDir)
 				}
 			},
 		},
@@ -66,8 +79,8 @@ func TestParseConfig(t *testing.T) {
 			env:  map[string]string{"TEMPORAL_ADDRESS": "from-env:7233", "CERTFLOW_DB": "env.db", "CERTFLOW_STOP_TIMEOUT": "30s"},
 			args: []string{"-temporal-address", "from-flag:7233", "-db", "flag.db", "-stop-timeout", "3s"},
 			check: func(t *testing.T, c Config) {
-				if c.Temporal.Address != "from-flag:7233" || c.DB != "flag.db" || c.StopTimeout != 3*time.Second {
-					t.Errorf("got %s %s %s, want the flags' values", c.Temporal.Address, c.DB, c.StopTimeout)
+				if c.Temporal.Address() != "from-flag:7233" || c.DB != "flag.db" || c.StopTimeout != 3*time.Second {
+					t.Errorf("got %s %s %s, want the flags' values", c.Temporal.Address(), c.DB, c.StopTimeout)
 				}
 			},
 		},
@@ -106,10 +119,43 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
-		"postgres DSN and payment provider": {
-			env: map[string]string{"CERTFLOW_DB": "postgres://certflow@db:5432/certflow", "CERTFLOW_PAY_POLL_INTERVAL": "250ms"},
+		"mTLS from the SDK's variables": {
+			env: map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": "c.pem", "TEMPORAL_TLS_CLIENT_KEY_PATH": "k.pem", "TEMPORAL_TLS_SERVER_NAME": "ns.tmprl.cloud"},
 			check: func(t *testing.T, c Config) {
-				if c.DB != "postgres://certflow@db:5432/certflow" || c.PayURL != "http://127.0.0.1:8082" || c.PayToken != "pay-secret" || c.PayPollInterval != 250*time.Millisecond {
+				if !c.Temporal.TLS() || c.Temporal.Profile.TLS.ServerName != "ns.tmprl.cloud" {
+					t.Errorf("TLS %v profile %+v", c.Temporal.TLS(), c.Temporal.Profile.TLS)
+				}
+			},
+		},
+		"Temporal profile from its TOML file": {
+			env: map[string]string{"TEMPORAL_CONFIG_FILE": writeFile(t, "temporal.toml",
+				"[profile.prod]\naddress = \"ns.a1b2c.tmprl.cloud:7233\"\nnamespace = \"ns.a1b2c\"\napi_key = \"k\"\n"),
+				"TEMPORAL_PROFILE": "prod"},
+			check: func(t *testing.T, c Config) {
+				if c.Temporal.Address() != "ns.a1b2c.tmprl.cloud:7233" || c.Temporal.Namespace() != "ns.a1b2c" || !c.Temporal.TLS() {
+					t.Errorf("temporal = %s/%s TLS %v, want the prod profile with TLS", c.Temporal.Address(), c.Temporal.Namespace(), c.Temporal.TLS())
+				}
+			},
+		},
+		"config file below the environment and the flags": {
+			env: map[string]string{"CERTFLOW_CONFIG": writeFile(t, "worker.env",
+				"# worker settings\nCERTFLOW_STOP_TIMEOUT=45s\nCERTFLOW_METRICS_ADDR=\":9300\"\nTEMPORAL_NAMESPACE=from-file\nCERTFLOW_CA_TOKEN=file-token\n"),
+				"CERTFLOW_CA_TOKEN": "env-token"},
+			args: []string{"-metrics-addr", ":9400"},
+			check: func(t *testing.T, c Config) {
+				if c.StopTimeout != 45*time.Second || c.Temporal.Namespace() != "from-file" {
+					t.Errorf("stop %s namespace %s, want the file's", c.StopTimeout, c.Temporal.Namespace())
+				}
+				if c.CAToken != "env-token" || c.MetricsAddr != ":9400" {
+					t.Errorf("token %q metrics %q, want the environment's and the flag's", c.CAToken, c.MetricsAddr)
+				}
+			},
+		},
+		"postgres DSN and payment provider": {
+			env: map[string]string{"CERTFLOW_DB": "postgres://certflow@db:5432/certflow", "CERTFLOW_PAY_POLL_INTERVAL": "250ms", "CERTFLOW_REVIEW_POLL": "15m"},
+			check: func(t *testing.T, c Config) {
+				if c.DB != "postgres://certflow@db:5432/certflow" || c.Payments.URL != "http://127.0.0.1:8082" || c.Payments.Token != "pay-secret" ||
+					c.Payments.PollInterval != 250*time.Millisecond || c.ReviewPoll != 15*time.Minute {
 					t.Errorf("config = %+v", c)
 				}
 			},
@@ -136,11 +182,14 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 	}{
 		"bad duration in the environment": {env: map[string]string{"CERTFLOW_STOP_TIMEOUT": "soon"}, want: "CERTFLOW_STOP_TIMEOUT"},
 		"bad boolean in the environment":  {env: map[string]string{"CERTFLOW_DEV_LOG": "maybe"}, want: "CERTFLOW_DEV_LOG"},
-		"zero stop timeout":               {args: []string{"-stop-timeout", "0s"}, want: "CERTFLOW_STOP_TIMEOUT must be positive"},
-		"negative dial timeout":           {env: map[string]string{"CERTFLOW_DIAL_TIMEOUT": "-1s"}, want: "CERTFLOW_DIAL_TIMEOUT must be positive"},
-		"address without port":            {env: map[string]string{"TEMPORAL_ADDRESS": "localhost"}, want: "not host:port"},
-		"empty namespace":                 {args: []string{"-temporal-namespace="}, want: "namespace is empty"},
-		"certificate without key":         {env: map[string]string{"TEMPORAL_TLS_CERT": "client.pem"}, want: "set both or neither"},
+		"zero stop timeout":               {args: []string{"-stop-timeout", "0s"}, want: "CERTFLOW_STOP_TIMEOUT=\"0s\" (from flag -stop-timeout) must be positive"},
+		"negative dial timeout":           {env: map[string]string{"CERTFLOW_DIAL_TIMEOUT": "-1s"}, want: "CERTFLOW_DIAL_TIMEOUT=\"-1s\" (from the environment) must be positive"},
+		"address without port":            {env: map[string]string{"TEMPORAL_ADDRESS": "localhost"}, want: "TEMPORAL_ADDRESS \"localhost\" is not host:port"},
+		"certificate without key":         {env: map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": "client.pem"}, want: "set both or neither"},
+		"unknown log level":               {env: map[string]string{"CERTFLOW_LOG_LEVEL": "loud"}, want: "CERTFLOW_LOG_LEVEL"},
+		"OTLP endpoint without scheme":    {env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		"missing config file":             {env: map[string]string{"CERTFLOW_CONFIG": "/nonexistent/worker.env"}, want: "config file (CERTFLOW_CONFIG)"},
+		"unknown Temporal profile":        {env: map[string]string{"TEMPORAL_PROFILE": "nope"}, want: "TEMPORAL_PROFILE"},
 		"missing database":                {drop: []string{"CERTFLOW_DB"}, want: "CERTFLOW_DB"},
 		"missing CA URL":                  {drop: []string{"CERTFLOW_CA_URL"}, want: "CERTFLOW_CA_URL"},
 		"relative CA URL":                 {env: map[string]string{"CERTFLOW_CA_URL": "ca.local/api"}, want: "not an absolute http(s) URL"},
@@ -148,7 +197,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"missing payment URL":             {drop: []string{"CERTFLOW_PAY_URL"}, want: "CERTFLOW_PAY_URL"},
 		"relative payment URL":            {env: map[string]string{"CERTFLOW_PAY_URL": "pay.local"}, want: "CERTFLOW_PAY_URL \"pay.local\" is not an absolute http(s) URL"},
 		"missing payment token":           {drop: []string{"CERTFLOW_PAY_TOKEN"}, want: "CERTFLOW_PAY_TOKEN"},
-		"zero poll interval":              {env: map[string]string{"CERTFLOW_PAY_POLL_INTERVAL": "0s"}, want: "CERTFLOW_PAY_POLL_INTERVAL must be positive"},
+		"zero poll interval":              {env: map[string]string{"CERTFLOW_PAY_POLL_INTERVAL": "0s"}, want: "CERTFLOW_PAY_POLL_INTERVAL=\"0s\" (from the environment) must be positive"},
+		"zero review poll":                {env: map[string]string{"CERTFLOW_REVIEW_POLL": "0s"}, want: "CERTFLOW_REVIEW_POLL=\"0s\" (from the environment) must be positive"},
 		"metrics address without port":    {env: map[string]string{"CERTFLOW_METRICS_ADDR": "9090"}, want: "CERTFLOW_METRICS_ADDR"},
 		"unknown flag":                    {args: []string{"-nope"}, want: "flag provided but not defined"},
 		"stray argument":                  {args: []string{"extra"}, want: "unexpected arguments"},
@@ -167,11 +217,20 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 }
 
 func TestTLSFilesAreReadWhenBuildingOptions(t *testing.T) {
-	c, err := parseConfig(nil, env(map[string]string{"TEMPORAL_TLS_CERT": "/nonexistent/c.pem", "TEMPORAL_TLS_KEY": "/nonexistent/k.pem"}), io.Discard)
+	c, err := parseConfig(nil, env(map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": "/nonexistent/c.pem", "TEMPORAL_TLS_CLIENT_KEY_PATH": "/nonexistent/k.pem"}), io.Discard)
 	if err != nil {
 		t.Fatalf("parseConfig: %v", err)
 	}
-	if _, err := c.Temporal.Options(nil, nil); err == nil || !strings.Contains(err.Error(), "loading TLS client certificate") {
+	if _, err := c.Temporal.Options(nil, nil); err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS_") {
 		t.Errorf("Options with missing files: error %v, want one about the certificate", err)
 	}
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

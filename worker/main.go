@@ -2,60 +2,57 @@
 // queue and runs the certificate and refund workflows and their activities
 // against the real clients — the store (SQLite or PostgreSQL, by DSN) with
 // its refund ledger, the payment provider over HTTP (a real one or paysim)
-// and the CA over HTTP (the real CA or casim). It serves
-// the SDK's metrics for Prometheus on /metrics and stops gracefully on
-// SIGINT or SIGTERM: the worker stops polling and lets running activities
-// finish (up to -stop-timeout), then the Temporal client, the metrics
-// server and the database are closed, in that order.
+// and the CA over HTTP (the real CA or casim). It builds the
+// store, policies, payment client and Temporal client through internal/app
+// (as the gateway does), checks at start that the namespace has the search
+// attributes the workflows set, serves /metrics, /healthz and /readyz, and
+// stops gracefully on SIGINT or SIGTERM: the worker stops polling and lets
+// running activities finish (up to -stop-timeout), then the Temporal
+// client, the metrics server and the store are closed, in that order.
 //
-// Configuration comes from flags and the environment (a flag wins); run
-// `worker -h` for the list. TEMPORAL_API_KEY implies TLS (Temporal Cloud).
+// Configuration comes from flags, the environment and an optional file (a
+// flag wins); run `worker -h` for the list. Temporal's own settings
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+// profiles) are read as the Temporal SDK reads them.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/client"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
-	"github.com/certflow/certflow/activities/payclient"
-	"github.com/certflow/certflow/calendar"
-	"github.com/certflow/certflow/internal/temporalx"
-	"github.com/certflow/certflow/policy"
-	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/workflows"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
+	if app.IsHelp(err) {
 		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(2)
 	}
-	logger, err := newLogger(cfg.DevLog)
+	logger, err := obs.NewLogger(cfg.Log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
+		os.Exit(2)
 	}
 	defer func() { _ = logger.Sync() }()
 	if err := NewMain(cfg, logger).Run(ctx); err != nil {
@@ -65,25 +62,19 @@ func main() {
 	}
 }
 
-func newLogger(dev bool) (*zap.Logger, error) {
-	if dev {
-		return zap.NewDevelopment(zap.AddStacktrace(zapcore.ErrorLevel))
-	}
-	return zap.NewProduction()
-}
-
 // Main is the worker program: it builds the clients from Config, wires
 // them into the activities, and owns their lifetimes.
 type Main struct {
 	Config Config
 	Logger *zap.Logger
+	// Options change how the shared parts are built (tests pass a span
+	// recorder with app.WithTracing).
+	Options []app.Option
 
-	db         *store.DB
-	metrics    *temporalx.Metrics
+	app        *app.App
 	metricsSrv *http.Server
 	metricsLn  net.Listener
 	metricsErr chan error
-	client     client.Client
 	worker     worker.Worker
 	fatal      chan error
 }
@@ -116,47 +107,39 @@ func (m *Main) Run(ctx context.Context) error {
 	return errors.Join(runErr, m.Close())
 }
 
-// Open builds the store, the policies, the CA client, the metrics server
-// and the Temporal client, and starts the worker. On error, Close releases
-// what was opened.
+// Open builds the shared parts (internal/app), checks the search
+// attributes, the CA client and the health server, and starts the worker.
+// On error, Close releases what was opened.
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
 	var err error
-	if m.db, err = store.Open(ctx, cfg.DB); err != nil {
-		return fmt.Errorf("opening store %s: %w", redactDSN(cfg.DB), err)
+	if m.app, err = app.Open(ctx, cfg.Common, "certflow-worker", m.Logger, m.Options...); err != nil {
+		return err
 	}
-	payments, err := payclient.New(payclient.Config{BaseURL: cfg.PayURL, Token: cfg.PayToken})
-	if err != nil {
-		return fmt.Errorf("payment provider client: %w", err)
+	if err := m.app.CheckSearchAttributes(ctx); err != nil {
+		return err
 	}
-	policies, err := newPolicies(cfg.ProfileDir, cfg.CalendarFile)
+	payments, err := m.app.PaymentClient(cfg.Payments)
 	if err != nil {
 		return err
 	}
-	ca, err := caclient.New(caclient.Config{BaseURL: cfg.CAURL, Token: cfg.CAToken})
+	// The CA calls join the activity's trace.
+	transport := otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithTracerProvider(m.app.Tracing.Provider), otelhttp.WithPropagators(m.app.Tracing.Propagator))
+	ca, err := caclient.New(caclient.Config{BaseURL: cfg.CAURL, Token: cfg.CAToken,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: transport}})
 	if err != nil {
-		return fmt.Errorf("CA client: %w", err)
+		return fmt.Errorf("CA client (CERTFLOW_CA_URL): %w", err)
 	}
-
-	m.metrics = temporalx.NewMetrics()
 	if cfg.MetricsAddr != "" {
 		if err := m.serveMetrics(cfg.MetricsAddr); err != nil {
 			return err
 		}
 	}
 
-	opts, err := cfg.Temporal.Options(temporalx.NewZapLogger(m.Logger), m.metrics.Handler)
-	if err != nil {
-		return fmt.Errorf("temporal client options: %w", err)
-	}
-	dialCtx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-	defer cancel()
-	if m.client, err = temporalx.Dial(dialCtx, opts, time.Second); err != nil {
-		return err
-	}
-
-	m.worker = worker.New(m.client, workflows.TaskQueue, cfg.Tuning.apply(worker.Options{
+	m.worker = worker.New(m.app.Temporal, workflows.TaskQueue, cfg.Tuning.apply(worker.Options{
 		WorkerStopTimeout: cfg.StopTimeout,
+		Interceptors:      app.WorkerInterceptors(),
 		OnFatalError: func(err error) {
 			select {
 			case m.fatal <- err:
@@ -166,45 +149,18 @@ func (m *Main) Open(ctx context.Context) error {
 	}))
 	m.worker.RegisterWorkflow(workflows.CertificateWorkflow)
 	m.worker.RegisterWorkflow(workflows.RefundWorkflow)
-	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.db, Policies: policies,
-		ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.PayPollInterval})
+	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.app.Store, Policies: m.app.Policies,
+		ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.Payments.PollInterval})
 	if err := m.worker.Start(); err != nil {
 		m.worker = nil
 		return fmt.Errorf("starting worker: %w", err)
 	}
 	m.Logger.Info("worker started",
-		zap.String("temporal", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
+		zap.String("temporal", cfg.Temporal.Address()), zap.String("namespace", cfg.Temporal.Namespace()),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.String("task_queue", workflows.TaskQueue),
-		zap.String("db", redactDSN(cfg.DB)), zap.String("ca", cfg.CAURL), zap.String("payments", cfg.PayURL), zap.String("metrics", m.MetricsAddr()),
-		zap.Any("tuning", cfg.Tuning))
+		zap.String("db", app.RedactDSN(cfg.DB)), zap.String("ca", cfg.CAURL), zap.String("payments", cfg.Payments.URL),
+		zap.String("metrics", m.MetricsAddr()), zap.Bool("tracing", m.app.Tracing.Enabled()), zap.Any("tuning", cfg.Tuning))
 	return nil
-}
-
-// newPolicies loads the shipped profiles (plus those of dir) and the
-// optional calendar override.
-func newPolicies(dir, calendarFile string) (*activities.RegistryPolicies, error) {
-	var (
-		reg *policy.Registry
-		err error
-	)
-	if dir != "" {
-		reg, err = policy.LoadRegistryDir(dir)
-	} else {
-		reg, err = policy.LoadRegistry()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading refund-policy profiles: %w", err)
-	}
-	p := &activities.RegistryPolicies{Registry: reg}
-	if calendarFile != "" {
-		spec, err := calendar.LoadFile(calendarFile)
-		if err != nil {
-			return nil, err
-		}
-		// T-2: a loaded calendar replaces the built-in one of its name.
-		p.Calendars = map[string]calendar.Spec{spec.Name: spec}
-	}
-	return p, nil
 }
 
 func (m *Main) serveMetrics(addr string) error {
@@ -213,7 +169,21 @@ func (m *Main) serveMetrics(addr string) error {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.metrics.HTTP)
+	mux.Handle("GET /metrics", m.app.Metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	// Ready: Temporal answers and the store answers.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := m.app.Ready(ctx); err != nil {
+			m.Logger.Warn("not ready", zap.Error(err))
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 	m.metricsLn = ln
 	m.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -234,17 +204,13 @@ func (m *Main) MetricsAddr() string {
 }
 
 // Close stops the worker (running activities get StopTimeout), then closes
-// the Temporal client, the metrics server and the store. It is safe after
-// a failed Open.
+// the metrics server and the shared parts (Temporal client, store, traces,
+// metrics). It is safe after a failed Open.
 func (m *Main) Close() error {
 	var errs []error
 	if m.worker != nil {
 		m.worker.Stop()
 		m.worker = nil
-	}
-	if m.client != nil {
-		m.client.Close()
-		m.client = nil
 	}
 	if m.metricsSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -254,30 +220,10 @@ func (m *Main) Close() error {
 		cancel()
 		m.metricsSrv = nil
 	}
-	if m.metrics != nil {
-		if err := m.metrics.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing metrics scope: %w", err))
-		}
-		m.metrics = nil
-	}
-	if m.db != nil {
-		if err := m.db.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing store: %w", err))
-		}
-		m.db = nil
+	if m.app != nil {
+		errs = append(errs, m.app.Close())
+		m.app = nil
 	}
 	m.Logger.Info("worker stopped")
 	return errors.Join(errs...)
-}
-
-// redactDSN hides the password of a postgres:// DSN for logs and errors.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if strings.Contains(dsn, "://") && err != nil {
-			return "(malformed DSN)"
-		}
-		return dsn
-	}
-	return u.Redacted()
 }

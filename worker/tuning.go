@@ -1,10 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"strconv"
 
 	"go.temporal.io/sdk/worker"
+
+	"github.com/certflow/certflow/internal/app"
 )
 
 // Tuning is the worker's capacity: how many workflows it keeps cached
@@ -36,20 +38,35 @@ const DefaultStickyCacheSize = 2000
 
 // tuningSettings are Tuning's flags and environment variables, in help
 // order.
-var tuningSettings = []setting{
-	{"sticky-cache-size", "CERTFLOW_STICKY_CACHE_SIZE", "workflows kept in memory between tasks (the SDK's sticky cache)"},
-	{"workflow-pollers", "CERTFLOW_WORKFLOW_POLLERS", "concurrent workflow task polls (0: SDK default)"},
-	{"activity-pollers", "CERTFLOW_ACTIVITY_POLLERS", "concurrent activity task polls (0: SDK default)"},
-	{"max-workflow-tasks", "CERTFLOW_MAX_WORKFLOW_TASKS", "workflow tasks executed at once (0: SDK default)"},
-	{"max-activities", "CERTFLOW_MAX_ACTIVITIES", "activities executed at once (0: SDK default)"},
+var tuningSettings = []app.Setting{
+	app.Set("sticky-cache-size", "CERTFLOW_STICKY_CACHE_SIZE", strconv.Itoa(DefaultStickyCacheSize), "workflows kept in memory between tasks (the SDK's sticky cache)"),
+	app.Set("workflow-pollers", "CERTFLOW_WORKFLOW_POLLERS", "0", "concurrent workflow task polls (0: SDK default)"),
+	app.Set("activity-pollers", "CERTFLOW_ACTIVITY_POLLERS", "0", "concurrent activity task polls (0: SDK default)"),
+	app.Set("max-workflow-tasks", "CERTFLOW_MAX_WORKFLOW_TASKS", "0", "workflow tasks executed at once (0: SDK default)"),
+	app.Set("max-activities", "CERTFLOW_MAX_ACTIVITIES", "0", "activities executed at once (0: SDK default)"),
 }
 
-func (t *Tuning) register(fs *flag.FlagSet) {
-	fs.IntVar(&t.StickyCacheSize, "sticky-cache-size", DefaultStickyCacheSize, "")
-	fs.IntVar(&t.WorkflowPollers, "workflow-pollers", 0, "")
-	fs.IntVar(&t.ActivityPollers, "activity-pollers", 0, "")
-	fs.IntVar(&t.MaxWorkflowTasks, "max-workflow-tasks", 0, "")
-	fs.IntVar(&t.MaxActivities, "max-activities", 0, "")
+// parseTuning reads Tuning from v, naming the setting at fault.
+func parseTuning(v *app.Values) (Tuning, error) {
+	var (
+		t   Tuning
+		e   app.Errors
+		err error
+	)
+	for _, f := range []struct {
+		env string
+		n   *int
+	}{
+		{"CERTFLOW_STICKY_CACHE_SIZE", &t.StickyCacheSize},
+		{"CERTFLOW_WORKFLOW_POLLERS", &t.WorkflowPollers},
+		{"CERTFLOW_ACTIVITY_POLLERS", &t.ActivityPollers},
+		{"CERTFLOW_MAX_WORKFLOW_TASKS", &t.MaxWorkflowTasks},
+		{"CERTFLOW_MAX_ACTIVITIES", &t.MaxActivities},
+	} {
+		*f.n, err = v.Int(f.env)
+		e.Check(err)
+	}
+	return t, e.Err()
 }
 
 // Validate names the setting at fault.

@@ -13,12 +13,17 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/statemachine"
@@ -110,24 +115,45 @@ func TestWorkerRunsRefund(t *testing.T) {
 	t.Cleanup(paySrv.Close)
 
 	metricsAddr := freeAddr(t)
-	m := NewMain(Config{
-		Temporal:        temporalx.ClientConfig{Address: srv.FrontendHostPort(), Namespace: "default"},
-		DB:              dbPath,
-		CAURL:           ca.URL,
-		CAToken:         "ca-token",
-		PayURL:          paySrv.URL,
-		PayToken:        "pay-token",
-		PayPollInterval: 100 * time.Millisecond,
-		MetricsAddr:     metricsAddr,
-		DialTimeout:     30 * time.Second,
-		StopTimeout:     5 * time.Second,
-	}, zaptest.NewLogger(t))
+	cfg, err := parseConfig(nil, env(map[string]string{
+		"TEMPORAL_ADDRESS":           srv.FrontendHostPort(),
+		"CERTFLOW_DB":                dbPath,
+		"CERTFLOW_CA_URL":            ca.URL,
+		"CERTFLOW_CA_TOKEN":          "ca-token",
+		"CERTFLOW_PAY_URL":           paySrv.URL,
+		"CERTFLOW_PAY_TOKEN":         "pay-token",
+		"CERTFLOW_PAY_POLL_INTERVAL": "100ms",
+		"CERTFLOW_METRICS_ADDR":      metricsAddr,
+		"CERTFLOW_DIAL_TIMEOUT":      "30s",
+		"CERTFLOW_STOP_TIMEOUT":      "5s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	tracing := obs.TracingFrom(tp)
+	m := NewMain(cfg, zaptest.NewLogger(t))
+	m.Options = []app.Option{app.WithTracing(tracing)}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
 	go func() { ran <- m.Run(runCtx) }()
 
-	run, err := srv.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	// The refund is started as the gateway starts it: by a client with the
+	// tracing interceptor, inside the HTTP request's span.
+	tracingInterceptor, err := tracing.Interceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	starter, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: "default",
+		Interceptors: []interceptor.ClientInterceptor{tracingInterceptor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /v1/orders/{id}/refund")
+	run, err := starter.ExecuteWorkflow(reqCtx, client.StartWorkflowOptions{
 		ID: workflows.RefundWorkflowID(order.ID), TaskQueue: workflows.TaskQueue,
 	}, workflows.RefundWorkflow, workflows.RefundInput{OrderID: order.ID, Request: domain.RefundRequest{
 		OrderID: order.ID, RequestedAt: time.Now(), Consent: true, ConfirmIrreversible: true,
@@ -135,6 +161,7 @@ func TestWorkerRunsRefund(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting the refund: %v", err)
 	}
+	request.End()
 	var st workflows.RefundStatus
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("refund workflow: %v", err)
@@ -154,8 +181,33 @@ func TestWorkerRunsRefund(t *testing.T) {
 	}
 
 	body := get(t, "http://"+metricsAddr+"/metrics")
-	if !strings.Contains(body, "temporal_workflow_completed_total") {
-		t.Errorf("/metrics lacks temporal_workflow_completed_total:\n%.2000s", body)
+	for _, want := range []string{"temporal_workflow_completed_total", "temporal_activity_execution_latency_seconds_bucket",
+		`outcome="refunded",rule="none",task_queue="certflow"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%.2000s", want, body)
+		}
+	}
+	if got := get(t, "http://"+metricsAddr+"/readyz"); got != "ready\n" {
+		t.Errorf("/readyz = %q", got)
+	}
+
+	// One trace from the request through the workflow to the CA's HTTP
+	// calls and the payment activity.
+	trace := request.SpanContext().TraceID()
+	var inTrace []string
+	for _, sp := range spans.Ended() {
+		if sp.SpanContext().TraceID() == trace {
+			inTrace = append(inTrace, sp.Name())
+		}
+	}
+	for _, want := range []string{"StartWorkflow:RefundWorkflow", "RunWorkflow:RefundWorkflow", "RunActivity:Pay", "HTTP POST"} {
+		found := false
+		for _, n := range inTrace {
+			found = found || strings.HasPrefix(n, want)
+		}
+		if !found {
+			t.Errorf("the request's trace has no %s span; it has %q", want, inTrace)
+		}
 	}
 
 	// SIGINT/SIGTERM end the context main passes to Run.
@@ -196,4 +248,38 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestWorkerRefusesNamespaceWithoutSearchAttributes: a namespace without
+// the workflows' search attributes stops the worker at start, naming them.
+func TestWorkerRefusesNamespaceWithoutSearchAttributes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: temporalBin(t), LogLevel: "error", Stdout: io.Discard,
+		ExtraArgs: []string{"--search-attribute", "OrderId=Keyword"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cfg, err := parseConfig(nil, env(map[string]string{
+		"TEMPORAL_ADDRESS": srv.FrontendHostPort(), "CERTFLOW_DB": filepath.Join(t.TempDir(), "c.db"),
+		"CERTFLOW_METRICS_ADDR": freeAddr(t), "CERTFLOW_DIAL_TIMEOUT": "30s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NewMain(cfg, zaptest.NewLogger(t)).Run(ctx)
+	if err == nil {
+		t.Fatal("the worker started on a namespace without its search attributes")
+	}
+	for _, want := range []string{"RefundStatus=Keyword", "Escalated=Bool", "not registered on namespace default", "temporal operator search-attribute create"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "OrderId") {
+		t.Errorf("error %q names a registered attribute", err)
+	}
 }

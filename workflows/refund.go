@@ -545,6 +545,7 @@ func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 
 func (r *refund) record(ctx workflow.Context, step, detail string) {
 	r.st.Steps = append(r.st.Steps, StepRecord{At: workflow.Now(ctx), Step: step, Detail: detail})
+	r.observe(ctx, step, detail)
 }
 
 // take removes and returns the first report matching ok.

@@ -10,6 +10,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 )
@@ -194,6 +195,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.st.Waiting = waiting
 	r.publish(ctx)
+	waitStart := workflow.Now(ctx)
 	for {
 		var rep Report
 		done := func() bool {
@@ -206,7 +208,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		now := workflow.Now(ctx)
 		ok, _ := workflow.AwaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool { return r.ca.fixed || done() })
 		if ok && rep.Certificate != "" {
-			return r.reviewEnded(ctx, certID, rep)
+			return r.reviewEnded(ctx, certID, rep, waitStart)
 		}
 		now = workflow.Now(ctx)
 		if d := r.decision.ReviewDeadline; d != nil && !now.Before(d.At) && !r.st.Escalated {
@@ -225,12 +227,12 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 			// The certificate applies it and reports; the CA's decision
 			// time judges it, not now.
 			if ok, _ := workflow.AwaitWithTimeout(ctx, reportWait, done); ok {
-				return r.reviewEnded(ctx, certID, rep)
+				return r.reviewEnded(ctx, certID, rep, waitStart)
 			}
 			return r.refuseLate(ctx, certID)
 		case outcome == pollPending && closing:
 			if done() {
-				return r.reviewEnded(ctx, certID, rep)
+				return r.reviewEnded(ctx, certID, rep, waitStart)
 			}
 			return r.refuseLate(ctx, certID)
 		}
@@ -240,9 +242,10 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	}
 }
 
-func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report) bool {
+func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report, waitStart time.Time) bool {
 	r.noteCertificate(rep)
 	r.st.Waiting = ""
+	obs.CAReviewWaited(workflow.GetMetricsHandler(ctx), string(rep.Event), workflow.Now(ctx).Sub(waitStart))
 	return r.judgeReview(ctx, certID, rep)
 }
 

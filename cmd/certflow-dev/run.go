@@ -24,12 +24,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
-	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/workflows"
 )
@@ -310,7 +310,7 @@ func (r *runner) startTemporal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(r.log.Named("temporal-client"))}
+	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(obs.LogConfig{}.SDKLogger(r.log))} // SDK debug off: the demo polls
 	err = waitReady(ctx, c, "Temporal", 90*time.Second, func(ctx context.Context) error {
 		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
 		if err == nil {
@@ -440,9 +440,11 @@ func (r *runner) startWorker(ctx context.Context) error {
 
 // startGateway serves the gateway in this process.
 func (r *runner) startGateway(ctx context.Context) error {
-	reg, err := policy.LoadRegistry()
+	// The worker builds its policies with the same constructor and the same
+	// (default) profile directory and calendar.
+	pols, err := app.NewPolicies("", "")
 	if err != nil {
-		return fmt.Errorf("loading profiles: %w", err)
+		return err
 	}
 	tokens, err := gateway.NewTokens(
 		"demo-console:console:"+r.api["console"],
@@ -455,8 +457,8 @@ func (r *runner) startGateway(ctx context.Context) error {
 	srv, err := gateway.New(gateway.Config{
 		Workflows:      gateway.NewTemporal(r.tc),
 		Orders:         wiring.StoreOrders{DB: r.db},
-		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
-		Validate:       intake.Validator{Registry: reg}.Validate,
+		Judge:          gateway.PolicyJudge(pols),
+		Validate:       intake.Validator{Registry: pols.Registry}.Validate,
 		Tokens:         tokens,
 		WebhookSecrets: [][]byte{r.secret},
 		Logger:         r.log.Named("gateway"),

@@ -1,6 +1,7 @@
 // Package temporalx owns how certflow's processes reach Temporal: the
-// connection settings (local dev server or Temporal Cloud with mTLS or an
-// API key), dialing with a health check and retries, the zap adapter the
+// connection settings (the SDK's environment configuration: a local dev
+// server, a self-hosted cluster, or Temporal Cloud with mTLS or an API
+// key), dialing with a health check and retries, the zap adapter the
 // SDK logs through, and the Prometheus metrics handler. It holds no
 // business logic and no global state: every function returns what it
 // builds and the caller owns it.
@@ -9,14 +10,14 @@ package temporalx
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
 )
 
@@ -26,42 +27,68 @@ const (
 	DefaultNamespace = "default"
 )
 
-// ClientConfig says where Temporal is and how to authenticate. The zero
-// value (after Defaults) is a local dev server without TLS.
+// ClientConfig says where Temporal is and how to authenticate, in the
+// SDK's own environment configuration (go.temporal.io/sdk/contrib/envconfig):
+// a profile of the TOML file named by TEMPORAL_CONFIG_FILE (default
+// ~/.config/temporalio/temporal.toml, profile TEMPORAL_PROFILE or
+// "default"), overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH/_DATA,
+// TEMPORAL_TLS_CLIENT_KEY_PATH/_DATA, TEMPORAL_TLS_SERVER_CA_CERT_PATH/_DATA,
+// TEMPORAL_TLS_SERVER_NAME, TEMPORAL_GRPC_META_*, ... So a Temporal
+// user's existing settings (the CLI's, Temporal Cloud's) just work.
 type ClientConfig struct {
-	// Address is the frontend's host:port.
-	Address string
-	// Namespace is the Temporal namespace.
-	Namespace string
-	// TLSCert and TLSKey are PEM files of a client certificate (mTLS, e.g.
-	// Temporal Cloud); both or neither.
-	TLSCert string
-	TLSKey  string
-	// TLSCA is a PEM file of CAs to trust instead of the system pool.
-	TLSCA string
-	// APIKey authenticates with a Temporal Cloud API key; it implies TLS.
-	APIKey string
+	// Profile is the resolved profile; Address and Namespace are filled
+	// with the local defaults when nothing set them.
+	Profile envconfig.ClientConfigProfile
 }
 
-// TLS reports whether the connection uses TLS: with a client certificate,
-// a CA file or an API key.
+// LoadClientConfig resolves the profile from the file and the variables
+// of env (a nil env reads the process environment).
+func LoadClientConfig(env envconfig.EnvLookup) (ClientConfig, error) {
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{EnvLookup: env})
+	if err != nil {
+		return ClientConfig{}, fmt.Errorf("Temporal client configuration (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, TEMPORAL_*): %w", err)
+	}
+	if prof.Address == "" {
+		prof.Address = DefaultAddress
+	}
+	if prof.Namespace == "" {
+		prof.Namespace = DefaultNamespace
+	}
+	return ClientConfig{Profile: prof}, nil
+}
+
+// Address is the frontend's host:port.
+func (c ClientConfig) Address() string { return c.Profile.Address }
+
+// Namespace is the Temporal namespace.
+func (c ClientConfig) Namespace() string { return c.Profile.Namespace }
+
+// TLS reports whether the connection uses TLS: with TLS settings that do
+// not disable it, or an API key (Temporal Cloud).
 func (c ClientConfig) TLS() bool {
-	return c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "" || c.APIKey != ""
+	if t := c.Profile.TLS; t != nil {
+		return !t.Disabled
+	}
+	return c.Profile.APIKey != ""
 }
 
-// Validate checks the settings without touching the files.
+// Validate checks the settings without touching the files, naming the
+// variable at fault.
 func (c ClientConfig) Validate() error {
-	if c.Address == "" {
-		return errors.New("Temporal address is empty")
+	if c.Profile.Address == "" {
+		return errors.New("TEMPORAL_ADDRESS is empty")
 	}
-	if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return fmt.Errorf("Temporal address %q is not host:port: %w", c.Address, err)
+	if _, _, err := net.SplitHostPort(c.Profile.Address); err != nil {
+		return fmt.Errorf("TEMPORAL_ADDRESS %q is not host:port: %w", c.Profile.Address, err)
 	}
-	if c.Namespace == "" {
-		return errors.New("Temporal namespace is empty")
+	if c.Profile.Namespace == "" {
+		return errors.New("TEMPORAL_NAMESPACE is empty")
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("TLS client certificate and key go together: set both or neither")
+	if t := c.Profile.TLS; t != nil {
+		if (t.ClientCertPath == "") != (t.ClientKeyPath == "") || (len(t.ClientCertData) == 0) != (len(t.ClientKeyData) == 0) {
+			return errors.New("TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* go together: set both or neither")
+		}
 	}
 	return nil
 }
@@ -72,47 +99,39 @@ func (c ClientConfig) Options(logger log.Logger, metrics client.MetricsHandler) 
 	if err := c.Validate(); err != nil {
 		return client.Options{}, err
 	}
-	opts := client.Options{
-		HostPort:       c.Address,
-		Namespace:      c.Namespace,
-		Logger:         logger,
-		MetricsHandler: metrics,
-	}
-	if !c.TLS() {
-		return opts, nil
-	}
-	tlsCfg, err := c.tlsConfig()
+	opts, err := c.Profile.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
-		return client.Options{}, err
+		return client.Options{}, fmt.Errorf("Temporal client options (TEMPORAL_TLS_*): %w", err)
 	}
-	opts.ConnectionOptions.TLS = tlsCfg
-	if c.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
+	if opts.ConnectionOptions.TLS != nil && opts.ConnectionOptions.TLS.MinVersion == 0 {
+		opts.ConnectionOptions.TLS.MinVersion = tls.VersionTLS12
 	}
+	opts.Logger = logger
+	opts.MetricsHandler = metrics
 	return opts, nil
 }
 
-func (c ClientConfig) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.TLSCert != "" {
-		pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("loading TLS client certificate %s: %w", c.TLSCert, err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+// EnvMap is an envconfig.EnvLookup over a map of variables (the merged
+// configuration file, environment and flags of a certflow process).
+type EnvMap map[string]string
+
+var _ envconfig.EnvLookup = EnvMap(nil)
+
+// Environ lists the variables as KEY=value, sorted.
+func (m EnvMap) Environ() []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
 	}
-	if c.TLSCA != "" {
-		pem, err := os.ReadFile(c.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("reading TLS CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS CA file %s holds no PEM certificate", c.TLSCA)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
+	slices.Sort(out)
+	return out
+}
+
+// LookupEnv returns the variable; an empty value counts as unset, as for
+// certflow's own variables.
+func (m EnvMap) LookupEnv(k string) (string, bool) {
+	v, ok := m[k]
+	return v, ok && v != ""
 }
 
 // Dial connects with opts and checks the server's health, retrying every

@@ -29,45 +29,85 @@ var searchAttributeTypes = map[string]enumspb.IndexedValueType{
 // flags only when it creates its database, so a reused database needs
 // this. An attribute registered with another type is an error.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, specs []string) ([]string, error) {
+	missing, added, err := missingSearchAttributes(ctx, c, namespace, specs)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	}); err != nil {
+		return nil, fmt.Errorf("adding search attributes %v to %s: %w", added, namespace, err)
+	}
+	return added, nil
+}
+
+// CheckSearchAttributes fails, naming each one and how to register it,
+// when a search attribute of specs is missing on namespace or registered
+// with another type. A worker checks at start: without them every
+// workflow's first search-attribute upsert fails its task, over and over.
+func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string, specs []string) error {
+	missing, names, err := missingSearchAttributes(ctx, c, namespace, specs)
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var list []string
+	for _, n := range names {
+		list = append(list, n+"="+typeName(missing[n]))
+	}
+	return fmt.Errorf("search attributes %s are not registered on namespace %s: register them with "+
+		"`temporal operator search-attribute create --namespace %s --name NAME --type TYPE` "+
+		"(Temporal Cloud: `tcld namespace search-attributes add`)", strings.Join(list, ", "), namespace, namespace)
+}
+
+// missingSearchAttributes lists the attributes of specs not registered on
+// namespace, in specs' order; a type clash or a malformed spec is an error.
+func missingSearchAttributes(ctx context.Context, c client.Client, namespace string, specs []string) (map[string]enumspb.IndexedValueType, []string, error) {
 	want := map[string]enumspb.IndexedValueType{}
 	order := make([]string, 0, len(specs))
 	for _, s := range specs {
 		name, typ, ok := strings.Cut(s, "=")
 		t, known := searchAttributeTypes[typ]
 		if !ok || name == "" || !known {
-			return nil, fmt.Errorf("search attribute %q is not Name=Type with a known type", s)
+			return nil, nil, fmt.Errorf("search attribute %q is not Name=Type with a known type", s)
 		}
 		want[name] = t
 		order = append(order, name)
 	}
-	ops := c.OperatorService()
-	have, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
-		return nil, fmt.Errorf("listing search attributes of %s: %w", namespace, err)
+		return nil, nil, fmt.Errorf("listing search attributes of %s: %w", namespace, err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	var added []string
+	var names []string
 	for _, name := range order {
 		t := want[name]
 		got, ok := have.GetCustomAttributes()[name]
 		if !ok {
 			if _, dup := missing[name]; !dup {
 				missing[name] = t
-				added = append(added, name)
+				names = append(names, name)
 			}
 			continue
 		}
 		if got != t {
-			return nil, fmt.Errorf("search attribute %s is registered as %s, want %s", name, got, t)
+			return nil, nil, fmt.Errorf("search attribute %s is registered on %s as %s, want %s", name, namespace, typeName(got), typeName(t))
 		}
 	}
-	if len(missing) == 0 {
-		return nil, nil
+	return missing, names, nil
+}
+
+// typeName is the CLI's name of t.
+func typeName(t enumspb.IndexedValueType) string {
+	for name, v := range searchAttributeTypes {
+		if v == t {
+			return name
+		}
 	}
-	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: namespace, SearchAttributes: missing,
-	}); err != nil {
-		return nil, fmt.Errorf("adding search attributes %v to %s: %w", added, namespace, err)
-	}
-	return added, nil
+	return t.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,22 +61,6 @@ func TestDialGivesUpWhenTheContextEnds(t *testing.T) {
 	}
 }
 
-func TestMetricsServesPrometheus(t *testing.T) {
-	m := NewMetrics()
-	m.Handler.Counter("certflow_test_requests").Inc(3)
-	if err := m.Close(); err != nil { // flushes the scope to the registry
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	m.HTTP.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
-	for _, want := range []string{"certflow_test_requests_total 3", "go_goroutines"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %q:\n%.1500s", want, body)
-		}
-	}
-}
-
 func TestEnsureSearchAttributes(t *testing.T) {
 	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
 	if bin == "" {
@@ -98,6 +81,10 @@ func TestEnsureSearchAttributes(t *testing.T) {
 	defer srv.Stop()
 	specs := []string{"OrderId=Keyword", "Escalated=Bool", "Product=Keyword"}
 
+	err = CheckSearchAttributes(ctx, srv.Client(), "default", specs)
+	if err == nil || !strings.Contains(err.Error(), "Escalated=Bool, Product=Keyword are not registered on namespace default") {
+		t.Errorf("check before registering: %v, want one naming the two missing", err)
+	}
 	added, err := EnsureSearchAttributes(ctx, srv.Client(), "default", specs)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +94,12 @@ func TestEnsureSearchAttributes(t *testing.T) {
 	}
 	if added, err = EnsureSearchAttributes(ctx, srv.Client(), "default", specs); err != nil || len(added) != 0 {
 		t.Errorf("second call added %v, %v; want nothing", added, err)
+	}
+	if err := CheckSearchAttributes(ctx, srv.Client(), "default", specs); err != nil {
+		t.Errorf("check after registering: %v", err)
+	}
+	if err := CheckSearchAttributes(ctx, srv.Client(), "default", []string{"Product=Int"}); err == nil || !strings.Contains(err.Error(), "as Keyword, want Int") {
+		t.Errorf("check of a type clash: %v", err)
 	}
 	if _, err := EnsureSearchAttributes(ctx, srv.Client(), "default", []string{"Product=Int"}); err == nil {
 		t.Error("a type clash was accepted")

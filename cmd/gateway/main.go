@@ -1,0 +1,214 @@
+// Command gateway is certflow's HTTP edge as a program of its own: the
+// console API and the CA's signed callbacks (package gateway), with
+// /metrics (request counts and latency by route and status, callbacks by
+// outcome, the Temporal client's metrics), /healthz (the process serves)
+// and /readyz (Temporal and the store answer). It builds its policies,
+// store and Temporal client through internal/app, as the worker does, so
+// the Refund button and the refund judge by the same rules. Requests are
+// traced with otelhttp and the trace continues into the workflows (the
+// SDK's tracing interceptor) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+//
+// Several gateways may run side by side: they keep no state of their own.
+// On SIGINT or SIGTERM the gateway stops accepting, lets requests in
+// flight finish (up to -shutdown-timeout), then closes the Temporal
+// client and the store. Run `gateway -h` for the settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/internal/wiring"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
+	if app.IsHelp(err) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
+	}
+	logger, err := obs.NewLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
+	}
+	defer func() { _ = logger.Sync() }()
+	if err := NewMain(cfg, logger).Run(ctx); err != nil {
+		logger.Error("gateway failed", zap.Error(err))
+		_ = logger.Sync()
+		os.Exit(1)
+	}
+}
+
+// Main is the gateway program.
+type Main struct {
+	Config Config
+	Logger *zap.Logger
+	// Options change how the shared parts are built (tests pass a span
+	// recorder with app.WithTracing).
+	Options []app.Option
+
+	app    *app.App
+	srv    *http.Server
+	ln     net.Listener
+	served chan error
+}
+
+// NewMain returns the program for cfg, logging to logger.
+func NewMain(cfg Config, logger *zap.Logger) *Main {
+	return &Main{Config: cfg, Logger: logger, served: make(chan error, 1)}
+}
+
+// Run opens everything, serves until ctx ends or the server fails, then
+// shuts down.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		if ctx.Err() != nil {
+			m.Logger.Info("stopped while starting", zap.Error(err))
+			return m.Close()
+		}
+		return errors.Join(err, m.Close())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down")
+	case runErr = <-m.served:
+		runErr = fmt.Errorf("serving: %w", runErr)
+	}
+	return errors.Join(runErr, m.Close())
+}
+
+// Open builds the shared parts and starts serving.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	var err error
+	if m.app, err = app.Open(ctx, cfg.Common, "certflow-gateway", m.Logger, m.Options...); err != nil {
+		return err
+	}
+	h, err := m.handler()
+	if err != nil {
+		return err
+	}
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("listening on CERTFLOW_GATEWAY_ADDR %s: %w", cfg.Addr, err)
+	}
+	m.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          zap.NewStdLog(m.Logger.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go func() {
+		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+			m.served <- err
+		}
+	}()
+	m.Logger.Info("gateway started", zap.String("addr", m.Addr()),
+		zap.String("temporal", cfg.Temporal.Address()), zap.String("namespace", cfg.Temporal.Namespace()),
+		zap.Bool("tls", cfg.Temporal.TLS()), zap.Bool("tracing", m.app.Tracing.Enabled()))
+	return nil
+}
+
+// handler assembles the routes: the gateway's API behind the request
+// metrics and otelhttp, and the process's own /metrics and /readyz.
+func (m *Main) handler() (http.Handler, error) {
+	a := m.app
+	g, err := gateway.New(gateway.Config{
+		Workflows:        gateway.NewTemporal(a.Temporal),
+		Orders:           wiring.StoreOrders{DB: a.Store},
+		Judge:            gateway.PolicyJudge(a.Policies),
+		Validate:         intake.Validator{Registry: a.Policies.Registry}.Validate,
+		Tokens:           m.Config.Tokens,
+		WebhookSecrets:   m.Config.WebhookSecrets,
+		WebhookTolerance: m.Config.WebhookTolerance,
+		Logger:           m.Logger.Named("gateway"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the gateway: %w", err)
+	}
+	hm, err := obs.NewHTTPMetrics(a.Metrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("request metrics: %w", err)
+	}
+	api := g.CallbackOutcomes(g.Handler(), func(result, reason string) { obs.CallbackHandled(a.Metrics.SDK, result, reason) })
+	api = hm.Middleware(g.Route, api)
+	// otelhttp outermost: the span covers the whole request, and its
+	// context reaches the Temporal client's interceptor.
+	api = otelhttp.NewHandler(api, "gateway",
+		otelhttp.WithTracerProvider(a.Tracing.Provider), otelhttp.WithPropagators(a.Tracing.Propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if rt := g.Route(r); rt != "" {
+				return rt
+			}
+			return r.Method + " unmatched"
+		}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.Handle("/", api)
+	return mux, nil
+}
+
+// readyz answers 200 when Temporal and the store answer, 503 otherwise (a
+// load balancer then sends traffic elsewhere).
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := m.app.Ready(ctx); err != nil {
+		m.Logger.Warn("not ready", zap.Error(err))
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Addr is the address the gateway listens on, once Open ran.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Close stops accepting, lets requests in flight finish (up to
+// ShutdownTimeout), then closes the shared parts. Safe after a failed Open.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the server: %w", err))
+		}
+		cancel()
+		m.srv = nil
+	}
+	if m.app != nil {
+		errs = append(errs, m.app.Close())
+		m.app = nil
+	}
+	m.Logger.Info("gateway stopped")
+	return errors.Join(errs...)
+}
