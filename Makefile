@@ -11,6 +11,8 @@
 #   make vet            go vet ./...
 #   make workflowcheck  determinism check of the workflow code
 #   make bench          benchmarks
+#   make bench-e2e      end-to-end benchmark on its own dev server (docs/performance.md);
+#                       flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 10000'
 #   make clean          delete the demo state (.run/) and built binaries,
 #                       keeping bin/temporal (slow to rebuild)
 
@@ -26,7 +28,7 @@ CACHED_TEMPORAL  := $(CACHE)/temporal-$(TEMPORAL_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal test vet workflowcheck bench clean
+.PHONY: run temporal test vet workflowcheck bench bench-e2e clean
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
@@ -61,5 +63,11 @@ workflowcheck:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Figures are printed and appended to docs/BENCHMARKS.md; state and logs
+# go to .bench/ (emptied first).
+bench-e2e: $(TEMPORAL)
+	$(GO) build -o $(BIN)/bench-e2e ./cmd/bench-e2e
+	$(BIN)/bench-e2e -temporal $(TEMPORAL) $(ARGS)
+
 clean:
-	rm -rf .run $(BIN)/certflow-dev $(BIN)/certflow-worker $(BIN)/casim
+	rm -rf .run .bench $(BIN)/certflow-dev $(BIN)/bench-e2e $(BIN)/certflow-worker $(BIN)/casim

@@ -45,6 +45,8 @@ type Config struct {
 	StopTimeout time.Duration
 	// DevLog switches from JSON logs to human-readable ones.
 	DevLog bool
+	// Tuning is the worker's cache, pollers and concurrency.
+	Tuning Tuning
 }
 
 // setting is one flag and the environment variable that feeds it.
@@ -99,7 +101,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", time.Minute, "")
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", 10*time.Second, "")
 	fs.BoolVar(&cfg.DevLog, "dev-log", false, "")
-	for _, s := range settings {
+	cfg.Tuning.register(fs)
+	for _, s := range append(settings, tuningSettings...) {
 		f := fs.Lookup(s.flag)
 		f.Usage = fmt.Sprintf("%s (%s)", s.usage, s.env)
 		v := getenv(s.env)
@@ -156,5 +159,5 @@ func (c Config) Validate() error {
 	if c.StopTimeout <= 0 {
 		return fmt.Errorf("CERTFLOW_STOP_TIMEOUT must be positive, not %s", c.StopTimeout)
 	}
-	return nil
+	return c.Tuning.Validate()
 }

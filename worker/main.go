@@ -154,7 +154,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 
-	m.worker = worker.New(m.client, workflows.TaskQueue, worker.Options{
+	m.worker = worker.New(m.client, workflows.TaskQueue, cfg.Tuning.apply(worker.Options{
 		WorkerStopTimeout: cfg.StopTimeout,
 		OnFatalError: func(err error) {
 			select {
@@ -162,7 +162,7 @@ func (m *Main) Open(ctx context.Context) error {
 			default:
 			}
 		},
-	})
+	}))
 	m.worker.RegisterWorkflow(workflows.CertificateWorkflow)
 	m.worker.RegisterWorkflow(workflows.RefundWorkflow)
 	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.db, Policies: policies,
@@ -174,7 +174,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Logger.Info("worker started",
 		zap.String("temporal", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.String("task_queue", workflows.TaskQueue),
-		zap.String("db", cfg.DB), zap.String("ca", cfg.CAURL), zap.String("metrics", m.MetricsAddr()))
+		zap.String("db", cfg.DB), zap.String("ca", cfg.CAURL), zap.String("metrics", m.MetricsAddr()),
+		zap.Any("tuning", cfg.Tuning))
 	return nil
 }
 

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// temporalBin finds the CLI that `make temporal` builds. `make test` sets
+// CERTFLOW_REQUIRE_E2E so a missing CLI fails there instead of skipping.
+func temporalBin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("CERTFLOW_TEMPORAL_BIN")
+	if p == "" {
+		p, _ = filepath.Abs("../bin/temporal")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
+		}
+		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", p)
+	}
+	return p
+}
+
+// TestRunAllModesTiny runs the whole harness once at a tiny size, as CI
+// does, and checks that every mode produced well-formed figures. Their
+// values are not judged: timing is recorded, not asserted.
+func TestRunAllModesTiny(t *testing.T) {
+	cfg := Config{
+		Mode: ModeAll, Refunds: 3, Concurrency: 3, Rounds: 1, Waiting: 3, Callbacks: 10, CallbackCertificates: 2,
+		Dir: filepath.Join(t.TempDir(), "run"), TemporalBin: temporalBin(t), ModuleDir: "..", Timeout: 3 * time.Minute,
+		WorkerEnv: []string{"CERTFLOW_DEV_LOG=false"},
+	}
+	var log strings.Builder
+	rep, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if err := rep.Check(); err != nil {
+		t.Fatalf("malformed figures: %v\n%s", err, log.String())
+	}
+	md := rep.Markdown(Header{Date: time.Now(), Machine: "test", Commit: "test", Command: "test"})
+	for _, want := range []string{"refunds/s", "history events, 1 issued certificate", "unused quota", "3-year order",
+		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 | 3 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestCheckRefusesMalformedFigures(t *testing.T) {
+	good := func() *Report {
+		p := Phase{Count: 1, Wall: time.Second, PerSec: 1, P50: time.Millisecond, P99: 2 * time.Millisecond,
+			Worker: Usage{CPU: 0.1, RSS: 1}, Server: Usage{CPU: 0.5, RSS: 1}}
+		cert, base := p, p
+		cert.Name, base.Name = PhaseCertflow, PhaseBaseline
+		wf := func(n int) WorkflowEvents {
+			return WorkflowEvents{WorkflowID: "w", Events: n, ByType: map[string]int{"X": n}}
+		}
+		return &Report{
+			Config:     Config{Mode: ModeThroughput, Rounds: 1},
+			Throughput: []Phase{cert, base},
+			Paths: []PathEvents{
+				{Path: PathIssued, Total: 8, Workflows: []WorkflowEvents{wf(4), wf(4)}},
+				{Path: PathUnused, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
+				{Path: PathThreeYear, Total: 16, Workflows: []WorkflowEvents{wf(4), wf(4), wf(4), wf(4)}},
+				{Path: PathBaseline, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
+			},
+		}
+	}
+	if err := good().Check(); err != nil {
+		t.Fatalf("well-formed report refused: %v", err)
+	}
+	for name, spoil := range map[string]func(r *Report){
+		"p99 below p50":        func(r *Report) { r.Throughput[0].P99 = 0 },
+		"no server CPU":        func(r *Report) { r.Throughput[1].Server.CPU = 0 },
+		"missing round":        func(r *Report) { r.Throughput = r.Throughput[:1] },
+		"missing path":         func(r *Report) { r.Paths = r.Paths[1:] },
+		"total is not the sum": func(r *Report) { r.Paths[0].Total = 9 },
+		"waiting missing":      func(r *Report) { r.Config.Mode = ModeAll },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := good()
+			spoil(r)
+			if r.Check() == nil {
+				t.Error("malformed report accepted")
+			}
+		})
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i))
+	}
+	for p, want := range map[float64]time.Duration{50: 50, 99: 99, 100: 100, 1: 1} {
+		if got := percentile(d, p); got != want {
+			t.Errorf("p%.0f = %d, want %d", p, got, want)
+		}
+	}
+}
+
+func TestConfigNamesTheBadSetting(t *testing.T) {
+	ok := Config{Mode: ModeAll, Refunds: 1, Concurrency: 1, Rounds: 1, Waiting: 1, Callbacks: 1, CallbackCertificates: 1,
+		Dir: "x", TemporalBin: "t", Timeout: time.Second}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for want, spoil := range map[string]func(c *Config){
+		"mode":        func(c *Config) { c.Mode = "fast" },
+		"concurrency": func(c *Config) { c.Concurrency = 0 },
+		"waiting":     func(c *Config) { c.Waiting = 0 },
+		"worker env":  func(c *Config) { c.WorkerEnv = []string{"NOEQUALS"} },
+	} {
+		c := ok
+		spoil(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+}
+
+func TestWorkerMetricsSumsCountersAndKeepsLargestGauge(t *testing.T) {
+	page := `# HELP go_goroutines Number of goroutines.
+go_goroutines 2017
+temporal_sticky_cache_size{workflow_type="CertificateWorkflow"} 988
+temporal_sticky_cache_size{workflow_type="RefundWorkflow"} 989
+temporal_sticky_cache_total_forced_eviction_total{workflow_type="none"} 54
+temporal_request_total{operation="A"} 2
+temporal_request_total{operation="B"} 3
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page)) }))
+	defer srv.Close()
+	h := &harness{web: srv.Client(), metricsURL: srv.URL}
+	sum, largest, err := h.workerMetrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum["go_goroutines"] != 2017 || sum["temporal_request_total"] != 5 || sum["temporal_sticky_cache_total_forced_eviction_total"] != 54 {
+		t.Errorf("sums = %v", sum)
+	}
+	if largest["temporal_sticky_cache_size"] != 989 {
+		t.Errorf("sticky cache size = %v, want 989", largest["temporal_sticky_cache_size"])
+	}
+}

@@ -1,0 +1,414 @@
+// Package bench is certflow's end-to-end benchmark (`make bench-e2e`). It
+// starts its own Temporal dev server on a SQLite file, the CA simulator
+// with no review delay and the worker as separate processes (so their CPU
+// and memory can be read from /proc), serves the gateway in-process,
+// registers orders, and drives refunds through the gateway's console API,
+// alternating with a same-shape baseline workflow on its own task queue in
+// the same server session. It measures; it asserts nothing about speed.
+//
+// Three modes: throughput (refunds/s, start → refunded latency, history
+// events per path counted from the server, CPU and RSS), waiting (refunds
+// parked at the CA's review, the worker's memory, then the drain rate once
+// the reviews arrive), and callbacks (signed CA callbacks through the
+// gateway against direct SignalWorkflow calls).
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/workflows"
+)
+
+// harness is one server session: the processes, the clients and the
+// orders of the run.
+type harness struct {
+	cfg Config
+	out io.Writer
+
+	temporal, casim, worker *child
+	stops                   []func()
+
+	tc         client.Client
+	temporalAt string // the frontend's host:port
+	db         *store.DB
+	gatewayURL string
+	casimURL   string
+	caToken    string
+	secret     []byte
+	metricsURL string
+	web        *http.Client
+	plan       plan
+	parked     atomic.Int64 // baseline workflows parked at their signal
+	retries    atomic.Int64 // refund starts the gateway answered 503
+}
+
+// Run starts a server session, runs cfg's modes in it, stops everything it
+// started and returns the figures. Progress goes to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &harness{cfg: cfg, out: out, web: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}}
+	defer h.stopAll()
+	if err := h.start(ctx); err != nil {
+		return nil, err
+	}
+	rep := &Report{Config: cfg}
+	defer func() { rep.Retries = int(h.retries.Load()) }()
+	if cfg.runs(ModeThroughput) {
+		if err := h.throughput(ctx, rep); err != nil {
+			return rep, fmt.Errorf("throughput mode: %w", err)
+		}
+	}
+	if cfg.runs(ModeWaiting) {
+		if err := h.waiting(ctx, rep); err != nil {
+			return rep, fmt.Errorf("waiting mode: %w", err)
+		}
+	}
+	if cfg.runs(ModeCallbacks) {
+		if err := h.callbacks(ctx, rep); err != nil {
+			return rep, fmt.Errorf("callback mode: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.out, "· "+format+"\n", args...)
+}
+
+func (h *harness) onStop(f func()) { h.stops = append(h.stops, f) }
+
+func (h *harness) stopAll() {
+	for i := len(h.stops) - 1; i >= 0; i-- {
+		h.stops[i]()
+	}
+	h.stops = nil
+}
+
+func (h *harness) path(name string) string { return filepath.Join(h.cfg.Dir, name) }
+
+func (h *harness) start(ctx context.Context) error {
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"preparing " + h.cfg.Dir, h.prepare},
+		{"building the worker and casim", h.build},
+		{"starting Temporal (SQLite " + h.path("temporal.db") + ")", h.startTemporal},
+		{"starting the CA simulator (no review delay)", h.startCASim},
+		{"registering orders", h.registerAll},
+		{"starting the worker", h.startWorker},
+		{"starting the baseline worker and the gateway", h.startInProcess},
+	}
+	for _, s := range steps {
+		h.logf("%s", s.name)
+		if err := s.fn(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare empties the run's directory and makes its secrets and orders.
+func (h *harness) prepare(context.Context) error {
+	clean := filepath.Clean(h.cfg.Dir)
+	if clean == "." || clean == "/" || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("dir %q would delete more than the benchmark's state", h.cfg.Dir)
+	}
+	if err := os.RemoveAll(clean); err != nil {
+		return fmt.Errorf("emptying %s: %w", clean, err)
+	}
+	if err := os.MkdirAll(clean, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", clean, err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	h.secret = key
+	tok := make([]byte, 12)
+	_, _ = rand.Read(tok)
+	h.caToken = "bench-" + hex.EncodeToString(tok)
+	h.plan = newPlan(h.cfg, time.Now())
+	return nil
+}
+
+// build compiles the worker and casim unless given.
+func (h *harness) build(ctx context.Context) error {
+	for _, b := range []struct {
+		bin *string
+		out string
+		pkg string
+	}{{&h.cfg.WorkerBin, "certflow-worker", "./worker"}, {&h.cfg.CASimBin, "casim", "./cmd/casim"}} {
+		if *b.bin != "" {
+			continue
+		}
+		out, err := filepath.Abs(h.path(b.out))
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, b.pkg)
+		cmd.Dir = h.cfg.ModuleDir
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, msg)
+		}
+		*b.bin = out
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free TCP port on the loopback interface.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (h *harness) startChild(name string, env []string, bin string, args ...string) (*child, error) {
+	c, err := startChild(name, h.path(name+".log"), env, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	h.onStop(func() { c.stop(15 * time.Second) })
+	return c, nil
+}
+
+// waitReady polls ready every 250ms until it succeeds, c exits or limit
+// passes.
+func waitReady(ctx context.Context, c *child, what string, limit time.Duration, ready func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := ready(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if c != nil {
+			if exit := c.exited(); exit != nil {
+				return exit
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %w", what, limit, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (h *harness) startTemporal(ctx context.Context) error {
+	if _, err := os.Stat(h.cfg.TemporalBin); err != nil {
+		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` or pass -temporal", h.cfg.TemporalBin)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	args := []string{"server", "start-dev", "--headless", "--log-level", "error",
+		"--db-filename", h.path("temporal.db"), "--ip", "127.0.0.1", "--port", strconv.Itoa(port)}
+	for _, sa := range workflows.SearchAttributeTypes {
+		args = append(args, "--search-attribute", sa)
+	}
+	if h.temporal, err = h.startChild("temporal", nil, h.cfg.TemporalBin, args...); err != nil {
+		return err
+	}
+	h.temporalAt = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	opts := client.Options{HostPort: h.temporalAt, Namespace: temporalx.DefaultNamespace,
+		Logger: temporalx.NewZapLogger(zap.NewNop())}
+	err = waitReady(ctx, h.temporal, "Temporal", 90*time.Second, func(ctx context.Context) error {
+		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
+		if err == nil {
+			h.tc = tc
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.onStop(h.tc.Close)
+	_, err = temporalx.EnsureSearchAttributes(ctx, h.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	return err
+}
+
+// startCASim starts the CA simulator with no review delay, posting to the
+// gateway (whose listener startInProcess opens on the port chosen here).
+func (h *harness) startCASim(ctx context.Context) error {
+	gwPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	h.gatewayURL = "http://127.0.0.1:" + strconv.Itoa(gwPort)
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	h.casimURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	behaviours, err := json.Marshal(h.plan.behaviours())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(h.path("casim-behaviours.json"), behaviours, 0o600); err != nil {
+		return err
+	}
+	env := []string{"CASIM_TOKEN=" + h.caToken, "CASIM_WEBHOOK_SECRET=whsec_" + base64.StdEncoding.EncodeToString(h.secret)}
+	h.casim, err = h.startChild("casim", env, h.cfg.CASimBin,
+		"-addr", "127.0.0.1:"+strconv.Itoa(port),
+		"-callback-url", h.gatewayURL+"/v1/ca/callbacks",
+		"-review-delay", "0s",
+		"-behaviours", h.path("casim-behaviours.json"))
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
+}
+
+func (h *harness) registerAll(ctx context.Context) error {
+	db, err := store.Open(ctx, h.path("certflow.db"))
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	h.db = db
+	h.onStop(func() { _ = db.Close() })
+	start := time.Now()
+	for _, o := range h.plan.all() {
+		if err := registerOrder(ctx, db, o); err != nil {
+			return err
+		}
+	}
+	h.logf("  %d orders in %s", len(h.plan.all()), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (h *harness) startWorker(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	metrics := "127.0.0.1:" + strconv.Itoa(port)
+	h.metricsURL = "http://" + metrics + "/metrics"
+	env := append([]string{
+		"TEMPORAL_ADDRESS=" + h.temporalAt,
+		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
+		"CERTFLOW_DB=" + h.path("certflow.db"),
+		"CERTFLOW_CA_URL=" + h.casimURL,
+		"CERTFLOW_CA_TOKEN=" + h.caToken,
+		"CERTFLOW_METRICS_ADDR=" + metrics,
+	}, h.cfg.WorkerEnv...)
+	if h.worker, err = h.startChild("worker", env, h.cfg.WorkerBin); err != nil {
+		return err
+	}
+	return waitReady(ctx, h.worker, "worker", 60*time.Second, func(ctx context.Context) error {
+		resp, err := h.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil {
+			return err
+		}
+		if len(resp.GetPollers()) == 0 {
+			return errors.New("no poller on the task queue yet")
+		}
+		return nil
+	})
+}
+
+// startInProcess starts the baseline's worker and serves the gateway.
+func (h *harness) startInProcess(ctx context.Context) error {
+	w := worker.New(h.tc, BaselineTaskQueue, worker.Options{})
+	w.RegisterWorkflow(BaselineWorkflow)
+	w.RegisterActivity(&BaselineActivities{Client: h.tc, Parked: func() { h.parked.Add(1) }})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("baseline worker: %w", err)
+	}
+	h.onStop(w.Stop)
+
+	reg, err := policy.LoadRegistry()
+	if err != nil {
+		return fmt.Errorf("loading profiles: %w", err)
+	}
+	srv, err := gateway.New(gateway.Config{
+		Workflows:      gateway.NewTemporal(h.tc),
+		Orders:         wiring.StoreOrders{DB: h.db},
+		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		WebhookSecrets: [][]byte{h.secret},
+		Logger:         zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("building the gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", strings.TrimPrefix(h.gatewayURL, "http://"))
+	if err != nil {
+		return fmt.Errorf("gateway listener: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	h.onStop(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	})
+	return waitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
+}
+
+func (h *harness) httpOK(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := h.web.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// alive fails when a child process has died.
+func (h *harness) alive() error {
+	for _, c := range []*child{h.temporal, h.casim, h.worker} {
+		if c != nil {
+			if err := c.exited(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// casimBehaviours is what casim's -behaviours file holds.
+type casimBehaviours = map[string]casim.Behaviour

@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// drive runs op(i) for i in [0,n) with conc in flight, returning each
+// op's latency. The first error stops the run.
+func drive(ctx context.Context, n, conc int, op func(ctx context.Context, i int) error) ([]time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range min(conc, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				if err := op(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if err := context.Cause(ctx); err != nil {
+		return nil, wall, err
+	}
+	return lat, wall, nil
+}
+
+// percentile is the nearest-rank percentile p (0-100) of d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	rank := int(float64(len(s))*p/100+0.999999) - 1
+	return s[max(0, min(rank, len(s)-1))]
+}
+
+// Usage is a process's resource use over a phase.
+type Usage struct {
+	// CPU is the average number of cores used.
+	CPU float64 `json:"cpu_cores"`
+	// RSS is the largest resident set seen (sampled every 250ms), in bytes.
+	RSS int64 `json:"max_rss_bytes"`
+}
+
+// sampler follows the worker's and the server's /proc entries over a
+// phase.
+type sampler struct {
+	pids   [2]int // worker, server
+	first  [2]procSample
+	maxRSS [2]int64
+	stop   chan struct{}
+	done   chan struct{}
+	err    error
+}
+
+func (h *harness) sample() (*sampler, error) {
+	s := &sampler{pids: [2]int{h.worker.pid(), h.temporal.pid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	for i, pid := range s.pids {
+		p, err := readProc(pid)
+		if err != nil {
+			return nil, err
+		}
+		s.first[i], s.maxRSS[i] = p, p.rss
+	}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				for i, pid := range s.pids {
+					p, err := readProc(pid)
+					if err != nil {
+						s.err = err
+						return
+					}
+					s.maxRSS[i] = max(s.maxRSS[i], p.rss)
+				}
+			}
+		}
+	}()
+	return s, nil
+}
+
+// end stops sampling and returns the worker's and the server's usage.
+func (s *sampler) end() (worker, server Usage, err error) {
+	close(s.stop)
+	<-s.done
+	if s.err != nil {
+		return worker, server, s.err
+	}
+	var u [2]Usage
+	for i, pid := range s.pids {
+		p, err := readProc(pid)
+		if err != nil {
+			return worker, server, err
+		}
+		wall := p.at.Sub(s.first[i].at).Seconds()
+		u[i] = Usage{CPU: (p.cpu - s.first[i].cpu).Seconds() / wall, RSS: max(s.maxRSS[i], p.rss)}
+	}
+	return u[0], u[1], nil
+}
+
+// workerMetrics reads the worker's Prometheus page: for each metric, the
+// sum over its label sets (counters) and the largest value (gauges such as
+// temporal_sticky_cache_size, which the SDK reports once per workflow
+// type, each the whole cache's size).
+func (h *harness) workerMetrics(ctx context.Context) (sum, largest map[string]float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.metricsURL, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := h.web.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading worker metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("worker metrics: %s", resp.Status)
+	}
+	sum, largest = map[string]float64{}, map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name := line[:i]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name = name[:j]
+		}
+		sum[name] += v
+		largest[name] = max(largest[name], v)
+	}
+	return sum, largest, sc.Err()
+}
+
+// WorkflowEvents is one workflow's history as counted on the server.
+type WorkflowEvents struct {
+	WorkflowID string         `json:"workflow_id"`
+	Events     int            `json:"events"`
+	ByType     map[string]int `json:"by_type"`
+}
+
+// CountEvents waits for each workflow to close, then counts its history's
+// events (GetWorkflowExecutionHistory), by event type too.
+func CountEvents(ctx context.Context, c client.Client, workflowIDs ...string) ([]WorkflowEvents, error) {
+	var out []WorkflowEvents
+	for _, id := range workflowIDs {
+		// Wait for the close so the history is complete.
+		closing := c.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+		for closing.HasNext() {
+			if _, err := closing.Next(); err != nil {
+				return nil, fmt.Errorf("waiting for %s to close: %w", id, err)
+			}
+		}
+		we := WorkflowEvents{WorkflowID: id, ByType: map[string]int{}}
+		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return nil, fmt.Errorf("reading the history of %s: %w", id, err)
+			}
+			we.Events++
+			we.ByType[strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")]++
+		}
+		out = append(out, we)
+	}
+	return out, nil
+}

@@ -1,0 +1,244 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+)
+
+// Phase is one measured batch: certflow refunds or baseline workflows (or,
+// in the callback mode, callbacks through the gateway or direct signals).
+type Phase struct {
+	Name  string `json:"name"`
+	Round int    `json:"round"`
+	Count int    `json:"count"`
+	// Wall is from the first start to the last completion.
+	Wall time.Duration `json:"wall"`
+	// PerSec is Count / Wall.
+	PerSec float64 `json:"per_sec"`
+	// P50 and P99 are of each item's start → done latency.
+	P50    time.Duration `json:"p50"`
+	P99    time.Duration `json:"p99"`
+	Worker Usage         `json:"worker"`
+	Server Usage         `json:"server"`
+}
+
+// Phase names.
+const (
+	PhaseCertflow = "certflow"
+	PhaseBaseline = "baseline"
+	PhaseGateway  = "gateway callbacks"
+	PhaseDirect   = "direct signals"
+)
+
+// measure runs n ops at the configured concurrency while sampling the
+// worker and the server.
+func (h *harness) measure(ctx context.Context, name string, round, n int, op func(ctx context.Context, i int) error) (Phase, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	s, err := h.sample()
+	if err != nil {
+		return Phase{}, err
+	}
+	lat, wall, runErr := drive(ctx, n, h.cfg.Concurrency, op)
+	w, srv, err := s.end()
+	if runErr != nil {
+		return Phase{}, fmt.Errorf("%s round %d: %w", name, round, runErr)
+	}
+	if err != nil {
+		return Phase{}, err
+	}
+	if err := h.alive(); err != nil {
+		return Phase{}, err
+	}
+	p := Phase{Name: name, Round: round, Count: n, Wall: wall, PerSec: float64(n) / wall.Seconds(),
+		P50: percentile(lat, 50), P99: percentile(lat, 99), Worker: w, Server: srv}
+	h.logf("  %-17s round %d: %d in %s = %.2f/s, p50 %s, p99 %s; server %.2f cores %s, worker %.2f cores %s",
+		name, round, n, wall.Round(time.Millisecond), p.PerSec, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond),
+		srv.CPU, mb(srv.RSS), w.CPU, mb(w.RSS))
+	return p, nil
+}
+
+// throughput alternates rounds of certflow refunds and baseline workflows,
+// then records one refund of each path event by event.
+func (h *harness) throughput(ctx context.Context, rep *Report) error {
+	h.logf("throughput: %d refunds per round, %d in flight, %d rounds each, alternating", h.cfg.Refunds, h.cfg.Concurrency, h.cfg.Rounds)
+	for r := range h.cfg.Rounds {
+		orders := h.plan.throughput[r]
+		p, err := h.measure(ctx, PhaseCertflow, r+1, len(orders), func(ctx context.Context, i int) error {
+			return h.refund(ctx, orders[i])
+		})
+		if err != nil {
+			return err
+		}
+		rep.Throughput = append(rep.Throughput, p)
+		p, err = h.measure(ctx, PhaseBaseline, r+1, h.cfg.Refunds, func(ctx context.Context, i int) error {
+			return h.baseline(ctx, fmt.Sprintf("baseline/tp%d-%05d", r+1, i), true)
+		})
+		if err != nil {
+			return err
+		}
+		rep.Throughput = append(rep.Throughput, p)
+	}
+	return h.pathEvents(ctx, rep)
+}
+
+// refundBody is the body of POST /v1/orders/{id}/refund: every
+// confirmation the console collects.
+type refundBody struct {
+	Consent              bool   `json:"consent"`
+	ConfirmIrreversible  bool   `json:"confirm_irreversible"`
+	AcceptLateReviewRisk bool   `json:"accept_late_review_risk"`
+	RequestedBy          string `json:"requested_by"`
+}
+
+// startRefund asks the gateway for o's refund. A 503 (Temporal did not
+// answer in time) is retried as the API asks: the retry joins the refund
+// if the first request started it. Retries are counted in the report.
+func (h *harness) startRefund(ctx context.Context, o domain.Order) error {
+	body, _ := json.Marshal(refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "bench"})
+	for attempt := 1; ; attempt++ {
+		status, resp, err := h.console(ctx, http.MethodPost, "/v1/orders/"+o.ID+"/refund", body)
+		switch {
+		case err != nil:
+			return err
+		case status/100 == 2:
+			return nil
+		case status == http.StatusServiceUnavailable && attempt < maxAttempts:
+			h.retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		default:
+			return fmt.Errorf("POST refund of %s: %d %s", o.ID, status, resp)
+		}
+	}
+}
+
+// maxAttempts bounds the requests per refund start.
+const maxAttempts = 30
+
+// refund starts o's refund through the gateway and waits for the
+// workflow's result, which must be refunded.
+func (h *harness) refund(ctx context.Context, o domain.Order) error {
+	if err := h.startRefund(ctx, o); err != nil {
+		return err
+	}
+	return h.awaitRefunded(ctx, o.ID)
+}
+
+func (h *harness) awaitRefunded(ctx context.Context, orderID string) error {
+	var st workflows.RefundStatus
+	if err := h.tc.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st); err != nil {
+		return fmt.Errorf("refund of %s: %w", orderID, err)
+	}
+	if st.State != statemachine.OrderRefunded {
+		return fmt.Errorf("refund of %s ended %s (%s %v), not refunded", orderID, st.State, st.Message, st.Reasons)
+	}
+	return nil
+}
+
+// console calls the gateway's console API with the configured bearer
+// token.
+func (h *harness) console(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, h.gatewayURL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.cfg.ConsoleToken != "" {
+		req.Header.Set("Authorization", "Bearer "+h.cfg.ConsoleToken)
+	}
+	resp, err := h.web.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}
+
+// baseline runs one baseline workflow to its end.
+func (h *harness) baseline(ctx context.Context, id string, selfSignal bool) error {
+	run, err := h.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: BaselineTaskQueue}, BaselineWorkflow, BaselineInput{SelfSignal: selfSignal})
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", id, err)
+	}
+	if !selfSignal {
+		return nil
+	}
+	return run.Get(ctx, nil)
+}
+
+// PathEvents is the history events of one path's workflows.
+type PathEvents struct {
+	Path      string           `json:"path"`
+	Total     int              `json:"total"`
+	Workflows []WorkflowEvents `json:"workflows"`
+}
+
+// pathEvents runs one refund of each path (one at a time, on a quiet
+// server) and a baseline workflow, and counts their events.
+func (h *harness) pathEvents(ctx context.Context, rep *Report) error {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	for _, name := range []string{PathIssued, PathUnused, PathThreeYear} {
+		o := h.plan.paths[name]
+		if err := h.refund(ctx, o); err != nil {
+			return err
+		}
+		ids := []string{workflows.RefundWorkflowID(o.ID)}
+		for _, c := range o.Certificates {
+			ids = append(ids, workflows.CertificateWorkflowID(c.ID))
+		}
+		wes, err := CountEvents(ctx, h.tc, ids...)
+		if err != nil {
+			return err
+		}
+		rep.Paths = append(rep.Paths, newPathEvents(name, wes))
+	}
+	if err := h.baseline(ctx, "baseline/path", true); err != nil {
+		return err
+	}
+	wes, err := CountEvents(ctx, h.tc, "baseline/path")
+	if err != nil {
+		return err
+	}
+	rep.Paths = append(rep.Paths, newPathEvents(PathBaseline, wes))
+	for _, p := range rep.Paths {
+		h.logf("  events, %-10s %d %v", p.Path, p.Total, p.counts())
+	}
+	return nil
+}
+
+func newPathEvents(path string, wes []WorkflowEvents) PathEvents {
+	p := PathEvents{Path: path, Workflows: wes}
+	for _, w := range wes {
+		p.Total += w.Events
+	}
+	return p
+}
+
+func (p PathEvents) counts() []int {
+	var n []int
+	for _, w := range p.Workflows {
+		n = append(n, w.Events)
+	}
+	return n
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }

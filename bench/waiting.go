@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/certflow/certflow/statemachine"
+)
+
+// Waiting is the waiting-at-scale figures: refunds parked at the CA's
+// review, what the processes hold then, and how fast they drain when the
+// reviews arrive; and the same for baseline workflows parked at their
+// signal.
+type Waiting struct {
+	Refunds int `json:"refunds"`
+	// Park is from the first refund request until every certificate is in
+	// review.
+	Park time.Duration `json:"park"`
+	// Parked state, read after the server went quiet.
+	WorkerRSS  int64 `json:"worker_rss_bytes"`
+	WorkerPeak int64 `json:"worker_peak_rss_bytes"`
+	ServerRSS  int64 `json:"server_rss_bytes"`
+	// Goroutines, StickyCacheSize and ForcedEvictions are the worker's
+	// metrics (go_goroutines, temporal_sticky_cache_size,
+	// temporal_sticky_cache_total_forced_eviction).
+	Goroutines      float64 `json:"goroutines"`
+	StickyCacheSize float64 `json:"sticky_cache_size"`
+	ForcedEvictions float64 `json:"forced_evictions"`
+	// Drain is from the first review released until the last refund is
+	// refunded; DrainRate is Refunds / Drain.
+	Drain       time.Duration `json:"drain"`
+	DrainRate   float64       `json:"drain_rate"`
+	DrainWorker Usage         `json:"drain_worker"`
+	DrainServer Usage         `json:"drain_server"`
+	// The baseline, parked at its signal and then signalled.
+	BaselineDrain     time.Duration `json:"baseline_drain"`
+	BaselineDrainRate float64       `json:"baseline_drain_rate"`
+	// WorkerEnv is the worker settings of the run (CERTFLOW_*).
+	WorkerEnv []string `json:"worker_env"`
+}
+
+// settle is how long the harness lets the server and worker go quiet
+// before reading the parked state.
+const settle = 10 * time.Second
+
+func (h *harness) waiting(ctx context.Context, rep *Report) error {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	orders := h.plan.waiting
+	n := len(orders)
+	h.logf("waiting: %d refunds parked at the CA's review, %d requests in flight", n, h.cfg.Concurrency)
+	w := Waiting{Refunds: n, WorkerEnv: h.cfg.WorkerEnv}
+
+	start := time.Now()
+	if _, _, err := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error {
+		return h.startRefund(ctx, orders[i])
+	}); err != nil {
+		return err
+	}
+	query := fmt.Sprintf("WorkflowType = 'CertificateWorkflow' AND ExecutionStatus = 'Running' AND CertificateState = '%s'", statemachine.ValidatingRevocation)
+	if err := h.waitCount(ctx, query, n); err != nil {
+		return err
+	}
+	w.Park = time.Since(start)
+	time.Sleep(settle)
+	if err := h.alive(); err != nil {
+		return err
+	}
+	wp, err := readProc(h.worker.pid())
+	if err != nil {
+		return err
+	}
+	sp, err := readProc(h.temporal.pid())
+	if err != nil {
+		return err
+	}
+	w.WorkerRSS, w.WorkerPeak, w.ServerRSS = wp.rss, wp.hwm, sp.rss
+	sum, largest, err := h.workerMetrics(ctx)
+	if err != nil {
+		return err
+	}
+	w.Goroutines = sum["go_goroutines"]
+	w.StickyCacheSize = largest["temporal_sticky_cache_size"]
+	w.ForcedEvictions = sum["temporal_sticky_cache_total_forced_eviction"] + sum["temporal_sticky_cache_total_forced_eviction_total"]
+	h.logf("  parked in %s: worker RSS %s (peak %s), %.0f goroutines, sticky cache %.0f, %.0f forced evictions; server RSS %s",
+		w.Park.Round(time.Second), mb(w.WorkerRSS), mb(w.WorkerPeak), w.Goroutines, w.StickyCacheSize, w.ForcedEvictions, mb(w.ServerRSS))
+
+	s, err := h.sample()
+	if err != nil {
+		return err
+	}
+	w.Drain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
+		return h.releaseReview(ctx, orders[i].Certificates[0].ID)
+	}, func(ctx context.Context, i int) error {
+		return h.awaitRefunded(ctx, orders[i].ID)
+	})
+	if err != nil {
+		return err
+	}
+	if w.DrainWorker, w.DrainServer, err = s.end(); err != nil {
+		return err
+	}
+	w.DrainRate = float64(n) / w.Drain.Seconds()
+	h.logf("  drained in %s = %.2f refunds/s; server %.2f cores, worker %.2f cores", w.Drain.Round(time.Millisecond), w.DrainRate, w.DrainServer.CPU, w.DrainWorker.CPU)
+
+	// The baseline: park n workflows at their signal, then signal them.
+	h.parked.Store(0)
+	id := func(i int) string { return fmt.Sprintf("baseline/wait-%05d", i) }
+	if _, _, err := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error {
+		return h.baseline(ctx, id(i), false)
+	}); err != nil {
+		return err
+	}
+	for h.parked.Load() < int64(n) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("baseline: %d of %d parked: %w", h.parked.Load(), n, ctx.Err())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(settle)
+	w.BaselineDrain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
+		return h.tc.SignalWorkflow(ctx, id(i), "", SignalBaselineReview, nil)
+	}, func(ctx context.Context, i int) error {
+		return h.tc.GetWorkflow(ctx, id(i), "").Get(ctx, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	w.BaselineDrainRate = float64(n) / w.BaselineDrain.Seconds()
+	h.logf("  baseline drained in %s = %.2f workflows/s", w.BaselineDrain.Round(time.Millisecond), w.BaselineDrainRate)
+	rep.Waiting = &w
+	return nil
+}
+
+// drain releases n items at the configured concurrency while waiting for
+// all n to finish, and returns the time from the first release to the
+// last finish.
+func (h *harness) drain(ctx context.Context, n int, release, await func(ctx context.Context, i int) error) (time.Duration, error) {
+	start := time.Now()
+	var (
+		wg      sync.WaitGroup
+		relErr  error
+		waitErr error
+	)
+	wg.Go(func() { _, _, relErr = drive(ctx, n, h.cfg.Concurrency, release) })
+	// Waiting costs a long poll each, not a task: many at once.
+	wg.Go(func() { _, _, waitErr = drive(ctx, n, 512, await) })
+	wg.Wait()
+	if relErr != nil {
+		return 0, relErr
+	}
+	return time.Since(start), waitErr
+}
+
+// releaseReview lets casim decide certificate id's parked review now
+// (approve); with no review delay its callback follows at once.
+func (h *harness) releaseReview(ctx context.Context, certID string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.casimURL+"/admin/certificates/"+certID+"/behaviour",
+		strings.NewReader(`{"revocation":"approve"}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.caToken)
+	resp, err := h.web.Do(req)
+	if err != nil {
+		return fmt.Errorf("releasing the review of %s: %w", certID, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("releasing the review of %s: casim answered %s", certID, resp.Status)
+	}
+	return nil
+}
+
+// waitCount polls the visibility store until query counts want
+// workflows.
+func (h *harness) waitCount(ctx context.Context, query string, want int) error {
+	last := int64(-1)
+	lastLog := time.Now()
+	for {
+		resp, err := h.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("%d of %d workflows match %q: %w", last, want, query, ctx.Err())
+		}
+		if err == nil {
+			last = resp.GetCount()
+			if last >= int64(want) {
+				return nil
+			}
+		}
+		if err := h.alive(); err != nil {
+			return err
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			h.logf("  %d of %d parked", last, want)
+			lastLog = time.Now()
+		}
+		time.Sleep(time.Second)
+	}
+}

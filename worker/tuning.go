@@ -1,0 +1,93 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"go.temporal.io/sdk/worker"
+)
+
+// Tuning is the worker's capacity: how many workflows it keeps cached
+// between tasks, how many pollers it runs and how many tasks it executes
+// at once. The defaults are chosen from the waiting-at-scale figures of
+// `make bench-e2e` (docs/performance.md, "Memory at scale"); 0 for a
+// poller or concurrency setting means the SDK's default.
+type Tuning struct {
+	// StickyCacheSize is the most workflows kept in memory between their
+	// tasks (the SDK's sticky cache, shared by the whole process). A
+	// workflow evicted from it is rebuilt by replaying its history at its
+	// next task: memory traded for replay CPU.
+	StickyCacheSize int
+	// WorkflowPollers and ActivityPollers are the concurrent long polls
+	// for workflow and activity tasks.
+	WorkflowPollers int
+	ActivityPollers int
+	// MaxWorkflowTasks and MaxActivities bound the tasks executed at once.
+	MaxWorkflowTasks int
+	MaxActivities    int
+}
+
+// DefaultStickyCacheSize keeps the worker's memory bounded when many
+// refunds wait at once (each waiting refund holds two workflows, the refund
+// and its certificate's): the SDK's default of 10,000 lets a worker with
+// 10,000 waiting refunds grow past 300 MB, while every refund a review
+// wakes after eviction costs one history replay of about 40 events.
+const DefaultStickyCacheSize = 2000
+
+// tuningSettings are Tuning's flags and environment variables, in help
+// order.
+var tuningSettings = []setting{
+	{"sticky-cache-size", "CERTFLOW_STICKY_CACHE_SIZE", "workflows kept in memory between tasks (the SDK's sticky cache)"},
+	{"workflow-pollers", "CERTFLOW_WORKFLOW_POLLERS", "concurrent workflow task polls (0: SDK default)"},
+	{"activity-pollers", "CERTFLOW_ACTIVITY_POLLERS", "concurrent activity task polls (0: SDK default)"},
+	{"max-workflow-tasks", "CERTFLOW_MAX_WORKFLOW_TASKS", "workflow tasks executed at once (0: SDK default)"},
+	{"max-activities", "CERTFLOW_MAX_ACTIVITIES", "activities executed at once (0: SDK default)"},
+}
+
+func (t *Tuning) register(fs *flag.FlagSet) {
+	fs.IntVar(&t.StickyCacheSize, "sticky-cache-size", DefaultStickyCacheSize, "")
+	fs.IntVar(&t.WorkflowPollers, "workflow-pollers", 0, "")
+	fs.IntVar(&t.ActivityPollers, "activity-pollers", 0, "")
+	fs.IntVar(&t.MaxWorkflowTasks, "max-workflow-tasks", 0, "")
+	fs.IntVar(&t.MaxActivities, "max-activities", 0, "")
+}
+
+// Validate names the setting at fault.
+func (t Tuning) Validate() error {
+	for _, v := range []struct {
+		env string
+		n   int
+		min int
+	}{
+		{"CERTFLOW_STICKY_CACHE_SIZE", t.StickyCacheSize, 1},
+		{"CERTFLOW_WORKFLOW_POLLERS", t.WorkflowPollers, 0},
+		{"CERTFLOW_ACTIVITY_POLLERS", t.ActivityPollers, 0},
+		{"CERTFLOW_MAX_WORKFLOW_TASKS", t.MaxWorkflowTasks, 0},
+		{"CERTFLOW_MAX_ACTIVITIES", t.MaxActivities, 0},
+	} {
+		if v.n < v.min {
+			return fmt.Errorf("%s must be at least %d, not %d", v.env, v.min, v.n)
+		}
+	}
+	// The SDK needs two workflow task slots: one for the sticky queue,
+	// one for the normal queue.
+	if t.MaxWorkflowTasks == 1 {
+		return fmt.Errorf("CERTFLOW_MAX_WORKFLOW_TASKS must be 0 (SDK default) or at least 2, not 1")
+	}
+	return nil
+}
+
+// apply sets the process-wide sticky cache size (before any worker is
+// created, as the SDK requires) and returns the worker options with the
+// pollers and concurrency limits set. A zero Tuning (a Config built
+// without parseConfig) leaves the SDK's defaults.
+func (t Tuning) apply(o worker.Options) worker.Options {
+	if t.StickyCacheSize > 0 {
+		worker.SetStickyWorkflowCacheSize(t.StickyCacheSize)
+	}
+	o.MaxConcurrentWorkflowTaskPollers = t.WorkflowPollers
+	o.MaxConcurrentActivityTaskPollers = t.ActivityPollers
+	o.MaxConcurrentWorkflowTaskExecutionSize = t.MaxWorkflowTasks
+	o.MaxConcurrentActivityExecutionSize = t.MaxActivities
+	return o
+}
