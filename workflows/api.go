@@ -5,6 +5,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -69,6 +70,9 @@ type CertificateInput struct {
 	// Review is the revocation review known to be open at the CA when the
 	// certificate starts under review (optional).
 	Review *Review `json:"review,omitempty"`
+	// Command is the first command of the refund that starts the
+	// workflow, delivered with the start instead of a signal after it.
+	Command *Command `json:"command,omitempty"`
 	// Carried over by continue-as-new.
 	Carry *CertificateCarry `json:"carry,omitempty"`
 }
@@ -84,6 +88,8 @@ type CertificateCarry struct {
 	// Poll is the interval at which the certificate asks the CA about an
 	// open review nobody else waits for.
 	Poll time.Duration `json:"poll,omitempty"`
+	// Judge is the order and policy a refund's revoke command brought.
+	Judge *activities.Judgement `json:"judge,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -146,6 +152,11 @@ type Command struct {
 	// CA itself, every Poll, until the review ends (SSL-7, VAS-3 quota).
 	Disown bool          `json:"disown,omitempty"`
 	Poll   time.Duration `json:"poll,omitempty"`
+	// Judge is the order and the policy bundle the refund judged by, sent
+	// with a revoke: the certificate judges the completed revocation's
+	// quota rule (SSL-7, VAS-2..VAS-4) with them instead of loading the
+	// order and resolving the policy again.
+	Judge *activities.Judgement `json:"judge,omitempty"`
 }
 
 // Report tells a refund workflow what became of a command, or of a

@@ -39,7 +39,7 @@ const (
 // large.
 func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
 	c := newCertificate(in)
-	if c.cert.State == statemachine.Removed && in.Carry == nil {
+	if c.cert.State == statemachine.Removed && in.Carry == nil && in.Command == nil {
 		// A late callback for a removed certificate starts a run with
 		// nothing to do: the certificate is gone and no event can apply.
 		workflow.GetLogger(ctx).Info("certificate already removed; nothing to do", "certificate", c.cert.ID)
@@ -60,6 +60,7 @@ type certOp struct {
 	source    string
 	requestID string
 	replyTo   string
+	judge     *activities.Judgement
 	result    *CAResult
 	done      bool
 	err       error
@@ -79,10 +80,17 @@ type certificate struct {
 	// poll is how often the certificate asks the CA about an open review
 	// that no refund waits for (zero: activities.DefaultReviewPoll).
 	poll time.Duration
+	// judge is the order and policy that judge a completed revocation,
+	// when a refund's revoke brought them.
+	judge *activities.Judgement
+	// first is the command the workflow was started with, if any.
+	first *Command
+	// published is the state last upserted as a search attribute.
+	published statemachine.CertState
 }
 
 func newCertificate(in CertificateInput) *certificate {
-	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review}
+	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review, first: in.Command}
 	if in.Carry != nil {
 		c.transitions = in.Carry.Transitions
 		c.held = in.Carry.Held
@@ -90,6 +98,7 @@ func newCertificate(in CertificateInput) *certificate {
 		c.review = in.Carry.Review
 		c.strays = in.Carry.Strays
 		c.poll = in.Carry.Poll
+		c.judge = in.Carry.Judge
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -123,14 +132,23 @@ func (c *certificate) setup(ctx workflow.Context) error {
 			sel.AddReceive(commands, func(ch workflow.ReceiveChannel, _ bool) {
 				var cmd Command
 				ch.Receive(ctx, &cmd)
-				c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
-					source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
+				c.enqueue(cmd)
 			})
 			sel.Select(ctx)
 		}
 	})
+	if in := c.first; in != nil {
+		c.first = nil
+		c.enqueue(*in)
+	}
 	c.publish(ctx)
 	return nil
+}
+
+// enqueue queues a refund's command.
+func (c *certificate) enqueue(cmd Command) {
+	c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
+		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, judge: cmd.Judge})
 }
 
 func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
@@ -182,6 +200,7 @@ func (c *certificate) carryInput() CertificateInput {
 		Review:      c.review,
 		Strays:      tail(c.strays, keepStrays),
 		Poll:        c.poll,
+		Judge:       c.judge,
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -250,6 +269,9 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	}
 	if op.replyTo != "" {
 		c.owner = op.replyTo
+	}
+	if op.judge != nil {
+		c.judge = op.judge
 	}
 	if op.watch {
 		c.reply(ctx, op, true)
@@ -422,28 +444,31 @@ func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent
 		c.judgeRevocation(ctx, at)
 	}
 	c.publish(ctx)
-	sctx := withOptions(ctx, storeOptions)
+	// The store projection is a local write: a local activity (a marker,
+	// no task round trip), given up after recordOptions' ten minutes
+	// (logged); the next change writes the whole certificate again.
 	rec := activities.RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
-	if err := workflow.ExecuteActivity(sctx, a.RecordCertificate, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, recordOptions), a.RecordCertificate, rec).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording certificate state failed", "error", err)
 	}
 }
 
 // judgeRevocation applies the quota rule of a completed revocation (SSL-7,
-// VAS-2..VAS-4), whatever became of any refund.
+// VAS-2..VAS-4), whatever became of any refund. The order and policy come
+// with the refund's revoke command (judged once, by what the refund
+// loaded); a revocation no refund commanded (the console's) reads them
+// with one local activity.
 func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
-	sctx := withOptions(ctx, storeOptions)
-	var order domain.Order
-	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, c.orderID).Get(ctx, &order); err != nil {
-		workflow.GetLogger(ctx).Error("loading order to judge revocation failed", "error", err)
-		return
+	j := c.judge
+	if j == nil {
+		var loaded activities.Judgement
+		if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, c.orderID).Get(ctx, &loaded); err != nil {
+			workflow.GetLogger(ctx).Error("loading order and policy to judge revocation failed", "error", err)
+			return
+		}
+		j = &loaded
 	}
-	var bundle activities.PolicyBundle
-	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, order.Profile, order.PaidAt).Get(ctx, &bundle); err != nil {
-		workflow.GetLogger(ctx).Error("resolving policy to judge revocation failed", "error", err)
-		return
-	}
-	v := policy.JudgeRevocation(bundle.Profile, order, c.cert, at)
+	v := policy.JudgeRevocation(j.Bundle.Profile, j.Order, c.cert, at)
 	if v.QuotaReturned {
 		c.returnQuota(ctx, v.QuotaRule, at)
 	}
@@ -453,10 +478,9 @@ func (c *certificate) returnQuota(ctx workflow.Context, rule string, at time.Tim
 	if c.cert.QuotaReturned {
 		return
 	}
-	sctx := withOptions(ctx, storeOptions)
 	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
 	var returned bool
-	if err := workflow.ExecuteActivity(sctx, a.ReturnQuota, in).Get(ctx, &returned); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.ReturnQuota, in).Get(ctx, &returned); err != nil {
 		workflow.GetLogger(ctx).Error("returning quota failed", "error", err)
 		return
 	}
@@ -494,13 +518,19 @@ func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) 
 	}
 }
 
+// publish shows the certificate in the Web UI's details and, when its
+// state changed since the last upsert, in the search attributes (an
+// upsert is an event; the details are not).
 func (c *certificate) publish(ctx workflow.Context) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		CertificateIDKey.ValueSet(c.cert.ID),
-		OrderIDKey.ValueSet(c.orderID),
-		CertificateStateKey.ValueSet(string(c.cert.State)),
-	); err != nil {
-		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+	if c.published != c.cert.State {
+		if err := workflow.UpsertTypedSearchAttributes(ctx,
+			CertificateIDKey.ValueSet(c.cert.ID),
+			OrderIDKey.ValueSet(c.orderID),
+			CertificateStateKey.ValueSet(string(c.cert.State)),
+		); err != nil {
+			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+		}
+		c.published = c.cert.State
 	}
 	details := fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
 	if n := len(c.transitions); n > 0 {

@@ -154,15 +154,13 @@ func (r *refund) run(ctx workflow.Context) {
 
 // load reads the order and the policy it is judged by.
 func (r *refund) load(ctx workflow.Context) bool {
-	sctx := withOptions(ctx, storeOptions)
-	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, r.in.OrderID).Get(ctx, &r.order); err != nil {
+	// One local activity reads both (a marker, not two task round trips).
+	var j activities.Judgement
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, r.in.OrderID).Get(ctx, &j); err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
 		return false
 	}
-	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, r.order.Profile, r.order.PaidAt).Get(ctx, &r.bundle); err != nil {
-		r.refuse(ctx, nil, errorMessage(err))
-		return false
-	}
+	r.order, r.bundle = j.Order, j.Bundle
 	cal, err := calendarFor(r.bundle.Calendar)
 	if err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
@@ -248,13 +246,21 @@ func replan(queue []statemachine.PlanStep, certID string, from statemachine.Cert
 // command sends one plan step to a certificate's workflow and waits for its
 // report.
 func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report {
-	if err := r.ensureCertificate(ctx, ps.Certificate); err != nil {
-		return Report{Certificate: ps.Certificate, Error: err.Error()}
-	}
 	r.seq++
 	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(), Watch: ps.Event == ""}
-	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
-		return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+	if ps.Event == statemachine.Revoke {
+		// The certificate judges the completed revocation's quota rule
+		// by what this refund loaded (judged once, nothing loaded again).
+		cmd.Judge = &activities.Judgement{Order: r.order, Bundle: r.bundle}
+	}
+	delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd)
+	if err != nil {
+		return Report{Certificate: ps.Certificate, Error: err.Error()}
+	}
+	if !delivered {
+		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+			return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+		}
 	}
 	var rep Report
 	_ = workflow.Await(ctx, func() bool {
@@ -275,11 +281,13 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 	return rep
 }
 
-// ensureCertificate starts the certificate's workflow if it is not running
-// (abandoned on close: the certificate outlives the refund).
-func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
+// ensureCertificate starts the certificate's workflow with cmd if it is
+// not running (abandoned on close: the certificate outlives the refund).
+// It reports whether cmd went with the start; when the workflow was
+// already running (or started earlier), the caller signals cmd.
+func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Command) (bool, error) {
 	if contains(r.started, certID) {
-		return nil
+		return false, nil
 	}
 	var cert domain.Certificate
 	for _, c := range r.order.Certificates {
@@ -292,14 +300,14 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     fmt.Sprintf("Certificate %s of order %s", certID, r.in.OrderID),
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID})
+	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID, Command: &cmd})
 	err := f.GetChildWorkflowExecution().Get(ctx, nil)
 	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 	if err != nil && !errors.As(err, &already) && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return fmt.Errorf("starting certificate workflow %s: %w", certID, err)
+		return false, fmt.Errorf("starting certificate workflow %s: %w", certID, err)
 	}
 	r.started = append(r.started, certID)
-	return nil
+	return err == nil, nil
 }
 
 // awaitCustomer pauses the chain until the customer fixes and resubmits a
