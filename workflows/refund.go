@@ -69,6 +69,9 @@ type refund struct {
 	// record last written: both are written again only when they change.
 	published *publishedAttrs
 	recorded  *activities.RefundRecord
+	// dirty asks the publisher to write the attributes and the record;
+	// flushing is true while it writes.
+	dirty, flushing bool
 }
 
 // publishedAttrs are the search attributes a refund upserts.
@@ -93,6 +96,17 @@ func (r *refund) setup(ctx workflow.Context) error {
 		return err
 	}
 	r.listenCA(ctx)
+	// The publisher writes the search attributes and the store record once
+	// the refund's code blocks: every change made in one workflow task is
+	// one upsert and one record, not one per change.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			_ = workflow.Await(ctx, func() bool { return r.dirty })
+			r.dirty, r.flushing = false, true
+			r.flush(ctx)
+			r.flushing = false
+		}
+	})
 	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -530,8 +544,9 @@ func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string,
 	r.finished = true
 	r.record(ctx, string(outcome), message)
 	r.publish(ctx)
-	// Answer pending updates before the run closes.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	// Answer pending updates and write the last record before the run
+	// closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !r.dirty && !r.flushing })
 }
 
 // fire moves the order machine; an illegal event is a bug, logged loudly.
@@ -584,13 +599,19 @@ func (r *refund) certificate(id string) domain.Certificate {
 }
 
 // publish shows the refund's state everywhere it is read: the Web UI's
-// details, the search attributes and the store's record (the console's
-// read model), one vocabulary (statemachine.OrderState) in all three. The
-// attributes and the record are written only when they change, the record
-// by a local activity (a marker in history, no task round trip). Before
-// the request is judged (state paid) there is no refund to show yet.
+// details at once, the search attributes and the store's record (the
+// console's read model) through the publisher when the workflow task's
+// code blocks; one vocabulary (statemachine.OrderState) in all three.
 func (r *refund) publish(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, r.details())
+	r.dirty = true
+}
+
+// flush writes the search attributes and the record, each only when it
+// changed, the record by a local activity (a marker in history, no task
+// round trip). Before the request is judged (state paid) there is no
+// refund to show yet.
+func (r *refund) flush(ctx workflow.Context) {
 	if r.st.State == statemachine.OrderPaid {
 		return
 	}
