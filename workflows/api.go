@@ -144,6 +144,12 @@ type Command struct {
 	Event     statemachine.CertEvent `json:"event,omitempty"`
 	// ReplyTo is the workflow ID that receives Reports (the refund).
 	ReplyTo string `json:"reply_to"`
+	// ReplyRun is the run of ReplyTo. When that run started this
+	// certificate workflow as its child, the report on a command that
+	// removes the certificate is the workflow's result
+	// (CertificateStatus.Final) instead of a signal: the parent is told
+	// of the child's end anyway.
+	ReplyRun string `json:"reply_run,omitempty"`
 	// Watch asks only to be told of the certificate's changes from now on
 	// (a refund that finds a review already under way); no event applies.
 	Watch bool `json:"watch,omitempty"`
@@ -199,6 +205,9 @@ type CertificateStatus struct {
 	Review *Review `json:"review,omitempty"`
 	// Strays are the latest results that answered no open review.
 	Strays []Stray `json:"strays,omitempty"`
+	// Final is the report on the command that removed the certificate,
+	// when the refund that sent it is the workflow's parent (ReplyRun).
+	Final *Report `json:"final,omitempty"`
 }
 
 // RefundInput starts a refund workflow.

@@ -60,6 +60,7 @@ type certOp struct {
 	source    string
 	requestID string
 	replyTo   string
+	replyRun  string
 	judge     *activities.Judgement
 	result    *CAResult
 	done      bool
@@ -83,6 +84,8 @@ type certificate struct {
 	// judge is the order and policy that judge a completed revocation,
 	// when a refund's revoke brought them.
 	judge *activities.Judgement
+	// final is the report returned as the result (see Command.ReplyRun).
+	final *Report
 	// first is the command the workflow was started with, if any.
 	first *Command
 	// published is the state last upserted as a search attribute.
@@ -148,7 +151,7 @@ func (c *certificate) setup(ctx workflow.Context) error {
 // enqueue queues a refund's command.
 func (c *certificate) enqueue(cmd Command) {
 	c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
-		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, judge: cmd.Judge})
+		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, replyRun: cmd.ReplyRun, judge: cmd.Judge})
 }
 
 func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
@@ -502,7 +505,19 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 	if op.err != nil {
 		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
 	}
+	if c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
+		// The run ends now and its parent is told so: the report goes
+		// with the result, not in a signal of its own.
+		c.final = &r
+		return
+	}
 	c.signal(ctx, op.replyTo, r)
+}
+
+// isParent tells whether the run id/run started this workflow as a child.
+func isParent(ctx workflow.Context, id, run string) bool {
+	p := workflow.GetInfo(ctx).ParentWorkflowExecution
+	return p != nil && run != "" && p.ID == id && p.RunID == run
 }
 
 func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
@@ -554,7 +569,7 @@ func (c *certificate) status() CertificateStatus {
 	return CertificateStatus{
 		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
 		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
-		Review: c.review, Strays: c.strays,
+		Review: c.review, Strays: c.strays, Final: c.final,
 	}
 }
 

@@ -47,15 +47,16 @@ var eventBudgets = map[string]struct {
 	// and writes, the revocation judged by what the refund's command
 	// brought, the first command sent with the certificate's start,
 	// certificate upserts only on change): 99. Step 2 (the refund's
-	// attributes and record written once per workflow task): 91.
-	bench.PathIssued: {other: 46, tasks: 16, target: 45},
+	// attributes and record written once per workflow task): 88–91.
+	// Step 3 (the report on a removal is the child's result): 85.
+	bench.PathIssued: {other: 43, tasks: 15, target: 45},
 	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
 	// Step 2: 16.
 	bench.PathUnused: {other: 10, tasks: 3, target: 25},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
 	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
-	// step 1: 154–157. Step 2: 157 (the removals' tasks vary).
-	bench.PathThreeYear: {other: 76, tasks: 28, target: 90},
+	// step 1: 154–157. Step 2: 151–157. Step 3: 133.
+	bench.PathThreeYear: {other: 67, tasks: 24, target: 90},
 }
 
 // taskEvents are the events of a workflow task; every other event is the

@@ -261,7 +261,8 @@ func replan(queue []statemachine.PlanStep, certID string, from statemachine.Cert
 // report.
 func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report {
 	r.seq++
-	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(), Watch: ps.Event == ""}
+	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
+		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
 	if ps.Event == statemachine.Revoke {
 		// The certificate judges the completed revocation's quota rule
 		// by what this refund loaded (judged once, nothing loaded again).
@@ -321,6 +322,16 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 		return false, fmt.Errorf("starting certificate workflow %s: %w", certID, err)
 	}
 	r.started = append(r.started, certID)
+	if err == nil {
+		// A child that ends with a report (Command.ReplyRun) hands it
+		// over with its result.
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			var st CertificateStatus
+			if err := f.Get(ctx, &st); err == nil && st.Final != nil {
+				r.reports = append(r.reports, *st.Final)
+			}
+		})
+	}
 	return err == nil, nil
 }
 
