@@ -90,6 +90,9 @@ type CertificateCarry struct {
 	Poll time.Duration `json:"poll,omitempty"`
 	// Judge is the order and policy a refund's revoke command brought.
 	Judge *activities.Judgement `json:"judge,omitempty"`
+	// OwnerRun and Then: see Command.ReplyRun and Command.Then.
+	OwnerRun string                   `json:"owner_run,omitempty"`
+	Then     []statemachine.CertEvent `json:"then,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -163,6 +166,11 @@ type Command struct {
 	// quota rule (SSL-7, VAS-2..VAS-4) with them instead of loading the
 	// order and resolving the policy again.
 	Judge *activities.Judgement `json:"judge,omitempty"`
+	// Then, with a revoke, are the release steps that follow an approved
+	// revocation (delete): the certificate performs them at once when the
+	// revocation keeps the refund (policy.JudgeRevocation by Judge) and
+	// reports them with the approval, one report for the whole chain.
+	Then []statemachine.CertEvent `json:"then,omitempty"`
 }
 
 // Report tells a refund workflow what became of a command, or of a
@@ -181,6 +189,9 @@ type Report struct {
 	// Review is the revocation review open (after a revoke, or for a
 	// watch while one is under way).
 	Review *Review `json:"review,omitempty"`
+	// Done lists the steps the certificate performed after an approved
+	// revocation on the refund's behalf (Command.Then), in order.
+	Done []Transition `json:"done,omitempty"`
 }
 
 // Transition is one recorded change of a certificate's state.

@@ -62,6 +62,7 @@ type certOp struct {
 	replyTo   string
 	replyRun  string
 	judge     *activities.Judgement
+	then      []statemachine.CertEvent
 	result    *CAResult
 	done      bool
 	err       error
@@ -84,6 +85,10 @@ type certificate struct {
 	// judge is the order and policy that judge a completed revocation,
 	// when a refund's revoke brought them.
 	judge *activities.Judgement
+	// ownerRun is the owner's run; then the steps to take on its behalf
+	// after an approved revocation (Command.Then).
+	ownerRun string
+	then     []statemachine.CertEvent
 	// final is the report returned as the result (see Command.ReplyRun).
 	final *Report
 	// first is the command the workflow was started with, if any.
@@ -102,6 +107,8 @@ func newCertificate(in CertificateInput) *certificate {
 		c.strays = in.Carry.Strays
 		c.poll = in.Carry.Poll
 		c.judge = in.Carry.Judge
+		c.ownerRun = in.Carry.OwnerRun
+		c.then = in.Carry.Then
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -151,7 +158,7 @@ func (c *certificate) setup(ctx workflow.Context) error {
 // enqueue queues a refund's command.
 func (c *certificate) enqueue(cmd Command) {
 	c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
-		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, replyRun: cmd.ReplyRun, judge: cmd.Judge})
+		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, replyRun: cmd.ReplyRun, judge: cmd.Judge, then: cmd.Then})
 }
 
 func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
@@ -204,6 +211,8 @@ func (c *certificate) carryInput() CertificateInput {
 		Strays:      tail(c.strays, keepStrays),
 		Poll:        c.poll,
 		Judge:       c.judge,
+		OwnerRun:    c.ownerRun,
+		Then:        c.then,
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -263,7 +272,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	}
 	if op.disown {
 		if c.owner == op.replyTo {
-			c.owner = ""
+			c.owner, c.ownerRun, c.then = "", "", nil
 		}
 		if op.poll > 0 {
 			c.poll = op.poll
@@ -271,7 +280,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		return
 	}
 	if op.replyTo != "" {
-		c.owner = op.replyTo
+		c.owner, c.ownerRun = op.replyTo, op.replyRun
 	}
 	if op.judge != nil {
 		c.judge = op.judge
@@ -297,6 +306,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		}
 		if op.event == statemachine.Revoke {
 			c.openReview(ctx, rec.Review)
+			c.then = op.then
 		}
 	}
 	c.transition(ctx, op.event, next, op.source, "", workflow.Now(ctx))
@@ -415,9 +425,44 @@ func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
 		c.review = nil
 	}
 	c.transition(ctx, r.Result, next, "ca", r.EventID, at)
+	var done []Transition
+	if r.Result == statemachine.RevocationApproved {
+		done = c.continueChain(ctx, at)
+	}
 	c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: r.Result, OK: true, State: c.cert.State, Error: r.Reason, At: at,
-		QuotaReturned: c.cert.QuotaReturned, Review: review})
+		QuotaReturned: c.cert.QuotaReturned, Review: review, Done: done})
 	c.retryHeld(ctx)
+}
+
+// continueChain performs the owner's steps that follow an approved
+// revocation (Command.Then) when the revocation keeps the refund
+// (policy.JudgeRevocation, the rule the refund applies to the same
+// report), so the whole chain is reported once. A step that fails stops
+// the chain: the refund commands what is left as before.
+func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transition {
+	then := c.then
+	c.then = nil
+	if len(then) == 0 || c.owner == "" || c.judge == nil {
+		return nil
+	}
+	if v := policy.JudgeRevocation(c.judge.Bundle.Profile, c.judge.Order, c.cert, at); !v.Refund {
+		return nil
+	}
+	var done []Transition
+	for _, ev := range then {
+		next, err := statemachine.CertTransition(c.cert.State, ev)
+		if err != nil || !statemachine.IsConsoleAction(ev) {
+			break
+		}
+		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
+		if err := workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
+			break
+		}
+		c.transition(ctx, ev, next, c.owner, "", workflow.Now(ctx))
+		done = append(done, c.transitions[len(c.transitions)-1])
+	}
+	return done
 }
 
 func (c *certificate) retryHeld(ctx workflow.Context) {
@@ -521,6 +566,11 @@ func isParent(ctx workflow.Context, id, run string) bool {
 }
 
 func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
+	if c.owner != "" && c.cert.State == statemachine.Removed && isParent(ctx, c.owner, c.ownerRun) {
+		// The run ends now and its parent is told so (see reply).
+		c.final = &r
+		return
+	}
 	if c.owner != "" {
 		c.signal(ctx, c.owner, r)
 	}

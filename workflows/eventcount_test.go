@@ -48,15 +48,17 @@ var eventBudgets = map[string]struct {
 	// brought, the first command sent with the certificate's start,
 	// certificate upserts only on change): 99. Step 2 (the refund's
 	// attributes and record written once per workflow task): 88–91.
-	// Step 3 (the report on a removal is the child's result): 85.
-	bench.PathIssued: {other: 43, tasks: 15, target: 45},
+	// Step 3 (the report on a removal is the child's result): 85. Step 4
+	// (one release command per certificate: the deletion chained after
+	// the approved revocation, one report): 64–67.
+	bench.PathIssued: {other: 37, tasks: 11, target: 45},
 	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
 	// Step 2: 16.
 	bench.PathUnused: {other: 10, tasks: 3, target: 25},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
 	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
-	// step 1: 154–157. Step 2: 151–157. Step 3: 133.
-	bench.PathThreeYear: {other: 67, tasks: 24, target: 90},
+	// step 1: 154–157. Step 2: 151–157. Step 3: 133. Step 4: 112–115.
+	bench.PathThreeYear: {other: 61, tasks: 19, target: 90},
 }
 
 // taskEvents are the events of a workflow task; every other event is the

@@ -62,7 +62,10 @@ type refund struct {
 	// commanded lists the certificates whose workflows report to this
 	// refund because it sent them a command.
 	commanded []string
-	seq       int
+	// chained are the steps a certificate performed after its approved
+	// revocation (Report.Done), not yet taken off the plan.
+	chained []Transition
+	seq     int
 	// ca is the refund's dealings with the CA (review.go).
 	ca caBoundary
 	// published and recorded are the search attributes and the store
@@ -201,6 +204,16 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 				return
 			}
 			queue = queue[1:]
+			// The steps the certificate chained after the approval are
+			// done: take them off the plan.
+			for _, t := range r.chained {
+				if len(queue) == 0 || queue[0].Certificate != ps.Certificate || queue[0].Event != t.Event {
+					break
+				}
+				r.record(ctx, string(t.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, t.To))
+				queue = queue[1:]
+			}
+			r.chained = nil
 			continue
 		}
 		if r.cancelIfAsked(ctx) {
@@ -209,7 +222,7 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 		if statemachine.IsIrreversible(ps.Event) {
 			r.commit(ctx)
 		}
-		rep := r.command(ctx, ps)
+		rep := r.command(ctx, ps, chainAfterReview(queue)...)
 		if rep.OK {
 			if ps.Event == statemachine.Revoke {
 				r.ca.remember(ps.Certificate, rep.Review)
@@ -257,9 +270,26 @@ func replan(queue []statemachine.PlanStep, certID string, from statemachine.Cert
 	return out
 }
 
-// command sends one plan step to a certificate's workflow and waits for its
-// report.
-func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report {
+// chainAfterReview lists, for a revoke at the head of queue, the release
+// steps of the same certificate that follow its review (Command.Then).
+func chainAfterReview(queue []statemachine.PlanStep) []statemachine.CertEvent {
+	if len(queue) < 2 || queue[0].Event != statemachine.Revoke || queue[1].Kind != statemachine.StepAwaitCA ||
+		queue[1].Certificate != queue[0].Certificate {
+		return nil
+	}
+	var then []statemachine.CertEvent
+	for _, ps := range queue[2:] {
+		if ps.Certificate != queue[0].Certificate || ps.Kind == statemachine.StepAwaitCA {
+			break
+		}
+		then = append(then, ps.Event)
+	}
+	return then
+}
+
+// command sends one plan step to a certificate's workflow (with the steps
+// it may chain after an approved revocation) and waits for its report.
+func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ...statemachine.CertEvent) Report {
 	r.seq++
 	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
 		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
@@ -267,6 +297,7 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 		// The certificate judges the completed revocation's quota rule
 		// by what this refund loaded (judged once, nothing loaded again).
 		cmd.Judge = &activities.Judgement{Order: r.order, Bundle: r.bundle}
+		cmd.Then = then
 	}
 	delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd)
 	if err != nil {
