@@ -40,6 +40,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
@@ -156,6 +157,13 @@ func (h *harness) prepare(context.Context) error {
 	tok := make([]byte, 12)
 	_, _ = rand.Read(tok)
 	h.caToken = "bench-" + hex.EncodeToString(tok)
+	if h.cfg.ConsoleToken == "" {
+		// The gateway authenticates the console API: the run makes its
+		// own console token unless one is given.
+		ct := make([]byte, 16)
+		_, _ = rand.Read(ct)
+		h.cfg.ConsoleToken = "bench-console-" + hex.EncodeToString(ct)
+	}
 	h.plan = newPlan(h.cfg, time.Now())
 	return nil
 }
@@ -356,10 +364,16 @@ func (h *harness) startInProcess(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading profiles: %w", err)
 	}
+	tokens, err := gateway.NewTokens("bench-console:console:" + h.cfg.ConsoleToken)
+	if err != nil {
+		return fmt.Errorf("console token: %w", err)
+	}
 	srv, err := gateway.New(gateway.Config{
 		Workflows:      gateway.NewTemporal(h.tc),
 		Orders:         wiring.StoreOrders{DB: h.db},
 		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		Validate:       intake.Validator{Registry: reg}.Validate,
+		Tokens:         tokens,
 		WebhookSecrets: [][]byte{h.secret},
 		Logger:         zap.NewNop(),
 	})

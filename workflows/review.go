@@ -242,6 +242,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 
 func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report) bool {
 	r.noteCertificate(rep)
+	r.chained = rep.Done
 	r.st.Waiting = ""
 	return r.judgeReview(ctx, certID, rep)
 }
