@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
@@ -18,25 +21,38 @@ import (
 // callbacks compares signed CA callbacks through the gateway with direct
 // SignalWorkflow calls carrying the same result, alternating rounds.
 //
-// The targets are certificate workflows of issued certificates with no
-// refund, each started by a first callback whose result (revocation
-// approved) the workflow holds: it answers a revocation that has not
-// happened. Every callback after that repeats the same event ID, which the
-// workflow recognises and ignores; so both paths cost one signal and one
-// workflow task that changes nothing, and their difference is the
-// transport: the gateway's verification, store read and
-// signal-with-start against a plain signal.
+// The targets are certificates registered with their revocation in review
+// (as a revocation submitted from the console): the harness opens each
+// review at casim, which parks it, and posts the review's result itself,
+// in casim's callback format (event ID, review ID, type, certificate,
+// occurred_at), signed as casim signs. The first callback starts the
+// certificate's workflow and is applied (the certificate is revoked);
+// every callback after that repeats the same event ID, which the workflow
+// recognises and ignores. So both paths cost one signal and one workflow
+// task that changes nothing, and their difference is the transport: the
+// gateway's verification, store read and signal-with-start against a
+// plain signal.
 func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 	certs := make([]string, len(h.plan.callbacks))
+	reviews := make([]string, len(certs))
+	for i, o := range h.plan.callbacks {
+		certs[i] = o.Certificates[0].ID
+	}
+	if _, _, err := drive(ctx, len(certs), h.cfg.Concurrency, func(ctx context.Context, i int) (err error) {
+		reviews[i], err = h.openReview(ctx, certs[i])
+		return err
+	}); err != nil {
+		return fmt.Errorf("opening the reviews: %w", err)
+	}
 	bodies := make([][]byte, len(certs))
 	results := make([]workflows.CAResult, len(certs))
 	at := time.Now().UTC().Truncate(time.Second)
-	for i, o := range h.plan.callbacks {
-		certs[i] = o.Certificates[0].ID
-		results[i] = workflows.CAResult{EventID: "bench-evt-" + certs[i], Certificate: certs[i], Result: statemachine.RevocationApproved, At: at}
+	for i := range certs {
+		results[i] = workflows.CAResult{EventID: "bench-evt-" + certs[i], ReviewID: reviews[i], Certificate: certs[i],
+			Result: statemachine.RevocationApproved, Reason: "bench", At: at}
 		var err error
-		bodies[i], err = json.Marshal(casim.Callback{EventID: results[i].EventID, Type: string(statemachine.RevocationApproved),
-			Certificate: certs[i], OccurredAt: at})
+		bodies[i], err = json.Marshal(casim.Callback{EventID: results[i].EventID, ReviewID: reviews[i],
+			Type: string(statemachine.RevocationApproved), Certificate: certs[i], Reason: "bench", OccurredAt: at})
 		if err != nil {
 			return err
 		}
@@ -50,6 +66,9 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("priming: %w", err)
 	}
 	time.Sleep(settle)
+	if err := h.checkRevoked(ctx, certs); err != nil {
+		return err
+	}
 	for r := range h.cfg.Rounds {
 		p, err := h.measure(ctx, PhaseGateway, r+1, h.cfg.Callbacks, func(ctx context.Context, i int) error {
 			return h.postCallback(ctx, fmt.Sprintf("r%d-%d", r, i), bodies[i%len(certs)])
@@ -110,4 +129,50 @@ func (h *harness) postCallbackOnce(ctx context.Context, msgID string, body []byt
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	return resp.StatusCode, b, nil
+}
+
+// openReview opens certificate id's revocation review at casim, as the
+// console's revocation did, and returns its review ID (casim parks it:
+// the certificate's behaviour is never).
+func (h *harness) openReview(ctx context.Context, id string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.casimURL+"/v1/certificates/"+url.PathEscape(id)+"/revocations",
+		strings.NewReader(`{"reason":"bench"}`))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.caToken)
+	resp, err := h.web.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("opening the review of %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("opening the review of %s: casim answered %s: %s", id, resp.Status, b)
+	}
+	var rv struct {
+		ReviewID string `json:"review_id"`
+	}
+	if err := json.Unmarshal(b, &rv); err != nil || rv.ReviewID == "" {
+		return "", fmt.Errorf("opening the review of %s: no review_id in %s", id, b)
+	}
+	return rv.ReviewID, nil
+}
+
+// checkRevoked fails unless every primed certificate was revoked by its
+// first callback: a callback the workflow recorded as stray would make the
+// rounds measure something else.
+func (h *harness) checkRevoked(ctx context.Context, certs []string) error {
+	for _, id := range certs {
+		status, b, err := h.console(ctx, http.MethodGet, "/v1/certificates/"+url.PathEscape(id), nil)
+		if err != nil {
+			return err
+		}
+		var v gateway.CertificateView
+		if status != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Status.State != statemachine.Revoked {
+			return fmt.Errorf("certificate %s after its first callback: %d %s, want it %s", id, status, b, statemachine.Revoked)
+		}
+	}
+	return nil
 }

@@ -45,16 +45,17 @@ type Config struct {
 	Dir string
 	// TemporalBin is the Temporal CLI (make temporal builds it).
 	TemporalBin string
-	// WorkerBin and CASimBin, if set, are used instead of building
-	// ./worker and ./cmd/casim from ModuleDir.
-	WorkerBin, CASimBin string
+	// WorkerBin, CASimBin and PaySimBin, if set, are used instead of
+	// building ./worker, ./cmd/casim and ./cmd/paysim from ModuleDir.
+	WorkerBin, CASimBin, PaySimBin string
 	// ModuleDir is the certflow module root the binaries are built from.
 	ModuleDir string
 	// WorkerEnv is added to the worker's environment (e.g. the
 	// CERTFLOW_STICKY_CACHE_SIZE under test).
 	WorkerEnv []string
-	// ConsoleToken, if set, is sent as a bearer token on every console
-	// API request.
+	// ConsoleToken, if set, is the secret of the console-role token the
+	// in-process gateway accepts and the harness sends on every console
+	// API request (at least 16 characters); otherwise one is generated.
 	ConsoleToken string
 	// Timeout bounds each phase's wait.
 	Timeout time.Duration

@@ -1,8 +1,10 @@
 // Package bench is certflow's end-to-end benchmark (`make bench-e2e`). It
 // starts its own Temporal dev server on a SQLite file, the CA simulator
-// with no review delay and the worker as separate processes (so their CPU
-// and memory can be read from /proc), serves the gateway in-process,
-// registers orders, and drives refunds through the gateway's console API,
+// with no review delay, the payment simulator settling at once and the
+// worker as separate processes (so their CPU and memory can be read from
+// /proc), serves the gateway in-process with its own console token,
+// registers orders through PUT /v1/orders/{id} as a console backend does,
+// and drives refunds through the gateway's console API,
 // alternating with a same-shape baseline workflow on its own task queue in
 // the same server session. It measures; it asserts nothing about speed.
 //
@@ -40,6 +42,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
@@ -53,21 +56,25 @@ type harness struct {
 	cfg Config
 	out io.Writer
 
-	temporal, casim, worker *child
-	stops                   []func()
+	temporal, casim, paysim, worker *child
+	stops                           []func()
 
 	tc         client.Client
 	temporalAt string // the frontend's host:port
 	db         *store.DB
 	gatewayURL string
 	casimURL   string
+	paysimURL  string
 	caToken    string
-	secret     []byte
-	metricsURL string
-	web        *http.Client
-	plan       plan
-	parked     atomic.Int64 // baseline workflows parked at their signal
-	retries    atomic.Int64 // requests the gateway answered 503
+	// consoleToken is the console-role bearer token the in-process
+	// gateway accepts (subject "bench").
+	consoleToken string
+	secret       []byte
+	metricsURL   string
+	web          *http.Client
+	plan         plan
+	parked       atomic.Int64 // baseline workflows parked at their signal
+	retries      atomic.Int64 // requests the gateway answered 503
 }
 
 // Run starts a server session, runs cfg's modes in it, stops everything it
@@ -122,12 +129,14 @@ func (h *harness) start(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"preparing " + h.cfg.Dir, h.prepare},
-		{"building the worker and casim", h.build},
+		{"building the worker, casim and paysim", h.build},
 		{"starting Temporal (SQLite " + h.path("temporal.db") + ")", h.startTemporal},
 		{"starting the CA simulator (no review delay)", h.startCASim},
-		{"registering orders", h.registerAll},
-		{"starting the worker", h.startWorker},
+		{"starting the payment simulator (settling at once)", h.startPaysim},
+		{"opening the store", h.openStore},
 		{"starting the baseline worker and the gateway", h.startInProcess},
+		{"registering orders through PUT /v1/orders/{id}", h.registerAll},
+		{"starting the worker", h.startWorker},
 	}
 	for _, s := range steps {
 		h.logf("%s", s.name)
@@ -156,17 +165,22 @@ func (h *harness) prepare(context.Context) error {
 	tok := make([]byte, 12)
 	_, _ = rand.Read(tok)
 	h.caToken = "bench-" + hex.EncodeToString(tok)
+	h.consoleToken = h.cfg.ConsoleToken
+	if h.consoleToken == "" {
+		_, _ = rand.Read(tok)
+		h.consoleToken = "cf_bench_" + hex.EncodeToString(tok)
+	}
 	h.plan = newPlan(h.cfg, time.Now())
 	return nil
 }
 
-// build compiles the worker and casim unless given.
+// build compiles the worker, casim and paysim unless given.
 func (h *harness) build(ctx context.Context) error {
 	for _, b := range []struct {
 		bin *string
 		out string
 		pkg string
-	}{{&h.cfg.WorkerBin, "certflow-worker", "./worker"}, {&h.cfg.CASimBin, "casim", "./cmd/casim"}} {
+	}{{&h.cfg.WorkerBin, "certflow-worker", "./worker"}, {&h.cfg.CASimBin, "casim", "./cmd/casim"}, {&h.cfg.PaySimBin, "paysim", "./cmd/paysim"}} {
 		if *b.bin != "" {
 			continue
 		}
@@ -295,20 +309,51 @@ func (h *harness) startCASim(ctx context.Context) error {
 	return waitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
 }
 
-func (h *harness) registerAll(ctx context.Context) error {
-	db, err := store.Open(ctx, h.path("certflow.db"))
+// startPaysim starts the payment provider simulator with its own
+// database, settling every refund at once (the CA's review delay is zero
+// too: the run measures certflow, not the simulated partners' waits).
+func (h *harness) startPaysim(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	h.paysimURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	h.paysim, err = h.startChild("paysim", []string{"PAYSIM_TOKEN=" + h.caToken}, h.cfg.PaySimBin,
+		"-addr", "127.0.0.1:"+strconv.Itoa(port),
+		"-db", h.path("paysim.db"),
+		"-settle-delay", "0s")
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, h.paysim, "paysim", 30*time.Second, h.httpOK(h.paysimURL+"/healthz"))
+}
+
+// dsn is certflow's database, shared by the gateway and the worker.
+func (h *harness) dsn() string { return "sqlite:" + h.path("certflow.db") }
+
+// openStore opens the store the in-process gateway reads (the worker
+// opens its own connection to the same database).
+func (h *harness) openStore(ctx context.Context) error {
+	db, err := store.Open(ctx, h.dsn())
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	h.db = db
 	h.onStop(func() { _ = db.Close() })
+	return nil
+}
+
+// registerAll registers the run's orders through the gateway, before the
+// worker starts.
+func (h *harness) registerAll(ctx context.Context) error {
+	orders := h.plan.all()
 	start := time.Now()
-	for _, o := range h.plan.all() {
-		if err := registerOrder(ctx, db, o); err != nil {
-			return err
-		}
+	if _, _, err := drive(ctx, len(orders), h.cfg.Concurrency, func(ctx context.Context, i int) error {
+		return h.registerOrder(ctx, orders[i])
+	}); err != nil {
+		return err
 	}
-	h.logf("  %d orders in %s", len(h.plan.all()), time.Since(start).Round(time.Millisecond))
+	h.logf("  %d orders in %s", len(orders), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -322,9 +367,11 @@ func (h *harness) startWorker(ctx context.Context) error {
 	env := append([]string{
 		"TEMPORAL_ADDRESS=" + h.temporalAt,
 		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
-		"CERTFLOW_DB=" + h.path("certflow.db"),
+		"CERTFLOW_DB=" + h.dsn(),
 		"CERTFLOW_CA_URL=" + h.casimURL,
 		"CERTFLOW_CA_TOKEN=" + h.caToken,
+		"CERTFLOW_PAY_URL=" + h.paysimURL,
+		"CERTFLOW_PAY_TOKEN=" + h.caToken,
 		"CERTFLOW_METRICS_ADDR=" + metrics,
 	}, h.cfg.WorkerEnv...)
 	if h.worker, err = h.startChild("worker", env, h.cfg.WorkerBin); err != nil {
@@ -356,10 +403,21 @@ func (h *harness) startInProcess(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading profiles: %w", err)
 	}
+	tokens, err := gateway.NewTokens("bench:console:" + h.consoleToken)
+	if err != nil {
+		return fmt.Errorf("console token: %w", err)
+	}
 	srv, err := gateway.New(gateway.Config{
-		Workflows:      gateway.NewTemporal(h.tc),
-		Orders:         wiring.StoreOrders{DB: h.db},
-		Judge:          gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		Workflows: gateway.NewTemporal(h.tc),
+		Orders:    wiring.StoreOrders{DB: h.db},
+		Judge:     gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
+		Validate:  intake.Validator{Registry: reg}.Validate,
+		Tokens:    tokens,
+		// The per-token (and per-address, for CA callbacks) limit is
+		// lifted: the run measures certflow, not DefaultRateLimit, which
+		// would hold one console token to 50 requests/s. A deployment
+		// sets the limit its console backend's traffic needs.
+		RateLimit:      unlimited,
 		WebhookSecrets: [][]byte{h.secret},
 		Logger:         zap.NewNop(),
 	})
@@ -379,6 +437,10 @@ func (h *harness) startInProcess(ctx context.Context) error {
 	})
 	return waitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
 }
+
+// unlimited is the in-process gateway's rate limit: far above any rate
+// the harness reaches.
+var unlimited = gateway.RateLimit{Rate: 1e9, Burst: 1 << 30}
 
 func (h *harness) httpOK(url string) func(context.Context) error {
 	return func(ctx context.Context) error {
@@ -400,7 +462,7 @@ func (h *harness) httpOK(url string) func(context.Context) error {
 
 // alive fails when a child process has died.
 func (h *harness) alive() error {
-	for _, c := range []*child{h.temporal, h.casim, h.worker} {
+	for _, c := range []*child{h.temporal, h.casim, h.paysim, h.worker} {
 		if c != nil {
 			if err := c.exited(); err != nil {
 				return err

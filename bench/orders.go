@@ -2,15 +2,18 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/store"
 )
 
 // The event-count paths: the orders whose refunds are counted event by
@@ -60,7 +63,9 @@ func newPlan(cfg Config, now time.Time) plan {
 	}
 	if cfg.runs(ModeCallbacks) {
 		for i := range cfg.CallbackCertificates {
-			p.callbacks = append(p.callbacks, issuedOrder(fmt.Sprintf("cb-%05d", i), paid, issued))
+			o := issuedOrder(fmt.Sprintf("cb-%05d", i), paid, issued)
+			o.Certificates[0].State = statemachine.ValidatingRevocation
+			p.callbacks = append(p.callbacks, o)
 		}
 	}
 	return p
@@ -80,11 +85,12 @@ func (p plan) all() []domain.Order {
 	return append(all, p.callbacks...)
 }
 
-// behaviours parks the waiting mode's reviews: casim leaves them pending
-// until the harness sets the behaviour to approve.
+// behaviours parks the waiting mode's reviews (casim leaves them pending
+// until the harness sets the behaviour to approve) and the callback mode's
+// (their result is the callback the harness posts itself).
 func (p plan) behaviours() casimBehaviours {
 	b := casimBehaviours{}
-	for _, o := range p.waiting {
+	for _, o := range append(append([]domain.Order(nil), p.waiting...), p.callbacks...) {
 		b[o.Certificates[0].ID] = casim.Behaviour{Revocation: casim.RevocationNever}
 	}
 	return b
@@ -108,13 +114,37 @@ func issuedOrder(id string, paid, issued time.Time) domain.Order {
 	return sslOrder(id, paid, issuedCert(id+"-c1", issued))
 }
 
-// registerOrder is the one place the harness registers an order with the
-// console. Today that is a write to the store, as the demo's seeder does;
-// once the console API has order intake (PUT /v1/orders/{id}), this
-// becomes that call and the harness needs no store of its own.
-func registerOrder(ctx context.Context, db *store.DB, o domain.Order) error {
-	if err := db.PutOrder(ctx, o); err != nil {
-		return fmt.Errorf("registering order %s: %w", o.ID, err)
+// registerOrder registers o with the console API, PUT /v1/orders/{id}
+// with the console token, as a console backend (and the demo's seeder)
+// does; the run's directory is fresh, so every order must be created.
+func (h *harness) registerOrder(ctx context.Context, o domain.Order) error {
+	body, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encoding order %s: %w", o.ID, err)
 	}
-	return nil
+	for attempt := 1; ; attempt++ {
+		status, resp, err := h.console(ctx, http.MethodPut, "/v1/orders/"+url.PathEscape(o.ID), body)
+		switch {
+		case err != nil:
+			return fmt.Errorf("registering order %s: %w", o.ID, err)
+		case status == http.StatusCreated || status == http.StatusOK:
+			var v gateway.OrderView
+			if err := json.Unmarshal(resp, &v); err != nil {
+				return fmt.Errorf("registering order %s: answer %s: %w", o.ID, resp, err)
+			}
+			if !v.Created && attempt == 1 { // a retry may find the order its first attempt created
+				return fmt.Errorf("registering order %s: the gateway answered %d but did not create it: %s", o.ID, status, resp)
+			}
+			return nil
+		case status == http.StatusServiceUnavailable && attempt < maxAttempts:
+			h.retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		default:
+			return fmt.Errorf("registering order %s: PUT answered %d: %s", o.ID, status, resp)
+		}
+	}
 }

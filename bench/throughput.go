@@ -94,19 +94,18 @@ func (h *harness) throughput(ctx context.Context, rep *Report) error {
 }
 
 // refundBody is the body of POST /v1/orders/{id}/refund: every
-// confirmation the console collects.
+// confirmation the console collects (who asks is the token's subject).
 type refundBody struct {
-	Consent              bool   `json:"consent"`
-	ConfirmIrreversible  bool   `json:"confirm_irreversible"`
-	AcceptLateReviewRisk bool   `json:"accept_late_review_risk"`
-	RequestedBy          string `json:"requested_by"`
+	Consent              bool `json:"consent"`
+	ConfirmIrreversible  bool `json:"confirm_irreversible"`
+	AcceptLateReviewRisk bool `json:"accept_late_review_risk"`
 }
 
 // startRefund asks the gateway for o's refund. A 503 (Temporal did not
 // answer in time) is retried as the API asks: the retry joins the refund
 // if the first request started it. Retries are counted in the report.
 func (h *harness) startRefund(ctx context.Context, o domain.Order) error {
-	body, _ := json.Marshal(refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "bench"})
+	body, _ := json.Marshal(refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true})
 	for attempt := 1; ; attempt++ {
 		status, resp, err := h.console(ctx, http.MethodPost, "/v1/orders/"+o.ID+"/refund", body)
 		switch {
@@ -150,7 +149,7 @@ func (h *harness) awaitRefunded(ctx context.Context, orderID string) error {
 	return nil
 }
 
-// console calls the gateway's console API with the configured bearer
+// console calls the gateway's console API with the harness's console
 // token.
 func (h *harness) console(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, h.gatewayURL+path, bytes.NewReader(body))
@@ -160,9 +159,7 @@ func (h *harness) console(ctx context.Context, method, path string, body []byte)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if h.cfg.ConsoleToken != "" {
-		req.Header.Set("Authorization", "Bearer "+h.cfg.ConsoleToken)
-	}
+	req.Header.Set("Authorization", "Bearer "+h.consoleToken)
 	resp, err := h.web.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,13 +79,7 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		// Stray: acknowledged and recorded by the workflow, never applied.
 		res.Stray = fmt.Sprintf("occurred_at %s is more than %s in the future", res.At.Format(time.RFC3339), s.tolerance())
 	}
-	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	in := workflows.CertificateInput{Certificate: cert, OrderID: orderID}
-	if err := s.wf.DeliverCAResult(ctx, in, res); err != nil {
+	if err := s.deliver(ctx, res); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -146,4 +141,19 @@ func decodeCallback(body []byte, dst *caEvent) error {
 		return badRequest("request body has data after the JSON object")
 	}
 	return nil
+}
+
+// deliver hands a CA result to the certificate's one writer: a plain
+// signal to its running workflow; only when none runs is the certificate
+// read from the store and its workflow signalled with start.
+func (s *Server) deliver(ctx context.Context, res workflows.CAResult) error {
+	err := s.wf.SignalCAResult(ctx, res)
+	if errs.CodeOf(err) != errs.NotFound {
+		return err
+	}
+	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
+	if err != nil {
+		return err
+	}
+	return s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }

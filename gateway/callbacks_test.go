@@ -35,6 +35,19 @@ func TestCallbackDelivered(t *testing.T) {
 	}
 }
 
+// TestCallbackToRunningWorkflowIsOneSignal: a certificate whose workflow
+// runs gets a plain signal; the store is not read (it fails here) and no
+// workflow is started.
+func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
+	e := newEnv(t)
+	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	e.orders.err = errs.E(errs.Unavailable, "store down")
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
+	if e.wf.plainSignals != 1 || len(e.wf.signals) != 1 || len(e.wf.signalInputs) != 0 {
+		t.Errorf("plain signals %d, signals %+v, starts %+v; want one plain signal", e.wf.plainSignals, e.wf.signals, e.wf.signalInputs)
+	}
+}
+
 // TestCallbackRepeated: a redelivery is acknowledged again and signalled
 // again with the same event ID, which the workflow dedupes.
 func TestCallbackRepeated(t *testing.T) {

@@ -54,6 +54,7 @@ type fakeWorkflows struct {
 	signals       []workflows.CAResult
 	signalInputs  []workflows.CertificateInput
 	signalErr     error
+	plainSignals  int
 	updateIDs     []string
 }
 
@@ -192,6 +193,22 @@ func (f *fakeWorkflows) CertificateStatus(ctx context.Context, certID string) (w
 		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "workflow of certificate %s not found", certID)
 	}
 	return st, nil
+}
+
+// SignalCAResult reaches a certificate workflow the fake runs (certs);
+// otherwise it is not found, as Temporal answers.
+func (f *fakeWorkflows) SignalCAResult(ctx context.Context, res workflows.CAResult) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.signalErr != nil {
+		return f.signalErr
+	}
+	if _, ok := f.certs[res.Certificate]; !ok {
+		return errs.E(errs.NotFound, "workflow of certificate %s not found", res.Certificate)
+	}
+	f.signals = append(f.signals, res)
+	f.plainSignals++
+	return nil
 }
 
 func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error {

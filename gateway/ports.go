@@ -48,8 +48,13 @@ type Workflows interface {
 	CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error)
 	// CertificateStatus queries the certificate's workflow.
 	CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error)
+	// SignalCAResult signals a CA result to the certificate's running
+	// workflow: one plain signal, the callback's usual path. errs.NotFound
+	// when no workflow runs for the certificate.
+	SignalCAResult(ctx context.Context, res workflows.CAResult) error
 	// DeliverCAResult signals a CA result to the certificate's workflow,
-	// starting the workflow from in if it is not running.
+	// starting the workflow from in if it is not running (the path of a
+	// callback for a certificate without a running workflow).
 	DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error
 }
 

@@ -32,6 +32,7 @@ const (
 type TemporalClient interface {
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
 	GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
 	SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any, options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
 	NewWithStartWorkflowOperation(options client.StartWorkflowOptions, workflow any, args ...any) client.WithStartWorkflowOperation
 	UpdateWorkflow(ctx context.Context, options client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error)
@@ -194,6 +195,12 @@ func (t *Temporal) CertificateStatus(ctx context.Context, certID string) (workfl
 	var st workflows.CertificateStatus
 	err := t.status(ctx, workflows.CertificateWorkflowID(certID), workflows.QueryCertificateStatus, &st, certificateWhat(certID))
 	return st, err
+}
+
+// SignalCAResult signals the result to the certificate's running workflow.
+func (t *Temporal) SignalCAResult(ctx context.Context, res workflows.CAResult) error {
+	err := t.c.SignalWorkflow(ctx, workflows.CertificateWorkflowID(res.Certificate), "", workflows.SignalCAResult, res)
+	return temporalError(err, certificateWhat(res.Certificate))
 }
 
 // DeliverCAResult signals the result with start: the certificate's workflow

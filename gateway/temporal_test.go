@@ -40,6 +40,8 @@ type fakeClient struct {
 	outcomeErr  error
 	signalName  string
 	signalArg   any
+	signalID    string
+	signalErr   error
 	status      enumspb.WorkflowExecutionStatus
 	describeErr error
 	queried     string
@@ -58,6 +60,11 @@ func (f *fakeClient) ExecuteWorkflow(ctx context.Context, o client.StartWorkflow
 
 func (f *fakeClient) GetWorkflow(ctx context.Context, id, runID string) client.WorkflowRun {
 	return fakeRun{id: id, runID: runID, result: f.result}
+}
+
+func (f *fakeClient) SignalWorkflow(ctx context.Context, id, runID, name string, arg any) error {
+	f.signalID, f.signalName, f.signalArg = id, name, arg
+	return f.signalErr
 }
 
 func (f *fakeClient) SignalWithStartWorkflow(ctx context.Context, id, name string, arg any, o client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
@@ -337,5 +344,24 @@ func TestTemporalError(t *testing.T) {
 	}
 	if temporalError(nil, "thing") != nil {
 		t.Error("nil error coded")
+	}
+}
+
+// TestSignalCAResult: a plain signal to the certificate's workflow; a
+// workflow that does not run is errs.NotFound, the gateway's cue to start
+// one.
+func TestSignalCAResult(t *testing.T) {
+	fc := &fakeClient{}
+	tp := NewTemporal(fc)
+	res := workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	if err := tp.SignalCAResult(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	if fc.signalID != workflows.CertificateWorkflowID("c-1") || fc.signalName != workflows.SignalCAResult || fc.signalArg != res {
+		t.Errorf("signalled %s %s %+v", fc.signalID, fc.signalName, fc.signalArg)
+	}
+	fc.signalErr = serviceerror.NewNotFound("workflow not found")
+	if err := tp.SignalCAResult(context.Background(), res); errs.CodeOf(err) != errs.NotFound {
+		t.Errorf("no workflow: %v, want not found", err)
 	}
 }

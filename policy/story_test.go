@@ -53,7 +53,7 @@ type storyEvent struct {
 func TestStories(t *testing.T) {
 	files, _ := filepath.Glob("../testdata/scenarios/*.json")
 	if len(files) == 0 {
-		t.Skip("no scenario files")
+		t.Fatal("no scenario files in ../testdata/scenarios")
 	}
 	reg := registry(t)
 	for _, f := range files {

@@ -40,6 +40,9 @@ func temporalBin(t *testing.T) string {
 		bin = filepath.Join("..", "bin", "temporal")
 	}
 	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
+		}
 		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
 	}
 	abs, err := filepath.Abs(bin)

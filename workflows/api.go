@@ -5,6 +5,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -69,6 +70,9 @@ type CertificateInput struct {
 	// Review is the revocation review known to be open at the CA when the
 	// certificate starts under review (optional).
 	Review *Review `json:"review,omitempty"`
+	// Command is the first command of the refund that starts the
+	// workflow, delivered with the start instead of a signal after it.
+	Command *Command `json:"command,omitempty"`
 	// Carried over by continue-as-new.
 	Carry *CertificateCarry `json:"carry,omitempty"`
 }
@@ -84,6 +88,11 @@ type CertificateCarry struct {
 	// Poll is the interval at which the certificate asks the CA about an
 	// open review nobody else waits for.
 	Poll time.Duration `json:"poll,omitempty"`
+	// Judge is the order and policy a refund's revoke command brought.
+	Judge *activities.Judgement `json:"judge,omitempty"`
+	// OwnerRun and Then: see Command.ReplyRun and Command.Then.
+	OwnerRun string                   `json:"owner_run,omitempty"`
+	Then     []statemachine.CertEvent `json:"then,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -138,6 +147,12 @@ type Command struct {
 	Event     statemachine.CertEvent `json:"event,omitempty"`
 	// ReplyTo is the workflow ID that receives Reports (the refund).
 	ReplyTo string `json:"reply_to"`
+	// ReplyRun is the run of ReplyTo. When that run started this
+	// certificate workflow as its child, the report on a command that
+	// removes the certificate is the workflow's result
+	// (CertificateStatus.Final) instead of a signal: the parent is told
+	// of the child's end anyway.
+	ReplyRun string `json:"reply_run,omitempty"`
 	// Watch asks only to be told of the certificate's changes from now on
 	// (a refund that finds a review already under way); no event applies.
 	Watch bool `json:"watch,omitempty"`
@@ -146,6 +161,16 @@ type Command struct {
 	// CA itself, every Poll, until the review ends (SSL-7, VAS-3 quota).
 	Disown bool          `json:"disown,omitempty"`
 	Poll   time.Duration `json:"poll,omitempty"`
+	// Judge is the order and the policy bundle the refund judged by, sent
+	// with a revoke: the certificate judges the completed revocation's
+	// quota rule (SSL-7, VAS-2..VAS-4) with them instead of loading the
+	// order and resolving the policy again.
+	Judge *activities.Judgement `json:"judge,omitempty"`
+	// Then, with a revoke, are the release steps that follow an approved
+	// revocation (delete): the certificate performs them at once when the
+	// revocation keeps the refund (policy.JudgeRevocation by Judge) and
+	// reports them with the approval, one report for the whole chain.
+	Then []statemachine.CertEvent `json:"then,omitempty"`
 }
 
 // Report tells a refund workflow what became of a command, or of a
@@ -164,6 +189,9 @@ type Report struct {
 	// Review is the revocation review open (after a revoke, or for a
 	// watch while one is under way).
 	Review *Review `json:"review,omitempty"`
+	// Done lists the steps the certificate performed after an approved
+	// revocation on the refund's behalf (Command.Then), in order.
+	Done []Transition `json:"done,omitempty"`
 }
 
 // Transition is one recorded change of a certificate's state.
@@ -188,6 +216,9 @@ type CertificateStatus struct {
 	Review *Review `json:"review,omitempty"`
 	// Strays are the latest results that answered no open review.
 	Strays []Stray `json:"strays,omitempty"`
+	// Final is the report on the command that removed the certificate,
+	// when the refund that sent it is the workflow's parent (ReplyRun).
+	Final *Report `json:"final,omitempty"`
 }
 
 // RefundInput starts a refund workflow.

@@ -39,7 +39,7 @@ const (
 // large.
 func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
 	c := newCertificate(in)
-	if c.cert.State == statemachine.Removed && in.Carry == nil {
+	if c.cert.State == statemachine.Removed && in.Carry == nil && in.Command == nil {
 		// A late callback for a removed certificate starts a run with
 		// nothing to do: the certificate is gone and no event can apply.
 		workflow.GetLogger(ctx).Info("certificate already removed; nothing to do", "certificate", c.cert.ID)
@@ -60,6 +60,9 @@ type certOp struct {
 	source    string
 	requestID string
 	replyTo   string
+	replyRun  string
+	judge     *activities.Judgement
+	then      []statemachine.CertEvent
 	result    *CAResult
 	done      bool
 	err       error
@@ -79,10 +82,23 @@ type certificate struct {
 	// poll is how often the certificate asks the CA about an open review
 	// that no refund waits for (zero: activities.DefaultReviewPoll).
 	poll time.Duration
+	// judge is the order and policy that judge a completed revocation,
+	// when a refund's revoke brought them.
+	judge *activities.Judgement
+	// ownerRun is the owner's run; then the steps to take on its behalf
+	// after an approved revocation (Command.Then).
+	ownerRun string
+	then     []statemachine.CertEvent
+	// final is the report returned as the result (see Command.ReplyRun).
+	final *Report
+	// first is the command the workflow was started with, if any.
+	first *Command
+	// published is the state last upserted as a search attribute.
+	published statemachine.CertState
 }
 
 func newCertificate(in CertificateInput) *certificate {
-	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review}
+	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review, first: in.Command}
 	if in.Carry != nil {
 		c.transitions = in.Carry.Transitions
 		c.held = in.Carry.Held
@@ -90,6 +106,9 @@ func newCertificate(in CertificateInput) *certificate {
 		c.review = in.Carry.Review
 		c.strays = in.Carry.Strays
 		c.poll = in.Carry.Poll
+		c.judge = in.Carry.Judge
+		c.ownerRun = in.Carry.OwnerRun
+		c.then = in.Carry.Then
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -123,14 +142,23 @@ func (c *certificate) setup(ctx workflow.Context) error {
 			sel.AddReceive(commands, func(ch workflow.ReceiveChannel, _ bool) {
 				var cmd Command
 				ch.Receive(ctx, &cmd)
-				c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
-					source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo})
+				c.enqueue(cmd)
 			})
 			sel.Select(ctx)
 		}
 	})
+	if in := c.first; in != nil {
+		c.first = nil
+		c.enqueue(*in)
+	}
 	c.publish(ctx)
 	return nil
+}
+
+// enqueue queues a refund's command.
+func (c *certificate) enqueue(cmd Command) {
+	c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
+		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, replyRun: cmd.ReplyRun, judge: cmd.Judge, then: cmd.Then})
 }
 
 func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
@@ -182,6 +210,9 @@ func (c *certificate) carryInput() CertificateInput {
 		Review:      c.review,
 		Strays:      tail(c.strays, keepStrays),
 		Poll:        c.poll,
+		Judge:       c.judge,
+		OwnerRun:    c.ownerRun,
+		Then:        c.then,
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -241,7 +272,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 	}
 	if op.disown {
 		if c.owner == op.replyTo {
-			c.owner = ""
+			c.owner, c.ownerRun, c.then = "", "", nil
 		}
 		if op.poll > 0 {
 			c.poll = op.poll
@@ -249,7 +280,10 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		return
 	}
 	if op.replyTo != "" {
-		c.owner = op.replyTo
+		c.owner, c.ownerRun = op.replyTo, op.replyRun
+	}
+	if op.judge != nil {
+		c.judge = op.judge
 	}
 	if op.watch {
 		c.reply(ctx, op, true)
@@ -272,6 +306,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		}
 		if op.event == statemachine.Revoke {
 			c.openReview(ctx, rec.Review)
+			c.then = op.then
 		}
 	}
 	c.transition(ctx, op.event, next, op.source, "", workflow.Now(ctx))
@@ -390,9 +425,44 @@ func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
 		c.review = nil
 	}
 	c.transition(ctx, r.Result, next, "ca", r.EventID, at)
+	var done []Transition
+	if r.Result == statemachine.RevocationApproved {
+		done = c.continueChain(ctx, at)
+	}
 	c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: r.Result, OK: true, State: c.cert.State, Error: r.Reason, At: at,
-		QuotaReturned: c.cert.QuotaReturned, Review: review})
+		QuotaReturned: c.cert.QuotaReturned, Review: review, Done: done})
 	c.retryHeld(ctx)
+}
+
+// continueChain performs the owner's steps that follow an approved
+// revocation (Command.Then) when the revocation keeps the refund
+// (policy.JudgeRevocation, the rule the refund applies to the same
+// report), so the whole chain is reported once. A step that fails stops
+// the chain: the refund commands what is left as before.
+func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transition {
+	then := c.then
+	c.then = nil
+	if len(then) == 0 || c.owner == "" || c.judge == nil {
+		return nil
+	}
+	if v := policy.JudgeRevocation(c.judge.Bundle.Profile, c.judge.Order, c.cert, at); !v.Refund {
+		return nil
+	}
+	var done []Transition
+	for _, ev := range then {
+		next, err := statemachine.CertTransition(c.cert.State, ev)
+		if err != nil || !statemachine.IsConsoleAction(ev) {
+			break
+		}
+		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
+		if err := workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
+			break
+		}
+		c.transition(ctx, ev, next, c.owner, "", workflow.Now(ctx))
+		done = append(done, c.transitions[len(c.transitions)-1])
+	}
+	return done
 }
 
 func (c *certificate) retryHeld(ctx workflow.Context) {
@@ -422,28 +492,31 @@ func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent
 		c.judgeRevocation(ctx, at)
 	}
 	c.publish(ctx)
-	sctx := withOptions(ctx, storeOptions)
+	// The store projection is a local write: a local activity (a marker,
+	// no task round trip), given up after recordOptions' ten minutes
+	// (logged); the next change writes the whole certificate again.
 	rec := activities.RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
-	if err := workflow.ExecuteActivity(sctx, a.RecordCertificate, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, recordOptions), a.RecordCertificate, rec).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording certificate state failed", "error", err)
 	}
 }
 
 // judgeRevocation applies the quota rule of a completed revocation (SSL-7,
-// VAS-2..VAS-4), whatever became of any refund.
+// VAS-2..VAS-4), whatever became of any refund. The order and policy come
+// with the refund's revoke command (judged once, by what the refund
+// loaded); a revocation no refund commanded (the console's) reads them
+// with one local activity.
 func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
-	sctx := withOptions(ctx, storeOptions)
-	var order domain.Order
-	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, c.orderID).Get(ctx, &order); err != nil {
-		workflow.GetLogger(ctx).Error("loading order to judge revocation failed", "error", err)
-		return
+	j := c.judge
+	if j == nil {
+		var loaded activities.Judgement
+		if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, c.orderID).Get(ctx, &loaded); err != nil {
+			workflow.GetLogger(ctx).Error("loading order and policy to judge revocation failed", "error", err)
+			return
+		}
+		j = &loaded
 	}
-	var bundle activities.PolicyBundle
-	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, order.Profile, order.PaidAt).Get(ctx, &bundle); err != nil {
-		workflow.GetLogger(ctx).Error("resolving policy to judge revocation failed", "error", err)
-		return
-	}
-	v := policy.JudgeRevocation(bundle.Profile, order, c.cert, at)
+	v := policy.JudgeRevocation(j.Bundle.Profile, j.Order, c.cert, at)
 	if v.QuotaReturned {
 		c.returnQuota(ctx, v.QuotaRule, at)
 	}
@@ -453,10 +526,9 @@ func (c *certificate) returnQuota(ctx workflow.Context, rule string, at time.Tim
 	if c.cert.QuotaReturned {
 		return
 	}
-	sctx := withOptions(ctx, storeOptions)
 	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
 	var returned bool
-	if err := workflow.ExecuteActivity(sctx, a.ReturnQuota, in).Get(ctx, &returned); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.ReturnQuota, in).Get(ctx, &returned); err != nil {
 		workflow.GetLogger(ctx).Error("returning quota failed", "error", err)
 		return
 	}
@@ -478,10 +550,27 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 	if op.err != nil {
 		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
 	}
+	if c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
+		// The run ends now and its parent is told so: the report goes
+		// with the result, not in a signal of its own.
+		c.final = &r
+		return
+	}
 	c.signal(ctx, op.replyTo, r)
 }
 
+// isParent tells whether the run id/run started this workflow as a child.
+func isParent(ctx workflow.Context, id, run string) bool {
+	p := workflow.GetInfo(ctx).ParentWorkflowExecution
+	return p != nil && run != "" && p.ID == id && p.RunID == run
+}
+
 func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
+	if c.owner != "" && c.cert.State == statemachine.Removed && isParent(ctx, c.owner, c.ownerRun) {
+		// The run ends now and its parent is told so (see reply).
+		c.final = &r
+		return
+	}
 	if c.owner != "" {
 		c.signal(ctx, c.owner, r)
 	}
@@ -494,13 +583,19 @@ func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) 
 	}
 }
 
+// publish shows the certificate in the Web UI's details and, when its
+// state changed since the last upsert, in the search attributes (an
+// upsert is an event; the details are not).
 func (c *certificate) publish(ctx workflow.Context) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		CertificateIDKey.ValueSet(c.cert.ID),
-		OrderIDKey.ValueSet(c.orderID),
-		CertificateStateKey.ValueSet(string(c.cert.State)),
-	); err != nil {
-		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+	if c.published != c.cert.State {
+		if err := workflow.UpsertTypedSearchAttributes(ctx,
+			CertificateIDKey.ValueSet(c.cert.ID),
+			OrderIDKey.ValueSet(c.orderID),
+			CertificateStateKey.ValueSet(string(c.cert.State)),
+		); err != nil {
+			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+		}
+		c.published = c.cert.State
 	}
 	details := fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
 	if n := len(c.transitions); n > 0 {
@@ -524,7 +619,7 @@ func (c *certificate) status() CertificateStatus {
 	return CertificateStatus{
 		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
 		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
-		Review: c.review, Strays: c.strays,
+		Review: c.review, Strays: c.strays, Final: c.final,
 	}
 }
 

@@ -37,18 +37,28 @@ import (
 // must lower the budget to the new count, so the saving cannot be lost
 // again. Target is issue 10's goal for the summed events, which lean
 // orchestration is to reach. Counts and where the events go:
-// docs/performance.md.
+// docs/orchestration.md.
 var eventBudgets = map[string]struct {
 	other, tasks, target int
 }{
-	// 1 issued certificate: revoke → review → delete → pay. Measured
-	// 2026-11-30: 147–153 events (refund 66–72 + certificate 81–84).
-	bench.PathIssued: {other: 72, tasks: 27, target: 45},
-	// Unused quota: the refund alone. Measured: 34.
-	bench.PathUnused: {other: 19, tasks: 5, target: 25},
+	// 1 issued certificate: revoke → review → delete → pay. Before lean
+	// orchestration (2026-11-30): 147–153 events (refund 66–72 +
+	// certificate 81–84). Lean step 1 (local activities for store reads
+	// and writes, the revocation judged by what the refund's command
+	// brought, the first command sent with the certificate's start,
+	// certificate upserts only on change): 99. Step 2 (the refund's
+	// attributes and record written once per workflow task): 88–91.
+	// Step 3 (the report on a removal is the child's result): 85. Step 4
+	// (one release command per certificate: the deletion chained after
+	// the approved revocation, one report): 64–67.
+	bench.PathIssued: {other: 37, tasks: 11, target: 45},
+	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
+	// Step 2: 16.
+	bench.PathUnused: {other: 10, tasks: 3, target: 25},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
-	// delete) + years 2 and 3 (cascade removal). Measured: 233–242.
-	bench.PathThreeYear: {other: 110, tasks: 44, target: 90},
+	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
+	// step 1: 154–157. Step 2: 151–157. Step 3: 133. Step 4: 112–115.
+	bench.PathThreeYear: {other: 61, tasks: 19, target: 90},
 }
 
 // taskEvents are the events of a workflow task; every other event is the

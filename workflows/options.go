@@ -73,6 +73,24 @@ var recordOptions = workflow.LocalActivityOptions{
 	},
 }
 
+// localStoreOptions: millisecond-long reads and writes of the local store,
+// run as local activities (one marker in history, no task round trip). A
+// store outage is retried for as long as it lasts (the workflow waits), as
+// storeOptions does for regular activities.
+var localStoreOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: errtemporal.NonRetryable(),
+	},
+}
+
+func withLocalOptions(ctx workflow.Context, o workflow.LocalActivityOptions) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, o)
+}
+
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
 }

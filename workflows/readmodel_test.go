@@ -91,8 +91,15 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	if len(during) == 0 || during[len(during)-1] != "awaiting_approval" {
 		t.Fatalf("records while waiting: %v, want the last to be awaiting_approval", during)
 	}
+	// One record per workflow task: the states the refund passes through
+	// within the task that judges the request (refund_requested, which
+	// the gateway records at the start) are coalesced into the state it
+	// then waits in.
 	all := st.states()
-	for _, want := range []string{"refund_requested", "awaiting_approval", "paying", "refunded"} {
+	if slices.Contains(all, "refund_requested") {
+		t.Errorf("a state left within the same workflow task was recorded: %v", all)
+	}
+	for _, want := range []string{"awaiting_approval", "paying", "refunded"} {
 		if !slices.Contains(all, want) {
 			t.Errorf("no record in state %s: %v", want, all)
 		}

@@ -62,13 +62,19 @@ type refund struct {
 	// commanded lists the certificates whose workflows report to this
 	// refund because it sent them a command.
 	commanded []string
-	seq       int
+	// chained are the steps a certificate performed after its approved
+	// revocation (Report.Done), not yet taken off the plan.
+	chained []Transition
+	seq     int
 	// ca is the refund's dealings with the CA (review.go).
 	ca caBoundary
 	// published and recorded are the search attributes and the store
 	// record last written: both are written again only when they change.
 	published *publishedAttrs
 	recorded  *activities.RefundRecord
+	// dirty asks the publisher to write the attributes and the record;
+	// flushing is true while it writes.
+	dirty, flushing bool
 }
 
 // publishedAttrs are the search attributes a refund upserts.
@@ -93,6 +99,17 @@ func (r *refund) setup(ctx workflow.Context) error {
 		return err
 	}
 	r.listenCA(ctx)
+	// The publisher writes the search attributes and the store record once
+	// the refund's code blocks: every change made in one workflow task is
+	// one upsert and one record, not one per change.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			_ = workflow.Await(ctx, func() bool { return r.dirty })
+			r.dirty, r.flushing = false, true
+			r.flush(ctx)
+			r.flushing = false
+		}
+	})
 	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -154,15 +171,13 @@ func (r *refund) run(ctx workflow.Context) {
 
 // load reads the order and the policy it is judged by.
 func (r *refund) load(ctx workflow.Context) bool {
-	sctx := withOptions(ctx, storeOptions)
-	if err := workflow.ExecuteActivity(sctx, a.LoadOrder, r.in.OrderID).Get(ctx, &r.order); err != nil {
+	// One local activity reads both (a marker, not two task round trips).
+	var j activities.Judgement
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, r.in.OrderID).Get(ctx, &j); err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
 		return false
 	}
-	if err := workflow.ExecuteActivity(sctx, a.ResolvePolicy, r.order.Profile, r.order.PaidAt).Get(ctx, &r.bundle); err != nil {
-		r.refuse(ctx, nil, errorMessage(err))
-		return false
-	}
+	r.order, r.bundle = j.Order, j.Bundle
 	cal, err := calendarFor(r.bundle.Calendar)
 	if err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
@@ -189,6 +204,16 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 				return
 			}
 			queue = queue[1:]
+			// The steps the certificate chained after the approval are
+			// done: take them off the plan.
+			for _, t := range r.chained {
+				if len(queue) == 0 || queue[0].Certificate != ps.Certificate || queue[0].Event != t.Event {
+					break
+				}
+				r.record(ctx, string(t.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, t.To))
+				queue = queue[1:]
+			}
+			r.chained = nil
 			continue
 		}
 		if r.cancelIfAsked(ctx) {
@@ -197,7 +222,7 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 		if statemachine.IsIrreversible(ps.Event) {
 			r.commit(ctx)
 		}
-		rep := r.command(ctx, ps)
+		rep := r.command(ctx, ps, chainAfterReview(queue)...)
 		if rep.OK {
 			if ps.Event == statemachine.Revoke {
 				r.ca.remember(ps.Certificate, rep.Review)
@@ -245,16 +270,43 @@ func replan(queue []statemachine.PlanStep, certID string, from statemachine.Cert
 	return out
 }
 
-// command sends one plan step to a certificate's workflow and waits for its
-// report.
-func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report {
-	if err := r.ensureCertificate(ctx, ps.Certificate); err != nil {
+// chainAfterReview lists, for a revoke at the head of queue, the release
+// steps of the same certificate that follow its review (Command.Then).
+func chainAfterReview(queue []statemachine.PlanStep) []statemachine.CertEvent {
+	if len(queue) < 2 || queue[0].Event != statemachine.Revoke || queue[1].Kind != statemachine.StepAwaitCA ||
+		queue[1].Certificate != queue[0].Certificate {
+		return nil
+	}
+	var then []statemachine.CertEvent
+	for _, ps := range queue[2:] {
+		if ps.Certificate != queue[0].Certificate || ps.Kind == statemachine.StepAwaitCA {
+			break
+		}
+		then = append(then, ps.Event)
+	}
+	return then
+}
+
+// command sends one plan step to a certificate's workflow (with the steps
+// it may chain after an approved revocation) and waits for its report.
+func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ...statemachine.CertEvent) Report {
+	r.seq++
+	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
+		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
+	if ps.Event == statemachine.Revoke {
+		// The certificate judges the completed revocation's quota rule
+		// by what this refund loaded (judged once, nothing loaded again).
+		cmd.Judge = &activities.Judgement{Order: r.order, Bundle: r.bundle}
+		cmd.Then = then
+	}
+	delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd)
+	if err != nil {
 		return Report{Certificate: ps.Certificate, Error: err.Error()}
 	}
-	r.seq++
-	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(), Watch: ps.Event == ""}
-	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
-		return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+	if !delivered {
+		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+			return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+		}
 	}
 	var rep Report
 	_ = workflow.Await(ctx, func() bool {
@@ -275,11 +327,13 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep) Report 
 	return rep
 }
 
-// ensureCertificate starts the certificate's workflow if it is not running
-// (abandoned on close: the certificate outlives the refund).
-func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
+// ensureCertificate starts the certificate's workflow with cmd if it is
+// not running (abandoned on close: the certificate outlives the refund).
+// It reports whether cmd went with the start; when the workflow was
+// already running (or started earlier), the caller signals cmd.
+func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Command) (bool, error) {
 	if contains(r.started, certID) {
-		return nil
+		return false, nil
 	}
 	var cert domain.Certificate
 	for _, c := range r.order.Certificates {
@@ -292,14 +346,24 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string) error {
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     fmt.Sprintf("Certificate %s of order %s", certID, r.in.OrderID),
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID})
+	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID, Command: &cmd})
 	err := f.GetChildWorkflowExecution().Get(ctx, nil)
 	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 	if err != nil && !errors.As(err, &already) && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return fmt.Errorf("starting certificate workflow %s: %w", certID, err)
+		return false, fmt.Errorf("starting certificate workflow %s: %w", certID, err)
 	}
 	r.started = append(r.started, certID)
-	return nil
+	if err == nil {
+		// A child that ends with a report (Command.ReplyRun) hands it
+		// over with its result.
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			var st CertificateStatus
+			if err := f.Get(ctx, &st); err == nil && st.Final != nil {
+				r.reports = append(r.reports, *st.Final)
+			}
+		})
+	}
+	return err == nil, nil
 }
 
 // awaitCustomer pauses the chain until the customer fixes and resubmits a
@@ -522,8 +586,9 @@ func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string,
 	r.finished = true
 	r.record(ctx, string(outcome), message)
 	r.publish(ctx)
-	// Answer pending updates before the run closes.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	// Answer pending updates and write the last record before the run
+	// closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !r.dirty && !r.flushing })
 }
 
 // fire moves the order machine; an illegal event is a bug, logged loudly.
@@ -577,13 +642,19 @@ func (r *refund) certificate(id string) domain.Certificate {
 }
 
 // publish shows the refund's state everywhere it is read: the Web UI's
-// details, the search attributes and the store's record (the console's
-// read model), one vocabulary (statemachine.OrderState) in all three. The
-// attributes and the record are written only when they change, the record
-// by a local activity (a marker in history, no task round trip). Before
-// the request is judged (state paid) there is no refund to show yet.
+// details at once, the search attributes and the store's record (the
+// console's read model) through the publisher when the workflow task's
+// code blocks; one vocabulary (statemachine.OrderState) in all three.
 func (r *refund) publish(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, r.details())
+	r.dirty = true
+}
+
+// flush writes the search attributes and the record, each only when it
+// changed, the record by a local activity (a marker in history, no task
+// round trip). Before the request is judged (state paid) there is no
+// refund to show yet.
+func (r *refund) flush(ctx workflow.Context) {
 	if r.st.State == statemachine.OrderPaid {
 		return
 	}

@@ -64,16 +64,23 @@ func temporalBin(t *testing.T) string {
 	}
 	p, _ := filepath.Abs("../bin/temporal")
 	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
+		}
 		t.Skipf("Temporal CLI not found at %s (run make temporal)", p)
 	}
 	return p
 }
 
-// TestRecordHistories runs the main paths on a real dev server and writes
-// their histories. It runs only with -record.
+// TestRecordHistories runs the main paths on a real dev server, writes
+// their histories and replays what it wrote: the current code must replay
+// its own fresh histories (a determinism check against a real server).
+// With -record it writes them into testdata/histories, the deliberate
+// re-recording of a versioned change; otherwise into a temporary folder.
 func TestRecordHistories(t *testing.T) {
-	if !*record {
-		t.Skip("run with -record to re-record histories")
+	dir := t.TempDir()
+	if *record {
+		dir = historyDir
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -142,10 +149,23 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %s %v", o.ID, st.Outcome, st.Reasons)
-		writeHistory(ctx, t, c, run.GetID(), strings.TrimPrefix(o.ID, "rec-")+"-refund")
+		writeHistory(ctx, t, c, dir, run.GetID(), strings.TrimPrefix(o.ID, "rec-")+"-refund")
 	}
-	writeHistory(ctx, t, c, workflows.CertificateWorkflowID("rec-issued-c1"), "issued-certificate")
-	writeHistory(ctx, t, c, workflows.CertificateWorkflowID("rec-pending-c1"), "pending-certificate")
+	writeHistory(ctx, t, c, dir, workflows.CertificateWorkflowID("rec-issued-c1"), "issued-certificate")
+	writeHistory(ctx, t, c, dir, workflows.CertificateWorkflowID("rec-pending-c1"), "pending-certificate")
+
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != len(orders)+2 {
+		t.Fatalf("wrote %d histories, want %d", len(files), len(orders)+2)
+	}
+	for _, f := range files {
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflow(workflows.CertificateWorkflow)
+		r.RegisterWorkflow(workflows.RefundWorkflow)
+		if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
+			t.Errorf("replay of the fresh %s failed: %v", filepath.Base(f), err)
+		}
+	}
 }
 
 func recOrder(id string, p domain.Product, paid time.Time, usage *domain.Usage, certs []domain.Certificate) domain.Order {
@@ -183,7 +203,7 @@ func waitForRefundState(ctx context.Context, t *testing.T, c client.Client, orde
 	t.Fatalf("refund %s never reached %s", orderID, want)
 }
 
-func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, name string) {
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, dir, workflowID, name string) {
 	t.Helper()
 	// Wait for the workflow to close so the history is complete.
 	iter := c.GetWorkflowHistory(ctx, workflowID, "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -203,10 +223,10 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(historyDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(historyDir, name+".json"), doc, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

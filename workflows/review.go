@@ -244,6 +244,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 
 func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report, waitStart time.Time) bool {
 	r.noteCertificate(rep)
+	r.chained = rep.Done
 	r.st.Waiting = ""
 	obs.CAReviewWaited(workflow.GetMetricsHandler(ctx), string(rep.Event), workflow.Now(ctx).Sub(waitStart))
 	return r.judgeReview(ctx, certID, rep)

@@ -63,7 +63,7 @@ func parse(args []string, getenv func(string) string, output io.Writer) (options
 	fs.StringVar(&o.cfg.Dir, "dir", ".bench", "state and logs (emptied first)")
 	fs.StringVar(&o.cfg.TemporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.StringVar(&workerEnv, "worker-env", getenv("BENCH_WORKER_ENV"), "space-separated NAME=value settings for the worker, e.g. CERTFLOW_STICKY_CACHE_SIZE=2000 (BENCH_WORKER_ENV)")
-	fs.StringVar(&o.cfg.ConsoleToken, "console-token", getenv("CERTFLOW_CONSOLE_TOKEN"), "bearer token for the console API (CERTFLOW_CONSOLE_TOKEN)")
+	fs.StringVar(&o.cfg.ConsoleToken, "console-token", getenv("CERTFLOW_CONSOLE_TOKEN"), "secret of the console-role token the in-process gateway accepts and the harness sends, at least 16 characters; default: generated (CERTFLOW_CONSOLE_TOKEN)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Hour, "bound on each phase")
 	fs.StringVar(&o.out, "out", filepath.Join("docs", "BENCHMARKS.md"), "Markdown file the figures are appended to; empty: print only")
 	fs.StringVar(&o.json, "json", "", "also write the raw figures as JSON to this file")

@@ -67,6 +67,9 @@ func TestEnsureSearchAttributes(t *testing.T) {
 		bin = filepath.Join("..", "..", "bin", "temporal")
 	}
 	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
+		}
 		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
