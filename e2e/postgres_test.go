@@ -1,17 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,12 +26,16 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/activities/payclient"
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/gateway"
+	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
@@ -85,10 +93,11 @@ func (c *countingPayments) Refund(ctx context.Context, req activities.PayoutRequ
 	return c.Payments.Refund(ctx, req)
 }
 
-// Two workers, each with its own connection pool to one PostgreSQL
-// database, and one Temporal dev server refund 200 orders: every refund
-// completes and the ledger holds exactly one paid payout per order, the
-// provider exactly one succeeded refund.
+// Two workers and two gateways, each with its own connection pool to one
+// PostgreSQL database, and one Temporal dev server refund 200 orders
+// registered through the gateways, each refund requested through both
+// gateways at once: every refund completes, and the ledger holds exactly
+// one paid payout per order, the provider exactly one succeeded refund.
 func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
@@ -139,6 +148,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	const orders = 200
 	paid := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
 	ids := make([]string, orders)
+	orderBodies := make([]domain.Order, orders)
 	for i := range orders {
 		ids[i] = fmt.Sprintf("pg-%03d", i)
 		o := domain.Order{ID: ids[i], Product: domain.SSLCertificate, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
@@ -148,9 +158,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 			// Some go through the CA first (withdraw, then cancel).
 			o.Certificates = []domain.Certificate{{ID: "c-" + ids[i], State: statemachine.PendingApplication}}
 		}
-		if err := db.PutOrder(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+		orderBodies[i] = o
 	}
 
 	counters := make([]*countingPayments, 2)
@@ -181,14 +189,78 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 		t.Cleanup(w.Stop)
 	}
 
+	// Two gateways, each with its own pool, register the orders (alternately)
+	// and take every refund request twice, once each, at the same moment:
+	// the two gateways race on every order and still start one workflow.
+	gws := make([]*httptest.Server, 2)
+	tokens, err := gateway.NewTokens("pg-console:console:" + consoleToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range gws {
+		gdb, err := store.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gdb.Close() })
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(srv.Client()), Orders: wiring.StoreOrders{DB: gdb},
+			Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
+			Tokens: tokens, WebhookSecrets: [][]byte{[]byte("pg-test-webhook-secret-0123456789")}, Logger: zap.NewNop(),
+			// One test client sends hundreds of requests a second.
+			RateLimit: gateway.RateLimit{Rate: 1e6, Burst: 1e6}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gws[i] = httptest.NewServer(g.Handler())
+		t.Cleanup(gws[i].Close)
+	}
+	send := func(method, url string, body any) (int, string) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+consoleToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	for i, o := range orderBodies {
+		if code, body := send(http.MethodPut, gws[i%2].URL+"/v1/orders/"+o.ID, o); code != http.StatusCreated {
+			t.Fatalf("PUT order %s through gateway %d: %d %s", o.ID, i%2, code, body)
+		}
+	}
+	var reqWG sync.WaitGroup
+	reqErrs := make(chan string, 2*orders)
+	sem := make(chan struct{}, 20)
+	for _, id := range ids {
+		for g := range gws {
+			reqWG.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				code, body := send(http.MethodPost, gws[g].URL+"/v1/orders/"+id+"/refund", map[string]any{"consent": true, "confirm_irreversible": true})
+				// The other gateway's request may have been paid already:
+				// then this one is refused as a second payout (M-3).
+				paidAlready := code == http.StatusConflict && strings.Contains(body, `"rules":["M-3"]`)
+				if code != http.StatusAccepted && !paidAlready {
+					reqErrs <- fmt.Sprintf("%s via gateway %d: %d %s", id, g, code, body)
+				}
+			})
+		}
+	}
+	reqWG.Wait()
+	close(reqErrs)
+	for e := range reqErrs {
+		t.Errorf("refund request: %s", e)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
 	runs := make([]client.WorkflowRun, orders)
 	for i, id := range ids {
-		runs[i], err = srv.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(id), TaskQueue: workflows.TaskQueue},
-			workflows.RefundWorkflow, workflows.RefundInput{OrderID: id, Request: domain.RefundRequest{
-				OrderID: id, RequestedAt: time.Now(), Consent: true, ConfirmIrreversible: true}})
-		if err != nil {
-			t.Fatalf("starting refund %s: %v", id, err)
-		}
+		runs[i] = srv.Client().GetWorkflow(ctx, workflows.RefundWorkflowID(id), "")
 	}
 	var (
 		wg       sync.WaitGroup
