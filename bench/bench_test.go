@@ -2,31 +2,14 @@ package bench
 
 import (
 	"context"
+	"github.com/certflow/certflow/internal/testenv"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// temporalBin finds the CLI that `make temporal` builds. `make test` sets
-// CERTFLOW_REQUIRE_E2E so a missing CLI fails there instead of skipping.
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if p == "" {
-		p, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
-		}
-		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", p)
-	}
-	return p
-}
 
 // TestRunAllModesTiny runs the whole harness once at a tiny size, as CI
 // does, and checks that every mode produced well-formed figures. Their
@@ -34,7 +17,7 @@ func temporalBin(t *testing.T) string {
 func TestRunAllModesTiny(t *testing.T) {
 	cfg := Config{
 		Mode: ModeAll, Refunds: 3, Concurrency: 3, Rounds: 1, Waiting: 3, Callbacks: 10, CallbackCertificates: 2,
-		Dir: filepath.Join(t.TempDir(), "run"), TemporalBin: temporalBin(t), ModuleDir: "..", Timeout: 3 * time.Minute,
+		Dir: filepath.Join(t.TempDir(), "run"), TemporalBin: testenv.TemporalBin(t), ModuleDir: "..", Timeout: 3 * time.Minute,
 		WorkerEnv: []string{"CERTFLOW_DEV_LOG=false"},
 	}
 	var log strings.Builder

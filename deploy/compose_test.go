@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -371,27 +372,13 @@ func TestNamespaceScriptRegistersSearchAttributes(t *testing.T) {
 // image (the script calls it by name).
 func temporalBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if bin == "" {
-		bin = filepath.Join(root(t), "bin", "temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("no Temporal CLI at %s and CERTFLOW_REQUIRE_E2E is set: %v", bin, err)
-		}
-		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-	}
+	bin := testenv.TemporalBin(t)
 	if filepath.Base(bin) != "temporal" {
 		link := filepath.Join(t.TempDir(), "temporal")
-		abs, _ := filepath.Abs(bin)
-		if err := os.Symlink(abs, link); err != nil {
+		if err := os.Symlink(bin, link); err != nil {
 			t.Fatal(err)
 		}
 		return link
 	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
+	return bin
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -80,7 +81,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 		extra = append(extra, "--search-attribute", sa)
 	}
 	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error",
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
 		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
 		t.Fatalf("dev server: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/certflow/certflow/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -328,7 +329,7 @@ func buildWorker(t *testing.T, dir string) string {
 // exactly one payment per order.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel() // mostly waiting out activity timeouts
-	s := &crashSystem{t: t, dir: t.TempDir(), bin: temporalBin(t), port: freePort(t), fired: map[string]bool{}, done: make(chan struct{})}
+	s := &crashSystem{t: t, dir: t.TempDir(), bin: testenv.TemporalBin(t), port: freePort(t), fired: map[string]bool{}, done: make(chan struct{})}
 	s.dsn = "sqlite:" + filepath.Join(s.dir, "certflow.db")
 	if os.Getenv("CERTFLOW_TEST_POSTGRES") != "" {
 		s.dsn = postgresDSN(t)

@@ -9,12 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -64,23 +64,6 @@ type system struct {
 	ca       *httptest.Server
 }
 
-// temporalBin finds the CLI that `make temporal` builds. `make test` sets
-// CERTFLOW_REQUIRE_E2E so a missing CLI fails there instead of skipping.
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if p == "" {
-		p, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
-		}
-		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", p)
-	}
-	return p
-}
-
 func start(t *testing.T) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +73,7 @@ func start(t *testing.T) *system {
 		extra = append(extra, "--search-attribute", sa)
 	}
 	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error",
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
 		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
 		t.Fatalf("dev server: %v", err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,7 +102,7 @@ func (c *countingPayments) Refund(ctx context.Context, req activities.PayoutRequ
 func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
-	bin := temporalBin(t)
+	bin := testenv.TemporalBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

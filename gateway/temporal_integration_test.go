@@ -3,10 +3,9 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,16 +34,7 @@ import (
 // ../bin/temporal); under CERTFLOW_REQUIRE_E2E (make test) its absence
 // fails the test.
 func TestTemporalAgainstServer(t *testing.T) {
-	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("Temporal CLI not found at %s; run make temporal", bin)
-		}
-		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", bin)
-	}
+	bin := testenv.TemporalBin(t)
 	var extra []string
 	for _, sa := range workflows.SearchAttributeTypes {
 		extra = append(extra, "--search-attribute", sa)

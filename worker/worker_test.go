@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,27 +31,6 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
-// temporalBin is the Temporal CLI the dev-server tests run: the one `make
-// temporal` builds, or CERTFLOW_TEMPORAL_BIN.
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "bin", "temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-		}
-		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
-}
-
 func startDevServer(t *testing.T, ctx context.Context) *testsuite.DevServer {
 	t.Helper()
 	args := []string{}
@@ -59,7 +38,7 @@ func startDevServer(t *testing.T, ctx context.Context) *testsuite.DevServer {
 		args = append(args, "--search-attribute", sa)
 	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  temporalBin(t),
+		ExistingPath:  testenv.TemporalBin(t),
 		ClientOptions: &client.Options{Namespace: "default", Logger: temporalx.NewZapLogger(zaptest.NewLogger(t))},
 		LogLevel:      "error",
 		Stdout:        io.Discard,
@@ -259,7 +238,7 @@ func TestWorkerRefusesNamespaceWithoutSearchAttributes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: temporalBin(t), LogLevel: "error", Stdout: io.Discard,
+		ExistingPath: testenv.TemporalBin(t), LogLevel: "error", Stdout: io.Discard,
 		ExtraArgs: []string{"--search-attribute", "OrderId=Keyword"},
 	})
 	if err != nil {

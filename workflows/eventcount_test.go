@@ -3,8 +3,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/certflow/certflow/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -65,23 +64,6 @@ var eventBudgets = map[string]struct {
 // work itself.
 var taskEvents = []string{"WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted", "WorkflowTaskFailed", "WorkflowTaskTimedOut"}
 
-// requireTemporal finds the CLI that `make temporal` builds; under
-// CERTFLOW_REQUIRE_E2E (make test) a missing CLI fails.
-func requireTemporal(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if p == "" {
-		p, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
-		}
-		t.Skipf("Temporal CLI not found at %s (make temporal builds it)", p)
-	}
-	return p
-}
-
 // TestEventBudgets records fresh histories of the three paths of issue 10
 // on a real dev server and holds each path's summed event count to its
 // budget.
@@ -92,7 +74,7 @@ func TestEventBudgets(t *testing.T) {
 	for _, sa := range workflows.SearchAttributeTypes {
 		extra = append(extra, "--search-attribute", sa)
 	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: requireTemporal(t), ExtraArgs: extra, LogLevel: "error",
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
 		ClientOptions: &client.Options{Logger: quietLogger()}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"os"
@@ -56,22 +57,6 @@ func quietLogger() log.Logger {
 	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// temporalBin finds the Temporal CLI built by `make temporal`.
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CERTFLOW_TEMPORAL_BIN"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../bin/temporal")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("Temporal CLI not found at %s; run make temporal", p)
-		}
-		t.Skipf("Temporal CLI not found at %s (run make temporal)", p)
-	}
-	return p
-}
-
 // TestRecordHistories runs the main paths on a real dev server, writes
 // their histories and replays what it wrote: the current code must replay
 // its own fresh histories (a determinism check against a real server).
@@ -88,7 +73,7 @@ func TestRecordHistories(t *testing.T) {
 	for _, sa := range workflows.SearchAttributeTypes {
 		extra = append(extra, "--search-attribute", sa)
 	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin(t), ExtraArgs: extra, LogLevel: "error"})
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -109,25 +110,6 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 	}
 }
 
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "bin", "temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("no Temporal CLI at %s and CERTFLOW_REQUIRE_E2E is set: %v", bin, err)
-		}
-		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -150,7 +132,7 @@ func TestGatewayServes(t *testing.T) {
 		saArgs = append(saArgs, "--search-attribute", sa)
 	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: temporalBin(t), LogLevel: "error", Stdout: io.Discard, ExtraArgs: saArgs,
+		ExistingPath: testenv.TemporalBin(t), LogLevel: "error", Stdout: io.Discard, ExtraArgs: saArgs,
 	})
 	if err != nil {
 		t.Fatal(err)

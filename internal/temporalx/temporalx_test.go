@@ -2,10 +2,9 @@ package temporalx
 
 import (
 	"context"
+	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -62,16 +61,7 @@ func TestDialGivesUpWhenTheContextEnds(t *testing.T) {
 }
 
 func TestEnsureSearchAttributes(t *testing.T) {
-	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "bin", "temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
-			t.Fatalf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-		}
-		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
-	}
+	bin := testenv.TemporalBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{

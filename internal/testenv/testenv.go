@@ -1,0 +1,50 @@
+// Package testenv finds what the dev-server tests need, in one place: the
+// Temporal CLI that `make temporal` builds. It also decides, once for every
+// package, whether its absence skips a test or fails it: under
+// CERTFLOW_REQUIRE_E2E (set by `make test`, so by CI) a missing CLI fails.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TemporalBin returns the absolute path of the Temporal CLI:
+// CERTFLOW_TEMPORAL_BIN, or bin/temporal at the module's root.
+func TemporalBin(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("CERTFLOW_TEMPORAL_BIN")
+	if bin == "" {
+		bin = filepath.Join(moduleRoot(t), "bin", "temporal")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+			t.Fatalf("no Temporal CLI at %s and CERTFLOW_REQUIRE_E2E is set (run `make temporal`): %v", bin, err)
+		}
+		t.Skipf("no Temporal CLI at %s (run `make temporal` or set CERTFLOW_TEMPORAL_BIN): %v", bin, err)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// moduleRoot is the nearest folder above the test's working directory
+// that holds a go.mod.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}
