@@ -130,7 +130,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(f.temporal, workflows.TaskQueue, worker.Options{})
+	w := worker.New(f.temporal, workflows.TaskQueue, testenv.WorkerOptions())
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
 	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,

@@ -139,7 +139,7 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 
-	w := worker.New(s.temporal, workflows.TaskQueue, worker.Options{})
+	w := worker.New(s.temporal, workflows.TaskQueue, testenv.WorkerOptions())
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
 	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond})

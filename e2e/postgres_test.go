@@ -179,7 +179,9 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 			t.Fatal(err)
 		}
 		counters[i] = &countingPayments{Payments: pc}
-		w := worker.New(srv.Client(), workflows.TaskQueue, worker.Options{Identity: fmt.Sprintf("pg-worker-%d", i)})
+		opts := testenv.WorkerOptions()
+		opts.Identity = fmt.Sprintf("pg-worker-%d", i)
+		w := worker.New(srv.Client(), workflows.TaskQueue, opts)
 		w.RegisterWorkflow(workflows.CertificateWorkflow)
 		w.RegisterWorkflow(workflows.RefundWorkflow)
 		w.RegisterActivity(&activities.Activities{CA: cac, Payments: counters[i], Store: wdb,

@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -117,6 +118,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	env.SetStartTime(sc.Order.PaidAt)
 	env.SetDetachedChildWait(false)
 	env.SetTestTimeout(2 * time.Minute)
+	// The simulation runs days in milliseconds, often beside other work (a
+	// test suite with the race detector on two cores): a coroutine waiting
+	// for a CPU is not a deadlock, so the SDK's one-second detector is
+	// relaxed here (sdk-go#1240: its dispatcher races after a false report).
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second})
 
 	rejected := map[string]string{}
 	for _, c := range sc.Order.Certificates {

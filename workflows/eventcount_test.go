@@ -99,7 +99,7 @@ func TestEventBudgets(t *testing.T) {
 	for _, o := range paths {
 		orders = append(orders, o)
 	}
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
 	w.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: sim.NewFakeStore(orders...),

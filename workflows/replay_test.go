@@ -92,7 +92,7 @@ func TestRecordHistories(t *testing.T) {
 	store := sim.NewFakeStore(orders...)
 	reg := mustRegistry(t)
 	pol := &activities.RegistryPolicies{Registry: reg}
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
 	w.RegisterWorkflow(workflows.CertificateWorkflow)
 	w.RegisterWorkflow(workflows.RefundWorkflow)
 	w.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: store, Policies: pol})

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
 )
 
 // TemporalBin returns the absolute path of the Temporal CLI:
@@ -47,4 +50,18 @@ func moduleRoot(t testing.TB) string {
 			t.Fatalf("no go.mod above %s", dir)
 		}
 	}
+}
+
+// DeadlockDetectionTimeout replaces the SDK's one second in the workers that
+// tests run in their own process. Under the race detector on a busy 2-core
+// machine a workflow coroutine can wait longer than a second for a CPU; the
+// SDK then reports a deadlock that is not one, and its dispatcher races after
+// such a report (temporalio/sdk-go#1240), failing the test for the machine's
+// load rather than for the code. Real blocking calls in workflow code are
+// caught statically by `make workflowcheck`.
+const DeadlockDetectionTimeout = 10 * time.Second
+
+// WorkerOptions are the options of a worker run inside a test process.
+func WorkerOptions() worker.Options {
+	return worker.Options{DeadlockDetectionTimeout: DeadlockDetectionTimeout}
 }
