@@ -186,6 +186,9 @@ type FakePayments struct {
 	// Pending makes a new refund answer pending for that many Lookups
 	// before it settles.
 	Pending int
+	// Outage makes that many Refund and Lookup calls fail as an
+	// unreachable provider would, moving no money.
+	Outage int
 	// Calls counts Refund calls.
 	Calls int
 }
@@ -215,6 +218,10 @@ func (f *FakePayments) Refund(_ context.Context, req activities.PayoutRequest) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
+	if f.Outage > 0 {
+		f.Outage--
+		return activities.ProviderRefund{}, errs.E(errs.Unavailable, "payment provider unreachable")
+	}
 	if r, ok := f.refunds[req.IdempotencyKey]; ok {
 		return r.ref, nil
 	}
@@ -247,6 +254,10 @@ func (f *FakePayments) settle(r *fakeRefund) {
 func (f *FakePayments) Lookup(_ context.Context, key string) (activities.ProviderRefund, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.Outage > 0 {
+		f.Outage--
+		return activities.ProviderRefund{}, false, errs.E(errs.Unavailable, "payment provider unreachable")
+	}
 	r, ok := f.refunds[key]
 	if !ok {
 		return activities.ProviderRefund{}, false, nil

@@ -454,12 +454,12 @@ func (r *refund) pay(ctx workflow.Context) {
 		r.refuse(ctx, nil, "no refund breakdown")
 		return
 	}
-	rec, paid, err := r.payOnce(ctx, *b)
+	rec, paid, err := r.payUntilAnswered(ctx, *b)
 	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed {
 		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
 		fb := b.FallbackToBalance()
 		b = &fb
-		rec, paid, err = r.payOnce(ctx, fb)
+		rec, paid, err = r.payUntilAnswered(ctx, fb)
 	}
 	if err != nil {
 		// The payment system names the rule that refused (M-3: more than
@@ -478,6 +478,38 @@ func (r *refund) pay(ctx workflow.Context) {
 	}
 	r.fire(ctx, statemachine.OrderPaidOut)
 	r.finish(ctx, OutcomeRefunded, []string{}, "")
+}
+
+// payUntilAnswered pays, and when the payment side stays unreachable past
+// the activity's own retries (an outage, not an answer), waits visibly and
+// tries again at the next scheduled attempt: an outage never ends a refund
+// by itself. Every attempt uses the same idempotency key, and the ledger
+// reconciles a payout that went through (M-4), so waiting pays nothing twice.
+func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
+	failing := false
+	for {
+		rec, paid, err := r.payOnce(ctx, b)
+		if err == nil || !isInfraFailure(errorType(err)) {
+			if failing {
+				r.st.Waiting = ""
+				r.record(ctx, "resumed", "the payment side answers again")
+				r.publish(ctx)
+			}
+			return rec, paid, err
+		}
+		detail := "paying " + PaymentKey(r.in.OrderID, b.Destination) + ": " + errorMessage(err)
+		if !failing {
+			failing = true
+			workflow.GetLogger(ctx).Error(waitingPaymentUnreachable, "order", r.in.OrderID, "error", detail)
+			workflow.GetMetricsHandler(ctx).Counter(MetricPaymentUnreachable).Inc(1)
+			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
+		}
+		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
+		r.publish(ctx)
+		if err := workflow.Sleep(ctx, r.pollEvery()); err != nil {
+			return rec, false, err
+		}
+	}
 }
 
 func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {

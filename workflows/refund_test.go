@@ -57,6 +57,28 @@ func TestRefundPaymentTimeoutAfterMoneyMovedPaysOnce(t *testing.T) {
 	}
 }
 
+// An outage of the payment side outlasting the payout activity's retries
+// (72 hours) does not end the refund: it waits, visibly, tries again on its
+// schedule, and pays once when the provider answers again.
+func TestRefundPaymentOutageWaitsAndPaysOnce(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "", "", request, "")
+	res, fakes := run(t, sc, func(f *sim.Fakes) { f.Payments.Outage = 400 })
+	if res.Outcome != "refunded" || res.Refund == nil || res.Refund.Cash != "100.00" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := len(fakes.Payments.PayoutsOf("o-t")); n != 1 {
+		t.Fatalf("M-4: %d payouts, want exactly 1", n)
+	}
+	var waited, resumed bool
+	for _, st := range res.Steps {
+		waited = waited || (st.Step == "waiting" && strings.Contains(st.Detail, "the payment side cannot be reached"))
+		resumed = resumed || st.Step == "resumed"
+	}
+	if !waited || !resumed {
+		t.Fatalf("steps %+v: want a visible wait for the payment side and its end", res.Steps)
+	}
+}
+
 // T-3 then VAS-4: a review that never ends is escalated after five business
 // days, keeps waiting, and the refund is refused when the 30-day window
 // closes; the certificate stays under review.

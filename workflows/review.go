@@ -24,6 +24,7 @@ const SignalCAConfigFixed = "ca-config-fixed"
 const (
 	MetricCACredentialsRefused = "certflow_ca_credentials_refused"
 	MetricCAUnreachable        = "certflow_ca_unreachable"
+	MetricPaymentUnreachable   = "certflow_payment_unreachable"
 	MetricCAResultRecovered    = "certflow_ca_result_recovered"
 )
 
@@ -31,6 +32,9 @@ const (
 const (
 	waitingCACredentials = "waiting: the CA refuses our credentials"
 	waitingCAUnreachable = "waiting: the CA cannot be reached"
+	// waitingPaymentUnreachable: the payment side did not answer through
+	// the payout activity's retries; the refund retries on its schedule.
+	waitingPaymentUnreachable = "waiting: the payment side cannot be reached"
 )
 
 // reportWait bounds the wait for a certificate's report after a polled
