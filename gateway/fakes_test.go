@@ -68,15 +68,19 @@ func newFakeWorkflows() *fakeWorkflows {
 	}
 }
 
-func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (string, error) {
+func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts = append(f.starts, in)
 	if f.startErr != nil {
 		return "", f.startErr
 	}
-	// USE_EXISTING joins a running refund; ALLOW_DUPLICATE follows a
-	// finished one with a new run.
+	// USE_EXISTING joins a running refund; ALLOW_DUPLICATE (afterFinished)
+	// follows a finished one with a new run, REJECT_DUPLICATE refuses to.
+	_, closed := f.finished[o.ID]
+	if _, ok := f.running[o.ID]; !ok && closed && !afterFinished {
+		return "", errs.E(errs.Conflict, "the refund workflow of order %s already finished", o.ID)
+	}
 	if _, ok := f.running[o.ID]; !ok {
 		delete(f.finished, o.ID)
 		f.runs++

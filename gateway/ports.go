@@ -24,9 +24,12 @@ import (
 type Workflows interface {
 	// StartRefund starts the refund workflow of order o with in, or joins
 	// the one already running (a repeated or concurrent request starts
-	// nothing). A finished refund is followed by a new run: the caller
-	// checks LastRefund first. It returns the run ID.
-	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (runID string, err error)
+	// nothing). afterFinished says the caller saw a finished refund and
+	// judged that it does not block a new one (LastRefund): only then may a
+	// new run follow a closed one; otherwise a run that closed since the
+	// caller looked makes the start a Conflict, so a request judged before
+	// another's refund paid never starts a second run. It returns the run ID.
+	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (runID string, err error)
 	// LastRefund is the order's latest refund: whether it runs, and once
 	// it finished, its result. NotFound when the order never had one.
 	LastRefund(ctx context.Context, orderID string) (st workflows.RefundStatus, running bool, err error)

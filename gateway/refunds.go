@@ -214,32 +214,46 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
 		RequestedBy:          principalOf(ctx).Subject,
 	}}
-	last, running, err := s.wf.LastRefund(ctx, o.ID)
-	switch {
-	case err == nil && !running:
-		if err := finishedBlocks(o.ID, last); err != nil {
+	// Judge, then start; if a refund closed between the look and the start
+	// (another request's, paid), the start is refused and the request is
+	// judged again against it: never a second run after a paid one.
+	var (
+		runID   string
+		running bool
+	)
+	for attempt := 0; ; attempt++ {
+		var last workflows.RefundStatus
+		last, running, err = s.wf.LastRefund(ctx, o.ID)
+		finished := err == nil && !running
+		switch {
+		case finished:
+			if err := finishedBlocks(o.ID, last); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		case err != nil && errs.CodeOf(err) != errs.NotFound:
 			s.writeError(w, r, err)
 			return
 		}
-	case err != nil && errs.CodeOf(err) != errs.NotFound:
-		s.writeError(w, r, err)
-		return
-	}
-	if !running {
-		d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
-		if err != nil {
+		if !running {
+			d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if !d.Eligible {
+				s.writeError(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalText(d)))
+				return
+			}
+		}
+		runID, err = s.wf.StartRefund(ctx, o, in, finished)
+		if err == nil {
+			break
+		}
+		if errs.CodeOf(err) != errs.Conflict || finished || attempt > 0 {
 			s.writeError(w, r, err)
 			return
 		}
-		if !d.Eligible {
-			s.writeError(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalText(d)))
-			return
-		}
-	}
-	runID, err := s.wf.StartRefund(ctx, o, in)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
 	}
 	if !running {
 		// The read model shows the request at once; the workflow's own

@@ -75,17 +75,26 @@ func (t *Temporal) WithStatusTimeout(d time.Duration) *Temporal {
 // StartRefund starts the refund workflow of o, or joins the running one.
 // The conflict policy USE_EXISTING makes a request for an order whose
 // refund runs join it (one workflow, one payment, however many concurrent
-// requests); the reuse policy ALLOW_DUPLICATE lets a new refund follow a
-// finished one — the gateway starts one only after LastRefund showed the
-// previous run does not block it (cancelled, or refused for a reason that
-// can change).
-func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput) (string, error) {
+// requests). The reuse policy is ALLOW_DUPLICATE only when the gateway
+// judged a finished run not to block a new one (cancelled, or refused for
+// a reason that can change); otherwise REJECT_DUPLICATE, so a run that
+// closed between the gateway's look and this start (another request's
+// refund, paid) refuses the start instead of being followed by a second.
+func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (string, error) {
+	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	if afterFinished {
+		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	}
 	opts := client.StartWorkflowOptions{
 		ID:                       workflows.RefundWorkflowID(o.ID),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
+		WorkflowIDReusePolicy:    reuse,
+		// A start refused by the reuse policy is an error, not the closed
+		// run handed back as if it were this request's; joining a running
+		// refund (USE_EXISTING) is not an error either way.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.OrderIDKey.ValueSet(o.ID),
 			workflows.ProductKey.ValueSet(string(o.Product)),

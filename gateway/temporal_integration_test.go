@@ -61,9 +61,9 @@ func TestTemporalAgainstServer(t *testing.T) {
 	order := domain.Order{ID: "o-" + suffix, Product: domain.SSLCertificate}
 	in := workflows.RefundInput{OrderID: order.ID}
 
-	run1, err := tp.StartRefund(ctx, order, in)
+	run1, err := tp.StartRefund(ctx, order, in, false)
 	mustNot(t, "start", err)
-	run2, err := tp.StartRefund(ctx, order, in)
+	run2, err := tp.StartRefund(ctx, order, in, false)
 	mustNot(t, "second start", err)
 	if run1 != run2 {
 		t.Errorf("second start ran %s, want it to join %s", run2, run1)
@@ -94,9 +94,13 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if running || last.Outcome != workflows.OutcomeRefunded {
 		t.Errorf("last refund = %+v, running %v; want the closed run's result", last, running)
 	}
-	// ALLOW_DUPLICATE: a new run may follow a finished one (the gateway
-	// decides whether it should, from LastRefund).
-	run3, err := tp.StartRefund(ctx, order, in)
+	// REJECT_DUPLICATE unless the caller judged the finished run: a
+	// request judged before the run closed starts nothing.
+	_, err = tp.StartRefund(ctx, order, in, false)
+	wantCode(t, "start after an unseen close", err, errs.Conflict, "")
+	// ALLOW_DUPLICATE: a new run may follow a finished one the gateway
+	// judged (from LastRefund) not to block it.
+	run3, err := tp.StartRefund(ctx, order, in, true)
 	mustNot(t, "start after close", err)
 	if run3 == run1 {
 		t.Errorf("start after close joined the closed run %s", run1)
@@ -112,7 +116,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			id, err := tp.StartRefund(ctx, order, in)
+			id, err := tp.StartRefund(ctx, order, in, true)
 			if err != nil {
 				t.Errorf("concurrent start: %v", err)
 			}
@@ -171,7 +175,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	// after the status timeout instead of the client's own.
 	w.Stop()
 	order2 := domain.Order{ID: "o2-" + suffix, Product: domain.SSLCertificate}
-	_, err = tp.StartRefund(ctx, order2, workflows.RefundInput{OrderID: order2.ID})
+	_, err = tp.StartRefund(ctx, order2, workflows.RefundInput{OrderID: order2.ID}, false)
 	mustNot(t, "start without a worker", err)
 	_, err = NewTemporal(c).WithStatusTimeout(300*time.Millisecond).RefundStatus(ctx, order2.ID)
 	wantCode(t, "status without a worker", err, errs.Unavailable, "the worker did not answer")

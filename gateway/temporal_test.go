@@ -158,14 +158,14 @@ func TestStartRefundOptions(t *testing.T) {
 	fc := &fakeClient{}
 	o := domain.Order{ID: "o-1", Product: domain.SSLCertificate}
 	in := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1", Consent: true}}
-	runID, err := NewTemporal(fc).StartRefund(context.Background(), o, in)
+	runID, err := NewTemporal(fc).StartRefund(context.Background(), o, in, false)
 	if err != nil || runID != "run-1" {
 		t.Fatalf("StartRefund = %q, %v", runID, err)
 	}
 	opts := fc.startOpts
 	if opts.ID != "refund/o-1" || opts.TaskQueue != workflows.TaskQueue ||
 		opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING ||
-		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
+		opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE || !opts.WorkflowExecutionErrorWhenAlreadyStarted {
 		t.Errorf("start options = %+v", opts)
 	}
 	if opts.StaticSummary != "Refund of order o-1 (ssl_certificate)" {
