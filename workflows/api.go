@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -59,6 +60,12 @@ const (
 	UpdateRefundApprove = "approve"
 	// SignalCertificateReport carries a certificate workflow's Report.
 	SignalCertificateReport = "certificate-report"
+	// UpdateRefundCertificateAction carries a console action on a
+	// certificate the refund holds (RefundCertificateAction →
+	// CertificateStatus): while a refund releases a certificate it is the
+	// certificate's one writer, so the console's actions go to it. The
+	// refund also takes SignalCAResult for the certificates it holds.
+	UpdateRefundCertificateAction = "certificate-action"
 	// QueryRefundStatus returns RefundStatus.
 	QueryRefundStatus = "status"
 )
@@ -121,6 +128,20 @@ type ActionRequest struct {
 	// ConfirmIrreversible must be true for revoke (SSL-9).
 	ConfirmIrreversible bool `json:"confirm_irreversible,omitempty"`
 }
+
+// RefundCertificateAction is a console action on a certificate a refund
+// holds (UpdateRefundCertificateAction).
+type RefundCertificateAction struct {
+	Certificate string `json:"certificate"`
+	ActionRequest
+}
+
+// Holders: a certificate's one writer is named in the store by its
+// workflow ID, a refund's (RefundWorkflowID) while a refund releases it,
+// or its certificate workflow's (CertificateWorkflowID) once one runs.
+
+// IsRefundHolder tells whether a holder named in the store is a refund.
+func IsRefundHolder(holder string) bool { return strings.HasPrefix(holder, "refund/") }
 
 // CAResult is a CA review result delivered by a callback.
 type CAResult struct {
