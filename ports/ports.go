@@ -32,7 +32,28 @@ type Store interface {
 	ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error)
 	// SaveRefund records a refund's status (projection for the console).
 	SaveRefund(ctx context.Context, rec RefundRecord) error
+	Holds
 	Ledger
+}
+
+// Holds names each certificate's one writer (its holder): a refund while
+// it releases the certificate, or the certificate's own workflow, by
+// workflow ID. A hold is taken by one atomic compare-and-set, so two
+// would-be writers, in any processes, never both hold a certificate.
+type Holds interface {
+	// HoldCertificate makes holder the one writer of certificate certID when
+	// nobody holds it, holder already does, or from does (a hand-over; from
+	// may be ""). It returns who holds the certificate after the call: holder
+	// when taken, the other holder when refused. An unknown certificate is
+	// errs.NotFound; an empty certID or holder is errs.Invalid.
+	HoldCertificate(ctx context.Context, certID, holder, from string) (string, error)
+	// ReleaseCertificate ends holder's hold of certID; a certificate held by
+	// another, or by nobody, is left as it is. An unknown certificate is
+	// errs.NotFound; an empty certID or holder is errs.Invalid.
+	ReleaseCertificate(ctx context.Context, certID, holder string) error
+	// CertificateHolder returns who holds certID ("" when nobody does). An
+	// unknown certificate is errs.NotFound.
+	CertificateHolder(ctx context.Context, certID string) (string, error)
 }
 
 // Ledger is certflow's own record of the refunds it pays out, kept before
@@ -175,9 +196,11 @@ type Database interface {
 	// IntakeOrder registers or updates an order handed in by the console,
 	// in one serialised step with its checks: while a refund of the order
 	// runs, or once a payout of it is pending or paid, the order is not
-	// changed (errs.Conflict); the certificates listed in owned keep the
-	// state, revocation time, quota and resubmission flag the store has
-	// (their workflows own them). created reports whether the order is new.
+	// changed (errs.Conflict); the certificates listed in owned, those
+	// held (HoldCertificate) and those whose state a workflow ever wrote
+	// (SaveCertificate) keep the state, revocation time, quota and
+	// resubmission flag the store has (a workflow owns them). created
+	// reports whether the order is new.
 	IntakeOrder(ctx context.Context, o domain.Order, owned []string) (created bool, err error)
 	// RecordRefundRequested writes the record of a refund just started
 	// (state refund_requested at the request's time, by requestedBy) unless

@@ -290,12 +290,14 @@ type FakeStore struct {
 	quotas  map[string]string
 	refunds map[string]activities.RefundRecord
 	payouts map[string]ports.Payout
+	// holders names each held certificate's one writer (absent: nobody).
+	holders map[string]string
 }
 
 // NewFakeStore returns a store holding the given orders.
 func NewFakeStore(orders ...domain.Order) *FakeStore {
 	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{},
-		payouts: map[string]ports.Payout{}}
+		payouts: map[string]ports.Payout{}, holders: map[string]string{}}
 	for _, o := range orders {
 		s.orders[o.ID] = o
 	}
@@ -418,6 +420,80 @@ func (s *FakeStore) RefundedAmount(_ context.Context, orderID string) (decimal.D
 		}
 	}
 	return total, nil
+}
+
+// HoldCertificate makes holder the one writer of certID when nobody holds
+// it, holder already does, or from does, and returns who holds it after
+// the call (the store's compare-and-set, under the fake's lock).
+func (s *FakeStore) HoldCertificate(_ context.Context, certID, holder, from string) (string, error) {
+	switch {
+	case certID == "":
+		return "", errs.E(errs.Invalid, "holding a certificate needs its ID")
+	case holder == "":
+		return "", errs.E(errs.Invalid, "certificate %s: the holder is empty", certID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCertificate(certID) {
+		return "", errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	switch now := s.holders[certID]; now {
+	case "", holder, from:
+		s.holders[certID] = holder
+		return holder, nil
+	default:
+		return now, nil
+	}
+}
+
+// ReleaseCertificate ends holder's hold of certID; a certificate held by
+// another, or by nobody, is left as it is.
+func (s *FakeStore) ReleaseCertificate(_ context.Context, certID, holder string) error {
+	switch {
+	case certID == "":
+		return errs.E(errs.Invalid, "releasing a certificate needs its ID")
+	case holder == "":
+		return errs.E(errs.Invalid, "certificate %s: the holder to release is empty", certID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCertificate(certID) {
+		return errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	if s.holders[certID] == holder {
+		delete(s.holders, certID)
+	}
+	return nil
+}
+
+// CertificateHolder returns who holds certID ("" when nobody does).
+func (s *FakeStore) CertificateHolder(_ context.Context, certID string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCertificate(certID) {
+		return "", errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	return s.holders[certID], nil
+}
+
+// Holder returns who holds certID ("" when nobody does, or when there is
+// no such certificate).
+func (s *FakeStore) Holder(certID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holders[certID]
+}
+
+// hasCertificate reports whether an order lists certID; s.mu is held.
+func (s *FakeStore) hasCertificate(certID string) bool {
+	for _, o := range s.orders {
+		for _, c := range o.Certificates {
+			if c.ID == certID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // QuotaReturned counts the quotas given back.

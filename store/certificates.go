@@ -82,7 +82,8 @@ func (db *DB) GetCertificate(ctx context.Context, certID string) (string, domain
 // is appended after its last one. The order must exist (errs.NotFound),
 // and a certificate of another order is errs.Conflict. A returned quota
 // stays returned whatever cert.QuotaReturned says: only ReturnQuota and
-// PutOrder set it.
+// PutOrder set it. The certificate is marked workflow-written: intake
+// keeps its state from now on (IntakeOrder).
 func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.Certificate, at time.Time) error {
 	switch {
 	case orderID == "":
@@ -102,14 +103,15 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 		}
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
-				revoked_at, quota_returned, resubmit_rejected, updated_at)
+				revoked_at, quota_returned, resubmit_rejected, updated_at, workflow_written)
 			VALUES (?1, ?2, (SELECT COALESCE(MAX(position) + 1, 0) FROM certificates WHERE order_id = ?2),
-				?3, ?4, ?5, ?6, ?7, ?8, ?9)
+				?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
 			ON CONFLICT (id) DO UPDATE SET
 				state = excluded.state, issued_at = excluded.issued_at,
 				domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
 				quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
-				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
+				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at,
+				workflow_written = 1
 			WHERE certificates.order_id = excluded.order_id`,
 			cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
 			formatTimePtr(cert.RevokedAt), boolInt(cert.QuotaReturned), cert.ResubmitRejected, formatTime(at))

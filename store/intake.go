@@ -20,7 +20,10 @@ import (
 //     changed: errs.Conflict naming why;
 //   - the certificates listed in owned keep the state, revocation time,
 //     quota and resubmission flag the store has: their workflows own them,
-//     and intake never overwrites what a workflow decided.
+//     and intake never overwrites what a workflow decided. So do, whatever
+//     owned says, the certificates a workflow holds (HoldCertificate) and
+//     those whose state a workflow ever wrote (SaveCertificate): a refund
+//     may have released a certificate that never had a workflow of its own.
 //
 // created reports whether the order is new. o must have passed the intake
 // validator; the store's own checks still apply (errs.Invalid).
@@ -47,7 +50,7 @@ func (db *DB) IntakeOrder(ctx context.Context, o domain.Order, owned []string) (
 				return err
 			}
 		}
-		return db.putOrderTx(ctx, tx, o, row, keep)
+		return db.putOrderTx(ctx, tx, o, row, keep, true)
 	})
 	return created, err
 }

@@ -37,12 +37,19 @@ func TestIntakeOrder(t *testing.T) {
 	if s := got.Certificates[0]; s.State != statemachine.ValidatingRevocation || !s.DomainChanged {
 		t.Fatalf("certificate after intake = %+v, want the workflow's state and the new domain flag", s)
 	}
-	// Without ownership the console's state is taken.
+	// Listed as owned or not, a state a workflow wrote stays
+	// (TestIntakeKeepsWorkflowCertificates); a state only intake ever
+	// wrote follows the console.
+	o.Certificates = append(o.Certificates, cert("c-2", statemachine.Issued))
 	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.GetOrder(ctx, "o-1"); got.Certificates[0].State != statemachine.Issued {
-		t.Fatalf("state = %s, want issued", got.Certificates[0].State)
+	o.Certificates[1].State = statemachine.Removed
+	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetOrder(ctx, "o-1"); got.Certificates[0].State != statemachine.ValidatingRevocation || got.Certificates[1].State != statemachine.Removed {
+		t.Fatalf("states = %s, %s; want validating_revocation (a workflow's), removed (the console's)", got.Certificates[0].State, got.Certificates[1].State)
 	}
 
 	// A running refund blocks intake, a cancelled one does not, a payout does.
@@ -67,6 +74,129 @@ func TestIntakeOrder(t *testing.T) {
 	settle(t, db, "refund/o-1/original_method", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_1"})
 	_, err = db.IntakeOrder(ctx, o, nil)
 	errstest.Want(t, err, errs.Conflict, "was paid out")
+}
+
+// A certificate a workflow holds, or whose state a workflow ever wrote,
+// keeps its state, revocation time, quota and resubmission flag through
+// intake whatever owned says: a refund may release a certificate that has
+// no workflow of its own. The facts intake owns (domain change, position)
+// still follow the console.
+func TestIntakeKeepsWorkflowCertificates(t *testing.T) {
+	ctx := context.Background()
+	revoked := t0.Add(48 * time.Hour)
+	tests := map[string]struct {
+		// prepare makes c-1 a workflow's (or not) after the first intake.
+		prepare func(t *testing.T, db *store.DB, now time.Time)
+		owned   []string
+		kept    bool
+	}{
+		"held by a refund, never written": {
+			prepare: func(t *testing.T, db *store.DB, _ time.Time) { hold(t, db, "c-1", "refund/o-1") },
+			kept:    true,
+		},
+		"held by its certificate workflow": {
+			prepare: func(t *testing.T, db *store.DB, _ time.Time) { hold(t, db, "c-1", "certificate/c-1") },
+			kept:    true,
+		},
+		"written by a refund, then released": {
+			prepare: func(t *testing.T, db *store.DB, now time.Time) {
+				hold(t, db, "c-1", "refund/o-1")
+				saveRevoked(t, db, now, revoked)
+				if err := db.ReleaseCertificate(ctx, "c-1", "refund/o-1"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kept: true,
+		},
+		"written, never held": {
+			prepare: func(t *testing.T, db *store.DB, now time.Time) { saveRevoked(t, db, now, revoked) },
+			kept:    true,
+		},
+		"listed as owned (as before)": {
+			prepare: func(*testing.T, *store.DB, time.Time) {},
+			owned:   []string{"c-1"},
+			kept:    true,
+		},
+		"neither held, written nor owned": {
+			prepare: func(*testing.T, *store.DB, time.Time) {},
+		},
+		"held, then released without writing": {
+			prepare: func(t *testing.T, db *store.DB, _ time.Time) {
+				hold(t, db, "c-1", "refund/o-1")
+				if err := db.ReleaseCertificate(ctx, "c-1", "refund/o-1"); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, clock := openMem(t)
+			issued := t0.Add(time.Hour)
+			first := cert("c-1", statemachine.Issued)
+			first.IssuedAt = &issued
+			o := sslOrder(t, "o-1", first)
+			if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
+				t.Fatal(err)
+			}
+			tc.prepare(t, db, clock.Now())
+			before, err := db.GetOrder(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The console says otherwise about everything.
+			other := t0.Add(72 * time.Hour)
+			o.Certificates[0] = domain.Certificate{ID: "c-1", State: statemachine.Removed, IssuedAt: &issued, RevokedAt: &other,
+				DomainChanged: true, QuotaReturned: true, ResubmitRejected: "console"}
+			o.Certificates = append([]domain.Certificate{cert("c-0", statemachine.Issued)}, o.Certificates...)
+			if _, err := db.IntakeOrder(ctx, o, tc.owned); err != nil {
+				t.Fatal(err)
+			}
+			after, err := db.GetOrder(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.Certificates) != 2 || after.Certificates[1].ID != "c-1" {
+				t.Fatalf("certificates after intake = %+v, want c-0 then c-1", after.Certificates)
+			}
+			got, was := after.Certificates[1], before.Certificates[0]
+			if !got.DomainChanged {
+				t.Errorf("the domain change, intake's fact, was not taken: %+v", got)
+			}
+			want := o.Certificates[1]
+			if tc.kept {
+				want = was
+				want.DomainChanged = true
+			}
+			if got.State != want.State || !sameTime(got.RevokedAt, want.RevokedAt) || got.QuotaReturned != want.QuotaReturned ||
+				got.ResubmitRejected != want.ResubmitRejected || !sameTime(got.IssuedAt, want.IssuedAt) {
+				t.Fatalf("c-1 after intake = %+v\nwant %+v (kept %v)", got, want, tc.kept)
+			}
+		})
+	}
+}
+
+func hold(t *testing.T, db *store.DB, certID, holder string) {
+	t.Helper()
+	if got, err := db.HoldCertificate(context.Background(), certID, holder, ""); err != nil || got != holder {
+		t.Fatalf("holding %s for %s: %q, %v", certID, holder, got, err)
+	}
+}
+
+func saveRevoked(t *testing.T, db *store.DB, now, revoked time.Time) {
+	t.Helper()
+	issued := t0.Add(time.Hour)
+	c := domain.Certificate{ID: "c-1", State: statemachine.Revoked, IssuedAt: &issued, RevokedAt: &revoked, ResubmitRejected: "ca"}
+	if err := db.SaveCertificate(context.Background(), "o-1", c, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 // M-3 counts what the ledger paid out: paid payouts only, cash and gift

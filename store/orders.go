@@ -31,13 +31,14 @@ func (db *DB) PutOrder(ctx context.Context, o domain.Order) error {
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, "saving order", func(tx *Tx) error { return db.putOrderTx(ctx, tx, o, row, nil) })
+	return db.write(ctx, "saving order", func(tx *Tx) error { return db.putOrderTx(ctx, tx, o, row, nil, false) })
 }
 
 // putOrderTx writes o in tx. The certificates listed in keep keep their
 // stored state, revocation time, quota and resubmission flag (their
-// workflows own them); their other facts are updated.
-func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderRow, keep map[string]bool) error {
+// workflows own them); their other facts are updated. With intake, so do
+// the certificates a workflow holds or ever wrote (certUpsertIntake).
+func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderRow, keep map[string]bool, intake bool) error {
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, profile, product, paid_at, currency, price, cash, voucher, gift_card,
 			benefit_points, promotion, validity_years, value_added, combined_multi_domain, usage,
@@ -73,8 +74,11 @@ func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderR
 	at := formatTime(db.now())
 	for i, c := range o.Certificates {
 		upsert := certUpsert
-		if keep[c.ID] {
+		switch {
+		case keep[c.ID]:
 			upsert = certUpsertKeepingState
+		case intake:
+			upsert = certUpsertIntake
 		}
 		res, err := tx.ExecContext(ctx, upsert,
 			c.ID, o.ID, i, string(c.State), formatTimePtr(c.IssuedAt), boolInt(c.DomainChanged),
@@ -103,6 +107,26 @@ const (
 			quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
 			resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at
 		WHERE certificates.order_id = excluded.order_id`
+	// certUpsertIntake is certUpsert for intake: a certificate held by a
+	// workflow, or whose state a workflow ever wrote, keeps what the
+	// workflow owns, as with certUpsertKeepingState. The condition is
+	// judged on the row as the upsert locks it, so a hold taken while
+	// intake runs is seen.
+	certUpsertIntake = certInsert + `
+		ON CONFLICT (id) DO UPDATE SET
+			position = excluded.position,
+			state = CASE WHEN ` + workflowOwned + ` THEN certificates.state ELSE excluded.state END,
+			issued_at = CASE WHEN ` + workflowOwned + ` THEN COALESCE(certificates.issued_at, excluded.issued_at)
+				ELSE excluded.issued_at END,
+			domain_changed = excluded.domain_changed,
+			revoked_at = CASE WHEN ` + workflowOwned + ` THEN certificates.revoked_at ELSE excluded.revoked_at END,
+			quota_returned = CASE WHEN certificates.quota_returned = 1 OR ` + workflowOwned + ` THEN certificates.quota_returned
+				ELSE excluded.quota_returned END,
+			resubmit_rejected = CASE WHEN ` + workflowOwned + ` THEN certificates.resubmit_rejected
+				ELSE excluded.resubmit_rejected END,
+			updated_at = excluded.updated_at
+		WHERE certificates.order_id = excluded.order_id`
+	workflowOwned = `(certificates.holder <> '' OR certificates.workflow_written = 1)`
 	// certUpsertKeepingState leaves what the certificate's workflow owns.
 	certUpsertKeepingState = certInsert + `
 		ON CONFLICT (id) DO UPDATE SET
