@@ -13,6 +13,9 @@
 //   - times are stored as UTC instants: a time read back is Equal to the one
 //     written, in time.UTC whatever its original zone;
 //   - a certificate's quota is returned at most once (ReturnQuota);
+//   - a certificate has at most one holder, its one writer, taken by a
+//     single compare-and-set across goroutines and processes
+//     (HoldCertificate);
 //   - a payout is reserved at most once per idempotency key, and the cash
 //     of the order's pending and paid payouts never exceeds the cash paid
 //     minus what was refunded before; both are checked and recorded in one
