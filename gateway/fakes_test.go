@@ -63,11 +63,12 @@ type fakeWorkflows struct {
 	// Refunds that hold certificates: the refund of an order in running
 	// takes signals and certificate actions; held is the state each
 	// certificate has in the refund that holds it.
-	held             map[string]statemachine.CertState
-	refundSignals    []refundSignal
-	refundActions    []refundAction
-	refundActionErr  error
-	refundActionDone int
+	held               map[string]statemachine.CertState
+	refundSignals      []refundSignal
+	refundSignalErr    error
+	refundActions      []refundAction
+	refundActionErr    error
+	beforeRefundAction func()
 }
 
 // refundSignal and refundAction are what reached a refund.
@@ -258,8 +259,8 @@ func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.Certif
 func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.signalErr != nil {
-		return f.signalErr
+	if f.refundSignalErr != nil {
+		return f.refundSignalErr
 	}
 	if _, ok := f.running[orderID]; !ok {
 		return errs.E(errs.NotFound, "refund of order %s not found", orderID)
@@ -272,6 +273,9 @@ func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string
 // certificate a running refund holds (held); a refund that does not run
 // is not found.
 func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+	if f.beforeRefundAction != nil {
+		f.beforeRefundAction()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refundActions = append(f.refundActions, refundAction{OrderID: orderID, UpdateID: updateID, Request: req})
@@ -290,7 +294,6 @@ func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, up
 		return workflows.CertificateStatus{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
 	}
 	f.held[req.Certificate] = to
-	f.refundActionDone++
 	return workflows.CertificateStatus{ID: req.Certificate, OrderID: orderID, State: to,
 		Transitions: []workflows.Transition{{From: from, To: to, Event: req.Action, Source: workflows.RefundWorkflowID(orderID)}}}, nil
 }
@@ -309,6 +312,7 @@ type fakeOrders struct {
 	// holderReads counts CertificateHolder calls.
 	holders     map[string]string
 	holderReads int
+	holderErr   error
 	// err, when set, fails every call.
 	err error
 }
@@ -342,6 +346,9 @@ func (f *fakeOrders) GetCertificate(ctx context.Context, certID string) (string,
 
 func (f *fakeOrders) CertificateHolder(ctx context.Context, certID string) (string, error) {
 	f.holderReads++
+	if f.holderErr != nil {
+		return "", f.holderErr
+	}
 	if _, _, err := f.GetCertificate(ctx, certID); err != nil {
 		return "", err
 	}
