@@ -151,8 +151,9 @@ func decodeCallback(body []byte, dst *caEvent) error {
 // runs is the holder read: a refund that holds the certificate gets one
 // plain signal; when no refund holds it, or the refund ended meanwhile
 // (and handed the certificate over), the certificate is read and its
-// workflow signalled with start. Every failure is an error, answered 5xx
-// (or 404 for an unknown certificate), so the CA delivers again.
+// workflow signalled with start. A result is never dropped: what could
+// not be delivered is an error answered 5xx, which the CA delivers again
+// (an unknown certificate is 404).
 func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, error) {
 	to := workflows.CertificateWorkflowID(res.Certificate)
 	err := s.wf.SignalCAResult(ctx, res)
