@@ -39,7 +39,8 @@ type Accepted struct {
 }
 
 // caCallback verifies a CA callback and signals it to the certificate's
-// workflow, starting the workflow if none runs. Order matters: the
+// one writer (deliver): its workflow, or the refund that holds it,
+// starting the certificate's workflow if neither runs. Order matters: the
 // signature is checked before the body is looked at (401), then the body
 // (415, 400), then the certificate (404). A redelivered event is signalled
 // again with the same event ID and acknowledged again: the workflow ignores
@@ -79,11 +80,12 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		// Stray: acknowledged and recorded by the workflow, never applied.
 		res.Stray = fmt.Sprintf("occurred_at %s is more than %s in the future", res.At.Format(time.RFC3339), s.tolerance())
 	}
-	if err := s.deliver(ctx, res); err != nil {
+	to, err := s.deliver(ctx, res)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("CA callback delivered", zap.String("webhook_id", msgID), zap.String("event_id", res.EventID),
+	s.log.Info("CA callback delivered", zap.String("webhook_id", msgID), zap.String("event_id", res.EventID), zap.String("to", to),
 		zap.String("certificate", res.Certificate), zap.String("type", string(res.Result)),
 		zap.String("review_id", res.ReviewID), zap.String("stray", res.Stray))
 	writeJSON(w, http.StatusOK, Accepted{Status: "accepted"})
@@ -143,17 +145,36 @@ func decodeCallback(body []byte, dst *caEvent) error {
 	return nil
 }
 
-// deliver hands a CA result to the certificate's one writer: a plain
-// signal to its running workflow; only when none runs is the certificate
-// read from the store and its workflow signalled with start.
-func (s *Server) deliver(ctx context.Context, res workflows.CAResult) error {
+// deliver hands a CA result to the certificate's one writer and returns
+// the ID of the workflow it reached. The usual path is one plain signal to
+// the certificate's running workflow, with no store read. Only when none
+// runs is the holder read: a refund that holds the certificate gets one
+// plain signal; when no refund holds it, or the refund ended meanwhile
+// (and handed the certificate over), the certificate is read and its
+// workflow signalled with start. A result is never dropped: what could
+// not be delivered is an error answered 5xx, which the CA delivers again
+// (an unknown certificate is 404).
+func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, error) {
+	to := workflows.CertificateWorkflowID(res.Certificate)
 	err := s.wf.SignalCAResult(ctx, res)
 	if errs.CodeOf(err) != errs.NotFound {
-		return err
+		return to, err
+	}
+	holder, err := s.orders.CertificateHolder(ctx, res.Certificate)
+	if err != nil {
+		return "", err
+	}
+	if orderID, ok := refundHolding(holder); ok {
+		err := s.wf.SignalRefundCAResult(ctx, orderID, res)
+		if errs.CodeOf(err) != errs.NotFound {
+			return holder, err
+		}
+		s.log.Debug("CA callback: the holding refund has ended; starting the certificate's workflow",
+			zap.String("certificate", res.Certificate), zap.String("holder", holder))
 	}
 	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
+	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }

@@ -46,6 +46,75 @@ func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
 	if e.wf.plainSignals != 1 || len(e.wf.signals) != 1 || len(e.wf.signalInputs) != 0 {
 		t.Errorf("plain signals %d, signals %+v, starts %+v; want one plain signal", e.wf.plainSignals, e.wf.signals, e.wf.signalInputs)
 	}
+	if e.orders.holderReads != 0 || len(e.wf.refundSignals) != 0 {
+		t.Errorf("holder reads %d, refund signals %+v; want none on the fast path", e.orders.holderReads, e.wf.refundSignals)
+	}
+}
+
+// TestCallbackRoutedToTheHolder: with no certificate workflow running, the
+// holder decides. A refund that holds the certificate gets one plain
+// signal and no certificate workflow is started; a refund that ended
+// meanwhile (it handed the certificate over), or no holder, makes the
+// gateway read the certificate and signal-with-start its workflow; a
+// holder or refund that cannot be reached is a 5xx the CA retries.
+func TestCallbackRoutedToTheHolder(t *testing.T) {
+	res := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
+		At: time.Date(2026, 3, 6, 9, 58, 0, 0, time.UTC)}
+	tests := map[string]struct {
+		holder        string
+		refundRunning bool
+		refundErr     error
+		holderErr     error
+		status        int
+		toRefund      bool
+		started       bool
+	}{
+		"held by a running refund: one signal to it":               {holder: "refund/o-1", refundRunning: true, status: 200, toRefund: true},
+		"held by a refund that ended: signal-with-start":           {holder: "refund/o-1", status: 200, started: true},
+		"held by nobody: signal-with-start":                        {status: 200, started: true},
+		"held by its own workflow, which ended: signal-with-start": {holder: "certificate/c-1", status: 200, started: true},
+		"refund unreachable: 503, nothing started": {holder: "refund/o-1", refundRunning: true,
+			refundErr: errs.E(errs.Unavailable, "the refund of order o-1 did not answer in time; retry"), status: 503},
+		"store unreachable: 503, nothing started": {holderErr: errs.E(errs.Unavailable, "database busy"), status: 503},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.holder != "" {
+				e.orders.holders["c-1"] = tc.holder
+			}
+			if tc.refundRunning {
+				e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+			}
+			e.wf.refundSignalErr, e.orders.holderErr = tc.refundErr, tc.holderErr
+			rec := e.signed(t, testSecret, "msg-1", testNow, approved)
+			if tc.status != 200 {
+				wantError(t, rec, tc.status, errs.Unavailable, "")
+			} else {
+				wantStatus(t, rec, tc.status)
+			}
+			if e.orders.holderReads != 1 {
+				t.Errorf("holder reads = %d, want 1", e.orders.holderReads)
+			}
+			wantRefund := []refundSignal(nil)
+			if tc.toRefund {
+				wantRefund = []refundSignal{{OrderID: "o-1", Result: res}}
+			}
+			if !reflect.DeepEqual(e.wf.refundSignals, wantRefund) {
+				t.Errorf("refund signals = %+v, want %+v", e.wf.refundSignals, wantRefund)
+			}
+			wantIn := []workflows.CertificateInput(nil)
+			if tc.started {
+				wantIn = []workflows.CertificateInput{{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}}
+			}
+			if !reflect.DeepEqual(e.wf.signalInputs, wantIn) {
+				t.Errorf("signal-with-start inputs = %+v, want %+v", e.wf.signalInputs, wantIn)
+			}
+			if tc.started && (len(e.wf.signals) != 1 || !reflect.DeepEqual(e.wf.signals[0], res)) {
+				t.Errorf("certificate signals = %+v, want %+v", e.wf.signals, res)
+			}
+		})
+	}
 }
 
 // TestCallbackRepeated: a redelivery is acknowledged again and signalled

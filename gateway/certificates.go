@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -15,10 +16,16 @@ import (
 // certificate action. Source says whether Status came from the
 // certificate's workflow or, when no workflow runs for it, from the store
 // (state and quota only, no transitions).
+//
+// HeldBy is the workflow ID of the refund that holds the certificate
+// while it releases it (no certificate workflow runs then; the refund
+// applies the certificate's actions and CA results), so an operator finds
+// it in the Web UI; empty when no refund holds it.
 type CertificateView struct {
 	WorkflowID string                      `json:"workflow_id"`
 	Source     string                      `json:"source"`
 	Status     workflows.CertificateStatus `json:"status"`
+	HeldBy     string                      `json:"held_by,omitempty"`
 }
 
 // actionBody is the body of POST /v1/certificates/{id}/actions/{action}.
@@ -27,10 +34,11 @@ type actionBody struct {
 	ConfirmIrreversible bool `json:"confirm_irreversible"`
 }
 
-// certificateAction sends a console action as an update to the
-// certificate's workflow, starting the workflow from the store's record if
-// none runs. Whether the action is legal in the certificate's state is the
-// workflow validator's call (409 illegal_transition when not).
+// certificateAction sends a console action to the certificate's one
+// writer: as an update to the refund that holds it, or to the
+// certificate's workflow, starting the workflow from the store's record
+// if none runs. Whether the action is legal in the certificate's state is
+// the writer's validator's call (409 illegal_transition when not).
 func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	action := statemachine.CertEvent(r.PathValue("action"))
@@ -48,32 +56,89 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	in, err := s.certificateInput(r)
+	certID := r.PathValue("id")
+	in, err := s.certificateInput(ctx, certID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	holder, err := s.orders.CertificateHolder(ctx, certID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	req := workflows.ActionRequest{Action: action, Actor: principalOf(ctx).Subject, ConfirmIrreversible: body.ConfirmIrreversible}
-	// A refused action must not leave a workflow behind: when none runs,
-	// judge the action against the stored state before starting one (the
-	// workflow's validator judges it again).
-	running, err := s.wf.CertificateRunning(ctx, in.Certificate.ID)
+	view, err := s.act(ctx, in, holder, updateID(r.URL.Path, key), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// act sends req to the certificate's holder as the store named it. A
+// refund that no longer runs (or no longer holds the certificate) hands
+// it over: the certificate is read again, since the refund changed it,
+// and the action goes to the certificate's workflow. A certificate
+// workflow that refuses with a conflict may have met a refund that took
+// the hold in between (it refuses and ends): the holder is read again
+// and, when a refund holds the certificate now, the action goes to it,
+// once. So an action reaches at most refund, certificate, refund.
+func (s *Server) act(ctx context.Context, in workflows.CertificateInput, holder, updateID string, req workflows.ActionRequest) (CertificateView, error) {
+	view := CertificateView{WorkflowID: workflows.CertificateWorkflowID(in.Certificate.ID), Source: SourceWorkflow}
+	if orderID, ok := refundHolding(holder); ok {
+		st, err := s.refundAction(ctx, orderID, updateID, in.Certificate.ID, req)
+		if errs.CodeOf(err) != errs.NotFound {
+			view.Status, view.HeldBy = st, holder
+			return view, err
+		}
+		if in, err = s.certificateInput(ctx, in.Certificate.ID); err != nil {
+			return CertificateView{}, err
+		}
+	}
+	st, err := s.certificateWorkflowAction(ctx, in, updateID, req)
+	if errs.CodeOf(err) != errs.Conflict {
+		view.Status = st
+		return view, err
+	}
+	now, herr := s.orders.CertificateHolder(ctx, in.Certificate.ID)
+	orderID, ok := refundHolding(now)
+	if herr != nil || !ok {
+		return CertificateView{}, err
+	}
+	s.log.Info("certificate action: a refund took the hold meanwhile; sending it there",
+		zap.String("certificate", in.Certificate.ID), zap.String("holder", now), zap.String("action", string(req.Action)))
+	st, rerr := s.refundAction(ctx, orderID, updateID, in.Certificate.ID, req)
+	if errs.CodeOf(rerr) == errs.NotFound {
+		// That refund ended too: the certificate workflow's refusal
+		// stands; a retry finds the holder of the moment.
+		return CertificateView{}, err
+	}
+	view.Status, view.HeldBy = st, now
+	return view, rerr
+}
+
+// refundAction sends req as the holding refund's certificate-action
+// update.
+func (s *Server) refundAction(ctx context.Context, orderID, updateID, certID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	return s.wf.RefundCertificateAction(ctx, orderID, updateID, workflows.RefundCertificateAction{Certificate: certID, ActionRequest: req})
+}
+
+// certificateWorkflowAction sends req to the certificate's workflow. A
+// refused action must not leave a workflow behind: when none runs, the
+// action is judged against the stored state before one is started (the
+// workflow's validator judges it again).
+func (s *Server) certificateWorkflowAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	running, err := s.wf.CertificateRunning(ctx, in.Certificate.ID)
+	if err != nil {
+		return workflows.CertificateStatus{}, err
 	}
 	if !running {
 		if err := judgeAction(in.Certificate.State, req); err != nil {
-			s.writeError(w, r, err)
-			return
+			return workflows.CertificateStatus{}, err
 		}
 	}
-	st, err := s.wf.CertificateAction(ctx, in, updateID(r.URL.Path, key), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, CertificateView{WorkflowID: workflows.CertificateWorkflowID(in.Certificate.ID), Source: SourceWorkflow, Status: st})
+	return s.wf.CertificateAction(ctx, in, updateID, req)
 }
 
 // judgeAction applies the rules the certificate workflow's validator
@@ -90,22 +155,40 @@ func judgeAction(state statemachine.CertState, req workflows.ActionRequest) erro
 }
 
 // certificateInput builds the input that starts a certificate's workflow
-// from the store's record of the certificate named by the path.
-func (s *Server) certificateInput(r *http.Request) (workflows.CertificateInput, error) {
-	orderID, cert, err := s.orders.GetCertificate(r.Context(), r.PathValue("id"))
+// from the store's record of the certificate.
+func (s *Server) certificateInput(ctx context.Context, certID string) (workflows.CertificateInput, error) {
+	orderID, cert, err := s.orders.GetCertificate(ctx, certID)
 	if err != nil {
 		return workflows.CertificateInput{}, err
 	}
 	return workflows.CertificateInput{Certificate: cert, OrderID: orderID}, nil
 }
 
-// certificateStatus queries the certificate's workflow, falling back to the
-// store when no workflow runs for it (a certificate nobody acted on yet, or
-// one removed) or Temporal cannot answer.
+// certificateStatus answers from the store, naming the refund (HeldBy),
+// when a refund holds the certificate: no certificate workflow runs then,
+// and one that ran before is out of date. Otherwise it queries the
+// certificate's workflow, falling back to the store when no workflow runs
+// for it (a certificate nobody acted on yet, or one removed) or Temporal
+// cannot answer. A holder the store cannot tell is no reason to refuse
+// the status: the workflow is asked as before.
 func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	certID := r.PathValue("id")
 	view := CertificateView{WorkflowID: workflows.CertificateWorkflowID(certID), Source: SourceWorkflow}
+	holder, err := s.orders.CertificateHolder(ctx, certID)
+	if _, ok := refundHolding(holder); err == nil && ok {
+		orderID, cert, err := s.orders.GetCertificate(ctx, certID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		view.Source, view.Status, view.HeldBy = SourceStore, statusFromCertificate(orderID, cert), holder
+		writeJSON(w, http.StatusOK, view)
+		return
+	}
+	if err != nil && errs.CodeOf(err) != errs.NotFound {
+		s.log.Warn("certificate status: the store did not name the holder", zap.String("certificate", certID), zap.Error(err))
+	}
 	st, wfErr := s.wf.CertificateStatus(ctx, certID)
 	if wfErr == nil {
 		view.Status = st

@@ -56,6 +56,30 @@ type fakeWorkflows struct {
 	signalErr     error
 	plainSignals  int
 	updateIDs     []string
+	// beforeAction, when set, runs as CertificateAction is called (a
+	// refund taking the hold in between, say).
+	beforeAction func()
+
+	// Refunds that hold certificates: the refund of an order in running
+	// takes signals and certificate actions; held is the state each
+	// certificate has in the refund that holds it.
+	held               map[string]statemachine.CertState
+	refundSignals      []refundSignal
+	refundSignalErr    error
+	refundActions      []refundAction
+	refundActionErr    error
+	beforeRefundAction func()
+}
+
+// refundSignal and refundAction are what reached a refund.
+type refundSignal struct {
+	OrderID string
+	Result  workflows.CAResult
+}
+
+type refundAction struct {
+	OrderID, UpdateID string
+	Request           workflows.RefundCertificateAction
 }
 
 var _ Workflows = (*fakeWorkflows)(nil)
@@ -65,6 +89,7 @@ func newFakeWorkflows() *fakeWorkflows {
 		running:  map[string]workflows.RefundStatus{},
 		finished: map[string]workflows.RefundStatus{},
 		certs:    map[string]workflows.CertificateStatus{},
+		held:     map[string]statemachine.CertState{},
 	}
 }
 
@@ -168,6 +193,9 @@ func (f *fakeWorkflows) refundUpdate(orderID, updateID string, err error, outcom
 }
 
 func (f *fakeWorkflows) CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	if f.beforeAction != nil {
+		f.beforeAction()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.actions = append(f.actions, req)
@@ -226,6 +254,50 @@ func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.Certif
 	return nil
 }
 
+// SignalRefundCAResult reaches a refund the fake runs (running);
+// otherwise it is not found, as Temporal answers for a closed one.
+func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refundSignalErr != nil {
+		return f.refundSignalErr
+	}
+	if _, ok := f.running[orderID]; !ok {
+		return errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	}
+	f.refundSignals = append(f.refundSignals, refundSignal{OrderID: orderID, Result: res})
+	return nil
+}
+
+// RefundCertificateAction applies the action, by the state machine, to a
+// certificate a running refund holds (held); a refund that does not run
+// is not found.
+func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+	if f.beforeRefundAction != nil {
+		f.beforeRefundAction()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refundActions = append(f.refundActions, refundAction{OrderID: orderID, UpdateID: updateID, Request: req})
+	if _, ok := f.running[orderID]; !ok {
+		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	}
+	if f.refundActionErr != nil {
+		return workflows.CertificateStatus{}, f.refundActionErr
+	}
+	from, ok := f.held[req.Certificate]
+	if !ok {
+		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "the refund of order %s does not hold certificate %s", orderID, req.Certificate)
+	}
+	to, err := statemachine.CertTransition(from, req.Action)
+	if err != nil {
+		return workflows.CertificateStatus{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
+	}
+	f.held[req.Certificate] = to
+	return workflows.CertificateStatus{ID: req.Certificate, OrderID: orderID, State: to,
+		Transitions: []workflows.Transition{{From: from, To: to, Event: req.Action, Source: workflows.RefundWorkflowID(orderID)}}}, nil
+}
+
 // fakeOrders is an in-memory Orders.
 type fakeOrders struct {
 	orders  map[string]domain.Order
@@ -236,6 +308,11 @@ type fakeOrders struct {
 	owned   [][]string
 	page    OrderPage
 	filters []OrderFilter
+	// holders names the holder of a certificate (absent: nobody);
+	// holderReads counts CertificateHolder calls.
+	holders     map[string]string
+	holderReads int
+	holderErr   error
 	// err, when set, fails every call.
 	err error
 }
@@ -265,6 +342,17 @@ func (f *fakeOrders) GetCertificate(ctx context.Context, certID string) (string,
 		}
 	}
 	return "", domain.Certificate{}, errs.E(errs.NotFound, "certificate %s not found", certID)
+}
+
+func (f *fakeOrders) CertificateHolder(ctx context.Context, certID string) (string, error) {
+	f.holderReads++
+	if f.holderErr != nil {
+		return "", f.holderErr
+	}
+	if _, _, err := f.GetCertificate(ctx, certID); err != nil {
+		return "", err
+	}
+	return f.holders[certID], nil
 }
 
 func (f *fakeOrders) GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error) {
@@ -387,6 +475,7 @@ func newEnvWith(t *testing.T, rl RateLimit) *env {
 			},
 			refunds:  map[string]activities.RefundRecord{},
 			refunded: map[string]decimal.Decimal{},
+			holders:  map[string]string{},
 		},
 		judge:     &fakeJudge{},
 		logs:      logs,

@@ -214,6 +214,17 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		check(t, e2, "POST", "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`)
 		e2.wf.actionErr = fmt.Errorf("bug")
 		check(t, e2, "POST", "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`)
+		// Held by a refund: the status from the store with held_by; an
+		// action answered by the refund, or refused by it.
+		e3 := fresh(t)
+		e3.orders.holders["c-1"] = "refund/o-1"
+		e3.wf.running["o-1"] = running
+		e3.wf.held["c-1"] = statemachine.Issued
+		check(t, e3, "GET", "/v1/certificates/c-1", "")
+		check(t, e3, "POST", "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`)
+		check(t, e3, "POST", "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`)
+		e3.wf.refundActionErr = errs.R(errs.Invalid, []string{"SSL-9"}, "SSL-9: revoke cannot be undone; confirm_irreversible must be true")
+		check(t, e3, "POST", "/v1/certificates/c-1/actions/revoke", ``)
 		limited := newEnvWith(t, RateLimit{Rate: 1, Burst: 1})
 		check(t, limited, "GET", "/v1/certificates/c-1", "")
 		check(t, limited, "GET", "/v1/certificates/c-1", "")

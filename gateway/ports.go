@@ -59,6 +59,18 @@ type Workflows interface {
 	// starting the workflow from in if it is not running (the path of a
 	// callback for a certificate without a running workflow).
 	DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error
+	// SignalRefundCAResult signals a CA result to the running refund of
+	// orderID, which holds the certificate (no certificate workflow runs
+	// while a refund holds it): one plain signal. errs.NotFound when the
+	// refund does not run (it ended and handed the certificate over).
+	SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error
+	// RefundCertificateAction sends a console action on a certificate the
+	// refund of orderID holds, as the refund's certificate-action update,
+	// and waits for its outcome; the validator's refusal comes back as the
+	// error, as for CertificateAction. errs.NotFound when the refund does
+	// not run, or answers that it does not hold the certificate (it
+	// handed it over): the caller then goes to the certificate's workflow.
+	RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error)
 }
 
 // Orders is what the gateway reads from the store. GetOrder, GetCertificate
@@ -85,6 +97,11 @@ type Orders interface {
 	// refund_requested at the request's time) unless a running or newer
 	// refund's record is there.
 	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
+	// CertificateHolder names the certificate's one writer by its workflow
+	// ID: workflows.RefundWorkflowID(order) while a refund releases it,
+	// workflows.CertificateWorkflowID(cert) when its own workflow holds
+	// it, "" when nobody does. An unknown certificate is errs.NotFound.
+	CertificateHolder(ctx context.Context, certID string) (string, error)
 }
 
 // OrderFilter selects orders for Orders.ListOrders; zero fields select all.

@@ -220,6 +220,39 @@ func (t *Temporal) DeliverCAResult(ctx context.Context, in workflows.Certificate
 	return temporalError(err, certificateWhat(in.Certificate.ID))
 }
 
+// SignalRefundCAResult signals the result to the refund of orderID, which
+// holds the certificate. A refund that does not run (never ran, or ended)
+// is NotFound: the server answers a signal to a closed workflow as to an
+// unknown one.
+func (t *Temporal) SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+	err := t.c.SignalWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.SignalCAResult, res)
+	return temporalError(err, refundWhat(orderID))
+}
+
+// RefundCertificateAction sends the action as the refund's
+// certificate-action update and waits for its outcome. Unlike the refund's
+// own updates (update), a refund that has ended stays NotFound rather than
+// Conflict: the certificate is no longer the refund's, and the caller
+// goes to the certificate's workflow.
+func (t *Temporal) RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+	what := refundWhat(orderID)
+	h, err := t.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID,
+		WorkflowID:   workflows.RefundWorkflowID(orderID),
+		UpdateName:   workflows.UpdateRefundCertificateAction,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return workflows.CertificateStatus{}, temporalError(err, what)
+	}
+	var st workflows.CertificateStatus
+	if err := h.Get(ctx, &st); err != nil {
+		return workflows.CertificateStatus{}, temporalError(err, what)
+	}
+	return st, nil
+}
+
 // certificateOptions starts a certificate's workflow. A certificate
 // workflow ends when its certificate is removed; starting a new one is
 // allowed (the default reuse policy) and begins from the store's record, so

@@ -75,6 +75,28 @@ func TestTemporalAgainstServer(t *testing.T) {
 	}
 	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{Actor: "me"})
 	wantCode(t, "cancel refused", err, errs.Conflict, "CAN-1")
+	// The refund holds certificate held-<suffix>: console actions and CA
+	// results for it reach the refund while it runs.
+	heldCert := "held-" + suffix
+	revoke := workflows.RefundCertificateAction{Certificate: heldCert,
+		ActionRequest: workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}}
+	cs, err := tp.RefundCertificateAction(ctx, order.ID, "act-1", revoke)
+	mustNot(t, "action on a held certificate", err)
+	if cs.ID != heldCert || cs.State != statemachine.ValidatingRevocation {
+		t.Errorf("held certificate after revoke = %+v", cs)
+	}
+	_, err = tp.RefundCertificateAction(ctx, order.ID, "", workflows.RefundCertificateAction{Certificate: heldCert,
+		ActionRequest: workflows.ActionRequest{Action: statemachine.Submit}})
+	wantCode(t, "illegal action on a held certificate", err, errs.IllegalTransition, "submit")
+	_, err = tp.RefundCertificateAction(ctx, order.ID, "", workflows.RefundCertificateAction{Certificate: "other-" + suffix, ActionRequest: revoke.ActionRequest})
+	wantCode(t, "action on a certificate the refund does not hold", err, errs.NotFound, "does not hold")
+	heldRes := workflows.CAResult{EventID: "evt-held-" + suffix, Certificate: heldCert, Result: statemachine.RevocationApproved}
+	mustNot(t, "CA result to the holding refund", tp.SignalRefundCAResult(ctx, order.ID, heldRes))
+	st, err = tp.RefundStatus(ctx, order.ID)
+	mustNot(t, "status after the CA result", err)
+	if !slices.ContainsFunc(st.Steps, func(s workflows.StepRecord) bool { return s.Step == "ca-result" && s.Detail == heldRes.EventID }) {
+		t.Errorf("the refund did not get the CA result: steps %+v", st.Steps)
+	}
 	st, err = tp.ApproveRefund(ctx, order.ID, "approve-1", workflows.ApproveRequest{Operator: "op"})
 	mustNot(t, "approve", err)
 	if st.State != statemachine.OrderRefunded {
@@ -89,6 +111,12 @@ func TestTemporalAgainstServer(t *testing.T) {
 	}
 	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{})
 	wantCode(t, "cancel after close", err, errs.Conflict, "already ended")
+	// An ended refund holds nothing: NotFound sends the gateway to the
+	// certificate's workflow.
+	_, err = tp.RefundCertificateAction(ctx, order.ID, "act-2", revoke)
+	wantCode(t, "action via an ended refund", err, errs.NotFound, "not found")
+	wantCode(t, "CA result to an ended refund", tp.SignalRefundCAResult(ctx, order.ID, heldRes), errs.NotFound, "not found")
+	wantCode(t, "CA result to a refund never run", tp.SignalRefundCAResult(ctx, "nope-"+suffix, heldRes), errs.NotFound, "not found")
 	last, running, err := tp.LastRefund(ctx, order.ID)
 	mustNot(t, "last refund", err)
 	if running || last.Outcome != workflows.OutcomeRefunded {
@@ -142,7 +170,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	wantCode(t, "cancel unknown", err, errs.NotFound, "not found")
 
 	cert := workflows.CertificateInput{OrderID: order.ID, Certificate: domain.Certificate{ID: "c-" + suffix, State: statemachine.PendingApplication}}
-	cs, err := tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Submit})
+	cs, err = tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Submit})
 	mustNot(t, "submit", err)
 	if cs.State != statemachine.ValidatingApplication {
 		t.Errorf("state after submit = %s", cs.State)
@@ -216,6 +244,33 @@ func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.Re
 		}}); err != nil {
 		return st, err
 	}
+	// It holds the certificate "held-" + the order ID's suffix, issued.
+	heldID := "held-" + strings.TrimPrefix(in.OrderID, "o-")
+	held := workflows.CertificateStatus{ID: heldID, OrderID: in.OrderID, State: statemachine.Issued}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCertificateAction,
+		func(ctx workflow.Context, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+			held.State, _ = statemachine.CertTransition(held.State, req.Action)
+			return held, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.RefundCertificateAction) error {
+			if req.Certificate != heldID {
+				return errtemporal.New(errs.NotFound, nil, "the refund does not hold certificate %s", req.Certificate)
+			}
+			if _, err := statemachine.CertTransition(held.State, req.Action); err != nil {
+				return errtemporal.From(err)
+			}
+			return nil
+		}}); err != nil {
+		return st, err
+	}
+	results := workflow.GetSignalChannel(ctx, workflows.SignalCAResult)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var r workflows.CAResult
+			results.Receive(ctx, &r)
+			st.Steps = append(st.Steps, workflows.StepRecord{Step: "ca-result", Detail: r.EventID})
+		}
+	})
 	approved := false
 	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateRefundApprove,
 		func(ctx workflow.Context, _ workflows.ApproveRequest) (workflows.RefundStatus, error) {

@@ -365,3 +365,70 @@ func TestSignalCAResult(t *testing.T) {
 		t.Errorf("no workflow: %v, want not found", err)
 	}
 }
+
+// TestSignalRefundCAResult: a plain signal of the result to the holding
+// refund's workflow; a refund that does not run is errs.NotFound, the
+// gateway's cue to start the certificate's workflow instead.
+func TestSignalRefundCAResult(t *testing.T) {
+	fc := &fakeClient{}
+	tp := NewTemporal(fc)
+	res := workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	if err := tp.SignalRefundCAResult(context.Background(), "o-1", res); err != nil {
+		t.Fatal(err)
+	}
+	if fc.signalID != workflows.RefundWorkflowID("o-1") || fc.signalName != workflows.SignalCAResult || fc.signalArg != res {
+		t.Errorf("signalled %s %s %+v", fc.signalID, fc.signalName, fc.signalArg)
+	}
+	fc.signalErr = serviceerror.NewNotFound("workflow execution already completed")
+	if err := tp.SignalRefundCAResult(context.Background(), "o-1", res); errs.CodeOf(err) != errs.NotFound {
+		t.Errorf("refund ended: %v, want not found", err)
+	}
+}
+
+// TestRefundCertificateAction: the refund's certificate-action update,
+// waited for; refusals keep their code and rules; a refund that ended is
+// NotFound (not Conflict, as for the refund's own updates), so the
+// gateway goes to the certificate's workflow.
+func TestRefundCertificateAction(t *testing.T) {
+	tests := map[string]struct {
+		fc       fakeClient
+		code     errs.Code
+		mentions string
+	}{
+		"applied": {fc: fakeClient{outcome: workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}}},
+		"refused by the validator": {
+			fc:   fakeClient{outcomeErr: errtemporal.New(errs.Invalid, []string{"SSL-9"}, "SSL-9: revoke cannot be undone")},
+			code: errs.Invalid, mentions: "SSL-9",
+		},
+		"refund ended": {
+			fc:   fakeClient{updateErr: serviceerror.NewNotFound("workflow execution already completed"), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED},
+			code: errs.NotFound, mentions: "refund of order o-1 not found",
+		},
+		"temporal down": {
+			fc:   fakeClient{updateErr: serviceerror.NewUnavailable("connection refused")},
+			code: errs.Unavailable, mentions: "retry",
+		},
+	}
+	req := workflows.RefundCertificateAction{Certificate: "c-1",
+		ActionRequest: workflows.ActionRequest{Action: statemachine.Revoke, Actor: "u", ConfirmIrreversible: true}}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fc := tc.fc
+			st, err := NewTemporal(&fc).RefundCertificateAction(context.Background(), "o-1", "u-1", req)
+			u := fc.updateOpts
+			if u.WorkflowID != "refund/o-1" || u.UpdateName != workflows.UpdateRefundCertificateAction || u.UpdateID != "u-1" ||
+				u.WaitForStage != client.WorkflowUpdateStageCompleted || !reflect.DeepEqual(u.Args, []any{req}) {
+				t.Errorf("update options = %+v", u)
+			}
+			if tc.code == "" {
+				if err != nil || st.State != statemachine.ValidatingRevocation {
+					t.Fatalf("RefundCertificateAction = %+v, %v", st, err)
+				}
+				return
+			}
+			if errs.CodeOf(err) != tc.code || !(strings.Contains(errs.MessageOf(err), tc.mentions) || slices.Contains(errs.RulesOf(err), tc.mentions)) {
+				t.Errorf("err = %v, want %s mentioning %q", err, tc.code, tc.mentions)
+			}
+		})
+	}
+}

@@ -1,0 +1,24 @@
+package gateway
+
+import (
+	"strings"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// A certificate has one writer, its holder, named in the store by its
+// workflow ID (Orders.CertificateHolder). While a refund releases a
+// certificate the refund holds it and no certificate workflow runs for
+// it, so the CA's results and the console's actions go to the refund;
+// otherwise they go to the certificate's workflow, which is started when
+// none runs.
+
+// refundHolding returns the order whose refund holder names, if holder
+// names a refund's workflow (workflows.RefundWorkflowID).
+func refundHolding(holder string) (orderID string, ok bool) {
+	if !workflows.IsRefundHolder(holder) {
+		return "", false
+	}
+	orderID, ok = strings.CutPrefix(holder, workflows.RefundWorkflowID(""))
+	return orderID, ok && orderID != "" && workflows.RefundWorkflowID(orderID) == holder
+}
