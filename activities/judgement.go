@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/statemachine"
 )
 
 // Judgement is an order with the policy bundle that judges it: what a
@@ -12,6 +13,48 @@ import (
 type Judgement struct {
 	Order  domain.Order `json:"order"`
 	Bundle PolicyBundle `json:"bundle"`
+}
+
+// HoldJudgementInput asks for an order's judgement with its certificates
+// held for Holder (a refund).
+type HoldJudgementInput struct {
+	OrderID string `json:"order_id"`
+	Holder  string `json:"holder"`
+}
+
+// HeldJudgement is a Judgement and, per certificate of the order not yet
+// removed, who holds it after the call (Holder when taken).
+type HeldJudgement struct {
+	Judgement
+	Holders map[string]string `json:"holders,omitempty"`
+}
+
+// LoadAndHold holds the order's certificates (those not removed) for
+// in.Holder and then reads the judgement (LoadJudgement), so the states
+// read are those of certificates nobody else writes any more: what a
+// refund needs before it releases them, in one local activity (one
+// marker). Each hold is the store's compare-and-set, so a retry is safe.
+func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (HeldJudgement, error) {
+	o, err := a.LoadOrder(ctx, in.OrderID)
+	if err != nil {
+		return HeldJudgement{}, err
+	}
+	var ids []string
+	for _, c := range o.Certificates {
+		if c.State != statemachine.Removed {
+			ids = append(ids, c.ID)
+		}
+	}
+	var out HeldJudgement
+	if len(ids) > 0 {
+		if out.Holders, err = a.HoldCertificates(ctx, HoldInput{Holder: in.Holder, Certificates: ids}); err != nil {
+			return HeldJudgement{}, err
+		}
+	}
+	if out.Judgement, err = a.LoadJudgement(ctx, in.OrderID); err != nil {
+		return HeldJudgement{}, err
+	}
+	return out, nil
 }
 
 // LoadJudgement reads the order (LoadOrder) and resolves the policy in

@@ -50,9 +50,9 @@ func TestCheckRefusesMalformedFigures(t *testing.T) {
 			Config:     Config{Mode: ModeThroughput, Rounds: 1},
 			Throughput: []Phase{cert, base},
 			Paths: []PathEvents{
-				{Path: PathIssued, Total: 8, Workflows: []WorkflowEvents{wf(4), wf(4)}},
+				{Path: PathIssued, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
 				{Path: PathUnused, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
-				{Path: PathThreeYear, Total: 16, Workflows: []WorkflowEvents{wf(4), wf(4), wf(4), wf(4)}},
+				{Path: PathThreeYear, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
 				{Path: PathBaseline, Total: 4, Workflows: []WorkflowEvents{wf(4)}},
 			},
 		}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
 
@@ -187,10 +189,21 @@ func CountEvents(ctx context.Context, c client.Client, workflowIDs ...string) ([
 	for _, id := range workflowIDs {
 		// Wait for the close so the history is complete.
 		closing := c.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+		exists := true
 		for closing.HasNext() {
 			if _, err := closing.Next(); err != nil {
+				var nf *serviceerror.NotFound
+				if errors.As(err, &nf) {
+					// No such workflow: a refund held the certificate and
+					// ran its release itself.
+					exists = false
+					break
+				}
 				return nil, fmt.Errorf("waiting for %s to close: %w", id, err)
 			}
+		}
+		if !exists {
+			continue
 		}
 		we := WorkflowEvents{WorkflowID: id, ByType: map[string]int{}}
 		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)

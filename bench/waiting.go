@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
-
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -65,8 +64,7 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
-	query := fmt.Sprintf("WorkflowType = 'CertificateWorkflow' AND ExecutionStatus = 'Running' AND CertificateState = '%s'", statemachine.ValidatingRevocation)
-	if err := h.waitCount(ctx, query, n); err != nil {
+	if err := h.waitParked(ctx, orders); err != nil {
 		return err
 	}
 	w.Park = time.Since(start)
@@ -180,27 +178,29 @@ func (h *harness) releaseReview(ctx context.Context, certID string) error {
 	return nil
 }
 
-// waitCount polls the visibility store until query counts want
-// workflows.
-func (h *harness) waitCount(ctx context.Context, query string, want int) error {
-	last := int64(-1)
+// waitParked polls the store until every order's certificate is in
+// revocation review: its refund, which holds it, then waits for the CA.
+func (h *harness) waitParked(ctx context.Context, orders []domain.Order) error {
 	lastLog := time.Now()
 	for {
-		resp, err := h.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
-		if err != nil && ctx.Err() != nil {
-			return fmt.Errorf("%d of %d workflows match %q: %w", last, want, query, ctx.Err())
-		}
-		if err == nil {
-			last = resp.GetCount()
-			if last >= int64(want) {
-				return nil
+		parked := 0
+		for _, o := range orders {
+			_, c, err := h.db.GetCertificate(ctx, o.Certificates[0].ID)
+			if err == nil && c.State == statemachine.ValidatingRevocation {
+				parked++
 			}
+		}
+		if parked == len(orders) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d refunds parked at the review: %w", parked, len(orders), ctx.Err())
 		}
 		if err := h.alive(); err != nil {
 			return err
 		}
 		if time.Since(lastLog) > 30*time.Second {
-			h.logf("  %d of %d parked", last, want)
+			h.logf("  %d of %d parked", parked, len(orders))
 			lastLog = time.Now()
 		}
 		time.Sleep(time.Second)

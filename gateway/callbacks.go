@@ -176,5 +176,13 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 	if err != nil {
 		return "", err
 	}
+	if cert.State == statemachine.Removed {
+		// Removed is final: no result can apply, and a workflow started
+		// for it would end at once. Acknowledged (the CA stops retrying)
+		// and logged, as a certificate workflow logs a stray.
+		s.log.Info("CA callback for a removed certificate: acknowledged, not applied",
+			zap.String("certificate", res.Certificate), zap.String("event_id", res.EventID), zap.String("result", string(res.Result)))
+		return "nobody (certificate removed)", nil
+	}
 	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }

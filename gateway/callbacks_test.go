@@ -117,6 +117,18 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 	}
 }
 
+// TestCallbackForRemovedCertificate: removed is final, so a late callback
+// for a certificate nobody holds any more is acknowledged without
+// starting a workflow that could only end at once.
+func TestCallbackForRemovedCertificate(t *testing.T) {
+	e := newEnv(t)
+	e.orders.orders["o-1"] = sslOrder("o-1", domain.Certificate{ID: "c-1", State: statemachine.Removed})
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
+	if len(e.wf.signalInputs) != 0 || len(e.wf.refundSignals) != 0 {
+		t.Errorf("signal-with-start %+v, refund signals %+v: want nothing started or signalled", e.wf.signalInputs, e.wf.refundSignals)
+	}
+}
+
 // TestCallbackRepeated: a redelivery is acknowledged again and signalled
 // again with the same event ID, which the workflow dedupes.
 func TestCallbackRepeated(t *testing.T) {

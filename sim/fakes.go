@@ -332,6 +332,10 @@ func (s *FakeStore) SaveCertificate(_ context.Context, orderID string, cert doma
 	}
 	o.Certificates = certs
 	s.orders[orderID] = o
+	if cert.State == statemachine.Removed {
+		// A removed certificate has no writer left (as in the store).
+		delete(s.holders, cert.ID)
+	}
 	return nil
 }
 

@@ -26,7 +26,10 @@ const (
 	signalStop        = "stop"
 )
 
-// HarnessInput lists the certificate workflows a scenario starts with.
+// HarnessInput lists the certificate workflows a scenario starts with:
+// those the console acted on before the refund (a revocation under way,
+// a console action before the request). The others have no workflow
+// until something needs one: a refund holds and releases them itself.
 type HarnessInput struct {
 	Certificates []workflows.CertificateInput `json:"certificates"`
 }
@@ -175,14 +178,56 @@ func (p *player) harnessInput() HarnessInput {
 	var in HarnessInput
 	for _, c := range p.sc.Order.Certificates {
 		ci := workflows.CertificateInput{Certificate: c, OrderID: p.sc.Order.ID}
-		if c.State == statemachine.ValidatingRevocation {
-			// A revocation under way before the story: its submission
-			// time is unknown.
+		switch {
+		case c.State == statemachine.ValidatingRevocation:
+			// A revocation under way before the story (the console's):
+			// its submission time is unknown.
 			ci.Review = &workflows.Review{ID: p.fakes.CA.OpenReview(c.ID, time.Time{})}
+		case !p.consoleActsFirst(c.ID):
+			continue
 		}
 		in.Certificates = append(in.Certificates, ci)
 	}
 	return in
+}
+
+// consoleActsFirst tells whether the console acts on the certificate
+// before any refund is requested: the console's action starts the
+// certificate's workflow then, as the gateway's does.
+func (p *player) consoleActsFirst(certID string) bool {
+	for _, ev := range p.sc.Events {
+		switch {
+		case ev.Type == EvRefundRequested:
+			return false
+		case ev.Certificate == certID && (ev.Type == EvRevokeRequested || ev.Type == EvCustomerResubmitted):
+			return true
+		}
+	}
+	return false
+}
+
+// route names the workflow a certificate's CA result or console action
+// goes to, as the gateway does: the refund that holds it, or its own.
+func (p *player) route(certID string) (workflowID string, refund bool) {
+	if h := p.fakes.Store.Holder(certID); workflows.IsRefundHolder(h) {
+		return h, true
+	}
+	return workflows.CertificateWorkflowID(certID), false
+}
+
+// act sends a console action to the certificate's writer.
+func (p *player) act(i int, certID string, req workflows.ActionRequest) {
+	if id, refund := p.route(certID); refund {
+		p.update(i, id, workflows.UpdateRefundCertificateAction, workflows.RefundCertificateAction{Certificate: certID, ActionRequest: req})
+		return
+	}
+	p.update(i, workflows.CertificateWorkflowID(certID), workflows.UpdateCertificateAction, req)
+}
+
+// result delivers a CA result to the certificate's writer.
+func (p *player) deliverResult(res workflows.CAResult) {
+	id, _ := p.route(res.Certificate)
+	p.signal(id, workflows.SignalCAResult, res)
 }
 
 func (p *player) schedule() {
@@ -200,7 +245,6 @@ func (p *player) schedule() {
 
 func (p *player) deliver(i int, ev Event) {
 	orderID := p.sc.Order.ID
-	certWF := workflows.CertificateWorkflowID(ev.Certificate)
 	switch ev.Type {
 	case EvRefundRequested:
 		p.requested = true
@@ -221,7 +265,7 @@ func (p *player) deliver(i int, ev Event) {
 			p.notes = append(p.notes, fmt.Sprintf("%s of %s decided at %s; its callback was lost", ev.Type, ev.Certificate, ev.At.Format(time.RFC3339)))
 			return
 		}
-		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At, ReviewID: reviewID})
+		p.deliverResult(workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At, ReviewID: reviewID})
 	case EvStrayResult:
 		// A signed result that answers no open review: it names a review
 		// the CA does not have open.
@@ -229,13 +273,13 @@ func (p *player) deliver(i int, ev Event) {
 		if ev.Result == "rejected" {
 			result = statemachine.RevocationRejected
 		}
-		p.signal(certWF, workflows.SignalCAResult, workflows.CAResult{EventID: fmt.Sprintf("%s-stray-%d", orderID, i), Certificate: ev.Certificate,
+		p.deliverResult(workflows.CAResult{EventID: fmt.Sprintf("%s-stray-%d", orderID, i), Certificate: ev.Certificate,
 			Result: result, Reason: ev.Reason, At: *ev.OccurredAt, ReviewID: fmt.Sprintf("rev-stray-%d", i)})
 	case EvCustomerResubmitted:
 		p.fakes.CA.Fix(ev.Certificate)
-		p.update(i, certWF, workflows.UpdateCertificateAction, workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})
+		p.act(i, ev.Certificate, workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})
 	case EvRevokeRequested:
-		p.update(i, certWF, workflows.UpdateCertificateAction, workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: ev.ConfirmIrreversible})
+		p.act(i, ev.Certificate, workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: ev.ConfirmIrreversible})
 	case EvOriginalMethodFails:
 		p.fakes.Payments.FailOriginalMethod(true)
 	case EvOperatorApproved:

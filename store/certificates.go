@@ -111,7 +111,8 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 				domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
 				quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
 				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at,
-				workflow_written = 1
+				workflow_written = 1,
+				holder = CASE WHEN excluded.state = 'removed' THEN '' ELSE certificates.holder END
 			WHERE certificates.order_id = excluded.order_id`,
 			cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
 			formatTimePtr(cert.RevokedAt), boolInt(cert.QuotaReturned), cert.ResubmitRejected, formatTime(at))

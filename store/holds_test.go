@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errstest"
@@ -113,6 +114,26 @@ func TestHoldCertificate(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the removal ends the hold", func(t *testing.T) {
+		db, _ := openMem(t)
+		put(t, db, sslOrder(t, "o-1", cert("c-1", statemachine.Issued)))
+		if _, err := db.HoldCertificate(ctx, "c-1", refundHolder, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []statemachine.CertState{statemachine.Revoked, statemachine.Removed} {
+			c := cert("c-1", st)
+			if err := db.SaveCertificate(ctx, "o-1", c, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			want := refundHolder
+			if st == statemachine.Removed {
+				want = "" // a removed certificate has no writer left
+			}
+			if h, err := db.CertificateHolder(ctx, "c-1"); err != nil || h != want {
+				t.Fatalf("after saving %s: holder %q, %v; want %q", st, h, err, want)
+			}
+		}
+	})
 	t.Run("holder of an unknown certificate", func(t *testing.T) {
 		db, _ := openMem(t)
 		_, err := db.CertificateHolder(ctx, "c-9")

@@ -80,6 +80,10 @@ type CertificateInput struct {
 	// Command is the first command of the refund that starts the
 	// workflow, delivered with the start instead of a signal after it.
 	Command *Command `json:"command,omitempty"`
+	// HandedFrom is the refund that held the certificate and hands it
+	// over to this workflow as it ends (a review still open): the
+	// workflow takes the hold from it in the store.
+	HandedFrom string `json:"handed_from,omitempty"`
 	// Carried over by continue-as-new.
 	Carry *CertificateCarry `json:"carry,omitempty"`
 }
@@ -100,6 +104,9 @@ type CertificateCarry struct {
 	// OwnerRun and Then: see Command.ReplyRun and Command.Then.
 	OwnerRun string                   `json:"owner_run,omitempty"`
 	Then     []statemachine.CertEvent `json:"then,omitempty"`
+	// Holding says the run holds the certificate in the store already
+	// (a continue-as-new), so it does not take the hold again.
+	Holding bool `json:"holding,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -303,4 +310,9 @@ type RefundStatus struct {
 	Escalated    bool                    `json:"escalated"`
 	Steps        []StepRecord            `json:"steps"`
 	Certificates []statemachine.CertRef  `json:"certificates,omitempty"`
+	// Held is, for each certificate the refund holds (no certificate
+	// workflow runs for it meanwhile) or held until it ended, what its
+	// workflow's query would answer: transitions, open review, held and
+	// stray CA results.
+	Held []CertificateStatus `json:"held,omitempty"`
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -47,6 +48,13 @@ func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (Certificate
 	}
 	if err := c.setup(ctx); err != nil {
 		return CertificateStatus{}, err
+	}
+	if in.Carry == nil || !in.Carry.Holding {
+		// One writer per certificate: take the hold in the store (from the
+		// refund handing it over, if any); a refund holding it keeps it.
+		if holder := c.takeHold(ctx, in.HandedFrom); holder != CertificateWorkflowID(c.cert.ID) {
+			return c.yield(ctx, holder)
+		}
 	}
 	return c.run(ctx)
 }
@@ -95,6 +103,13 @@ type certificate struct {
 	first *Command
 	// published is the state last upserted as a search attribute.
 	published statemachine.CertState
+	// host is the refund that holds the certificate and runs this
+	// certificate's logic inside its own workflow (nil in the
+	// certificate's workflow): reports go to it directly, and the refund
+	// shows the certificate in its own details and attributes.
+	host *refund
+	// busy is true while an op executes (see serve).
+	busy bool
 }
 
 func newCertificate(in CertificateInput) *certificate {
@@ -213,6 +228,7 @@ func (c *certificate) carryInput() CertificateInput {
 		Judge:       c.judge,
 		OwnerRun:    c.ownerRun,
 		Then:        c.then,
+		Holding:     true,
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -550,7 +566,7 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 	if op.err != nil {
 		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
 	}
-	if c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
+	if c.host == nil && c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
 		// The run ends now and its parent is told so: the report goes
 		// with the result, not in a signal of its own.
 		c.final = &r
@@ -566,7 +582,7 @@ func isParent(ctx workflow.Context, id, run string) bool {
 }
 
 func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
-	if c.owner != "" && c.cert.State == statemachine.Removed && isParent(ctx, c.owner, c.ownerRun) {
+	if c.host == nil && c.owner != "" && c.cert.State == statemachine.Removed && isParent(ctx, c.owner, c.ownerRun) {
 		// The run ends now and its parent is told so (see reply).
 		c.final = &r
 		return
@@ -577,6 +593,10 @@ func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
 }
 
 func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) {
+	if c.host != nil {
+		c.host.reports = append(c.host.reports, r)
+		return
+	}
 	if err := workflow.SignalExternalWorkflow(ctx, workflowID, "", SignalCertificateReport, r).Get(ctx, nil); err != nil {
 		// The watcher may have finished (a refused refund); the certificate goes on.
 		workflow.GetLogger(ctx).Info("report not delivered", "to", workflowID, "error", err)
@@ -587,6 +607,9 @@ func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) 
 // state changed since the last upsert, in the search attributes (an
 // upsert is an event; the details are not).
 func (c *certificate) publish(ctx workflow.Context) {
+	if c.host != nil {
+		return
+	}
 	if c.published != c.cert.State {
 		if err := workflow.UpsertTypedSearchAttributes(ctx,
 			CertificateIDKey.ValueSet(c.cert.ID),
@@ -653,4 +676,84 @@ func calendarFor(spec calendar.Spec) (*calendar.Calendar, error) {
 		return nil, errtemporal.From(errs.Wrap(errs.Invalid, err, "%s", errs.MessageOf(err)))
 	}
 	return cal, nil
+}
+
+// takeHold makes this workflow the certificate's one writer in the store
+// (from the refund handing it over, if from is set) and returns who holds
+// it: this workflow, or the refund that holds it. A store that does not
+// answer is asked again; the certificate is not written meanwhile.
+func (c *certificate) takeHold(ctx workflow.Context, from string) string {
+	self := CertificateWorkflowID(c.cert.ID)
+	in := activities.HoldInput{Holder: self, From: from, Certificates: []string{c.cert.ID}}
+	for {
+		var holders map[string]string
+		err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.HoldCertificates, in).Get(ctx, &holders)
+		if err == nil {
+			if h := holders[c.cert.ID]; h != "" {
+				return h
+			}
+			return self
+		}
+		if errorType(err) == string(errs.NotFound) {
+			// A certificate the store does not know (a test, an import
+			// under way): nobody else can hold it.
+			return self
+		}
+		workflow.GetLogger(ctx).Error("taking the certificate's hold failed; trying again", "certificate", c.cert.ID, "error", err)
+		if err := workflow.Sleep(ctx, time.Minute); err != nil {
+			return self
+		}
+	}
+}
+
+// yield ends a run that found a refund holding the certificate: console
+// actions and commands are refused naming the holder (the gateway routes
+// them there), CA results are passed on to it.
+func (c *certificate) yield(ctx workflow.Context, holder string) (CertificateStatus, error) {
+	workflow.GetLogger(ctx).Info("certificate held by a refund; this workflow ends", "certificate", c.cert.ID, "holder", holder)
+	for {
+		for len(c.queue) > 0 {
+			op := c.queue[0]
+			c.queue = c.queue[1:]
+			if op.result != nil {
+				if err := workflow.SignalExternalWorkflow(ctx, holder, "", SignalCAResult, *op.result).Get(ctx, nil); err != nil {
+					workflow.GetLogger(ctx).Warn("CA result not passed on to the certificate's holder", "holder", holder, "event_id", op.result.EventID, "error", err)
+				}
+			} else {
+				op.err = errtemporal.New(errs.Conflict, nil, "certificate %s is being released by %s: its actions go there", c.cert.ID, holder)
+				if op.replyTo != "" {
+					c.reply(ctx, op, false)
+				}
+			}
+			op.done = true
+		}
+		_ = workflow.Await(ctx, func() bool { return len(c.queue) > 0 || workflow.AllHandlersFinished(ctx) })
+		if len(c.queue) == 0 {
+			return c.status(), nil
+		}
+	}
+}
+
+// serve runs a held certificate's ops one at a time inside its holder's
+// workflow, as the certificate workflow's run loop does in its own.
+func (c *certificate) serve(ctx workflow.Context) {
+	for {
+		_ = workflow.Await(ctx, func() bool { return len(c.queue) > 0 })
+		c.busy = true
+		for len(c.queue) > 0 {
+			op := c.queue[0]
+			c.queue = c.queue[1:]
+			c.execute(ctx, op)
+		}
+		c.busy = false
+	}
+}
+
+// idle tells whether a held certificate has nothing queued or under way.
+func (c *certificate) idle() bool { return len(c.queue) == 0 && !c.busy }
+
+// awaitsCA tells whether a CA result may still arrive for a certificate
+// in state s (a review or validation open at the CA).
+func awaitsCA(s statemachine.CertState) bool {
+	return slices.ContainsFunc(statemachine.CertEvents(s), statemachine.IsCAResult)
 }

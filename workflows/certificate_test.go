@@ -1,18 +1,22 @@
 package workflows_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
@@ -234,5 +238,51 @@ func TestCertificateContinuesAsNewWithItsState(t *testing.T) {
 	if next.Certificate.State != statemachine.Issued || next.Carry == nil ||
 		len(next.Carry.Held) != 1 || len(next.Carry.SeenEvents) != 1 || next.Carry.SeenEvents[0] != "early-1" || next.Carry.Owner != "refund/o-1" {
 		t.Fatalf("carried input = %+v / %+v", next, next.Carry)
+	}
+}
+
+// One writer: a certificate workflow started while a refund holds the
+// certificate (the console acted just as the refund took it) refuses the
+// console's action naming the holder (the gateway then routes it there),
+// passes a CA result on to the refund, and ends without writing.
+func TestCertificateYieldsToTheRefundThatHoldsIt(t *testing.T) {
+	ce := newCertEnv(t, statemachine.Issued)
+	if h, err := ce.store.HoldCertificate(context.Background(), "c-1", workflows.RefundWorkflowID("o-1"), ""); err != nil || h != "refund/o-1" {
+		t.Fatalf("hold: %q %v", h, err)
+	}
+	var forwarded []workflows.CAResult
+	ce.env.OnSignalExternalWorkflow(mock.Anything, workflows.RefundWorkflowID("o-1"), "", workflows.SignalCAResult, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			forwarded = append(forwarded, arg.(workflows.CAResult))
+			return nil
+		})
+	var actionErr error
+	completed := false
+	ce.env.RegisterDelayedCallback(func() {
+		ce.env.UpdateWorkflow(workflows.UpdateCertificateAction, "u-revoke", &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { t.Errorf("revoke rejected by the validator: %v", err) },
+			OnComplete: func(_ any, err error) {
+				completed, actionErr = true, err
+			},
+		}, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true})
+		ce.env.SignalWorkflow(workflows.SignalCAResult, workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved, At: paidAt.Add(25 * time.Hour)})
+	}, 0)
+	st := ce.run(t, statemachine.Issued)
+	if !completed || actionErr == nil || !strings.Contains(actionErr.Error(), "refund/o-1") {
+		t.Fatalf("console action completed %v with %v, want refused naming refund/o-1", completed, actionErr)
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(actionErr, &appErr) || appErr.Type() != string(errs.Conflict) {
+		t.Errorf("refusal %v, want an application error of type conflict", actionErr)
+	}
+	if len(forwarded) != 1 || forwarded[0].EventID != "e-1" {
+		t.Errorf("forwarded %v, want the CA result e-1 passed on to the refund", forwarded)
+	}
+	if st.State != statemachine.Issued || len(st.Transitions) != 0 || len(ce.ca.Actions) != 0 {
+		t.Errorf("state %s transitions %v CA actions %v: the workflow must not write a held certificate", st.State, st.Transitions, ce.ca.Actions)
+	}
+	if h := ce.store.Holder("c-1"); h != "refund/o-1" {
+		t.Errorf("holder %q, want the refund still", h)
 	}
 }

@@ -41,7 +41,7 @@ func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) 
 		return r.st, err
 	}
 	r.run(ctx)
-	return r.st, nil
+	return r.status()
 }
 
 type refund struct {
@@ -75,6 +75,16 @@ type refund struct {
 	// dirty asks the publisher to write the attributes and the record;
 	// flushing is true while it writes.
 	dirty, flushing bool
+	// held are the certificates this refund holds in the store: it is
+	// their one writer and runs their logic itself (no certificate
+	// workflow) until it ends; handed are those it handed over to a
+	// certificate workflow as it ended (a review still open).
+	holds  []string
+	held   []*certificate
+	handed []string
+	// forwarding counts CA results being passed on to the workflow that
+	// now holds their certificate.
+	forwarding int
 }
 
 // publishedAttrs are the search attributes a refund upserts.
@@ -99,6 +109,18 @@ func (r *refund) setup(ctx workflow.Context) error {
 		return err
 	}
 	r.listenCA(ctx)
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCertificateAction, r.handleCertificateAction,
+		workflow.UpdateHandlerOptions{Validator: r.validateCertificateAction}); err != nil {
+		return err
+	}
+	results := workflow.GetSignalChannel(ctx, SignalCAResult)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var res CAResult
+			results.Receive(ctx, &res)
+			r.caResult(ctx, res)
+		}
+	})
 	// The publisher writes the search attributes and the store record once
 	// the refund's code blocks: every change made in one workflow task is
 	// one upsert and one record, not one per change.
@@ -128,6 +150,9 @@ func (r *refund) status() (RefundStatus, error) {
 	st := r.st
 	if st.State == statemachine.OrderPaid {
 		st.State = statemachine.OrderRefundRequested
+	}
+	for _, c := range r.held {
+		st.Held = append(st.Held, c.status())
 	}
 	return st, nil
 }
@@ -171,13 +196,20 @@ func (r *refund) run(ctx workflow.Context) {
 
 // load reads the order and the policy it is judged by.
 func (r *refund) load(ctx workflow.Context) bool {
-	// One local activity reads both (a marker, not two task round trips).
-	var j activities.Judgement
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, r.in.OrderID).Get(ctx, &j); err != nil {
+	// One local activity holds the order's certificates for this refund
+	// and reads the order and its policy (a marker, no task round trips).
+	var j activities.HeldJudgement
+	in := activities.HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id()}
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadAndHold, in).Get(ctx, &j); err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
 		return false
 	}
 	r.order, r.bundle = j.Order, j.Bundle
+	for _, c := range r.order.Certificates {
+		if j.Holders[c.ID] == r.id() {
+			r.holds = append(r.holds, c.ID)
+		}
+	}
 	cal, err := calendarFor(r.bundle.Calendar)
 	if err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
@@ -195,6 +227,7 @@ func (r *refund) load(ctx workflow.Context) bool {
 // certificate when its state is not what the plan assumed.
 func (r *refund) release(ctx workflow.Context, step policy.Step) {
 	r.fire(ctx, statemachine.OrderRelease)
+	r.hold(ctx, step.Plan)
 	queue := append([]statemachine.PlanStep(nil), step.Plan...)
 	replans := 0
 	for len(queue) > 0 && !r.finished {
@@ -293,17 +326,19 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 	r.seq++
 	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
 		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
-	if ps.Event == statemachine.Revoke {
-		// The certificate judges the completed revocation's quota rule
-		// by what this refund loaded (judged once, nothing loaded again).
+	if ps.Event == statemachine.Revoke && r.holding(ps.Certificate) == nil {
+		// The certificate workflow judges the completed revocation's
+		// quota rule by what this refund loaded (judged once, nothing
+		// loaded again), and chains the steps after its approval.
 		cmd.Judge = &activities.Judgement{Order: r.order, Bundle: r.bundle}
 		cmd.Then = then
 	}
-	delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd)
-	if err != nil {
+	if c := r.holding(ps.Certificate); c != nil {
+		// Held: the certificate's logic runs here, no message sent.
+		c.enqueue(cmd)
+	} else if delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd); err != nil {
 		return Report{Certificate: ps.Certificate, Error: err.Error()}
-	}
-	if !delivered {
+	} else if !delivered {
 		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
 			return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
 		}
@@ -616,11 +651,14 @@ func (r *refund) refuse(ctx workflow.Context, rules []string, message string) {
 func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string, message string) {
 	r.st.Outcome, r.st.Reasons, r.st.Message, r.st.Waiting = outcome, reasons, message, ""
 	r.finished = true
+	r.letGo(ctx)
 	r.record(ctx, string(outcome), message)
 	r.publish(ctx)
 	// Answer pending updates and write the last record before the run
 	// closes.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !r.dirty && !r.flushing })
+	_ = workflow.Await(ctx, func() bool {
+		return workflow.AllHandlersFinished(ctx) && !r.dirty && !r.flushing && r.forwarding == 0
+	})
 }
 
 // fire moves the order machine; an illegal event is a bug, logged loudly.

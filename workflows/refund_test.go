@@ -142,9 +142,14 @@ func TestRefundResumesAfterCustomerResubmits(t *testing.T) {
 	sc := scenario(t, "aliyun-intl", "",
 		`{"id":"c-1","state":"validation_failed","domain_changed":false,"resubmit_rejected":"missing contact ID number"}`,
 		request+`,{"at":"2026-03-04T10:00:00+08:00","type":"customer.resubmitted","certificate":"c-1"}`, "")
-	res, _ := run(t, sc, nil)
+	res, fakes := run(t, sc, nil)
 	if res.Outcome != "refunded" || res.Certificates["c-1"] != "removed" || res.QuotaReturned != 1 {
 		t.Fatalf("result = %+v", res)
+	}
+	// The refund held the certificate, so the customer's resubmission was
+	// routed to it; the removal ended the hold.
+	if len(res.Notes) != 0 || fakes.Store.Holder("c-1") != "" {
+		t.Errorf("notes %v holder %q: want the resubmission delivered and no holder left", res.Notes, fakes.Store.Holder("c-1"))
 	}
 }
 

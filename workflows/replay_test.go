@@ -88,6 +88,7 @@ func TestRecordHistories(t *testing.T) {
 		recOrder("rec-issued", domain.SSLCertificate, paid, nil, []domain.Certificate{{ID: "rec-issued-c1", State: statemachine.Issued, IssuedAt: &issued}}),
 		recOrder("rec-gateway", domain.HTTPSGateway, paid, &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}, nil),
 		recOrder("rec-late", domain.SSLCertificate, paid.Add(-30*24*time.Hour), nil, nil),
+		recOrder("rec-console", domain.SSLCertificate, paid, nil, []domain.Certificate{{ID: "rec-console-c1", State: statemachine.Issued, IssuedAt: &issued}}),
 	}
 	store := sim.NewFakeStore(orders...)
 	reg := mustRegistry(t)
@@ -101,6 +102,9 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer w.Stop()
 
+	// The console revokes rec-console's certificate before its refund: an
+	// update-with-start of the certificate's workflow, as the gateway does.
+	consoleRevoke(ctx, t, c, orders[5], "rec-console-c1")
 	for _, o := range orders {
 		o := o
 		req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
@@ -111,13 +115,17 @@ func TestRecordHistories(t *testing.T) {
 		}
 		switch o.ID {
 		case "rec-issued":
-			waitForCertificateState(ctx, t, c, "rec-issued-c1", statemachine.ValidatingRevocation)
+			// The refund holds the certificate: the result goes to it.
+			waitForStoredState(ctx, t, store, o.ID, "rec-issued-c1", statemachine.ValidatingRevocation)
 			res := workflows.CAResult{EventID: "rec-ev-1", Certificate: "rec-issued-c1", Result: statemachine.RevocationApproved, At: time.Now()}
 			for i := 0; i < 2; i++ { // a duplicate callback, applied once
-				if err := c.SignalWorkflow(ctx, workflows.CertificateWorkflowID("rec-issued-c1"), "", workflows.SignalCAResult, res); err != nil {
-					t.Fatal(err)
-				}
+				deliverCAResult(ctx, t, c, store, res)
 			}
+		case "rec-console":
+			// The console revoked first: the certificate's workflow holds
+			// it, and the refund commands it.
+			waitForRefundWaiting(ctx, t, c, o.ID)
+			deliverCAResult(ctx, t, c, store, workflows.CAResult{EventID: "rec-ev-2", Certificate: "rec-console-c1", Result: statemachine.RevocationApproved, At: time.Now()})
 		case "rec-gateway":
 			waitForRefundState(ctx, t, c, o.ID, statemachine.OrderAwaitingApproval)
 			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateRefundApprove,
@@ -136,12 +144,11 @@ func TestRecordHistories(t *testing.T) {
 		t.Logf("%s: %s %v", o.ID, st.Outcome, st.Reasons)
 		writeHistory(ctx, t, c, dir, run.GetID(), strings.TrimPrefix(o.ID, "rec-")+"-refund")
 	}
-	writeHistory(ctx, t, c, dir, workflows.CertificateWorkflowID("rec-issued-c1"), "issued-certificate")
-	writeHistory(ctx, t, c, dir, workflows.CertificateWorkflowID("rec-pending-c1"), "pending-certificate")
+	writeHistory(ctx, t, c, dir, workflows.CertificateWorkflowID("rec-console-c1"), "console-certificate")
 
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) != len(orders)+2 {
-		t.Fatalf("wrote %d histories, want %d", len(files), len(orders)+2)
+	if len(files) != len(orders)+1 {
+		t.Fatalf("wrote %d histories, want %d", len(files), len(orders)+1)
 	}
 	for _, f := range files {
 		r := worker.NewWorkflowReplayer()
@@ -160,18 +167,69 @@ func recOrder(id string, p domain.Product, paid time.Time, usage *domain.Usage, 
 	return o
 }
 
-func waitForCertificateState(ctx context.Context, t *testing.T, c client.Client, certID string, want statemachine.CertState) {
+// waitForStoredState waits until the store shows the certificate in state
+// want (whichever workflow writes it).
+func waitForStoredState(ctx context.Context, t *testing.T, store *sim.FakeStore, orderID, certID string, want statemachine.CertState) {
 	t.Helper()
 	for ctx.Err() == nil {
-		if v, err := c.QueryWorkflow(ctx, workflows.CertificateWorkflowID(certID), "", workflows.QueryCertificateStatus); err == nil {
-			var st workflows.CertificateStatus
-			if v.Get(&st) == nil && st.State == want {
+		if store.Certificates(orderID)[certID] == string(want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("certificate %s never reached %s", certID, want)
+}
+
+// deliverCAResult sends a CA result to the certificate's writer, as the
+// gateway routes a callback: the refund that holds it, or its own workflow.
+func deliverCAResult(ctx context.Context, t *testing.T, c client.Client, store *sim.FakeStore, res workflows.CAResult) {
+	t.Helper()
+	to := workflows.CertificateWorkflowID(res.Certificate)
+	if h := store.Holder(res.Certificate); workflows.IsRefundHolder(h) {
+		to = h
+	}
+	if err := c.SignalWorkflow(ctx, to, "", workflows.SignalCAResult, res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consoleRevoke revokes a certificate from the console: an
+// update-with-start of its workflow.
+func consoleRevoke(ctx context.Context, t *testing.T, c client.Client, o domain.Order, certID string) {
+	t.Helper()
+	var cert domain.Certificate
+	for _, x := range o.Certificates {
+		if x.ID == certID {
+			cert = x
+		}
+	}
+	op := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: workflows.CertificateWorkflowID(certID), TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING},
+		workflows.CertificateWorkflow, workflows.CertificateInput{Certificate: cert, OrderID: o.ID})
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCertificateAction, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForRefundWaiting waits until the refund waits for something.
+func waitForRefundWaiting(ctx context.Context, t *testing.T, c client.Client, orderID string) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if v, err := c.QueryWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.QueryRefundStatus); err == nil {
+			var st workflows.RefundStatus
+			if v.Get(&st) == nil && st.Waiting != "" {
 				return
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("certificate %s never reached %s", certID, want)
+	t.Fatalf("refund %s never waited", orderID)
 }
 
 func waitForRefundState(ctx context.Context, t *testing.T, c client.Client, orderID string, want statemachine.OrderState) {

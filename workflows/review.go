@@ -295,7 +295,11 @@ func (r *refund) refuseLate(ctx workflow.Context, certID string) bool {
 	// The review goes on without the refund: the certificate asks the CA
 	// itself from now on, so its quota rule applies when it completes.
 	cmd := Command{ReplyTo: r.id(), Disown: true, Poll: r.pollEvery()}
-	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+	if c := r.holding(certID); c != nil {
+		// Held: handed over to a certificate workflow as the refund ends
+		// (letGo), which asks the CA itself.
+		c.owner = ""
+	} else if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("certificate not told to follow its review alone", "certificate", certID, "error", err)
 	}
 	r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
@@ -346,7 +350,9 @@ func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOu
 		eventID = fmt.Sprintf("poll/%s/%s/%s", certID, st.ReviewID, st.Result)
 	}
 	res := CAResult{EventID: eventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At, ReviewID: st.ReviewID}
-	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
+	if c := r.holding(certID); c != nil {
+		c.receiveResult(ctx, res)
+	} else if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
 		r.caFailing(ctx, "", "delivering the CA's result to certificate "+certID+": "+err.Error())
 		return pollFailed
 	}

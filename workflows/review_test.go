@@ -269,9 +269,14 @@ func TestLostApprovalAfterTheRefundEndedStillReturnsTheQuota(t *testing.T) {
 	sc := scenario(t, "aliyun-intl", "", issuedCert,
 		request+`,{"at":"2026-03-10T11:30:00+08:00","type":"ca.revocation_approved","certificate":"c-1","delivery":"lost"}`,
 		`,"until":"2026-03-12T00:00:00+08:00"`)
-	res, _ := run(t, sc, nil)
+	res, fakes := run(t, sc, nil)
 	if res.Outcome != "rejected" || !contains(res.Reasons, "SSL-2") || res.Refund != nil {
 		t.Fatalf("result = %+v", res)
+	}
+	// The refund held the certificate and, ending with its review open,
+	// handed it over to the certificate's workflow.
+	if h := fakes.Store.Holder("c-1"); h != workflows.CertificateWorkflowID("c-1") {
+		t.Errorf("holder %q, want the certificate's workflow", h)
 	}
 	if res.Certificates["c-1"] != "revoked" || res.QuotaReturned != 1 {
 		t.Fatalf("certificates %v quota %d, want revoked with its quota back (SSL-7)", res.Certificates, res.QuotaReturned)
