@@ -237,9 +237,13 @@ func (r *Report) Markdown(h Header) string {
 		w("| %d refunds waiting for CA review: worker RSS | %s (peak %s; %.0f goroutines; sticky cache %.0f, %.0f forced evictions; server RSS %s) | — | — | < 300 MB at 10,000 | %s |\n",
 			wt.Refunds, mb(wt.WorkerRSS), mb(wt.WorkerPeak), wt.Goroutines, wt.StickyCacheSize, wt.ForcedEvictions, mb(wt.ServerRSS),
 			waitingMet(wt))
+		drain := met(wt.DrainRate >= targetDrainRatio*wt.BaselineDrainRate)
+		if wt.DrainRate <= 0 || wt.BaselineDrainRate <= 0 {
+			drain = "**no** (not measured: the drain did not finish)"
+		}
 		w("| drain after the reviews arrive | %.2f refunds/s (%s) | %.2f wf/s (%s) | %s | ≥ %.2f× | %s |\n",
 			wt.DrainRate, ms(wt.Drain), wt.BaselineDrainRate, ms(wt.BaselineDrain), ratio(wt.DrainRate, wt.BaselineDrainRate), targetDrainRatio,
-			met(wt.DrainRate >= targetDrainRatio*wt.BaselineDrainRate))
+			drain)
 	}
 	if len(r.Callbacks) > 0 {
 		gr, _, gp99 := mean(r.Callbacks, PhaseGateway)

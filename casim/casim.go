@@ -59,6 +59,12 @@ type Retry struct {
 	Attempts int
 }
 
+// DefaultMaxDeliveries is how many callback attempts a Sim makes at once
+// unless configured: enough to keep a gateway busy, never a connection
+// per decided review (10,000 reviews decided at once would otherwise open
+// 10,000 connections to the receiver).
+const DefaultMaxDeliveries = 32
+
 // DefaultRetry retries for about five minutes.
 var DefaultRetry = Retry{Initial: time.Second, Max: 30 * time.Second, Attempts: 15}
 
@@ -83,8 +89,12 @@ type Config struct {
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// HTTPClient posts the callbacks; nil means a client with a 10s
-	// timeout.
+	// timeout that keeps MaxDeliveries connections to the receiver open.
 	HTTPClient *http.Client
+	// MaxDeliveries bounds the callback attempts in flight at once, as a
+	// CA's delivery pool does; the others wait their turn. Zero means
+	// DefaultMaxDeliveries.
+	MaxDeliveries int
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// NewID returns a fresh unique token for review and event IDs; nil
@@ -117,6 +127,9 @@ type Sim struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// slots holds one token per callback attempt in flight
+	// (Config.MaxDeliveries).
+	slots chan struct{}
 }
 
 // certificate is what the CA knows of one certificate.
@@ -188,8 +201,15 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
+	if cfg.MaxDeliveries == 0 {
+		cfg.MaxDeliveries = DefaultMaxDeliveries
+	}
+	if cfg.MaxDeliveries < 0 {
+		return nil, fmt.Errorf("casim: MaxDeliveries %d is negative", cfg.MaxDeliveries)
+	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxDeliveries, IdleConnTimeout: 90 * time.Second}}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -200,6 +220,7 @@ func New(cfg Config) (*Sim, error) {
 	s := &Sim{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		slots:      make(chan struct{}, cfg.MaxDeliveries),
 		certs:      map[string]*certificate{},
 		behaviours: map[string]Behaviour{},
 		events:     map[string]*event{},

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -571,5 +572,65 @@ func TestServeStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+// TestDeliveriesBounded: reviews decided at once are delivered at most
+// MaxDeliveries at a time, so a burst of decisions never opens a
+// connection per review to the receiver; the others wait their turn and
+// all arrive.
+func TestDeliveriesBounded(t *testing.T) {
+	const n, limit = 6, 2
+	var inFlight, most atomic.Int64
+	release := make(chan struct{})
+	got := make(chan struct{}, n)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := inFlight.Add(1)
+		for {
+			m := most.Load()
+			if now <= m || most.CompareAndSwap(m, now) {
+				break
+			}
+		}
+		<-release
+		inFlight.Add(-1)
+		got <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	clock := casim.NewFakeClock(start)
+	sim, err := casim.New(casim.Config{Token: token, CallbackURL: rcv.URL, WebhookSecret: secret, ReviewDelay: reviewDelay, Clock: clock,
+		MaxDeliveries: limit, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{sim: sim, clock: clock, srv: httptest.NewServer(sim.Handler())}
+	t.Cleanup(func() { f.srv.Close(); sim.Close() })
+	for i := range n {
+		if r := f.do(t, http.MethodPost, fmt.Sprintf("/v1/certificates/c%d/revocations", i), `{"reason":"refund"}`); r.status != http.StatusAccepted {
+			t.Fatalf("revoke c%d: %d %v", i, r.status, r.body)
+		}
+	}
+	f.waitTimers(t, n)
+	f.clock.Advance(reviewDelay)
+	deadline := time.After(5 * time.Second)
+	for inFlight.Load() < limit {
+		select {
+		case <-deadline:
+			t.Fatalf("%d deliveries in flight, want %d", inFlight.Load(), limit)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // room for a third, had the bound not held
+	close(release)
+	for i := range n {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d callbacks delivered", i, n)
+		}
+	}
+	if m := most.Load(); m != limit {
+		t.Errorf("at most %d deliveries in flight, want %d", m, limit)
 	}
 }

@@ -107,7 +107,7 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 	log := s.log.With(zap.String("event_id", ev.id), zap.String("certificate", ev.cert))
 	backoff := s.cfg.Retry.Initial
 	for attempt := 1; ; attempt++ {
-		status, err := s.post(ctx, ev)
+		status, err := s.postInTurn(ctx, ev)
 		switch {
 		case ctx.Err() != nil:
 			// Still pending in the journal: the next run retries it.
@@ -135,6 +135,18 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 		}
 		backoff = min(2*backoff, s.cfg.Retry.Max)
 	}
+}
+
+// postInTurn makes one delivery attempt once a delivery slot is free
+// (Config.MaxDeliveries); waiting for a slot is not an attempt.
+func (s *Sim) postInTurn(ctx context.Context, ev *event) (int, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	return s.post(ctx, ev)
 }
 
 // settle marks ev as no longer to be delivered (delivered, refused or given

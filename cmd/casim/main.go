@@ -64,6 +64,7 @@ type Main struct {
 	Behaviours    string
 	DB            string
 	Retry         casim.Retry
+	MaxDeliveries int
 	DevLog        bool
 }
 
@@ -93,6 +94,11 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 		return nil, fmt.Errorf("CASIM_CALLBACK_MAX_BACKOFF: %w", err)
 	}
 
+	maxDeliveries, err := strconv.Atoi(env("CASIM_MAX_DELIVERIES", strconv.Itoa(casim.DefaultMaxDeliveries)))
+	if err != nil || maxDeliveries < 1 {
+		return nil, fmt.Errorf("CASIM_MAX_DELIVERIES: want a whole number of at least 1, got %q", env("CASIM_MAX_DELIVERIES", ""))
+	}
+
 	m := &Main{}
 	fs := flag.NewFlagSet("casim", flag.ContinueOnError)
 	fs.StringVar(&m.Addr, "addr", env("CASIM_ADDR", "127.0.0.1:8090"), "listen address (CASIM_ADDR)")
@@ -105,6 +111,7 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 	fs.IntVar(&m.Retry.Attempts, "callback-attempts", attempts, "callback delivery attempts before giving up (CASIM_CALLBACK_ATTEMPTS)")
 	fs.DurationVar(&m.Retry.Initial, "callback-backoff", backoff, "first callback retry's wait, doubled each time (CASIM_CALLBACK_BACKOFF)")
 	fs.DurationVar(&m.Retry.Max, "callback-max-backoff", maxBackoff, "longest wait between callback attempts (CASIM_CALLBACK_MAX_BACKOFF)")
+	fs.IntVar(&m.MaxDeliveries, "max-deliveries", maxDeliveries, "callback attempts in flight at once (CASIM_MAX_DELIVERIES)")
 	fs.BoolVar(&m.DevLog, "dev-log", devLog, "human-readable logs (CASIM_DEV_LOG)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -112,6 +119,9 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 	if m.Retry.Attempts < 1 || m.Retry.Initial <= 0 || m.Retry.Max < m.Retry.Initial {
 		return nil, fmt.Errorf("callback retry: want -callback-attempts >= 1 and 0 < -callback-backoff <= -callback-max-backoff, got %d, %s, %s",
 			m.Retry.Attempts, m.Retry.Initial, m.Retry.Max)
+	}
+	if m.MaxDeliveries < 1 {
+		return nil, fmt.Errorf("-max-deliveries: want at least 1, got %d", m.MaxDeliveries)
 	}
 	if m.Token == "" {
 		return nil, errors.New("a bearer token is required (-token or CASIM_TOKEN)")
@@ -134,6 +144,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:      log,
 		DBPath:      m.DB,
 		Retry:       m.Retry,
+		// MaxDeliveries bounds the callbacks posted at once.
+		MaxDeliveries: m.MaxDeliveries,
 	}
 	if m.WebhookSecret != "" {
 		if cfg.WebhookSecret, err = webhook.ParseSecret(m.WebhookSecret); err != nil {
