@@ -188,6 +188,12 @@ func (t *Temporal) CertificateAction(ctx context.Context, in workflows.Certifica
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
+	return certificateOutcome(ctx, h, err, what)
+}
+
+// certificateOutcome waits for a certificate action's update to complete
+// and returns the certificate's status, or the refusal as an errs error.
+func certificateOutcome(ctx context.Context, h client.WorkflowUpdateHandle, err error, what string) (workflows.CertificateStatus, error) {
 	if err != nil {
 		return workflows.CertificateStatus{}, temporalError(err, what)
 	}
@@ -243,14 +249,7 @@ func (t *Temporal) RefundCertificateAction(ctx context.Context, orderID, updateI
 		Args:         []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		return workflows.CertificateStatus{}, temporalError(err, what)
-	}
-	var st workflows.CertificateStatus
-	if err := h.Get(ctx, &st); err != nil {
-		return workflows.CertificateStatus{}, temporalError(err, what)
-	}
-	return st, nil
+	return certificateOutcome(ctx, h, err, what)
 }
 
 // certificateOptions starts a certificate's workflow. A certificate
