@@ -311,10 +311,10 @@ func (a *Activities) ReturnQuota(ctx context.Context, in ReturnQuotaInput) (bool
 	return ok, nil
 }
 
-// RecordRefund writes a refund's status to the store.
-func (a *Activities) RecordRefund(ctx context.Context, rec RefundRecord) error {
-	if err := a.Store.SaveRefund(ctx, rec); err != nil {
-		return toApplicationError(fmt.Errorf("recording refund %s: %w", rec.OrderID, err))
+// SaveRecords writes one workflow task's records in one transaction.
+func (a *Activities) SaveRecords(ctx context.Context, recs Records) error {
+	if err := a.Store.SaveRecords(ctx, recs); err != nil {
+		return toApplicationError(fmt.Errorf("recording order %s: %w", recs.OrderID, err))
 	}
 	return nil
 }

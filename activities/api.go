@@ -116,6 +116,14 @@ type Store = ports.Store
 // RefundRecord is the store's view of a refund (see ports.RefundRecord).
 type RefundRecord = ports.RefundRecord
 
+// Records are one workflow task's store writes, written together (see
+// ports.Records), with their parts.
+type (
+	Records           = ports.Records
+	QuotaReturn       = ports.QuotaReturn
+	CertificateRecord = ports.CertificateRecord
+)
+
 // Policies resolves the refund-policy profile and business-day calendar
 // that judge an order (the profile version in force at payment).
 type Policies interface {

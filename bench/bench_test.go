@@ -30,7 +30,7 @@ func TestRunAllModesTiny(t *testing.T) {
 	}
 	md := rep.Markdown(Header{Date: time.Now(), Machine: "test", Commit: "test", Command: "test"})
 	for _, want := range []string{"refunds/s", "history events, 1 issued certificate", "unused quota", "3-year order",
-		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 | 3 |"} {
+		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 | 3 |", "| paired: gateway | 1 | 5 |", "| paired: direct | 1 | 5 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

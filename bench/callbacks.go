@@ -86,21 +86,35 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 	}
 	h.logf("  warmed up: %d callbacks through each path, not measured", warm)
 	for r := range h.cfg.Rounds {
-		p, err := h.measure(ctx, PhaseGateway, r+1, h.cfg.Callbacks, func(ctx context.Context, i int) error {
+		gateway := func(ctx context.Context, i int) error {
 			return h.postCallback(ctx, fmt.Sprintf("r%d-%d", r, i), bodies[i%len(certs)])
-		})
-		if err != nil {
-			return err
 		}
-		rep.Callbacks = append(rep.Callbacks, p)
-		p, err = h.measure(ctx, PhaseDirect, r+1, h.cfg.Callbacks, func(ctx context.Context, i int) error {
+		direct := func(ctx context.Context, i int) error {
 			res := results[i%len(certs)]
 			return h.tc.SignalWorkflow(ctx, workflows.CertificateWorkflowID(res.Certificate), "", workflows.SignalCAResult, res)
-		})
+		}
+		p, err := h.measure(ctx, PhaseGateway, r+1, h.cfg.Callbacks, gateway)
 		if err != nil {
 			return err
 		}
 		rep.Callbacks = append(rep.Callbacks, p)
+		if p, err = h.measure(ctx, PhaseDirect, r+1, h.cfg.Callbacks, direct); err != nil {
+			return err
+		}
+		rep.Callbacks = append(rep.Callbacks, p)
+		// The latency comparison: both paths in one round, call by call
+		// (docs/BENCHMARKS.md, why: the dev server stalls now and then for
+		// a few hundred milliseconds, and a stall that falls in one path's
+		// round alone decides that round's p99).
+		paired, err := h.measurePaired(ctx, [2]string{PhasePairedGateway, PhasePairedDirect}, r+1, max(h.cfg.Callbacks, 2),
+			[2]func(context.Context, int) error{
+				func(ctx context.Context, i int) error { return gateway(ctx, h.cfg.Callbacks+i) },
+				direct,
+			})
+		if err != nil {
+			return err
+		}
+		rep.Callbacks = append(rep.Callbacks, paired[:]...)
 	}
 	return nil
 }

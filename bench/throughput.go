@@ -39,6 +39,11 @@ const (
 	PhaseBaseline = "baseline"
 	PhaseGateway  = "gateway callbacks"
 	PhaseDirect   = "direct signals"
+	// The paired phases are one round of callbacks in which the two paths
+	// take turns call by call, so a stall of the server (or of this
+	// process) delays both alike; their p99s are the ones compared.
+	PhasePairedGateway = "paired: gateway"
+	PhasePairedDirect  = "paired: direct"
 )
 
 // measure runs n ops at the configured concurrency while sampling the
@@ -67,6 +72,43 @@ func (h *harness) measure(ctx context.Context, name string, round, n int, op fun
 		name, round, n, wall.Round(time.Millisecond), p.PerSec, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond),
 		srv.CPU, mb(srv.RSS), w.CPU, mb(w.RSS))
 	return p, nil
+}
+
+// measurePaired runs n ops at the configured concurrency, even-numbered
+// ones through a and odd-numbered ones through b, and returns a phase for
+// each half: the same wall, CPU and RSS, each half's own latencies (its
+// rate is half the round's, as the two share the load).
+func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n int, ops [2]func(ctx context.Context, i int) error) ([2]Phase, error) {
+	var out [2]Phase
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	s, err := h.sample()
+	if err != nil {
+		return out, err
+	}
+	lat, wall, runErr := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error { return ops[i%2](ctx, i/2) })
+	w, srv, err := s.end()
+	if runErr != nil {
+		return out, fmt.Errorf("paired round %d: %w", round, runErr)
+	}
+	if err != nil {
+		return out, err
+	}
+	if err := h.alive(); err != nil {
+		return out, err
+	}
+	var halves [2][]time.Duration
+	for i, d := range lat {
+		halves[i%2] = append(halves[i%2], d)
+	}
+	for k := range out {
+		c := len(halves[k])
+		out[k] = Phase{Name: names[k], Round: round, Count: c, Wall: wall, PerSec: float64(c) / wall.Seconds(),
+			P50: percentile(halves[k], 50), P99: percentile(halves[k], 99), Worker: w, Server: srv}
+		h.logf("  %-17s round %d: %d in %s, p50 %s, p99 %s", names[k], round, c, wall.Round(time.Millisecond),
+			out[k].P50.Round(time.Millisecond), out[k].P99.Round(time.Millisecond))
+	}
+	return out, nil
 }
 
 // throughput alternates rounds of certflow refunds and baseline workflows,

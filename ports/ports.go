@@ -32,8 +32,41 @@ type Store interface {
 	ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error)
 	// SaveRefund records a refund's status (projection for the console).
 	SaveRefund(ctx context.Context, rec RefundRecord) error
+	// SaveRecords writes one workflow task's records together, in one
+	// transaction: its quota returns, then its certificates' states, then
+	// its refund record, each as ReturnQuota, SaveCertificate and
+	// SaveRefund would; an error writes none of them.
+	SaveRecords(ctx context.Context, recs Records) error
 	Holds
 	Ledger
+}
+
+// Records are the store writes a refund's workflow task made, written
+// together so the task costs one transaction (one fsync) instead of one
+// per write (docs/orchestration.md).
+type Records struct {
+	OrderID      string              `json:"order_id"`
+	QuotaReturns []QuotaReturn       `json:"quota_returns,omitempty"`
+	Certificates []CertificateRecord `json:"certificates,omitempty"`
+	Refund       *RefundRecord       `json:"refund,omitempty"`
+}
+
+// Empty reports whether there is nothing to write.
+func (r Records) Empty() bool {
+	return len(r.QuotaReturns) == 0 && len(r.Certificates) == 0 && r.Refund == nil
+}
+
+// QuotaReturn gives a certificate's quota back under Rule (ReturnQuota).
+type QuotaReturn struct {
+	CertificateID string    `json:"certificate_id"`
+	Rule          string    `json:"rule"`
+	At            time.Time `json:"at"`
+}
+
+// CertificateRecord is a certificate's state as of At (SaveCertificate).
+type CertificateRecord struct {
+	Certificate domain.Certificate `json:"certificate"`
+	At          time.Time          `json:"at"`
 }
 
 // Holds names each certificate's one writer (its holder): a refund while

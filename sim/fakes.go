@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -292,6 +293,8 @@ type FakeStore struct {
 	payouts map[string]ports.Payout
 	// holders names each held certificate's one writer (absent: nobody).
 	holders map[string]string
+	// batches are the SaveRecords calls, each one transaction in a store.
+	batches []ports.Records
 }
 
 // NewFakeStore returns a store holding the given orders.
@@ -356,6 +359,35 @@ func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) e
 	defer s.mu.Unlock()
 	s.refunds[rec.OrderID] = rec
 	return nil
+}
+
+// SaveRecords writes one workflow task's records in the store's order:
+// quota returns, certificates, refund record.
+func (s *FakeStore) SaveRecords(ctx context.Context, recs ports.Records) error {
+	s.mu.Lock()
+	s.batches = append(s.batches, recs)
+	s.mu.Unlock()
+	for _, q := range recs.QuotaReturns {
+		if _, err := s.ReturnQuota(ctx, recs.OrderID, q.CertificateID, q.Rule, q.At); err != nil {
+			return err
+		}
+	}
+	for _, c := range recs.Certificates {
+		if err := s.SaveCertificate(ctx, recs.OrderID, c.Certificate, c.At); err != nil {
+			return err
+		}
+	}
+	if recs.Refund != nil {
+		return s.SaveRefund(ctx, *recs.Refund)
+	}
+	return nil
+}
+
+// Batches returns every SaveRecords call's records, in order.
+func (s *FakeStore) Batches() []ports.Records {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
 }
 
 // ReservePayout records a pending payout once per key, refusing cash

@@ -85,6 +85,13 @@ func (db *DB) GetCertificate(ctx context.Context, certID string) (string, domain
 // PutOrder set it. The certificate is marked workflow-written: intake
 // keeps its state from now on (IntakeOrder).
 func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.Certificate, at time.Time) error {
+	if err := checkCertificateRecord(orderID, cert, at); err != nil {
+		return err
+	}
+	return db.write(ctx, "saving certificate", func(tx *Tx) error { return saveCertificate(ctx, tx, orderID, cert, at) })
+}
+
+func checkCertificateRecord(orderID string, cert domain.Certificate, at time.Time) error {
 	switch {
 	case orderID == "":
 		return errs.E(errs.Invalid, "order ID is empty")
@@ -95,37 +102,39 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 	case at.IsZero():
 		return errs.E(errs.Invalid, "certificate %s: update time is missing", cert.ID)
 	}
-	return db.write(ctx, "saving certificate", func(tx *Tx) error {
-		// The order's row lock serialises the position of a new
-		// certificate (PostgreSQL; SQLite's write lock does it already).
-		if err := lockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
-				revoked_at, quota_returned, resubmit_rejected, updated_at, workflow_written)
-			VALUES (?1, ?2, (SELECT COALESCE(MAX(position) + 1, 0) FROM certificates WHERE order_id = ?2),
-				?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
-			ON CONFLICT (id) DO UPDATE SET
-				state = excluded.state, issued_at = excluded.issued_at,
-				domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
-				quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
-				resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at,
-				workflow_written = 1,
-				holder = CASE WHEN excluded.state = 'removed' THEN '' ELSE certificates.holder END
-			WHERE certificates.order_id = excluded.order_id`,
-			cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
-			formatTimePtr(cert.RevokedAt), boolInt(cert.QuotaReturned), cert.ResubmitRejected, formatTime(at))
-		if err != nil {
-			return dbError(err, "saving certificate %s", cert.ID)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return dbError(err, "saving certificate %s", cert.ID)
-		} else if n == 0 {
-			return certOwnerConflict(ctx, tx, cert.ID, orderID)
-		}
-		return nil
-	})
+	return nil
+}
+
+func saveCertificate(ctx context.Context, tx *Tx, orderID string, cert domain.Certificate, at time.Time) error {
+	// The order's row lock serialises the position of a new certificate
+	// (PostgreSQL; SQLite's write lock does it already).
+	if err := lockOrder(ctx, tx, orderID); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
+			revoked_at, quota_returned, resubmit_rejected, updated_at, workflow_written)
+		VALUES (?1, ?2, (SELECT COALESCE(MAX(position) + 1, 0) FROM certificates WHERE order_id = ?2),
+			?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
+		ON CONFLICT (id) DO UPDATE SET
+			state = excluded.state, issued_at = excluded.issued_at,
+			domain_changed = excluded.domain_changed, revoked_at = excluded.revoked_at,
+			quota_returned = CASE WHEN certificates.quota_returned = 1 THEN 1 ELSE excluded.quota_returned END,
+			resubmit_rejected = excluded.resubmit_rejected, updated_at = excluded.updated_at,
+			workflow_written = 1,
+			holder = CASE WHEN excluded.state = 'removed' THEN '' ELSE certificates.holder END
+		WHERE certificates.order_id = excluded.order_id`,
+		cert.ID, orderID, string(cert.State), formatTimePtr(cert.IssuedAt), boolInt(cert.DomainChanged),
+		formatTimePtr(cert.RevokedAt), boolInt(cert.QuotaReturned), cert.ResubmitRejected, formatTime(at))
+	if err != nil {
+		return dbError(err, "saving certificate %s", cert.ID)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return dbError(err, "saving certificate %s", cert.ID)
+	} else if n == 0 {
+		return certOwnerConflict(ctx, tx, cert.ID, orderID)
+	}
+	return nil
 }
 
 // ReturnQuota gives the quota of certificate certID of order orderID back
@@ -134,44 +143,55 @@ func (db *DB) SaveCertificate(ctx context.Context, orderID string, cert domain.C
 // earlier call, or already so when the order was put). An unknown order or
 // a certificate not of that order is errs.NotFound.
 func (db *DB) ReturnQuota(ctx context.Context, orderID, certID, rule string, at time.Time) (bool, error) {
-	switch {
-	case orderID == "" || certID == "":
-		return false, errs.E(errs.Invalid, "returning quota needs an order and a certificate ID")
-	case rule == "":
-		return false, errs.E(errs.Invalid, "certificate %s: returning quota needs the rule behind it", certID)
-	case at.IsZero():
-		return false, errs.E(errs.Invalid, "certificate %s: quota return time is missing", certID)
+	if err := checkQuotaReturn(orderID, certID, rule, at); err != nil {
+		return false, err
 	}
 	returned := false
-	err := db.write(ctx, "returning quota", func(tx *Tx) error {
-		var given int
-		err := tx.QueryRowContext(ctx, "SELECT quota_returned FROM certificates WHERE id = ? AND order_id = ?"+tx.forUpdate(), certID, orderID).Scan(&given)
-		if err == sql.ErrNoRows {
-			return errs.E(errs.NotFound, "certificate %s of order %s not found", certID, orderID)
-		}
-		if err != nil {
-			return dbError(err, "reading certificate %s", certID)
-		}
-		if given != 0 {
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO quota_returns (cert_id, order_id, rule, at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (cert_id) DO NOTHING`, certID, orderID, rule, formatTime(at))
-		if err != nil {
-			return dbError(err, "returning quota of certificate %s", certID)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return dbError(err, "returning quota of certificate %s", certID)
-		} else if n == 0 {
-			return nil // the ledger has it already: not this call's return
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE certificates SET quota_returned = 1 WHERE id = ?", certID); err != nil {
-			return dbError(err, "returning quota of certificate %s", certID)
-		}
-		returned = true
-		return nil
+	err := db.write(ctx, "returning quota", func(tx *Tx) (err error) {
+		returned, err = returnQuota(ctx, tx, orderID, certID, rule, at)
+		return err
 	})
 	return returned, err
+}
+
+func checkQuotaReturn(orderID, certID, rule string, at time.Time) error {
+	switch {
+	case orderID == "" || certID == "":
+		return errs.E(errs.Invalid, "returning quota needs an order and a certificate ID")
+	case rule == "":
+		return errs.E(errs.Invalid, "certificate %s: returning quota needs the rule behind it", certID)
+	case at.IsZero():
+		return errs.E(errs.Invalid, "certificate %s: quota return time is missing", certID)
+	}
+	return nil
+}
+
+func returnQuota(ctx context.Context, tx *Tx, orderID, certID, rule string, at time.Time) (bool, error) {
+	var given int
+	err := tx.QueryRowContext(ctx, "SELECT quota_returned FROM certificates WHERE id = ? AND order_id = ?"+tx.forUpdate(), certID, orderID).Scan(&given)
+	if err == sql.ErrNoRows {
+		return false, errs.E(errs.NotFound, "certificate %s of order %s not found", certID, orderID)
+	}
+	if err != nil {
+		return false, dbError(err, "reading certificate %s", certID)
+	}
+	if given != 0 {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO quota_returns (cert_id, order_id, rule, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (cert_id) DO NOTHING`, certID, orderID, rule, formatTime(at))
+	if err != nil {
+		return false, dbError(err, "returning quota of certificate %s", certID)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, dbError(err, "returning quota of certificate %s", certID)
+	} else if n == 0 {
+		return false, nil // the ledger has it already: not this call's return
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE certificates SET quota_returned = 1 WHERE id = ?", certID); err != nil {
+		return false, dbError(err, "returning quota of certificate %s", certID)
+	}
+	return true, nil
 }
 
 // QuotaReturned counts the certificates of an order whose quota went back

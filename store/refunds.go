@@ -17,6 +17,13 @@ import (
 // The order must exist (errs.NotFound). rec.Cash, when set, must be an
 // amount of the order's currency; an empty rec.Currency means the order's.
 func (db *DB) SaveRefund(ctx context.Context, rec ports.RefundRecord) error {
+	if err := checkRefundRecord(rec); err != nil {
+		return err
+	}
+	return db.write(ctx, "saving refund", func(tx *Tx) error { return saveRefund(ctx, tx, rec) })
+}
+
+func checkRefundRecord(rec ports.RefundRecord) error {
 	switch {
 	case rec.OrderID == "":
 		return errs.E(errs.Invalid, "refund: order ID is empty")
@@ -25,6 +32,10 @@ func (db *DB) SaveRefund(ctx context.Context, rec ports.RefundRecord) error {
 	case rec.UpdatedAt.IsZero():
 		return errs.E(errs.Invalid, "refund of order %s: update time is missing", rec.OrderID)
 	}
+	return nil
+}
+
+func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 	reasons := rec.Reasons
 	if reasons == nil {
 		reasons = []string{}
@@ -33,35 +44,33 @@ func (db *DB) SaveRefund(ctx context.Context, rec ports.RefundRecord) error {
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encoding refund reasons")
 	}
-	return db.write(ctx, "saving refund", func(tx *Tx) error {
-		var orderCurrency string
-		err := tx.QueryRowContext(ctx, "SELECT currency FROM orders WHERE id = ?", rec.OrderID).Scan(&orderCurrency)
-		if err == sql.ErrNoRows {
-			return errs.E(errs.NotFound, "order %s not found", rec.OrderID)
-		}
-		if err != nil {
-			return dbError(err, "reading order %s", rec.OrderID)
-		}
-		cash, currency, err := refundCash(rec, orderCurrency)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
-				waiting, escalated, requested_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (order_id) DO UPDATE SET
-				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
-				cash = excluded.cash, currency = excluded.currency, payment_id = excluded.payment_id,
-				updated_at = excluded.updated_at, waiting = excluded.waiting, escalated = excluded.escalated,
-				requested_by = excluded.requested_by
-			WHERE excluded.updated_at >= refunds.updated_at`,
-			rec.OrderID, rec.State, rec.Outcome, string(reasonsJSON), cash, currency, rec.PaymentID,
-			formatTime(rec.UpdatedAt), rec.Waiting, boolInt(rec.Escalated), rec.RequestedBy); err != nil {
-			return dbError(err, "saving refund of order %s", rec.OrderID)
-		}
-		return nil
-	})
+	var orderCurrency string
+	err = tx.QueryRowContext(ctx, "SELECT currency FROM orders WHERE id = ?", rec.OrderID).Scan(&orderCurrency)
+	if err == sql.ErrNoRows {
+		return errs.E(errs.NotFound, "order %s not found", rec.OrderID)
+	}
+	if err != nil {
+		return dbError(err, "reading order %s", rec.OrderID)
+	}
+	cash, currency, err := refundCash(rec, orderCurrency)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
+			waiting, escalated, requested_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (order_id) DO UPDATE SET
+			state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
+			cash = excluded.cash, currency = excluded.currency, payment_id = excluded.payment_id,
+			updated_at = excluded.updated_at, waiting = excluded.waiting, escalated = excluded.escalated,
+			requested_by = excluded.requested_by
+		WHERE excluded.updated_at >= refunds.updated_at`,
+		rec.OrderID, rec.State, rec.Outcome, string(reasonsJSON), cash, currency, rec.PaymentID,
+		formatTime(rec.UpdatedAt), rec.Waiting, boolInt(rec.Escalated), rec.RequestedBy); err != nil {
+		return dbError(err, "saving refund of order %s", rec.OrderID)
+	}
+	return nil
 }
 
 // refundCash checks rec's cash against the order's currency and returns it

@@ -508,6 +508,11 @@ func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent
 		c.judgeRevocation(ctx, at)
 	}
 	c.publish(ctx)
+	if c.host != nil {
+		// The holding refund writes it with the rest of the task's records.
+		c.host.keep(activities.CertificateRecord{Certificate: c.cert, At: at})
+		return
+	}
 	// The store projection is a local write: a local activity (a marker,
 	// no task round trip), given up after recordOptions' ten minutes
 	// (logged); the next change writes the whole certificate again.
@@ -540,6 +545,13 @@ func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
 
 func (c *certificate) returnQuota(ctx workflow.Context, rule string, at time.Time) {
 	if c.cert.QuotaReturned {
+		return
+	}
+	if c.host != nil {
+		// Written by the holding refund with the certificate's new state,
+		// in one transaction and before it.
+		c.host.returnQuota(activities.QuotaReturn{CertificateID: c.cert.ID, Rule: rule, At: at})
+		c.cert.QuotaReturned = true
 		return
 	}
 	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}

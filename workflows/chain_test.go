@@ -28,6 +28,19 @@ func TestReleaseChainedAfterApproval(t *testing.T) {
 	if i < 0 || j < i {
 		t.Errorf("steps %v: want the deletion recorded after the revocation", steps)
 	}
+	// The workflow task that applies the approval writes SSL-7's quota
+	// return and the revoked certificate in one store transaction.
+	together := false
+	for _, b := range fakes.Store.Batches() {
+		for _, c := range b.Certificates {
+			if c.Certificate.ID == "c-1" && c.Certificate.State == "revoked" {
+				together = len(b.QuotaReturns) == 1 && b.QuotaReturns[0].CertificateID == "c-1" && b.QuotaReturns[0].Rule == "SSL-7"
+			}
+		}
+	}
+	if !together {
+		t.Errorf("records written %+v: want c-1's SSL-7 quota return in the batch that records it revoked", fakes.Store.Batches())
+	}
 }
 
 // A revocation completed too late (SSL-2) refuses the refund; the

@@ -33,6 +33,15 @@ func (s *recordingStore) SaveRefund(ctx context.Context, rec activities.RefundRe
 	return s.FakeStore.SaveRefund(ctx, rec)
 }
 
+func (s *recordingStore) SaveRecords(ctx context.Context, recs activities.Records) error {
+	if recs.Refund != nil {
+		s.mu.Lock()
+		s.records = append(s.records, *recs.Refund)
+		s.mu.Unlock()
+	}
+	return s.FakeStore.SaveRecords(ctx, recs)
+}
+
 func (s *recordingStore) states() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

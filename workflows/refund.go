@@ -75,6 +75,10 @@ type refund struct {
 	// dirty asks the publisher to write the attributes and the record;
 	// flushing is true while it writes.
 	dirty, flushing bool
+	// pending are the held certificates' records (their states and quota
+	// returns) the publisher writes next, with the refund's own record in
+	// one transaction.
+	pending activities.Records
 	// held are the certificates this refund holds in the store: it is
 	// their one writer and runs their logic itself (no certificate
 	// workflow) until it ends; handed are those it handed over to a
@@ -721,13 +725,64 @@ func (r *refund) publish(ctx workflow.Context) {
 }
 
 // flush writes the search attributes and the record, each only when it
-// changed, the record by a local activity (a marker in history, no task
-// round trip). Before the request is judged (state paid) there is no
+// changed, and the held certificates' pending records: the records by one
+// local activity (a marker in history, no task round trip) and one store
+// transaction. Before the request is judged (state paid) there is no
 // refund to show yet.
 func (r *refund) flush(ctx workflow.Context) {
-	if r.st.State == statemachine.OrderPaid {
+	recs := r.pending
+	r.pending = activities.Records{}
+	if r.st.State != statemachine.OrderPaid {
+		recs.Refund = r.changedRecord(ctx)
+	}
+	if recs.Empty() {
 		return
 	}
+	// One local activity and one transaction for the task's records. A
+	// quota return is the customer's (SSL-6, SSL-7, VAS-3): retried for as
+	// long as the store is out, as a certificate workflow retries its own;
+	// the projections alone are given up after recordOptions' ten minutes
+	// (logged), and the next change writes them again.
+	opts := recordOptions
+	if len(recs.QuotaReturns) > 0 {
+		opts = localStoreOptions
+	}
+	recs.OrderID = r.in.OrderID
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
+			"certificates", len(recs.Certificates), "error", err)
+		return
+	}
+	if recs.Refund != nil {
+		r.recorded = recs.Refund
+	}
+}
+
+// keep has the publisher write a held certificate's new state with this
+// task's other records; a later state of the same certificate in the same
+// task replaces it.
+func (r *refund) keep(rec activities.CertificateRecord) {
+	r.dirty = true
+	for i, p := range r.pending.Certificates {
+		if p.Certificate.ID == rec.Certificate.ID {
+			r.pending.Certificates[i] = rec
+			return
+		}
+	}
+	r.pending.Certificates = append(r.pending.Certificates, rec)
+}
+
+// returnQuota has the publisher return a held certificate's quota with
+// this task's other records (before the certificate's state).
+func (r *refund) returnQuota(q activities.QuotaReturn) {
+	r.dirty = true
+	r.pending.QuotaReturns = append(r.pending.QuotaReturns, q)
+}
+
+// changedRecord upserts the search attributes when they changed and
+// returns the refund's record when it changed since it was last written
+// (nil when not).
+func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product}
 	if r.published == nil || *r.published != attrs {
 		up := []temporal.SearchAttributeUpdate{
@@ -749,13 +804,10 @@ func (r *refund) flush(ctx workflow.Context) {
 		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
 	}
 	if r.recorded != nil && sameRecord(*r.recorded, rec) {
-		return
+		return nil
 	}
 	rec.UpdatedAt = workflow.Now(ctx)
-	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, recordOptions), a.RecordRefund, rec).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("recording refund failed", "error", err)
-	}
-	r.recorded = &rec
+	return &rec
 }
 
 // sameRecord compares two records but for their time.
