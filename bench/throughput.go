@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -74,10 +76,12 @@ func (h *harness) measure(ctx context.Context, name string, round, n int, op fun
 	return p, nil
 }
 
-// measurePaired runs n ops at the configured concurrency, even-numbered
-// ones through a and odd-numbered ones through b, and returns a phase for
-// each half: the same wall, CPU and RSS, each half's own latencies (its
-// rate is half the round's, as the two share the load).
+// measurePaired runs n ops through two paths at once: half of the
+// configured in-flight slots take path 0, half path 1, each slot the next
+// op number when it is free, so the two paths share the same server, the
+// same moments and the same stalls, and each goes as fast as it can. It
+// returns a phase for each path: the same wall, CPU and RSS, each path's
+// own count, rate and latencies.
 func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n int, ops [2]func(ctx context.Context, i int) error) ([2]Phase, error) {
 	var out [2]Phase
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
@@ -86,7 +90,7 @@ func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n i
 	if err != nil {
 		return out, err
 	}
-	lat, wall, runErr := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error { return ops[i%2](ctx, i/2) })
+	lat, wall, runErr := drivePaired(ctx, n, h.cfg.Concurrency, ops)
 	w, srv, err := s.end()
 	if runErr != nil {
 		return out, fmt.Errorf("paired round %d: %w", round, runErr)
@@ -97,18 +101,61 @@ func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n i
 	if err := h.alive(); err != nil {
 		return out, err
 	}
-	var halves [2][]time.Duration
-	for i, d := range lat {
-		halves[i%2] = append(halves[i%2], d)
-	}
 	for k := range out {
-		c := len(halves[k])
+		c := len(lat[k])
 		out[k] = Phase{Name: names[k], Round: round, Count: c, Wall: wall, PerSec: float64(c) / wall.Seconds(),
-			P50: percentile(halves[k], 50), P99: percentile(halves[k], 99), Worker: w, Server: srv}
-		h.logf("  %-17s round %d: %d in %s, p50 %s, p99 %s", names[k], round, c, wall.Round(time.Millisecond),
-			out[k].P50.Round(time.Millisecond), out[k].P99.Round(time.Millisecond))
+			P50: percentile(lat[k], 50), P99: percentile(lat[k], 99), Worker: w, Server: srv}
+		h.logf("  %-17s round %d: %d in %s = %.2f/s, p50 %s, p99 %s", names[k], round, c, wall.Round(time.Millisecond),
+			out[k].PerSec, out[k].P50.Round(time.Millisecond), out[k].P99.Round(time.Millisecond))
 	}
 	return out, nil
+}
+
+// drivePaired runs ops for i in [0,n) with conc in flight, slot g always
+// through path g%2, and returns each path's latencies. The first error
+// stops the run.
+func drivePaired(ctx context.Context, n, conc int, ops [2]func(ctx context.Context, i int) error) ([2][]time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		lat  [2][]time.Duration
+		mu   sync.Mutex
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	conc = max(2, min(conc-conc%2, n-n%2)) // as many slots for each path
+	next.Store(int64(conc))
+	start := time.Now()
+	for g := range conc {
+		path := g % 2
+		wg.Go(func() {
+			var mine []time.Duration
+			defer func() {
+				mu.Lock()
+				lat[path] = append(lat[path], mine...)
+				mu.Unlock()
+			}()
+			// Each slot's first op is its own, so both paths run one at
+			// least; then the next free number.
+			for i := g; ; i = int(next.Add(1) - 1) {
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				if err := ops[path](ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+				mine = append(mine, time.Since(t))
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if err := context.Cause(ctx); err != nil {
+		return lat, wall, err
+	}
+	return lat, wall, nil
 }
 
 // throughput alternates rounds of certflow refunds and baseline workflows,

@@ -458,12 +458,12 @@ var (
 	anonymous = []string{"Authorization", ""}
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, RateLimit{})
 }
 
-func newEnvWith(t *testing.T, rl RateLimit) *env {
+func newEnvWith(t testing.TB, rl RateLimit) *env {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	e := &env{
@@ -540,7 +540,7 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) *ht
 }
 
 // signed sends body to the callback route signed with secret at ts.
-func (e *env) signed(t *testing.T, secret []byte, id string, ts time.Time, body string) *httptest.ResponseRecorder {
+func (e *env) signed(t testing.TB, secret []byte, id string, ts time.Time, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/v1/ca/callbacks", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
