@@ -176,6 +176,39 @@ func TestIntakeKeepsWorkflowCertificates(t *testing.T) {
 	}
 }
 
+// An intake that no longer lists a certificate a workflow holds is
+// refused, naming it and its holder, and changes nothing; once released,
+// the certificate can be dropped.
+func TestIntakeRefusesToDropAHeldCertificate(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openMem(t)
+	o := sslOrder(t, "o-1", cert("c-1", statemachine.Issued), cert("c-2", statemachine.Issued))
+	if _, err := db.IntakeOrder(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	hold(t, db, "c-2", "certificate/c-2")
+	without := o
+	without.Certificates = o.Certificates[:1]
+	_, err := db.IntakeOrder(ctx, without, nil)
+	errstest.Want(t, err, errs.Conflict, "certificate c-2", "certificate/c-2 holds it")
+	if got, err := db.GetOrder(ctx, "o-1"); err != nil || len(got.Certificates) != 2 {
+		t.Fatalf("order after the refused intake: %+v, %v; want both certificates", got.Certificates, err)
+	}
+	// Dropping the unheld one is fine.
+	keepHeld := o
+	keepHeld.Certificates = o.Certificates[1:]
+	if _, err := db.IntakeOrder(ctx, keepHeld, nil); err != nil {
+		t.Fatalf("dropping the unheld c-1: %v", err)
+	}
+	if err := db.ReleaseCertificate(ctx, "c-2", "certificate/c-2"); err != nil {
+		t.Fatal(err)
+	}
+	keepHeld.Certificates = nil
+	if _, err := db.IntakeOrder(ctx, keepHeld, nil); err != nil {
+		t.Fatalf("dropping c-2 once released: %v", err)
+	}
+}
+
 func hold(t *testing.T, db *store.DB, certID, holder string) {
 	t.Helper()
 	if got, err := db.HoldCertificate(context.Background(), certID, holder, ""); err != nil || got != holder {

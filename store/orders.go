@@ -64,11 +64,16 @@ func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderR
 	for _, c := range o.Certificates {
 		listed = append(listed, c.ID)
 	}
-	del := "DELETE FROM certificates WHERE order_id = ?"
+	dropped := "WHERE order_id = ?"
 	if len(o.Certificates) > 0 {
-		del += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
+		dropped += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
 	}
-	if _, err := tx.ExecContext(ctx, del, listed...); err != nil {
+	if intake {
+		if err := droppedHeld(ctx, tx, o.ID, dropped, listed); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM certificates "+dropped, listed...); err != nil {
 		return dbError(err, "replacing certificates of order %s", o.ID)
 	}
 	at := formatTime(db.now())
@@ -137,6 +142,23 @@ const (
 
 // certOwnerConflict reports that certID belongs to an order other than
 // orderID.
+// droppedHeld refuses an intake that no longer lists a certificate a
+// workflow holds (a refund releasing it, or its own workflow): deleting
+// it would lose what that workflow is changing. The first such
+// certificate is named, with its holder.
+func droppedHeld(ctx context.Context, tx *Tx, orderID, where string, args []any) error {
+	var id, holder string
+	err := tx.QueryRowContext(ctx, "SELECT id, holder FROM certificates "+where+" AND holder <> '' ORDER BY position LIMIT 1", args...).Scan(&id, &holder)
+	switch {
+	case err == sql.ErrNoRows:
+		return nil
+	case err != nil:
+		return dbError(err, "reading certificates of order %s", orderID)
+	}
+	return errs.E(errs.Conflict, "order %s: certificate %s is not listed, but %s holds it (a workflow is changing it); list it again, or send the order once the workflow has ended",
+		orderID, id, holder)
+}
+
 func certOwnerConflict(ctx context.Context, tx *Tx, certID, orderID string) error {
 	var owner string
 	if err := tx.QueryRowContext(ctx, "SELECT order_id FROM certificates WHERE id = ?", certID).Scan(&owner); err != nil {
