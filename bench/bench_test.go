@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/serviceerror"
 )
 
 // TestRunAllModesTiny runs the whole harness once at a tiny size, as CI
@@ -154,5 +156,29 @@ func TestDrivePairedSplitsSlotsByPath(t *testing.T) {
 	}
 	if p := percentile(lat[0], 50); p < slow {
 		t.Errorf("slow path p50 %s, want at least %s", p, slow)
+	}
+}
+
+// again makes a timed-out call again, counted, and gives up at once on
+// any other error.
+func TestAgainRetriesTimeoutsOnly(t *testing.T) {
+	h := &harness{}
+	calls := 0
+	err := h.again(context.Background(), func(context.Context) error {
+		if calls++; calls < 3 {
+			return serviceerror.NewDeadlineExceeded("slow server")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 || h.timeoutRetries.Load() != 2 {
+		t.Errorf("err %v after %d calls, %d retries; want success at the third call, 2 retries", err, calls, h.timeoutRetries.Load())
+	}
+	calls = 0
+	err = h.again(context.Background(), func(context.Context) error {
+		calls++
+		return serviceerror.NewNotFound("no such workflow")
+	})
+	if err == nil || calls != 1 {
+		t.Errorf("not found: err %v after %d calls, want it returned at once", err, calls)
 	}
 }

@@ -75,6 +75,8 @@ type harness struct {
 	plan         plan
 	parked       atomic.Int64 // baseline workflows parked at their signal
 	retries      atomic.Int64 // requests the gateway answered 503
+	// timeoutRetries are calls to Temporal made again after a timeout.
+	timeoutRetries atomic.Int64
 }
 
 // Run starts a server session, runs cfg's modes in it, stops everything it
@@ -89,7 +91,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Config: cfg}
-	defer func() { rep.Retries = int(h.retries.Load()) }()
+	defer func() { rep.Retries, rep.TimeoutRetries = int(h.retries.Load()), int(h.timeoutRetries.Load()) }()
 	if cfg.runs(ModeThroughput) {
 		if err := h.throughput(ctx, rep); err != nil {
 			return rep, fmt.Errorf("throughput mode: %w", err)

@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/statemachine"
@@ -98,7 +101,7 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	w.Drain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
 		return h.releaseReview(ctx, orders[i].Certificates[0].ID)
 	}, func(ctx context.Context, i int) error {
-		return h.awaitRefunded(ctx, orders[i].ID)
+		return h.again(ctx, func(ctx context.Context) error { return h.awaitRefunded(ctx, orders[i].ID) })
 	})
 	if err != nil {
 		return err
@@ -125,9 +128,11 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	}
 	time.Sleep(settle)
 	w.BaselineDrain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
-		return h.tc.SignalWorkflow(ctx, id(i), "", SignalBaselineReview, nil)
+		return h.again(ctx, func(ctx context.Context) error {
+			return h.tc.SignalWorkflow(ctx, id(i), "", SignalBaselineReview, nil)
+		})
 	}, func(ctx context.Context, i int) error {
-		return h.tc.GetWorkflow(ctx, id(i), "").Get(ctx, nil)
+		return h.again(ctx, func(ctx context.Context) error { return h.tc.GetWorkflow(ctx, id(i), "").Get(ctx, nil) })
 	})
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -204,5 +209,27 @@ func (h *harness) waitParked(ctx context.Context, orders []domain.Order) error {
 			lastLog = time.Now()
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// again makes a call to Temporal, and again after a second when the
+// server did not answer in time (a loaded dev server with thousands of
+// workflows waking), up to maxAttempts, as casim delivers a callback
+// again: a drain must not fail on one slow answer, on either path.
+func (h *harness) again(ctx context.Context, call func(ctx context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := call(ctx)
+		var timeout *serviceerror.DeadlineExceeded
+		var unavailable *serviceerror.Unavailable
+		transient := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) || errors.As(err, &unavailable)
+		if err == nil || !transient || ctx.Err() != nil || attempt >= maxAttempts {
+			return err
+		}
+		h.timeoutRetries.Add(1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 }
