@@ -401,7 +401,8 @@ func (f *fakeOrders) RefundedAmount(ctx context.Context, orderID string) (decima
 	return f.refunded[orderID], nil
 }
 
-func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error {
+	requestedBy := by.Subject
 	if rec, ok := f.refunds[orderID]; ok && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
 		return nil
 	}

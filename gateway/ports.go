@@ -96,7 +96,7 @@ type Orders interface {
 	// RecordRefundRequested records a refund just started (state
 	// refund_requested at the request's time) unless a running or newer
 	// refund's record is there.
-	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
+	RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error
 	// CertificateHolder names the certificate's one writer by its workflow
 	// ID: workflows.RefundWorkflowID(order) while a refund releases it,
 	// workflows.CertificateWorkflowID(cert) when its own workflow holds
@@ -111,6 +111,10 @@ type OrderFilter struct {
 	// RefundState is a statemachine.OrderState, or NoRefund.
 	RefundState string         `json:"refund_state,omitempty"`
 	Product     domain.Product `json:"product,omitempty"`
+	// WaitingOn, Escalated and Outcome: see ports.OrderFilter.
+	WaitingOn domain.WaitKind `json:"waiting_on,omitempty"`
+	Escalated *bool           `json:"escalated,omitempty"`
+	Outcome   string          `json:"outcome,omitempty"`
 	// Limit is the page size, 1 to MaxPageSize (the gateway fills in
 	// DefaultPageSize).
 	Limit int `json:"limit,omitempty"`

@@ -213,7 +213,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		ConfirmIrreversible:  body.ConfirmIrreversible,
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
 		RequestedBy:          principalOf(ctx).Subject,
-	}}
+	}, By: actorOf(r)}
 	// Judge, then start; if a refund closed between the look and the start
 	// (another request's, paid), the start is refused and the request is
 	// judged again against it: never a second run after a paid one.
@@ -258,7 +258,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	if !running {
 		// The read model shows the request at once; the workflow's own
 		// records (later in time) take over from its first step.
-		if err := s.orders.RecordRefundRequested(ctx, o.ID, in.Request.RequestedBy, now); err != nil {
+		if err := s.orders.RecordRefundRequested(ctx, o.ID, in.By, now); err != nil {
 			s.log.Warn("refund started, its request not yet recorded", zap.String("order", o.ID), zap.Error(err))
 		}
 	}
@@ -409,4 +409,11 @@ func updateID(path, key string) string {
 		return ""
 	}
 	return path + "#" + key
+}
+
+// actorOf is who sent r, for the audit trail: the token's subject and
+// role, and the request's Idempotency-Key (never the token).
+func actorOf(r *http.Request) domain.Actor {
+	p := principalOf(r.Context())
+	return domain.Actor{Subject: p.Subject, Role: string(p.Role), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 }

@@ -184,6 +184,22 @@ type RefundRecord struct {
 	Escalated bool `json:"escalated,omitempty"`
 	// RequestedBy is the subject that asked for the refund (GW-4).
 	RequestedBy string `json:"requested_by,omitempty"`
+	// WaitingOn lists what the refund waits on, one entry per thing;
+	// empty when it waits on nothing. Waiting is the same in words.
+	WaitingOn []domain.Wait `json:"waiting_on"`
+	// Escalation says why and when the refund was escalated (T-3); nil
+	// while Escalated is false.
+	Escalation *domain.Escalation `json:"escalation,omitempty"`
+	// Audit lists the console's and operators' actions on the refund,
+	// oldest first.
+	Audit []domain.AuditEntry `json:"audit"`
+	// Message says in words why a refund was rejected or cancelled.
+	Message string `json:"message,omitempty"`
+	// GiftCard, BenefitPoints and Destination complete the payout of a
+	// paid refund (with Cash, Currency and PaymentID).
+	GiftCard      string             `json:"gift_card,omitempty"`
+	BenefitPoints int64              `json:"benefit_points,omitempty"`
+	Destination   domain.Destination `json:"destination,omitempty"`
 }
 
 // NoRefund, as OrderFilter.RefundState, selects the orders that have no
@@ -202,6 +218,13 @@ type OrderFilter struct {
 	// with NoRefund the orders without one.
 	RefundState string         `json:"refund_state,omitempty"`
 	Product     domain.Product `json:"product,omitempty"`
+	// WaitingOn selects refunds waiting on this kind (any of WaitingOn).
+	WaitingOn domain.WaitKind `json:"waiting_on,omitempty"`
+	// Escalated, when set, selects refunds escalated (true) or not (false).
+	Escalated *bool `json:"escalated,omitempty"`
+	// Outcome selects refunds with this outcome (pending,
+	// awaiting_approval, refunded, rejected, cancelled).
+	Outcome string `json:"outcome,omitempty"`
 	// Limit is the page size: 0 means DefaultPageSize, at most MaxPageSize.
 	Limit int `json:"limit,omitempty"`
 	// Cursor continues after the page that returned it as Next.
@@ -236,10 +259,11 @@ type Database interface {
 	// reports whether the order is new.
 	IntakeOrder(ctx context.Context, o domain.Order, owned []string) (created bool, err error)
 	// RecordRefundRequested writes the record of a refund just started
-	// (state refund_requested at the request's time, by requestedBy) unless
-	// the record of a running refund, or a newer one, is there. The order
-	// must exist (errs.NotFound).
-	RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error
+	// (state refund_requested at the request's time, by by.Subject, with
+	// the request in its audit) unless the record of a running refund, or
+	// a newer one, is there; the refund.requested event goes with it. The
+	// order must exist (errs.NotFound).
+	RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error
 	GetCertificate(ctx context.Context, certID string) (orderID string, cert domain.Certificate, err error)
 	GetRefund(ctx context.Context, orderID string) (RefundRecord, error)
 	QuotaReturned(ctx context.Context, orderID string) (int, error)

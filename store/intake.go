@@ -90,7 +90,8 @@ func refundBlocksIntake(ctx context.Context, tx *Tx, orderID string) error {
 // never overwrites the record of a running refund, nor a newer one: only
 // a missing record, or an older final one (a previous refund), is
 // replaced. The order must exist (errs.NotFound).
-func (db *DB) RecordRefundRequested(ctx context.Context, orderID, requestedBy string, at time.Time) error {
+func (db *DB) RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error {
+	requestedBy := by.Subject
 	return db.write(ctx, "recording a refund request", func(tx *Tx) error {
 		if err := orderExists(ctx, tx, orderID); err != nil {
 			return err

@@ -297,7 +297,7 @@ func TestRecordRefundRequested(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openMem(t)
 	put(t, db, sslOrder(t, "o-1"))
-	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now()); err != nil {
+	if err := db.RecordRefundRequested(ctx, "o-1", domain.Actor{Subject: "console-backend"}, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "console-backend" {
@@ -307,7 +307,7 @@ func TestRecordRefundRequested(t *testing.T) {
 	if err := db.SaveRefund(ctx, running); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RecordRefundRequested(ctx, "o-1", "console-backend", clock.Now().Add(time.Hour)); err != nil {
+	if err := db.RecordRefundRequested(ctx, "o-1", domain.Actor{Subject: "console-backend"}, clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "awaiting_approval" {
@@ -318,11 +318,11 @@ func TestRecordRefundRequested(t *testing.T) {
 	if err := db.SaveRefund(ctx, running); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RecordRefundRequested(ctx, "o-1", "alice", clock.Now().Add(time.Hour)); err != nil {
+	if err := db.RecordRefundRequested(ctx, "o-1", domain.Actor{Subject: "alice"}, clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.GetRefund(ctx, "o-1"); got.State != "refund_requested" || got.RequestedBy != "alice" {
 		t.Fatalf("after a cancelled refund: %+v", got)
 	}
-	errstest.Want(t, db.RecordRefundRequested(ctx, "o-9", "x", clock.Now()), errs.NotFound)
+	errstest.Want(t, db.RecordRefundRequested(ctx, "o-9", domain.Actor{Subject: "x"}, clock.Now()), errs.NotFound)
 }

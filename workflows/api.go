@@ -134,6 +134,8 @@ type ActionRequest struct {
 	Actor string `json:"actor,omitempty"`
 	// ConfirmIrreversible must be true for revoke (SSL-9).
 	ConfirmIrreversible bool `json:"confirm_irreversible,omitempty"`
+	// By is who asked, as authenticated, for the audit trail.
+	By domain.Actor `json:"by,omitzero"`
 }
 
 // RefundCertificateAction is a console action on a certificate a refund
@@ -253,18 +255,25 @@ type CertificateStatus struct {
 type RefundInput struct {
 	OrderID string               `json:"order_id"`
 	Request domain.RefundRequest `json:"request"`
+	// By is who asked, as authenticated, for the audit trail (its subject
+	// is Request.RequestedBy).
+	By domain.Actor `json:"by,omitzero"`
 }
 
 // CancelRequest asks to cancel a refund (CAN-1, CAN-2).
 type CancelRequest struct {
 	Actor  string `json:"actor,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// By is who asked, as authenticated, for the audit trail.
+	By domain.Actor `json:"by,omitzero"`
 }
 
 // ApproveRequest is an operator's approval (GW-4).
 type ApproveRequest struct {
 	Operator string `json:"operator"`
 	Note     string `json:"note,omitempty"`
+	// By is who asked, as authenticated, for the audit trail.
+	By domain.Actor `json:"by,omitzero"`
 }
 
 // Outcome is where a refund ended (or stands).
@@ -299,17 +308,24 @@ type StepRecord struct {
 
 // RefundStatus is the refund's state (query) and, once finished, its result.
 type RefundStatus struct {
-	OrderID      string                  `json:"order_id"`
-	State        statemachine.OrderState `json:"state"`
-	Outcome      Outcome                 `json:"outcome"`
-	Reasons      []string                `json:"reasons"`
-	Message      string                  `json:"message,omitempty"`
-	Decision     *policy.Decision        `json:"decision,omitempty"`
-	Payout       *Payout                 `json:"payout,omitempty"`
-	Waiting      string                  `json:"waiting,omitempty"`
-	Escalated    bool                    `json:"escalated"`
-	Steps        []StepRecord            `json:"steps"`
-	Certificates []statemachine.CertRef  `json:"certificates,omitempty"`
+	OrderID  string                  `json:"order_id"`
+	State    statemachine.OrderState `json:"state"`
+	Outcome  Outcome                 `json:"outcome"`
+	Reasons  []string                `json:"reasons"`
+	Message  string                  `json:"message,omitempty"`
+	Decision *policy.Decision        `json:"decision,omitempty"`
+	Payout   *Payout                 `json:"payout,omitempty"`
+	// Waiting says in words what WaitingOn lists.
+	Waiting string `json:"waiting,omitempty"`
+	// WaitingOn lists what the refund waits on, one entry per thing.
+	WaitingOn []domain.Wait `json:"waiting_on"`
+	Escalated bool          `json:"escalated"`
+	// Escalation says why and when, once Escalated.
+	Escalation *domain.Escalation `json:"escalation,omitempty"`
+	// Audit lists the console's and operators' actions, oldest first.
+	Audit        []domain.AuditEntry    `json:"audit"`
+	Steps        []StepRecord           `json:"steps"`
+	Certificates []statemachine.CertRef `json:"certificates,omitempty"`
 	// Held is, for each certificate the refund holds (no certificate
 	// workflow runs for it meanwhile) or held until it ended, what its
 	// workflow's query would answer: transitions, open review, held and
