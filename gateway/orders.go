@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"net/http"
-	"strconv"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
 )
 
 // OrderList is the answer of GET /v1/orders.
@@ -25,40 +25,79 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := s.orders.ListOrders(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, cursorError("cursor", err))
 		return
 	}
 	list := OrderList{Orders: page.Orders, NextCursor: page.Next}
 	if list.Orders == nil {
 		list.Orders = []OrderSummary{}
 	}
+	for i := range list.Orders {
+		if rec := list.Orders[i].Refund; rec != nil {
+			list.Orders[i].Refund = recordView(*rec)
+		}
+	}
 	writeJSON(w, http.StatusOK, list)
 }
 
-// orderFilter reads and checks the query parameters of GET /v1/orders.
+// orderParams are the query parameters of GET /v1/orders.
+var orderParams = []string{"refund_state", "product", "waiting_on", "escalated", "outcome", "limit", "cursor"}
+
+// refundOutcomes are the values of a refund's outcome (workflows.Outcome*).
+var refundOutcomes = []workflows.Outcome{workflows.OutcomePending, workflows.OutcomeAwaitingApproval,
+	workflows.OutcomeRefunded, workflows.OutcomeRejected, workflows.OutcomeCancelled}
+
+// refundStates are the values of refund_state: an order state, or NoRefund.
+func refundStates() []statemachine.OrderState {
+	return append(statemachine.OrderStates(), NoRefund)
+}
+
+// orderFilter reads and checks the query parameters of GET /v1/orders:
+// an unknown or repeated parameter, or an unknown value, is 400 naming the
+// parameter and what it allows.
 func orderFilter(r *http.Request) (OrderFilter, error) {
-	q := r.URL.Query()
+	q, err := queryOf(r, orderParams...)
+	if err != nil {
+		return OrderFilter{}, err
+	}
 	f := OrderFilter{
 		RefundState: q.Get("refund_state"),
 		Product:     domain.Product(q.Get("product")),
-		Limit:       DefaultPageSize,
+		WaitingOn:   domain.WaitKind(q.Get("waiting_on")),
+		Outcome:     q.Get("outcome"),
 		Cursor:      q.Get("cursor"),
 	}
-	if f.RefundState != "" && f.RefundState != NoRefund && !statemachine.ValidOrderState(statemachine.OrderState(f.RefundState)) {
-		return f, errs.E(errs.Invalid, "query parameter refund_state: unknown state %q (an order state, or %q)", clip(f.RefundState), NoRefund)
+	if err := oneOf("refund_state", statemachine.OrderState(f.RefundState), refundStates()); err != nil {
+		return f, err
 	}
-	if f.Product != "" && !f.Product.Valid() {
-		return f, errs.E(errs.Invalid, "query parameter product: unknown product %q", clip(string(f.Product)))
+	if err := oneOf("product", f.Product, domain.Products); err != nil {
+		return f, err
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return f, badRequest("query parameter limit: %q is not an integer", clip(v))
-		}
-		if n < 1 || n > MaxPageSize {
-			return f, errs.E(errs.Invalid, "query parameter limit: %d is not between 1 and %d", n, MaxPageSize)
-		}
-		f.Limit = n
+	if err := oneOf("waiting_on", f.WaitingOn, domain.WaitKinds); err != nil {
+		return f, err
+	}
+	if err := oneOf("outcome", workflows.Outcome(f.Outcome), refundOutcomes); err != nil {
+		return f, err
+	}
+	if f.Escalated, err = boolParam(q, "escalated"); err != nil {
+		return f, err
+	}
+	if f.Limit, err = limitParam(q, DefaultPageSize, MaxPageSize); err != nil {
+		return f, err
 	}
 	return f, nil
+}
+
+// recordView is rec as the API shows it: its lists are arrays, never null.
+func recordView(rec activities.RefundRecord) *activities.RefundRecord {
+	if rec.Reasons == nil {
+		rec.Reasons = []string{}
+	}
+	if rec.WaitingOn == nil {
+		rec.WaitingOn = []domain.Wait{}
+	}
+	if rec.Audit == nil {
+		rec.Audit = []domain.AuditEntry{}
+	}
+	return &rec
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/certflow/certflow/activities"
@@ -40,25 +41,88 @@ func TestListOrdersDefaults(t *testing.T) {
 	}
 }
 
-func TestListOrdersRefusals(t *testing.T) {
+func TestListOrdersNewFilters(t *testing.T) {
+	yes, no := true, false
 	tests := map[string]struct {
-		query    string
-		storeErr error
-		status   int
-		mentions string
+		query string
+		want  OrderFilter
 	}{
-		"limit not a number": {query: "limit=ten", status: 400, mentions: "query parameter limit"},
-		"limit zero":         {query: "limit=0", status: 422, mentions: "not between 1 and 500"},
-		"limit too large":    {query: "limit=501", status: 422, mentions: "not between 1 and 500"},
-		"unknown product":    {query: "product=ssl", status: 422, mentions: `unknown product "ssl"`},
-		"unknown state":      {query: "refund_state=done", status: 422, mentions: `unknown state "done"`},
-		"bad cursor":         {query: "cursor=zzz", storeErr: errs.E(errs.Invalid, "malformed cursor"), status: 422, mentions: "malformed cursor"},
+		"waiting on the customer": {query: "waiting_on=customer", want: OrderFilter{WaitingOn: domain.WaitCustomer, Limit: DefaultPageSize}},
+		"escalated":               {query: "escalated=true", want: OrderFilter{Escalated: &yes, Limit: DefaultPageSize}},
+		"not escalated":           {query: "escalated=false", want: OrderFilter{Escalated: &no, Limit: DefaultPageSize}},
+		"awaiting approval":       {query: "outcome=awaiting_approval", want: OrderFilter{Outcome: "awaiting_approval", Limit: DefaultPageSize}},
+		"all at once": {query: "waiting_on=ca_review&escalated=true&outcome=pending&refund_state=releasing&product=ssl_certificate&limit=5&cursor=c",
+			want: OrderFilter{RefundState: "releasing", Product: domain.SSLCertificate, WaitingOn: domain.WaitCAReview, Escalated: &yes, Outcome: "pending", Limit: 5, Cursor: "c"}},
+		"empty values are absent": {query: "waiting_on=&escalated=&outcome=", want: OrderFilter{Limit: DefaultPageSize}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
-			e.orders.err = tc.storeErr
-			wantError(t, e.do(t, http.MethodGet, "/v1/orders?"+tc.query, ""), tc.status, errs.Invalid, tc.mentions)
+			wantStatus(t, e.do(t, http.MethodGet, "/v1/orders?"+tc.query, ""), http.StatusOK)
+			if !reflect.DeepEqual(e.orders.filters, []OrderFilter{tc.want}) {
+				t.Errorf("filter = %+v, want %+v", e.orders.filters, tc.want)
+			}
 		})
+	}
+}
+
+// TestListOrdersRefusals: every bad parameter is 400 naming the parameter
+// and what it allows, and reaches no store.
+func TestListOrdersRefusals(t *testing.T) {
+	tests := map[string]struct {
+		query    string
+		mentions []string
+	}{
+		"unknown parameter":     {query: "no_such_param=1", mentions: []string{"query parameter no_such_param is not known", "allowed: refund_state, product, waiting_on, escalated, outcome, limit, cursor"}},
+		"misspelt filter":       {query: "waiting=customer", mentions: []string{"query parameter waiting is not known", "waiting_on"}},
+		"repeated parameter":    {query: "outcome=pending&outcome=refunded", mentions: []string{"query parameter outcome is given 2 times"}},
+		"malformed query":       {query: "refund_state=%zz", mentions: []string{"query string is malformed"}},
+		"waiting_on unknown":    {query: "waiting_on=x", mentions: []string{`query parameter waiting_on: unknown value "x"`, "allowed: ca_review, customer, operator_approval, payment_provider, ca_credentials, ca_unreachable"}},
+		"escalated not bool":    {query: "escalated=perhaps", mentions: []string{`query parameter escalated: unknown value "perhaps"`, "allowed: true, false"}},
+		"escalated as 1":        {query: "escalated=1", mentions: []string{"query parameter escalated", "allowed: true, false"}},
+		"outcome unknown":       {query: "outcome=paid", mentions: []string{`query parameter outcome: unknown value "paid"`, "allowed: pending, awaiting_approval, refunded, rejected, cancelled"}},
+		"refund_state":          {query: "refund_state=done", mentions: []string{`query parameter refund_state: unknown value "done"`, "allowed: paid, refund_requested", "cancelled, none"}},
+		"product unknown":       {query: "product=ssl", mentions: []string{`query parameter product: unknown value "ssl"`, "allowed: ssl_certificate, https_gateway"}},
+		"limit not a number":    {query: "limit=ten", mentions: []string{"query parameter limit", "between 1 and 500"}},
+		"limit zero":            {query: "limit=0", mentions: []string{"query parameter limit", "between 1 and 500"}},
+		"limit too large":       {query: "limit=501", mentions: []string{"query parameter limit", "between 1 and 500"}},
+		"case matters":          {query: "outcome=Pending", mentions: []string{"query parameter outcome"}},
+		"long value is clipped": {query: "waiting_on=" + strings.Repeat("x", 300), mentions: []string{"..."}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			rec := e.do(t, http.MethodGet, "/v1/orders?"+tc.query, "")
+			for _, m := range tc.mentions {
+				wantError(t, rec, http.StatusBadRequest, errs.Invalid, m)
+			}
+			if len(e.orders.filters) != 0 {
+				t.Errorf("the store was asked: %+v", e.orders.filters)
+			}
+		})
+	}
+}
+
+// TestListOrdersBadCursor: the store's refusal of a cursor is 400 naming
+// the parameter; its other errors keep their status.
+func TestListOrdersBadCursor(t *testing.T) {
+	e := newEnv(t)
+	e.orders.err = errs.E(errs.Invalid, "malformed cursor")
+	wantError(t, e.do(t, http.MethodGet, "/v1/orders?cursor=zzz", ""), http.StatusBadRequest, errs.Invalid, "query parameter cursor: malformed cursor")
+	e.orders.err = errs.E(errs.Unavailable, "database busy")
+	wantError(t, e.do(t, http.MethodGet, "/v1/orders?cursor=zzz", ""), http.StatusServiceUnavailable, errs.Unavailable, "database busy")
+}
+
+// TestListOrdersListsAreArrays: a record's waiting_on, audit and reasons
+// are arrays even when the store has none.
+func TestListOrdersListsAreArrays(t *testing.T) {
+	e := newEnv(t)
+	e.orders.page = OrderPage{Orders: []OrderSummary{{Order: sslOrder("o-1"), Refund: &activities.RefundRecord{OrderID: "o-1", State: "releasing"}}}}
+	rec := e.do(t, http.MethodGet, "/v1/orders", "")
+	wantStatus(t, rec, http.StatusOK)
+	for _, want := range []string{`"waiting_on":[]`, `"audit":[]`, `"reasons":[]`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("body %s lacks %s", rec.Body, want)
+		}
 	}
 }

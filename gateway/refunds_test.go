@@ -95,7 +95,7 @@ func TestStartRefund(t *testing.T) {
 	want := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{
 		OrderID: "o-1", RequestedAt: testNow, Scope: domain.ScopeOrder, Consent: true,
 		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "console-backend",
-	}}
+	}, By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole, IdempotencyKey: "k-1"}}
 	if len(e.wf.starts) != 1 || !reflect.DeepEqual(e.wf.starts[0], want) {
 		t.Errorf("started %+v, want %+v", e.wf.starts, want)
 	}
