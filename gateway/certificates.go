@@ -67,7 +67,8 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req := workflows.ActionRequest{Action: action, Actor: principalOf(ctx).Subject, ConfirmIrreversible: body.ConfirmIrreversible}
+	by := actorOf(r)
+	req := workflows.ActionRequest{Action: action, Actor: by.Subject, ConfirmIrreversible: body.ConfirmIrreversible, By: by}
 	view, err := s.act(ctx, in, holder, updateID(r.URL.Path, key), req)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -24,7 +24,8 @@ func TestCertificateAction(t *testing.T) {
 	if len(e.wf.actionInputs) != 1 || !reflect.DeepEqual(e.wf.actionInputs[0], wantIn) {
 		t.Errorf("start input = %+v, want %+v", e.wf.actionInputs, wantIn)
 	}
-	wantReq := workflows.ActionRequest{Action: statemachine.Revoke, Actor: "console-backend", ConfirmIrreversible: true}
+	wantReq := workflows.ActionRequest{Action: statemachine.Revoke, Actor: "console-backend", ConfirmIrreversible: true,
+		By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole}}
 	if !reflect.DeepEqual(e.wf.actions[0], wantReq) {
 		t.Errorf("action = %+v, want %+v", e.wf.actions[0], wantReq)
 	}
@@ -241,7 +242,8 @@ func TestCertificateActionRoutedToTheHolder(t *testing.T) {
 			for _, ra := range e.wf.refundActions {
 				action := statemachine.CertEvent(strings.TrimPrefix(path, "/v1/certificates/c-1/actions/"))
 				want := workflows.RefundCertificateAction{Certificate: "c-1",
-					ActionRequest: workflows.ActionRequest{Action: action, Actor: "console-backend", ConfirmIrreversible: action == statemachine.Revoke}}
+					ActionRequest: workflows.ActionRequest{Action: action, Actor: "console-backend", ConfirmIrreversible: action == statemachine.Revoke,
+						By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole, IdempotencyKey: "k-1"}}}
 				if ra.OrderID != "o-1" || ra.UpdateID == "" || !reflect.DeepEqual(ra.Request, want) {
 					t.Errorf("refund action = %+v, want to o-1 with an update ID and %+v", ra, want)
 				}

@@ -45,6 +45,9 @@ type fakeWorkflows struct {
 	rejectWith []string
 
 	startErr, statusErr, lastErr, cancelErr, approveErr error
+	// cancels and approves are the requests that reached the updates.
+	cancels  []workflows.CancelRequest
+	approves []workflows.ApproveRequest
 
 	certs         map[string]workflows.CertificateStatus
 	certStatusErr error
@@ -169,10 +172,16 @@ func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workf
 }
 
 func (f *fakeWorkflows) CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
+	f.mu.Lock()
+	f.cancels = append(f.cancels, req)
+	f.mu.Unlock()
 	return f.refundUpdate(orderID, updateID, f.cancelErr, workflows.OutcomeCancelled)
 }
 
 func (f *fakeWorkflows) ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
+	f.mu.Lock()
+	f.approves = append(f.approves, req)
+	f.mu.Unlock()
 	return f.refundUpdate(orderID, updateID, f.approveErr, workflows.OutcomeRefunded)
 }
 

@@ -264,6 +264,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID}
 	if st, err := s.wf.RefundStatus(ctx, o.ID); err == nil {
+		st = statusView(st)
 		resp.Status = &st
 	} else {
 		s.log.Warn("refund started, status not yet available", zap.String("order", o.ID), zap.Error(err))
@@ -315,7 +316,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	view := RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceWorkflow}
 	st, wfErr := s.wf.RefundStatus(ctx, orderID)
 	if wfErr == nil {
-		view.Status = st
+		view.Status = statusView(st)
 		writeJSON(w, http.StatusOK, view)
 		return
 	}
@@ -338,34 +339,55 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// statusFromRecord turns the store's record into the status shape.
+// statusFromRecord turns the store's record into the status shape: state,
+// outcome, reasons, message, what it waits on, its escalation, its audit
+// trail and the payout.
 func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 	st := workflows.RefundStatus{
-		OrderID:   rec.OrderID,
-		State:     statemachine.OrderState(rec.State),
-		Outcome:   workflows.Outcome(rec.Outcome),
-		Reasons:   rec.Reasons,
-		Waiting:   rec.Waiting,
-		Escalated: rec.Escalated,
-		Steps:     []workflows.StepRecord{},
+		OrderID:    rec.OrderID,
+		State:      statemachine.OrderState(rec.State),
+		Outcome:    workflows.Outcome(rec.Outcome),
+		Reasons:    rec.Reasons,
+		Message:    rec.Message,
+		Waiting:    rec.Waiting,
+		WaitingOn:  rec.WaitingOn,
+		Escalated:  rec.Escalated,
+		Escalation: rec.Escalation,
+		Audit:      rec.Audit,
 	}
+	if rec.PaymentID != "" {
+		st.Payout = &workflows.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, GiftCard: rec.GiftCard, BenefitPoints: rec.BenefitPoints,
+			Currency: rec.Currency, Destination: rec.Destination, At: rec.UpdatedAt}
+	}
+	return statusView(st)
+}
+
+// statusView is st as the API shows it: its lists are arrays, never null.
+func statusView(st workflows.RefundStatus) workflows.RefundStatus {
 	if st.Reasons == nil {
 		st.Reasons = []string{}
 	}
-	if rec.PaymentID != "" {
-		st.Payout = &workflows.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, Currency: rec.Currency, At: rec.UpdatedAt}
+	if st.WaitingOn == nil {
+		st.WaitingOn = []domain.Wait{}
+	}
+	if st.Audit == nil {
+		st.Audit = []domain.AuditEntry{}
+	}
+	if st.Steps == nil {
+		st.Steps = []workflows.StepRecord{}
 	}
 	return st
 }
 
-// cancelRefund sends the cancel update, acting as the token's subject; the
+// cancelRefund sends the cancel update, acting as the token's subject
+// (with its role and Idempotency-Key for the audit trail); the
 // workflow's validator refuses it after the first irreversible step (CAN-1)
 // or always (CAN-2), and the refusal carries those rule IDs.
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 	var body cancelBody
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
-		actor := principalOf(r.Context()).Subject
-		return s.wf.CancelRefund(r.Context(), orderID, updateID, workflows.CancelRequest{Actor: actor, Reason: body.Reason})
+		by := actorOf(r)
+		return s.wf.CancelRefund(r.Context(), orderID, updateID, workflows.CancelRequest{Actor: by.Subject, Reason: body.Reason, By: by})
 	})
 }
 
@@ -375,8 +397,8 @@ func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
 	var body approveBody
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
-		operator := principalOf(r.Context()).Subject
-		return s.wf.ApproveRefund(r.Context(), orderID, updateID, workflows.ApproveRequest{Operator: operator, Note: body.Note})
+		by := actorOf(r)
+		return s.wf.ApproveRefund(r.Context(), orderID, updateID, workflows.ApproveRequest{Operator: by.Subject, Note: body.Note, By: by})
 	})
 }
 
@@ -398,7 +420,7 @@ func (s *Server) refundUpdate(w http.ResponseWriter, r *http.Request, body any, 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceWorkflow, Status: st})
+	writeJSON(w, http.StatusOK, RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceWorkflow, Status: statusView(st)})
 }
 
 // updateID derives a Temporal update ID from an Idempotency-Key, scoped by
