@@ -167,6 +167,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/openapi.yaml", "", s.openAPI},
 
 		{http.MethodGet, "/v1/orders", RoleOperator, s.listOrders},
+		{http.MethodGet, "/v1/orders/{id}", RoleConsole, s.getOrder},
 		{http.MethodPut, "/v1/orders/{id}", RoleConsole, s.putOrder},
 		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", RoleConsole, s.eligibility},
 		{http.MethodPost, "/v1/orders/{id}/refund", RoleConsole, s.startRefund},

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -77,6 +79,9 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		check(t, e, "GET", "/v1/orders?refund_state=awaiting_approval", "")
 		check(t, e, "GET", "/v1/orders?limit=x", "")
 		check(t, e, "GET", "/v1/orders?refund_state=nope", "")
+		check(t, e, "GET", "/v1/orders?waiting_on=customer&escalated=false&outcome=pending", "")
+		check(t, e, "GET", "/v1/orders?escalated=perhaps", "")
+		check(t, e, "GET", "/v1/orders?no_such_param=1", "")
 		check(t, e, "GET", "/v1/orders", "", anonymous...)
 		check(t, e, "GET", "/v1/orders", "", asConsole...)
 		e.orders.err = errs.E(errs.Unavailable, "database busy")
@@ -86,6 +91,29 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		limited := newEnvWith(t, RateLimit{Rate: 1, Burst: 1})
 		check(t, limited, "GET", "/v1/orders", "")
 		check(t, limited, "GET", "/v1/orders", "")
+	})
+	t.Run("order", func(t *testing.T) {
+		e := fresh(t)
+		check(t, e, "GET", "/v1/orders/o-1", "", asConsole...)
+		deadline := testNow.Add(time.Hour)
+		e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "releasing", Outcome: "pending", UpdatedAt: testNow, Escalated: true,
+			WaitingOn:  []domain.Wait{{Kind: domain.WaitCAReview, Certificate: "c-1", Since: testNow, Deadline: &deadline, Rule: "T-3"}},
+			Escalation: &domain.Escalation{Rule: "T-3", Reason: "review late", At: testNow, Certificate: "c-1", Deadline: deadline},
+			Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: testNow, Actor: domain.Actor{Subject: "console-backend", Role: "console", IdempotencyKey: "k"}},
+				{Action: domain.AuditCertificateAction, At: testNow, Actor: domain.Actor{Subject: "alice", Role: "operator"}, Certificate: "c-1", Event: "revoke"}}}
+		e.orders.holders["c-1"] = "refund/o-1"
+		check(t, e, "GET", "/v1/orders/o-1", "")
+		check(t, e, "GET", "/v1/orders/o-1/refund", "")
+		check(t, e, "GET", "/v1/orders/o-1?x=1", "")
+		check(t, e, "GET", "/v1/orders/o-9", "")
+		check(t, e, "GET", "/v1/orders/o-1", "", anonymous...)
+		e.orders.err = errs.E(errs.Unavailable, "database busy")
+		check(t, e, "GET", "/v1/orders/o-1", "")
+		e.orders.err = fmt.Errorf("bug")
+		check(t, e, "GET", "/v1/orders/o-1", "")
+		limited := newEnvWith(t, RateLimit{Rate: 1, Burst: 1})
+		check(t, limited, "GET", "/v1/orders/o-1", "")
+		check(t, limited, "GET", "/v1/orders/o-1", "")
 	})
 	t.Run("intake", func(t *testing.T) {
 		e := fresh(t)

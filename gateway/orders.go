@@ -5,6 +5,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -100,4 +101,59 @@ func recordView(rec activities.RefundRecord) *activities.RefundRecord {
 		rec.Audit = []domain.AuditEntry{}
 	}
 	return &rec
+}
+
+// OrderDetail is the answer of GET /v1/orders/{id}: the order as
+// registered, its certificates' current states, and its latest refund's
+// record (null when it never had one).
+type OrderDetail struct {
+	Order        domain.Order             `json:"order"`
+	Certificates []CertificateSummary     `json:"certificates"`
+	Refund       *activities.RefundRecord `json:"refund"`
+}
+
+// CertificateSummary is a certificate's current state as the store has it,
+// and the refund that holds it, if one does.
+type CertificateSummary struct {
+	ID    string                 `json:"id"`
+	State statemachine.CertState `json:"state"`
+	// HeldBy is the workflow ID of the refund that holds the certificate
+	// while it releases it (see CertificateView.HeldBy).
+	HeldBy string `json:"held_by,omitempty"`
+}
+
+// getOrder answers an order with its certificates and its latest refund.
+// It reads the store only: the workflows write their states there.
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if _, err := queryOf(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := s.orders.GetOrder(ctx, r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d := OrderDetail{Order: o, Certificates: make([]CertificateSummary, 0, len(o.Certificates))}
+	for _, c := range o.Certificates {
+		cs := CertificateSummary{ID: c.ID, State: c.State}
+		holder, err := s.orders.CertificateHolder(ctx, c.ID)
+		if err != nil && errs.CodeOf(err) != errs.NotFound {
+			s.writeError(w, r, err)
+			return
+		}
+		if workflows.IsRefundHolder(holder) {
+			cs.HeldBy = holder
+		}
+		d.Certificates = append(d.Certificates, cs)
+	}
+	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
+	case err == nil:
+		d.Refund = recordView(rec)
+	case errs.CodeOf(err) != errs.NotFound:
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/statemachine"
 )
 
 func TestListOrders(t *testing.T) {
@@ -125,4 +126,84 @@ func TestListOrdersListsAreArrays(t *testing.T) {
 			t.Errorf("body %s lacks %s", rec.Body, want)
 		}
 	}
+}
+
+func TestGetOrder(t *testing.T) {
+	refund := activities.RefundRecord{OrderID: "o-1", State: "releasing", Outcome: "pending", Reasons: []string{}, UpdatedAt: testNow,
+		WaitingOn: []domain.Wait{{Kind: domain.WaitCAReview, Certificate: "c-1", Since: testNow, Rule: "SSL-6"}},
+		Audit:     []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: testNow, Actor: domain.Actor{Subject: "console-backend", Role: "console"}}}}
+	tests := map[string]struct {
+		setup   func(e *env)
+		as      []string
+		certs   []CertificateSummary
+		refund  *activities.RefundRecord
+		noQuery bool
+	}{
+		"no refund": {
+			certs: []CertificateSummary{{ID: "c-1", State: statemachine.Issued}},
+		},
+		"a refund holds its certificate": {
+			setup: func(e *env) {
+				e.orders.refunds["o-1"] = refund
+				e.orders.holders["c-1"] = "refund/o-1"
+				o := e.orders.orders["o-1"]
+				o.Certificates[0].State = statemachine.ValidatingRevocation
+			},
+			as:     asConsole,
+			certs:  []CertificateSummary{{ID: "c-1", State: statemachine.ValidatingRevocation, HeldBy: "refund/o-1"}},
+			refund: &refund,
+		},
+		"its own workflow holds it: no held_by": {
+			setup: func(e *env) { e.orders.holders["c-1"] = "certificate/c-1" },
+			certs: []CertificateSummary{{ID: "c-1", State: statemachine.Issued}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.setup != nil {
+				tc.setup(e)
+			}
+			rec := e.do(t, http.MethodGet, "/v1/orders/o-1", "", tc.as...)
+			wantStatus(t, rec, http.StatusOK)
+			got := decodeInto[OrderDetail](t, rec)
+			if got.Order.ID != "o-1" || got.Order.Product != domain.SSLCertificate || len(got.Order.Certificates) != 1 {
+				t.Errorf("order = %+v", got.Order)
+			}
+			if !reflect.DeepEqual(got.Certificates, tc.certs) {
+				t.Errorf("certificates = %+v, want %+v", got.Certificates, tc.certs)
+			}
+			if !reflect.DeepEqual(got.Refund, tc.refund) {
+				t.Errorf("refund = %+v, want %+v", got.Refund, tc.refund)
+			}
+			if tc.refund == nil && !strings.Contains(rec.Body.String(), `"refund":null`) {
+				t.Errorf("no refund is not null: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestGetOrderRefusals(t *testing.T) {
+	tests := map[string]struct {
+		path     string
+		storeErr error
+		status   int
+		code     errs.Code
+		mentions string
+	}{
+		"unknown order":   {path: "/v1/orders/o-9", status: 404, code: errs.NotFound, mentions: "order o-9 not found"},
+		"a query":         {path: "/v1/orders/o-1?refund_state=releasing", status: 400, code: errs.Invalid, mentions: "query parameter refund_state is not known; this call takes no query parameters"},
+		"store down":      {path: "/v1/orders/o-1", storeErr: errs.E(errs.Unavailable, "database busy"), status: 503, code: errs.Unavailable, mentions: "database busy"},
+		"bad id":          {path: "/v1/orders/o%00", status: 400, code: errs.Invalid, mentions: "path id"},
+		"internal errors": {path: "/v1/orders/o-1", storeErr: errs.E(errs.Internal, "disk on fire"), status: 500, code: errs.Internal, mentions: "internal error"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.orders.err = tc.storeErr
+			wantError(t, e.do(t, http.MethodGet, tc.path, ""), tc.status, tc.code, tc.mentions)
+		})
+	}
+	e := newEnv(t)
+	wantError(t, e.do(t, http.MethodGet, "/v1/orders/o-1", "", anonymous...), 401, errs.Unauthenticated, "Authorization")
 }

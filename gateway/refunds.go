@@ -110,7 +110,7 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 	el := Eligibility{OrderID: o.ID, EvaluatedAt: now, Decision: d, AlreadyRefunded: refunded}
 	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
 	case err == nil:
-		el.Refund = &rec
+		el.Refund = recordView(rec)
 		el.InProgress = !statemachine.IsOrderFinal(statemachine.OrderState(rec.State))
 	case errs.CodeOf(err) != errs.NotFound:
 		s.writeError(w, r, err)
