@@ -98,8 +98,10 @@ func TestRefundStatusFromRecordCarriesEverything(t *testing.T) {
 // every status answer, whichever source it came from.
 func TestRefundStatusListsAreArrays(t *testing.T) {
 	for name, setup := range map[string]func(e *env){
-		"workflow": func(e *env) { e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing} },
-		"store":    func(e *env) { e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "cancelled"} },
+		"workflow": func(e *env) {
+			e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+		},
+		"store": func(e *env) { e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "cancelled"} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)

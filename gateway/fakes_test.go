@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
@@ -420,6 +423,68 @@ func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID string, 
 	return nil
 }
 
+// fakeEvents is an in-memory Events: an outbox of events whose cursors are
+// their positions, and endpoints by name.
+type fakeEvents struct {
+	events    []ports.Event
+	endpoints []ports.EndpointStatus
+	// calls records the ListEvents calls as "after/limit".
+	calls   []string
+	enabled []string
+	// err, when set, fails every call.
+	err error
+}
+
+var _ Events = (*fakeEvents)(nil)
+
+func (f *fakeEvents) ListEvents(ctx context.Context, after string, limit int) (ports.EventPage, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%s/%d", after, limit))
+	if f.err != nil {
+		return ports.EventPage{}, f.err
+	}
+	start := 0
+	if after != "" {
+		n, err := strconv.Atoi(after)
+		if err != nil || n < 0 {
+			return ports.EventPage{}, errs.E(errs.Invalid, "malformed cursor %q", after)
+		}
+		start = n
+	}
+	page := ports.EventPage{Next: after}
+	for _, ev := range f.events[min(start, len(f.events)):] {
+		if len(page.Events) == limit {
+			break
+		}
+		page.Events = append(page.Events, ev)
+		page.Next = ev.Cursor
+	}
+	return page, nil
+}
+
+func (f *fakeEvents) EndpointStatuses(ctx context.Context) ([]ports.EndpointStatus, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.endpoints, nil
+}
+
+func (f *fakeEvents) EnableEndpoint(ctx context.Context, name string) error {
+	if f.err != nil {
+		return f.err
+	}
+	for i := range f.endpoints {
+		if f.endpoints[i].Name == name {
+			f.endpoints[i].Enabled, f.endpoints[i].Disabled = true, ""
+			f.enabled = append(f.enabled, name)
+			return nil
+		}
+	}
+	return errs.E(errs.NotFound, "event endpoint %s not found", name)
+}
+
+// validateNothing is a Validate that accepts every order.
+func (f *fakeOrders) validateNothing(domain.Order, time.Time) error { return nil }
+
 // fakeJudge records its calls and answers decision, err.
 type fakeJudge struct {
 	decision policy.Decision
@@ -439,6 +504,7 @@ type env struct {
 	h      http.Handler
 	wf     *fakeWorkflows
 	orders *fakeOrders
+	events *fakeEvents
 	judge  *fakeJudge
 	logs   *observer.ObservedLogs
 	// rateLimit, when set before build, replaces the default.
@@ -487,6 +553,7 @@ func newEnvWith(t testing.TB, rl RateLimit) *env {
 			refunded: map[string]decimal.Decimal{},
 			holders:  map[string]string{},
 		},
+		events:    &fakeEvents{},
 		judge:     &fakeJudge{},
 		logs:      logs,
 		rateLimit: rl,
@@ -504,6 +571,7 @@ func newEnvWith(t testing.TB, rl RateLimit) *env {
 	s, err := New(Config{
 		Workflows:      e.wf,
 		Orders:         e.orders,
+		Events:         e.events,
 		Judge:          e.judge.judge,
 		Validate:       intake.Validator{Registry: reg}.Validate,
 		Tokens:         tokens,

@@ -56,7 +56,11 @@ import (
 type Config struct {
 	Workflows Workflows
 	Orders    Orders
-	Judge     Judge
+	// Events serves GET /v1/events and the event-endpoint routes; nil
+	// means Orders, when it offers Events too (the store's does), and
+	// otherwise those routes answer 503.
+	Events Events
+	Judge  Judge
 	// Validate checks an order handed in by PUT /v1/orders/{id}
 	// (intake.Validator.Validate).
 	Validate func(o domain.Order, now time.Time) error
@@ -87,6 +91,7 @@ type Config struct {
 type Server struct {
 	wf      Workflows
 	orders  Orders
+	events  Events
 	judge   Judge
 	valid   func(domain.Order, time.Time) error
 	tokens  *Tokens
@@ -122,12 +127,16 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		wf:      cfg.Workflows,
 		orders:  cfg.Orders,
+		events:  cfg.Events,
 		judge:   cfg.Judge,
 		valid:   cfg.Validate,
 		tokens:  cfg.Tokens,
 		maxBody: cfg.MaxBodyBytes,
 		now:     cfg.Now,
 		log:     cfg.Logger,
+	}
+	if ev, ok := cfg.Orders.(Events); ok && s.events == nil {
+		s.events = ev
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -178,6 +187,10 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/certificates/{id}", RoleConsole, s.certificateStatus},
 		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", RoleConsole, s.certificateAction},
 
+		{http.MethodGet, "/v1/events", RoleConsole, s.listEvents},
+		{http.MethodGet, "/v1/event-endpoints", RoleOperator, s.endpointStatuses},
+		{http.MethodPost, "/v1/event-endpoints/{name}/enable", RoleOperator, s.enableEndpoint},
+
 		{http.MethodPost, "/v1/ca/callbacks", "", s.caCallback},
 	}
 }
@@ -194,7 +207,7 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 			}
 			r = authed
 		}
-		for _, name := range []string{"id", "action"} {
+		for _, name := range []string{"id", "action", "name"} {
 			if err := checkPathID(name, r.PathValue(name)); err != nil {
 				s.writeError(w, r, err)
 				return

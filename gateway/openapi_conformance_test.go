@@ -15,6 +15,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -257,6 +258,46 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		check(t, limited, "GET", "/v1/certificates/c-1", "")
 		check(t, limited, "GET", "/v1/certificates/c-1", "")
 		check(t, limited, "POST", "/v1/certificates/c-1/actions/revoke", "")
+	})
+
+	t.Run("events", func(t *testing.T) {
+		e := fresh(t)
+		e.events.events = []ports.Event{
+			{ID: "evt-1", Type: ports.EventRefundWaitingChanged, OrderID: "o-1", OccurredAt: testNow, Cursor: "1",
+				Data: json.RawMessage(`{"order_id":"o-1","state":"releasing","outcome":"pending","reasons":[],"updated_at":"2026-03-06T10:00:00Z","waiting_on":[{"kind":"customer","certificate":"c-1","since":"2026-03-06T10:00:00Z","rule":"SSL-6"}],"audit":[]}`)},
+			{ID: "evt-2", Type: ports.EventCertificateStateChanged, OrderID: "o-1", CertificateID: "c-1", OccurredAt: testNow, Cursor: "2",
+				Data: json.RawMessage(`{"certificate_id":"c-1","order_id":"o-1","from":"issued","state":"validating_revocation"}`)},
+		}
+		e.events.endpoints = []ports.EndpointStatus{{Name: "console", URL: "https://console.example/hooks", Enabled: true, Delivered: 2, LastSuccessAt: testNow},
+			{Name: "gone", URL: "https://old.example/hooks", Disabled: "answered 410 Gone", Pending: 3, ConsecutiveFailures: 1, LastError: "410 Gone", LastAttemptAt: testNow, RetryAt: testNow}}
+		check(t, e, "GET", "/v1/events", "", asConsole...)
+		check(t, e, "GET", "/v1/events?after=2", "", asConsole...)
+		check(t, e, "GET", "/v1/events?after=x", "")
+		check(t, e, "GET", "/v1/events", "", anonymous...)
+		check(t, e, "GET", "/v1/event-endpoints", "")
+		check(t, e, "GET", "/v1/event-endpoints?x=1", "")
+		check(t, e, "GET", "/v1/event-endpoints", "", anonymous...)
+		check(t, e, "GET", "/v1/event-endpoints", "", asConsole...)
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", "")
+		check(t, e, "POST", "/v1/event-endpoints/nope/enable", "")
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", `{"x":1}`)
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", `{}`, "Content-Type", "text/plain")
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", `{"x":"`+strings.Repeat("x", DefaultMaxBodyBytes)+`"}`)
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", "", anonymous...)
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", "", asConsole...)
+		e.events.err = errs.E(errs.Unavailable, "database busy")
+		check(t, e, "GET", "/v1/events", "")
+		check(t, e, "GET", "/v1/event-endpoints", "")
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", "")
+		e.events.err = fmt.Errorf("bug")
+		check(t, e, "GET", "/v1/events", "")
+		check(t, e, "GET", "/v1/event-endpoints", "")
+		check(t, e, "POST", "/v1/event-endpoints/gone/enable", "")
+		limited := newEnvWith(t, RateLimit{Rate: 1, Burst: 1})
+		check(t, limited, "GET", "/v1/events", "")
+		check(t, limited, "GET", "/v1/events", "")
+		check(t, limited, "GET", "/v1/event-endpoints", "")
+		check(t, limited, "POST", "/v1/event-endpoints/gone/enable", "")
 	})
 
 	// Every declared status was answered at least once, but for these,

@@ -12,6 +12,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -103,6 +104,24 @@ type Orders interface {
 	// it, "" when nobody does. An unknown certificate is errs.NotFound.
 	CertificateHolder(ctx context.Context, certID string) (string, error)
 }
+
+// Events is what the gateway reads of the outbound events' outbox (the
+// store's ports.Outbox offers it): the console catches up with
+// ListEvents, operators watch and re-enable the endpoints events are
+// delivered to.
+type Events interface {
+	// ListEvents returns up to limit events after the cursor ("" from the
+	// first), oldest first. A malformed cursor is errs.Invalid.
+	ListEvents(ctx context.Context, after string, limit int) (ports.EventPage, error)
+	// EndpointStatuses lists every known endpoint's delivery status, by
+	// name.
+	EndpointStatuses(ctx context.Context) ([]ports.EndpointStatus, error)
+	// EnableEndpoint enables a disabled endpoint again (errs.NotFound for
+	// an unknown one).
+	EnableEndpoint(ctx context.Context, name string) error
+}
+
+var _ Events = ports.Outbox(nil)
 
 // OrderFilter selects orders for Orders.ListOrders; zero fields select all.
 // Its fields are those of the store's filter, in the same order, so the
