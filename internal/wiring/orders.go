@@ -14,7 +14,10 @@ var _ gateway.Orders = StoreOrders{}
 
 // StoreOrders serves the gateway's Orders port from the store (SQLite or
 // PostgreSQL): the gateway's filter and page types have the store's
-// fields, so they convert.
+// fields, so they convert. Once the store implements ports.Outbox, the
+// methods it promotes make StoreOrders a gateway.Events too, and
+// gateway.New serves GET /v1/events and the event-endpoint routes from it
+// without further wiring (the types are ports' own: nothing converts).
 type StoreOrders struct{ *store.DB }
 
 // ListOrders lists orders with their refund records.
