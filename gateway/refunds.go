@@ -53,7 +53,8 @@ const (
 // RefundView is the answer of GET /v1/orders/{id}/refund and of the cancel
 // and approve updates. Source says whether Status came from the workflow
 // (query or result) or, when the workflow cannot answer, from the store's
-// record, which carries state, outcome, reasons and the payout only.
+// record (state, outcome, reasons, message, waiting_on, escalation, audit
+// and the payout; no steps).
 type RefundView struct {
 	WorkflowID string                 `json:"workflow_id"`
 	Source     string                 `json:"source"`
