@@ -313,7 +313,7 @@ func deliverySeq(d ports.Delivery) (int64, error) {
 	return parseEventCursor(d.Event.Cursor)
 }
 
-// optTime is t as stored, or '' (always due) for the zero time.
+// optTime is t as stored, or the empty text (always due) for the zero time.
 func optTime(t time.Time) string {
 	if t.IsZero() {
 		return ""

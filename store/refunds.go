@@ -268,7 +268,7 @@ func newRefundColumns(rec ports.RefundRecord) (refundColumns, error) {
 }
 
 // waitingKinds is the searchable form of what a refund waits on: its
-// kinds, each once, as ",kind,kind," ('' when it waits on nothing), so
+// kinds, each once, as ",kind,kind," (empty when it waits on nothing), so
 // that LIKE '%,kind,%' finds a kind in SQL.
 func waitingKinds(waits []domain.Wait) string {
 	var kinds []string
