@@ -245,9 +245,11 @@ type OrderSummary struct {
 }
 
 // Database is everything a store implementation offers: the activities'
-// Store, the console's reads, order intake and the ledger's audit view.
+// Store, the console's reads, order intake, the ledger's audit view and the
+// outbox of outbound events.
 type Database interface {
 	Store
+	Outbox
 	PutOrder(ctx context.Context, o domain.Order) error
 	// IntakeOrder registers or updates an order handed in by the console,
 	// in one serialised step with its checks: while a refund of the order

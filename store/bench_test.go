@@ -127,3 +127,49 @@ func BenchmarkGetOrder(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClaimDeliveries measures one ClaimDeliveries of 100 with
+// 10,000 deliveries pending to one endpoint, one event per order (the
+// fan-out has nothing new to do); the leases are dropped between
+// iterations, untimed, so that 10,000 stay pending.
+//
+//	go test -run '^$' -bench ClaimDeliveries -benchtime 200x ./store/
+//
+// On the development container (2 vCPU Xeon, SQLite through modernc,
+// 200 claims of 100): 5.2 ms per claim in memory, 3.8 ms in a WAL file,
+// ~320 kB and ~8,000 allocations each (most of it the 100 leases and
+// their events).
+func BenchmarkClaimDeliveries(b *testing.B) {
+	const pending = 10_000
+	for kind, path := range benchKinds {
+		b.Run(kind, func(b *testing.B) {
+			db := benchDB(b, path(b))
+			seedOrders(b, db, pending)
+			ctx := context.Background()
+			if _, err := db.sql.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+				INSERT INTO events (id, type, order_id, occurred_at, data)
+				SELECT 'evt_' || i, 'refund.requested', 'b-' || i, '2026-03-02T02:00:00.000000000Z', '{}' FROM seq`, pending); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.SyncEndpoints(ctx, []ports.Endpoint{{Name: "console", URL: "https://console.example/hook"}}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.sql.Exec(`INSERT INTO deliveries (endpoint, seq, order_key) SELECT 'console', seq, order_id FROM events`); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ds, err := db.ClaimDeliveries(ctx, "bench", []string{"console"}, 100, time.Minute)
+				if err != nil || len(ds) != 100 {
+					b.Fatalf("claimed %d (%v), want 100", len(ds), err)
+				}
+				b.StopTimer()
+				if _, err := db.sql.Exec(`UPDATE deliveries SET lease_owner = '', lease_until = '' WHERE lease_owner <> ''`); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -111,6 +113,12 @@ func saveCertificate(ctx context.Context, tx *Tx, orderID string, cert domain.Ce
 	if err := lockOrder(ctx, tx, orderID); err != nil {
 		return err
 	}
+	var from string
+	switch err := tx.QueryRowContext(ctx, "SELECT state FROM certificates WHERE id = ? AND order_id = ?"+tx.forUpdate(), cert.ID, orderID).Scan(&from); {
+	case err == sql.ErrNoRows: // new to the order, or another order's (refused below)
+	case err != nil:
+		return dbError(err, "reading certificate %s", cert.ID)
+	}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO certificates (id, order_id, position, state, issued_at, domain_changed,
 			revoked_at, quota_returned, resubmit_rejected, updated_at, workflow_written)
@@ -134,7 +142,45 @@ func saveCertificate(ctx context.Context, tx *Tx, orderID string, cert domain.Ce
 	} else if n == 0 {
 		return certOwnerConflict(ctx, tx, cert.ID, orderID)
 	}
+	if from != string(cert.State) {
+		return emitCertificateChange(tx, ports.CertificateChange{CertificateID: cert.ID, OrderID: orderID, From: from, State: string(cert.State)}, at)
+	}
 	return nil
+}
+
+// emitCertificateChange queues the certificate.state_changed event of c,
+// which happened at at.
+func emitCertificateChange(tx *Tx, c ports.CertificateChange, at time.Time) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encoding the change of certificate %s", c.CertificateID)
+	}
+	tx.emit(ports.Event{Type: ports.EventCertificateStateChanged, OrderID: c.OrderID, CertificateID: c.CertificateID,
+		OccurredAt: at.UTC(), Data: data})
+	return nil
+}
+
+// certificateStates reads the state of each certificate of an order, in
+// position order.
+func certificateStates(ctx context.Context, tx *Tx, orderID string) (ids []string, states map[string]string, err error) {
+	rows, err := tx.QueryContext(ctx, "SELECT id, state FROM certificates WHERE order_id = ? ORDER BY position", orderID)
+	if err != nil {
+		return nil, nil, dbError(err, "reading certificates of order %s", orderID)
+	}
+	defer rows.Close()
+	states = map[string]string{}
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, nil, dbError(err, "reading certificates of order %s", orderID)
+		}
+		ids = append(ids, id)
+		states[id] = state
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, dbError(err, "reading certificates of order %s", orderID)
+	}
+	return ids, states, nil
 }
 
 // ReturnQuota gives the quota of certificate certID of order orderID back

@@ -85,30 +85,51 @@ func refundBlocksIntake(ctx context.Context, tx *Tx, orderID string) error {
 }
 
 // RecordRefundRequested writes the record of a refund the gateway just
-// started (state refund_requested, at the request's time), so lists and
-// eligibility show it before the workflow's first step writes its own. It
-// never overwrites the record of a running refund, nor a newer one: only
-// a missing record, or an older final one (a previous refund), is
-// replaced. The order must exist (errs.NotFound).
+// started (state refund_requested, at the request's time, requested by
+// by.Subject, with the request as the first entry of its audit), so lists
+// and eligibility show it before the workflow's first step writes its
+// own. It never overwrites the record of a running refund, nor a newer
+// one: only a missing record, or an older final one (a previous refund),
+// is replaced, and only then is the refund.requested event written, in
+// the same transaction. The order must exist (errs.NotFound).
 func (db *DB) RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error {
-	requestedBy := by.Subject
+	if at.IsZero() {
+		return errs.E(errs.Invalid, "refund request of order %s: time is missing", orderID)
+	}
+	rec := normalRefund(ports.RefundRecord{
+		OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: outcomePending,
+		UpdatedAt: at, RequestedBy: by.Subject,
+		Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: by}},
+	})
+	cols, err := newRefundColumns(rec)
+	if err != nil {
+		return err
+	}
 	return db.write(ctx, "recording a refund request", func(tx *Tx) error {
-		if err := orderExists(ctx, tx, orderID); err != nil {
+		if err := lockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by)
-			VALUES (?, ?, 'pending', '[]', ?, ?)
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by, waiting_on, audit)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO UPDATE SET
 				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
 				cash = '', currency = '', payment_id = '', waiting = '', escalated = 0,
-				updated_at = excluded.updated_at, requested_by = excluded.requested_by
+				updated_at = excluded.updated_at, requested_by = excluded.requested_by,
+				waiting_on = excluded.waiting_on, waiting_kinds = '', escalation = NULL, audit = excluded.audit,
+				message = '', gift_card = '', benefit_points = 0, destination = ''
 			WHERE refunds.state IN (?, ?, ?) AND excluded.updated_at >= refunds.updated_at`,
-			orderID, string(statemachine.OrderRefundRequested), formatTime(at), requestedBy,
+			orderID, rec.State, rec.Outcome, cols.reasons, formatTime(rec.UpdatedAt), rec.RequestedBy,
+			cols.waitingOn, cols.audit,
 			string(statemachine.OrderRefunded), string(statemachine.OrderRejected), string(statemachine.OrderCancelled))
 		if err != nil {
 			return dbError(err, "recording the refund request of order %s", orderID)
 		}
-		return nil
+		if n, err := res.RowsAffected(); err != nil {
+			return dbError(err, "recording the refund request of order %s", orderID)
+		} else if n == 0 {
+			return nil // a running or newer refund is there: nothing changed
+		}
+		return emitRefundEvents(tx, rec, []ports.EventType{ports.EventRefundRequested})
 	})
 }

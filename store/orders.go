@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -68,8 +70,13 @@ func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderR
 	if len(o.Certificates) > 0 {
 		dropped += " AND id NOT IN (" + placeholders(len(o.Certificates)) + ")"
 	}
+	var before map[string]string
 	if intake {
 		if err := droppedHeld(ctx, tx, o.ID, dropped, listed); err != nil {
+			return err
+		}
+		var err error
+		if _, before, err = certificateStates(ctx, tx, o.ID); err != nil {
 			return err
 		}
 	}
@@ -95,6 +102,27 @@ func (db *DB) putOrderTx(ctx context.Context, tx *Tx, o domain.Order, row orderR
 			return dbError(err, "saving certificate %s", c.ID)
 		} else if n == 0 {
 			return certOwnerConflict(ctx, tx, c.ID, o.ID)
+		}
+	}
+	if intake {
+		return emitIntakeChanges(ctx, tx, o.ID, before, db.now())
+	}
+	return nil
+}
+
+// emitIntakeChanges queues a certificate.state_changed event for each
+// certificate intake found in the order (before) and left in another
+// state.
+func emitIntakeChanges(ctx context.Context, tx *Tx, orderID string, before map[string]string, at time.Time) error {
+	ids, after, err := certificateStates(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if from, ok := before[id]; ok && from != after[id] {
+			if err := emitCertificateChange(tx, ports.CertificateChange{CertificateID: id, OrderID: orderID, From: from, State: after[id]}, at); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -372,7 +400,10 @@ type OrderSummary = ports.OrderSummary
 // ListOrders returns the orders that match f, newest payment first (ties
 // by order ID), with their certificates and refund records. Pages are
 // keyset-paginated: an order added while paging shows up on a page or not
-// at all, never twice.
+// at all, never twice. The filters combine (all must hold) and are applied
+// in SQL; WaitingOn, Escalated and Outcome select orders with a refund
+// record only. An unknown product, waiting kind or outcome is errs.Invalid,
+// naming the allowed values.
 func (db *DB) ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error) {
 	limit := f.Limit
 	switch {
@@ -399,6 +430,26 @@ func (db *DB) ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error) 
 	default:
 		where = append(where, "r.state = ?")
 		args = append(args, f.RefundState)
+	}
+	if f.WaitingOn != "" {
+		if !f.WaitingOn.Valid() {
+			return OrderPage{}, errs.E(errs.Invalid, "unknown waiting kind %q (want one of %s)", f.WaitingOn, joinKinds())
+		}
+		// The kinds are known words without LIKE's wildcards but "_",
+		// which matches itself too.
+		where = append(where, "r.waiting_kinds LIKE ?")
+		args = append(args, "%,"+string(f.WaitingOn)+",%")
+	}
+	if f.Escalated != nil {
+		where = append(where, "r.escalated = ?")
+		args = append(args, boolInt(*f.Escalated))
+	}
+	if f.Outcome != "" {
+		if !slices.Contains(refundOutcomes, f.Outcome) {
+			return OrderPage{}, errs.E(errs.Invalid, "unknown outcome %q (want one of %s)", f.Outcome, strings.Join(refundOutcomes, ", "))
+		}
+		where = append(where, "r.outcome = ?")
+		args = append(args, f.Outcome)
 	}
 	if f.Cursor != "" {
 		paidAt, id, err := decodeCursor(f.Cursor)
@@ -461,6 +512,14 @@ func (db *DB) ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error) 
 		page.Orders = []OrderSummary{}
 	}
 	return page, nil
+}
+
+func joinKinds() string {
+	kinds := make([]string, len(domain.WaitKinds))
+	for i, k := range domain.WaitKinds {
+		kinds[i] = string(k)
+	}
+	return strings.Join(kinds, ", ")
 }
 
 func encodeCursor(paidAt, id string) string {

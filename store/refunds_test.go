@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 )
 
 func TestSaveRefundGetRefund(t *testing.T) {
 	ctx := context.Background()
 	updated := time.Date(2026, 3, 4, 9, 0, 0, 5, shanghai)
+	deadline := time.Date(2026, 3, 9, 18, 0, 0, 0, shanghai)
 	tests := map[string]struct {
 		saves []activities.RefundRecord
 		want  activities.RefundRecord
@@ -22,22 +24,38 @@ func TestSaveRefundGetRefund(t *testing.T) {
 			saves: []activities.RefundRecord{{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{"SSL-5"},
 				Cash: "80.00", Currency: "USD", PaymentID: "pay_1", UpdatedAt: updated}},
 			want: activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{"SSL-5"},
-				Cash: "80.00", Currency: "USD", PaymentID: "pay_1", UpdatedAt: updated.UTC()},
+				Cash: "80.00", Currency: "USD", PaymentID: "pay_1", UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit},
 		},
 		"a later save replaces the record": {
 			saves: []activities.RefundRecord{
 				{OrderID: "o-1", State: "releasing", Reasons: []string{"SSL-6"}, UpdatedAt: updated},
 				{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{"SSL-2"}, UpdatedAt: updated.Add(time.Hour)},
 			},
-			want: activities.RefundRecord{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{"SSL-2"}, UpdatedAt: updated.Add(time.Hour).UTC()},
+			want: activities.RefundRecord{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{"SSL-2"}, UpdatedAt: updated.Add(time.Hour).UTC(), WaitingOn: noWaits, Audit: noAudit},
 		},
 		"no reasons read back as an empty list": {
 			saves: []activities.RefundRecord{{OrderID: "o-1", State: "refund_requested", UpdatedAt: updated}},
-			want:  activities.RefundRecord{OrderID: "o-1", State: "refund_requested", Reasons: []string{}, UpdatedAt: updated.UTC()},
+			want:  activities.RefundRecord{OrderID: "o-1", State: "refund_requested", Reasons: []string{}, UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit},
+		},
+		"waiting, escalation, audit and the payout round trip, times in UTC": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{},
+				Cash: "80", GiftCard: "0.6", BenefitPoints: 150, Destination: domain.AccountBalance, PaymentID: "pay_1",
+				Message: "paid", UpdatedAt: updated,
+				WaitingOn:  []domain.Wait{{Kind: domain.WaitCAReview, Certificate: "c-1", Since: updated, Deadline: &deadline, Rule: "T-3", Detail: "review"}},
+				Escalation: &domain.Escalation{Rule: "T-3", Reason: "review late", At: updated, Certificate: "c-1", Deadline: deadline},
+				Audit: []domain.AuditEntry{{Action: domain.AuditRefundApproved, At: updated, Note: "ok",
+					Actor: domain.Actor{Subject: "op-2", Role: domain.RoleOperator, IdempotencyKey: "k-1"}}}}},
+			want: activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{},
+				Cash: "80.00", Currency: "USD", GiftCard: "0.60", BenefitPoints: 150, Destination: domain.AccountBalance, PaymentID: "pay_1",
+				Message: "paid", UpdatedAt: updated.UTC(),
+				WaitingOn:  []domain.Wait{{Kind: domain.WaitCAReview, Certificate: "c-1", Since: updated.UTC(), Deadline: at(deadline.UTC()), Rule: "T-3", Detail: "review"}},
+				Escalation: &domain.Escalation{Rule: "T-3", Reason: "review late", At: updated.UTC(), Certificate: "c-1", Deadline: deadline.UTC()},
+				Audit: []domain.AuditEntry{{Action: domain.AuditRefundApproved, At: updated.UTC(), Note: "ok",
+					Actor: domain.Actor{Subject: "op-2", Role: domain.RoleOperator, IdempotencyKey: "k-1"}}}},
 		},
 		"M-1 cash is kept at the minor unit, in the order's currency": {
 			saves: []activities.RefundRecord{{OrderID: "o-1", State: "paying", Cash: "1.5", UpdatedAt: updated}},
-			want:  activities.RefundRecord{OrderID: "o-1", State: "paying", Reasons: []string{}, Cash: "1.50", Currency: "USD", UpdatedAt: updated.UTC()},
+			want:  activities.RefundRecord{OrderID: "o-1", State: "paying", Reasons: []string{}, Cash: "1.50", Currency: "USD", UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit},
 		},
 	}
 	for name, tc := range tests {
@@ -60,6 +78,11 @@ func TestSaveRefundGetRefund(t *testing.T) {
 	}
 }
 
+var (
+	noWaits = []domain.Wait{}
+	noAudit = []domain.AuditEntry{}
+)
+
 func TestSaveRefundRefusals(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
@@ -68,13 +91,17 @@ func TestSaveRefundRefusals(t *testing.T) {
 		code errs.Code
 		want string
 	}{
-		"unknown order":          {rec: activities.RefundRecord{OrderID: "o-9", State: "paying", UpdatedAt: now}, code: errs.NotFound, want: "order o-9 not found"},
-		"empty order ID":         {rec: activities.RefundRecord{State: "paying", UpdatedAt: now}, code: errs.Invalid, want: "order ID is empty"},
-		"empty state":            {rec: activities.RefundRecord{OrderID: "o-1", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1: state is empty"},
-		"missing update time":    {rec: activities.RefundRecord{OrderID: "o-1", State: "paying"}, code: errs.Invalid, want: "update time is missing"},
-		"another currency":       {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1", Currency: "EUR", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is in EUR, the order in USD"},
-		"cash is not a number":   {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "lots", UpdatedAt: now}, code: errs.Invalid, want: `cash "lots" is not a decimal number`},
-		"M-1 fraction of a cent": {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1.001", UpdatedAt: now}, code: errs.Invalid, want: "more than 2 decimal places"},
+		"unknown order":                 {rec: activities.RefundRecord{OrderID: "o-9", State: "paying", UpdatedAt: now}, code: errs.NotFound, want: "order o-9 not found"},
+		"empty order ID":                {rec: activities.RefundRecord{State: "paying", UpdatedAt: now}, code: errs.Invalid, want: "order ID is empty"},
+		"empty state":                   {rec: activities.RefundRecord{OrderID: "o-1", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1: state is empty"},
+		"missing update time":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying"}, code: errs.Invalid, want: "update time is missing"},
+		"another currency":              {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1", Currency: "EUR", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is in EUR, the order in USD"},
+		"cash is not a number":          {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "lots", UpdatedAt: now}, code: errs.Invalid, want: `cash "lots" is not a decimal number`},
+		"M-1 gift card beyond the cent": {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", GiftCard: "0.001", UpdatedAt: now}, code: errs.Invalid, want: "gift card: amount"},
+		"negative points":               {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", BenefitPoints: -1, UpdatedAt: now}, code: errs.Invalid, want: "benefit points -1 are negative"},
+		"unknown waiting kind":          {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", WaitingOn: []domain.Wait{{Kind: "moon"}}, UpdatedAt: now}, code: errs.Invalid, want: `unknown waiting kind "moon"`},
+		"unknown destination":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Destination: "pocket", UpdatedAt: now}, code: errs.Invalid, want: `unknown destination "pocket"`},
+		"M-1 fraction of a cent":        {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1.001", UpdatedAt: now}, code: errs.Invalid, want: "more than 2 decimal places"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

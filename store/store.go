@@ -21,6 +21,12 @@
 //     minus what was refunded before; both are checked and recorded in one
 //     serialised step, across goroutines, processes and (on PostgreSQL)
 //     hosts (M-3, M-4);
+//   - every change the console hears of (a refund requested, approved,
+//     escalated, paid, rejected or cancelled, its waiting_on changed, a
+//     certificate's state changed) writes its event to the outbox in the
+//     change's own transaction, so an event exists exactly when its change
+//     does; each endpoint gets the events of an order in order, leased to
+//     one dispatcher at a time (Outbox);
 //   - the schema is migrated on Open by the dialect's ordered, embedded
 //     migrations, each in its own transaction, once across processes.
 //
@@ -151,7 +157,14 @@ func (db *DB) Close() error {
 type Tx struct {
 	tx *sql.Tx
 	db *DB
+	// events are the outbox events of the transaction's changes, in the
+	// order they happened; inTx writes them just before commit.
+	events []ports.Event
 }
+
+// emit queues an outbox event of a change made in t: it is written with
+// the change, in the same transaction, or not at all.
+func (t *Tx) emit(ev ports.Event) { t.events = append(t.events, ev) }
 
 // ExecContext runs a statement.
 func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -196,7 +209,12 @@ func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, what string, fn fun
 	if err != nil {
 		return dbError(err, "%s", what)
 	}
-	if err := fn(&Tx{tx: tx, db: db}); err != nil {
+	t := &Tx{tx: tx, db: db}
+	err = fn(t)
+	if err == nil && len(t.events) > 0 {
+		err = db.insertEvents(ctx, t)
+	}
+	if err != nil {
 		_ = tx.Rollback()
 		return dbError(err, "%s", what)
 	}

@@ -31,6 +31,17 @@ type Dialect struct {
 	// must hold the rows it read until commit ("" where the whole
 	// database is locked by the transaction, as in SQLite).
 	ForUpdate string
+	// SkipLocked is appended to a SELECT in a writing transaction that
+	// leases the rows it reads: rows another transaction holds are
+	// skipped rather than waited for ("" in SQLite, where one writer
+	// runs at a time).
+	SkipLocked string
+	// LockOutbox, when set, is run in a writing transaction just before
+	// it inserts outbox events, and held until commit, so that event
+	// sequence numbers are handed out in commit order: a reader paging
+	// by sequence never skips an event committed late ("" in SQLite,
+	// whose writers are serialised already).
+	LockOutbox string
 	// Read are the options of a read-only transaction: one consistent
 	// snapshot across its statements.
 	Read *sql.TxOptions

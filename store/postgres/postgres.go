@@ -34,6 +34,9 @@ var migrations embed.FS
 // in ASCII, as a number).
 const migrationLock = 0x63657274666c6f77
 
+// outboxLock is the advisory lock key of outbox writers ("cfoutbox").
+const outboxLock = 0x63666f7574626f78
+
 // Dialect returns the PostgreSQL dialect.
 func Dialect() dialect.Dialect {
 	return dialect.Dialect{
@@ -48,6 +51,8 @@ func Dialect() dialect.Dialect {
 		LockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrationLock, 10) + ")",
 		Rebind:         Rebind,
 		ForUpdate:      " FOR UPDATE",
+		SkipLocked:     " FOR UPDATE SKIP LOCKED",
+		LockOutbox:     "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
 		Read:           &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		Unavailable:    Unavailable,
 		Init:           func(ctx context.Context, db *sql.DB) error { return nil },
