@@ -203,7 +203,7 @@ func (r *refund) run(ctx workflow.Context) {
 		case policy.StepAwaitApproval:
 			r.awaitApproval(ctx, step)
 		case policy.StepPay:
-			r.pay(ctx, step)
+			r.pay(ctx)
 		default:
 			r.refuse(ctx, nil, fmt.Sprintf("unknown step %q", step.Kind))
 		}
@@ -504,7 +504,7 @@ func (r *refund) awaitApproval(ctx workflow.Context, step policy.Step) {
 
 // pay moves the money once (M-4), falling back to the account balance when
 // the original method fails (GEN-4).
-func (r *refund) pay(ctx workflow.Context, step policy.Step) {
+func (r *refund) pay(ctx workflow.Context) {
 	if r.st.State != statemachine.OrderPaying {
 		r.fire(ctx, statemachine.OrderPay)
 	}
@@ -513,13 +513,12 @@ func (r *refund) pay(ctx workflow.Context, step policy.Step) {
 		r.refuse(ctx, nil, "no refund breakdown")
 		return
 	}
-	rule := orDefault(step.Rule, "M-4")
-	rec, paid, err := r.payUntilAnswered(ctx, *b, rule)
+	rec, paid, err := r.payUntilAnswered(ctx, *b)
 	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed {
 		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
 		fb := b.FallbackToBalance()
 		b = &fb
-		rec, paid, err = r.payUntilAnswered(ctx, fb, rule)
+		rec, paid, err = r.payUntilAnswered(ctx, fb)
 	}
 	if err != nil {
 		// The payment system names the rule that refused (M-3: more than
@@ -548,9 +547,12 @@ func (r *refund) pay(ctx workflow.Context, step policy.Step) {
 // backoff, and past its three days the refund tries again at the next
 // scheduled attempt. Every attempt uses the same idempotency key, and the
 // ledger reconciles a payout that went through (M-4), so waiting pays
-// nothing twice. The wait cites rule, the payment step's (M-4: one payout
-// per order and destination, whatever the retries).
-func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, rule string) (activities.PayoutReceipt, bool, error) {
+// nothing twice. The wait cites M-4, the rule of the payout's attempts
+// (one payout per order and destination, by idempotency key, however
+// often it is tried) and the one pay cites for a failure the payment
+// system names no rule for; GEN-4, which the pay step also carries, says
+// where the money goes, not how long it may take.
+func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
 	failing, first := false, true
 	for {
 		opts := payOptions
@@ -575,7 +577,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, rule
 			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
 		}
 		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
-		r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: rule, Detail: detail})
+		r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: detail})
 		r.publish(ctx)
 		if first {
 			// The first attempt failed: retry at once, with backoff.

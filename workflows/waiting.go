@@ -150,4 +150,3 @@ func sameTime(x, y *time.Time) bool {
 	}
 	return x.Equal(*y)
 }
-
