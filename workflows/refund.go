@@ -575,9 +575,11 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (act
 			workflow.GetLogger(ctx).Error(waitingPaymentUnreachable, "order", r.in.OrderID, "error", detail)
 			workflow.GetMetricsHandler(ctx).Counter(MetricPaymentUnreachable).Inc(1)
 			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
+			// One wait per outage, as it began: the latest error is in
+			// Waiting, so a new error text is no new wait.
+			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: detail})
 		}
 		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
-		r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: detail})
 		r.publish(ctx)
 		if first {
 			// The first attempt failed: retry at once, with backoff.

@@ -146,14 +146,16 @@ func (r *refund) caFailing(ctx workflow.Context, errType, certID, rule, detail s
 	}
 	r.st.Waiting = waiting + " (" + detail + "); retried on signal " + SignalCAConfigFixed + " or at the next scheduled attempt"
 	// One failure at a time: refused credentials replace an outage and
-	// the other way round.
-	r.unwait(domain.WaitCACredentials, "")
-	r.unwait(domain.WaitCAUnreachable, "")
-	since := workflow.Now(ctx)
+	// the other way round. The wait is the episode's, as it began (the
+	// latest error is in Waiting): a new error text is no new wait.
 	if r.ca.since.IsZero() || r.ca.kind != kind {
-		r.ca.since, r.ca.kind = since, kind
+		r.ca.since, r.ca.kind = workflow.Now(ctx), kind
 	}
-	r.wait(domain.Wait{Kind: kind, Certificate: certID, Since: r.ca.since, Rule: rule, Detail: detail})
+	if _, ok := r.waitingOn(kind, certID); !ok {
+		r.unwait(domain.WaitCACredentials, "")
+		r.unwait(domain.WaitCAUnreachable, "")
+		r.wait(domain.Wait{Kind: kind, Certificate: certID, Since: r.ca.since, Rule: rule, Detail: detail})
+	}
 	r.publish(ctx)
 }
 
