@@ -577,7 +577,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (act
 			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
 			// One wait per outage, as it began: the latest error is in
 			// Waiting, so a new error text is no new wait.
-			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: detail})
+			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: errorMessage(err)})
 		}
 		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
 		r.publish(ctx)
