@@ -7,6 +7,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/workflows"
 )
@@ -14,18 +15,24 @@ import (
 // Result is what a scenario run produces (the `expect` format, plus the
 // steps, deadlines and notes that explain it).
 type Result struct {
-	Outcome       string                 `json:"outcome"`
-	Reasons       []string               `json:"reasons"`
-	Refund        *RefundResult          `json:"refund"`
-	Certificates  map[string]string      `json:"certificates"`
-	QuotaReturned int                    `json:"quota_returned"`
-	Message       string                 `json:"message,omitempty"`
-	Window        *policy.Window         `json:"window,omitempty"`
-	ReviewEnd     any                    `json:"review_deadline,omitempty"`
-	Escalated     bool                   `json:"escalated,omitempty"`
-	Waiting       string                 `json:"waiting,omitempty"`
-	Steps         []workflows.StepRecord `json:"steps,omitempty"`
-	Notes         []string               `json:"notes,omitempty"`
+	Outcome       string             `json:"outcome"`
+	Reasons       []string           `json:"reasons"`
+	Refund        *RefundResult      `json:"refund"`
+	Certificates  map[string]string  `json:"certificates"`
+	QuotaReturned int                `json:"quota_returned"`
+	Message       string             `json:"message,omitempty"`
+	Window        *policy.Window     `json:"window,omitempty"`
+	ReviewEnd     any                `json:"review_deadline,omitempty"`
+	Escalated     bool               `json:"escalated,omitempty"`
+	Escalation    *domain.Escalation `json:"escalation,omitempty"`
+	Waiting       string             `json:"waiting,omitempty"`
+	// WaitingOn is what the refund waits on when the clock stops (none
+	// once it ended).
+	WaitingOn []domain.Wait `json:"waiting_on,omitempty"`
+	// Audit is the refund's trail of console and operator actions.
+	Audit []domain.AuditEntry    `json:"audit,omitempty"`
+	Steps []workflows.StepRecord `json:"steps,omitempty"`
+	Notes []string               `json:"notes,omitempty"`
 }
 
 // RefundResult is the money that moved, read from the payment system's
@@ -52,6 +59,7 @@ func (p *player) collect() Result {
 			r.Notes = append(r.Notes, "refund status unavailable: "+err.Error())
 		} else {
 			r.Outcome, r.Reasons, r.Message, r.Escalated, r.Waiting = string(st.Outcome), st.Reasons, st.Message, st.Escalated, st.Waiting
+			r.Escalation, r.WaitingOn, r.Audit = st.Escalation, st.WaitingOn, st.Audit
 			r.Steps = p.localSteps(st.Steps)
 			if st.Decision != nil {
 				r.Window = st.Decision.Window

@@ -21,22 +21,47 @@ func CertificateWorkflowID(certID string) string { return "certificate/" + certI
 // RefundWorkflowID is the workflow ID of an order's refund.
 func RefundWorkflowID(orderID string) string { return "refund/" + orderID }
 
-// Search attributes. Register them on the server (the dev runner does) as
-// Keyword, except Escalated (Bool).
+// Search attributes. Register them on the server (the dev runner does)
+// with the types SearchAttributeTypes names.
 var (
-	OrderIDKey          = temporal.NewSearchAttributeKeyKeyword("OrderId")
-	RefundStatusKey     = temporal.NewSearchAttributeKeyKeyword("RefundStatus")
+	OrderIDKey      = temporal.NewSearchAttributeKeyKeyword("OrderId")
+	RefundStatusKey = temporal.NewSearchAttributeKeyKeyword("RefundStatus")
+	ProductKey      = temporal.NewSearchAttributeKeyKeyword("Product")
+	EscalatedKey    = temporal.NewSearchAttributeKeyBool("Escalated")
+	// WaitingOnKey lists the kinds (domain.WaitKind) a refund waits on:
+	// `WaitingOn = "customer"` finds the refunds waiting on the customer.
+	WaitingOnKey = temporal.NewSearchAttributeKeyKeywordList("WaitingOn")
+	// CertificateIDsKey and CertificateStatesKey list the certificates a
+	// workflow writes and their states: one for a certificate workflow,
+	// those a refund holds for a refund. `CertificateState =
+	// "validating_revocation"` finds both kinds of workflow with a
+	// certificate under review.
+	CertificateIDsKey    = temporal.NewSearchAttributeKeyKeywordList("CertificateId")
+	CertificateStatesKey = temporal.NewSearchAttributeKeyKeywordList("CertificateState")
+	// Deprecated: CertificateIDKey and CertificateStateKey name the same
+	// attributes as single keywords, which the server refuses now that
+	// they are KeywordLists ("invalid value for search attribute"). Start
+	// a certificate workflow with CertificateStartAttributes instead;
+	// they remain only until gateway/temporal.go moves to it.
 	CertificateIDKey    = temporal.NewSearchAttributeKeyKeyword("CertificateId")
 	CertificateStateKey = temporal.NewSearchAttributeKeyKeyword("CertificateState")
-	ProductKey          = temporal.NewSearchAttributeKeyKeyword("Product")
-	EscalatedKey        = temporal.NewSearchAttributeKeyBool("Escalated")
 )
+
+// CertificateStartAttributes are the search attributes a certificate
+// workflow starts with (the workflow upserts the same in its first task).
+func CertificateStartAttributes(in CertificateInput) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		CertificateIDsKey.ValueSet([]string{in.Certificate.ID}),
+		OrderIDKey.ValueSet(in.OrderID),
+		CertificateStatesKey.ValueSet([]string{string(in.Certificate.State)}),
+	)
+}
 
 // SearchAttributeTypes lists the search attributes for server registration
 // ("name=Type" as `temporal server start-dev --search-attribute` takes it).
 var SearchAttributeTypes = []string{
-	"OrderId=Keyword", "RefundStatus=Keyword", "CertificateId=Keyword",
-	"CertificateState=Keyword", "Product=Keyword", "Escalated=Bool",
+	"OrderId=Keyword", "RefundStatus=Keyword", "CertificateId=KeywordList",
+	"CertificateState=KeywordList", "Product=Keyword", "Escalated=Bool", "WaitingOn=KeywordList",
 }
 
 // Certificate workflow messages.
@@ -107,6 +132,8 @@ type CertificateCarry struct {
 	// Holding says the run holds the certificate in the store already
 	// (a continue-as-new), so it does not take the hold again.
 	Holding bool `json:"holding,omitempty"`
+	// Audit is the console's actions on the certificate (the latest).
+	Audit []domain.AuditEntry `json:"audit,omitempty"`
 }
 
 // Review is the revocation review a certificate has open at the CA.
@@ -246,6 +273,10 @@ type CertificateStatus struct {
 	Review *Review `json:"review,omitempty"`
 	// Strays are the latest results that answered no open review.
 	Strays []Stray `json:"strays,omitempty"`
+	// Audit lists the console's actions on the certificate (who, when,
+	// which action), oldest first; the latest are carried over a
+	// continue-as-new.
+	Audit []domain.AuditEntry `json:"audit"`
 	// Final is the report on the command that removed the certificate,
 	// when the refund that sent it is the workflow's parent (ReplyRun).
 	Final *Report `json:"final,omitempty"`

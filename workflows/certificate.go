@@ -25,6 +25,7 @@ const (
 	keepTransitions          = 200
 	maxHeldResults           = 32
 	keepStrays               = 20
+	keepAudit                = 50
 	// maxResultSkew is how far in the future a result's occurred_at may be
 	// (the webhook timestamp tolerance's default): later, it is stray.
 	maxResultSkew = 5 * time.Minute
@@ -110,6 +111,8 @@ type certificate struct {
 	host *refund
 	// busy is true while an op executes (see serve).
 	busy bool
+	// audit is the console's actions on the certificate, oldest first.
+	audit []domain.AuditEntry
 }
 
 func newCertificate(in CertificateInput) *certificate {
@@ -124,6 +127,7 @@ func newCertificate(in CertificateInput) *certificate {
 		c.judge = in.Carry.Judge
 		c.ownerRun = in.Carry.OwnerRun
 		c.then = in.Carry.Then
+		c.audit = in.Carry.Audit
 		for _, id := range in.Carry.SeenEvents {
 			c.remember(id)
 		}
@@ -229,6 +233,7 @@ func (c *certificate) carryInput() CertificateInput {
 		OwnerRun:    c.ownerRun,
 		Then:        c.then,
 		Holding:     true,
+		Audit:       tail(c.audit, keepAudit),
 	}
 	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
@@ -256,6 +261,9 @@ func (c *certificate) handleAction(ctx workflow.Context, req ActionRequest) (Cer
 	}
 	op := &certOp{event: req.Action, source: source}
 	c.queue = append(c.queue, op)
+	// Who asked, as the console authenticated them: recorded as the
+	// action is accepted (the validator passed), whatever the CA answers.
+	c.audit = append(c.audit, certificateAudit(ctx, c.cert.ID, req))
 	if err := workflow.Await(ctx, func() bool { return op.done }); err != nil {
 		return c.status(), err
 	}
@@ -624,9 +632,9 @@ func (c *certificate) publish(ctx workflow.Context) {
 	}
 	if c.published != c.cert.State {
 		if err := workflow.UpsertTypedSearchAttributes(ctx,
-			CertificateIDKey.ValueSet(c.cert.ID),
+			CertificateIDsKey.ValueSet([]string{c.cert.ID}),
 			OrderIDKey.ValueSet(c.orderID),
-			CertificateStateKey.ValueSet(string(c.cert.State)),
+			CertificateStatesKey.ValueSet([]string{string(c.cert.State)}),
 		); err != nil {
 			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
 		}
@@ -654,7 +662,7 @@ func (c *certificate) status() CertificateStatus {
 	return CertificateStatus{
 		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
 		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
-		Review: c.review, Strays: c.strays, Final: c.final,
+		Review: c.review, Strays: c.strays, Final: c.final, Audit: append([]domain.AuditEntry{}, c.audit...),
 	}
 }
 

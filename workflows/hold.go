@@ -76,6 +76,8 @@ func (r *refund) validateCertificateAction(ctx workflow.Context, req RefundCerti
 }
 
 func (r *refund) handleCertificateAction(ctx workflow.Context, req RefundCertificateAction) (CertificateStatus, error) {
+	r.audit(certificateAudit(ctx, req.Certificate, req.ActionRequest))
+	r.publish(ctx)
 	return r.holding(req.Certificate).handleAction(ctx, req.ActionRequest)
 }
 

@@ -43,6 +43,15 @@ var (
 			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
+	// payFirstOptions: the first attempt of a payout, alone: a failure
+	// returns to the workflow at once, which shows the refund waiting on
+	// the payment provider from then on and goes on with payOptions (the
+	// same idempotency key, so nothing is paid twice, M-4). On the happy
+	// path it is the one activity payOptions would have run.
+	payFirstOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
 	// payOptions: money. A timeout may hide a payout that went through, so
 	// every retry reconciles by idempotency key before paying (M-4); keep
 	// trying for three days, never treating a timeout as a failure.

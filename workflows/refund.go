@@ -36,7 +36,15 @@ const maxReplans = 5
 // order's certificates through their workflows, waits for revocation reviews
 // and operator approval, and pays once.
 func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) {
-	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomePending, Reasons: []string{}}}
+	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomePending, Reasons: []string{},
+		WaitingOn: []domain.Wait{}}}
+	// The request is the trail's first entry, at its own time and by who
+	// asked (the gateway records the same entry as it starts the refund).
+	at := in.Request.RequestedAt
+	if at.IsZero() {
+		at = workflow.Now(ctx)
+	}
+	r.st.Audit = []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: actorOr(in.By, in.Request.RequestedBy)}}
 	if err := r.setup(ctx); err != nil {
 		return r.st, err
 	}
@@ -91,11 +99,15 @@ type refund struct {
 	forwarding int
 }
 
-// publishedAttrs are the search attributes a refund upserts.
+// publishedAttrs are the search attributes a refund upserts; the lists
+// are joined, so that two sets compare with ==.
 type publishedAttrs struct {
 	state     statemachine.OrderState
 	escalated bool
 	product   domain.Product
+	waitingOn string
+	certIDs   string
+	certState string
 }
 
 func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
@@ -272,7 +284,7 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 		case isInfraFailure(rep.ErrorType):
 			// The CA unreachable or refusing our credentials: wait
 			// visibly and retry the same step; never a reason to refuse.
-			if !r.awaitInfra(ctx, rep) {
+			if !r.awaitInfra(ctx, rep, orDefault(step.Rule, "SSL-6")) {
 				return
 			}
 		case rep.ErrorType == string(errs.ResubmissionRejected):
@@ -409,6 +421,8 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 // certificate the CA refused (SSL-6), or the refund is cancelled.
 func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) (statemachine.CertState, bool) {
 	r.st.Waiting = fmt.Sprintf("SSL-6: the CA refused the resubmission of %s (%s); the customer must fix the data and resubmit", certID, rep.Error)
+	r.wait(domain.Wait{Kind: domain.WaitCustomer, Certificate: certID, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: "SSL-6",
+		Detail: "the CA refused the resubmission (" + rep.Error + "); the customer must fix the data and resubmit"})
 	r.publish(ctx)
 	var changed Report
 	_ = workflow.Await(ctx, func() bool {
@@ -420,6 +434,7 @@ func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) 
 		return ok
 	})
 	r.st.Waiting = ""
+	r.unwait(domain.WaitCustomer, certID)
 	if r.cancelIfAsked(ctx) {
 		return "", false
 	}
@@ -457,7 +472,7 @@ func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 		}
 		if t := errorType(err); isInfraFailure(t) {
 			// Unreachable or refused credentials: wait visibly, retry.
-			if !r.awaitInfra(ctx, Report{Event: statemachine.CertEvent(step.Kind), ErrorType: t, Error: errorMessage(err)}) {
+			if !r.awaitInfra(ctx, Report{Event: statemachine.CertEvent(step.Kind), ErrorType: t, Error: errorMessage(err)}, step.Rule) {
 				return
 			}
 			continue
@@ -472,9 +487,14 @@ func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 func (r *refund) awaitApproval(ctx workflow.Context, step policy.Step) {
 	r.fire(ctx, statemachine.OrderAwaitApproval)
 	r.st.Waiting = fmt.Sprintf("%s: operator approval of a refund of %s", step.Rule, r.amountText())
+	// GW-4 sets no date of its own: the approval is due by the window
+	// end, if any, as every step of the refund is.
+	r.wait(domain.Wait{Kind: domain.WaitOperatorApproval, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: step.Rule,
+		Detail: "a second operator must approve a refund of " + r.amountText()})
 	r.publish(ctx)
 	_ = workflow.Await(ctx, func() bool { return r.approval != nil || r.cancel != nil })
 	r.st.Waiting = ""
+	r.unwait(domain.WaitOperatorApproval, "")
 	if r.cancelIfAsked(ctx) {
 		return
 	}
@@ -519,18 +539,31 @@ func (r *refund) pay(ctx workflow.Context) {
 	r.finish(ctx, OutcomeRefunded, []string{}, "")
 }
 
-// payUntilAnswered pays, and when the payment side stays unreachable past
-// the activity's own retries (an outage, not an answer), waits visibly and
-// tries again at the next scheduled attempt: an outage never ends a refund
-// by itself. Every attempt uses the same idempotency key, and the ledger
-// reconciles a payout that went through (M-4), so waiting pays nothing twice.
+// payUntilAnswered pays, and when the payment side does not answer (an
+// outage, not an answer), waits visibly and tries again: an outage never
+// ends a refund by itself. The first attempt is a single one
+// (payFirstOptions), so a failure shows as a wait on the payment provider
+// at once, not after payOptions' retries; then payOptions retries with
+// backoff, and past its three days the refund tries again at the next
+// scheduled attempt. Every attempt uses the same idempotency key, and the
+// ledger reconciles a payout that went through (M-4), so waiting pays
+// nothing twice. The wait cites M-4, the rule of the payout's attempts
+// (one payout per order and destination, by idempotency key, however
+// often it is tried) and the one pay cites for a failure the payment
+// system names no rule for; GEN-4, which the pay step also carries, says
+// where the money goes, not how long it may take.
 func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
-	failing := false
+	failing, first := false, true
 	for {
-		rec, paid, err := r.payOnce(ctx, b)
+		opts := payOptions
+		if first {
+			opts = payFirstOptions
+		}
+		rec, paid, err := r.payOnce(ctx, b, opts)
 		if err == nil || !isInfraFailure(errorType(err)) {
 			if failing {
 				r.st.Waiting = ""
+				r.unwait(domain.WaitPaymentProvider, "")
 				r.record(ctx, "resumed", "the payment side answers again")
 				r.publish(ctx)
 			}
@@ -542,23 +575,31 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (act
 			workflow.GetLogger(ctx).Error(waitingPaymentUnreachable, "order", r.in.OrderID, "error", detail)
 			workflow.GetMetricsHandler(ctx).Counter(MetricPaymentUnreachable).Inc(1)
 			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
+			// One wait per outage, as it began: the latest error is in
+			// Waiting, so a new error text is no new wait.
+			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: errorMessage(err)})
 		}
 		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
 		r.publish(ctx)
+		if first {
+			// The first attempt failed: retry at once, with backoff.
+			first = false
+			continue
+		}
 		if err := workflow.Sleep(ctx, r.pollEvery()); err != nil {
 			return rec, false, err
 		}
 	}
 }
 
-func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (activities.PayoutReceipt, bool, error) {
 	var rec activities.PayoutReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
 	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID,
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
-	err := workflow.ExecuteActivity(withOptions(ctx, payOptions), a.Pay, req).Get(ctx, &rec)
+	err := workflow.ExecuteActivity(withOptions(ctx, opts), a.Pay, req).Get(ctx, &rec)
 	return rec, err == nil, err
 }
 
@@ -610,6 +651,8 @@ func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundSt
 	}
 	if r.cancel == nil {
 		r.cancel = &req
+		r.audit(domain.AuditEntry{Action: domain.AuditRefundCancelled, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Actor), Note: req.Reason})
+		r.publish(ctx)
 	}
 	_ = workflow.Await(ctx, func() bool { return r.finished })
 	return r.st, nil
@@ -632,6 +675,7 @@ func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error
 
 func (r *refund) handleApprove(ctx workflow.Context, req ApproveRequest) (RefundStatus, error) {
 	r.approval = &req
+	r.audit(domain.AuditEntry{Action: domain.AuditRefundApproved, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Operator), Note: req.Note})
 	_ = workflow.Await(ctx, func() bool { return r.st.State != statemachine.OrderAwaitingApproval || r.finished })
 	return r.st, nil
 }
@@ -653,7 +697,7 @@ func (r *refund) refuse(ctx workflow.Context, rules []string, message string) {
 }
 
 func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string, message string) {
-	r.st.Outcome, r.st.Reasons, r.st.Message, r.st.Waiting = outcome, reasons, message, ""
+	r.st.Outcome, r.st.Reasons, r.st.Message, r.st.Waiting, r.st.WaitingOn = outcome, reasons, message, "", []domain.Wait{}
 	r.finished = true
 	r.letGo(ctx)
 	r.record(ctx, string(outcome), message)
@@ -783,7 +827,10 @@ func (r *refund) returnQuota(q activities.QuotaReturn) {
 // returns the refund's record when it changed since it was last written
 // (nil when not).
 func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
-	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product}
+	ids, states := r.heldCertificates()
+	kinds := waitKinds(r.st.WaitingOn)
+	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product,
+		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
 	if r.published == nil || *r.published != attrs {
 		up := []temporal.SearchAttributeUpdate{
 			OrderIDKey.ValueSet(r.in.OrderID),
@@ -793,15 +840,33 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 		if r.order.Product != "" {
 			up = append(up, ProductKey.ValueSet(string(r.order.Product)))
 		}
+		// The lists are set while they hold something and unset when
+		// they empty (a finished refund waits on and holds nothing).
+		was := r.published
+		if was == nil {
+			was = &publishedAttrs{}
+		}
+		if len(kinds) > 0 {
+			up = append(up, WaitingOnKey.ValueSet(kinds))
+		} else if was.waitingOn != "" {
+			up = append(up, WaitingOnKey.ValueUnset())
+		}
+		if len(ids) > 0 {
+			up = append(up, CertificateIDsKey.ValueSet(ids), CertificateStatesKey.ValueSet(states))
+		} else if was.certIDs != "" {
+			up = append(up, CertificateIDsKey.ValueUnset(), CertificateStatesKey.ValueUnset())
+		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
 			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
 		}
 		r.published = &attrs
 	}
 	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
-		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy}
+		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy,
+		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message}
 	if p := r.st.Payout; p != nil {
 		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
+		rec.GiftCard, rec.BenefitPoints, rec.Destination = p.GiftCard, p.BenefitPoints, p.Destination
 	}
 	if r.recorded != nil && sameRecord(*r.recorded, rec) {
 		return nil
@@ -815,7 +880,9 @@ func sameRecord(x, y activities.RefundRecord) bool {
 	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
 	return x.OrderID == y.OrderID && x.State == y.State && x.Outcome == y.Outcome && slices.Equal(x.Reasons, y.Reasons) &&
 		x.Cash == y.Cash && x.Currency == y.Currency && x.PaymentID == y.PaymentID && x.Waiting == y.Waiting &&
-		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy
+		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy && sameWaits(x.WaitingOn, y.WaitingOn) &&
+		sameEscalation(x.Escalation, y.Escalation) && sameAudit(x.Audit, y.Audit) && x.Message == y.Message &&
+		x.GiftCard == y.GiftCard && x.BenefitPoints == y.BenefitPoints && x.Destination == y.Destination
 }
 
 func (r *refund) details() string {
@@ -834,8 +901,8 @@ func (r *refund) details() string {
 	if r.st.Waiting != "" {
 		fmt.Fprintf(&b, "\n\n**Waiting for:** %s", r.st.Waiting)
 	}
-	if r.st.Escalated {
-		b.WriteString("\n\n**⚠ Escalated:** the revocation review is past its T-3 deadline")
+	if e := r.st.Escalation; e != nil {
+		fmt.Fprintf(&b, "\n\n**⚠ Escalated (%s)** at %s: %s", e.Rule, e.At.Format(time.RFC3339), e.Reason)
 	}
 	for _, c := range r.st.Certificates {
 		fmt.Fprintf(&b, "\n- certificate `%s`: %s", c.ID, c.State)

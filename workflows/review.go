@@ -9,6 +9,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/policy"
@@ -64,6 +65,10 @@ type caBoundary struct {
 	failing string
 	// fixed is set by SignalCAConfigFixed until consumed.
 	fixed bool
+	// since and kind are when the failure being waited on began, and
+	// the wait it shows as.
+	since time.Time
+	kind  domain.WaitKind
 }
 
 type certReview struct {
@@ -124,11 +129,14 @@ func isInfraFailure(errType string) bool {
 }
 
 // caFailing shows an infrastructure failure at the CA in the refund's
-// status and details; the first time, it logs at error level and counts it.
-func (r *refund) caFailing(ctx workflow.Context, errType, detail string) {
-	waiting, metric := waitingCAUnreachable, MetricCAUnreachable
+// status and details, and as a wait on the CA (ca_credentials or
+// ca_unreachable, for the certificate concerned if any, since the first
+// failure, citing rule: the step's); the first time, it logs at error
+// level and counts it.
+func (r *refund) caFailing(ctx workflow.Context, errType, certID, rule, detail string) {
+	waiting, metric, kind := waitingCAUnreachable, MetricCAUnreachable, domain.WaitCAUnreachable
 	if errType == string(errs.Misconfigured) {
-		waiting, metric = waitingCACredentials, MetricCACredentialsRefused
+		waiting, metric, kind = waitingCACredentials, MetricCACredentialsRefused, domain.WaitCACredentials
 	}
 	if r.ca.failing != waiting {
 		r.ca.failing = waiting
@@ -137,6 +145,17 @@ func (r *refund) caFailing(ctx workflow.Context, errType, detail string) {
 		r.record(ctx, "waiting", waiting+": "+detail)
 	}
 	r.st.Waiting = waiting + " (" + detail + "); retried on signal " + SignalCAConfigFixed + " or at the next scheduled attempt"
+	// One failure at a time: refused credentials replace an outage and
+	// the other way round. The wait is the episode's, as it began (the
+	// latest error is in Waiting): a new error text is no new wait.
+	if r.ca.since.IsZero() || r.ca.kind != kind {
+		r.ca.since, r.ca.kind = workflow.Now(ctx), kind
+	}
+	if _, ok := r.waitingOn(kind, certID); !ok {
+		r.unwait(domain.WaitCACredentials, "")
+		r.unwait(domain.WaitCAUnreachable, "")
+		r.wait(domain.Wait{Kind: kind, Certificate: certID, Since: r.ca.since, Rule: rule, Detail: detail})
+	}
 	r.publish(ctx)
 }
 
@@ -145,7 +164,9 @@ func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
 	if r.ca.failing == "" {
 		return
 	}
-	r.ca.failing = ""
+	r.ca.failing, r.ca.since, r.ca.kind = "", time.Time{}, ""
+	r.unwait(domain.WaitCACredentials, "")
+	r.unwait(domain.WaitCAUnreachable, "")
 	r.record(ctx, "resumed", "the CA answers again")
 	r.st.Waiting = waiting
 	r.publish(ctx)
@@ -154,12 +175,12 @@ func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
 // awaitInfra waits, after an infrastructure failure of a release step, for
 // the operator's signal, the next scheduled attempt, or a cancel (CAN-1
 // decides whether it is allowed). It reports false when the refund ended.
-func (r *refund) awaitInfra(ctx workflow.Context, rep Report) bool {
+func (r *refund) awaitInfra(ctx workflow.Context, rep Report, rule string) bool {
 	what := string(rep.Event)
 	if rep.Certificate != "" {
 		what += " of certificate " + rep.Certificate
 	}
-	r.caFailing(ctx, rep.ErrorType, what+": "+rep.Error)
+	r.caFailing(ctx, rep.ErrorType, rep.Certificate, rule, what+": "+rep.Error)
 	_, _ = workflow.AwaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
 	r.ca.fixed = false
 	return !r.cancelIfAsked(ctx)
@@ -198,8 +219,9 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	r.deadlineFromSubmission(certID)
 	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.st.Waiting = waiting
-	r.publish(ctx)
 	waitStart := workflow.Now(ctx)
+	r.wait(r.reviewWait(certID, "the CA's revocation review", waitStart))
+	r.publish(ctx)
 	for {
 		var rep Report
 		done := func() bool {
@@ -250,6 +272,7 @@ func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report, wa
 	r.noteCertificate(rep)
 	r.chained = rep.Done
 	r.st.Waiting = ""
+	r.unwait(domain.WaitCAReview, certID)
 	obs.CAReviewWaited(workflow.GetMetricsHandler(ctx), string(rep.Event), workflow.Now(ctx).Sub(waitStart))
 	return r.judgeReview(ctx, certID, rep)
 }
@@ -307,10 +330,18 @@ func (r *refund) refuseLate(ctx workflow.Context, certID string) bool {
 	return false
 }
 
-// escalate marks the refund for operators (T-3); the poll that follows
-// asks the CA.
+// escalate marks the refund for operators (T-3), saying why and when; the
+// review's wait is due by the window end from now on. The poll that
+// follows asks the CA.
 func (r *refund) escalate(ctx workflow.Context, certID string, d calendar.Deadline) {
+	now := workflow.Now(ctx)
 	r.st.Escalated = true
+	r.st.Escalation = &domain.Escalation{Rule: orDefault(d.Rule, "T-3"), Certificate: certID, At: now, Deadline: d.At,
+		Reason: fmt.Sprintf("the CA's revocation review of %s is still open past its %s deadline %s (%s)", certID,
+			orDefault(d.Rule, "T-3"), d.At.Format(time.RFC3339), d.Calendar)}
+	if w, ok := r.waitingOn(domain.WaitCAReview, certID); ok {
+		r.wait(r.reviewWait(certID, w.Detail, w.Since))
+	}
 	r.record(ctx, "escalated", fmt.Sprintf("T-3: review of %s past its deadline %s (%s)", certID, d.At.Format(time.RFC3339), d.Calendar))
 	r.publish(ctx)
 }
@@ -335,7 +366,7 @@ func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOu
 		r.caRecovered(ctx, waiting)
 		return pollPending
 	case err != nil && isInfraFailure(t):
-		r.caFailing(ctx, t, fmt.Sprintf("revocation status of %s: %s", certID, errorMessage(err)))
+		r.caFailing(ctx, t, certID, "SSL-6", fmt.Sprintf("revocation status of %s: %s", certID, errorMessage(err)))
 		return pollFailed
 	case err != nil:
 		r.caRecovered(ctx, waiting)
@@ -353,7 +384,7 @@ func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOu
 	if c := r.holding(certID); c != nil {
 		c.receiveResult(ctx, res)
 	} else if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
-		r.caFailing(ctx, "", "delivering the CA's result to certificate "+certID+": "+err.Error())
+		r.caFailing(ctx, "", certID, "SSL-6", "delivering the CA's result to certificate "+certID+": "+err.Error())
 		return pollFailed
 	}
 	workflow.GetMetricsHandler(ctx).Counter(MetricCAResultRecovered).Inc(1)

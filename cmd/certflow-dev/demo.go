@@ -416,6 +416,26 @@ func describe(st workflows.RefundStatus) string {
 		return s
 	case len(st.Reasons) > 0:
 		return "refused by " + strings.Join(st.Reasons, ", ") + ": " + st.Message
+	case len(st.WaitingOn) > 0:
+		// What it waits on, structured (kind, certificate, rule, due),
+		// then the same in words.
+		var parts []string
+		for _, w := range st.WaitingOn {
+			p := string(w.Kind)
+			if w.Certificate != "" {
+				p += " of " + w.Certificate
+			}
+			p += " (" + w.Rule
+			if w.Deadline != nil {
+				p += ", due " + w.Deadline.Format(time.RFC3339)
+			}
+			parts = append(parts, p+")")
+		}
+		s := "waiting on " + strings.Join(parts, ", ")
+		if st.Waiting != "" {
+			s += ": " + st.Waiting
+		}
+		return s
 	case st.Waiting != "":
 		return "waiting: " + st.Waiting
 	case st.Message != "":

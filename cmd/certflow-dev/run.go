@@ -323,7 +323,16 @@ func (r *runner) startTemporal(ctx context.Context) error {
 	}
 	r.onStop("Temporal client", func() error { r.tc.Close(); return nil })
 	// A reused database keeps the attributes it was created with; the dev
-	// server ignores --search-attribute then, so add what is missing.
+	// server ignores --search-attribute then, so add what is missing, and
+	// register anew those whose type changed (CertificateId and
+	// CertificateState became KeywordLists).
+	retyped, err := temporalx.RetypeSearchAttributes(ctx, r.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	if err != nil {
+		return err
+	}
+	if len(retyped) > 0 {
+		fmt.Fprintf(r.out, "  search attributes %s changed type: registered anew\n", strings.Join(retyped, ", "))
+	}
 	added, err := temporalx.EnsureSearchAttributes(ctx, r.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
 	if err != nil {
 		return err

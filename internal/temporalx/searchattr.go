@@ -111,3 +111,36 @@ func typeName(t enumspb.IndexedValueType) string {
 	}
 	return t.String()
 }
+
+// RetypeSearchAttributes removes from namespace each custom search
+// attribute of specs registered with another type than specs give it, so
+// that EnsureSearchAttributes registers it anew, and returns their names.
+// The values workflows set for it are lost: it is for a dev server's
+// reused database (CertificateId and CertificateState became KeywordLists
+// in issue 15), never for a shared cluster.
+func RetypeSearchAttributes(ctx context.Context, c client.Client, namespace string, specs []string) ([]string, error) {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return nil, fmt.Errorf("listing search attributes of %s: %w", namespace, err)
+	}
+	var clash []string
+	for _, s := range specs {
+		name, typ, ok := strings.Cut(s, "=")
+		t, known := searchAttributeTypes[typ]
+		if !ok || name == "" || !known {
+			return nil, fmt.Errorf("search attribute %q is not Name=Type with a known type", s)
+		}
+		if got, ok := have.GetCustomAttributes()[name]; ok && got != t {
+			clash = append(clash, name)
+		}
+	}
+	if len(clash) == 0 {
+		return nil, nil
+	}
+	if _, err := c.OperatorService().RemoveSearchAttributes(ctx, &operatorservice.RemoveSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: clash,
+	}); err != nil {
+		return nil, fmt.Errorf("removing search attributes %v of another type from %s: %w", clash, namespace, err)
+	}
+	return clash, nil
+}

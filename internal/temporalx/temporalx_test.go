@@ -101,3 +101,33 @@ func TestEnsureSearchAttributes(t *testing.T) {
 		t.Error("a malformed spec was accepted")
 	}
 }
+
+// A reused dev database that registered CertificateState as a Keyword
+// gets it again as the KeywordList the workflows now set.
+func TestRetypeSearchAttributes(t *testing.T) {
+	bin := testenv.TemporalBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: bin, LogLevel: "error", Stdout: io.Discard,
+		ExtraArgs: []string{"--search-attribute", "OrderId=Keyword", "--search-attribute", "CertificateState=Keyword"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	specs := []string{"OrderId=Keyword", "CertificateState=KeywordList"}
+	removed, err := RetypeSearchAttributes(ctx, srv.Client(), "default", specs)
+	if err != nil || !slices.Equal(removed, []string{"CertificateState"}) {
+		t.Fatalf("retype removed %v, %v; want CertificateState", removed, err)
+	}
+	if added, err := EnsureSearchAttributes(ctx, srv.Client(), "default", specs); err != nil || !slices.Equal(added, []string{"CertificateState"}) {
+		t.Fatalf("ensure added %v, %v; want CertificateState", added, err)
+	}
+	if err := CheckSearchAttributes(ctx, srv.Client(), "default", specs); err != nil {
+		t.Errorf("check after retyping: %v", err)
+	}
+	if removed, err := RetypeSearchAttributes(ctx, srv.Client(), "default", specs); err != nil || len(removed) != 0 {
+		t.Errorf("second retype removed %v, %v; want nothing", removed, err)
+	}
+}
