@@ -264,11 +264,7 @@ func certificateOptions(in workflows.CertificateInput) client.StartWorkflowOptio
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Certificate %s of order %s", c.ID, in.OrderID),
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.CertificateIDKey.ValueSet(c.ID),
-			workflows.OrderIDKey.ValueSet(in.OrderID),
-			workflows.CertificateStateKey.ValueSet(string(c.State)),
-		),
+		TypedSearchAttributes:    workflows.CertificateStartAttributes(in),
 	}
 }
 

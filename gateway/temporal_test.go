@@ -186,6 +186,13 @@ func wantKeyword(t *testing.T, sa temporal.SearchAttributes, key temporal.Search
 	}
 }
 
+func wantKeywordList(t *testing.T, sa temporal.SearchAttributes, key temporal.SearchAttributeKeyKeywordList, want ...string) {
+	t.Helper()
+	if got, ok := sa.GetKeywordList(key); !ok || !slices.Equal(got, want) {
+		t.Errorf("search attribute %s = %q, %v; want %q", key.GetName(), got, ok, want)
+	}
+}
+
 func TestCertificateActionOptions(t *testing.T) {
 	fc := &fakeClient{outcome: workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}}
 	in := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
@@ -223,9 +230,9 @@ func wantCertificateStart(t *testing.T, fc *fakeClient, in workflows.Certificate
 		o.StaticSummary != "Certificate c-1 of order o-1" {
 		t.Errorf("start options = %+v", o)
 	}
-	wantKeyword(t, o.TypedSearchAttributes, workflows.CertificateIDKey, "c-1")
+	wantKeywordList(t, o.TypedSearchAttributes, workflows.CertificateIDsKey, "c-1")
 	wantKeyword(t, o.TypedSearchAttributes, workflows.OrderIDKey, "o-1")
-	wantKeyword(t, o.TypedSearchAttributes, workflows.CertificateStateKey, string(in.Certificate.State))
+	wantKeywordList(t, o.TypedSearchAttributes, workflows.CertificateStatesKey, string(in.Certificate.State))
 	if fc.workflow != "CertificateWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
 		t.Errorf("start of %v with %+v", fc.workflow, fc.args)
 	}

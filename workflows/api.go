@@ -38,13 +38,6 @@ var (
 	// certificate under review.
 	CertificateIDsKey    = temporal.NewSearchAttributeKeyKeywordList("CertificateId")
 	CertificateStatesKey = temporal.NewSearchAttributeKeyKeywordList("CertificateState")
-	// Deprecated: CertificateIDKey and CertificateStateKey name the same
-	// attributes as single keywords, which the server refuses now that
-	// they are KeywordLists ("invalid value for search attribute"). Start
-	// a certificate workflow with CertificateStartAttributes instead;
-	// they remain only until gateway/temporal.go moves to it.
-	CertificateIDKey    = temporal.NewSearchAttributeKeyKeyword("CertificateId")
-	CertificateStateKey = temporal.NewSearchAttributeKeyKeyword("CertificateState")
 )
 
 // CertificateStartAttributes are the search attributes a certificate
