@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,9 +163,19 @@ func TestWorkerRunsRefund(t *testing.T) {
 		t.Errorf("certificate in the store: %+v, %v; want removed", c, err)
 	}
 
-	body := get(t, "http://"+metricsAddr+"/metrics")
-	for _, want := range []string{"temporal_workflow_completed_total", "temporal_activity_execution_latency_seconds_bucket",
-		`outcome="refunded",rule="none",task_queue="certflow"`} {
+	// The SDK's metrics reach the registry at the reporter's interval, not
+	// at once: read /metrics until they are there (or a generous limit).
+	wantMetrics := []string{"temporal_workflow_completed_total", "temporal_activity_execution_latency_seconds_bucket",
+		`outcome="refunded",rule="none",task_queue="certflow"`}
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		body = get(t, "http://"+metricsAddr+"/metrics")
+		missing := slices.IndexFunc(wantMetrics, func(w string) bool { return !strings.Contains(body, w) })
+		if missing < 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wantMetrics {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%.2000s", want, body)
 		}
