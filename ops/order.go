@@ -190,7 +190,7 @@ func (h *Handler) orderPage(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Query().Get("done") {
 	case "approved":
-		d.Done = "Approved. The refund goes on to pay."
+		d.Done = "Approved. The refund below is as the workflow reports it now."
 	case "cancelled":
 		d.Done = "Cancelled."
 	}
