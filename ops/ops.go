@@ -80,6 +80,10 @@ type Config struct {
 	// to its workflow there. No link when WebUI is empty.
 	WebUI     string
 	Namespace string
+	// SecureCookie marks the session cookie Secure even on a plain-HTTP
+	// request (behind a proxy that terminates TLS); it is Secure anyway
+	// when the request came over TLS.
+	SecureCookie bool
 	// IdleTimeout ends a session not used for that long (default 8 h).
 	IdleTimeout time.Duration
 	// PageSize is the number of rows a tab shows per page (default 100).

@@ -298,7 +298,7 @@ func TestEachTabListsItsRefundsMostUrgentFirst(t *testing.T) {
 		says []string
 	}{
 		"approval":  {[]string{"o-approve-2", "o-approve-1"}, []string{"300.00 USD", "carol", "1d 2h ago", "alice"}},
-		"escalated": {[]string{"o-escalated"}, []string{"T-3", "has not decided the revocation review", "overdue by 1h 0m"}},
+		"escalated": {[]string{"o-escalated"}, []string{"T-3", "has not decided the revocation review", "(its deadline 2026-12-01 08:00 UTC passed)", "5d 0h left"}},
 		"customer":  {[]string{"o-customer", "o-cancel"}, []string{"SSL-6", "missing organisation data", "3d 0h left"}},
 		"ca":        {[]string{"o-ca2", "o-ca", "o-committed", "o-escalated", "o-ca3"}, []string{"5h 0m left", "1d 6h left"}},
 		"payment":   {[]string{"o-paying"}, []string{"did not answer", "10m ago"}},
@@ -422,5 +422,60 @@ func TestOrderPageFallsBackToTheRecordWhenTheWorkflowDoesNotAnswer(t *testing.T)
 	}
 	if r := c.get("/ops/orders/nope"); r.status != http.StatusNotFound || !strings.Contains(r.body, "404 not found — order nope not found") {
 		t.Errorf("unknown order: %d\n%s", r.status, r.body)
+	}
+}
+
+func TestATabPagesItsRows(t *testing.T) {
+	e := newEnv(t)
+	h, err := New(Config{Reader: e.stack, Actions: e.stack, Authenticate: fakeAuth, Now: e.clock.Now, PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = h
+	c := e.client()
+	c.login("bob-operator-token-0123456789ab")
+	first := c.get("/ops/?tab=ca")
+	if got := rowsOf(first.body); !slices.Equal(got, []string{"o-ca", "o-committed"}) {
+		t.Errorf("page 1: %v", got)
+	}
+	if !strings.Contains(first.body, "Showing 1–2 of 3") || !strings.Contains(first.body, `href="/ops/?tab=ca&amp;page=2"`) {
+		t.Errorf("page 1 does not say 1–2 of 3 with a next page link")
+	}
+	if got := rowsOf(c.get("/ops/?tab=ca&page=2").body); !slices.Equal(got, []string{"o-escalated"}) {
+		t.Errorf("page 2: %v", got)
+	}
+	if r := c.get("/ops/?tab=nope"); r.status != http.StatusNotFound {
+		t.Errorf("unknown tab: %d", r.status)
+	}
+}
+
+func TestWhatOperatorsTypeIsEscaped(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	csrf := c.login("bob-operator-token-0123456789ab")
+	reason := `<script>alert("x")</script>`
+	r := c.post("/ops/orders/o-cancel/cancel", url.Values{"csrf": {csrf}, "key": {c.formKeys("o-cancel")["cancel"]}, "reason": {reason}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("cancel: %d\n%s", r.status, r.body)
+	}
+	page := c.get("/ops/orders/o-cancel").body
+	if strings.Contains(page, reason) || !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
+		t.Errorf("the reason is not escaped on the order page")
+	}
+	if q := c.get("/ops/?tab=finished").body; strings.Contains(q, reason) || !strings.Contains(q, "reason: &lt;script&gt;") {
+		t.Errorf("the reason is not escaped in the queue")
+	}
+}
+
+func TestSecureCookieBehindATLSProxy(t *testing.T) {
+	e := newEnv(t)
+	h, err := New(Config{Reader: e.stack, Actions: e.stack, Authenticate: fakeAuth, Now: e.clock.Now, SecureCookie: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = h
+	r := e.client().post("/ops/login", url.Values{"token": {"bob-operator-token-0123456789ab"}})
+	if ck := r.header.Get("Set-Cookie"); !strings.Contains(ck, "Secure") {
+		t.Errorf("cookie %q is not Secure", ck)
 	}
 }

@@ -182,11 +182,16 @@ func (h *Handler) rowOf(t tab, o ports.OrderSummary, now time.Time) (row, bool) 
 		if finalOutcome(rec.Outcome) {
 			return row{}, false
 		}
+		r.Rule, r.Detail = "T-3", "escalated"
 		if e := rec.Escalation; e != nil {
 			d := e.Deadline
-			r.Since, r.Deadline, r.Rule, r.Detail, r.Certificate = e.At, &d, e.Rule, e.Reason, e.Certificate
-		} else {
-			r.Rule, r.Detail = "T-3", "escalated"
+			r.Since, r.Deadline, r.Rule, r.Certificate = e.At, &d, e.Rule, e.Certificate
+			r.Detail = fmt.Sprintf("%s (its deadline %s passed)", e.Reason, e.Deadline.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+		// Once escalated, what still comes is the waits' own deadline
+		// (a CA review's is then the window end): that is the urgency.
+		if w, ok := nearestDeadline(rec.WaitingOn); ok {
+			r.Deadline = w.Deadline
 		}
 	default:
 		if finalOutcome(rec.Outcome) {
@@ -221,6 +226,18 @@ func firstWait(ws []domain.Wait, k domain.WaitKind) (domain.Wait, bool) {
 			continue
 		}
 		if !found || (w.Deadline != nil && (best.Deadline == nil || w.Deadline.Before(*best.Deadline))) {
+			best, found = w, true
+		}
+	}
+	return best, found
+}
+
+// nearestDeadline is the wait, of any kind, with the nearest deadline.
+func nearestDeadline(ws []domain.Wait) (domain.Wait, bool) {
+	var best domain.Wait
+	found := false
+	for _, w := range ws {
+		if w.Deadline != nil && (!found || w.Deadline.Before(*best.Deadline)) {
 			best, found = w, true
 		}
 	}
