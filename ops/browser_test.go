@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/certflow/certflow/domain"
@@ -44,7 +46,7 @@ type browser struct {
 
 func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
@@ -54,7 +56,7 @@ func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 
 func run[T any](b *browser, a chromedp.Action[T]) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -168,11 +170,17 @@ func TestOperatorInChromium(t *testing.T) {
 	}
 	t.Logf("Chromium started in %v", time.Since(started).Round(time.Millisecond))
 	b := &browser{t: t, ctx: ctx, base: srv.URL}
+	// Each step builds on the one before: stop at the first that fails.
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
 
 	// Without a session the queue sends the browser to the login page.
 	b.do(chromedp.Navigate(srv.URL+"/ops/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 
-	t.Run("console token cannot log in", func(t *testing.T) {
+	step("console token cannot log in", func(t *testing.T) {
 		b.t = t
 		b.login("console-token-0123456789abcdef")
 		if got := b.text("#login-error"); !strings.Contains(got, "403 forbidden") || !strings.Contains(got, "only operators may use these pages") {
@@ -180,7 +188,7 @@ func TestOperatorInChromium(t *testing.T) {
 		}
 	})
 
-	t.Run("queue with 2,000 orders", func(t *testing.T) {
+	step("queue with 2,000 orders", func(t *testing.T) {
 		b.t = t
 		b.login("alice-operator-token-0123456789")
 		b.do(chromedp.WaitVisible(chromedp.CSS("#queue")))
@@ -221,7 +229,7 @@ func TestOperatorInChromium(t *testing.T) {
 		b.screenshot("ops-queue.png", false)
 	})
 
-	t.Run("requester cannot approve (GW-4)", func(t *testing.T) {
+	step("requester cannot approve (GW-4)", func(t *testing.T) {
 		b.t = t
 		b.do(chromedp.Click(chromedp.CSS(`tr[data-order="o-approve-1"] a[href="/ops/orders/o-approve-1"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#approve-form")),
@@ -240,7 +248,7 @@ func TestOperatorInChromium(t *testing.T) {
 		b.logout()
 	})
 
-	t.Run("second operator approves and sees it paid", func(t *testing.T) {
+	step("second operator approves and sees it paid", func(t *testing.T) {
 		b.t = t
 		b.login("bob-operator-token-0123456789ab")
 		b.do(chromedp.WaitVisible(chromedp.CSS("#queue")),
@@ -265,7 +273,7 @@ func TestOperatorInChromium(t *testing.T) {
 		b.screenshot("ops-order.png", true)
 	})
 
-	t.Run("cancel with a reason shows it in the audit trail", func(t *testing.T) {
+	step("cancel with a reason shows it in the audit trail", func(t *testing.T) {
 		b.t = t
 		// o-cancel waits for the customer without a deadline: among the
 		// bulk refunds it is not on the tab's first page; open it directly.
@@ -285,7 +293,28 @@ func TestOperatorInChromium(t *testing.T) {
 		}
 	})
 
-	t.Run("form without its CSRF token is refused", func(t *testing.T) {
+	step("without JavaScript the pages still work", func(t *testing.T) {
+		b.t = t
+		noJS := func(off bool) chromedp.Action[chromedp.Void] {
+			return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+				return chromedp.Void{}, err
+			}
+		}
+		b.do(noJS(true))
+		defer b.do(noJS(false))
+		b.do(chromedp.Navigate(srv.URL+"/ops/?tab=payment"), chromedp.WaitVisible(chromedp.CSS("#queue")))
+		if got := b.text(`[data-count="payment"]`); got != "334" {
+			t.Errorf("payment count %q without JavaScript", got)
+		}
+		b.do(chromedp.Click(chromedp.CSS(`#queue tbody tr:first-child td:first-child a`)),
+			chromedp.WaitVisible(chromedp.CSS("#waiting")))
+		if got := b.text("#waiting"); !strings.Contains(got, "payment_provider") {
+			t.Errorf("waiting %q", got)
+		}
+	})
+
+	step("form without its CSRF token is refused", func(t *testing.T) {
 		b.t = t
 		before := stack.record("o-approve-2")
 		b.do(chromedp.Navigate(srv.URL+"/ops/orders/o-approve-2"), chromedp.WaitVisible(chromedp.CSS("#approve-form")),

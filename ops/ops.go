@@ -43,6 +43,13 @@ type Reader interface {
 	ListEvents(ctx context.Context, after string, limit int) (ports.EventPage, error)
 }
 
+// OrderEvents is what a Reader may also offer: an order's events, newest
+// last, at most limit of them. Without it the order page finds them by
+// reading the outbox from its start, at most Config.EventScan events.
+type OrderEvents interface {
+	OrderEvents(ctx context.Context, orderID string, limit int) ([]ports.Event, error)
+}
+
 // Actions is what the pages ask of the refund workflows. The signatures
 // are those of gateway.Workflows, so the gateway's Temporal adapter
 // serves it. A refusal is an errs-coded error (Forbidden with GW-4 for a

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -477,5 +478,49 @@ func TestSecureCookieBehindATLSProxy(t *testing.T) {
 	r := e.client().post("/ops/login", url.Values{"token": {"bob-operator-token-0123456789ab"}})
 	if ck := r.header.Get("Set-Cookie"); !strings.Contains(ck, "Secure") {
 		t.Errorf("cookie %q is not Secure", ck)
+	}
+}
+
+// indexedStack is a store that finds an order's events itself.
+type indexedStack struct {
+	*fakeStack
+	asked string
+}
+
+func (s *indexedStack) OrderEvents(_ context.Context, orderID string, limit int) ([]ports.Event, error) {
+	s.asked = orderID
+	return []ports.Event{{ID: "ev-indexed", Type: ports.EventRefundRequested, OrderID: orderID, OccurredAt: t0}}, nil
+}
+
+func TestOrderEventsComeFromTheStoresIndexWhenItHasOne(t *testing.T) {
+	e := newEnv(t)
+	st := &indexedStack{fakeStack: e.stack}
+	h, err := New(Config{Reader: st, Actions: e.stack, Authenticate: fakeAuth, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = h
+	c := e.client()
+	c.login("bob-operator-token-0123456789ab")
+	if page := c.get("/ops/orders/o-ca").body; st.asked != "o-ca" || !strings.Contains(page, "ev-indexed") || strings.Contains(page, "ev-000001") {
+		t.Errorf("asked %q; the page does not show the indexed events only", st.asked)
+	}
+}
+
+func TestOrderEventsScanIsBounded(t *testing.T) {
+	e := newEnv(t)
+	h, err := New(Config{Reader: e.stack, Actions: e.stack, Authenticate: fakeAuth, Now: e.clock.Now, EventScan: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = h
+	c := e.client()
+	c.login("bob-operator-token-0123456789ab")
+	// o-approve-2's event is the second of the outbox; o-ca's the fifth.
+	if page := c.get("/ops/orders/o-approve-2").body; !strings.Contains(page, "ev-000002") || !strings.Contains(page, "Only the first 3 events") {
+		t.Errorf("o-approve-2: its event, or the note that the scan stopped, is missing")
+	}
+	if page := c.get("/ops/orders/o-ca").body; strings.Contains(page, "ev-000005") || !strings.Contains(page, "None among the 3 events read") {
+		t.Errorf("o-ca: the page read past the bound or does not say so")
 	}
 }

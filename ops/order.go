@@ -158,9 +158,17 @@ func viewOfRecord(rec ports.RefundRecord, now time.Time) *refundView {
 	return v
 }
 
-// orderEvents finds the order's events in the outbox, reading at most
-// EventScan events from the first (the outbox has no filter by order).
+// orderEvents finds the order's events: through OrderEvents when the
+// Reader has it, else by reading at most EventScan events of the outbox
+// from the first (ListEvents has no filter by order).
 func (h *Handler) orderEvents(ctx context.Context, id string) (evs []ports.Event, scanned int, capped bool) {
+	if oe, ok := h.cfg.Reader.(OrderEvents); ok {
+		evs, err := oe.OrderEvents(ctx, id, h.cfg.EventScan)
+		if err != nil {
+			h.log.Warn("ops: listing the order's events", zap.String("order", id), zap.Error(err))
+		}
+		return evs, 0, false
+	}
 	after := ""
 	for scanned < h.cfg.EventScan {
 		p, err := h.cfg.Reader.ListEvents(ctx, after, min(ports.MaxEventPage, h.cfg.EventScan-scanned))
