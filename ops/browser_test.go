@@ -239,8 +239,8 @@ func TestOperatorInChromium(t *testing.T) {
 		if !strings.Contains(got, "403 forbidden — GW-4: alice requested the refund of o-approve-1 and cannot also approve it") {
 			t.Fatalf("refusal %q", got)
 		}
-		if o := b.text("#refund-outcome"); o != "awaiting_approval" || stack.actions != 0 {
-			t.Fatalf("after the refusal: outcome %q, %d actions", o, stack.actions)
+		if o := b.text("#refund-outcome"); o != "awaiting_approval" || stack.actionCount() != 0 {
+			t.Fatalf("after the refusal: outcome %q, %d actions", o, stack.actionCount())
 		}
 		if v := run(b, chromedp.Value(chromedp.CSS("#note"))); v != "I checked it myself" {
 			t.Errorf("the note typed was lost: %q", v)
@@ -267,8 +267,8 @@ func TestOperatorInChromium(t *testing.T) {
 		if !strings.Contains(steps, "paid") || !strings.Contains(audit, "bob") || !strings.Contains(audit, "second pair of eyes") {
 			t.Errorf("steps %q\naudit %q", steps, audit)
 		}
-		if stack.actions != 1 {
-			t.Errorf("%d actions, want 1", stack.actions)
+		if stack.actionCount() != 1 {
+			t.Errorf("%d actions, want 1", stack.actionCount())
 		}
 		b.screenshot("ops-order.png", true)
 	})
@@ -324,8 +324,8 @@ func TestOperatorInChromium(t *testing.T) {
 		if got := b.text("#message"); !strings.Contains(got, "CSRF") || !strings.Contains(got, "Nothing was changed") {
 			t.Fatalf("message %q", got)
 		}
-		if after := stack.record("o-approve-2"); after.Outcome != before.Outcome || stack.actions != 2 {
-			t.Fatalf("the forged form changed something: %s, %d actions", after.Outcome, stack.actions)
+		if after := stack.record("o-approve-2"); after.Outcome != before.Outcome || stack.actionCount() != 2 {
+			t.Fatalf("the forged form changed something: %s, %d actions", after.Outcome, stack.actionCount())
 		}
 	})
 }

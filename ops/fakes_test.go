@@ -98,6 +98,13 @@ func (f *fakeStack) record(id string) ports.RefundRecord {
 	return cloneRecord(*f.records[id])
 }
 
+// actionCount is how many approvals and cancels changed a refund.
+func (f *fakeStack) actionCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.actions
+}
+
 func cloneRecord(r ports.RefundRecord) ports.RefundRecord {
 	r.WaitingOn, r.Audit, r.Reasons = slices.Clone(r.WaitingOn), slices.Clone(r.Audit), slices.Clone(r.Reasons)
 	return r

@@ -16,7 +16,6 @@ package ops
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/workflows"
 )
@@ -127,11 +127,11 @@ type Handler struct {
 func New(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Reader == nil:
-		return nil, errors.New("ops: Config.Reader is required")
+		return nil, errs.E(errs.Invalid, "ops: Config.Reader is required")
 	case cfg.Actions == nil:
-		return nil, errors.New("ops: Config.Actions is required")
+		return nil, errs.E(errs.Invalid, "ops: Config.Actions is required")
 	case cfg.Authenticate == nil:
-		return nil, errors.New("ops: Config.Authenticate is required")
+		return nil, errs.E(errs.Invalid, "ops: Config.Authenticate is required")
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout

@@ -24,6 +24,7 @@ var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 type env struct {
 	t     *testing.T
+	h     *Handler
 	clock *fakeClock
 	stack *fakeStack
 	srv   *httptest.Server
@@ -41,7 +42,7 @@ func newEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, clock: clock, stack: stack, srv: srv}
+	return &env{t: t, h: h, clock: clock, stack: stack, srv: srv}
 }
 
 // client is one browser: its own cookies, redirects not followed.
@@ -228,8 +229,8 @@ func TestPostsWithoutTheSessionsCSRFTokenChangeNothing(t *testing.T) {
 			if r.status != http.StatusForbidden {
 				t.Fatalf("approve: %d, want 403\n%s", r.status, r.body)
 			}
-			if e.stack.actions != 0 || e.stack.record("o-approve-2").Outcome != "awaiting_approval" {
-				t.Fatalf("a refused form changed the refund: %d actions, %+v", e.stack.actions, e.stack.record("o-approve-2"))
+			if e.stack.actionCount() != 0 || e.stack.record("o-approve-2").Outcome != "awaiting_approval" {
+				t.Fatalf("a refused form changed the refund: %d actions, %+v", e.stack.actionCount(), e.stack.record("o-approve-2"))
 			}
 			// Logout needs the token too: the session lives on.
 			if r := bob.post("/ops/logout", url.Values{}); r.status != http.StatusForbidden {
@@ -268,7 +269,7 @@ func TestAnIdleSessionExpiresAndGoesBackToTheLoginPage(t *testing.T) {
 	if r.status != http.StatusSeeOther || r.location != "/ops/login?expired=1" {
 		t.Fatalf("POST with an expired session: %d → %q", r.status, r.location)
 	}
-	if e.stack.actions != 0 {
+	if e.stack.actionCount() != 0 {
 		t.Fatal("an expired session's form changed a refund")
 	}
 	if r := c.get("/ops/login?expired=1"); !strings.Contains(r.body, "Your session ended") {
@@ -373,7 +374,7 @@ func TestRefusalsShowOnTheOrderPageAndChangeNothing(t *testing.T) {
 			if !strings.Contains(r.body, `id="refusal"`) || !strings.Contains(r.body, "Nothing was changed.") {
 				t.Error("the refusal is not shown as the page's alert")
 			}
-			if after := e.stack.record(tc.order); e.stack.actions != 0 || after.State != before.State || len(after.Audit) != len(before.Audit) {
+			if after := e.stack.record(tc.order); e.stack.actionCount() != 0 || after.State != before.State || len(after.Audit) != len(before.Audit) {
 				t.Errorf("the refused %s changed the refund: %+v", tc.form, after)
 			}
 		})
@@ -392,8 +393,8 @@ func TestApprovalActsAsTheSessionsOperatorOnce(t *testing.T) {
 		}
 	}
 	rec := e.stack.record("o-approve-1")
-	if e.stack.actions != 1 || rec.Outcome != "refunded" {
-		t.Fatalf("%d actions, outcome %s; want one approval, refunded", e.stack.actions, rec.Outcome)
+	if e.stack.actionCount() != 1 || rec.Outcome != "refunded" {
+		t.Fatalf("%d actions, outcome %s; want one approval, refunded", e.stack.actionCount(), rec.Outcome)
 	}
 	a := rec.Audit[len(rec.Audit)-1]
 	if a.Subject != "bob" || a.Role != "operator" || a.IdempotencyKey != key || a.Note != "checked the invoice" {
@@ -522,5 +523,20 @@ func TestOrderEventsScanIsBounded(t *testing.T) {
 	}
 	if page := c.get("/ops/orders/o-ca").body; strings.Contains(page, "ev-000005") || !strings.Contains(page, "None among the 3 events read") {
 		t.Errorf("o-ca: the page read past the bound or does not say so")
+	}
+}
+
+func TestLoggingInAgainEndsThePreviousSession(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("alice-operator-token-0123456789")
+	u, _ := url.Parse(e.srv.URL + "/ops/")
+	first := c.hc.Jar.Cookies(u)[0].Value
+	c.login("bob-operator-token-0123456789ab")
+	if second := c.hc.Jar.Cookies(u)[0].Value; second == first {
+		t.Fatal("the session ID did not change at login")
+	}
+	if _, ok := e.h.sessions.get(first, false); ok {
+		t.Error("alice's session lives on after bob logged in in the same browser")
 	}
 }

@@ -26,13 +26,11 @@ type tab struct {
 	finished bool
 }
 
-var yes = true
-
 // tabs are the queue's situations, in the order they are shown.
 var tabs = []tab{
 	{Key: "approval", Title: "Awaiting approval", Rule: "GW-4", wait: domain.WaitOperatorApproval,
 		filters: []ports.OrderFilter{{Outcome: string(workflows.OutcomeAwaitingApproval)}, {WaitingOn: domain.WaitOperatorApproval}}},
-	{Key: "escalated", Title: "Escalated", Rule: "T-3", filters: []ports.OrderFilter{{Escalated: &yes}}},
+	{Key: "escalated", Title: "Escalated", Rule: "T-3", filters: []ports.OrderFilter{{Escalated: new(true)}}},
 	{Key: "customer", Title: "Waiting for the customer", Rule: "SSL-6", wait: domain.WaitCustomer,
 		filters: []ports.OrderFilter{{WaitingOn: domain.WaitCustomer}}},
 	{Key: "ca", Title: "Waiting on the CA", Rule: "SSL-6", wait: domain.WaitCAReview,

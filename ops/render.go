@@ -5,7 +5,6 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"strings"
 	"time"
@@ -18,11 +17,11 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// staticFS holds static/ops.css and static/ops.js, served under
+// /ops/static/.
+//
 //go:embed static
-var staticRoot embed.FS
-
-// staticFS serves static/ops.css and static/ops.js under /ops/static/.
-var staticFS fs.FS = staticRoot
+var staticFS embed.FS
 
 // pages are the parsed templates, one set per page with the layout.
 type pages struct{ byName map[string]*template.Template }

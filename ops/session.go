@@ -194,6 +194,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			Error: fmt.Sprintf("403 forbidden — %s has the %s role; only operators may use these pages.", subject, role), Next: next})
 		return
 	}
+	// A new login gets a new session ID; the one the browser had ends.
+	if c, err := r.Cookie(cookieName); err == nil {
+		h.sessions.end(c.Value)
+	}
 	s, err := h.sessions.create(subject, role)
 	if err != nil {
 		h.fail(w, r, err)
