@@ -255,7 +255,9 @@ func TestDeliveriesVerifyWithTheStandardWebhooksLibrary(t *testing.T) {
 	f := newFakeOutbox(time.Now)
 	events := addOrders(f, 3, 2)
 	start(t, f, testConfig(EndpointConfig{Name: "console", URL: rcv.srv.URL + "/hooks", Secrets: [][]byte{newB, oldB}}), nil)
-	waitFor(t, "every event", func() bool { return f.status("console").Pending == 0 && f.status("console").Delivered == int64(len(events)) })
+	waitFor(t, "every event", func() bool {
+		return f.status("console").Pending == 0 && f.status("console").Delivered == int64(len(events))
+	})
 
 	got, _, _ := rcv.snapshot()
 	checkAllDelivered(t, events, got)
