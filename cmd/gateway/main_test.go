@@ -73,6 +73,18 @@ func TestParseConfig(t *testing.T) {
 	if c.WriteTimeout != time.Minute || c.ReadHeaderTimeout != 5*time.Second || c.ShutdownTimeout != 20*time.Second || c.WebhookTolerance != 5*time.Minute {
 		t.Errorf("timeouts %+v", c)
 	}
+	if c.Events.Enabled() || !c.Dispatch || c.Events.MaxInFlight != 16 || c.Events.Lease != time.Minute {
+		t.Errorf("events %+v, dispatch %v: want defaults and no endpoint", c.Events, c.Dispatch)
+	}
+	evSecret := "whsec_" + base64.StdEncoding.EncodeToString(secret)
+	c, err = parseConfig([]string{"-event-max-in-flight", "4"}, environ(map[string]string{
+		"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks",
+		"CERTFLOW_EVENT_SECRETS":   "console=" + evSecret,
+		"CERTFLOW_EVENT_DISPATCH":  "false",
+	}), io.Discard)
+	if err != nil || !c.Events.Enabled() || c.Dispatch || c.Events.MaxInFlight != 4 || len(c.Events.Endpoints[0].Secrets) != 1 {
+		t.Errorf("events: %+v, dispatch %v, %v", c.Events, c.Dispatch, err)
+	}
 	c, err = parseConfig([]string{"-addr", "127.0.0.1:9999", "-write-timeout", "2m"}, environ(nil), io.Discard)
 	if err != nil || c.Addr != "127.0.0.1:9999" || c.WriteTimeout != 2*time.Minute {
 		t.Errorf("flags: %+v %v", c, err)
@@ -96,6 +108,12 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"zero write timeout":       {env: map[string]string{"CERTFLOW_WRITE_TIMEOUT": "0s"}, want: "CERTFLOW_WRITE_TIMEOUT"},
 		"bad shutdown timeout":     {env: map[string]string{"CERTFLOW_SHUTDOWN_TIMEOUT": "soon"}, want: `CERTFLOW_SHUTDOWN_TIMEOUT="soon" (from the environment) is not a duration`},
 		"bad Temporal address":     {env: map[string]string{"TEMPORAL_ADDRESS": "temporal"}, want: "TEMPORAL_ADDRESS"},
+		"event endpoint not a URL": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=console.example"}, want: "CERTFLOW_EVENT_ENDPOINTS"},
+		"event endpoint no secret": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks"}, want: "CERTFLOW_EVENT_SECRETS"},
+		"event secret short": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks",
+			"CERTFLOW_EVENT_SECRETS": "console=whsec_" + base64.StdEncoding.EncodeToString([]byte("!!notbase64"))}, want: "CERTFLOW_EVENT_SECRETS"},
+		"event lease below timeout": {env: map[string]string{"CERTFLOW_EVENT_LEASE": "5s"}, want: "CERTFLOW_EVENT_TIMEOUT"},
+		"event dispatch not a bool": {env: map[string]string{"CERTFLOW_EVENT_DISPATCH": "sometimes"}, want: "CERTFLOW_EVENT_DISPATCH"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
