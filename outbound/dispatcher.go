@@ -77,6 +77,8 @@ type Dispatcher struct {
 // epHealth is what this dispatcher saw of an endpoint lately: it drives
 // the endpoint's backoff and keeps the logs to transitions.
 type epHealth struct {
+	goneAt    time.Time // when a 410 was last logged
+	enabled   *bool     // as the outbox last said
 	failures  int       // consecutive failed probes
 	lastFail  time.Time // start of the attempt that last counted
 	failing   bool
@@ -358,6 +360,9 @@ func (d *Dispatcher) deliver(ctx context.Context, ep EndpointConfig, dl ports.De
 			d.log.Error("disabling an endpoint that answered 410 Gone failed", append(fields, zap.Error(err))...)
 			return
 		}
+		if !d.goneLogged(ep.Name) {
+			return // its other attempts in flight answered 410 too: logged once
+		}
 		d.log.Warn("event endpoint disabled: it answered 410 Gone; enable it again through the API or configure another URL",
 			zap.String("endpoint", ep.Name), zap.String("url", ep.URL), zap.String("event", dl.Event.ID))
 	default:
@@ -482,6 +487,20 @@ func (d *Dispatcher) failed(ep string, dl ports.Delivery, o outcome, started tim
 	return retryAt, epRetryAt
 }
 
+// goneLogged reports whether a 410 of the endpoint should be logged: not
+// when one was, moments ago (the attempts in flight with it).
+func (d *Dispatcher) goneLogged(ep string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.healthOf(ep)
+	now := d.now()
+	if !h.goneAt.IsZero() && now.Sub(h.goneAt) < failingLogEvery {
+		return false
+	}
+	h.goneAt = now
+	return true
+}
+
 func (d *Dispatcher) healthOf(ep string) *epHealth {
 	h := d.health[ep]
 	if h == nil {
@@ -511,16 +530,29 @@ func Backoff(base, maxWait time.Duration, n int, jitter float64) time.Duration {
 	return b/2 + time.Duration(float64(b/2)*jitter)
 }
 
-// watchStatuses reads the endpoints' statuses into the metrics now and
-// then (disabled, pending), whoever changed them.
+// watchStatuses reads the endpoints' statuses now and then into the
+// metrics (disabled, pending), and logs an endpoint's enabling or
+// disabling, whoever made it (the API, another dispatcher).
 func (d *Dispatcher) watchStatuses(ctx context.Context) {
-	if d.metrics == nil {
-		return
-	}
 	for {
 		if st, err := d.outbox.EndpointStatuses(ctx); err == nil {
 			for _, s := range st {
 				d.metrics.status(s.Name, s.Enabled, s.Pending)
+				d.mu.Lock()
+				h := d.healthOf(s.Name)
+				was := h.enabled
+				h.enabled = &s.Enabled
+				d.mu.Unlock()
+				switch {
+				case was == nil && !s.Enabled:
+					d.log.Warn("event endpoint is disabled: its events wait in the outbox until it is enabled again",
+						zap.String("endpoint", s.Name), zap.String("reason", s.Disabled), zap.Int64("pending", s.Pending))
+				case was == nil || *was == s.Enabled:
+				case s.Enabled:
+					d.log.Info("event endpoint enabled again", zap.String("endpoint", s.Name), zap.Int64("pending", s.Pending))
+				default:
+					d.log.Info("event endpoint disabled", zap.String("endpoint", s.Name), zap.String("reason", s.Disabled))
+				}
 			}
 		}
 		select {
