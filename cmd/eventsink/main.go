@@ -48,7 +48,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	m, err := parse(os.Args[1:], os.Getenv)
+	m, err := parse(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -75,7 +75,7 @@ type Main struct {
 // maxBody bounds a delivery's body.
 const maxBody = 1 << 20
 
-func parse(args []string, getenv func(string) string) (*Main, error) {
+func parse(args []string, getenv func(string) string, output io.Writer) (*Main, error) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -83,19 +83,28 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 		return def
 	}
 	m := &Main{}
-	var secrets, status, failRate, devLog string
+	devLog, err := strconv.ParseBool(env("EVENTSINK_DEV_LOG", "false"))
+	if err != nil {
+		return nil, fmt.Errorf("EVENTSINK_DEV_LOG %q is not true or false", getenv("EVENTSINK_DEV_LOG"))
+	}
+	var secrets, status, failRate string
 	fs := flag.NewFlagSet("eventsink", flag.ContinueOnError)
+	fs.SetOutput(output)
 	fs.StringVar(&m.Addr, "addr", env("EVENTSINK_ADDR", "127.0.0.1:8083"), "listen address (EVENTSINK_ADDR)")
-	fs.StringVar(&secrets, "secrets", getenv("EVENTSINK_SECRETS"), "comma-separated whsec_<base64> secrets (EVENTSINK_SECRETS; prefer the environment)")
+	// Not defaulted from the environment: -h would print the secret.
+	fs.StringVar(&secrets, "secrets", "", "comma-separated whsec_<base64> secrets (EVENTSINK_SECRETS; prefer the environment)")
 	fs.StringVar(&m.Out, "out", getenv("EVENTSINK_OUT"), "JSONL file the new events are appended to (EVENTSINK_OUT)")
 	fs.StringVar(&status, "status", getenv("EVENTSINK_STATUS"), "answer this status to every verified delivery, unrecorded (EVENTSINK_STATUS)")
 	fs.StringVar(&failRate, "fail-rate", env("EVENTSINK_FAIL_RATE", "0"), "fraction of verified deliveries answered 503, unrecorded (EVENTSINK_FAIL_RATE)")
-	fs.StringVar(&devLog, "dev-log", env("EVENTSINK_DEV_LOG", "false"), "human-readable logs (EVENTSINK_DEV_LOG)")
+	fs.BoolVar(&m.DevLog, "dev-log", devLog, "human-readable logs (EVENTSINK_DEV_LOG)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if secrets == "" {
+		secrets = getenv("EVENTSINK_SECRETS")
 	}
 	for i, s := range strings.Split(secrets, ",") {
 		if strings.TrimSpace(s) == "" {
@@ -117,12 +126,8 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 		}
 		m.Status = n
 	}
-	var err error
 	if m.FailRate, err = strconv.ParseFloat(failRate, 64); err != nil || m.FailRate < 0 || m.FailRate > 1 {
 		return nil, fmt.Errorf("EVENTSINK_FAIL_RATE %q is not a number from 0 to 1", failRate)
-	}
-	if m.DevLog, err = strconv.ParseBool(devLog); err != nil {
-		return nil, fmt.Errorf("EVENTSINK_DEV_LOG %q is not true or false", devLog)
 	}
 	return m, nil
 }

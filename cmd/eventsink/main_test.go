@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,14 +132,21 @@ func TestParse(t *testing.T) {
 		env  map[string]string
 		want string // in the error; "" for none
 	}{
-		"defaults":      {nil, map[string]string{"EVENTSINK_SECRETS": good}, ""},
-		"no secret":     {nil, nil, "EVENTSINK_SECRETS"},
-		"bad secret":    {[]string{"-secrets", "whsec_!!"}, nil, "EVENTSINK_SECRETS"},
-		"bad status":    {[]string{"-secrets", good, "-status", "42"}, nil, "EVENTSINK_STATUS"},
-		"bad fail rate": {[]string{"-secrets", good, "-fail-rate", "2"}, nil, "EVENTSINK_FAIL_RATE"},
+		"defaults":                      {nil, map[string]string{"EVENTSINK_SECRETS": good}, ""},
+		"flags as the demo passes them": {[]string{"-addr", "127.0.0.1:0", "-out", "e.jsonl", "-dev-log"}, map[string]string{"EVENTSINK_SECRETS": good}, ""},
+		"bad dev-log env":               {nil, map[string]string{"EVENTSINK_SECRETS": good, "EVENTSINK_DEV_LOG": "yes please"}, "EVENTSINK_DEV_LOG"},
+		"no secret":                     {nil, nil, "EVENTSINK_SECRETS"},
+		"bad secret":                    {[]string{"-secrets", "whsec_!!"}, nil, "EVENTSINK_SECRETS"},
+		"bad status":                    {[]string{"-secrets", good, "-status", "42"}, nil, "EVENTSINK_STATUS"},
+		"bad fail rate":                 {[]string{"-secrets", good, "-fail-rate", "2"}, nil, "EVENTSINK_FAIL_RATE"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := parse(tc.args, func(k string) string { return tc.env[k] })
+			var help bytes.Buffer
+			_, err := parse(append(tc.args, "-h"), func(k string) string { return tc.env[k] }, &help)
+			if strings.Contains(help.String(), strings.TrimPrefix(good, "whsec_")) {
+				t.Error("-h prints the secret")
+			}
+			_, err = parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("error %v", err)
