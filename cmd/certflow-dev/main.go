@@ -60,7 +60,7 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.SetOutput(output)
 	fs.StringVar(&o.dir, "dir", ".run", "state and log directory")
 	fs.BoolVar(&o.fresh, "fresh", true, "delete -dir first for a deterministic demo; -fresh=false reuses it")
-	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim and paysim binaries are built")
+	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim, paysim and eventsink binaries are built")
 	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")

@@ -116,7 +116,7 @@ func (r *runner) start(ctx context.Context) error {
 	}{
 		{"preparing " + r.o.dir, r.prepare},
 		{"checking ports", r.checkPorts},
-		{"building the worker, casim and paysim", r.build},
+		{"building the worker, casim, paysim and eventsink", r.build},
 		{"starting Temporal", r.startTemporal},
 		{"starting the CA simulator", r.startCASim},
 		{"starting the payment simulator", r.startPaysim},
