@@ -109,6 +109,9 @@ func New(outbox ports.Outbox, cfg Config, o Options) (*Dispatcher, error) {
 		return nil, errs.E(errs.Internal, "outbound: no outbox")
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Timeout >= cfg.Lease {
+		return nil, errs.E(errs.Invalid, "%s (%s) must be shorter than %s (%s): an attempt must end before its lease does", EnvTimeout, cfg.Timeout, EnvLease, cfg.Lease)
+	}
 	d := &Dispatcher{
 		outbox: outbox, cfg: cfg, client: o.Client, now: o.Now, jitter: o.Jitter, log: o.Logger, metrics: o.Metrics, owner: o.Owner,
 		perEP: map[string]int{}, health: map[string]*epHealth{}, wake: make(chan struct{}, 1),
@@ -164,7 +167,11 @@ func (d *Dispatcher) Owner() string { return d.owner }
 // SetSecrets replaces the endpoints' secrets (a rotation); every
 // configured endpoint needs one at least, or nothing changes.
 func (d *Dispatcher) SetSecrets(secrets map[string][][]byte) error {
-	if err := checkSecrets(EnvSecrets, d.cfg.Endpoints, secrets); err != nil {
+	setting := EnvSecrets
+	if d.cfg.SecretsFile != "" {
+		setting = EnvSecretsFile
+	}
+	if err := checkSecrets(setting, d.cfg.Endpoints, secrets); err != nil {
 		return err
 	}
 	cp := make(map[string][][]byte, len(secrets))
