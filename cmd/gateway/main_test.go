@@ -18,11 +18,15 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
@@ -302,4 +306,33 @@ func call(t *testing.T, method, url string, h http.Header, body []byte) (int, st
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// The dispatcher stays off, saying why once at INFO, without endpoints or
+// with CERTFLOW_EVENT_DISPATCH=false; neither needs the store.
+func TestEventDispatcherOff(t *testing.T) {
+	withEndpoint := outbound.Config{Endpoints: []outbound.EndpointConfig{{Name: "console", URL: "https://console.example/hooks", Secrets: [][]byte{secret}}}}
+	tests := map[string]struct {
+		events   outbound.Config
+		dispatch bool
+		want     string
+	}{
+		"no endpoints":    {outbound.Config{}, true, "no endpoints configured"},
+		"dispatch is off": {withEndpoint, false, "CERTFLOW_EVENT_DISPATCH=false"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			m := NewMain(Config{Events: tc.events, Dispatch: tc.dispatch}, zap.New(core))
+			if err := m.startEvents(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if m.stopEvents != nil {
+				t.Error("a dispatcher was started")
+			}
+			if l := logs.FilterMessageSnippet(tc.want).All(); len(l) != 1 || logs.Len() != 1 {
+				t.Errorf("logs %v, want one line saying %q", logs.All(), tc.want)
+			}
+		})
+	}
 }
