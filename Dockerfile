@@ -9,6 +9,7 @@
 #   docker build --target starter -t certflow/starter .
 #   docker build --target casim   -t certflow/casim   .
 #   docker build --target paysim  -t certflow/paysim  .
+#   docker build --target eventsink -t certflow/eventsink .
 #
 # docker-compose.temporal.yml builds them the same way. Every image holds
 # /usr/local/bin/healthcheck (cmd/healthcheck) for exec health probes: the
@@ -26,7 +27,7 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     set -eu; mkdir -p /out; \
-    for p in worker:./worker gateway:./cmd/gateway starter:./starter casim:./cmd/casim paysim:./cmd/paysim healthcheck:./cmd/healthcheck; do \
+    for p in worker:./worker gateway:./cmd/gateway starter:./starter casim:./cmd/casim paysim:./cmd/paysim eventsink:./cmd/eventsink healthcheck:./cmd/healthcheck; do \
         go build -ldflags='-s -w' -o "/out/${p%%:*}" "${p#*:}"; \
     done
 
@@ -66,3 +67,11 @@ COPY --from=build /out/paysim /usr/local/bin/paysim
 EXPOSE 8082
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/healthcheck", "http://127.0.0.1:8082/healthz"]
 ENTRYPOINT ["/usr/local/bin/paysim"]
+
+FROM base AS eventsink
+COPY --from=build /out/eventsink /usr/local/bin/eventsink
+# eventsink listens on 127.0.0.1:8083 unless EVENTSINK_ADDR says otherwise
+# (a container sets 0.0.0.0:8083); it needs EVENTSINK_SECRETS.
+EXPOSE 8083
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/healthcheck", "http://127.0.0.1:8083/healthz"]
+ENTRYPOINT ["/usr/local/bin/eventsink"]

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -66,6 +67,7 @@ var wantDeps = map[string]map[string]string{
 	"temporal-ui": {"temporal": types.ServiceConditionHealthy},
 	"casim":       {},
 	"paysim":      {},
+	"eventsink":   {},
 	"worker": {
 		"postgresql":                types.ServiceConditionHealthy,
 		"temporal-create-namespace": types.ServiceConditionCompletedSuccessfully,
@@ -237,6 +239,21 @@ func TestComposeWiring(t *testing.T) {
 	if hc := paysim.HealthCheck; hc == nil || hc.Test[len(hc.Test)-1] != "http://127.0.0.1:"+port(t, env(paysim, "PAYSIM_ADDR"))+"/healthz" {
 		t.Errorf("paysim's health check does not probe its /healthz on PAYSIM_ADDR's port")
 	}
+	// The gateway's dispatcher delivers to the receiver where it listens,
+	// signed with the secret it verifies, and its settings pass the
+	// dispatcher's own checks.
+	sink := p.Services["eventsink"]
+	for _, c := range []struct{ what, got, want string }{
+		{"gateway CERTFLOW_EVENT_ENDPOINTS", env(gateway, outbound.EnvEndpoints), "console=http://eventsink:" + port(t, env(sink, "EVENTSINK_ADDR")) + "/events"},
+		{"gateway CERTFLOW_EVENT_SECRETS", env(gateway, outbound.EnvSecrets), "console=" + env(sink, "EVENTSINK_SECRETS")},
+	} {
+		if c.got == "" || c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	if cfg, err := outbound.ParseConfig(func(k string) string { return env(gateway, k) }); err != nil || !cfg.Enabled() {
+		t.Errorf("the gateway's event settings: %v (enabled %v)", err, cfg.Enabled())
+	}
 	if strings.Count(env(gateway, "CERTFLOW_TOKENS"), ":") < 2 {
 		t.Errorf("gateway CERTFLOW_TOKENS = %q, want subject:role:secret entries", env(gateway, "CERTFLOW_TOKENS"))
 	}
@@ -292,7 +309,7 @@ func dockerfileTargets(t *testing.T) []string {
 
 func TestDockerfileTargetsAndPrograms(t *testing.T) {
 	targets := dockerfileTargets(t)
-	for _, want := range []string{"build", "base", "worker", "gateway", "starter", "casim", "paysim"} {
+	for _, want := range []string{"build", "base", "worker", "gateway", "starter", "casim", "paysim", "eventsink"} {
 		if !slices.Contains(targets, want) {
 			t.Errorf("the Dockerfile has no target %q (has %v)", want, targets)
 		}

@@ -1,6 +1,8 @@
 // Command certflow-dev runs the whole certflow demo on one machine with one
 // command (`make run`): a Temporal dev server with certflow's search
-// attributes, the CA simulator, the worker, and the gateway (on 127.0.0.1
+// attributes, the CA simulator, the payment simulator, the worker, a
+// console-side event receiver (cmd/eventsink, verifying and logging the
+// signed events the gateway's dispatcher delivers), and the gateway (on 127.0.0.1
 // by default, with demo API tokens written to -dir/endpoints.json); it
 // registers demo orders in every certificate state, for every product and
 // the three refund-policy profiles through the gateway's PUT API, requests
@@ -42,6 +44,7 @@ type options struct {
 	gatewayAddr  string
 	casimAddr    string
 	paysimAddr   string
+	sinkAddr     string
 	db           string
 	metricsAddr  string
 	reviewDelay  time.Duration
@@ -57,13 +60,14 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.SetOutput(output)
 	fs.StringVar(&o.dir, "dir", ".run", "state and log directory")
 	fs.BoolVar(&o.fresh, "fresh", true, "delete -dir first for a deterministic demo; -fresh=false reuses it")
-	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim and paysim binaries are built")
+	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim, paysim and eventsink binaries are built")
 	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
 	fs.StringVar(&o.gatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway (console API and CA callbacks) listen address; this machine only by default")
 	fs.StringVar(&o.casimAddr, "casim-addr", "127.0.0.1:8081", "CA simulator listen address")
 	fs.StringVar(&o.paysimAddr, "paysim-addr", "127.0.0.1:8082", "payment provider simulator listen address")
+	fs.StringVar(&o.sinkAddr, "eventsink-addr", "127.0.0.1:8083", "console-side event receiver (cmd/eventsink) listen address; the gateway's dispatcher delivers to it")
 	fs.StringVar(&o.db, "db", "", "certflow database DSN (sqlite:PATH or postgres://…); default sqlite:<dir>/certflow.db")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "worker's Prometheus /metrics listen address; this machine only by default")
 	fs.DurationVar(&o.reviewDelay, "review-delay", 5*time.Second, "how long the CA simulator takes to decide a revocation review")
@@ -85,7 +89,7 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 			return o, fmt.Errorf("%s %d is not a port", p.name, p.port)
 		}
 	}
-	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-paysim-addr", o.paysimAddr}, {"-metrics-addr", o.metricsAddr}} {
+	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-paysim-addr", o.paysimAddr}, {"-eventsink-addr", o.sinkAddr}, {"-metrics-addr", o.metricsAddr}} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" || port == "0" {
 			return o, fmt.Errorf("%s %q is not host:port with a fixed port", a.name, a.addr)
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/outbound"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -58,5 +60,19 @@ func TestLocalURL(t *testing.T) {
 		if got := localURL(addr); got != want {
 			t.Errorf("localURL(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+// The demo configures its dispatcher through the settings a gateway reads,
+// so they must pass the same checks.
+func TestDemoEventSettingsAreValid(t *testing.T) {
+	r := &runner{o: options{sinkAddr: "127.0.0.1:18083"}, eventSecret: make([]byte, 32)}
+	s := r.eventSettings()
+	cfg, err := outbound.ParseConfig(func(k string) string { return s[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Endpoints) != 1 || cfg.Endpoints[0].URL != "http://127.0.0.1:18083/events" || len(cfg.Endpoints[0].Secrets) != 1 {
+		t.Errorf("demo endpoints %+v", cfg.Endpoints)
 	}
 }

@@ -30,7 +30,10 @@ import (
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/outbound"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -50,11 +53,14 @@ type runner struct {
 	secret []byte // callback signing key, shared by casim and the gateway
 	// api holds the demo's console API tokens by role name (console,
 	// operator, operator2), written to endpoints.json.
-	api    map[string]string
-	orders []demoOrder
-	log    *zap.Logger
-	db     *store.DB
-	tc     client.Client
+	api map[string]string
+	// eventSecret signs the events delivered to the demo's receiver; it
+	// is fresh every run.
+	eventSecret []byte
+	orders      []demoOrder
+	log         *zap.Logger
+	db          *store.DB
+	tc          client.Client
 }
 
 // stopStep undoes one start step.
@@ -110,13 +116,15 @@ func (r *runner) start(ctx context.Context) error {
 	}{
 		{"preparing " + r.o.dir, r.prepare},
 		{"checking ports", r.checkPorts},
-		{"building the worker, casim and paysim", r.build},
+		{"building the worker, casim, paysim and eventsink", r.build},
 		{"starting Temporal", r.startTemporal},
 		{"starting the CA simulator", r.startCASim},
 		{"starting the payment simulator", r.startPaysim},
+		{"starting the event receiver", r.startEventSink},
 		{"opening the store", r.openStore},
 		{"starting the worker", r.startWorker},
 		{"starting the gateway", r.startGateway},
+		{"starting the event dispatcher", r.startDispatcher},
 		{"writing " + r.path(endpointsFile), r.writeEndpoints},
 		{"registering demo orders through PUT /v1/orders/{id}", r.seed},
 	}
@@ -193,6 +201,8 @@ func (r *runner) prepare(context.Context) error {
 		_, _ = rand.Read(tok[:])
 		r.api[name] = "cf_" + name + "_" + hex.EncodeToString(tok[:])
 	}
+	r.eventSecret = make([]byte, 32)
+	_, _ = rand.Read(r.eventSecret)
 	r.orders = demoOrders(time.Now())
 	return nil
 }
@@ -216,6 +226,7 @@ func (r *runner) checkPorts(context.Context) error {
 		{"-gateway-addr", r.o.gatewayAddr},
 		{"-casim-addr", r.o.casimAddr},
 		{"-paysim-addr", r.o.paysimAddr},
+		{"-eventsink-addr", r.o.sinkAddr},
 		{"-metrics-addr", r.o.metricsAddr},
 	} {
 		ln, err := net.Listen("tcp", p.addr)
@@ -229,9 +240,10 @@ func (r *runner) checkPorts(context.Context) error {
 
 func (r *runner) bin(name string) string { return filepath.Join(r.o.binDir, name) }
 
-// build compiles the worker, casim and paysim from this checkout.
+// build compiles the worker, casim, paysim and eventsink from this
+// checkout.
 func (r *runner) build(ctx context.Context) error {
-	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}, {"paysim", "./cmd/paysim"}} {
+	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}, {"paysim", "./cmd/paysim"}, {"eventsink", "./cmd/eventsink"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.bin(b.out), b.pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
@@ -383,6 +395,60 @@ func (r *runner) startPaysim(ctx context.Context) error {
 	return waitReady(ctx, c, "paysim", 30*time.Second, httpOK(localURL(r.o.paysimAddr)+"/healthz"))
 }
 
+// eventsFile is where the receiver appends the events it received.
+const eventsFile = "events.jsonl"
+
+// eventSettings are the dispatcher's settings for the demo, in the form a
+// gateway reads them from its environment (docs/events.md): one endpoint,
+// "console", the demo's receiver.
+func (r *runner) eventSettings() map[string]string {
+	return map[string]string{
+		outbound.EnvEndpoints: "console=" + localURL(r.o.sinkAddr) + "/events",
+		outbound.EnvSecrets:   "console=" + webhook.SecretPrefix + base64.StdEncoding.EncodeToString(r.eventSecret),
+		outbound.EnvTimeout:   "5s",
+		outbound.EnvLease:     "30s",
+	}
+}
+
+// startEventSink starts the console-side receiver: it verifies the
+// events' signatures, deduplicates them and appends them to events.jsonl.
+func (r *runner) startEventSink(ctx context.Context) error {
+	env := []string{"EVENTSINK_SECRETS=" + webhook.SecretPrefix + base64.StdEncoding.EncodeToString(r.eventSecret)}
+	c, err := r.startChild("eventsink", 5*time.Second, env, r.bin("eventsink"),
+		"-addr", r.o.sinkAddr,
+		"-out", r.path(eventsFile),
+		"-dev-log")
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, c, "eventsink", 30*time.Second, httpOK(localURL(r.o.sinkAddr)+"/healthz"))
+}
+
+// startDispatcher runs the gateway's event dispatcher in this process,
+// configured through the same settings a gateway reads, delivering the
+// store's outbox to the receiver.
+func (r *runner) startDispatcher(ctx context.Context) error {
+	settings := r.eventSettings()
+	cfg, err := outbound.ParseConfig(func(k string) string { return settings[k] })
+	if err != nil {
+		return fmt.Errorf("demo event settings: %w", err)
+	}
+	ob, ok := any(r.db).(ports.Outbox)
+	if !ok {
+		fmt.Fprintln(r.out, "  this store has no event outbox yet: no events are delivered")
+		return nil
+	}
+	d, err := outbound.New(ob, cfg, outbound.Options{Logger: r.log.Named("events")})
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(runCtx) }()
+	r.onStop("event dispatcher", func() error { cancel(); <-done; return nil })
+	return nil
+}
+
 // dsn is the certflow database: -db, or SQLite in the run directory.
 func (r *runner) dsn() string {
 	if r.o.db != "" {
@@ -529,23 +595,36 @@ certflow demo is up — Ctrl-C stops everything.
   Worker metrics    %[5]s/metrics
   CA simulator      %[6]s   (Authorization: Bearer %[10]s)
   Payment simulator %[9]s   (same token; e.g. curl -H 'Authorization: Bearer %[10]s' '%[9]s/admin/refunds?order_id=d20-intl-card-fails')
+  Event receiver    %[11]s/events   (signed events, one line each in %[12]s; all of them in %[13]s)
   Logs              %[8]s
 `, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.path(endpointsFile),
-		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("paysim.log"), r.path("worker.log"), r.path("gateway.log")}, " "),
-		localURL(r.o.paysimAddr), r.token)
+		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("paysim.log"), r.path("eventsink.log"), r.path("worker.log"), r.path("gateway.log")}, " "),
+		localURL(r.o.paysimAddr), r.token, localURL(r.o.sinkAddr), r.path("eventsink.log"), r.path(eventsFile))
 }
 
 // endpointsFile is where the runner tells clients how to reach the demo.
 const endpointsFile = "endpoints.json"
 
 // Endpoints is the content of -dir/endpoints.json: the gateway's URL, the
-// Temporal Web UI's URL, the Temporal frontend address, and the demo's
-// console API tokens by role.
+// Temporal Web UI's URL, the Temporal frontend address, the demo's
+// console API tokens by role, and where the events go.
 type Endpoints struct {
 	Gateway  string            `json:"gateway"`
 	WebUI    string            `json:"web_ui"`
 	Temporal string            `json:"temporal"`
 	Tokens   map[string]string `json:"tokens"`
+	Events   EventsEndpoint    `json:"events"`
+}
+
+// EventsEndpoint is the demo's event receiver: its URL, its log (one line
+// per event), the JSONL file of the events, and the endpoint's signing
+// secret (fresh every run), so another receiver can verify them too.
+type EventsEndpoint struct {
+	Endpoint string `json:"endpoint"`
+	URL      string `json:"url"`
+	Log      string `json:"log"`
+	File     string `json:"file"`
+	Secret   string `json:"secret"`
 }
 
 // writeEndpoints writes endpoints.json, readable by this user only (it
@@ -556,6 +635,13 @@ func (r *runner) writeEndpoints(context.Context) error {
 		WebUI:    fmt.Sprintf("http://localhost:%d", r.o.uiPort),
 		Temporal: r.o.temporalAddr(),
 		Tokens:   r.api,
+		Events: EventsEndpoint{
+			Endpoint: "console",
+			URL:      localURL(r.o.sinkAddr) + "/events",
+			Log:      r.path("eventsink.log"),
+			File:     r.path(eventsFile),
+			Secret:   webhook.SecretPrefix + base64.StdEncoding.EncodeToString(r.eventSecret),
+		},
 	}
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {

@@ -142,8 +142,8 @@ func TestDemoOrdersPassIntake(t *testing.T) {
 // owner only.
 func TestWriteEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233},
-		api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}}
+	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233, sinkAddr: "127.0.0.1:18083"},
+		api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}, eventSecret: []byte("0123456789abcdef0123456789abcdef")}
 	if err := r.writeEndpoints(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,10 @@ func TestWriteEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"gateway": "http://127.0.0.1:18080", "web_ui": "http://localhost:18233", "temporal": "localhost:17233",
-		"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"}}
+		"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"},
+		"events": map[string]any{"endpoint": "console", "url": "http://127.0.0.1:18083/events",
+			"log": filepath.Join(dir, "eventsink.log"), "file": filepath.Join(dir, eventsFile),
+			"secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("endpoints.json = %v, want %v", got, want)
 	}

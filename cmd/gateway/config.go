@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/webhook"
 )
 
@@ -33,6 +35,12 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// ShutdownTimeout is how long requests in flight get at shutdown.
 	ShutdownTimeout time.Duration
+	// Events configures the event dispatcher (docs/events.md); it runs
+	// when endpoints are configured and Dispatch is on.
+	Events outbound.Config
+	// Dispatch turns this gateway's dispatcher off (CERTFLOW_EVENT_DISPATCH
+	// =false) when another gateway delivers the events.
+	Dispatch bool
 }
 
 var gatewaySettings = []app.Setting{
@@ -46,6 +54,13 @@ var gatewaySettings = []app.Setting{
 	app.Set("write-timeout", "CERTFLOW_WRITE_TIMEOUT", "60s", "time to answer a request (an approval waits for the workflow's outcome)"),
 	app.Set("idle-timeout", "CERTFLOW_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection is kept"),
 	app.Set("shutdown-timeout", "CERTFLOW_SHUTDOWN_TIMEOUT", "20s", "how long requests in flight get at shutdown"),
+	app.Set("event-endpoints", outbound.EnvEndpoints, "", "console endpoints the events are delivered to, name=url,name=url (docs/events.md); empty: no delivery"),
+	app.Set("event-secrets", outbound.EnvSecrets, "", "each endpoint's signing secrets, name=whsec_NEW|whsec_OLD;name=whsec_… (newest first; prefer the environment or the secrets file)"),
+	app.Set("event-secrets-file", outbound.EnvSecretsFile, "", "file of name=whsec_…|whsec_… lines, re-read when it changes or on SIGHUP (rotation without restart)"),
+	app.Set("event-max-in-flight", outbound.EnvMaxInFlight, strconv.Itoa(outbound.DefaultMaxInFlight), "most event deliveries in flight at once (half of them at most for one endpoint when there are several)"),
+	app.Set("event-timeout", outbound.EnvTimeout, outbound.DefaultTimeout.String(), "time one delivery attempt may take (shorter than the lease)"),
+	app.Set("event-lease", outbound.EnvLease, outbound.DefaultLease.String(), "how long a claimed delivery is held before another dispatcher may take it"),
+	app.Set("event-dispatch", "CERTFLOW_EVENT_DISPATCH", "true", "run the event dispatcher in this gateway when endpoints are configured; false leaves delivery to other gateways"),
 }
 
 // parseConfig reads the configuration from the file, the environment
@@ -73,6 +88,10 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 		}
 		c.WebhookSecrets = append(c.WebhookSecrets, sec)
 	}
+	c.Events, err = outbound.ParseConfig(v.String)
+	e.Check(err)
+	c.Dispatch, err = v.Bool("CERTFLOW_EVENT_DISPATCH")
+	e.Check(err)
 	for _, d := range []struct {
 		env string
 		to  *time.Duration

@@ -8,7 +8,14 @@
 // traced with otelhttp and the trace continues into the workflows (the
 // SDK's tracing interceptor) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 //
-// Several gateways may run side by side: they keep no state of their own.
+// When CERTFLOW_EVENT_ENDPOINTS names console endpoints, the gateway also
+// runs the event dispatcher (package outbound, docs/events.md): it
+// delivers the store's outbox to them as signed Standard Webhooks, and
+// re-reads CERTFLOW_EVENT_SECRETS_FILE when it changes or on SIGHUP.
+// CERTFLOW_EVENT_DISPATCH=false turns it off in one gateway.
+//
+// Several gateways may run side by side: they keep no state of their own,
+// and their dispatchers share the outbox through its leases.
 // On SIGINT or SIGTERM the gateway stops accepting, lets requests in
 // flight finish (up to -shutdown-timeout), then closes the Temporal
 // client and the store. Run `gateway -h` for the settings.
@@ -22,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +41,8 @@ import (
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/outbound"
+	"github.com/certflow/certflow/ports"
 )
 
 func main() {
@@ -71,6 +81,8 @@ type Main struct {
 	srv    *http.Server
 	ln     net.Listener
 	served chan error
+	// stopEvents stops the event dispatcher and waits for it.
+	stopEvents func()
 }
 
 // NewMain returns the program for cfg, logging to logger.
@@ -109,6 +121,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.startEvents(ctx); err != nil {
+		return err
+	}
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listening on CERTFLOW_GATEWAY_ADDR %s: %w", cfg.Addr, err)
 	}
@@ -129,6 +144,47 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Logger.Info("gateway started", zap.String("addr", m.Addr()),
 		zap.String("temporal", cfg.Temporal.Address()), zap.String("namespace", cfg.Temporal.Namespace()),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.Bool("tracing", m.app.Tracing.Enabled()))
+	return nil
+}
+
+// startEvents runs the event dispatcher (docs/events.md) when endpoints
+// are configured and CERTFLOW_EVENT_DISPATCH is on. The store is the
+// outbox; several gateways may dispatch from one database, its leases
+// keep each delivery with one of them.
+func (m *Main) startEvents(ctx context.Context) error {
+	cfg := m.Config
+	log := m.Logger.Named("events")
+	switch {
+	case !cfg.Events.Enabled():
+		log.Info("event dispatcher off: no endpoints configured (" + outbound.EnvEndpoints + ")")
+		return nil
+	case !cfg.Dispatch:
+		log.Info("event dispatcher off in this gateway (CERTFLOW_EVENT_DISPATCH=false): another delivers the events")
+		return nil
+	}
+	ob, ok := any(m.app.Store).(ports.Outbox)
+	if !ok {
+		return fmt.Errorf("%s is set but this store has no event outbox", outbound.EnvEndpoints)
+	}
+	metrics, err := outbound.NewMetrics(m.app.Metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("event metrics: %w", err)
+	}
+	d, err := outbound.New(ob, cfg.Events, outbound.Options{Logger: log, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = d.Run(ctx) })
+	wg.Go(func() { d.WatchSecrets(ctx, 5*time.Second, hup) })
+	m.stopEvents = func() {
+		signal.Stop(hup)
+		cancel()
+		wg.Wait()
+	}
 	return nil
 }
 
@@ -204,6 +260,10 @@ func (m *Main) Close() error {
 		}
 		cancel()
 		m.srv = nil
+	}
+	if m.stopEvents != nil {
+		m.stopEvents()
+		m.stopEvents = nil
 	}
 	if m.app != nil {
 		errs = append(errs, m.app.Close())

@@ -18,11 +18,15 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
@@ -73,6 +77,18 @@ func TestParseConfig(t *testing.T) {
 	if c.WriteTimeout != time.Minute || c.ReadHeaderTimeout != 5*time.Second || c.ShutdownTimeout != 20*time.Second || c.WebhookTolerance != 5*time.Minute {
 		t.Errorf("timeouts %+v", c)
 	}
+	if c.Events.Enabled() || !c.Dispatch || c.Events.MaxInFlight != 16 || c.Events.Lease != time.Minute {
+		t.Errorf("events %+v, dispatch %v: want defaults and no endpoint", c.Events, c.Dispatch)
+	}
+	evSecret := "whsec_" + base64.StdEncoding.EncodeToString(secret)
+	c, err = parseConfig([]string{"-event-max-in-flight", "4"}, environ(map[string]string{
+		"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks",
+		"CERTFLOW_EVENT_SECRETS":   "console=" + evSecret,
+		"CERTFLOW_EVENT_DISPATCH":  "false",
+	}), io.Discard)
+	if err != nil || !c.Events.Enabled() || c.Dispatch || c.Events.MaxInFlight != 4 || len(c.Events.Endpoints[0].Secrets) != 1 {
+		t.Errorf("events: %+v, dispatch %v, %v", c.Events, c.Dispatch, err)
+	}
 	c, err = parseConfig([]string{"-addr", "127.0.0.1:9999", "-write-timeout", "2m"}, environ(nil), io.Discard)
 	if err != nil || c.Addr != "127.0.0.1:9999" || c.WriteTimeout != 2*time.Minute {
 		t.Errorf("flags: %+v %v", c, err)
@@ -96,6 +112,12 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"zero write timeout":       {env: map[string]string{"CERTFLOW_WRITE_TIMEOUT": "0s"}, want: "CERTFLOW_WRITE_TIMEOUT"},
 		"bad shutdown timeout":     {env: map[string]string{"CERTFLOW_SHUTDOWN_TIMEOUT": "soon"}, want: `CERTFLOW_SHUTDOWN_TIMEOUT="soon" (from the environment) is not a duration`},
 		"bad Temporal address":     {env: map[string]string{"TEMPORAL_ADDRESS": "temporal"}, want: "TEMPORAL_ADDRESS"},
+		"event endpoint not a URL": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=console.example"}, want: "CERTFLOW_EVENT_ENDPOINTS"},
+		"event endpoint no secret": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks"}, want: "CERTFLOW_EVENT_SECRETS"},
+		"event secret short": {env: map[string]string{"CERTFLOW_EVENT_ENDPOINTS": "console=https://console.example/hooks",
+			"CERTFLOW_EVENT_SECRETS": "console=whsec_" + base64.StdEncoding.EncodeToString([]byte("!!notbase64"))}, want: "CERTFLOW_EVENT_SECRETS"},
+		"event lease below timeout": {env: map[string]string{"CERTFLOW_EVENT_LEASE": "5s"}, want: "CERTFLOW_EVENT_TIMEOUT"},
+		"event dispatch not a bool": {env: map[string]string{"CERTFLOW_EVENT_DISPATCH": "sometimes"}, want: "CERTFLOW_EVENT_DISPATCH"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -284,4 +306,33 @@ func call(t *testing.T, method, url string, h http.Header, body []byte) (int, st
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// The dispatcher stays off, saying why once at INFO, without endpoints or
+// with CERTFLOW_EVENT_DISPATCH=false; neither needs the store.
+func TestEventDispatcherOff(t *testing.T) {
+	withEndpoint := outbound.Config{Endpoints: []outbound.EndpointConfig{{Name: "console", URL: "https://console.example/hooks", Secrets: [][]byte{secret}}}}
+	tests := map[string]struct {
+		events   outbound.Config
+		dispatch bool
+		want     string
+	}{
+		"no endpoints":    {outbound.Config{}, true, "no endpoints configured"},
+		"dispatch is off": {withEndpoint, false, "CERTFLOW_EVENT_DISPATCH=false"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			m := NewMain(Config{Events: tc.events, Dispatch: tc.dispatch}, zap.New(core))
+			if err := m.startEvents(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if m.stopEvents != nil {
+				t.Error("a dispatcher was started")
+			}
+			if l := logs.FilterMessageSnippet(tc.want).All(); len(l) != 1 || logs.Len() != 1 {
+				t.Errorf("logs %v, want one line saying %q", logs.All(), tc.want)
+			}
+		})
+	}
 }
