@@ -116,6 +116,13 @@ func (t *Tokens) add(entry string) error {
 func (t *Tokens) Len() int { return len(t.byHash) }
 
 // lookup finds the principal of a bearer secret.
+// Authenticate finds the subject and role of a token: the operator pages'
+// login (ops.Authenticator) checks tokens with it.
+func (t *Tokens) Authenticate(secret string) (subject, role string, ok bool) {
+	p, ok := t.lookup(secret)
+	return p.Subject, string(p.Role), ok
+}
+
 func (t *Tokens) lookup(secret string) (Principal, bool) {
 	// The lookup compares hashes, not secrets: its timing says nothing
 	// about how close a guess came.

@@ -30,6 +30,7 @@ import (
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/store"
@@ -529,8 +530,9 @@ func (r *runner) startGateway(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo tokens: %w", err)
 	}
+	tw := gateway.NewTemporal(r.tc)
 	srv, err := gateway.New(gateway.Config{
-		Workflows:      gateway.NewTemporal(r.tc),
+		Workflows:      tw,
 		Orders:         wiring.StoreOrders{DB: r.db},
 		Judge:          gateway.PolicyJudge(pols),
 		Validate:       intake.Validator{Registry: pols.Registry}.Validate,
@@ -545,7 +547,21 @@ func (r *runner) startGateway(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway listener: %w", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(r.log.Named("gateway"))}
+	opsH, err := ops.New(ops.Config{
+		Reader:       r.db,
+		Actions:      tw,
+		Authenticate: tokens.Authenticate,
+		WebUI:        fmt.Sprintf("http://localhost:%d", r.o.uiPort),
+		Namespace:    temporalx.DefaultNamespace,
+		Logger:       r.log.Named("ops"),
+	})
+	if err != nil {
+		return fmt.Errorf("building the operator pages: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", opsH)
+	mux.Handle("/", srv.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(r.log.Named("gateway"))}
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !r.stopping.Load() {
 			r.died <- fmt.Errorf("gateway stopped serving: %w", err)
@@ -591,6 +607,7 @@ certflow demo is up — Ctrl-C stops everything.
   Temporal gRPC     %[2]s (namespace default, task queue %[3]s)
   Gateway           %[4]s   (Authorization: Bearer <token>; demo tokens in %[7]s)
                     e.g. curl -H "Authorization: Bearer $(jq -r .tokens.operator %[7]s)" %[4]s/v1/orders
+  Operator pages    %[4]s/ops/   (log in with the operator token in %[7]s)
   OpenAPI           %[4]s/openapi.yaml
   Worker metrics    %[5]s/metrics
   CA simulator      %[6]s   (Authorization: Bearer %[10]s)
@@ -614,6 +631,17 @@ type Endpoints struct {
 	Temporal string            `json:"temporal"`
 	Tokens   map[string]string `json:"tokens"`
 	Events   EventsEndpoint    `json:"events"`
+	// Ops is the operator pages' URL (log in with an operator token).
+	Ops string `json:"ops"`
+	// CA is the CA simulator: its URL and token (its /admin API sets how a
+	// certificate's review ends, e.g. never, for a walk-through).
+	CA Simulator `json:"ca"`
+}
+
+// Simulator is a simulator's URL and bearer token.
+type Simulator struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
 }
 
 // EventsEndpoint is the demo's event receiver: its URL, its log (one line
@@ -635,6 +663,8 @@ func (r *runner) writeEndpoints(context.Context) error {
 		WebUI:    fmt.Sprintf("http://localhost:%d", r.o.uiPort),
 		Temporal: r.o.temporalAddr(),
 		Tokens:   r.api,
+		Ops:      localURL(r.o.gatewayAddr) + "/ops/",
+		CA:       Simulator{URL: localURL(r.o.casimAddr), Token: r.token},
 		Events: EventsEndpoint{
 			Endpoint: "console",
 			URL:      localURL(r.o.sinkAddr) + "/events",

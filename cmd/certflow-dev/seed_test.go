@@ -142,7 +142,8 @@ func TestDemoOrdersPassIntake(t *testing.T) {
 // owner only.
 func TestWriteEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233, sinkAddr: "127.0.0.1:18083"},
+	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233, sinkAddr: "127.0.0.1:18083",
+		casimAddr: "127.0.0.1:18081"}, token: "ca-token",
 		api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}, eventSecret: []byte("0123456789abcdef0123456789abcdef")}
 	if err := r.writeEndpoints(context.Background()); err != nil {
 		t.Fatal(err)
@@ -160,7 +161,8 @@ func TestWriteEndpoints(t *testing.T) {
 		"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"},
 		"events": map[string]any{"endpoint": "console", "url": "http://127.0.0.1:18083/events",
 			"log": filepath.Join(dir, "eventsink.log"), "file": filepath.Join(dir, eventsFile),
-			"secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}
+			"secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+		"ops": "http://127.0.0.1:18080/ops/", "ca": map[string]any{"url": "http://127.0.0.1:18081", "token": "ca-token"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("endpoints.json = %v, want %v", got, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -41,6 +42,12 @@ type Config struct {
 	// Dispatch turns this gateway's dispatcher off (CERTFLOW_EVENT_DISPATCH
 	// =false) when another gateway delivers the events.
 	Dispatch bool
+	// WebUI is the Temporal Web UI's base URL the operator pages link
+	// each refund to (docs/ops.md); empty: no links.
+	WebUI string
+	// SecureCookie marks the operator pages' session cookie Secure behind
+	// a proxy that terminates TLS.
+	SecureCookie bool
 }
 
 var gatewaySettings = []app.Setting{
@@ -61,6 +68,8 @@ var gatewaySettings = []app.Setting{
 	app.Set("event-timeout", outbound.EnvTimeout, outbound.DefaultTimeout.String(), "time one delivery attempt may take (shorter than the lease)"),
 	app.Set("event-lease", outbound.EnvLease, outbound.DefaultLease.String(), "how long a claimed delivery is held before another dispatcher may take it"),
 	app.Set("event-dispatch", "CERTFLOW_EVENT_DISPATCH", "true", "run the event dispatcher in this gateway when endpoints are configured; false leaves delivery to other gateways"),
+	app.Set("web-ui", "CERTFLOW_TEMPORAL_WEB_UI", "", "the Temporal Web UI's base URL (e.g. http://localhost:8233) the operator pages link each refund to; empty: no links"),
+	app.Set("ops-secure-cookie", "CERTFLOW_OPS_SECURE_COOKIE", "false", "mark the operator pages' session cookie Secure on plain HTTP (behind a proxy that terminates TLS)"),
 }
 
 // parseConfig reads the configuration from the file, the environment
@@ -91,6 +100,14 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	c.Events, err = outbound.ParseConfig(v.String)
 	e.Check(err)
 	c.Dispatch, err = v.Bool("CERTFLOW_EVENT_DISPATCH")
+	e.Check(err)
+	c.WebUI = v.String("CERTFLOW_TEMPORAL_WEB_UI")
+	if c.WebUI != "" {
+		if u, err := url.Parse(c.WebUI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.Check(fmt.Errorf("CERTFLOW_TEMPORAL_WEB_UI: %q is not an absolute http(s) URL", c.WebUI))
+		}
+	}
+	c.SecureCookie, err = v.Bool("CERTFLOW_OPS_SECURE_COOKIE")
 	e.Check(err)
 	for _, d := range []struct {
 		env string

@@ -41,6 +41,7 @@ import (
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/wiring"
+	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/ports"
 )
@@ -192,8 +193,9 @@ func (m *Main) startEvents(ctx context.Context) error {
 // metrics and otelhttp, and the process's own /metrics and /readyz.
 func (m *Main) handler() (http.Handler, error) {
 	a := m.app
+	tw := gateway.NewTemporal(a.Temporal)
 	g, err := gateway.New(gateway.Config{
-		Workflows:        gateway.NewTemporal(a.Temporal),
+		Workflows:        tw,
 		Orders:           wiring.StoreOrders{DB: a.Store},
 		Judge:            gateway.PolicyJudge(a.Policies),
 		Validate:         intake.Validator{Registry: a.Policies.Registry}.Validate,
@@ -221,7 +223,20 @@ func (m *Main) handler() (http.Handler, error) {
 			}
 			return r.Method + " unmatched"
 		}))
+	opsH, err := ops.New(ops.Config{
+		Reader:       a.Store,
+		Actions:      tw,
+		Authenticate: m.Config.Tokens.Authenticate,
+		WebUI:        m.Config.WebUI,
+		Namespace:    m.Config.Temporal.Namespace(),
+		SecureCookie: m.Config.SecureCookie,
+		Logger:       m.Logger.Named("ops"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the operator pages: %w", err)
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/ops/", opsH)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("/", api)
