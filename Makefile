@@ -57,7 +57,10 @@ $(TEMPORAL):
 # PostgreSQL cannot be had it says so and runs on SQLite alone, unless
 # CERTFLOW_REQUIRE_POSTGRES=1 (CI) makes that an error. The e2e package takes
 # minutes on two busy cores with the race detector: 25 minutes per package.
+# scripts/ensure-chromium gives the operator pages' browser test Debian's
+# Chromium (installed when missing as root or under CERTFLOW_REQUIRE_BROWSER).
 test: $(TEMPORAL) vet workflowcheck
+	scripts/ensure-chromium
 	scripts/with-postgres env CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 \
 		$(GO) test $(RACE) -count=1 -timeout 25m ./...
 
