@@ -17,6 +17,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
@@ -44,6 +45,7 @@ func newCertEnv(t *testing.T, state statemachine.CertState) *certEnv {
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(paidAt.Add(24 * time.Hour))
 	ce := &certEnv{env: env, store: sim.NewFakeStore(order), ca: sim.NewFakeCA(nil)}
 	ce.ca.SetClock(env.Now)

@@ -14,6 +14,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
+	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
@@ -63,6 +64,7 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
 	suite := &testsuite.WorkflowTestSuite{}
 	env := suite.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(paid.Add(24 * time.Hour))
 	reg := mustRegistry(t)
 	env.RegisterWorkflow(workflows.RefundWorkflow)
@@ -149,6 +151,7 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	}
 	pay := sim.NewFakePayments(time.Now)
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(paid.Add(time.Hour))
 	env.RegisterWorkflow(workflows.RefundWorkflow)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: st,

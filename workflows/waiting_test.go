@@ -16,6 +16,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
 )
@@ -286,6 +287,7 @@ func TestWaitingOnOperatorApprovalAndTheAuditTrail(t *testing.T) {
 		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
 	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
 	requested := paid.Add(24 * time.Hour)
 	env.SetStartTime(requested)
 	env.RegisterWorkflow(workflows.RefundWorkflow)
@@ -373,6 +375,7 @@ func TestCancelIsAudited(t *testing.T) {
 // A console action on a certificate's own workflow is in its trail.
 func TestCertificateActionIsAudited(t *testing.T) {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
 	start := mustTime(t, "2026-03-03T10:00:00+08:00")
 	env.SetStartTime(start)
 	env.RegisterWorkflow(workflows.CertificateWorkflow)
