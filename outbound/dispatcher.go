@@ -1,5 +1,5 @@
 // Package outbound delivers the outbox's events to the console's
-// endpoints as Standard Webhooks (docs/events.md). It owns the
+// endpoints as Standard Webhooks (docs/event-delivery.md). It owns the
 // dispatcher: the loop that leases deliveries from a ports.Outbox, POSTs
 // each event signed with every secret of its endpoint (package webhook's
 // signing), and records the answer back in the outbox.
@@ -42,7 +42,7 @@ import (
 )
 
 // UserAgent is sent with every delivery.
-const UserAgent = "certflow-events/1 (+https://github.com/certflow/certflow/blob/main/docs/events.md)"
+const UserAgent = "certflow-events/1 (+https://github.com/certflow/certflow/blob/main/docs/event-delivery.md)"
 
 // statusEvery is how often endpoint statuses are read into the metrics,
 // and failingLogEvery how often a still-failing endpoint is logged again.

@@ -9,7 +9,7 @@ import (
 // EventType names an outbound event: what changed.
 type EventType string
 
-// The outbound events (docs/events.md). Each is written to the outbox in
+// The outbound events (docs/event-delivery.md). Each is written to the outbox in
 // the transaction that makes its change, so an event exists exactly when
 // its change does.
 const (

@@ -400,7 +400,7 @@ func (r *runner) startPaysim(ctx context.Context) error {
 const eventsFile = "events.jsonl"
 
 // eventSettings are the dispatcher's settings for the demo, in the form a
-// gateway reads them from its environment (docs/events.md): one endpoint,
+// gateway reads them from its environment (docs/event-delivery.md): one endpoint,
 // "console", the demo's receiver.
 func (r *runner) eventSettings() map[string]string {
 	return map[string]string{

@@ -1,5 +1,5 @@
 // Command eventsink is a small console-side receiver of certflow's
-// outbound events (docs/events.md), for the demo and for tests: it
+// outbound events (docs/event-delivery.md), for the demo and for tests: it
 // verifies each delivery's Standard Webhooks signature (package webhook),
 // deduplicates by webhook-id (delivery is at least once), logs one line
 // per new event (type, order, certificate, state) and appends it to a

@@ -36,7 +36,7 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// ShutdownTimeout is how long requests in flight get at shutdown.
 	ShutdownTimeout time.Duration
-	// Events configures the event dispatcher (docs/events.md); it runs
+	// Events configures the event dispatcher (docs/event-delivery.md); it runs
 	// when endpoints are configured and Dispatch is on.
 	Events outbound.Config
 	// Dispatch turns this gateway's dispatcher off (CERTFLOW_EVENT_DISPATCH
@@ -61,7 +61,7 @@ var gatewaySettings = []app.Setting{
 	app.Set("write-timeout", "CERTFLOW_WRITE_TIMEOUT", "60s", "time to answer a request (an approval waits for the workflow's outcome)"),
 	app.Set("idle-timeout", "CERTFLOW_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection is kept"),
 	app.Set("shutdown-timeout", "CERTFLOW_SHUTDOWN_TIMEOUT", "20s", "how long requests in flight get at shutdown"),
-	app.Set("event-endpoints", outbound.EnvEndpoints, "", "console endpoints the events are delivered to, name=url,name=url (docs/events.md); empty: no delivery"),
+	app.Set("event-endpoints", outbound.EnvEndpoints, "", "console endpoints the events are delivered to, name=url,name=url (docs/event-delivery.md); empty: no delivery"),
 	app.Set("event-secrets", outbound.EnvSecrets, "", "each endpoint's signing secrets, name=whsec_NEW|whsec_OLD;name=whsec_… (newest first; prefer the environment or the secrets file)"),
 	app.Set("event-secrets-file", outbound.EnvSecretsFile, "", "file of name=whsec_…|whsec_… lines, re-read when it changes or on SIGHUP (rotation without restart)"),
 	app.Set("event-max-in-flight", outbound.EnvMaxInFlight, strconv.Itoa(outbound.DefaultMaxInFlight), "most event deliveries in flight at once (half of them at most for one endpoint when there are several)"),

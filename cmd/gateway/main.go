@@ -9,7 +9,7 @@
 // SDK's tracing interceptor) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 //
 // When CERTFLOW_EVENT_ENDPOINTS names console endpoints, the gateway also
-// runs the event dispatcher (package outbound, docs/events.md): it
+// runs the event dispatcher (package outbound, docs/event-delivery.md): it
 // delivers the store's outbox to them as signed Standard Webhooks, and
 // re-reads CERTFLOW_EVENT_SECRETS_FILE when it changes or on SIGHUP.
 // CERTFLOW_EVENT_DISPATCH=false turns it off in one gateway.
@@ -148,7 +148,7 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// startEvents runs the event dispatcher (docs/events.md) when endpoints
+// startEvents runs the event dispatcher (docs/event-delivery.md) when endpoints
 // are configured and CERTFLOW_EVENT_DISPATCH is on. The store is the
 // outbox; several gateways may dispatch from one database, its leases
 // keep each delivery with one of them.
