@@ -640,7 +640,9 @@ func (c *certificate) publish(ctx workflow.Context) {
 		}
 		c.published = c.cert.State
 	}
-	details := fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
+	// The first line is all the Web UI's details frame shows for sure.
+	details := certificateHeadline(c.status(), c.owner) + "\n\n" +
+		fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
 	if n := len(c.transitions); n > 0 {
 		t := c.transitions[n-1]
 		details += fmt.Sprintf("\n\n**Last change:** %s → %s by `%s` (%s) at %s", t.From, t.To, t.Event, t.Source, t.At.Format(time.RFC3339))

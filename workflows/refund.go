@@ -888,6 +888,8 @@ func sameRecord(x, y activities.RefundRecord) bool {
 func (r *refund) details() string {
 	var b strings.Builder
 	st, _ := r.status()
+	// The first line is all the Web UI's details frame shows for sure.
+	fmt.Fprintf(&b, "%s\n\n", Headline(st))
 	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, st.State, st.Outcome)
 	if r.loaded {
 		fmt.Fprintf(&b, "\n\n**Profile:** %s · **Product:** %s", r.bundle.Profile.ID(), r.order.Product)
@@ -928,15 +930,10 @@ func (r *refund) deadlineText() string {
 }
 
 func (r *refund) amountText() string {
-	b := r.decision.Refund
-	if b == nil {
+	if r.decision.Refund == nil {
 		return "nothing"
 	}
-	s := b.Cash.String() + " " + b.Cash.Currency().Code
-	if !b.GiftCard.IsZero() {
-		s += " + gift card " + b.GiftCard.String()
-	}
-	return s
+	return amountOf(&r.decision)
 }
 
 func refusalText(rs []policy.Refusal) string {
