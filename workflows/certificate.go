@@ -188,7 +188,7 @@ func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
 		if c.watchingAlone() {
 			// No refund waits for this review: ask the CA on a schedule,
 			// so a decision whose callback was lost still applies.
-			if ok, err := workflow.AwaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
+			if ok, err := awaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
 				return c.status(), err
 			} else if !ok {
 				c.pollAlone(ctx)
