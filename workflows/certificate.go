@@ -188,7 +188,7 @@ func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
 		if c.watchingAlone() {
 			// No refund waits for this review: ask the CA on a schedule,
 			// so a decision whose callback was lost still applies.
-			if ok, err := workflow.AwaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
+			if ok, err := awaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
 				return c.status(), err
 			} else if !ok {
 				c.pollAlone(ctx)
@@ -640,7 +640,9 @@ func (c *certificate) publish(ctx workflow.Context) {
 		}
 		c.published = c.cert.State
 	}
-	details := fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
+	// The first line is all the Web UI's details frame shows for sure.
+	details := certificateHeadline(c.status(), c.owner) + "\n\n" +
+		fmt.Sprintf("**Certificate** `%s` of order `%s`\n\n**State:** %s", c.cert.ID, c.orderID, c.cert.State)
 	if n := len(c.transitions); n > 0 {
 		t := c.transitions[n-1]
 		details += fmt.Sprintf("\n\n**Last change:** %s → %s by `%s` (%s) at %s", t.From, t.To, t.Event, t.Source, t.At.Format(time.RFC3339))

@@ -80,6 +80,10 @@ type refund struct {
 	// record last written: both are written again only when they change.
 	published *publishedAttrs
 	recorded  *activities.RefundRecord
+	// payingFirst is true while the payout's single first attempt runs:
+	// the publisher writes the record but not the search attributes (see
+	// payUntilAnswered).
+	payingFirst bool
 	// dirty asks the publisher to write the attributes and the record;
 	// flushing is true while it writes.
 	dirty, flushing bool
@@ -559,7 +563,16 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (act
 		if first {
 			opts = payFirstOptions
 		}
+		// The first attempt answers within payFirstOptions' minute; its
+		// failure shows the wait on the payment provider (RefundStatus
+		// paying) at once, and on the happy path the next write is the
+		// outcome. So the search attributes are not upserted as it starts:
+		// the event saved pays for cancelling the review's poll timer
+		// (awaitWithTimeout), and the three measured paths keep their
+		// budgets (eventcount_test.go). The store record is written.
+		r.payingFirst = first
 		rec, paid, err := r.payOnce(ctx, b, opts)
+		r.payingFirst = false
 		if err == nil || !isInfraFailure(errorType(err)) {
 			if failing {
 				r.st.Waiting = ""
@@ -831,7 +844,7 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	kinds := waitKinds(r.st.WaitingOn)
 	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product,
 		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
-	if r.published == nil || *r.published != attrs {
+	if !r.payingFirst && (r.published == nil || *r.published != attrs) {
 		up := []temporal.SearchAttributeUpdate{
 			OrderIDKey.ValueSet(r.in.OrderID),
 			RefundStatusKey.ValueSet(string(r.st.State)),
@@ -888,6 +901,8 @@ func sameRecord(x, y activities.RefundRecord) bool {
 func (r *refund) details() string {
 	var b strings.Builder
 	st, _ := r.status()
+	// The first line is all the Web UI's details frame shows for sure.
+	fmt.Fprintf(&b, "%s\n\n", Headline(st))
 	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, st.State, st.Outcome)
 	if r.loaded {
 		fmt.Fprintf(&b, "\n\n**Profile:** %s · **Product:** %s", r.bundle.Profile.ID(), r.order.Product)
@@ -928,15 +943,10 @@ func (r *refund) deadlineText() string {
 }
 
 func (r *refund) amountText() string {
-	b := r.decision.Refund
-	if b == nil {
+	if r.decision.Refund == nil {
 		return "nothing"
 	}
-	s := b.Cash.String() + " " + b.Cash.Currency().Code
-	if !b.GiftCard.IsZero() {
-		s += " + gift card " + b.GiftCard.String()
-	}
-	return s
+	return amountOf(&r.decision)
 }
 
 func refusalText(rs []policy.Refusal) string {

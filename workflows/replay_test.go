@@ -273,3 +273,45 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, dir, workf
 		t.Fatal(err)
 	}
 }
+
+// TestNoTimerOutlivesItsRun checks the recorded histories of finished
+// workflows: every timer started was fired or cancelled, so the Web UI
+// lists none as "Started" on a closed run.
+func TestNoTimerOutlivesItsRun(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(historyDir, "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			Events []struct {
+				EventID   string `json:"eventId"`
+				EventType string `json:"eventType"`
+				Fired     *struct {
+					StartedEventID string `json:"startedEventId"`
+				} `json:"timerFiredEventAttributes"`
+				Canceled *struct {
+					StartedEventID string `json:"startedEventId"`
+				} `json:"timerCanceledEventAttributes"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(b, &h); err != nil {
+			t.Fatal(err)
+		}
+		open := map[string]bool{}
+		for _, e := range h.Events {
+			switch {
+			case e.EventType == "EVENT_TYPE_TIMER_STARTED":
+				open[e.EventID] = true
+			case e.Fired != nil:
+				delete(open, e.Fired.StartedEventID)
+			case e.Canceled != nil:
+				delete(open, e.Canceled.StartedEventID)
+			}
+		}
+		if len(open) > 0 {
+			t.Errorf("%s: the run closed with timers still started (events %v)", filepath.Base(f), open)
+		}
+	}
+}

@@ -172,6 +172,18 @@ func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
 	r.publish(ctx)
 }
 
+// awaitWithTimeout is workflow.AwaitWithTimeout that cancels its timer as
+// soon as the condition is met first. A timer left running when the run
+// closes shows as "Started" in the Web UI forever after, on a refund long
+// paid. The cancel is one TimerCanceled event when the timer started in an
+// earlier workflow task (none in the same task); the SDK would do the same
+// behind its CancelAwaitTimerOnCondition flag, off by default.
+func awaitWithTimeout(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	return workflow.AwaitWithTimeout(tctx, d, cond)
+}
+
 // awaitInfra waits, after an infrastructure failure of a release step, for
 // the operator's signal, the next scheduled attempt, or a cancel (CAN-1
 // decides whether it is allowed). It reports false when the refund ended.
@@ -181,7 +193,7 @@ func (r *refund) awaitInfra(ctx workflow.Context, rep Report, rule string) bool 
 		what += " of certificate " + rep.Certificate
 	}
 	r.caFailing(ctx, rep.ErrorType, rep.Certificate, rule, what+": "+rep.Error)
-	_, _ = workflow.AwaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
+	_, _ = awaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
 	r.ca.fixed = false
 	return !r.cancelIfAsked(ctx)
 }
@@ -232,7 +244,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 			return ok
 		}
 		now := workflow.Now(ctx)
-		ok, _ := workflow.AwaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool { return r.ca.fixed || done() })
+		ok, _ := awaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool { return r.ca.fixed || done() })
 		if ok && rep.Certificate != "" {
 			return r.reviewEnded(ctx, certID, rep, waitStart)
 		}
@@ -252,7 +264,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		case outcome == pollDelivered && closing:
 			// The certificate applies it and reports; the CA's decision
 			// time judges it, not now.
-			if ok, _ := workflow.AwaitWithTimeout(ctx, reportWait, done); ok {
+			if ok, _ := awaitWithTimeout(ctx, reportWait, done); ok {
 				return r.reviewEnded(ctx, certID, rep, waitStart)
 			}
 			return r.refuseLate(ctx, certID)
