@@ -540,3 +540,28 @@ func TestLoggingInAgainEndsThePreviousSession(t *testing.T) {
 		t.Error("alice's session lives on after bob logged in in the same browser")
 	}
 }
+
+// The workflows' refusals begin with their rule ("GW-4: demo-operator
+// requested this refund…"), the fakes' do not: either way the page cites
+// the rule once.
+func TestRefusalCitesEachRuleOnce(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errs.R(errs.Forbidden, []string{"GW-4"}, "GW-4: demo-operator requested this refund and cannot also approve it; another operator must"),
+			"403 forbidden — GW-4: demo-operator requested this refund and cannot also approve it; another operator must"},
+		{errs.R(errs.Forbidden, []string{"GW-4"}, "alice requested the refund of o-1 and cannot also approve it"),
+			"403 forbidden — GW-4: alice requested the refund of o-1 and cannot also approve it"},
+		{errs.R(errs.Conflict, []string{"CAN-1"}, "the refund can no longer be cancelled: an irreversible step (revoke, reset or payment) has already been taken"),
+			"409 conflict — CAN-1: the refund can no longer be cancelled: an irreversible step (revoke, reset or payment) has already been taken"},
+		{errs.R(errs.Conflict, []string{"CAN-2", "TC-3"}, "a submitted refund request cannot be cancelled"),
+			"409 conflict — CAN-2, TC-3: a submitted refund request cannot be cancelled"},
+	}
+	for _, tc := range tests {
+		if got := refusal(tc.err); got != tc.want {
+			t.Errorf("refusal(%v)\n got %q\nwant %q", tc.err, got, tc.want)
+		}
+	}
+}
+
