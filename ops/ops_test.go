@@ -15,9 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/workflows"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -565,3 +570,30 @@ func TestRefusalCitesEachRuleOnce(t *testing.T) {
 	}
 }
 
+// The store's record has cash only once paid: while a refund awaits its
+// approval, the order page shows the amount its decision will pay.
+func TestOrderPageShowsTheAmountDueBeforeThePayment(t *testing.T) {
+	usd, err := money.LookupCurrency("USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := money.New(decimal.RequireFromString("12.80"), usd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := workflows.RefundStatus{State: "awaiting_approval", Outcome: workflows.OutcomeAwaitingApproval,
+		Decision: &policy.Decision{Refund: &policy.Breakdown{Cash: due, Destination: domain.OriginalMethod}}}
+	v := viewOfStatus(st, ports.RefundRecord{RequestedBy: "demo-operator"}, t0)
+	if v.Amount != "12.80 USD" || !v.AmountDue {
+		t.Errorf("awaiting approval: amount %q, due %v; want 12.80 USD due", v.Amount, v.AmountDue)
+	}
+	st.Outcome, st.State = workflows.OutcomeRefunded, "refunded"
+	st.Payout = &workflows.Payout{Cash: "12.80", Currency: "USD", Destination: domain.OriginalMethod, PaymentID: "pay_1"}
+	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "12.80 USD" || v.AmountDue {
+		t.Errorf("paid: amount %q, due %v; want 12.80 USD paid", v.Amount, v.AmountDue)
+	}
+	st.Payout, st.Outcome, st.State = nil, workflows.OutcomeCancelled, "cancelled"
+	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "" {
+		t.Errorf("cancelled: amount %q, want none", v.Amount)
+	}
+}
