@@ -97,10 +97,10 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 	})
 
 	step("its requester cannot approve it (GW-4)", func(t *testing.T) {
-		b.run(chromedp.Click(chromedp.CSS(`tr[data-order="`+toApprove+`"] a[href="/ops/orders/`+toApprove+`"]`)),
-			chromedp.WaitVisible(chromedp.CSS("#approve-form")),
-			chromedp.SendKeys(chromedp.CSS("#note"), "I asked for it and checked it myself"),
-			chromedp.Click(chromedp.CSS("#approve")))
+		b.follow(`tr[data-order="` + toApprove + `"] a[href="/ops/orders/` + toApprove + `"]`)
+		b.run(chromedp.WaitVisible(chromedp.CSS("#approve-form")),
+			chromedp.SendKeys(chromedp.CSS("#note"), "I asked for it and checked it myself"))
+		b.follow("#approve")
 		if got := b.text("#refund"); !strings.Contains(got, "Amount due\n12.80 USD") || !strings.Contains(got, "Requested by\ndemo-operator") {
 			t.Errorf("the order page shows the refund as %q", got)
 		}
@@ -121,11 +121,11 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 
 	step("a second operator approves it and sees it paid", func(t *testing.T) {
 		b.login(op2)
-		b.run(chromedp.WaitVisible(chromedp.CSS("#queue")),
-			chromedp.Click(chromedp.CSS(`tr[data-order="`+toApprove+`"] a[href="/ops/orders/`+toApprove+`"]`)),
-			chromedp.WaitVisible(chromedp.CSS("#approve-form")),
-			chromedp.SendKeys(chromedp.CSS("#note"), "second pair of eyes: GRCQ usage checked"),
-			chromedp.Click(chromedp.CSS("#approve")))
+		b.run(chromedp.WaitVisible(chromedp.CSS("#queue")))
+		b.follow(`tr[data-order="` + toApprove + `"] a[href="/ops/orders/` + toApprove + `"]`)
+		b.run(chromedp.WaitVisible(chromedp.CSS("#approve-form")),
+			chromedp.SendKeys(chromedp.CSS("#note"), "second pair of eyes: GRCQ usage checked"))
+		b.follow("#approve")
 		if got := b.text("#done"); !strings.Contains(got, "Approved") {
 			t.Fatalf("after approving the page says %q", got)
 		}
@@ -159,9 +159,8 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 		const reason = "customer withdrew the request by phone"
 		b.run(chromedp.Navigate(b.base+"/ops/orders/"+toCancel),
 			chromedp.WaitVisible(chromedp.CSS("#cancel-form")),
-			chromedp.SendKeys(chromedp.CSS("#reason"), reason),
-			chromedp.Click(chromedp.CSS("#cancel")),
-			chromedp.WaitVisible(chromedp.CSS("#refund-outcome")))
+			chromedp.SendKeys(chromedp.CSS("#reason"), reason))
+		b.follow("#cancel")
 		if got := b.text("main"); strings.Contains(got, "Nothing was changed") {
 			t.Fatalf("the cancel was refused: %q", b.text("#refusal"))
 		}
@@ -183,8 +182,8 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 		b.run(chromedp.Navigate(b.base+"/ops/orders/"+untouched),
 			chromedp.WaitVisible(chromedp.CSS("#approve-form")),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('#approve-form input[name=csrf]').remove()`),
-			chromedp.SendKeys(chromedp.CSS("#note"), "forged"),
-			chromedp.Click(chromedp.CSS("#approve")))
+			chromedp.SendKeys(chromedp.CSS("#note"), "forged"))
+		b.follow("#approve")
 		if got := b.text("#message"); !strings.Contains(got, "CSRF") || !strings.Contains(got, "Nothing was changed") {
 			t.Fatalf("the refusal reads %q", got)
 		}
@@ -377,15 +376,40 @@ func (b *chromiumTab) text(sel string) string {
 func (b *chromiumTab) login(token string) {
 	b.t.Helper()
 	b.run(chromedp.Navigate(b.base+"/ops/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+		chromedp.SendKeys(chromedp.CSS("#token"), token))
+	b.follow(`main form button[type=submit]`)
 }
 
 func (b *chromiumTab) logout() {
 	b.t.Helper()
-	b.run(chromedp.Click(chromedp.CSS(`header form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.follow(`header form button[type=submit]`)
 	if got := b.text("main"); !strings.Contains(got, "You are logged out") {
 		b.t.Errorf("after logging out the page says %q", got)
+	}
+}
+
+// follow clicks a link or a form's button and waits until the page it
+// leads to has loaded: the old page is marked first, and the new one is
+// the one without the mark. (Reading right after the click could read the
+// old page, or lose its context mid-navigation.)
+func (b *chromiumTab) follow(sel string) {
+	b.t.Helper()
+	b.run(chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.left = "yes"`),
+		chromedp.Click(chromedp.CSS(sel)))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.documentElement.dataset.left && document.readyState === "complete"`))
+		cancel()
+		if err == nil && loaded {
+			return
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+			b.t.Fatalf("clicking %s at %s: no new page within 30s (last error: %v)", sel, loc, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
