@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/certflow/certflow/internal/testenv"
 )
 
 // runsAsPrinted marks, on the line before its opening fence, a shell block
@@ -56,64 +54,15 @@ func TestWalkthroughsRunAsPrinted(t *testing.T) {
 		docs[doc] = bs
 	}
 
-	dir := t.TempDir()
-	runDir := filepath.Join(dir, ".run")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(testenv.TemporalBin(t), filepath.Join(dir, "bin", "temporal")); err != nil {
-		t.Fatal(err)
-	}
-	runner := filepath.Join(dir, "bin", "certflow-dev")
-	build := exec.Command("go", "build", "-o", runner, "./cmd/certflow-dev")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the dev runner: %v\n%s", err, out)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	args := []string{"-dir", runDir, "-bin", filepath.Join(dir, "bin"), "-temporal", filepath.Join(dir, "bin", "temporal"),
-		"-temporal-port", strconv.Itoa(freePort(t)), "-ui-port", strconv.Itoa(freePort(t)),
-		"-gateway-addr", addrOf(freePort(t)), "-casim-addr", addrOf(freePort(t)), "-paysim-addr", addrOf(freePort(t)),
-		"-metrics-addr", addrOf(freePort(t)), "-refresh", "1h"}
-	args = append(args, walkthroughRunnerArgs(t)...)
-	cmd := exec.CommandContext(ctx, runner, args...)
-	cmd.Dir = root
-	logf, err := os.Create(filepath.Join(dir, "runner.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 30 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			dumpTail(t, filepath.Join(dir, "runner.log"))
-			for _, f := range []string{"gateway.log", "worker.log"} {
-				dumpTail(t, filepath.Join(runDir, f))
-			}
-		}
-	}()
-	waitForFile(t, ctx, filepath.Join(runDir, "endpoints.json"), 8*time.Minute)
-
+	r := startDevRunner(t, ctx)
+	// The blocks run in the runner's folder, as a reader at the module
+	// root would: .run/ is the runner's, bin/temporal the CLI.
 	for _, doc := range walkthroughDocs {
-		runDoc(t, ctx, dir, docs[doc])
+		runDoc(t, ctx, r.Dir, docs[doc])
 	}
 }
-
-// walkthroughRunnerArgs are the dev runner's flags for the ports of the
-// services it starts beyond the six above (the event receiver).
-func walkthroughRunnerArgs(t *testing.T) []string {
-	return []string{"-eventsink-addr", addrOf(freePort(t))}
-}
-
-func addrOf(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // docBlock is a marked shell block: its commands, each with what it must
 // print last (want empty: anything).
@@ -278,31 +227,4 @@ func sameOutput(want, got string) bool {
 		return reflect.DeepEqual(w, g)
 	}
 	return want == got
-}
-
-func waitForFile(t *testing.T, ctx context.Context, path string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", path, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s did not appear within %s", path, limit)
-}
-
-func dumpTail(t *testing.T, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	if len(b) > 6000 {
-		b = b[len(b)-6000:]
-	}
-	t.Logf("--- tail of %s ---\n%s", path, b)
 }

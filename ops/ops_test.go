@@ -15,9 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/workflows"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -538,5 +543,57 @@ func TestLoggingInAgainEndsThePreviousSession(t *testing.T) {
 	}
 	if _, ok := e.h.sessions.get(first, false); ok {
 		t.Error("alice's session lives on after bob logged in in the same browser")
+	}
+}
+
+// The workflows' refusals begin with their rule ("GW-4: demo-operator
+// requested this refund…"), the fakes' do not: either way the page cites
+// the rule once.
+func TestRefusalCitesEachRuleOnce(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errs.R(errs.Forbidden, []string{"GW-4"}, "GW-4: demo-operator requested this refund and cannot also approve it; another operator must"),
+			"403 forbidden — GW-4: demo-operator requested this refund and cannot also approve it; another operator must"},
+		{errs.R(errs.Forbidden, []string{"GW-4"}, "alice requested the refund of o-1 and cannot also approve it"),
+			"403 forbidden — GW-4: alice requested the refund of o-1 and cannot also approve it"},
+		{errs.R(errs.Conflict, []string{"CAN-1"}, "the refund can no longer be cancelled: an irreversible step (revoke, reset or payment) has already been taken"),
+			"409 conflict — CAN-1: the refund can no longer be cancelled: an irreversible step (revoke, reset or payment) has already been taken"},
+		{errs.R(errs.Conflict, []string{"CAN-2", "TC-3"}, "a submitted refund request cannot be cancelled"),
+			"409 conflict — CAN-2, TC-3: a submitted refund request cannot be cancelled"},
+	}
+	for _, tc := range tests {
+		if got := refusal(tc.err); got != tc.want {
+			t.Errorf("refusal(%v)\n got %q\nwant %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// The store's record has cash only once paid: while a refund awaits its
+// approval, the order page shows the amount its decision will pay.
+func TestOrderPageShowsTheAmountDueBeforeThePayment(t *testing.T) {
+	usd, err := money.LookupCurrency("USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := money.New(decimal.RequireFromString("12.80"), usd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := workflows.RefundStatus{State: "awaiting_approval", Outcome: workflows.OutcomeAwaitingApproval,
+		Decision: &policy.Decision{Refund: &policy.Breakdown{Cash: due, Destination: domain.OriginalMethod}}}
+	v := viewOfStatus(st, ports.RefundRecord{RequestedBy: "demo-operator"}, t0)
+	if v.Amount != "12.80 USD" || !v.AmountDue {
+		t.Errorf("awaiting approval: amount %q, due %v; want 12.80 USD due", v.Amount, v.AmountDue)
+	}
+	st.Outcome, st.State = workflows.OutcomeRefunded, "refunded"
+	st.Payout = &workflows.Payout{Cash: "12.80", Currency: "USD", Destination: domain.OriginalMethod, PaymentID: "pay_1"}
+	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "12.80 USD" || v.AmountDue {
+		t.Errorf("paid: amount %q, due %v; want 12.80 USD paid", v.Amount, v.AmountDue)
+	}
+	st.Payout, st.Outcome, st.State = nil, workflows.OutcomeCancelled, "cancelled"
+	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "" {
+		t.Errorf("cancelled: amount %q, want none", v.Amount)
 	}
 }

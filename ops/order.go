@@ -20,15 +20,17 @@ import (
 // refundView is the refund as the order page shows it: the workflow's
 // status when it answers, else the store's record.
 type refundView struct {
-	State, Outcome  string
-	Reasons         []string
-	Message         string
-	Waiting         string
-	WaitingOn       []waitRow
-	Escalation      *domain.Escalation
-	Audit           []domain.AuditEntry
-	Steps           []workflows.StepRecord
-	Amount          string
+	State, Outcome string
+	Reasons        []string
+	Message        string
+	Waiting        string
+	WaitingOn      []waitRow
+	Escalation     *domain.Escalation
+	Audit          []domain.AuditEntry
+	Steps          []workflows.StepRecord
+	Amount         string
+	// AmountDue says Amount is what the decision will pay, not yet paid.
+	AmountDue       bool
 	GiftCard        string
 	BenefitPoints   int64
 	Destination     string
@@ -131,6 +133,10 @@ func viewOfStatus(st workflows.RefundStatus, rec ports.RefundRecord, now time.Ti
 	if p := st.Payout; p != nil {
 		v.Amount, v.GiftCard, v.BenefitPoints = amount(p.Cash, p.Currency), p.GiftCard, p.BenefitPoints
 		v.Destination, v.PaymentID = string(p.Destination), p.PaymentID
+	} else if d := st.Decision; v.Amount == "" && d != nil && d.Refund != nil && !finalOutcome(v.Outcome) {
+		// Not paid yet (the record has cash once paid): the decision's
+		// breakdown is what an approver is asked to let through.
+		v.Amount, v.AmountDue = amount(d.Refund.Cash.String(), d.Refund.Cash.Currency().Code), true
 	}
 	if v.RequestedBy == "" {
 		for _, a := range st.Audit {

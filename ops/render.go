@@ -141,8 +141,15 @@ func refusal(err error) string {
 		code, msg = errs.Internal, "internal error"
 	}
 	s := fmt.Sprintf("%d %s — ", statusFor(err), strings.ReplaceAll(string(code), "_", " "))
-	if rules := errs.RulesOf(err); len(rules) > 0 && code != errs.Internal {
+	if rules := errs.RulesOf(err); len(rules) > 0 && code != errs.Internal && !citesRules(msg, rules) {
 		s += strings.Join(rules, ", ") + ": "
 	}
 	return s + msg
+}
+
+// citesRules reports whether msg already begins with the rules, as the
+// workflows' refusals do ("GW-4: demo-operator requested this refund…"):
+// the page then does not cite them twice.
+func citesRules(msg string, rules []string) bool {
+	return strings.HasPrefix(msg, strings.Join(rules, ", ")+":")
 }
