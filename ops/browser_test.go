@@ -96,13 +96,10 @@ func (b *browser) screenshot(name string, full bool) {
 	if err := os.WriteFile(tmp, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
-	if os.Getenv("CERTFLOW_SCREENSHOTS") == "1" {
-		dst := filepath.Join("..", "docs", name)
-		if err := os.WriteFile(dst, png, 0o644); err != nil {
-			b.t.Fatal(err)
-		}
-		b.t.Logf("screenshot %s (%d bytes)", dst, len(png))
-	}
+	// The screenshots in docs/ are the real stack's
+	// (e2e/ops_browser_test.go): these pages run on fakes, so they stay
+	// in the test's folder.
+	b.t.Logf("screenshot %s (%d bytes)", tmp, len(png))
 }
 
 // seedMany adds n orders spread over the situations, as a busy store
