@@ -49,6 +49,10 @@ type Profile struct {
 	// states no such restriction (tencent refunds any certificate that was
 	// not issued, TC-1).
 	CombinedRule string `json:"combined_rule,omitempty"`
+	// Inferred names the terms of this profile that its own seed page does
+	// not state, each rule ID with where it was taken from and why: they
+	// are the vendor's terms by inference, not by the page's words.
+	Inferred map[string]string `json:"inferred,omitempty"`
 	// ReviewBusinessDays bounds a CA revocation review (SSL-6, T-3); zero
 	// when the profile never revokes (its RefusedStates refuse Issued).
 	ReviewBusinessDays int `json:"review_business_days,omitempty"`
@@ -296,6 +300,14 @@ func (p Profile) validateRuleNames() error {
 	} {
 		if r.id != "" && !KnownRule(r.id) {
 			return fieldErr(r.field, "unknown rule %q", r.id)
+		}
+	}
+	for id, why := range p.Inferred {
+		switch {
+		case !KnownRule(id):
+			return fieldErr("inferred", "unknown rule %q", id)
+		case strings.TrimSpace(why) == "":
+			return fieldErr("inferred", "rule %s: say where it was inferred from and why", id)
 		}
 	}
 	return nil

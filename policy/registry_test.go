@@ -153,6 +153,8 @@ func TestBrokenProfiles(t *testing.T) {
 		"unknown cancel policy":   {strings.Replace(good, `"before_irreversible"`, `"sometimes"`, 1), "broken.json: field cancel.policy"},
 		"unknown destination":     {strings.Replace(good, `"original_method"`, `"pocket"`, 1), "broken.json: field refund.destination"},
 		"revokes without a bound": {strings.Replace(good, `"review_business_days": 5,`, ``, 1), "broken.json: field review_business_days"},
+		"inferred unknown rule":   {strings.Replace(good, `"combined_rule": "SSL-3",`, `"combined_rule": "SSL-3", "inferred": {"SSL-99": "from elsewhere"},`, 1), `broken.json: field inferred: unknown rule "SSL-99"`},
+		"inferred without why":    {strings.Replace(good, `"combined_rule": "SSL-3",`, `"combined_rule": "SSL-3", "inferred": {"SSL-3": " "},`, 1), "broken.json: field inferred: rule SSL-3: say where it was inferred from and why"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -168,6 +170,23 @@ func TestBrokenProfiles(t *testing.T) {
 		_, err := LoadRegistryFS(fstest.MapFS{"v2.json": {Data: []byte(strings.Replace(good, `"2024.1"`, `"2024.2"`, 1))}})
 		errstest.Want(t, err, errs.Invalid, "v2.json: field effective_from")
 	})
+}
+
+// SSL-3 applies to aliyun-cn by inference (the cn page is a subset of the
+// same vendor's terms and does not mention combined certificates), and the
+// profile says so.
+func TestAliyunCNSaysSSL3IsInferred(t *testing.T) {
+	reg, err := LoadRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := reg.Resolve("aliyun-cn", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.CombinedRule != "SSL-3" || !strings.HasPrefix(p.Inferred["SSL-3"], "inferred: ") {
+		t.Errorf("aliyun-cn combined_rule %q, inferred %q; want SSL-3 marked inferred", p.CombinedRule, p.Inferred)
+	}
 }
 
 // TestLoadRegistryDir loads an operator's extra profile from a directory.
