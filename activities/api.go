@@ -116,6 +116,9 @@ type Store = ports.Store
 // RefundRecord is the store's view of a refund (see ports.RefundRecord).
 type RefundRecord = ports.RefundRecord
 
+// RefundDue is the amount a judged refund is owed (RefundRecord.Due).
+type RefundDue = ports.RefundDue
+
 // Records are one workflow task's store writes, written together (see
 // ports.Records), with their parts.
 type (

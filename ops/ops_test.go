@@ -22,6 +22,7 @@ import (
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -595,5 +596,57 @@ func TestOrderPageShowsTheAmountDueBeforeThePayment(t *testing.T) {
 	st.Payout, st.Outcome, st.State = nil, workflows.OutcomeCancelled, "cancelled"
 	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "" {
 		t.Errorf("cancelled: amount %q, want none", v.Amount)
+	}
+}
+
+// The store's record carries the amount due from the judgement on: the
+// queue and the order page show it for a refund not paid yet (GW-4: what
+// the approver lets through), the payout once paid, nothing once ended.
+func TestQueueAndOrderPageShowTheRecordsAmountDue(t *testing.T) {
+	e := newEnv(t)
+	since := t0.Add(-time.Hour)
+	due := &ports.RefundDue{Cash: "45.10", Currency: "USD", Destination: domain.OriginalMethod}
+	e.stack.addOrder("o-due", &ports.RefundRecord{State: "awaiting_approval", Outcome: "awaiting_approval", RequestedBy: "erin", UpdatedAt: since,
+		WaitingOn: []domain.Wait{{Kind: domain.WaitOperatorApproval, Since: since, Rule: "GW-4", Detail: "over the threshold"}}, Due: due})
+	c := e.client()
+	c.login("alice-operator-token-0123456789")
+	q := c.get("/ops/?tab=approval")
+	row := regexp.MustCompile(`(?s)<tr data-order="o-due">.*?</tr>`).FindString(q.body)
+	if !strings.Contains(row, "<td>45.10 USD<br><small>due</small></td>") {
+		t.Fatalf("approval row of o-due = %q, want the amount due 45.10 USD", row)
+	}
+	const shown = `<dt>Amount due</dt><dd id="refund-amount">45.10 USD</dd>`
+	if p := c.get("/ops/orders/o-due"); !strings.Contains(p.body, shown) {
+		t.Errorf("order page (workflow status) lacks %q:\n%s", shown, p.body)
+	}
+	e.stack.mu.Lock()
+	e.stack.statusErr = errs.E(errs.Unavailable, "temporal is down")
+	e.stack.mu.Unlock()
+	if p := c.get("/ops/orders/o-due"); !strings.Contains(p.body, shown) {
+		t.Errorf("order page (store record) lacks %q:\n%s", shown, p.body)
+	}
+
+	for name, tc := range map[string]struct {
+		rec    ports.RefundRecord
+		amount string
+		due    bool
+	}{
+		"unpaid":     {ports.RefundRecord{State: "committed", Outcome: "pending", Due: due}, "45.10 USD", true},
+		"paid":       {ports.RefundRecord{State: "refunded", Outcome: "refunded", Cash: "45.10", Currency: "USD", PaymentID: "pay_1", Due: due}, "45.10 USD", false},
+		"cancelled":  {ports.RefundRecord{State: "cancelled", Outcome: "cancelled", Due: due}, "", false},
+		"not judged": {ports.RefundRecord{State: "refund_requested", Outcome: "pending"}, "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if v := viewOfRecord(tc.rec, t0); v.Amount != tc.amount || v.AmountDue != tc.due {
+				t.Errorf("record view: amount %q, due %v; want %q, %v", v.Amount, v.AmountDue, tc.amount, tc.due)
+			}
+			if v := viewOfStatus(workflows.RefundStatus{State: statemachine.OrderState(tc.rec.State), Outcome: workflows.Outcome(tc.rec.Outcome)}, tc.rec, t0); v.Amount != tc.amount || v.AmountDue != tc.due {
+				t.Errorf("status view: amount %q, due %v; want %q, %v", v.Amount, v.AmountDue, tc.amount, tc.due)
+			}
+			r, ok := e.h.rowOf(tabs[1], ports.OrderSummary{Order: domain.Order{ID: "o-x"}, Refund: &tc.rec}, t0)
+			if ok && (r.Amount != tc.amount || r.AmountDue != tc.due) {
+				t.Errorf("queue row: amount %q, due %v; want %q, %v", r.Amount, r.AmountDue, tc.amount, tc.due)
+			}
+		})
 	}
 }

@@ -137,6 +137,9 @@ func viewOfStatus(st workflows.RefundStatus, rec ports.RefundRecord, now time.Ti
 		// Not paid yet (the record has cash once paid): the decision's
 		// breakdown is what an approver is asked to let through.
 		v.Amount, v.AmountDue = amount(d.Refund.Cash.String(), d.Refund.Cash.Currency().Code), true
+	} else if v.Amount == "" {
+		// The store's record keeps the amount due from the judgement on.
+		v.Amount, v.AmountDue = dueAmount(rec.Due, v.Outcome)
 	}
 	if v.RequestedBy == "" {
 		for _, a := range st.Audit {
@@ -157,6 +160,9 @@ func viewOfRecord(rec ports.RefundRecord, now time.Time) *refundView {
 		Audit: rec.Audit, RequestedBy: rec.RequestedBy, UpdatedAt: rec.UpdatedAt,
 		Amount: amount(rec.Cash, rec.Currency), GiftCard: rec.GiftCard, BenefitPoints: rec.BenefitPoints,
 		Destination: string(rec.Destination), PaymentID: rec.PaymentID, CancelReason: cancelReason(rec),
+	}
+	if v.Amount == "" {
+		v.Amount, v.AmountDue = dueAmount(rec.Due, rec.Outcome)
 	}
 	// The record keeps no steps: its last state stands for them.
 	v.Steps = []workflows.StepRecord{{At: rec.UpdatedAt, Step: rec.State, Detail: rec.Waiting}}

@@ -61,8 +61,11 @@ func finalOutcome(o string) bool {
 
 // row is one refund in a tab, ready to show.
 type row struct {
-	OrderID, Product   string
-	Amount             string
+	OrderID, Product string
+	Amount           string
+	// AmountDue says Amount is what the judgement will pay (the record's
+	// amount due), not yet paid.
+	AmountDue          bool
 	RequestedBy        string
 	State, Outcome     string
 	Since              time.Time
@@ -167,6 +170,9 @@ func (h *Handler) rowOf(t tab, o ports.OrderSummary, now time.Time) (row, bool) 
 		OrderURL: "/ops/orders/" + url.PathEscape(o.Order.ID), WebUIURL: h.webUIURL(o.Order.ID),
 	}
 	r.Amount = amount(rec.Cash, rec.Currency)
+	if r.Amount == "" {
+		r.Amount, r.AmountDue = dueAmount(rec.Due, rec.Outcome)
+	}
 	switch {
 	case t.finished:
 		if !finalOutcome(rec.Outcome) || now.Sub(rec.UpdatedAt) > h.cfg.FinishedWindow {
@@ -254,6 +260,16 @@ func cancelReason(rec ports.RefundRecord) string {
 		}
 	}
 	return rec.Message
+}
+
+// dueAmount is the cash of a refund's amount due while it is not paid and
+// has not ended (true), or "" (false).
+func dueAmount(d *ports.RefundDue, outcome string) (string, bool) {
+	if d == nil || finalOutcome(outcome) {
+		return "", false
+	}
+	a := amount(d.Cash, d.Currency)
+	return a, a != ""
 }
 
 func amount(v, currency string) string {

@@ -200,6 +200,24 @@ type RefundRecord struct {
 	GiftCard      string             `json:"gift_card,omitempty"`
 	BenefitPoints int64              `json:"benefit_points,omitempty"`
 	Destination   domain.Destination `json:"destination,omitempty"`
+	// Due is the refund the request was judged to be owed (the policy
+	// decision's breakdown), set once an eligible request is judged and
+	// kept after payment; nil before judgement and for a request judged
+	// not eligible. Until the refund is paid (Cash, PaymentID) it is the
+	// amount that will be paid, and what an approving operator lets
+	// through (GW-4). A payment that fell back to the account balance
+	// (GEN-4) shows in Destination, not here.
+	Due *RefundDue `json:"due,omitempty"`
+}
+
+// RefundDue is the amount a refund was judged to be owed: decimal text at
+// the currency's minor unit (M-1), never floats.
+type RefundDue struct {
+	Cash          string             `json:"cash"`
+	GiftCard      string             `json:"gift_card,omitempty"`
+	BenefitPoints int64              `json:"benefit_points,omitempty"`
+	Currency      string             `json:"currency"`
+	Destination   domain.Destination `json:"destination"`
 }
 
 // NoRefund, as OrderFilter.RefundState, selects the orders that have no

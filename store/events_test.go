@@ -128,6 +128,19 @@ func TestRefundEvents(t *testing.T) {
 			want: []ports.EventType{ports.EventRefundRequested, ports.EventRefundApproved, ports.EventRefundEscalated,
 				ports.EventRefundWaitingChanged, ports.EventRefundPaid},
 		},
+		"the amount due alone changes no event": {
+			writes: []func(*store.DB) error{
+				rec(t1, "awaiting_approval", "awaiting_approval", nil),
+				rec(t2, "awaiting_approval", "awaiting_approval", func(r *ports.RefundRecord) {
+					r.Due = &ports.RefundDue{Cash: "80", Currency: "USD", Destination: domain.OriginalMethod}
+				}),
+				rec(t3, "awaiting_approval", "awaiting_approval", func(r *ports.RefundRecord) {
+					r.Due = &ports.RefundDue{Cash: "70", GiftCard: "1", Currency: "USD", Destination: domain.AccountBalance}
+				}),
+				rec(t3, "awaiting_approval", "awaiting_approval", nil),
+			},
+			want: []ports.EventType{ports.EventRefundRequested},
+		},
 		"an older record is not written and writes no event": {
 			writes: []func(*store.DB) error{rec(t2, "releasing", "pending", nil), rec(t1, "refunded", "refunded", nil)},
 			want:   []ports.EventType{ports.EventRefundRequested},
@@ -165,7 +178,7 @@ func TestRefundEventData(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Cash: "80",
-		PaymentID: "pay_1", UpdatedAt: at.Add(time.Hour), Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: by}}}); err != nil {
+		PaymentID: "pay_1", UpdatedAt: at.Add(time.Hour), Due: &ports.RefundDue{Cash: "80", Destination: domain.OriginalMethod}, Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: by}}}); err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, db)
@@ -184,6 +197,9 @@ func TestRefundEventData(t *testing.T) {
 	got, err := db.GetRefund(ctx, "o-1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.Due == nil || got.Due.Cash != "80.00" {
+		t.Fatalf("record read back = %+v, want the amount due 80.00", got)
 	}
 	want, _ := json.Marshal(got)
 	if string(paid.Data) != string(want) {

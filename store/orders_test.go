@@ -10,6 +10,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 )
@@ -352,7 +353,11 @@ func TestListOrders(t *testing.T) {
 	tie.PaidAt = t0.Add(6 * time.Hour)
 	put(t, db, tie)
 	for id, state := range map[string]string{"o-1": "refunded", "o-2": "refunded", "o-3": "releasing"} {
-		if err := db.SaveRefund(ctx, activities.RefundRecord{OrderID: id, State: state, UpdatedAt: t0}); err != nil {
+		rec := activities.RefundRecord{OrderID: id, State: state, UpdatedAt: t0}
+		if id == "o-3" {
+			rec.Due = &ports.RefundDue{Cash: "12.5", Destination: domain.OriginalMethod}
+		}
+		if err := db.SaveRefund(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -414,7 +419,8 @@ func TestListOrders(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := page.Orders[0]
-		if len(s.Order.Certificates) != 1 || s.Order.Certificates[0].ID != "c-3" || s.Refund == nil || s.Refund.State != "releasing" {
+		if len(s.Order.Certificates) != 1 || s.Order.Certificates[0].ID != "c-3" || s.Refund == nil || s.Refund.State != "releasing" ||
+			s.Refund.Due == nil || *s.Refund.Due != (ports.RefundDue{Cash: "12.50", Currency: "USD", Destination: domain.OriginalMethod}) {
 			t.Fatalf("summary = %+v", s)
 		}
 	})

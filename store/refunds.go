@@ -34,7 +34,9 @@ var refundOutcomes = []string{outcomePending, outcomeAwaitingApproval, outcomeRe
 // workflow's projection for the console), replacing the previous record
 // unless that one is newer. The order must exist (errs.NotFound).
 // rec.Cash and rec.GiftCard, when set, must be amounts of the order's
-// currency; an empty rec.Currency means the order's. The events of what
+// currency; an empty rec.Currency means the order's. rec.Due, when set,
+// must be in the order's currency too (its empty Currency means the
+// order's) and have cash. The events of what
 // changed go to the outbox in the same transaction (saveRefund).
 func (db *DB) SaveRefund(ctx context.Context, rec ports.RefundRecord) error {
 	if err := checkRefundRecord(rec); err != nil {
@@ -58,6 +60,19 @@ func checkRefundRecord(rec ports.RefundRecord) error {
 	case "", domain.OriginalMethod, domain.AccountBalance:
 	default:
 		return errs.E(errs.Invalid, "refund of order %s: unknown destination %q", rec.OrderID, rec.Destination)
+	}
+	if d := rec.Due; d != nil {
+		switch {
+		case d.Cash == "":
+			return errs.E(errs.Invalid, "refund of order %s: the amount due has no cash", rec.OrderID)
+		case d.BenefitPoints < 0:
+			return errs.E(errs.Invalid, "refund of order %s: benefit points due %d are negative", rec.OrderID, d.BenefitPoints)
+		}
+		switch d.Destination {
+		case "", domain.OriginalMethod, domain.AccountBalance:
+		default:
+			return errs.E(errs.Invalid, "refund of order %s: unknown destination %q of the amount due", rec.OrderID, d.Destination)
+		}
 	}
 	for _, w := range rec.WaitingOn {
 		if !w.Kind.Valid() {
@@ -90,8 +105,12 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 	if err != nil {
 		return err
 	}
+	due, err := refundDue(rec, orderCurrency)
+	if err != nil {
+		return err
+	}
 	rec = normalRefund(rec)
-	rec.Cash, rec.Currency, rec.GiftCard = cash, currency, giftCard
+	rec.Cash, rec.Currency, rec.GiftCard, rec.Due = cash, currency, giftCard, due
 	cols, err := newRefundColumns(rec)
 	if err != nil {
 		return err
@@ -103,8 +122,9 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
 			waiting, escalated, requested_by, waiting_on, waiting_kinds, escalation, audit, message,
-			gift_card, benefit_points, destination)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			gift_card, benefit_points, destination,
+			due_cash, due_gift_card, due_benefit_points, due_currency, due_destination)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (order_id) DO UPDATE SET
 			state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
 			cash = excluded.cash, currency = excluded.currency, payment_id = excluded.payment_id,
@@ -112,12 +132,16 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 			requested_by = excluded.requested_by, waiting_on = excluded.waiting_on,
 			waiting_kinds = excluded.waiting_kinds, escalation = excluded.escalation, audit = excluded.audit,
 			message = excluded.message, gift_card = excluded.gift_card,
-			benefit_points = excluded.benefit_points, destination = excluded.destination
+			benefit_points = excluded.benefit_points, destination = excluded.destination,
+			due_cash = excluded.due_cash, due_gift_card = excluded.due_gift_card,
+			due_benefit_points = excluded.due_benefit_points, due_currency = excluded.due_currency,
+			due_destination = excluded.due_destination
 		WHERE excluded.updated_at >= refunds.updated_at`,
 		rec.OrderID, rec.State, rec.Outcome, cols.reasons, rec.Cash, rec.Currency, rec.PaymentID,
 		formatTime(rec.UpdatedAt), rec.Waiting, boolInt(rec.Escalated), rec.RequestedBy, cols.waitingOn,
 		cols.waitingKinds, cols.escalation, cols.audit, rec.Message, rec.GiftCard, rec.BenefitPoints,
-		string(rec.Destination))
+		string(rec.Destination), cols.dueCash, cols.due.GiftCard, cols.due.BenefitPoints, cols.due.Currency,
+		string(cols.due.Destination))
 	if err != nil {
 		return dbError(err, "saving refund of order %s", rec.OrderID)
 	}
@@ -245,6 +269,9 @@ func utcPtr(t *time.Time) *time.Time {
 type refundColumns struct {
 	reasons, waitingOn, waitingKinds, audit string
 	escalation                              sql.NullString
+	// dueCash is NULL when there is no amount due; due is then zero.
+	dueCash sql.NullString
+	due     ports.RefundDue
 }
 
 func newRefundColumns(rec ports.RefundRecord) (refundColumns, error) {
@@ -264,6 +291,9 @@ func newRefundColumns(rec ports.RefundRecord) (refundColumns, error) {
 		return refundColumns{}, err
 	}
 	c.waitingKinds = waitingKinds(rec.WaitingOn)
+	if d := rec.Due; d != nil {
+		c.dueCash, c.due = sql.NullString{String: d.Cash, Valid: true}, *d
+	}
 	return c, nil
 }
 
@@ -306,6 +336,34 @@ func refundCash(rec ports.RefundRecord, orderCurrency string) (cash, currency st
 	return cash, orderCurrency, nil
 }
 
+// refundDue checks rec's amount due against the order's currency and
+// returns it with its amounts at the currency's minor unit (M-1) and the
+// currency code; nil stays nil.
+func refundDue(rec ports.RefundRecord, orderCurrency string) (*ports.RefundDue, error) {
+	if rec.Due == nil {
+		return nil, nil
+	}
+	d := *rec.Due
+	if d.Currency != "" {
+		cur, err := money.LookupCurrency(d.Currency)
+		if err != nil {
+			return nil, errs.E(errs.Invalid, "refund of order %s: amount due: %s", rec.OrderID, errs.MessageOf(err))
+		}
+		if cur.Code != orderCurrency {
+			return nil, errs.E(errs.Invalid, "refund of order %s is due in %s, the order in %s", rec.OrderID, cur.Code, orderCurrency)
+		}
+	}
+	var err error
+	if d.Cash, err = refundAmount(rec.OrderID, "cash due", d.Cash, orderCurrency); err != nil {
+		return nil, err
+	}
+	if d.GiftCard, err = refundAmount(rec.OrderID, "gift card due", d.GiftCard, orderCurrency); err != nil {
+		return nil, err
+	}
+	d.Currency = orderCurrency
+	return &d, nil
+}
+
 // refundAmount checks an amount of a refund (the field named) in the
 // order's currency and returns it at the currency's minor unit (M-1). No
 // amount stays empty.
@@ -330,21 +388,23 @@ func refundAmount(orderID, field, value, orderCurrency string) (string, error) {
 
 const refundCols = `r.order_id, r.state, r.outcome, r.reasons, r.cash, r.currency, r.payment_id, r.updated_at,
 	r.waiting, r.escalated, r.requested_by, r.waiting_on, r.escalation, r.audit, r.message, r.gift_card,
-	r.benefit_points, r.destination`
+	r.benefit_points, r.destination, r.due_cash, r.due_gift_card, r.due_benefit_points, r.due_currency,
+	r.due_destination`
 
 // nullRefund scans refundCols of a LEFT JOIN, where a missing record is
 // all NULL.
 type nullRefund struct {
 	orderID, state, outcome, reasons, cash, currency, paymentID, updatedAt sql.NullString
 	waiting, requestedBy, waitingOn, escalation, audit, message, giftCard  sql.NullString
-	destination                                                            sql.NullString
-	escalated, benefitPoints                                               sql.NullInt64
+	destination, dueCash, dueGiftCard, dueCurrency, dueDestination         sql.NullString
+	escalated, benefitPoints, dueBenefitPoints                             sql.NullInt64
 }
 
 func (r *nullRefund) dest() []any {
 	return []any{&r.orderID, &r.state, &r.outcome, &r.reasons, &r.cash, &r.currency, &r.paymentID, &r.updatedAt,
 		&r.waiting, &r.escalated, &r.requestedBy, &r.waitingOn, &r.escalation, &r.audit, &r.message, &r.giftCard,
-		&r.benefitPoints, &r.destination}
+		&r.benefitPoints, &r.destination, &r.dueCash, &r.dueGiftCard, &r.dueBenefitPoints, &r.dueCurrency,
+		&r.dueDestination}
 }
 
 // record returns the scanned refund record, or nil when there was none.
@@ -375,6 +435,11 @@ func (r *nullRefund) record() (*ports.RefundRecord, error) {
 		if err := json.Unmarshal([]byte(r.escalation.String), rec.Escalation); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "stored escalation of refund %s is malformed", rec.OrderID)
 		}
+	}
+	if r.dueCash.Valid {
+		rec.Due = &ports.RefundDue{Cash: r.dueCash.String, GiftCard: r.dueGiftCard.String,
+			BenefitPoints: r.dueBenefitPoints.Int64, Currency: r.dueCurrency.String,
+			Destination: domain.Destination(r.dueDestination.String)}
 	}
 	var err error
 	if rec.UpdatedAt, err = parseTime(r.updatedAt.String); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 )
 
 func TestSaveRefundGetRefund(t *testing.T) {
@@ -53,6 +54,35 @@ func TestSaveRefundGetRefund(t *testing.T) {
 				Audit: []domain.AuditEntry{{Action: domain.AuditRefundApproved, At: updated.UTC(), Note: "ok",
 					Actor: domain.Actor{Subject: "op-2", Role: domain.RoleOperator, IdempotencyKey: "k-1"}}}},
 		},
+		"the amount due round trips at the minor unit, in the order's currency": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", UpdatedAt: updated,
+				Due: &ports.RefundDue{Cash: "80", GiftCard: "0.6", BenefitPoints: 150, Destination: domain.OriginalMethod}}},
+			want: activities.RefundRecord{OrderID: "o-1", State: "awaiting_approval", Outcome: "awaiting_approval", Reasons: []string{},
+				UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit,
+				Due: &ports.RefundDue{Cash: "80.00", GiftCard: "0.60", BenefitPoints: 150, Currency: "USD", Destination: domain.OriginalMethod}},
+		},
+		"a zero amount due is kept, not read as none": {
+			saves: []activities.RefundRecord{{OrderID: "o-1", State: "committed", UpdatedAt: updated,
+				Due: &ports.RefundDue{Cash: "0", Currency: "USD", Destination: domain.AccountBalance}}},
+			want: activities.RefundRecord{OrderID: "o-1", State: "committed", Reasons: []string{}, UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit,
+				Due: &ports.RefundDue{Cash: "0.00", Currency: "USD", Destination: domain.AccountBalance}},
+		},
+		"the amount due is kept after payment; a record without it clears it": {
+			saves: []activities.RefundRecord{
+				{OrderID: "o-1", State: "refunded", Outcome: "refunded", Cash: "80", PaymentID: "pay_1", Destination: domain.AccountBalance, UpdatedAt: updated,
+					Due: &ports.RefundDue{Cash: "80", Destination: domain.OriginalMethod}},
+			},
+			want: activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: []string{}, Cash: "80.00", Currency: "USD",
+				PaymentID: "pay_1", Destination: domain.AccountBalance, UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit,
+				Due: &ports.RefundDue{Cash: "80.00", Currency: "USD", Destination: domain.OriginalMethod}},
+		},
+		"a later record without an amount due clears it": {
+			saves: []activities.RefundRecord{
+				{OrderID: "o-1", State: "committed", UpdatedAt: updated, Due: &ports.RefundDue{Cash: "80", GiftCard: "1", BenefitPoints: 3, Destination: domain.OriginalMethod}},
+				{OrderID: "o-1", State: "rejected", Outcome: "rejected", UpdatedAt: updated.Add(time.Hour)},
+			},
+			want: activities.RefundRecord{OrderID: "o-1", State: "rejected", Outcome: "rejected", Reasons: []string{}, UpdatedAt: updated.Add(time.Hour).UTC(), WaitingOn: noWaits, Audit: noAudit},
+		},
 		"M-1 cash is kept at the minor unit, in the order's currency": {
 			saves: []activities.RefundRecord{{OrderID: "o-1", State: "paying", Cash: "1.5", UpdatedAt: updated}},
 			want:  activities.RefundRecord{OrderID: "o-1", State: "paying", Reasons: []string{}, Cash: "1.50", Currency: "USD", UpdatedAt: updated.UTC(), WaitingOn: noWaits, Audit: noAudit},
@@ -91,17 +121,23 @@ func TestSaveRefundRefusals(t *testing.T) {
 		code errs.Code
 		want string
 	}{
-		"unknown order":                 {rec: activities.RefundRecord{OrderID: "o-9", State: "paying", UpdatedAt: now}, code: errs.NotFound, want: "order o-9 not found"},
-		"empty order ID":                {rec: activities.RefundRecord{State: "paying", UpdatedAt: now}, code: errs.Invalid, want: "order ID is empty"},
-		"empty state":                   {rec: activities.RefundRecord{OrderID: "o-1", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1: state is empty"},
-		"missing update time":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying"}, code: errs.Invalid, want: "update time is missing"},
-		"another currency":              {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1", Currency: "EUR", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is in EUR, the order in USD"},
-		"cash is not a number":          {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "lots", UpdatedAt: now}, code: errs.Invalid, want: `cash "lots" is not a decimal number`},
-		"M-1 gift card beyond the cent": {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", GiftCard: "0.001", UpdatedAt: now}, code: errs.Invalid, want: "gift card: amount"},
-		"negative points":               {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", BenefitPoints: -1, UpdatedAt: now}, code: errs.Invalid, want: "benefit points -1 are negative"},
-		"unknown waiting kind":          {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", WaitingOn: []domain.Wait{{Kind: "moon"}}, UpdatedAt: now}, code: errs.Invalid, want: `unknown waiting kind "moon"`},
-		"unknown destination":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Destination: "pocket", UpdatedAt: now}, code: errs.Invalid, want: `unknown destination "pocket"`},
-		"M-1 fraction of a cent":        {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1.001", UpdatedAt: now}, code: errs.Invalid, want: "more than 2 decimal places"},
+		"unknown order":                  {rec: activities.RefundRecord{OrderID: "o-9", State: "paying", UpdatedAt: now}, code: errs.NotFound, want: "order o-9 not found"},
+		"empty order ID":                 {rec: activities.RefundRecord{State: "paying", UpdatedAt: now}, code: errs.Invalid, want: "order ID is empty"},
+		"empty state":                    {rec: activities.RefundRecord{OrderID: "o-1", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1: state is empty"},
+		"missing update time":            {rec: activities.RefundRecord{OrderID: "o-1", State: "paying"}, code: errs.Invalid, want: "update time is missing"},
+		"another currency":               {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1", Currency: "EUR", UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is in EUR, the order in USD"},
+		"cash is not a number":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "lots", UpdatedAt: now}, code: errs.Invalid, want: `cash "lots" is not a decimal number`},
+		"M-1 gift card beyond the cent":  {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", GiftCard: "0.001", UpdatedAt: now}, code: errs.Invalid, want: "gift card: amount"},
+		"negative points":                {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", BenefitPoints: -1, UpdatedAt: now}, code: errs.Invalid, want: "benefit points -1 are negative"},
+		"unknown waiting kind":           {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", WaitingOn: []domain.Wait{{Kind: "moon"}}, UpdatedAt: now}, code: errs.Invalid, want: `unknown waiting kind "moon"`},
+		"unknown destination":            {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Destination: "pocket", UpdatedAt: now}, code: errs.Invalid, want: `unknown destination "pocket"`},
+		"M-1 fraction of a cent":         {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Cash: "1.001", UpdatedAt: now}, code: errs.Invalid, want: "more than 2 decimal places"},
+		"amount due without cash":        {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Currency: "USD"}, UpdatedAt: now}, code: errs.Invalid, want: "the amount due has no cash"},
+		"amount due in another currency": {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Cash: "1", Currency: "EUR"}, UpdatedAt: now}, code: errs.Invalid, want: "refund of order o-1 is due in EUR, the order in USD"},
+		"M-1 cash due beyond the cent":   {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Cash: "1.001"}, UpdatedAt: now}, code: errs.Invalid, want: "cash due: amount"},
+		"gift card due not a number":     {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Cash: "1", GiftCard: "x"}, UpdatedAt: now}, code: errs.Invalid, want: `gift card due "x" is not a decimal number`},
+		"negative points due":            {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Cash: "1", BenefitPoints: -2}, UpdatedAt: now}, code: errs.Invalid, want: "benefit points due -2 are negative"},
+		"unknown destination due":        {rec: activities.RefundRecord{OrderID: "o-1", State: "paying", Due: &ports.RefundDue{Cash: "1", Destination: "pocket"}, UpdatedAt: now}, code: errs.Invalid, want: `unknown destination "pocket" of the amount due`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

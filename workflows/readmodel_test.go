@@ -119,6 +119,13 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	if last.Outcome != "refunded" || last.PaymentID == "" || last.Cash != "1.28" || last.RequestedBy != "alice" {
 		t.Errorf("final record = %+v", last)
 	}
+	// The amount due is on every record from the judgement on (the
+	// approver's queue shows it), and kept after payment.
+	for i, rec := range st.records {
+		if rec.Due == nil || rec.Due.Cash != "1.28" || rec.Due.Currency != "USD" || rec.Due.Destination == "" {
+			t.Errorf("record %d (%s) has amount due %+v, want 1.28 USD", i, rec.State, rec.Due)
+		}
+	}
 	// Written on change only: no two consecutive records are the same.
 	for i := 1; i < len(st.records); i++ {
 		a, b := st.records[i-1], st.records[i]
@@ -170,5 +177,37 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	}
 	if pay.Calls != 0 {
 		t.Errorf("the provider got %d refund requests, want none (M-3 is the ledger's, before the provider)", pay.Calls)
+	}
+}
+
+// A request judged not eligible has no amount due on its record.
+func TestRefundRecordNoAmountDueWhenRejected(t *testing.T) {
+	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	o := domain.Order{ID: "o-gw", Product: domain.HTTPSGateway, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+		Price: mustDecimal("1.60"), Payment: domain.Payment{Cash: mustDecimal("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
+	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
+	suite := &testsuite.WorkflowTestSuite{}
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
+	late := paid.Add(400 * 24 * time.Hour)
+	env.SetStartTime(late)
+	env.RegisterWorkflow(workflows.RefundWorkflow)
+	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
+		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: late, Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
+	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	var res workflows.RefundStatus
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != workflows.OutcomeRejected {
+		t.Fatalf("result = %+v, %v; want rejected", res, err)
+	}
+	if len(st.records) == 0 {
+		t.Fatal("no record written")
+	}
+	for i, rec := range st.records {
+		if rec.Due != nil {
+			t.Errorf("record %d (%s) has amount due %+v, want none", i, rec.State, rec.Due)
+		}
 	}
 }

@@ -877,6 +877,7 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
 		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy,
 		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message}
+	rec.Due = r.due()
 	if p := r.st.Payout; p != nil {
 		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
 		rec.GiftCard, rec.BenefitPoints, rec.Destination = p.GiftCard, p.BenefitPoints, p.Destination
@@ -895,7 +896,21 @@ func sameRecord(x, y activities.RefundRecord) bool {
 		x.Cash == y.Cash && x.Currency == y.Currency && x.PaymentID == y.PaymentID && x.Waiting == y.Waiting &&
 		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy && sameWaits(x.WaitingOn, y.WaitingOn) &&
 		sameEscalation(x.Escalation, y.Escalation) && sameAudit(x.Audit, y.Audit) && x.Message == y.Message &&
-		x.GiftCard == y.GiftCard && x.BenefitPoints == y.BenefitPoints && x.Destination == y.Destination
+		x.GiftCard == y.GiftCard && x.BenefitPoints == y.BenefitPoints && x.Destination == y.Destination &&
+		(x.Due == nil) == (y.Due == nil) && (x.Due == nil || *x.Due == *y.Due)
+}
+
+// due is the record's amount due: the decision's breakdown once an
+// eligible request is judged (it is set in the same workflow task as the
+// state the judgement leads to, so it costs no record write of its own),
+// nil before and for a request judged not eligible.
+func (r *refund) due() *activities.RefundDue {
+	b := r.decision.Refund
+	if !r.decision.Eligible || b == nil {
+		return nil
+	}
+	return &activities.RefundDue{Cash: b.Cash.String(), GiftCard: b.GiftCard.String(), BenefitPoints: b.BenefitPoints,
+		Currency: b.Cash.Currency().Code, Destination: b.Destination}
 }
 
 func (r *refund) details() string {
