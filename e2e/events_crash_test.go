@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,19 +187,33 @@ func readSink(t *testing.T, path string) (recs []sinkRecord, bad []string) {
 	return recs, bad
 }
 
-// countInLogs counts the lines holding s in the files.
-func countInLogs(t *testing.T, paths []string, s string) int {
-	n := 0
+// duplicateIDs returns the webhook-ids of the duplicate deliveries the
+// receiver logged (at debug, its -dev-log), once per duplicate.
+func duplicateIDs(t *testing.T, paths []string) []string {
+	t.Helper()
+	var ids []string
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Errorf("reading %s: %v", p, err)
 			continue
 		}
-		n += bytes.Count(b, []byte(s))
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, "duplicate delivery ignored") {
+				continue
+			}
+			m := dupID.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("a duplicate without its webhook-id: %s", line)
+				continue
+			}
+			ids = append(ids, m[1])
+		}
 	}
-	return n
+	return ids
 }
+
+var dupID = regexp.MustCompile(`"webhook_id": ?"(evt_[0-9a-f]+)"`)
 
 // The issue's kill -9 test: two gateways (each dispatching events) and two
 // workers as real processes on one PostgreSQL store refund 200 orders;
@@ -268,7 +284,7 @@ func TestEventsSurviveKills(t *testing.T) {
 		gws = append(gws, &proc{t: t, name: fmt.Sprintf("gateway%d", i), bin: gatewayBin, dir: dir, env: []string{
 			"TEMPORAL_ADDRESS=" + srv.FrontendHostPort(), "TEMPORAL_NAMESPACE=default", "CERTFLOW_DB=" + dsn,
 			"CERTFLOW_GATEWAY_ADDR=" + addr, "CERTFLOW_TOKENS=e2e-console:console:" + consoleToken,
-			"CERTFLOW_WEBHOOK_SECRETS=" + secret, "CERTFLOW_DIAL_TIMEOUT=2m", "CERTFLOW_LOG_LEVEL=info",
+			"CERTFLOW_WEBHOOK_SECRETS=" + secret, "CERTFLOW_DIAL_TIMEOUT=2m", "CERTFLOW_LOG_LEVEL=debug",
 			"CERTFLOW_EVENT_ENDPOINTS=console=http://" + sinkAddr + "/hooks", "CERTFLOW_EVENT_SECRETS=console=" + eventsSecret,
 			"CERTFLOW_EVENT_LEASE=3s", "CERTFLOW_EVENT_TIMEOUT=1s", "CERTFLOW_EVENT_MAX_IN_FLIGHT=8"}})
 		workers = append(workers, &proc{t: t, name: fmt.Sprintf("worker%d", i), bin: workerBin, dir: dir, args: []string{"-metrics-addr="}, env: []string{
@@ -357,8 +373,9 @@ func TestEventsSurviveKills(t *testing.T) {
 		return len(recs)
 	}
 	var (
-		killLog  []string
-		lastKill time.Time
+		killLog   []string
+		killTimes []time.Time
+		lastKill  time.Time
 	)
 	killsDone := make(chan struct{})
 	go func() {
@@ -368,6 +385,7 @@ func TestEventsSurviveKills(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			n := received()
+			killTimes = append(killTimes, time.Now())
 			kill()
 			lastKill = time.Now()
 			killLog = append(killLog, fmt.Sprintf("%s with %d events received", what, n))
@@ -606,15 +624,64 @@ func TestEventsSurviveKills(t *testing.T) {
 		}
 	}
 
-	dups := countInLogs(t, sink.logs, "duplicate delivery ignored")
+	// Figures: the receiver's duplicates (and how many came within a few
+	// seconds of a kill, i.e. from a delivery a kill cut short), each
+	// gateway's attempts (its debug log), the outbox's attempts.
+	dupIDs := duplicateIDs(t, sink.logs)
+	dups := len(dupIDs)
+	firstAt := map[string]time.Time{}
+	for _, r := range recs {
+		firstAt[r.WebhookID] = r.ReceivedAt
+	}
+	nearKill := 0
+	for _, id := range dupIDs {
+		for _, k := range killTimes {
+			if d := k.Sub(firstAt[id]); d > -time.Second && d < 5*time.Second {
+				nearKill++
+				break
+			}
+		}
+	}
+	var perGateway []string
+	for _, g := range gws {
+		for i, path := range g.logs {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			attempts, delivered := 0, 0
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `"event delivery attempt"`) {
+					attempts++
+					if strings.Contains(line, `"result":"delivered"`) {
+						delivered++
+					}
+				}
+			}
+			perGateway = append(perGateway, fmt.Sprintf("%s#%d %d attempts (%d accepted)", g.name, i+1, attempts, delivered))
+		}
+	}
+	sqlDB, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	var nDeliveries, nAttempts, nRetried int64
+	if err := sqlDB.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(attempts), 0), COUNT(*) FILTER (WHERE attempts > 1)
+		FROM deliveries WHERE delivered = 1`).Scan(&nDeliveries, &nAttempts, &nRetried); err != nil {
+		t.Errorf("reading the deliveries: %v", err)
+	}
 	types := map[ports.EventType]int{}
 	for _, e := range outbox {
 		types[e.Type]++
 	}
 	t.Logf("kills: %s", strings.Join(killLog, "; "))
 	t.Logf("process starts: eventsink %d, gateways %d+%d, workers %d+%d", sink.starts, gws[0].starts, gws[1].starts, workers[0].starts, workers[1].starts)
-	t.Logf("events: %d in the outbox (%v), %d in the receiver's file; deliveries accepted %d, duplicates %d",
-		len(outbox), types, len(recs), len(recs)+dups, dups)
+	t.Logf("events: %d in the outbox (%v), %d in the receiver's file; deliveries accepted by the receiver %d, duplicates %d (%d of them first received less than 5 s before a kill)",
+		len(outbox), types, len(recs), len(recs)+dups, dups, nearKill)
+	t.Logf("outbox: %d deliveries done, %d claims (attempts), %d deliveries claimed more than once; by process: %s",
+		nDeliveries, nAttempts, nRetried, strings.Join(perGateway, ", "))
 	t.Logf("after the last kill: refunds done in %s, the receiver's last new event at %s",
 		refundsDone.Sub(lastKill).Round(time.Millisecond), drained.Sub(lastKill).Round(time.Millisecond))
 	if len(killLog) != 3 {
