@@ -308,6 +308,18 @@ func TestEventsSurviveKills(t *testing.T) {
 		g.waitHealthy("http://"+gwAddrs[i]+"/readyz", 2*time.Minute)
 	}
 
+	// The dispatchers made the endpoint known to the outbox: it receives
+	// the events written from then on.
+	for end := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st, err := db.EndpointStatuses(ctx)
+		if err == nil && len(st) == 1 && st[0].Name == "console" && st[0].Enabled {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the endpoint is not known to the outbox: %+v, %v", st, err)
+		}
+	}
+
 	// send calls a gateway's console API, trying the other gateway while
 	// one is down and waiting out 429s.
 	send := func(gw int, method, path string, body any) (int, string) {
