@@ -674,6 +674,18 @@ func TestEventsSurviveKills(t *testing.T) {
 			perGateway = append(perGateway, fmt.Sprintf("%s#%d %d attempts (%d accepted)", g.name, i+1, attempts, delivered))
 		}
 	}
+	// Delivery lag: from the change to the receiver's file.
+	var lags []time.Duration
+	for _, r := range recs {
+		lags = append(lags, r.ReceivedAt.Sub(r.Event.OccurredAt))
+	}
+	slices.Sort(lags)
+	lag := func(q float64) time.Duration {
+		if len(lags) == 0 {
+			return 0
+		}
+		return lags[min(len(lags)-1, int(q*float64(len(lags))))].Round(time.Millisecond)
+	}
 	sqlDB, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -694,6 +706,7 @@ func TestEventsSurviveKills(t *testing.T) {
 		len(outbox), types, len(recs), len(recs)+dups, dups, nearKill)
 	t.Logf("outbox: %d deliveries done, %d claims (attempts), %d deliveries claimed more than once; by process: %s",
 		nDeliveries, nAttempts, nRetried, strings.Join(perGateway, ", "))
+	t.Logf("delivery lag (occurred_at to the receiver's file): median %s, p95 %s, max %s", lag(0.5), lag(0.95), lag(1))
 	t.Logf("after the last kill: refunds done in %s, the receiver's last new event at %s",
 		refundsDone.Sub(lastKill).Round(time.Millisecond), drained.Sub(lastKill).Round(time.Millisecond))
 	if len(killLog) != 3 {
