@@ -53,11 +53,12 @@ type proc struct {
 	env  []string
 	dir  string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	starts int
-	logs   []string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	starts   int
+	logs     []string
+	killedAt []time.Time // when each process of logs was killed
 }
 
 // start starts the process; it reports a failure with t.Errorf (it may
@@ -90,6 +91,9 @@ func (p *proc) start() {
 func (p *proc) kill() {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
+	if cmd != nil && len(p.killedAt) < len(p.logs) {
+		p.killedAt = append(p.killedAt, time.Now())
+	}
 	p.mu.Unlock()
 	if cmd == nil {
 		return
@@ -654,24 +658,72 @@ func TestEventsSurviveKills(t *testing.T) {
 			}
 		}
 	}
+	// Each gateway's attempts, from its debug log. Two dispatchers never
+	// hold one delivery at once: an event the receiver accepted twice was
+	// first accepted by a dispatcher killed moments later, before it could
+	// record the answer.
+	type accepted struct {
+		at       time.Time
+		process  string
+		killedAt time.Time // zero: not killed
+	}
+	acceptedBy := map[string][]accepted{}
 	var perGateway []string
 	for _, g := range gws {
-		for i, path := range g.logs {
+		g.mu.Lock()
+		logs, killedAt := slices.Clone(g.logs), slices.Clone(g.killedAt)
+		g.mu.Unlock()
+		for i, path := range logs {
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Error(err)
 				continue
 			}
+			process := fmt.Sprintf("%s#%d", g.name, i+1)
+			var killed time.Time
+			if i < len(killedAt) {
+				killed = killedAt[i]
+			}
 			attempts, delivered := 0, 0
 			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, `"event delivery attempt"`) {
-					attempts++
-					if strings.Contains(line, `"result":"delivered"`) {
-						delivered++
-					}
+				if !strings.Contains(line, `"event delivery attempt"`) {
+					continue
 				}
+				var l struct {
+					TS     string `json:"ts"`
+					Event  string `json:"event"`
+					Result string `json:"result"`
+				}
+				if err := json.Unmarshal([]byte(line), &l); err != nil {
+					t.Errorf("%s: a log line that does not parse: %s", process, line)
+					continue
+				}
+				attempts++
+				if l.Result != "delivered" {
+					continue
+				}
+				delivered++
+				at, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS)
+				if err != nil {
+					t.Errorf("%s: time %q: %v", process, l.TS, err)
+				}
+				acceptedBy[l.Event] = append(acceptedBy[l.Event], accepted{at: at, process: process, killedAt: killed})
 			}
-			perGateway = append(perGateway, fmt.Sprintf("%s#%d %d attempts (%d accepted)", g.name, i+1, attempts, delivered))
+			perGateway = append(perGateway, fmt.Sprintf("%s %d attempts (%d accepted)", process, attempts, delivered))
+		}
+	}
+	acceptedTwice := 0
+	for id, as := range acceptedBy {
+		if len(as) < 2 {
+			continue
+		}
+		acceptedTwice++
+		slices.SortFunc(as, func(a, b accepted) int { return a.at.Compare(b.at) })
+		for _, a := range as[:len(as)-1] {
+			if a.killedAt.IsZero() || a.killedAt.Sub(a.at) > 5*time.Second || a.killedAt.Before(a.at.Add(-time.Second)) {
+				t.Errorf("event %s was accepted by %s at %s and again later (%+v), though %s was not killed right after: two dispatchers delivered it",
+					id, a.process, a.at.Format(time.RFC3339Nano), as, a.process)
+			}
 		}
 	}
 	// Delivery lag: from the change to the receiver's file.
@@ -704,8 +756,8 @@ func TestEventsSurviveKills(t *testing.T) {
 	t.Logf("process starts: eventsink %d, gateways %d+%d, workers %d+%d", sink.starts, gws[0].starts, gws[1].starts, workers[0].starts, workers[1].starts)
 	t.Logf("events: %d in the outbox (%v), %d in the receiver's file; deliveries accepted by the receiver %d, duplicates %d (%d of them first received less than 5 s before a kill)",
 		len(outbox), types, len(recs), len(recs)+dups, dups, nearKill)
-	t.Logf("outbox: %d deliveries done, %d claims (attempts), %d deliveries claimed more than once; by process: %s",
-		nDeliveries, nAttempts, nRetried, strings.Join(perGateway, ", "))
+	t.Logf("outbox: %d deliveries done, %d claims (attempts), %d deliveries claimed more than once, %d events accepted twice by the gateways; by process: %s",
+		nDeliveries, nAttempts, nRetried, acceptedTwice, strings.Join(perGateway, ", "))
 	t.Logf("delivery lag (occurred_at to the receiver's file): median %s, p95 %s, max %s", lag(0.5), lag(0.95), lag(1))
 	t.Logf("after the last kill: refunds done in %s, the receiver's last new event at %s",
 		refundsDone.Sub(lastKill).Round(time.Millisecond), drained.Sub(lastKill).Round(time.Millisecond))
