@@ -550,6 +550,7 @@ func TestEventsSurviveKills(t *testing.T) {
 	seen := map[string]int{}
 	lastCursor := map[string]int64{}
 	byOrder := map[string][]ports.Event{}
+	var outOfOrder, missing []string
 	for _, r := range recs {
 		seen[r.WebhookID]++
 		if seen[r.WebhookID] == 2 {
@@ -568,15 +569,21 @@ func TestEventsSurviveKills(t *testing.T) {
 			t.Fatalf("cursor %q: %v", e.Cursor, err)
 		}
 		if prev, ok := lastCursor[e.OrderID]; ok && c <= prev {
-			t.Errorf("order %s: event %s (cursor %d, %s) arrived after cursor %d: out of order", e.OrderID, e.ID, c, e.Type, prev)
+			outOfOrder = append(outOfOrder, fmt.Sprintf("order %s: event %s (cursor %d, %s) arrived after cursor %d", e.OrderID, e.ID, c, e.Type, prev))
 		}
 		lastCursor[e.OrderID] = c
 		byOrder[e.OrderID] = append(byOrder[e.OrderID], r.Event)
 	}
 	for _, e := range outbox {
 		if seen[e.ID] == 0 {
-			t.Errorf("event %s (%s of %s, cursor %s) is missing at the receiver", e.ID, e.Type, e.OrderID, e.Cursor)
+			missing = append(missing, fmt.Sprintf("event %s (%s of %s, cursor %s)", e.ID, e.Type, e.OrderID, e.Cursor))
 		}
+	}
+	if n := len(outOfOrder); n > 0 {
+		t.Errorf("%d events arrived out of their order's order, e.g.:\n%s", n, strings.Join(outOfOrder[:min(n, 10)], "\n"))
+	}
+	if n := len(missing); n > 0 {
+		t.Errorf("%d of %d events are missing at the receiver, e.g.:\n%s", n, len(outbox), strings.Join(missing[:min(n, 10)], "\n"))
 	}
 
 	// The expected events of each order, and one payout each.
@@ -713,18 +720,28 @@ func TestEventsSurviveKills(t *testing.T) {
 		}
 	}
 	acceptedTwice := 0
+	var twoDispatchers []string
 	for id, as := range acceptedBy {
 		if len(as) < 2 {
 			continue
 		}
 		acceptedTwice++
 		slices.SortFunc(as, func(a, b accepted) int { return a.at.Compare(b.at) })
+		var by []string
+		for _, a := range as {
+			by = append(by, a.process+" at "+a.at.Format("15:04:05.000"))
+		}
 		for _, a := range as[:len(as)-1] {
 			if a.killedAt.IsZero() || a.killedAt.Sub(a.at) > 5*time.Second || a.killedAt.Before(a.at.Add(-time.Second)) {
-				t.Errorf("event %s was accepted by %s at %s and again later (%+v), though %s was not killed right after: two dispatchers delivered it",
-					id, a.process, a.at.Format(time.RFC3339Nano), as, a.process)
+				twoDispatchers = append(twoDispatchers, fmt.Sprintf("%s accepted by %s", id, strings.Join(by, ", ")))
+				break
 			}
 		}
+	}
+	if n := len(twoDispatchers); n > 0 {
+		slices.Sort(twoDispatchers)
+		t.Errorf("%d events were accepted twice though the dispatcher that sent the first copy was not killed right after (two dispatchers held them at once), e.g.:\n%s",
+			n, strings.Join(twoDispatchers[:min(n, 5)], "\n"))
 	}
 	// Delivery lag: from the change to the receiver's file.
 	var lags []time.Duration
