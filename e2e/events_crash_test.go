@@ -59,6 +59,7 @@ type proc struct {
 	starts   int
 	logs     []string
 	killedAt []time.Time // when each process of logs was killed
+	stopped  bool        // the test ended: start no more
 }
 
 // start starts the process; it reports a failure with t.Errorf (it may
@@ -66,6 +67,9 @@ type proc struct {
 func (p *proc) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
 	p.starts++
 	logPath := filepath.Join(p.dir, fmt.Sprintf("%s-%d.log", p.name, p.starts))
 	logf, err := os.Create(logPath)
@@ -100,6 +104,14 @@ func (p *proc) kill() {
 	}
 	_ = cmd.Process.Kill()
 	<-exited
+}
+
+// stop kills the process for good: it is not started again.
+func (p *proc) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.kill()
 }
 
 // alive reports whether the current process still runs.
@@ -300,7 +312,7 @@ func TestEventsSurviveKills(t *testing.T) {
 	all := append(append([]*proc{sink}, gws...), workers...)
 	t.Cleanup(func() {
 		for _, p := range all {
-			p.kill()
+			p.stop()
 		}
 	})
 	sink.start()
@@ -392,13 +404,18 @@ func TestEventsSurviveKills(t *testing.T) {
 		killLog   []string
 		killTimes []time.Time
 		lastKill  time.Time
+		restarts  sync.WaitGroup
 	)
 	killsDone := make(chan struct{})
+	t.Cleanup(func() { <-killsDone; restarts.Wait() }) // before the processes are stopped: no start after
 	go func() {
 		defer close(killsDone)
 		step := func(atLeast int, what string, kill func()) {
 			for end := time.Now().Add(40 * time.Second); ctx.Err() == nil && time.Now().Before(end) && received() < atLeast; {
 				time.Sleep(50 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return
 			}
 			n := received()
 			killTimes = append(killTimes, time.Now())
@@ -407,24 +424,27 @@ func TestEventsSurviveKills(t *testing.T) {
 			killLog = append(killLog, fmt.Sprintf("%s with %d events received", what, n))
 		}
 		restart := func(p *proc, after time.Duration) {
-			time.Sleep(after)
-			p.start()
+			restarts.Go(func() {
+				time.Sleep(after)
+				p.start()
+			})
 		}
 		step(60, "kill -9 gateway0 and worker0", func() {
 			gws[0].kill()
 			workers[0].kill()
-			go restart(gws[0], 1500*time.Millisecond)
-			go restart(workers[0], time.Second)
+			restart(gws[0], 1500*time.Millisecond)
+			restart(workers[0], time.Second)
 		})
 		step(250, "kill -9 eventsink", func() {
 			sink.kill()
 			restart(sink, 2*time.Second)
+			restarts.Wait()
 		})
 		step(450, "kill -9 gateway1 and worker1", func() {
 			gws[1].kill()
 			workers[1].kill()
-			go restart(gws[1], 1500*time.Millisecond)
-			go restart(workers[1], time.Second)
+			restart(gws[1], 1500*time.Millisecond)
+			restart(workers[1], time.Second)
 		})
 	}()
 
@@ -471,12 +491,7 @@ func TestEventsSurviveKills(t *testing.T) {
 	}
 	refundsDone := time.Now()
 	<-killsDone
-	for _, p := range append(slices.Clone(gws), workers...) {
-		if !p.alive() {
-			// A restart may still be sleeping; give it a moment.
-			time.Sleep(2 * time.Second)
-		}
-	}
+	restarts.Wait()
 
 	// The whole outbox, paged through the gateway.
 	listOutbox := func() []ports.Event {
