@@ -602,6 +602,7 @@ func TestEventsSurviveKills(t *testing.T) {
 	}
 
 	// The expected events of each order, and one payout each.
+	paths := map[string]int{} // the certificates' paths, as their events tell them
 	for _, id := range ids {
 		evs := byOrder[id]
 		var types []ports.EventType
@@ -642,6 +643,7 @@ func TestEventsSurviveKills(t *testing.T) {
 				state = ch.State
 				chain = append(chain, ch.From+"→"+ch.State)
 			}
+			paths[strings.Join(chain, " ")]++
 			if len(chain) == 0 || state != string(c.State) {
 				t.Errorf("%s: certificate changes %v, want some ending in its state %s", id, chain, c.State)
 			}
@@ -790,6 +792,7 @@ func TestEventsSurviveKills(t *testing.T) {
 		len(outbox), types, len(recs), len(recs)+dups, dups, nearKill)
 	t.Logf("outbox: %d deliveries done, %d claims (attempts), %d deliveries claimed more than once, %d events accepted twice by the gateways; by process: %s",
 		nDeliveries, nAttempts, nRetried, acceptedTwice, strings.Join(perGateway, ", "))
+	t.Logf("certificate paths: %v", paths)
 	t.Logf("delivery lag (occurred_at to the receiver's file): median %s, p95 %s, max %s", lag(0.5), lag(0.95), lag(1))
 	t.Logf("after the last kill: refunds done in %s, the receiver's last new event at %s",
 		refundsDone.Sub(lastKill).Round(time.Millisecond), drained.Sub(lastKill).Round(time.Millisecond))
