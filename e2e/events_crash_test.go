@@ -233,10 +233,13 @@ var dupID = regexp.MustCompile(`"webhook_id": ?"(evt_[0-9a-f]+)"`)
 
 // The issue's kill -9 test: two gateways (each dispatching events) and two
 // workers as real processes on one PostgreSQL store refund 200 orders;
-// while the events are delivered, a gateway, a worker and the receiver are
-// each killed with SIGKILL and started again. Every event of the outbox
-// reaches the receiver, once in its deduplicated file and under its own
-// ID, each order's events in outbox order, and every refund is paid once.
+// while the events are delivered, each gateway with a worker, and the
+// receiver (cmd/eventsink) between them, is killed with SIGKILL and started
+// again. Every event of the outbox reaches the receiver, once in its
+// deduplicated file and under its own ID, each order's events in outbox
+// order; an event the gateways delivered twice was first delivered by one
+// killed right after (never by two dispatchers at once); every refund is
+// paid once.
 func TestEventsSurviveKills(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
