@@ -650,6 +650,11 @@ func TestEventsSurviveKills(t *testing.T) {
 			if len(chain) == 0 || state != string(c.State) {
 				t.Errorf("%s: certificate changes %v, want some ending in its state %s", id, chain, c.State)
 			}
+			// Every state is an event of its own: a revoked certificate
+			// was revoked before it was removed.
+			if strings.HasPrefix(chain[0], "issued→") && !slices.Contains(chain, "validating_revocation→revoked") {
+				t.Errorf("%s: certificate changes %v, want validating_revocation→revoked among them", id, chain)
+			}
 		}
 		ps, err := db.Payouts(ctx, id)
 		if err != nil {
