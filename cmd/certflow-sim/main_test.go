@@ -4,19 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/certflow/certflow/internal/cli"
 	"github.com/certflow/certflow/sim"
 )
 
 func TestSimulatePrintsResult(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"simulate", "-f", "../testdata/scenarios/p12-gateway-prorated.json", "-check"}, &out)
+	err := run(context.Background(), []string{"simulate", "-f", "../../testdata/scenarios/p12-gateway-prorated.json", "-check"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestSimulatePrintsResult(t *testing.T) {
 }
 
 func TestSimulateInvalidFilesFailWithOneLineNamingTheProblem(t *testing.T) {
-	valid, err := os.ReadFile("../testdata/scenarios/p01-ssl-unused-cash-only.json")
+	valid, err := os.ReadFile("../../testdata/scenarios/p01-ssl-unused-cash-only.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +64,11 @@ func TestSimulateInvalidFilesFailWithOneLineNamingTheProblem(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			err := run(context.Background(), []string{"simulate", "-f", path}, &bytes.Buffer{})
+			err := run(context.Background(), []string{"simulate", "-f", path}, &bytes.Buffer{}, io.Discard)
 			if err == nil {
 				t.Fatal("want an error")
 			}
-			msg := oneLine(err.Error())
+			msg := strings.Join(strings.Fields(err.Error()), " ")
 			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 				t.Fatalf("error %q does not name %q", msg, tc.want)
 			}
@@ -76,44 +76,36 @@ func TestSimulateInvalidFilesFailWithOneLineNamingTheProblem(t *testing.T) {
 	}
 }
 
-func TestSimulateNeedsAFile(t *testing.T) {
-	if err := run(context.Background(), []string{"simulate"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-f") {
-		t.Fatalf("err = %v", err)
+// A missing -f is a usage error (exit 2) naming the flag; a file that
+// cannot be read is a failed run (exit 1); -h prints the usage (exit 0).
+func TestSimulateExitStatuses(t *testing.T) {
+	cases := []struct {
+		args   []string
+		status int
+		want   string // in the error, or in the help printed
+	}{
+		{[]string{"simulate"}, cli.StatusUsage, "--file"},
+		{[]string{"simulate", "-f"}, cli.StatusUsage, "--file"},
+		{[]string{"simulate", "-f", "x.json", "--bogus"}, cli.StatusUsage, "--bogus"},
+		{[]string{"simulate", "-f", "/does/not/exist.json"}, cli.StatusFailed, "exist.json"},
+		{[]string{"-h"}, cli.StatusOK, "simulate"},
+		{[]string{"simulate", "--help"}, cli.StatusOK, "--check"},
 	}
-	if err := run(context.Background(), []string{"simulate", "-f", "/does/not/exist.json"}, &bytes.Buffer{}); err == nil {
-		t.Fatal("a missing file must fail")
-	}
-}
-
-func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
-	t.Setenv(EnvToken, "tok-0123456789abcdef")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer tok-0123456789abcdef" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"no token"}}`))
-			return
-		}
-		switch r.URL.Path {
-		case "/v1/orders/o-1/refund/cancel":
-			w.WriteHeader(http.StatusConflict)
-			_, _ = w.Write([]byte(`{"error":{"code":"conflict","message":"CAN-1: an irreversible step was taken","rules":["CAN-1"]}}`))
-		case "/v1/orders/o-1/refund":
-			_, _ = w.Write([]byte(`{"status":{"state":"refunded"}}`))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"status", "-gateway", srv.URL, "-order", "o-1"}, &out); err != nil || !strings.Contains(out.String(), "refunded") {
-		t.Fatalf("status: %v %q", err, out.String())
-	}
-	err := run(context.Background(), []string{"cancel", "-gateway", srv.URL, "-order", "o-1"}, &out)
-	if err == nil || !strings.Contains(err.Error(), "CAN-1") || !strings.Contains(err.Error(), "409") {
-		t.Fatalf("cancel error = %v, want the 409 with its rule", err)
-	}
-	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-order") {
-		t.Fatalf("approve without order: %v", err)
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tc.args, &out, io.Discard)
+			if got := cli.Status(err); got != tc.status {
+				t.Fatalf("status %d (err %v), want %d", got, err, tc.status)
+			}
+			text := out.String()
+			if err != nil {
+				text = err.Error()
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Fatalf("%q does not name %q", text, tc.want)
+			}
+		})
 	}
 }
 
@@ -150,54 +142,5 @@ func TestSimulateStopsOnInterrupt(t *testing.T) {
 	cancel()
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("err = %v, want interrupted", err)
-	}
-}
-
-// The token comes from the environment, is sent as a bearer token, and is
-// never printed.
-func TestConsoleCommandsNeedATokenFromTheEnvironment(t *testing.T) {
-	t.Setenv(EnvToken, "")
-	err := run(context.Background(), []string{"status", "-gateway", "http://127.0.0.1:1", "-order", "o-1"}, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), EnvToken) {
-		t.Fatalf("err = %v, want one naming %s", err, EnvToken)
-	}
-	t.Setenv(EnvToken, "secret-token-0123456789")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"this call needs the operator role; demo-console has the console role"}}`))
-	}))
-	defer srv.Close()
-	err = run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1"}, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(err.Error(), "secret-token") {
-		t.Fatalf("approve with a console token: %v", err)
-	}
-	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1", "-actor", "ops"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-actor") {
-		t.Fatalf("-actor must be refused (the actor is the token's subject): %v", err)
-	}
-}
-
-// import PUTs the order of a file, bare or inside a scenario.
-func TestImport(t *testing.T) {
-	t.Setenv(EnvToken, "tok-0123456789abcdef")
-	var got struct {
-		method, path string
-		body         map[string]any
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got.method, got.path = r.Method, r.URL.Path
-		_ = json.NewDecoder(r.Body).Decode(&got.body)
-		w.WriteHeader(http.StatusCreated)
-		_, _ = w.Write([]byte(`{"created":true}`))
-	}))
-	defer srv.Close()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"import", "-gateway", srv.URL, "-f", "../testdata/scenarios/p01-ssl-unused-cash-only.json"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	if got.method != http.MethodPut || !strings.HasPrefix(got.path, "/v1/orders/") || got.body["profile"] != "aliyun-intl" || got.body["id"] == nil {
-		t.Fatalf("sent %s %s %v", got.method, got.path, got.body)
-	}
-	if err := run(context.Background(), []string{"import", "-gateway", srv.URL}, &out); err == nil || !strings.Contains(err.Error(), "-f") {
-		t.Fatalf("import without -f: %v", err)
 	}
 }
