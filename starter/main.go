@@ -17,9 +17,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -47,12 +45,7 @@ type starterCLI struct {
 	Cancel      cancelCmd      `cmd:"" help:"Cancel the refund (refused after the first irreversible step, CAN-1; never in tencent, CAN-2)."`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	status := cli.Report("starter", run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
-	stop()
-	os.Exit(status)
-}
+func main() { cli.Main("starter", run) }
 
 // run parses args and runs the command. Its error is a *cli.UsageError
 // for a usage error (exit 2), any other error for a failed operation

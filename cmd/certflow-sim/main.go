@@ -16,9 +16,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -30,12 +27,7 @@ type simCLI struct {
 	Simulate simulateCmd `cmd:"" default:"withargs" help:"Run a scenario in the time-skipping test environment and print the result JSON (the default command)."`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	status := cli.Report("certflow-sim", run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
-	stop()
-	os.Exit(status)
-}
+func main() { cli.Main("certflow-sim", run) }
 
 // run parses args and runs the command: a *cli.UsageError for a usage
 // error, any other error for a failed run.

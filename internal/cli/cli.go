@@ -11,11 +11,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 )
@@ -146,4 +150,14 @@ func Report(name string, err error, w io.Writer) int {
 	}
 	fmt.Fprintf(w, "%s: %s\n", name, msg)
 	return Status(err)
+}
+
+// Main is a command's main: it runs run with os.Args, a context that ends
+// on Ctrl-C (SIGINT or SIGTERM), stdout and stderr, reports its error as
+// Report does and exits with the status.
+func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	status := Report(name, run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(status)
 }
