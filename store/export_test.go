@@ -3,8 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/certflow/certflow/store/postgres"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
 // QuotaReturnRule reads the rule the quota ledger recorded for certID's
@@ -60,4 +66,60 @@ func Schema(ctx context.Context, db *DB) (string, error) {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n", nil
+}
+
+// SchemaVersion is the highest goose step applied to db.
+func SchemaVersion(ctx context.Context, db *DB) (int64, error) { return db.schemaVersion(ctx) }
+
+// MakeLegacy leaves the database at dsn as the runner before goose left it
+// at its own version (SQLite 1-7, PostgreSQL 1-5): that runner's steps
+// applied, listed in its schema_migrations, and no goose table. extra rows
+// (version name) are added to schema_migrations as they are.
+func MakeLegacy(ctx context.Context, dsn string, version int, extra ...string) error {
+	d, driver, source := sqlite.Dialect(), sqlite.DriverName, strings.TrimPrefix(dsn, "sqlite:")
+	if strings.HasPrefix(dsn, "postgres") {
+		d, driver, source = postgres.Dialect(), postgres.DriverName, dsn
+	}
+	sdb, err := sql.Open(driver, source)
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	if _, err := sdb.ExecContext(ctx, `CREATE TABLE schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	files, err := fs.Glob(d.Migrations, "*.sql")
+	if err != nil {
+		return err
+	}
+	for _, step := range legacySteps[d.Name][:version] {
+		for _, f := range files {
+			v, _ := strconv.Atoi(f[:5])
+			prev := 0
+			if step.version > 1 {
+				prev = int(legacySteps[d.Name][step.version-2].goose)
+			}
+			if v <= prev || v > int(step.goose) {
+				continue
+			}
+			body, err := fs.ReadFile(d.Migrations, f)
+			if err != nil {
+				return err
+			}
+			if _, err := sdb.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+		}
+		if _, err := sdb.ExecContext(ctx, d.Rebind("INSERT INTO schema_migrations VALUES (?, ?, 'sum', 'at')"), step.version, step.name); err != nil {
+			return err
+		}
+	}
+	for _, e := range extra {
+		v, name, _ := strings.Cut(e, " ")
+		if _, err := sdb.ExecContext(ctx, d.Rebind("INSERT INTO schema_migrations VALUES (?, ?, 'sum', 'at')"), v, name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -57,6 +57,8 @@ type DB struct {
 	sql *sql.DB
 	d   dialect.Dialect
 	now func() time.Time
+	// path is the SQLite file (or sqlite.Memory); "" on PostgreSQL.
+	path string
 }
 
 // Option configures Open.
@@ -108,7 +110,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if d.Name == "sqlite" {
 		sqlite.Configure(sdb, path)
 	}
-	db := &DB{sql: sdb, d: d, now: time.Now}
+	db := &DB{sql: sdb, d: d, now: time.Now, path: path}
 	for _, o := range opts {
 		o(db)
 	}
@@ -126,11 +128,7 @@ func (db *DB) init(ctx context.Context) error {
 	if err := db.d.Init(ctx, db.sql); err != nil {
 		return dbError(err, "preparing the %s database", db.d.Name)
 	}
-	ms, err := loadMigrations(db.d.Migrations)
-	if err != nil {
-		return err
-	}
-	if _, err := db.migrate(ctx, ms); err != nil {
+	if _, err := db.migrate(ctx); err != nil {
 		return err
 	}
 	return nil
