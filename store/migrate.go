@@ -211,4 +211,3 @@ func (db *DB) adoptLegacy(ctx context.Context) error {
 		return nil
 	})
 }
-

@@ -41,17 +41,17 @@ const outboxLock = 0x63666f7574626f78
 // Dialect returns the PostgreSQL dialect.
 func Dialect() dialect.Dialect {
 	return dialect.Dialect{
-		Name:           "postgres",
-		Goose:          database.DialectPostgres,
-		Migrations:     migrations.Postgres(),
-		TableExists:    "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
-		Rebind:         Rebind,
-		ForUpdate:      " FOR UPDATE",
-		SkipLocked:     " FOR UPDATE SKIP LOCKED",
-		LockOutbox:     "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
-		Read:           &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
-		Unavailable:    Unavailable,
-		Init:           func(ctx context.Context, db *sql.DB) error { return nil },
+		Name:        "postgres",
+		Goose:       database.DialectPostgres,
+		Migrations:  migrations.Postgres(),
+		TableExists: "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
+		Rebind:      Rebind,
+		ForUpdate:   " FOR UPDATE",
+		SkipLocked:  " FOR UPDATE SKIP LOCKED",
+		LockOutbox:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
+		Read:        &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		Unavailable: Unavailable,
+		Init:        func(ctx context.Context, db *sql.DB) error { return nil },
 	}
 }
 
