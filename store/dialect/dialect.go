@@ -1,5 +1,5 @@
 // Package dialect describes what differs between the SQL databases the
-// store runs on: the driver, the placeholders, the migrations, row locks,
+// store runs on: the driver, the placeholders, the migration steps, row locks,
 // transaction options and which driver errors are worth retrying. The
 // dialects themselves are store/sqlite and store/postgres; the store's
 // queries are written once, in the SQL both accept, with ? placeholders.
