@@ -9,7 +9,6 @@ import (
 	"github.com/certflow/certflow/errs"
 )
 
-
 // internalMessage is all a client learns of an internal error.
 const internalMessage = "internal error"
 

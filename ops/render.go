@@ -109,7 +109,6 @@ func (h *Handler) logFailure(r *http.Request, err error) {
 	}
 }
 
-
 // statusFor is the status the console API answers err with
 // (errs.Code.HTTPStatus).
 func statusFor(err error) int { return errs.CodeOf(err).HTTPStatus() }
