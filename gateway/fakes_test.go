@@ -69,15 +69,15 @@ type fakeWorkflows struct {
 	// Refunds that hold certificates: the refund of an order in running
 	// takes signals and certificate actions; held is the state each
 	// certificate has in the refund that holds it.
-	held               map[string]statemachine.CertState
-	refundSignals      []refundSignal
-	refundSignalErr    error
+	held            map[string]statemachine.CertState
+	refundSignals   []refundSignal
+	refundSignalErr error
 	// refundOffers are the CA results offered to a refund (its CA-result
 	// update); taking, keyed by order, is the certificates a running
 	// refund is taking the hold of (it takes their results).
-	refundOffers   []refundSignal
-	refundOfferErr error
-	taking         map[string][]string
+	refundOffers       []refundSignal
+	refundOfferErr     error
+	taking             map[string][]string
 	refundActions      []refundAction
 	refundActionErr    error
 	beforeRefundAction func()
