@@ -145,13 +145,17 @@ func decodeCallback(body []byte, dst *caEvent) error {
 	return nil
 }
 
-// deliver hands a CA result to the certificate's one writer and returns
-// the ID of the workflow it reached. The usual path is one plain signal to
-// the certificate's running workflow, with no store read. Only when none
-// runs is the holder read: a refund that holds the certificate gets one
-// plain signal; when no refund holds it, or the refund ended meanwhile
-// (and handed the certificate over), the certificate is read and its
-// workflow signalled with start. A result is never dropped: what could
+// deliver hands a CA result to the certificate's one writer by the one
+// route of workflows/hold.go and returns the ID of the workflow it
+// reached. The usual path is one plain signal to the certificate's
+// running workflow, with no store read. Only when none runs is the holder
+// read: a refund that holds the certificate gets one plain signal. When
+// nobody holds it, the certificate is read and the result offered to the
+// running refund of its order, which takes it if it is taking the hold
+// (the callback raced the hold: no workflow is started for it); when no
+// refund runs or it does not hold the certificate, or the holding refund
+// ended meanwhile (and handed the certificate over), the certificate's
+// workflow is signalled with start. A result is never dropped: what could
 // not be delivered is an error answered 5xx, which the CA delivers again
 // (an unknown certificate is 404).
 func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, error) {
@@ -183,6 +187,12 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 		s.log.Info("CA callback for a removed certificate: acknowledged, not applied",
 			zap.String("certificate", res.Certificate), zap.String("event_id", res.EventID), zap.String("result", string(res.Result)))
 		return "nobody (certificate removed)", nil
+	}
+	if holder == "" {
+		err := s.wf.OfferRefundCAResult(ctx, orderID, res)
+		if errs.CodeOf(err) != errs.NotFound {
+			return workflows.RefundWorkflowID(orderID), err
+		}
 	}
 	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }

@@ -65,13 +65,23 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 		refundRunning bool
 		refundErr     error
 		holderErr     error
-		status        int
-		toRefund      bool
-		started       bool
+		// taking: the running refund is taking the hold of c-1.
+		taking   bool
+		offerErr error
+		status   int
+		toRefund bool
+		// offered: the result was offered to the order's refund.
+		offered bool
+		started bool
 	}{
-		"held by a running refund: one signal to it":               {holder: "refund/o-1", refundRunning: true, status: 200, toRefund: true},
-		"held by a refund that ended: signal-with-start":           {holder: "refund/o-1", status: 200, started: true},
-		"held by nobody: signal-with-start":                        {status: 200, started: true},
+		"held by a running refund: one signal to it":        {holder: "refund/o-1", refundRunning: true, status: 200, toRefund: true},
+		"held by a refund that ended: signal-with-start":    {holder: "refund/o-1", status: 200, started: true},
+		"held by nobody, no refund runs: signal-with-start": {status: 200, offered: true, started: true},
+		"held by nobody while its refund takes the hold: the refund takes it, nothing started": {refundRunning: true, taking: true,
+			status: 200, offered: true},
+		"held by nobody, its refund does not hold it: signal-with-start": {refundRunning: true, status: 200, offered: true, started: true},
+		"held by nobody, the refund offered it unreachable: 503, nothing started": {refundRunning: true, taking: true,
+			offerErr: errs.E(errs.Unavailable, "the refund of order o-1 did not answer in time; retry"), status: 503, offered: true},
 		"held by its own workflow, which ended: signal-with-start": {holder: "certificate/c-1", status: 200, started: true},
 		"refund unreachable: 503, nothing started": {holder: "refund/o-1", refundRunning: true,
 			refundErr: errs.E(errs.Unavailable, "the refund of order o-1 did not answer in time; retry"), status: 503},
@@ -86,7 +96,10 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 			if tc.refundRunning {
 				e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
 			}
-			e.wf.refundSignalErr, e.orders.holderErr = tc.refundErr, tc.holderErr
+			if tc.taking {
+				e.wf.taking["o-1"] = []string{"c-1"}
+			}
+			e.wf.refundSignalErr, e.orders.holderErr, e.wf.refundOfferErr = tc.refundErr, tc.holderErr, tc.offerErr
 			rec := e.signed(t, testSecret, "msg-1", testNow, approved)
 			if tc.status != 200 {
 				wantError(t, rec, tc.status, errs.Unavailable, "")
@@ -102,6 +115,13 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 			}
 			if !reflect.DeepEqual(e.wf.refundSignals, wantRefund) {
 				t.Errorf("refund signals = %+v, want %+v", e.wf.refundSignals, wantRefund)
+			}
+			wantOffers := []refundSignal(nil)
+			if tc.offered {
+				wantOffers = []refundSignal{{OrderID: "o-1", Result: res}}
+			}
+			if !reflect.DeepEqual(e.wf.refundOffers, wantOffers) {
+				t.Errorf("offers to the refund = %+v, want %+v", e.wf.refundOffers, wantOffers)
 			}
 			wantIn := []workflows.CertificateInput(nil)
 			if tc.started {

@@ -69,9 +69,15 @@ type fakeWorkflows struct {
 	// Refunds that hold certificates: the refund of an order in running
 	// takes signals and certificate actions; held is the state each
 	// certificate has in the refund that holds it.
-	held               map[string]statemachine.CertState
-	refundSignals      []refundSignal
-	refundSignalErr    error
+	held            map[string]statemachine.CertState
+	refundSignals   []refundSignal
+	refundSignalErr error
+	// refundOffers are the CA results offered to a refund (its CA-result
+	// update); taking, keyed by order, is the certificates a running
+	// refund is taking the hold of (it takes their results).
+	refundOffers       []refundSignal
+	refundOfferErr     error
+	taking             map[string][]string
 	refundActions      []refundAction
 	refundActionErr    error
 	beforeRefundAction func()
@@ -96,6 +102,7 @@ func newFakeWorkflows() *fakeWorkflows {
 		finished: map[string]workflows.RefundStatus{},
 		certs:    map[string]workflows.CertificateStatus{},
 		held:     map[string]statemachine.CertState{},
+		taking:   map[string][]string{},
 	}
 }
 
@@ -278,6 +285,25 @@ func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string
 		return errs.E(errs.NotFound, "refund of order %s not found", orderID)
 	}
 	f.refundSignals = append(f.refundSignals, refundSignal{OrderID: orderID, Result: res})
+	return nil
+}
+
+// OfferRefundCAResult is taken by a running refund that is taking the
+// certificate's hold (taking); otherwise it is not found, as the refund's
+// validator, or Temporal for a refund that does not run, answers.
+func (f *fakeWorkflows) OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refundOffers = append(f.refundOffers, refundSignal{OrderID: orderID, Result: res})
+	if f.refundOfferErr != nil {
+		return f.refundOfferErr
+	}
+	if _, ok := f.running[orderID]; !ok {
+		return errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	}
+	if !slices.Contains(f.taking[orderID], res.Certificate) {
+		return errs.E(errs.NotFound, "the refund of order %s does not hold certificate %s", orderID, res.Certificate)
+	}
 	return nil
 }
 

@@ -11,7 +11,10 @@ import (
 // certificate the refund holds it and no certificate workflow runs for
 // it, so the CA's results and the console's actions go to the refund;
 // otherwise they go to the certificate's workflow, which is started when
-// none runs.
+// none runs. A CA result for a certificate nobody holds is first offered
+// to its order's running refund, which may be taking the hold. The owner
+// and the one route of a CA result are described in one place:
+// workflows/hold.go.
 
 // refundHolding returns the order whose refund holder names, if holder
 // names a refund's workflow (workflows.RefundWorkflowID).

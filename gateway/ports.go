@@ -65,6 +65,13 @@ type Workflows interface {
 	// while a refund holds it): one plain signal. errs.NotFound when the
 	// refund does not run (it ended and handed the certificate over).
 	SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error
+	// OfferRefundCAResult offers a CA result for a certificate nobody
+	// holds to the running refund of orderID (its CA-result update) and
+	// waits for its answer: nil when the refund took it (it was taking the
+	// certificate's hold). errs.NotFound when the refund does not run or
+	// does not hold the certificate: the caller starts the certificate's
+	// workflow.
+	OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error
 	// RefundCertificateAction sends a console action on a certificate the
 	// refund of orderID holds, as the refund's certificate-action update,
 	// and waits for its outcome; the validator's refusal comes back as the

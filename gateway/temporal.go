@@ -235,6 +235,25 @@ func (t *Temporal) SignalRefundCAResult(ctx context.Context, orderID string, res
 	return temporalError(err, refundWhat(orderID))
 }
 
+// OfferRefundCAResult sends the result as the refund's CA-result update
+// and waits for its outcome; the update ID is the event's, so a
+// redelivered event joins the first offer. A refund that does not run, or
+// refuses the result (it does not hold the certificate), is NotFound.
+func (t *Temporal) OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+	what := refundWhat(orderID)
+	h, err := t.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     "ca/" + res.EventID,
+		WorkflowID:   workflows.RefundWorkflowID(orderID),
+		UpdateName:   workflows.UpdateRefundCAResult,
+		Args:         []any{res},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return temporalError(err, what)
+	}
+	return temporalError(h.Get(ctx, nil), what)
+}
+
 // RefundCertificateAction sends the action as the refund's
 // certificate-action update and waits for its outcome. Unlike the refund's
 // own updates (update), a refund that has ended stays NotFound rather than

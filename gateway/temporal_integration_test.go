@@ -117,6 +117,10 @@ func TestTemporalAgainstServer(t *testing.T) {
 	wantCode(t, "action via an ended refund", err, errs.NotFound, "not found")
 	wantCode(t, "CA result to an ended refund", tp.SignalRefundCAResult(ctx, order.ID, heldRes), errs.NotFound, "not found")
 	wantCode(t, "CA result to a refund never run", tp.SignalRefundCAResult(ctx, "nope-"+suffix, heldRes), errs.NotFound, "not found")
+	// Offered to a refund that ended or never ran: NotFound, so the
+	// gateway signals the certificate's workflow with start.
+	wantCode(t, "CA result offered to an ended refund", tp.OfferRefundCAResult(ctx, order.ID, heldRes), errs.NotFound, "not found")
+	wantCode(t, "CA result offered to a refund never run", tp.OfferRefundCAResult(ctx, "nope-"+suffix, heldRes), errs.NotFound, "not found")
 	last, running, err := tp.LastRefund(ctx, order.ID)
 	mustNot(t, "last refund", err)
 	if running || last.Outcome != workflows.OutcomeRefunded {

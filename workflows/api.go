@@ -84,6 +84,13 @@ const (
 	// certificate's one writer, so the console's actions go to it. The
 	// refund also takes SignalCAResult for the certificates it holds.
 	UpdateRefundCertificateAction = "certificate-action"
+	// UpdateRefundCAResult offers a CA result (CAResult) to the refund
+	// for a certificate the store names no holder of: a refund taking the
+	// hold takes it once its hold is known (workflows/hold.go). A refund
+	// that does not hold the certificate refuses it as errs.NotFound (its
+	// validator: no history written), and the sender starts the
+	// certificate's workflow.
+	UpdateRefundCAResult = "ca-result"
 	// QueryRefundStatus returns RefundStatus.
 	QueryRefundStatus = "status"
 )

@@ -12,30 +12,75 @@ import (
 	"github.com/certflow/certflow/statemachine"
 )
 
-// A refund holds the certificates it releases (docs/orchestration.md):
-// the store names it their one writer, and it runs each certificate's
+// Who owns a certificate, and the one route of a CA result.
+//
+// A certificate has one writer, its holder, named in the store by workflow
+// ID (ports.Holds): the refund of its order while that refund releases it,
+// else its certificate workflow (CertificateWorkflow), which holds it from
+// its first task until it is removed. A refund takes the holds of all its
+// order's certificates that are not removed, and nobody else holds, in its
+// first local activity (LoadAndHold); it runs each held certificate's
 // logic (the certificate type of certificate.go) inside its own workflow,
 // so a release costs no second workflow and no message round trips. A
 // certificate a certificate workflow holds (the console acted on it
-// first) is commanded through that workflow, as before. As the refund
-// ends it lets go: a certificate with a CA result still to come (an open
+// first) is commanded through that workflow. As the refund ends it lets
+// go (letGo): a certificate with a CA result still to come (an open
 // review) is handed over to a certificate workflow, the others are
 // released.
+//
+// A CA callback reaches the holder by one route (gateway/callbacks.go
+// deliver):
+//
+//  1. a running certificate workflow gets a plain signal;
+//  2. else a refund the store names holder gets a plain signal;
+//  3. else (nobody holds it) the refund of its order, if one runs, is
+//     offered the result (UpdateRefundCAResult): a refund that has not yet
+//     learnt what it holds (LoadAndHold under way) takes the result once
+//     it has, so a callback racing the hold starts no workflow; a refund
+//     that does not hold the certificate refuses it without writing
+//     history;
+//  4. else the certificate's workflow is signalled with start.
+//
+// The refund takes CA results (signal or update) only once its holds are
+// known (holdKnown); a result for a certificate it holds is applied here,
+// starting the certificate's logic here if the release has not reached it
+// yet. A result that reached the refund by signal for a certificate it
+// does not hold (the route was read just before a hand-over) is passed on
+// to the certificate's workflow: the one forward left, one way. Results
+// are deduplicated by event ID in the certificate, which carries the IDs
+// it has seen to the workflow it is handed over to, so a result delivered
+// twice (the CA retrying after a 5xx) is applied once.
 
 // hold runs the plan's certificates this refund holds (LoadAndHold took
 // them) here; those another workflow holds are commanded.
 func (r *refund) hold(ctx workflow.Context, plan []statemachine.PlanStep) {
-	judge := &activities.Judgement{Order: r.order, Bundle: r.bundle}
 	for _, ps := range plan {
-		id := ps.Certificate
-		if !contains(r.holds, id) || r.holding(id) != nil || contains(r.handed, id) {
-			continue
-		}
-		c := newCertificate(CertificateInput{Certificate: r.certificate(id), OrderID: r.in.OrderID})
-		c.host, c.owner, c.judge, c.poll = r, r.id(), judge, r.pollEvery()
-		r.held = append(r.held, c)
-		workflow.Go(ctx, c.serve)
+		r.runHeld(ctx, ps.Certificate)
 	}
+}
+
+// holdKnown tells whether the refund knows which certificates it holds
+// (load done), or has ended without learning it.
+func (r *refund) holdKnown() bool { return r.loaded || r.finished }
+
+// owns tells whether the store names this refund the holder of certID and
+// it has not let go of it.
+func (r *refund) owns(certID string) bool {
+	return contains(r.holds, certID) && !contains(r.handed, certID)
+}
+
+// runHeld returns the held certificate certID, starting its logic here if
+// the refund holds it and does not run it yet; nil when the refund does
+// not hold it, or is letting go of its holds.
+func (r *refund) runHeld(ctx workflow.Context, certID string) *certificate {
+	if c := r.holding(certID); c != nil || !r.owns(certID) || r.lettingGo {
+		return c
+	}
+	c := newCertificate(CertificateInput{Certificate: r.certificate(certID), OrderID: r.in.OrderID})
+	c.host, c.owner, c.judge, c.poll = r, r.id(), &activities.Judgement{Order: r.order, Bundle: r.bundle}, r.pollEvery()
+	r.held = append(r.held, c)
+	workflow.Go(ctx, c.serve)
+	return c
 }
 
 // holding returns the held certificate certID, or nil.
@@ -51,11 +96,11 @@ func (r *refund) holding(certID string) *certificate {
 	return nil
 }
 
-// caResult takes a CA result the gateway routed here: applied to a held
-// certificate, passed on to the certificate's workflow otherwise (handed
-// over, or never held: a route read just before the hold changed).
+// caResult takes a CA result signalled here (the store named this refund
+// the holder): applied to a held certificate, passed on to the
+// certificate's workflow otherwise (handed over as the refund ended).
 func (r *refund) caResult(ctx workflow.Context, res CAResult) {
-	if c := r.holding(res.Certificate); c != nil {
+	if c := r.runHeld(ctx, res.Certificate); c != nil {
 		c.receiveResult(ctx, res)
 		return
 	}
@@ -65,6 +110,34 @@ func (r *refund) caResult(ctx workflow.Context, res CAResult) {
 		workflow.GetLogger(ctx).Warn("CA result for a certificate this refund does not hold; not delivered", "certificate", res.Certificate,
 			"event_id", res.EventID, "error", err)
 	}
+}
+
+// validateCAResult refuses, without writing history, a CA result offered
+// for a certificate this refund is known not to hold.
+func (r *refund) validateCAResult(ctx workflow.Context, res CAResult) error {
+	if r.letGone || (r.holdKnown() && !r.owns(res.Certificate)) {
+		return r.notHolding(res.Certificate)
+	}
+	return nil
+}
+
+// takeCAResult takes a CA result offered while the store named no holder
+// (UpdateRefundCAResult): once the refund knows its holds, it applies a
+// result for a certificate it holds and refuses the others (errs.NotFound:
+// the sender starts the certificate's workflow). While the refund lets go
+// it answers after letting go, when the store no longer names it.
+func (r *refund) takeCAResult(ctx workflow.Context, res CAResult) error {
+	_ = workflow.Await(ctx, func() bool { return r.holdKnown() && (!r.lettingGo || r.letGone) })
+	c := r.runHeld(ctx, res.Certificate)
+	if c == nil {
+		return r.notHolding(res.Certificate)
+	}
+	c.receiveResult(ctx, res)
+	return nil
+}
+
+func (r *refund) notHolding(certID string) error {
+	return errtemporal.New(errs.NotFound, nil, "the refund of order %s does not hold certificate %s", r.in.OrderID, certID)
 }
 
 func (r *refund) validateCertificateAction(ctx workflow.Context, req RefundCertificateAction) error {
@@ -87,6 +160,7 @@ func (r *refund) handleCertificateAction(ctx workflow.Context, req RefundCertifi
 // others are released in one store write. A removed certificate needs
 // neither: the store clears its holder with its last state.
 func (r *refund) letGo(ctx workflow.Context) {
+	defer func() { r.letGone = true }()
 	if len(r.holds) == 0 {
 		return
 	}
@@ -98,6 +172,7 @@ func (r *refund) letGo(ctx workflow.Context) {
 		}
 		return true
 	})
+	r.lettingGo = true
 	var release []string
 	for _, id := range r.holds {
 		if contains(r.handed, id) {

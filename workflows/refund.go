@@ -98,6 +98,9 @@ type refund struct {
 	holds  []string
 	held   []*certificate
 	handed []string
+	// lettingGo is set once letGo starts ending the holds (no held
+	// certificate starts here after it), letGone once it has.
+	lettingGo, letGone bool
 	// forwarding counts CA results being passed on to the workflow that
 	// now holds their certificate.
 	forwarding int
@@ -133,8 +136,15 @@ func (r *refund) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: r.validateCertificateAction}); err != nil {
 		return err
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCAResult, r.takeCAResult,
+		workflow.UpdateHandlerOptions{Validator: r.validateCAResult}); err != nil {
+		return err
+	}
 	results := workflow.GetSignalChannel(ctx, SignalCAResult)
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		// Results wait in the channel until load knows which of the
+		// order's certificates this refund holds (hold.go).
+		_ = workflow.Await(ctx, r.holdKnown)
 		for {
 			var res CAResult
 			results.Receive(ctx, &res)
