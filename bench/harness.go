@@ -43,6 +43,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/procs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
@@ -56,7 +57,7 @@ type harness struct {
 	cfg Config
 	out io.Writer
 
-	temporal, casim, paysim, worker *child
+	temporal, casim, paysim, worker *procs.Child
 	stops                           []func()
 
 	tc         client.Client
@@ -210,39 +211,19 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (h *harness) startChild(name string, env []string, bin string, args ...string) (*child, error) {
-	c, err := startChild(name, h.path(name+".log"), env, bin, args...)
+func (h *harness) startChild(name string, env []string, bin string, args ...string) (*procs.Child, error) {
+	c, err := procs.Start(name, h.path(name+".log"), env, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	h.onStop(func() { c.stop(15 * time.Second) })
+	h.onStop(func() { _ = c.Stop(15*time.Second, nil) })
 	return c, nil
 }
 
 // waitReady polls ready every 250ms until it succeeds, c exits or limit
 // passes.
-func waitReady(ctx context.Context, c *child, what string, limit time.Duration, ready func(context.Context) error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := ready(attempt)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if c != nil {
-			if exit := c.exited(); exit != nil {
-				return exit
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", what, limit, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+func waitReady(ctx context.Context, c *procs.Child, what string, limit time.Duration, ready func(context.Context) error) error {
+	return procs.WaitReady(ctx, c, what, limit, ready)
 }
 
 func (h *harness) startTemporal(ctx context.Context) error {
@@ -464,9 +445,9 @@ func (h *harness) httpOK(url string) func(context.Context) error {
 
 // alive fails when a child process has died.
 func (h *harness) alive() error {
-	for _, c := range []*child{h.temporal, h.casim, h.paysim, h.worker} {
+	for _, c := range []*procs.Child{h.temporal, h.casim, h.paysim, h.worker} {
 		if c != nil {
-			if err := c.exited(); err != nil {
+			if err := c.Exited(); err != nil {
 				return err
 			}
 		}
