@@ -23,8 +23,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -34,32 +32,15 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/workflows"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
-	if app.IsHelp(err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	logger, err := obs.NewLogger(cfg.Log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	defer func() { _ = logger.Sync() }()
-	if err := NewMain(cfg, logger).Run(ctx); err != nil {
-		logger.Error("worker failed", zap.Error(err))
-		_ = logger.Sync()
-		os.Exit(1)
-	}
+	program.Service("worker", func() (Config, error) { return parseConfig(os.Args[1:], os.Environ(), os.Stderr) },
+		func(cfg Config) (*zap.Logger, error) { return obs.NewLogger(cfg.Log) },
+		func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
 }
 
 // Main is the worker program: it builds the clients from Config, wires
@@ -174,16 +155,7 @@ func (m *Main) serveMetrics(addr string) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	// Ready: Temporal answers and the store answers.
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		if err := m.app.Ready(ctx); err != nil {
-			m.Logger.Warn("not ready", zap.Error(err))
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", m.app.Readyz(m.Logger))
 	m.metricsLn = ln
 	m.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

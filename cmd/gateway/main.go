@@ -39,6 +39,7 @@ import (
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/ops"
@@ -47,27 +48,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
-	if app.IsHelp(err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(2)
-	}
-	logger, err := obs.NewLogger(cfg.Log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(2)
-	}
-	defer func() { _ = logger.Sync() }()
-	if err := NewMain(cfg, logger).Run(ctx); err != nil {
-		logger.Error("gateway failed", zap.Error(err))
-		_ = logger.Sync()
-		os.Exit(1)
-	}
+	program.Service("gateway", func() (Config, error) { return parseConfig(os.Args[1:], os.Environ(), os.Stderr) },
+		func(cfg Config) (*zap.Logger, error) { return obs.NewLogger(cfg.Log) },
+		func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
 }
 
 // Main is the gateway program.
@@ -238,22 +221,9 @@ func (m *Main) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", opsH)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("GET /readyz", a.Readyz(m.Logger))
 	mux.Handle("/", api)
 	return mux, nil
-}
-
-// readyz answers 200 when Temporal and the store answer, 503 otherwise (a
-// load balancer then sends traffic elsewhere).
-func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := m.app.Ready(ctx); err != nil {
-		m.Logger.Warn("not ready", zap.Error(err))
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }
 
 // Addr is the address the gateway listens on, once Open ran.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -257,6 +258,21 @@ func (a *App) Ready(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// Readyz answers /readyz: 200 when Ready passes within 3s, 503 otherwise
+// (a load balancer then sends traffic elsewhere), logging why on log.
+func (a *App) Readyz(log *zap.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := a.Ready(ctx); err != nil {
+			log.Warn("not ready", zap.Error(err))
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	}
 }
 
 // WorkerInterceptors are the worker's own interceptors (the client's
