@@ -48,9 +48,7 @@ import (
 )
 
 func main() {
-	program.Service("gateway", func() (Config, error) { return parseConfig(os.Args[1:], os.Environ(), os.Stderr) },
-		func(cfg Config) (*zap.Logger, error) { return obs.NewLogger(cfg.Log) },
-		func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
+	app.Main("gateway", parseConfig, func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
 }
 
 // Main is the gateway program.
@@ -77,21 +75,7 @@ func NewMain(cfg Config, logger *zap.Logger) *Main {
 // Run opens everything, serves until ctx ends or the server fails, then
 // shuts down.
 func (m *Main) Run(ctx context.Context) error {
-	if err := m.Open(ctx); err != nil {
-		if ctx.Err() != nil {
-			m.Logger.Info("stopped while starting", zap.Error(err))
-			return m.Close()
-		}
-		return errors.Join(err, m.Close())
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		m.Logger.Info("shutting down")
-	case runErr = <-m.served:
-		runErr = fmt.Errorf("serving: %w", runErr)
-	}
-	return errors.Join(runErr, m.Close())
+	return program.Run(ctx, m.Logger, m.Open, m.served, m.Close)
 }
 
 // Open builds the shared parts and starts serving.
@@ -122,7 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	go func() {
 		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
-			m.served <- err
+			m.served <- fmt.Errorf("serving: %w", err)
 		}
 	}()
 	m.Logger.Info("gateway started", zap.String("addr", m.Addr()),

@@ -64,6 +64,27 @@ func Service[C any](name string, parse func() (C, error), logger func(C) (*zap.L
 	}
 }
 
+// Run opens a service, runs it until ctx ends or failed delivers an
+// error, then closes it. Stopped while opening (ctx ended), it is a clean
+// stop: the opening error is logged, not returned.
+func Run(ctx context.Context, log *zap.Logger, open func(context.Context) error, failed <-chan error, close func() error) error {
+	if err := open(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting (SIGINT/SIGTERM): a clean stop.
+			log.Info("stopped while starting", zap.Error(err))
+			return close()
+		}
+		return errors.Join(err, close())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-failed:
+	}
+	return errors.Join(runErr, close())
+}
+
 func exit(name string, err error, code int) {
 	fmt.Fprintln(os.Stderr, name+":", err)
 	os.Exit(code)
