@@ -220,39 +220,23 @@ func (h *harness) startChild(name string, env []string, bin string, args ...stri
 	return c, nil
 }
 
-// waitReady polls ready every 250ms until it succeeds, c exits or limit
-// passes.
-func waitReady(ctx context.Context, c *procs.Child, what string, limit time.Duration, ready func(context.Context) error) error {
-	return procs.WaitReady(ctx, c, what, limit, ready)
-}
-
 func (h *harness) startTemporal(ctx context.Context) error {
-	if _, err := os.Stat(h.cfg.TemporalBin); err != nil {
-		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` or pass -temporal", h.cfg.TemporalBin)
-	}
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	args := []string{"server", "start-dev", "--headless", "--log-level", "error",
-		"--db-filename", h.path("temporal.db"), "--ip", "127.0.0.1", "--port", strconv.Itoa(port)}
-	for _, sa := range workflows.SearchAttributeTypes {
-		args = append(args, "--search-attribute", sa)
+	dev := temporalx.DevServer{CLI: h.cfg.TemporalBin, DBFile: h.path("temporal.db"), Port: port,
+		SearchAttributes: workflows.SearchAttributeTypes, Extra: []string{"--headless", "--log-level", "error", "--ip", "127.0.0.1"}}
+	if err := dev.Check(); err != nil {
+		return err
 	}
-	if h.temporal, err = h.startChild("temporal", nil, h.cfg.TemporalBin, args...); err != nil {
+	if h.temporal, err = h.startChild("temporal", nil, dev.CLI, dev.Args()...); err != nil {
 		return err
 	}
 	h.temporalAt = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	opts := client.Options{HostPort: h.temporalAt, Namespace: temporalx.DefaultNamespace,
 		Logger: temporalx.NewZapLogger(zap.NewNop())}
-	err = waitReady(ctx, h.temporal, "Temporal", 90*time.Second, func(ctx context.Context) error {
-		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
-		if err == nil {
-			h.tc = tc
-		}
-		return err
-	})
-	if err != nil {
+	if h.tc, err = temporalx.DialDevServer(ctx, h.temporal, opts); err != nil {
 		return err
 	}
 	h.onStop(h.tc.Close)
@@ -289,7 +273,7 @@ func (h *harness) startCASim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
+	return procs.WaitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
 }
 
 // startPaysim starts the payment provider simulator with its own
@@ -308,7 +292,7 @@ func (h *harness) startPaysim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, h.paysim, "paysim", 30*time.Second, h.httpOK(h.paysimURL+"/healthz"))
+	return procs.WaitReady(ctx, h.paysim, "paysim", 30*time.Second, h.httpOK(h.paysimURL+"/healthz"))
 }
 
 // dsn is certflow's database, shared by the gateway and the worker.
@@ -360,7 +344,7 @@ func (h *harness) startWorker(ctx context.Context) error {
 	if h.worker, err = h.startChild("worker", env, h.cfg.WorkerBin); err != nil {
 		return err
 	}
-	return waitReady(ctx, h.worker, "worker", 60*time.Second, func(ctx context.Context) error {
+	return procs.WaitReady(ctx, h.worker, "worker", 60*time.Second, func(ctx context.Context) error {
 		resp, err := h.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err != nil {
 			return err
@@ -418,7 +402,7 @@ func (h *harness) startInProcess(ctx context.Context) error {
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 	})
-	return waitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
+	return procs.WaitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
 }
 
 // unlimited is the in-process gateway's rate limit: far above any rate

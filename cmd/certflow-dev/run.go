@@ -292,30 +292,20 @@ func waitReady(ctx context.Context, c *procs.Child, what string, limit time.Dura
 // startTemporal starts the dev server with certflow's search attributes
 // and connects to it.
 func (r *runner) startTemporal(ctx context.Context) error {
-	if _, err := os.Stat(r.o.temporalBin); err != nil {
-		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` (builds it with go install) or pass -temporal", r.o.temporalBin)
+	dev := temporalx.DevServer{CLI: r.o.temporalBin, DBFile: r.path("temporal.db"), Port: r.o.temporalPort,
+		SearchAttributes: workflows.SearchAttributeTypes, Extra: []string{"--ui-port", strconv.Itoa(r.o.uiPort)}}
+	if err := dev.Check(); err != nil {
+		return err
 	}
-	args := []string{"server", "start-dev",
-		"--db-filename", r.path("temporal.db"),
-		"--port", strconv.Itoa(r.o.temporalPort),
-		"--ui-port", strconv.Itoa(r.o.uiPort),
-	}
-	for _, sa := range workflows.SearchAttributeTypes {
-		args = append(args, "--search-attribute", sa)
-	}
-	c, err := r.startChild("temporal", 15*time.Second, nil, r.o.temporalBin, args...)
+	c, err := r.startChild("temporal", 15*time.Second, nil, dev.CLI, dev.Args()...)
 	if err != nil {
 		return err
 	}
 	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(obs.LogConfig{}.SDKLogger(r.log))} // SDK debug off: the demo polls
-	err = waitReady(ctx, c, "Temporal", 90*time.Second, func(ctx context.Context) error {
-		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
-		if err == nil {
-			r.tc = tc
+	if r.tc, err = temporalx.DialDevServer(ctx, c, opts); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: the caller stops what started
 		}
-		return err
-	})
-	if err != nil || r.tc == nil {
 		return err
 	}
 	r.onStop("Temporal client", func() error { r.tc.Close(); return nil })
