@@ -409,23 +409,7 @@ func (h *harness) startInProcess(ctx context.Context) error {
 // the harness reaches.
 var unlimited = gateway.RateLimit{Rate: 1e9, Burst: 1 << 30}
 
-func (h *harness) httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := h.web.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
+func (h *harness) httpOK(url string) func(context.Context) error { return procs.HTTPOK(h.web, url) }
 
 // alive fails when a child process has died.
 func (h *harness) alive() error {

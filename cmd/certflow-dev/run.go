@@ -550,23 +550,7 @@ func (r *runner) startGateway(ctx context.Context) error {
 }
 
 // httpOK is a readiness check: GET url answers 200.
-func httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
+func httpOK(url string) func(context.Context) error { return procs.HTTPOK(http.DefaultClient, url) }
 
 // printWhere tells the user where to look.
 func (r *runner) printWhere() {

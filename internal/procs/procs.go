@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -56,5 +57,25 @@ func WaitReady(ctx context.Context, c *Child, what string, limit time.Duration, 
 		case <-ctx.Done():
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// HTTPOK is a readiness check for WaitReady: GET url through hc answers
+// 200.
+func HTTPOK(hc *http.Client, url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
 	}
 }
