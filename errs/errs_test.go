@@ -30,14 +30,3 @@ func TestUncodedErrorsAreInternalAndHidden(t *testing.T) {
 		t.Fatal("nil has no code")
 	}
 }
-
-func TestEveryCodeHasAnHTTPStatus(t *testing.T) {
-	for _, c := range Codes {
-		if s, known := HTTPStatus(c); !known || s < 400 {
-			t.Errorf("HTTPStatus(%s) = %d, %v", c, s, known)
-		}
-	}
-	if s, known := HTTPStatus("bogus"); known || s != 500 {
-		t.Errorf("HTTPStatus(bogus) = %d, %v; want 500, unknown", s, known)
-	}
-}
