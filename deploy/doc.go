@@ -12,5 +12,8 @@
 //   - dashboard_test.go checks that every metric the dashboard queries is
 //     one the code exports;
 //   - tidy_test.go fails when `go mod tidy -diff` would change go.mod or
-//     go.sum.
+//     go.sum;
+//   - shipped_test.go fails when a shipped binary (worker, gateway,
+//     starter) links a test package: testify, Temporal's testsuite,
+//     certflow's sim (beyond what the Temporal SDK itself imports).
 package deploy

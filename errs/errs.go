@@ -1,6 +1,6 @@
 // Package errs is certflow's one error taxonomy. Every error that crosses a
 // package boundary carries a Code; the HTTP edge maps codes to statuses in
-// one table, and the Temporal edge maps them to application-error types, so
+// one method (Code.HTTPStatus), and the Temporal edge maps them to application-error types, so
 // callers branch on codes with errors.Is / errors.As, never on text.
 package errs
 

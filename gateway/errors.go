@@ -9,28 +9,6 @@ import (
 	"github.com/certflow/certflow/errs"
 )
 
-// statusOf is the one table from error codes to HTTP statuses. Invalid is
-// 422 for a well-formed request the rules or the workflow refuse; a request
-// the gateway cannot read at all is a requestError with its own status
-// (400, 401, 413, 415).
-var statusOf = map[errs.Code]int{
-	errs.Invalid:           http.StatusUnprocessableEntity,
-	errs.NotFound:          http.StatusNotFound,
-	errs.Conflict:          http.StatusConflict,
-	errs.IllegalTransition: http.StatusConflict,
-	errs.NotRefundable:     http.StatusUnprocessableEntity,
-	errs.Unavailable:       http.StatusServiceUnavailable,
-	errs.Internal:          http.StatusInternalServerError,
-	errs.Unauthenticated:   http.StatusUnauthorized,
-	errs.Forbidden:         http.StatusForbidden,
-	errs.RateLimited:       http.StatusTooManyRequests,
-	// The CA refused a resubmission for missing data: the customer must
-	// fix it (SSL-6).
-	errs.ResubmissionRejected: http.StatusUnprocessableEntity,
-	// certflow's own configuration is refused by a dependency: an outage
-	// for the client, an alert for the operator.
-	errs.Misconfigured: http.StatusServiceUnavailable,
-}
 
 // internalMessage is all a client learns of an internal error.
 const internalMessage = "internal error"
@@ -79,10 +57,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = re.status
 	}
 	if status == 0 {
-		var ok bool
-		if status, ok = statusOf[code]; !ok {
-			code, status = errs.Internal, http.StatusInternalServerError
+		// One mapping for every edge (errs.Code.HTTPStatus); a code the
+		// taxonomy does not know is answered as internal.
+		if !code.Known() {
+			code = errs.Internal
 		}
+		status = code.HTTPStatus()
 	}
 	detail := errorDetail{Code: code, Message: errs.MessageOf(err), Rules: errs.RulesOf(err)}
 	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err)}

@@ -18,7 +18,7 @@
 //     object, with no unknown fields, or it is refused with 400/413/415
 //     and a message naming the problem;
 //   - every error answers {"error":{"code","message","rules"}} with a status
-//     from one table (statusOf), the rule IDs as data; an internal error's
+//     from one mapping (errs.Code.HTTPStatus), the rule IDs as data; an internal error's
 //     text is logged, never sent;
 //   - a refund request is judged before anything starts (422 with the rule
 //     IDs), then starts the order's refund or joins the running one (one

@@ -94,6 +94,7 @@ func TestErrorStatusTable(t *testing.T) {
 		errs.Forbidden:            403,
 		errs.RateLimited:          429,
 		errs.ResubmissionRejected: 422,
+		errs.OriginalMethodFailed: 422,
 		errs.Misconfigured:        503,
 	}
 	for code, status := range want {
@@ -108,8 +109,8 @@ func TestErrorStatusTable(t *testing.T) {
 			wantError(t, rec, status, code, mentions)
 		})
 	}
-	if len(statusOf) != len(want) {
-		t.Errorf("statusOf has %d codes, the test %d: keep them in step", len(statusOf), len(want))
+	if len(errs.Codes) != len(want) {
+		t.Errorf("errs has %d codes, the test %d: keep them in step", len(errs.Codes), len(want))
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package intake checks an order handed to certflow by the console
 // (PUT /v1/orders/{id}, `starter import`) or written in a scenario
-// (`starter simulate`): one validator, so an order the simulator would run
+// (`certflow-sim simulate`): one validator, so an order the simulator would run
 // is an order the gateway accepts, and the other way round.
 //
 // Validate is pure (no Temporal, no I/O, now passed in). Every error is an

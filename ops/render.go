@@ -109,29 +109,10 @@ func (h *Handler) logFailure(r *http.Request, err error) {
 	}
 }
 
-// statusOf maps error codes to HTTP statuses, as the console API does.
-var statusOf = map[errs.Code]int{
-	errs.Invalid:              http.StatusUnprocessableEntity,
-	errs.NotFound:             http.StatusNotFound,
-	errs.Conflict:             http.StatusConflict,
-	errs.IllegalTransition:    http.StatusConflict,
-	errs.NotRefundable:        http.StatusUnprocessableEntity,
-	errs.Unavailable:          http.StatusServiceUnavailable,
-	errs.Internal:             http.StatusInternalServerError,
-	errs.Unauthenticated:      http.StatusUnauthorized,
-	errs.Forbidden:            http.StatusForbidden,
-	errs.RateLimited:          http.StatusTooManyRequests,
-	errs.ResubmissionRejected: http.StatusUnprocessableEntity,
-	errs.OriginalMethodFailed: http.StatusUnprocessableEntity,
-	errs.Misconfigured:        http.StatusServiceUnavailable,
-}
 
-func statusFor(err error) int {
-	if s, ok := statusOf[errs.CodeOf(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// statusFor is the status the console API answers err with
+// (errs.Code.HTTPStatus).
+func statusFor(err error) int { return errs.CodeOf(err).HTTPStatus() }
 
 // refusal says an error in one line: "403 forbidden — GW-4: alice
 // requested the refund and cannot also approve it".

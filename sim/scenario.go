@@ -2,7 +2,10 @@
 // to it, and what must come out — through the real workflows and activities
 // in Temporal's time-skipping test environment, against in-memory fakes of
 // the CA, the payment system and the store that follow the timeline. It is
-// what `starter simulate` and the acceptance tests run.
+// what the development tool cmd/certflow-sim and the acceptance tests run.
+// It links Temporal's testsuite and testify's mock, so no shipped binary
+// (worker, gateway, starter) may import it; deploy/shipped_test.go holds
+// that.
 package sim
 
 import (

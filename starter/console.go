@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/certflow/certflow/errs"
 )
@@ -32,17 +31,6 @@ const (
 	// token, or an operator's for approve and orders).
 	EnvToken = "CERTFLOW_TOKEN"
 )
-
-func newConsoleFlags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	def := os.Getenv(EnvGateway)
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	gw := fs.String("gateway", def, "gateway base URL (env "+EnvGateway+")")
-	return fs, gw
-}
 
 func (c *console) do(ctx context.Context, method, path string, body any) error {
 	var rd io.Reader
@@ -95,83 +83,116 @@ func (c *console) do(ctx context.Context, method, path string, body any) error {
 	return err
 }
 
-// consoleCommand runs one of the console subcommands.
-func consoleCommand(ctx context.Context, name string, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs, gw := newConsoleFlags(name)
-	order := fs.String("order", "", "order ID")
-	reason := fs.String("reason", "", "reason (cancel)")
-	note := fs.String("note", "", "note (approve)")
-	file := fs.String("f", "", "import: the order JSON (the scenario format's order object, or a scenario file)")
-	consent := fs.Bool("consent", false, "the customer consents to the refund policy (TC-5)")
-	confirm := fs.Bool("confirm-irreversible", false, "the customer confirms revoke/reset (SSL-9)")
-	late := fs.Bool("accept-late-review-risk", false, "the customer accepts a review ending after the window (SSL-9)")
-	state := fs.String("state", "", "list: refund state filter (e.g. refunded, awaiting_approval, none)")
-	product := fs.String("product", "", "list: product filter")
-	limit := fs.Int("limit", 50, "list: page size")
-	if err := fs.Parse(args); err != nil {
-		return errs.E(errs.Invalid, "%s: %v", name, err)
+// orderPath is the console API path of an order.
+func orderPath(id string) string { return "/v1/orders/" + url.PathEscape(id) }
+
+// customerChoices are the customer's answers the refund rules ask for.
+type customerChoices struct {
+	Consent              bool `help:"The customer consents to the refund policy (TC-5)."`
+	ConfirmIrreversible  bool `help:"The customer confirms revoke/reset (SSL-9)."`
+	AcceptLateReviewRisk bool `help:"The customer accepts a review ending after the window (SSL-9)."`
+}
+
+type importCmd struct {
+	File string `short:"f" required:"" help:"The order JSON: the scenario format's order object, or a scenario file." placeholder:"order.json"`
+}
+
+func (cmd *importCmd) Run(ctx context.Context, c *console) error {
+	o, err := readOrder(cmd.File)
+	if err != nil {
+		return err
 	}
-	token := strings.TrimSpace(getenv(EnvToken))
-	if token == "" {
-		return errs.E(errs.Invalid, "%s: set %s to a console API token (make run writes demo tokens to .run/endpoints.json)", name, EnvToken)
+	return c.do(ctx, "PUT", orderPath(o.ID), o.raw)
+}
+
+type eligibilityCmd struct {
+	Order string `required:"" help:"The order ID." placeholder:"ID"`
+	customerChoices
+}
+
+func (cmd *eligibilityCmd) Run(ctx context.Context, c *console) error {
+	q := url.Values{}
+	q.Set("consent", strconv.FormatBool(cmd.Consent))
+	q.Set("confirm_irreversible", strconv.FormatBool(cmd.ConfirmIrreversible))
+	q.Set("accept_late_review_risk", strconv.FormatBool(cmd.AcceptLateReviewRisk))
+	return c.do(ctx, "GET", orderPath(cmd.Order)+"/refund-eligibility?"+q.Encode(), nil)
+}
+
+type refundCmd struct {
+	Order string `required:"" help:"The order ID." placeholder:"ID"`
+	customerChoices
+}
+
+func (cmd *refundCmd) Run(ctx context.Context, c *console) error {
+	return c.do(ctx, "POST", orderPath(cmd.Order)+"/refund", map[string]any{"consent": cmd.Consent,
+		"confirm_irreversible": cmd.ConfirmIrreversible, "accept_late_review_risk": cmd.AcceptLateReviewRisk})
+}
+
+type statusCmd struct {
+	Order string `required:"" help:"The order ID." placeholder:"ID"`
+}
+
+func (cmd *statusCmd) Run(ctx context.Context, c *console) error {
+	return c.do(ctx, "GET", orderPath(cmd.Order)+"/refund", nil)
+}
+
+type approveCmd struct {
+	Order string `required:"" help:"The order ID." placeholder:"ID"`
+	Note  string `help:"A note for the audit trail."`
+}
+
+func (cmd *approveCmd) Run(ctx context.Context, c *console) error {
+	return c.do(ctx, "POST", orderPath(cmd.Order)+"/refund/approve", map[string]any{"note": cmd.Note})
+}
+
+type cancelCmd struct {
+	Order  string `required:"" help:"The order ID." placeholder:"ID"`
+	Reason string `help:"Why the refund is cancelled."`
+}
+
+func (cmd *cancelCmd) Run(ctx context.Context, c *console) error {
+	return c.do(ctx, "POST", orderPath(cmd.Order)+"/refund/cancel", map[string]any{"reason": cmd.Reason})
+}
+
+// ordersCmd lists orders with the filters of GET /v1/orders. The gateway
+// checks the values and answers 400 naming the parameter and what it
+// allows; an unset flag sends no parameter.
+type ordersCmd struct {
+	State     string `aliases:"refund-state" help:"Refund state (refund_state): an order state such as awaiting_approval or refunded, or none." placeholder:"STATE"`
+	Product   string `help:"Product (product), e.g. ssl_certificate." placeholder:"PRODUCT"`
+	WaitingOn string `help:"What the refund waits on (waiting_on): ca_review, customer, operator_approval, payment_provider, ca_credentials or ca_unreachable." placeholder:"KIND"`
+	Escalated *bool  `help:"Only escalated refunds (escalated=true); --escalated=false for only the others."`
+	Outcome   string `help:"Refund outcome (outcome): pending, awaiting_approval, refunded, rejected or cancelled." placeholder:"OUTCOME"`
+	Limit     int    `default:"50" help:"Page size (limit)."`
+	Cursor    string `help:"The next_cursor of the previous page (cursor)." placeholder:"CURSOR"`
+}
+
+// Validate refuses a page size the gateway would refuse, before calling it.
+func (cmd *ordersCmd) Validate() error {
+	if cmd.Limit < 1 {
+		return fmt.Errorf("--limit must be at least 1, got %d", cmd.Limit)
 	}
-	c := &console{base: *gw, token: token, http: &http.Client{Timeout: 30 * time.Second}, out: stdout}
-	needOrder := func() error {
-		if *order == "" {
-			return errs.E(errs.Invalid, "%s: -order is required", name)
+	return nil
+}
+
+func (cmd *ordersCmd) Run(ctx context.Context, c *console) error {
+	return c.do(ctx, "GET", "/v1/orders?"+cmd.query().Encode(), nil)
+}
+
+// query is the list's query string.
+func (cmd *ordersCmd) query() url.Values {
+	q := url.Values{}
+	for param, v := range map[string]string{"refund_state": cmd.State, "product": cmd.Product,
+		"waiting_on": cmd.WaitingOn, "outcome": cmd.Outcome, "cursor": cmd.Cursor} {
+		if v != "" {
+			q.Set(param, v)
 		}
-		return nil
 	}
-	path := "/v1/orders/" + url.PathEscape(*order)
-	switch name {
-	case "eligibility":
-		if err := needOrder(); err != nil {
-			return err
-		}
-		q := url.Values{}
-		q.Set("consent", fmt.Sprint(*consent))
-		q.Set("confirm_irreversible", fmt.Sprint(*confirm))
-		q.Set("accept_late_review_risk", fmt.Sprint(*late))
-		return c.do(ctx, "GET", path+"/refund-eligibility?"+q.Encode(), nil)
-	case "refund":
-		if err := needOrder(); err != nil {
-			return err
-		}
-		return c.do(ctx, "POST", path+"/refund", map[string]any{"consent": *consent, "confirm_irreversible": *confirm,
-			"accept_late_review_risk": *late})
-	case "status":
-		if err := needOrder(); err != nil {
-			return err
-		}
-		return c.do(ctx, "GET", path+"/refund", nil)
-	case "approve":
-		if err := needOrder(); err != nil {
-			return err
-		}
-		return c.do(ctx, "POST", path+"/refund/approve", map[string]any{"note": *note})
-	case "cancel":
-		if err := needOrder(); err != nil {
-			return err
-		}
-		return c.do(ctx, "POST", path+"/refund/cancel", map[string]any{"reason": *reason})
-	case "import":
-		o, err := readOrder(*file)
-		if err != nil {
-			return err
-		}
-		return c.do(ctx, "PUT", "/v1/orders/"+url.PathEscape(o.ID), o.raw)
-	case "orders":
-		q := url.Values{}
-		if *state != "" {
-			q.Set("refund_state", *state)
-		}
-		if *product != "" {
-			q.Set("product", *product)
-		}
-		q.Set("limit", fmt.Sprint(*limit))
-		return c.do(ctx, "GET", "/v1/orders?"+q.Encode(), nil)
+	if cmd.Escalated != nil {
+		q.Set("escalated", strconv.FormatBool(*cmd.Escalated))
 	}
-	return fmt.Errorf("unknown command %q", name)
+	q.Set("limit", strconv.Itoa(cmd.Limit))
+	return q
 }
 
 // importedOrder is an order file's order: its ID and its JSON as written.
@@ -184,9 +205,6 @@ type importedOrder struct {
 // object, or a whole scenario (its order, with the scenario's profile when
 // the order names none). The gateway validates it.
 func readOrder(path string) (importedOrder, error) {
-	if path == "" {
-		return importedOrder{}, errs.E(errs.Invalid, "import: -f order.json is required")
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return importedOrder{}, errs.Wrap(errs.Invalid, err, "import: cannot read %s", path)

@@ -1,60 +1,67 @@
 // Command starter is the command line of certflow for console engineers and
-// operators: it simulates scenarios and (against a running system) starts,
-// inspects, approves and cancels refunds.
+// operators: against a running system it registers orders and starts,
+// inspects, approves and cancels refunds through the gateway's console API.
+//
+// It is a shipped binary and links no test package: the scenario
+// simulator, which runs Temporal's time-skipping test environment, is the
+// development tool cmd/certflow-sim.
+//
+// Exit status: 0 on success (and for -h/--help), 2 for a usage error (an
+// unknown flag or command, a missing or mistyped value, no token in
+// CERTFLOW_TOKEN), 1 when the operation fails (the gateway refuses or
+// cannot be reached).
 package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/certflow/certflow/internal/cli"
 )
 
-const usage = `usage: starter <command> [flags]
+const description = `The command line of certflow's console API, against a running gateway.
 
-commands:
-  simulate -f FILE.json [-check]   run a scenario in the time-skipping test environment, print the result JSON
+The gateway's URL comes from --gateway or ` + EnvGateway + `; the API token from ` + EnvToken + `
+(never a flag), e.g. export ` + EnvToken + `=$(jq -r .tokens.console .run/endpoints.json).
+A long flag takes one dash or two (-order X or --order X).`
 
-  against a running system (the gateway: -gateway URL or CERTFLOW_GATEWAY, default http://127.0.0.1:8080;
-  the API token from CERTFLOW_TOKEN, e.g. export CERTFLOW_TOKEN=$(jq -r .tokens.console .run/endpoints.json)):
-  import -f order.json             register or update an order (PUT /v1/orders/{id}; a scenario file's order works too)
-  eligibility -order ID [-consent] [-confirm-irreversible] [-accept-late-review-risk]
-                                   what the rules would decide now (the Refund button)
-  refund -order ID [-consent] [-confirm-irreversible] [-accept-late-review-risk]
-                                   request the refund: refused at once with the rule IDs, or started (a repeat joins)
-  status -order ID                 the refund's status, steps and deadlines
-  orders [-state S] [-product P]   list orders by refund state (operator token; none, awaiting_approval, ...)
-  approve -order ID [-note N]      operator approval (GW-4) as the token's subject, who must not be the requester
-  cancel -order ID [-reason R]     cancel (refused after the first irreversible step, CAN-1; never in tencent, CAN-2)
-`
+// starterCLI is the command line: the global flags and one field per
+// subcommand.
+type starterCLI struct {
+	Gateway string `help:"The gateway's base URL." env:"CERTFLOW_GATEWAY" default:"http://127.0.0.1:8080" placeholder:"URL"`
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "starter:", oneLine(err.Error()))
-		os.Exit(1)
-	}
+	Import      importCmd      `cmd:"" help:"Register or update an order (PUT /v1/orders/{id}); a scenario file's order works too."`
+	Eligibility eligibilityCmd `cmd:"" help:"What the rules would decide now (the Refund button)."`
+	Refund      refundCmd      `cmd:"" help:"Request the refund: refused at once with the rule IDs, or started (a repeat joins)."`
+	Status      statusCmd      `cmd:"" help:"The refund's status, steps and deadlines."`
+	Orders      ordersCmd      `cmd:"" help:"List orders with the filters of GET /v1/orders (operator token)."`
+	Approve     approveCmd     `cmd:"" help:"Operator approval (GW-4) as the token's subject, who must not be the requester."`
+	Cancel      cancelCmd      `cmd:"" help:"Cancel the refund (refused after the first irreversible step, CAN-1; never in tencent, CAN-2)."`
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("no command given\n%s", usage)
-	}
-	switch args[0] {
-	case "simulate":
-		return simulate(ctx, args[1:], stdout)
-	case "eligibility", "refund", "status", "approve", "cancel", "orders", "import":
-		return consoleCommand(ctx, args[0], args[1:], stdout, os.Getenv)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		return fmt.Errorf("unknown command %q (try: starter help)", args[0])
-	}
-}
+func main() { cli.Main("starter", run) }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// run parses args and runs the command. Its error is a *cli.UsageError
+// for a usage error (exit 2), any other error for a failed operation
+// (exit 1); nil when the command succeeded or help was printed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var grammar starterCLI
+	kctx, err := cli.Parse(&grammar, args, stdout, stderr, kong.Name("starter"), kong.Description(description))
+	if kctx == nil || err != nil {
+		return err
+	}
+	token := strings.TrimSpace(os.Getenv(EnvToken))
+	if token == "" {
+		return cli.Usagef("%s: set %s to a console API token (make run writes demo tokens to .run/endpoints.json)",
+			kctx.Command(), EnvToken)
+	}
+	c := &console{base: grammar.Gateway, token: token, http: &http.Client{Timeout: 30 * time.Second}, out: stdout}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	return kctx.Run(c)
+}

@@ -2,138 +2,212 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
-	"io/fs"
+	"errors"
 	"path"
-	"regexp"
-	"slices"
-	"strconv"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/store/postgres"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
-// migration is one schema step: migrations/NNNN_name.sql.
-type migration struct {
-	version  int
-	name     string
-	sql      string
-	checksum string
-}
+// versionTable is goose's record of the applied steps.
+const versionTable = goose.DefaultTablename
 
-var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+// legacyTable is the version table of the runner before goose.
+const legacyTable = "schema_migrations"
 
-// loadMigrations reads migrations/*.sql from fsys. Versions must run 1, 2,
-// 3, ... without gaps or duplicates, so that "version N" means one schema.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, "migrations")
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "reading migrations")
-	}
-	var ms []migration
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, errs.E(errs.Internal, "migration file %q is not named NNNN_name.sql", e.Name())
-		}
-		version, _ := strconv.Atoi(m[1])
-		body, err := fs.ReadFile(fsys, path.Join("migrations", e.Name()))
+// provider returns a goose provider of the dialect's embedded steps
+// (store/migrations), holding the dialect's lock while it migrates: goose's
+// session locker (a PostgreSQL advisory lock) or, for an SQLite file, an
+// exclusive lock on a companion file (sqlite.MigrationLocker). Nothing is
+// registered globally.
+func (db *DB) provider(ctx context.Context) (*goose.Provider, error) {
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	switch db.d.Name {
+	case "postgres":
+		schema, err := db.schema(ctx)
 		if err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "reading migration %s", e.Name())
+			return nil, err
 		}
-		sum := sha256.Sum256(body)
-		ms = append(ms, migration{version: version, name: m[2], sql: string(body), checksum: hex.EncodeToString(sum[:])})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, errs.E(errs.Internal, "migration versions must run 1, 2, 3, ...: found %04d_%s.sql at position %d", m.version, m.name, i+1)
+		locker, err := postgres.MigrationLocker(schema)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "creating the migration lock")
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	case "sqlite":
+		if l := sqlite.MigrationLocker(db.path); l != nil {
+			opts = append(opts, goose.WithLocker(l))
 		}
 	}
-	return ms, nil
+	p, err := goose.NewProvider(db.d.Goose, db.sql, db.d.Migrations, opts...)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "reading the %s migrations", db.d.Name)
+	}
+	return p, nil
 }
 
-// migrate applies the migrations the database lacks, each in its own
-// transaction with its schema_migrations row, and returns how many it
-// applied. A migration already applied must be unchanged (same checksum),
-// and a database newer than ms is refused rather than used. Each step
-// re-checks inside its transaction, which holds the dialect's migration
-// lock, so processes opening one database at once apply every step once.
-func (db *DB) migrate(ctx context.Context, ms []migration) (int, error) {
-	err := db.migrationTx(ctx, "creating schema_migrations", func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, db.d.MigrationsTable); err != nil {
-			return dbError(err, "creating schema_migrations")
-		}
-		return nil
-	})
+// migrate adopts a database of the runner before goose (adoptLegacy),
+// then applies the steps the database lacks, each in its own transaction
+// with its version row, once across processes, and returns how many it
+// applied. A database newer than this build is refused rather than used.
+func (db *DB) migrate(ctx context.Context) (int, error) {
+	if err := db.adoptLegacy(ctx); err != nil {
+		return 0, err
+	}
+	p, err := db.provider(ctx)
 	if err != nil {
 		return 0, err
 	}
-	latest, err := db.schemaVersion(ctx)
+	results, err := p.Up(ctx)
+	if err != nil {
+		var partial *goose.PartialError
+		if errors.As(err, &partial) && partial.Failed != nil && partial.Failed.Source != nil {
+			return len(partial.Applied), dbError(err, "migrating the %s database: step %s", db.d.Name, path.Base(partial.Failed.Source.Path))
+		}
+		return len(results), dbError(err, "migrating the %s database", db.d.Name)
+	}
+	// Up applies nothing to a database newer than this build's steps.
+	current, latest, err := p.GetVersions(ctx)
+	if err != nil {
+		return len(results), dbError(err, "reading the schema version")
+	}
+	if current > latest {
+		return 0, errs.E(errs.Internal, "database schema version %d is newer than this build's %d", current, latest)
+	}
+	return len(results), nil
+}
+
+// schemaVersion returns the highest step applied.
+func (db *DB) schemaVersion(ctx context.Context) (int64, error) {
+	p, err := db.provider(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if latest > len(ms) {
-		return 0, errs.E(errs.Internal, "database schema version %d is newer than this build's %d", latest, len(ms))
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, dbError(err, "reading the schema version")
 	}
-	applied := 0
-	for _, m := range ms {
-		did := false
-		err := db.migrationTx(ctx, "applying migration", func(tx *Tx) error {
-			var sum string
-			switch err := tx.QueryRowContext(ctx, "SELECT checksum FROM schema_migrations WHERE version = ?", m.version).Scan(&sum); {
-			case err == nil:
-				if sum != m.checksum {
-					return errs.E(errs.Internal, "migration %04d_%s.sql changed after it was applied", m.version, m.name)
-				}
-				return nil
-			case err != sql.ErrNoRows:
-				return dbError(err, "reading migration %d", m.version)
-			}
-			// Migration files hold no ? placeholders: run them as written.
-			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
-				return dbError(err, "applying migration %04d_%s.sql", m.version, m.name)
-			}
-			if _, err := tx.ExecContext(ctx,
-				"INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-				m.version, m.name, m.checksum, formatTime(db.now())); err != nil {
-				return dbError(err, "recording migration %d", m.version)
-			}
-			did = true
-			return nil
-		})
-		if err != nil {
-			return applied, err
-		}
-		if did {
-			applied++
-		}
-	}
-	return applied, nil
+	return v, nil
 }
 
-// migrationTx runs fn in a writing transaction holding the dialect's
-// migration lock.
-func (db *DB) migrationTx(ctx context.Context, what string, fn func(*Tx) error) error {
-	return db.write(ctx, what, func(tx *Tx) error {
-		if db.d.LockMigrations != "" {
-			if _, err := tx.ExecContext(ctx, db.d.LockMigrations); err != nil {
+// schema is PostgreSQL's current schema, the one the store's tables are in.
+func (db *DB) schema(ctx context.Context) (string, error) {
+	var schema *string
+	if err := db.sql.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return "", dbError(err, "reading the current schema")
+	}
+	if schema == nil {
+		return "", errs.E(errs.Invalid, "the PostgreSQL search_path names no existing schema")
+	}
+	return *schema, nil
+}
+
+// legacyStep is a step of the runner before goose: its version and name
+// in that runner's schema_migrations, and the goose version it became.
+type legacyStep struct {
+	version int
+	name    string
+	goose   int64
+}
+
+// legacySteps are each dialect's steps under the runner before goose,
+// which numbered them per database. SQLite's kept their numbers;
+// PostgreSQL's 0001_init was SQLite's 0001-0003 (so it is goose's 1 to 3,
+// 2 and 3 being PostgreSQL's no-ops) and its later steps moved up by two.
+var legacySteps = map[string][]legacyStep{
+	"sqlite": {
+		{1, "init", 1}, {2, "payouts", 2}, {3, "refund_ledger", 3}, {4, "refund_read_model", 4},
+		{5, "certificate_holders", 5}, {6, "outbox", 6}, {7, "refund_due", 7},
+	},
+	"postgres": {
+		{1, "init", 3}, {2, "refund_read_model", 4}, {3, "certificate_holders", 5}, {4, "outbox", 6}, {5, "refund_due", 7},
+	},
+}
+
+// adoptLegacy hands a database migrated by the runner before goose to
+// goose: when it has that runner's schema_migrations and no goose table,
+// it records the goose versions its steps became (legacySteps) in goose's
+// table and drops schema_migrations, in one transaction, so that goose
+// applies only the steps the database lacks. Steps it does not know (other
+// versions or names) are refused, naming what to do. The transaction holds
+// the migration lock (SQLite: the database's write lock; PostgreSQL: the
+// schema's advisory lock), so processes opening one database at once adopt
+// it once.
+func (db *DB) adoptLegacy(ctx context.Context) error {
+	var lockID int64
+	if db.d.Name == "postgres" {
+		schema, err := db.schema(ctx)
+		if err != nil {
+			return err
+		}
+		lockID = postgres.MigrationLockID(schema)
+	}
+	return db.write(ctx, "adopting the schema_migrations of the runner before goose", func(tx *Tx) error {
+		if db.d.Name == "postgres" {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", lockID); err != nil {
 				return dbError(err, "locking migrations")
 			}
 		}
-		return fn(tx)
+		exists := func(table string) (bool, error) {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.d.TableExists, table).Scan(&n); err != nil {
+				return false, dbError(err, "looking for table %s", table)
+			}
+			return n > 0, nil
+		}
+		legacy, err := exists(legacyTable)
+		if err != nil || !legacy {
+			return err
+		}
+		if adopted, err := exists(versionTable); err != nil {
+			return err
+		} else if adopted {
+			return errs.E(errs.Internal, "the database has both %s (the runner before goose) and %s (goose): "+
+				"drop %s if goose's record is right, or start from a fresh database", legacyTable, versionTable, legacyTable)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT version, name FROM "+legacyTable+" ORDER BY version")
+		if err != nil {
+			return dbError(err, "reading %s", legacyTable)
+		}
+		defer rows.Close()
+		known := legacySteps[db.d.Name]
+		var latest int64
+		for i := 0; rows.Next(); i++ {
+			var (
+				version int
+				name    string
+			)
+			if err := rows.Scan(&version, &name); err != nil {
+				return dbError(err, "reading %s", legacyTable)
+			}
+			if i >= len(known) || known[i].version != version || known[i].name != name {
+				return errs.E(errs.Internal, "the database's %s lists step %04d_%s, which this build does not know: "+
+					"open it with the certflow build that migrated it, or start from a fresh database", legacyTable, version, name)
+			}
+			latest = known[i].goose
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(err, "reading %s", legacyTable)
+		}
+		rows.Close()
+		store, err := database.NewStore(db.d.Goose, versionTable)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "creating goose's store")
+		}
+		if err := store.CreateVersionTable(ctx, tx.tx); err != nil {
+			return dbError(err, "creating %s", versionTable)
+		}
+		for v := int64(0); v <= latest; v++ {
+			if err := store.Insert(ctx, tx.tx, database.InsertRequest{Version: v}); err != nil {
+				return dbError(err, "recording version %d in %s", v, versionTable)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DROP TABLE "+legacyTable); err != nil {
+			return dbError(err, "dropping %s", legacyTable)
+		}
+		return nil
 	})
-}
-
-// schemaVersion returns the highest migration applied.
-func (db *DB) schemaVersion(ctx context.Context) (int, error) {
-	var v int
-	if err := db.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v); err != nil {
-		return 0, dbError(err, "reading schema version")
-	}
-	return v, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -32,16 +31,7 @@ func rawDB(t *testing.T, path string) *DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sdb.Close() })
-	return &DB{sql: sdb, d: sqlite.Dialect(), now: time.Now}
-}
-
-func embedded(t *testing.T) []migration {
-	t.Helper()
-	ms, err := loadMigrations(sqlite.Dialect().Migrations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
+	return &DB{sql: sdb, d: sqlite.Dialect(), now: time.Now, path: path}
 }
 
 func tableExists(t *testing.T, db *DB, name string) bool {
@@ -53,38 +43,12 @@ func tableExists(t *testing.T, db *DB, name string) bool {
 	return n == 1
 }
 
-func appliedAt(t *testing.T, db *DB) []string {
-	t.Helper()
-	rows, err := db.sql.Query("SELECT version || ' ' || applied_at FROM schema_migrations ORDER BY version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func TestEmbeddedMigrations(t *testing.T) {
-	ms := embedded(t)
-	if len(ms) < 2 {
-		t.Fatalf("got %d migrations, want at least 2", len(ms))
-	}
-	for i, m := range ms {
-		if m.version != i+1 || m.sql == "" || len(m.checksum) != 64 {
-			t.Errorf("migration %d = version %d, %d bytes, checksum %q", i, m.version, len(m.sql), m.checksum)
-		}
-	}
-}
-
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
+	const latest = 7
+	step := func(name, body string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("-- +goose Up\n" + body)}
+	}
 	tests := map[string]func(t *testing.T, path string){
 		"fresh database migrates to latest": func(t *testing.T, path string) {
 			db, err := Open(ctx, path)
@@ -92,125 +56,92 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if v, err := db.schemaVersion(ctx); err != nil || v != len(embedded(t)) {
-				t.Fatalf("schema version = %d, %v; want %d", v, err, len(embedded(t)))
+			if v, err := db.schemaVersion(ctx); err != nil || v != latest {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, latest)
 			}
-			for _, table := range []string{"orders", "certificates", "quota_returns", "refunds", "payouts"} {
+			for _, table := range []string{"orders", "certificates", "quota_returns", "refunds", "payouts", "events"} {
 				if !tableExists(t, db, table) {
 					t.Errorf("table %s missing", table)
 				}
 			}
 		},
 		"opening twice is a no-op": func(t *testing.T, path string) {
-			now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-			db, err := Open(ctx, path, WithNow(func() time.Time { return now }))
+			db, err := Open(ctx, path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := appliedAt(t, db)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			later := now.Add(time.Hour)
-			db, err = Open(ctx, path, WithNow(func() time.Time { return later }))
+			db, err = Open(ctx, path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if n, err := db.migrate(ctx, embedded(t)); err != nil || n != 0 {
+			if n, err := db.migrate(ctx); err != nil || n != 0 {
 				t.Fatalf("migrating again applied %d, %v; want 0", n, err)
-			}
-			if again := appliedAt(t, db); strings.Join(again, ",") != strings.Join(first, ",") {
-				t.Fatalf("schema_migrations changed from %v to %v", first, again)
 			}
 		},
 		"database at version 1 migrates to latest": func(t *testing.T, path string) {
-			ms := embedded(t)
 			sdb := rawDB(t, path)
-			if n, err := sdb.migrate(ctx, ms[:1]); err != nil || n != 1 {
-				t.Fatalf("migrating to version 1 applied %d, %v", n, err)
+			p, err := sdb.provider(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rs, err := p.UpTo(ctx, 1); err != nil || len(rs) != 1 {
+				t.Fatalf("migrating to version 1 applied %d, %v", len(rs), err)
 			}
 			if tableExists(t, sdb, "payouts") {
 				t.Fatal("payouts exists at version 1")
-			}
-			if err := sdb.Close(); err != nil {
-				t.Fatal(err)
 			}
 			db, err := Open(ctx, path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if v, err := db.schemaVersion(ctx); err != nil || v != len(ms) {
-				t.Fatalf("schema version = %d, %v; want %d", v, err, len(ms))
+			if v, err := db.schemaVersion(ctx); err != nil || v != latest {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, latest)
 			}
 			if !tableExists(t, db, "payouts") {
 				t.Fatal("payouts missing after migrating")
 			}
 		},
 		"failing migration leaves the previous version": func(t *testing.T, path string) {
-			ms, err := loadMigrations(fstest.MapFS{
-				"migrations/0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER) STRICT;")},
-				"migrations/0002_b.sql": {Data: []byte("CREATE TABLE b (x INTEGER) STRICT; INSERT INTO nowhere VALUES (1);")},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			sdb := rawDB(t, path)
-			n, err := sdb.migrate(ctx, ms)
-			errstest.Want(t, err, errs.Internal, "applying migration 0002_b.sql")
-			if n != 1 || !tableExists(t, sdb, "a") || tableExists(t, sdb, "b") {
-				t.Fatalf("applied %d; a exists %v, b exists %v; want 1, true, false", n, tableExists(t, sdb, "a"), tableExists(t, sdb, "b"))
+			sdb.d.Migrations = fstest.MapFS{
+				"00001_a.sql": step("a", "CREATE TABLE a (x INTEGER) STRICT;"),
+				"00002_b.sql": step("b", "CREATE TABLE b (x INTEGER) STRICT;\nINSERT INTO nowhere VALUES (1);"),
 			}
-		},
-		"changed migration is refused": func(t *testing.T, path string) {
-			sdb := rawDB(t, path)
-			for i, body := range []string{"CREATE TABLE a (x INTEGER) STRICT;", "CREATE TABLE a (x TEXT) STRICT;"} {
-				ms, err := loadMigrations(fstest.MapFS{"migrations/0001_a.sql": {Data: []byte(body)}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = sdb.migrate(ctx, ms)
-				if i == 0 && err != nil {
-					t.Fatal(err)
-				}
-				if i == 1 {
-					errstest.Want(t, err, errs.Internal, "migration 0001_a.sql changed after it was applied")
-				}
+			n, err := sdb.migrate(ctx)
+			errstest.Want(t, err, errs.Internal, "migrating the sqlite database: step 00002_b.sql")
+			if v, _ := sdb.schemaVersion(ctx); v != 1 || n != 1 || !tableExists(t, sdb, "a") || tableExists(t, sdb, "b") {
+				t.Fatalf("version %d; a exists %v, b exists %v; want 1, true, false", v, tableExists(t, sdb, "a"), tableExists(t, sdb, "b"))
 			}
 		},
 		"newer database is refused": func(t *testing.T, path string) {
-			ms := embedded(t)
 			sdb := rawDB(t, path)
-			if _, err := sdb.migrate(ctx, ms); err != nil {
+			if _, err := sdb.migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			_, err := sdb.migrate(ctx, ms[:1])
+			sdb.d.Migrations = fstest.MapFS{"00001_init.sql": step("init", "SELECT 1;")}
+			_, err := sdb.migrate(ctx)
 			errstest.Want(t, err, errs.Internal, "is newer than this build's 1")
+		},
+		"database with both version tables is refused": func(t *testing.T, path string) {
+			sdb := rawDB(t, path)
+			if _, err := sdb.migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sdb.sql.ExecContext(ctx, "CREATE TABLE schema_migrations (version INTEGER)"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := sdb.migrate(ctx)
+			errstest.Want(t, err, errs.Internal, "has both schema_migrations (the runner before goose) and goose_db_version (goose)")
 		},
 	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
 			test(t, filepath.Join(t.TempDir(), "certflow.db"))
-		})
-	}
-}
-
-func TestLoadMigrationsRefusesBadSets(t *testing.T) {
-	ok := &fstest.MapFile{Data: []byte("SELECT 1;")}
-	tests := map[string]struct {
-		files fstest.MapFS
-		want  string
-	}{
-		"bad name":          {fstest.MapFS{"migrations/1_init.sql": ok}, `"1_init.sql" is not named NNNN_name.sql`},
-		"gap":               {fstest.MapFS{"migrations/0001_a.sql": ok, "migrations/0003_c.sql": ok}, "found 0003_c.sql at position 2"},
-		"duplicate":         {fstest.MapFS{"migrations/0001_a.sql": ok, "migrations/0001_b.sql": ok}, "found 0001_b.sql at position 2"},
-		"not starting at 1": {fstest.MapFS{"migrations/0002_b.sql": ok}, "found 0002_b.sql at position 1"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := loadMigrations(tc.files)
-			errstest.Want(t, err, errs.Internal, tc.want)
 		})
 	}
 }
@@ -253,15 +184,16 @@ func TestOpenSettings(t *testing.T) {
 	})
 }
 
-// Payouts recorded by the in-store payment simulator (schema version 2)
-// survive migration 0003 as settled ledger rows.
+// Payouts recorded by the in-store payment simulator (schema version 2,
+// here a database of the runner before goose, adopted on Open) survive
+// step 00003 as settled ledger rows.
 func TestMigrationKeepsVersion2Payouts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "certflow.db")
-	sdb := rawDB(t, path)
-	if _, err := sdb.migrate(ctx, embedded(t)[:2]); err != nil {
+	if err := MakeLegacy(ctx, "sqlite:"+path, 2); err != nil {
 		t.Fatal(err)
 	}
+	sdb := rawDB(t, path)
 	at := "2026-03-03T09:00:00.000000000Z"
 	for _, q := range []string{
 		`INSERT INTO orders (id, product, paid_at, currency, price, cash, voucher, gift_card, benefit_points, already_refunded, updated_at)

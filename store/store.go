@@ -3,8 +3,9 @@
 // certificates, the quota-return ledger, the refund records the console
 // shows, and the refund ledger that guards every payout. DB implements
 // ports.Database (and so activities.Store). The queries are written once;
-// what differs per database (driver, placeholders, migrations, row locks,
-// retryable errors) is the dialect's, in store/sqlite and store/postgres.
+// what differs per database (driver, placeholders, row locks, retryable
+// errors) is the dialect's, in store/sqlite and store/postgres, and the
+// schema steps are in store/migrations, one numbering for both.
 //
 // It guarantees that
 //
@@ -27,8 +28,15 @@
 //     change's own transaction, so an event exists exactly when its change
 //     does; each endpoint gets the events of an order in order, leased to
 //     one dispatcher at a time (Outbox);
-//   - the schema is migrated on Open by the dialect's ordered, embedded
-//     migrations, each in its own transaction, once across processes.
+//   - the schema is migrated on Open by goose (github.com/pressly/goose/v3)
+//     from the embedded steps of store/migrations, numbered alike on both
+//     databases, each step in its own transaction with its version row,
+//     once across processes (PostgreSQL: goose's session advisory lock, one
+//     per schema; SQLite: an exclusive lock on the companion file
+//     PATH-migrate); a database newer than the build is refused, and one
+//     migrated by the runner before goose (schema_migrations) is adopted,
+//     or refused naming what to do when it lists a step this build does not
+//     know.
 //
 // Errors carry an errs code: NotFound, Conflict and Invalid for the
 // caller's mistakes, Unavailable for a busy database, a lost connection or
@@ -57,6 +65,8 @@ type DB struct {
 	sql *sql.DB
 	d   dialect.Dialect
 	now func() time.Time
+	// path is the SQLite file (or sqlite.Memory); "" on PostgreSQL.
+	path string
 }
 
 // Option configures Open.
@@ -108,7 +118,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if d.Name == "sqlite" {
 		sqlite.Configure(sdb, path)
 	}
-	db := &DB{sql: sdb, d: d, now: time.Now}
+	db := &DB{sql: sdb, d: d, now: time.Now, path: path}
 	for _, o := range opts {
 		o(db)
 	}
@@ -126,11 +136,7 @@ func (db *DB) init(ctx context.Context) error {
 	if err := db.d.Init(ctx, db.sql); err != nil {
 		return dbError(err, "preparing the %s database", db.d.Name)
 	}
-	ms, err := loadMigrations(db.d.Migrations)
-	if err != nil {
-		return err
-	}
-	if _, err := db.migrate(ctx, ms); err != nil {
+	if _, err := db.migrate(ctx); err != nil {
 		return err
 	}
 	return nil

@@ -29,7 +29,7 @@ const (
 )
 
 // sqliteOnly are the tests of SQLite's own settings and migrations.
-var sqliteOnly = []string{"TestSuiteOnPostgres", "TestMigrations", "TestOpenSettings", "TestLoadMigrationsRefusesBadSets", "TestEmbeddedMigrations", "TestMigrationKeepsVersion2Payouts"}
+var sqliteOnly = []string{"TestSuiteOnPostgres", "TestMigrations", "TestOpenSettings", "TestMigrationKeepsVersion2Payouts"}
 
 func onPostgres() bool { return os.Getenv(suiteBackendEnv) == "postgres" }
 

@@ -43,6 +43,34 @@ func TestReleaseChainedAfterApproval(t *testing.T) {
 	}
 }
 
+// Every state a held certificate passes through reaches the store, in
+// order: each write is a certificate.state_changed event. (The refund used
+// to fold a certificate's states kept while an earlier write was still in
+// flight into the last one, so a slow store could lose "revoked" from the
+// events; keep now appends every state. That timing is not reproducible
+// here; e2e's TestEventsSurviveKills checks each certificate's chain.)
+func TestHeldCertificateWritesEveryState(t *testing.T) {
+	sc := scenario(t, "aliyun-intl", "",
+		`{"id":"c-1","state":"issued","issued_at":"2026-03-03T09:00:00+08:00","domain_changed":false}`,
+		`{"at":"2026-03-04T09:00:00+08:00","type":"refund.requested","consent":true,"confirm_irreversible":true,"accept_late_review_risk":true},
+		 {"at":"2026-03-06T15:00:00+08:00","type":"ca.revocation_approved","certificate":"c-1"}`, "")
+	res, fakes := run(t, sc, nil)
+	if res.Outcome != "refunded" {
+		t.Fatalf("outcome %s, want refunded", res.Outcome)
+	}
+	var states []string
+	for _, b := range fakes.Store.Batches() {
+		for _, c := range b.Certificates {
+			if c.Certificate.ID == "c-1" {
+				states = append(states, string(c.Certificate.State))
+			}
+		}
+	}
+	if want := []string{"validating_revocation", "revoked", "removed"}; !slices.Equal(states, want) {
+		t.Errorf("c-1's states written %v, want %v", states, want)
+	}
+}
+
 // A revocation completed too late (SSL-2) refuses the refund; the
 // certificate judges the same and does not chain the deletion: it stays
 // revoked.

@@ -816,16 +816,12 @@ func (r *refund) flush(ctx workflow.Context) {
 }
 
 // keep has the publisher write a held certificate's new state with this
-// task's other records; a later state of the same certificate in the same
-// task replaces it.
+// task's other records. Every state is kept, in order, even when the same
+// certificate changes again in the task (revoked, then removed): the store
+// writes them one after the other in one transaction, so each change is a
+// certificate.state_changed event of its own, and none is skipped.
 func (r *refund) keep(rec activities.CertificateRecord) {
 	r.dirty = true
-	for i, p := range r.pending.Certificates {
-		if p.Certificate.ID == rec.Certificate.ID {
-			r.pending.Certificates[i] = rec
-			return
-		}
-	}
 	r.pending.Certificates = append(r.pending.Certificates, rec)
 }
 

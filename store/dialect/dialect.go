@@ -1,5 +1,5 @@
 // Package dialect describes what differs between the SQL databases the
-// store runs on: the driver, the placeholders, the migrations, row locks,
+// store runs on: the driver, the placeholders, the migration steps, row locks,
 // transaction options and which driver errors are worth retrying. The
 // dialects themselves are store/sqlite and store/postgres; the store's
 // queries are written once, in the SQL both accept, with ? placeholders.
@@ -9,22 +9,22 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+
+	"github.com/pressly/goose/v3/database"
 )
 
 // Dialect is one database's particulars.
 type Dialect struct {
 	// Name is "sqlite" or "postgres".
 	Name string
-	// Migrations holds migrations/NNNN_name.sql, this dialect's schema
-	// steps (each dialect has its own SQL, the same tables in spirit).
+	// Goose is goose's name for the database (its version table's SQL).
+	Goose database.Dialect
+	// Migrations holds NNNNN_name.sql at its root: this dialect's folder of
+	// store/migrations, numbered as the other dialect's.
 	Migrations fs.FS
-	// MigrationsTable is the DDL of schema_migrations (version, name,
-	// checksum, applied_at), run with IF NOT EXISTS.
-	MigrationsTable string
-	// LockMigrations, when set, is run first in every migration
-	// transaction so that processes opening one database at once apply
-	// each step once (SQLite's IMMEDIATE transactions need none).
-	LockMigrations string
+	// TableExists is a query with one ? (a table name) that returns 1
+	// when the table exists in the database (schema) in use, else 0.
+	TableExists string
 	// Rebind turns a query's ? and ?N placeholders into the driver's.
 	Rebind func(query string) string
 	// ForUpdate is appended to a SELECT in a writing transaction that

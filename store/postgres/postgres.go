@@ -4,34 +4,35 @@
 // FOR UPDATE on the order's row) in READ COMMITTED transactions, so any
 // number of processes on any number of hosts can share one database; reads
 // run in READ ONLY REPEATABLE READ transactions, one snapshot each.
-// Migrations take a transaction-scoped advisory lock, so processes opening
-// one database at once apply each step once.
+// Migrations hold a session-level advisory lock (goose's session locker,
+// MigrationLocker), so processes opening one database at once apply each
+// step once.
 package postgres
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
+	"hash/fnv"
 	"net"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/store/dialect"
+	"github.com/certflow/certflow/store/migrations"
 )
 
 // DriverName is the database/sql driver this dialect uses.
 const DriverName = "pgx"
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
 // migrationLock is the advisory lock key of schema migrations ("certflow"
-// in ASCII, as a number).
+// in ASCII, as a number), mixed with the schema's name by MigrationLockID.
 const migrationLock = 0x63657274666c6f77
 
 // outboxLock is the advisory lock key of outbox writers ("cfoutbox").
@@ -40,23 +41,40 @@ const outboxLock = 0x63666f7574626f78
 // Dialect returns the PostgreSQL dialect.
 func Dialect() dialect.Dialect {
 	return dialect.Dialect{
-		Name:       "postgres",
-		Migrations: migrations,
-		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    INTEGER NOT NULL PRIMARY KEY,
-			name       TEXT    NOT NULL,
-			checksum   TEXT    NOT NULL,
-			applied_at TEXT    NOT NULL
-		)`,
-		LockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrationLock, 10) + ")",
-		Rebind:         Rebind,
-		ForUpdate:      " FOR UPDATE",
-		SkipLocked:     " FOR UPDATE SKIP LOCKED",
-		LockOutbox:     "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
-		Read:           &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
-		Unavailable:    Unavailable,
-		Init:           func(ctx context.Context, db *sql.DB) error { return nil },
+		Name:        "postgres",
+		Goose:       database.DialectPostgres,
+		Migrations:  migrations.Postgres(),
+		TableExists: "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
+		Rebind:      Rebind,
+		ForUpdate:   " FOR UPDATE",
+		SkipLocked:  " FOR UPDATE SKIP LOCKED",
+		LockOutbox:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
+		Read:        &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		Unavailable: Unavailable,
+		Init:        func(ctx context.Context, db *sql.DB) error { return nil },
 	}
+}
+
+// MigrationLockID is the advisory lock key of the migrations of schema:
+// processes migrating one schema exclude each other, and migrations of
+// different schemas of one database (the tests' fresh schemas) do not
+// wait for each other.
+func MigrationLockID(schema string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(schema))
+	return migrationLock ^ int64(h.Sum64()&0x7fffffffffffffff)
+}
+
+// MigrationLocker returns goose's session locker on MigrationLockID(schema):
+// pg_try_advisory_lock tried every second for up to five minutes, released
+// when the migrations end or the session does (a crashed process holds
+// nothing).
+func MigrationLocker(schema string) (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(
+		lock.WithLockID(MigrationLockID(schema)),
+		lock.WithLockTimeout(1, 300),
+		lock.WithUnlockTimeout(1, 60),
+	)
 }
 
 // DataSource checks a postgres:// or postgresql:// URL and returns it

@@ -1,6 +1,6 @@
 // Package sqlite is the store's SQLite dialect (modernc.org/sqlite, no
-// cgo): the connection settings, the schema migrations and the errors
-// worth retrying. A file database uses WAL journaling, every connection
+// cgo): the connection settings, the lock around schema migrations and
+// the errors worth retrying. A file database uses WAL journaling, every connection
 // enforces foreign keys and waits up to BusyTimeout for a busy database,
 // and every writing transaction begins IMMEDIATE, so writers are
 // serialised by SQLite itself: the whole database is the lock. That needs
@@ -10,7 +10,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,8 +18,11 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/pressly/goose/v3/database"
+
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/store/dialect"
+	"github.com/certflow/certflow/store/migrations"
 )
 
 // DriverName is the database/sql driver this dialect uses.
@@ -33,20 +35,13 @@ const BusyTimeout = 5 * time.Second
 // Memory is the path of a private in-memory database.
 const Memory = ":memory:"
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
 // Dialect returns the SQLite dialect.
 func Dialect() dialect.Dialect {
 	return dialect.Dialect{
-		Name:       "sqlite",
-		Migrations: migrations,
-		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    INTEGER NOT NULL PRIMARY KEY,
-			name       TEXT    NOT NULL,
-			checksum   TEXT    NOT NULL,
-			applied_at TEXT    NOT NULL
-		) STRICT`,
+		Name:        "sqlite",
+		Goose:       database.DialectSQLite3,
+		Migrations:  migrations.SQLite(),
+		TableExists: "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?",
 		Rebind:      func(q string) string { return q },
 		Read:        &sql.TxOptions{ReadOnly: true},
 		Unavailable: Unavailable,

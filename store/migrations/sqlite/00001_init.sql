@@ -1,3 +1,4 @@
+-- +goose Up
 -- Orders, their certificates, the quota-return ledger and the refund
 -- projection. Times are UTC text in a fixed-width RFC 3339 form with
 -- nanoseconds, so they sort as text; amounts are decimal text with exactly

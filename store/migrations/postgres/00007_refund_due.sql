@@ -1,4 +1,5 @@
--- SQLite's 0007_refund_due: the amount a refund is due (issue 16), the
+-- +goose Up
+-- The amount a refund is due (issue 16), the
 -- policy decision's breakdown, written once an eligible request is judged
 -- and kept after payment. Amounts are decimal text at the currency's minor
 -- unit (M-1), never floats. due_cash is NULL while there is no amount due

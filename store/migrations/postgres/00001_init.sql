@@ -1,5 +1,7 @@
--- certflow's schema on PostgreSQL: the same tables as the SQLite
--- migrations 0001-0003, in PostgreSQL's SQL. Times are UTC text in a
+-- +goose Up
+-- certflow's schema on PostgreSQL: the same tables as SQLite's
+-- 00001-00003 (PostgreSQL's 00002 and 00003 are no-ops), in PostgreSQL's
+-- SQL. Times are UTC text in a
 -- fixed-width RFC 3339 form with nanoseconds (they sort as text and read
 -- back exactly, as in SQLite); amounts are decimal text with exactly the
 -- currency's minor unit (M-1), never floating point. Keys and sort columns

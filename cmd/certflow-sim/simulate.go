@@ -3,47 +3,41 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/sim"
 )
 
-// simulate runs one scenario file through the real workflows in the
+// simulateCmd runs one scenario file through the real workflows in the
 // time-skipping test environment and prints the result JSON.
-func simulate(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	file := fs.String("f", "", "scenario file (JSON)")
-	check := fs.Bool("check", false, "compare the result with the file's expect and fail on a difference")
-	if err := fs.Parse(args); err != nil {
-		return errs.E(errs.Invalid, "simulate: %v", err)
-	}
-	if *file == "" {
-		return errs.E(errs.Invalid, "simulate: -f FILE.json is required")
-	}
-	sc, err := sim.LoadFile(*file)
+type simulateCmd struct {
+	File  string `short:"f" required:"" help:"The scenario file (JSON)." placeholder:"FILE.json"`
+	Check bool   `help:"Compare the result with the file's expect and fail on a difference."`
+}
+
+func (cmd *simulateCmd) Run(ctx context.Context, out stdoutWriter) error {
+	file, stdout := cmd.File, out.Writer
+	sc, err := sim.LoadFile(file)
 	if err != nil {
-		return fmt.Errorf("%s: %s", *file, errs.MessageOf(err))
+		return fmt.Errorf("%s: %s", file, errs.MessageOf(err))
 	}
 	res, err := runInterruptibly(ctx, func() (sim.Result, error) { return sim.Run(ctx, sc, sim.Options{}) })
 	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(res); err != nil {
 		return err
 	}
-	if *check && len(sc.Expect) > 0 {
+	if cmd.Check && len(sc.Expect) > 0 {
 		diffs, err := sim.Compare(sc.Expect, res)
 		if err != nil {
-			return fmt.Errorf("%s: %w", *file, err)
+			return fmt.Errorf("%s: %w", file, err)
 		}
 		if len(diffs) > 0 {
-			return fmt.Errorf("%s: result differs from expect: %v", *file, diffs)
+			return fmt.Errorf("%s: result differs from expect: %v", file, diffs)
 		}
 	}
 	return nil

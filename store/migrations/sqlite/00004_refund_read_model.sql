@@ -1,3 +1,4 @@
+-- +goose Up
 -- The refund read model follows every state change of the refund workflow
 -- (issue 7): what the refund waits for (the customer, a revocation review,
 -- an operator), whether it was escalated (T-3), and who asked for it (the

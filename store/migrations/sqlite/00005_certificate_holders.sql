@@ -1,3 +1,4 @@
+-- +goose Up
 -- Certificate holders (issue 10): a certificate has one writer at a time,
 -- a refund releasing it ("refund/<order>") or its own workflow
 -- ("certificate/<id>"), named here; '' when nobody holds it. The hold is

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Structured waiting, the audit trail and the outbound events (issue 15).
 --
 -- refunds gain what the status shows: waiting_on (JSON list of
@@ -70,7 +71,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_pending ON deliveries (endpoint, seq) WHERE delivered = 0;
 CREATE INDEX deliveries_pending_by_order ON deliveries (endpoint, order_key, seq) WHERE delivered = 0;
 
--- SQLite's 0006_outbox, with keys and compared times in the "C" collation
+-- As on SQLite, with keys and compared times in the "C" collation
 -- (byte-wise, as in SQLite). Sequence values are handed out in commit order
 -- because every transaction that writes events takes one advisory lock
 -- just before it inserts them (store.insertEvents): a reader paging by

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Structured waiting, the audit trail and the outbound events (issue 15).
 --
 -- refunds gain what the status shows: waiting_on (JSON list of

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Certificate holders (issue 10): a certificate has one writer at a time,
 -- a refund releasing it ("refund/<order>") or its own workflow
 -- ("certificate/<id>"), named here; '' when nobody holds it. The hold is
@@ -5,7 +6,8 @@
 -- PostgreSQL re-checks against the latest row version under the row lock,
 -- so two workers never both win. workflow_written is set once a workflow
 -- wrote the certificate's state (SaveCertificate): intake never overwrites
--- that state again. SQLite's 0005_certificate_holders.
+-- that state again. (PostgreSQL's
+-- 0003 under the old runner.)
 
 ALTER TABLE certificates ADD COLUMN holder           TEXT    COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE certificates ADD COLUMN workflow_written INTEGER NOT NULL DEFAULT 0 CHECK (workflow_written IN (0, 1));

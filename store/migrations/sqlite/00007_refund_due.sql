@@ -1,3 +1,4 @@
+-- +goose Up
 -- The amount a refund is due (issue 16): the policy decision's breakdown,
 -- written once an eligible request is judged and kept after payment, so
 -- that the console and the operator pages show what an unpaid refund (one

@@ -1,3 +1,4 @@
+-- +goose Up
 -- The payment simulator's idempotency ledger (M-3, M-4). A row is a payout
 -- attempt keyed by its idempotency key: 'paid' moved money, 'failed' was a
 -- refund to the original method that did not go through (GEN-4) and moved

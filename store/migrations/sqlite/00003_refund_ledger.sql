@@ -1,3 +1,4 @@
+-- +goose Up
 -- The payouts table becomes certflow's refund ledger in front of an
 -- external payment provider (cmd/paysim or a real one): a payout is
 -- reserved ('pending', counting against M-3) before the provider is
