@@ -43,6 +43,7 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/procs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
@@ -56,7 +57,7 @@ type harness struct {
 	cfg Config
 	out io.Writer
 
-	temporal, casim, paysim, worker *child
+	temporal, casim, paysim, worker *procs.Child
 	stops                           []func()
 
 	tc         client.Client
@@ -210,68 +211,32 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (h *harness) startChild(name string, env []string, bin string, args ...string) (*child, error) {
-	c, err := startChild(name, h.path(name+".log"), env, bin, args...)
+func (h *harness) startChild(name string, env []string, bin string, args ...string) (*procs.Child, error) {
+	c, err := procs.Start(name, h.path(name+".log"), env, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	h.onStop(func() { c.stop(15 * time.Second) })
+	h.onStop(func() { _ = c.Stop(15*time.Second, nil) })
 	return c, nil
 }
 
-// waitReady polls ready every 250ms until it succeeds, c exits or limit
-// passes.
-func waitReady(ctx context.Context, c *child, what string, limit time.Duration, ready func(context.Context) error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := ready(attempt)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if c != nil {
-			if exit := c.exited(); exit != nil {
-				return exit
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", what, limit, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 func (h *harness) startTemporal(ctx context.Context) error {
-	if _, err := os.Stat(h.cfg.TemporalBin); err != nil {
-		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` or pass -temporal", h.cfg.TemporalBin)
-	}
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	args := []string{"server", "start-dev", "--headless", "--log-level", "error",
-		"--db-filename", h.path("temporal.db"), "--ip", "127.0.0.1", "--port", strconv.Itoa(port)}
-	for _, sa := range workflows.SearchAttributeTypes {
-		args = append(args, "--search-attribute", sa)
+	dev := temporalx.DevServer{CLI: h.cfg.TemporalBin, DBFile: h.path("temporal.db"), Port: port,
+		SearchAttributes: workflows.SearchAttributeTypes, Extra: []string{"--headless", "--log-level", "error", "--ip", "127.0.0.1"}}
+	if err := dev.Check(); err != nil {
+		return err
 	}
-	if h.temporal, err = h.startChild("temporal", nil, h.cfg.TemporalBin, args...); err != nil {
+	if h.temporal, err = h.startChild("temporal", nil, dev.CLI, dev.Args()...); err != nil {
 		return err
 	}
 	h.temporalAt = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	opts := client.Options{HostPort: h.temporalAt, Namespace: temporalx.DefaultNamespace,
 		Logger: temporalx.NewZapLogger(zap.NewNop())}
-	err = waitReady(ctx, h.temporal, "Temporal", 90*time.Second, func(ctx context.Context) error {
-		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
-		if err == nil {
-			h.tc = tc
-		}
-		return err
-	})
-	if err != nil {
+	if h.tc, err = temporalx.DialDevServer(ctx, h.temporal, opts); err != nil {
 		return err
 	}
 	h.onStop(h.tc.Close)
@@ -308,7 +273,7 @@ func (h *harness) startCASim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
+	return procs.WaitReady(ctx, h.casim, "casim", 30*time.Second, h.httpOK(h.casimURL+"/healthz"))
 }
 
 // startPaysim starts the payment provider simulator with its own
@@ -327,7 +292,7 @@ func (h *harness) startPaysim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, h.paysim, "paysim", 30*time.Second, h.httpOK(h.paysimURL+"/healthz"))
+	return procs.WaitReady(ctx, h.paysim, "paysim", 30*time.Second, h.httpOK(h.paysimURL+"/healthz"))
 }
 
 // dsn is certflow's database, shared by the gateway and the worker.
@@ -379,7 +344,7 @@ func (h *harness) startWorker(ctx context.Context) error {
 	if h.worker, err = h.startChild("worker", env, h.cfg.WorkerBin); err != nil {
 		return err
 	}
-	return waitReady(ctx, h.worker, "worker", 60*time.Second, func(ctx context.Context) error {
+	return procs.WaitReady(ctx, h.worker, "worker", 60*time.Second, func(ctx context.Context) error {
 		resp, err := h.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err != nil {
 			return err
@@ -437,36 +402,20 @@ func (h *harness) startInProcess(ctx context.Context) error {
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 	})
-	return waitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
+	return procs.WaitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
 }
 
 // unlimited is the in-process gateway's rate limit: far above any rate
 // the harness reaches.
 var unlimited = gateway.RateLimit{Rate: 1e9, Burst: 1 << 30}
 
-func (h *harness) httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := h.web.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
+func (h *harness) httpOK(url string) func(context.Context) error { return procs.HTTPOK(h.web, url) }
 
 // alive fails when a child process has died.
 func (h *harness) alive() error {
-	for _, c := range []*child{h.temporal, h.casim, h.paysim, h.worker} {
+	for _, c := range []*procs.Child{h.temporal, h.casim, h.paysim, h.worker} {
 		if c != nil {
-			if err := c.exited(); err != nil {
+			if err := c.Exited(); err != nil {
 				return err
 			}
 		}

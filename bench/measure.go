@@ -82,7 +82,7 @@ type sampler struct {
 }
 
 func (h *harness) sample() (*sampler, error) {
-	s := &sampler{pids: [2]int{h.worker.pid(), h.temporal.pid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: [2]int{h.worker.Pid(), h.temporal.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {

@@ -75,11 +75,11 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	if err := h.alive(); err != nil {
 		return err
 	}
-	wp, err := readProc(h.worker.pid())
+	wp, err := readProc(h.worker.Pid())
 	if err != nil {
 		return err
 	}
-	sp, err := readProc(h.temporal.pid())
+	sp, err := readProc(h.temporal.Pid())
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"github.com/certflow/certflow/internal/obs"
 )
 
 // CallbackRoute is the route of the CA's review callbacks.
@@ -29,45 +30,20 @@ func (s *Server) CallbackOutcomes(h http.Handler, record func(result, reason str
 			h.ServeHTTP(w, r)
 			return
 		}
-		cw := &codeWriter{ResponseWriter: w}
+		cw := &obs.StatusWriter{ResponseWriter: w, KeepErrorBody: 4096} // the error shape is small
 		h.ServeHTTP(cw, r)
-		if cw.status == 0 || cw.status < 300 {
+		if cw.Status == 0 || cw.Status < 300 {
 			record("accepted", "ok")
 			return
 		}
 		var body errorBody
 		reason := "unknown"
 		switch {
-		case cw.status == http.StatusUnauthorized:
+		case cw.Status == http.StatusUnauthorized:
 			reason = "unauthenticated" // signature or timestamp refused
-		case json.Unmarshal(cw.body.Bytes(), &body) == nil && body.Error.Code != "":
+		case json.Unmarshal(cw.ErrorBody.Bytes(), &body) == nil && body.Error.Code != "":
 			reason = string(body.Error.Code)
 		}
 		record("refused", reason)
 	})
-}
-
-// codeWriter keeps the status and, for an error, the body's start (the
-// error shape is small).
-type codeWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (c *codeWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *codeWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	if c.status >= 300 && c.body.Len() < 4096 {
-		c.body.Write(b)
-	}
-	return c.ResponseWriter.Write(b)
 }

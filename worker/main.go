@@ -22,9 +22,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -34,32 +31,12 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/internal/app"
-	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/workflows"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
-	if app.IsHelp(err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	logger, err := obs.NewLogger(cfg.Log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	defer func() { _ = logger.Sync() }()
-	if err := NewMain(cfg, logger).Run(ctx); err != nil {
-		logger.Error("worker failed", zap.Error(err))
-		_ = logger.Sync()
-		os.Exit(1)
-	}
+	app.Main("worker", parseConfig, func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
 }
 
 // Main is the worker program: it builds the clients from Config, wires
@@ -74,37 +51,20 @@ type Main struct {
 	app        *app.App
 	metricsSrv *http.Server
 	metricsLn  net.Listener
-	metricsErr chan error
 	worker     worker.Worker
-	fatal      chan error
+	// failed receives the worker's fatal error and the metrics server's.
+	failed chan error
 }
 
 // NewMain returns the program for cfg, logging to logger.
 func NewMain(cfg Config, logger *zap.Logger) *Main {
-	return &Main{Config: cfg, Logger: logger, fatal: make(chan error, 1), metricsErr: make(chan error, 1)}
+	return &Main{Config: cfg, Logger: logger, failed: make(chan error, 2)}
 }
 
 // Run opens everything, runs the worker until ctx ends or the worker fails,
 // then closes everything.
 func (m *Main) Run(ctx context.Context) error {
-	if err := m.Open(ctx); err != nil {
-		if ctx.Err() != nil {
-			// Stopped while starting (SIGINT/SIGTERM): a clean stop.
-			m.Logger.Info("stopped while starting", zap.Error(err))
-			return m.Close()
-		}
-		return errors.Join(err, m.Close())
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		m.Logger.Info("shutting down")
-	case runErr = <-m.fatal:
-		runErr = fmt.Errorf("worker stopped: %w", runErr)
-	case runErr = <-m.metricsErr:
-		runErr = fmt.Errorf("metrics server: %w", runErr)
-	}
-	return errors.Join(runErr, m.Close())
+	return program.Run(ctx, m.Logger, m.Open, m.failed, m.Close)
 }
 
 // Open builds the shared parts (internal/app), checks the search
@@ -142,7 +102,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Interceptors:      app.WorkerInterceptors(),
 		OnFatalError: func(err error) {
 			select {
-			case m.fatal <- err:
+			case m.failed <- fmt.Errorf("worker stopped: %w", err):
 			default:
 			}
 		},
@@ -174,21 +134,12 @@ func (m *Main) serveMetrics(addr string) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	// Ready: Temporal answers and the store answers.
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		if err := m.app.Ready(ctx); err != nil {
-			m.Logger.Warn("not ready", zap.Error(err))
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", m.app.Readyz(m.Logger))
 	m.metricsLn = ln
 	m.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := m.metricsSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			m.metricsErr <- err
+			m.failed <- fmt.Errorf("metrics server: %w", err)
 		}
 	}()
 	return nil

@@ -25,19 +25,16 @@
 package caclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpjson"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -48,7 +45,7 @@ var _ activities.CA = (*Client)(nil)
 const CodeResubmissionRejected = "resubmission_rejected"
 
 // DefaultMaxResponseBytes bounds the CA's answers when Config leaves it 0.
-const DefaultMaxResponseBytes = 1 << 20
+const DefaultMaxResponseBytes = httpjson.DefaultMaxResponseBytes
 
 // Config configures a Client.
 type Config struct {
@@ -67,52 +64,29 @@ type Config struct {
 
 // Client is the CA client. It is safe for concurrent use.
 type Client struct {
-	base    string // BaseURL without a trailing slash
-	token   string
-	hc      *http.Client
-	maxBody int64
+	core *httpjson.Client
 }
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errs.E(errs.Invalid, "CA base URL %q is not an absolute http(s) URL", cfg.BaseURL)
+	core, err := httpjson.New(httpjson.Config{
+		Service:          "CA",
+		BaseURL:          cfg.BaseURL,
+		Token:            cfg.Token,
+		HTTPClient:       cfg.HTTPClient,
+		MaxResponseBytes: cfg.MaxResponseBytes,
+		UserAgent:        "certflow-caclient",
+		MapError:         mapError,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Token == "" {
-		return nil, errs.E(errs.Invalid, "CA token is required")
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient // a copy: the caller's client keeps its redirect policy
-		hc = &c
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	return &Client{
-		base:    strings.TrimRight(cfg.BaseURL, "/"),
-		token:   cfg.Token,
-		hc:      hc,
-		maxBody: cfg.MaxResponseBytes,
-	}, nil
+	return &Client{core: core}, nil
 }
 
 // APIError is the CA's error answer, kept in the chain of the *errs.Error
 // the Client returns.
-type APIError struct {
-	Status  int
-	Code    string // the CA's error code, "" when the body had none
-	Message string
-}
-
-func (e *APIError) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("CA answered %d", e.Status)
-	}
-	return fmt.Sprintf("CA answered %d %s: %s", e.Status, e.Code, e.Message)
-}
+type APIError = httpjson.APIError
 
 // actions are the console actions Act performs at the CA.
 var actions = map[statemachine.CertEvent]bool{
@@ -227,67 +201,13 @@ func (c *Client) Reset(ctx context.Context, orderID string, product domain.Produ
 // do makes one call: it sends in (JSON, if not nil), decodes a 2xx answer
 // into out (if not nil), and maps every failure to a coded error.
 func (c *Client) do(ctx context.Context, op, method, path, idemKey string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "%s: encoding request", op)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return errs.Wrap(errs.Internal, err, "%s: building request", op)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "certflow-caclient")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		// Network errors, the client's timeout and the caller's deadline
-		// alike: the call may be retried (the CA is idempotent).
-		return errs.Wrap(errs.Unavailable, err, "%s: CA unreachable", op)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "%s: reading the CA's answer", op)
-	}
-	if int64(len(data)) > c.maxBody {
-		return errs.E(errs.Internal, "%s: the CA's answer exceeds %d bytes", op, c.maxBody)
-	}
-
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if out != nil {
-			if err := json.Unmarshal(data, out); err != nil {
-				return errs.Wrap(errs.Internal, err, "%s: undecodable CA answer", op)
-			}
-		}
-		return nil
-	}
-	return mapError(op, resp.StatusCode, data)
+	return c.core.Do(ctx, op, method, path, idemKey, in, out)
 }
 
 // mapError turns a CA error answer into a coded error: the one table of
 // PROTOCOL.md.
-func mapError(op string, status int, body []byte) *errs.Error {
-	apiErr := &APIError{Status: status}
-	var envelope struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &envelope) == nil {
-		apiErr.Code, apiErr.Message = envelope.Error.Code, envelope.Error.Message
-	}
+func mapError(op string, apiErr *APIError) error {
+	status := apiErr.Status
 	refusal := apiErr.Message
 	if refusal == "" {
 		refusal = http.StatusText(status)

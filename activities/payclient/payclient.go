@@ -18,24 +18,17 @@
 package payclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpjson"
 )
 
 var _ activities.Payments = (*Client)(nil)
-
-// maxResponse bounds the provider's answers.
-const maxResponse = 1 << 20
 
 // Config configures a Client.
 type Config struct {
@@ -50,42 +43,28 @@ type Config struct {
 
 // Client is the payment provider client. It is safe for concurrent use.
 type Client struct {
-	base  string
-	token string
-	hc    *http.Client
+	core *httpjson.Client
 }
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errs.E(errs.Invalid, "payment provider URL %q is not an absolute http(s) URL", cfg.BaseURL)
+	core, err := httpjson.New(httpjson.Config{
+		Service:    "payment provider",
+		BaseURL:    cfg.BaseURL,
+		Token:      cfg.Token,
+		HTTPClient: cfg.HTTPClient,
+		// The protocol answers 200 or 201; any other status is an error.
+		Accept:   func(s int) bool { return s == http.StatusOK || s == http.StatusCreated },
+		MapError: mapError,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Token == "" {
-		return nil, errs.E(errs.Invalid, "payment provider token is required")
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		hc = &c
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), token: cfg.Token, hc: hc}, nil
+	return &Client{core: core}, nil
 }
 
 // APIError is the provider's error answer.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("payment provider answered %d", e.Status)
-	}
-	return fmt.Sprintf("payment provider answered %d %s: %s", e.Status, e.Code, e.Message)
-}
+type APIError = httpjson.APIError
 
 // refundBody is the body of POST /v1/refunds.
 type refundBody struct {
@@ -163,56 +142,13 @@ func (v refundView) refund(op string) (activities.ProviderRefund, error) {
 }
 
 func (c *Client) do(ctx context.Context, op, method, path, key string, in, out any) error {
-	var rd io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "%s: encoding the request", op)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return errs.Wrap(errs.Internal, err, "%s: building the request", op)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "%s: payment provider unreachable", op)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "%s: reading the answer", op)
-	}
-	if len(b) > maxResponse {
-		return errs.E(errs.Internal, "%s: the answer exceeds %d bytes", op, maxResponse)
-	}
-	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
-		if err := json.Unmarshal(b, out); err != nil {
-			return errs.Wrap(errs.Internal, err, "%s: undecodable answer", op)
-		}
-		return nil
-	}
-	ae := &APIError{Status: resp.StatusCode}
-	var eb struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &eb) == nil {
-		ae.Code, ae.Message = eb.Error.Code, eb.Error.Message
-	}
+	return c.core.Do(ctx, op, method, path, key, in, out)
+}
+
+// mapError turns the provider's error answer into a coded error.
+func mapError(op string, ae *APIError) error {
 	var code errs.Code
-	switch s := resp.StatusCode; {
+	switch s := ae.Status; {
 	case s == http.StatusBadRequest:
 		code = errs.Invalid
 	case s == http.StatusNotFound:

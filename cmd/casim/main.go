@@ -28,30 +28,18 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/webhook"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	m, err := parse(os.Args[1:], os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "casim:", err)
-		os.Exit(2)
-	}
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "casim:", err)
-		os.Exit(1)
-	}
+	program.Main("casim", func() (*Main, error) { return parse(os.Args[1:], os.Getenv) })
 }
 
 // Main is the casim program's configuration.
@@ -70,12 +58,7 @@ type Main struct {
 
 // parse reads flags, defaulting each to its environment variable.
 func parse(args []string, getenv func(string) string) (*Main, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := program.Env(getenv)
 	delay, err := time.ParseDuration(env("CASIM_REVIEW_DELAY", "5s"))
 	if err != nil {
 		return nil, fmt.Errorf("CASIM_REVIEW_DELAY: %w", err)
@@ -131,7 +114,7 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 
 // Run builds the simulator and serves it until ctx ends.
 func (m *Main) Run(ctx context.Context) error {
-	log, err := m.logger()
+	log, err := program.Logger(m.DevLog)
 	if err != nil {
 		return err
 	}
@@ -175,13 +158,6 @@ func (m *Main) Run(ctx context.Context) error {
 	err = sim.Serve(ctx, ln)
 	log.Info("casim stopped")
 	return err
-}
-
-func (m *Main) logger() (*zap.Logger, error) {
-	if m.DevLog {
-		return zap.NewDevelopment(zap.AddStacktrace(zapcore.ErrorLevel))
-	}
-	return zap.NewProduction()
 }
 
 // readBehaviours reads a JSON object of certificate ID → casim.Behaviour.

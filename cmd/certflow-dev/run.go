@@ -28,6 +28,7 @@ import (
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/internal/procs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/ops"
@@ -254,18 +255,21 @@ func (r *runner) build(ctx context.Context) error {
 }
 
 // watch reports c's exit on r.died unless the runner is stopping.
-func (r *runner) watch(c *child) {
+func (r *runner) watch(c *procs.Child) {
 	go func() {
 		<-c.Done()
 		if !r.stopping.Load() {
-			r.died <- fmt.Errorf("%s exited unexpectedly (%v); see %s", c.name, c.Err(), c.log)
+			r.died <- fmt.Errorf("%s exited unexpectedly (%v); see %s", c.Name, c.Err(), c.Log)
 		}
 	}()
 }
 
 // startChild starts a child and registers its stop.
-func (r *runner) startChild(name string, grace time.Duration, env []string, bin string, args ...string) (*child, error) {
-	c, err := startChild(name, r.path(name+".log"), env, bin, args...)
+func (r *runner) startChild(name string, grace time.Duration, env []string, bin string, args ...string) (*procs.Child, error) {
+	c, err := procs.Start(name, r.path(name+".log"), env, bin, args...)
+	if errors.Is(err, procs.ErrUnsupported) {
+		return nil, errors.New("certflow-dev needs a Unix system (process groups); use docker-compose.temporal.yml and run the binaries by hand")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,63 +279,33 @@ func (r *runner) startChild(name string, grace time.Duration, env []string, bin 
 }
 
 // waitReady polls ready until it succeeds, the child dies, ctx ends or
-// limit passes.
-func waitReady(ctx context.Context, c *child, what string, limit time.Duration, ready func(context.Context) error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := ready(attempt)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil // interrupted: the caller stops what started
-		}
-		if c != nil {
-			select {
-			case <-c.Done():
-				return fmt.Errorf("%s exited while starting (%v); see %s", c.name, c.Err(), c.log)
-			default:
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", what, limit, err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
+// limit passes. An interrupt is not an error: the caller stops what
+// started.
+func waitReady(ctx context.Context, c *procs.Child, what string, limit time.Duration, ready func(context.Context) error) error {
+	err := procs.WaitReady(ctx, c, what, limit, ready)
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
 
 // startTemporal starts the dev server with certflow's search attributes
 // and connects to it.
 func (r *runner) startTemporal(ctx context.Context) error {
-	if _, err := os.Stat(r.o.temporalBin); err != nil {
-		return fmt.Errorf("no Temporal CLI at %s: run `make temporal` (builds it with go install) or pass -temporal", r.o.temporalBin)
+	dev := temporalx.DevServer{CLI: r.o.temporalBin, DBFile: r.path("temporal.db"), Port: r.o.temporalPort,
+		SearchAttributes: workflows.SearchAttributeTypes, Extra: []string{"--ui-port", strconv.Itoa(r.o.uiPort)}}
+	if err := dev.Check(); err != nil {
+		return err
 	}
-	args := []string{"server", "start-dev",
-		"--db-filename", r.path("temporal.db"),
-		"--port", strconv.Itoa(r.o.temporalPort),
-		"--ui-port", strconv.Itoa(r.o.uiPort),
-	}
-	for _, sa := range workflows.SearchAttributeTypes {
-		args = append(args, "--search-attribute", sa)
-	}
-	c, err := r.startChild("temporal", 15*time.Second, nil, r.o.temporalBin, args...)
+	c, err := r.startChild("temporal", 15*time.Second, nil, dev.CLI, dev.Args()...)
 	if err != nil {
 		return err
 	}
 	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(obs.LogConfig{}.SDKLogger(r.log))} // SDK debug off: the demo polls
-	err = waitReady(ctx, c, "Temporal", 90*time.Second, func(ctx context.Context) error {
-		tc, err := temporalx.Dial(ctx, opts, 250*time.Millisecond)
-		if err == nil {
-			r.tc = tc
+	if r.tc, err = temporalx.DialDevServer(ctx, c, opts); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: the caller stops what started
 		}
-		return err
-	})
-	if err != nil || r.tc == nil {
 		return err
 	}
 	r.onStop("Temporal client", func() error { r.tc.Close(); return nil })
@@ -576,23 +550,7 @@ func (r *runner) startGateway(ctx context.Context) error {
 }
 
 // httpOK is a readiness check: GET url answers 200.
-func httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
+func httpOK(url string) func(context.Context) error { return procs.HTTPOK(http.DefaultClient, url) }
 
 // printWhere tells the user where to look.
 func (r *runner) printWhere() {

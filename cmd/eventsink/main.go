@@ -32,34 +32,20 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/webhook"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	m, err := parse(os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eventsink:", err)
-		os.Exit(2)
-	}
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "eventsink:", err)
-		os.Exit(1)
-	}
+	program.Main("eventsink", func() (*Main, error) { return parse(os.Args[1:], os.Getenv, os.Stderr) })
 }
 
 // Main is the program's configuration.
@@ -76,12 +62,7 @@ type Main struct {
 const maxBody = 1 << 20
 
 func parse(args []string, getenv func(string) string, output io.Writer) (*Main, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := program.Env(getenv)
 	m := &Main{}
 	devLog, err := strconv.ParseBool(env("EVENTSINK_DEV_LOG", "false"))
 	if err != nil {
@@ -134,10 +115,7 @@ func parse(args []string, getenv func(string) string, output io.Writer) (*Main, 
 
 // Run serves until ctx ends.
 func (m *Main) Run(ctx context.Context) error {
-	log, err := zap.NewProduction()
-	if m.DevLog {
-		log, err = zap.NewDevelopment()
-	}
+	log, err := program.Logger(m.DevLog)
 	if err != nil {
 		return err
 	}
@@ -151,19 +129,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("EVENTSINK_ADDR %s: %w", m.Addr, err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	log.Info("eventsink started", zap.String("addr", ln.Addr().String()), zap.String("out", m.Out),
 		zap.Int("known_ids", s.Len()), zap.Int("status", m.Status), zap.Float64("fail_rate", m.FailRate))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(shut)
+	return program.Serve(ctx, ln, s.Handler())
 }
 
 // sink receives events. Safe for concurrent use.

@@ -39,6 +39,7 @@ import (
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/ops"
@@ -47,27 +48,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	cfg, err := parseConfig(os.Args[1:], os.Environ(), os.Stderr)
-	if app.IsHelp(err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(2)
-	}
-	logger, err := obs.NewLogger(cfg.Log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(2)
-	}
-	defer func() { _ = logger.Sync() }()
-	if err := NewMain(cfg, logger).Run(ctx); err != nil {
-		logger.Error("gateway failed", zap.Error(err))
-		_ = logger.Sync()
-		os.Exit(1)
-	}
+	app.Main("gateway", parseConfig, func(ctx context.Context, cfg Config, logger *zap.Logger) error { return NewMain(cfg, logger).Run(ctx) })
 }
 
 // Main is the gateway program.
@@ -94,21 +75,7 @@ func NewMain(cfg Config, logger *zap.Logger) *Main {
 // Run opens everything, serves until ctx ends or the server fails, then
 // shuts down.
 func (m *Main) Run(ctx context.Context) error {
-	if err := m.Open(ctx); err != nil {
-		if ctx.Err() != nil {
-			m.Logger.Info("stopped while starting", zap.Error(err))
-			return m.Close()
-		}
-		return errors.Join(err, m.Close())
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		m.Logger.Info("shutting down")
-	case runErr = <-m.served:
-		runErr = fmt.Errorf("serving: %w", runErr)
-	}
-	return errors.Join(runErr, m.Close())
+	return program.Run(ctx, m.Logger, m.Open, m.served, m.Close)
 }
 
 // Open builds the shared parts and starts serving.
@@ -139,7 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	go func() {
 		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
-			m.served <- err
+			m.served <- fmt.Errorf("serving: %w", err)
 		}
 	}()
 	m.Logger.Info("gateway started", zap.String("addr", m.Addr()),
@@ -238,22 +205,9 @@ func (m *Main) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", opsH)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("GET /readyz", a.Readyz(m.Logger))
 	mux.Handle("/", api)
 	return mux, nil
-}
-
-// readyz answers 200 when Temporal and the store answer, 503 otherwise (a
-// load balancer then sends traffic elsewhere).
-func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := m.app.Ready(ctx); err != nil {
-		m.Logger.Warn("not ready", zap.Error(err))
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }
 
 // Addr is the address the gateway listens on, once Open ran.

@@ -20,35 +20,19 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/paysim"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	m, err := parse(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "paysim:", err)
-		os.Exit(2)
-	}
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "paysim:", err)
-		os.Exit(1)
-	}
+	program.Main("paysim", func() (*Main, error) { return parse(os.Args[1:], os.Getenv) })
 }
 
 // Main is the paysim program's configuration.
@@ -63,12 +47,7 @@ type Main struct {
 
 // parse reads flags, defaulting each to its environment variable.
 func parse(args []string, getenv func(string) string) (*Main, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := program.Env(getenv)
 	delay, err := time.ParseDuration(env("PAYSIM_SETTLE_DELAY", "1s"))
 	if err != nil {
 		return nil, fmt.Errorf("PAYSIM_SETTLE_DELAY: %w", err)
@@ -110,10 +89,7 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 
 // Run opens the simulator and serves it until ctx ends.
 func (m *Main) Run(ctx context.Context) error {
-	log, err := zap.NewProduction()
-	if m.DevLog {
-		log, err = zap.NewDevelopment(zap.AddStacktrace(zapcore.ErrorLevel))
-	}
+	log, err := program.Logger(m.DevLog)
 	if err != nil {
 		return err
 	}
@@ -127,19 +103,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	log.Info("paysim started", zap.String("addr", ln.Addr().String()), zap.String("db", m.DB),
 		zap.Duration("settle_delay", m.SettleDelay), zap.Strings("fail_original_method", m.Fail))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shut)
+	err = program.Serve(ctx, ln, sim.Handler())
 	log.Info("paysim stopped")
 	return err
 }

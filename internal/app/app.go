@@ -11,7 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/policy"
@@ -48,6 +52,18 @@ type Common struct {
 	Log obs.LogConfig
 	// OTLPEndpoint is where traces go (OTLP gRPC); empty turns tracing off.
 	OTLPEndpoint string
+}
+
+// Logger builds the process's logger from Log.
+func (c Common) Logger() (*zap.Logger, error) { return obs.NewLogger(c.Log) }
+
+// Main is the main of a service program (the worker, the gateway): it
+// parses the command line and the environment with parse, builds the
+// logger of the configuration and runs run until SIGINT or SIGTERM, with
+// the exits of program.Service.
+func Main[C interface{ Logger() (*zap.Logger, error) }](name string, parse func(args, environ []string, output io.Writer) (C, error), run func(context.Context, C, *zap.Logger) error) {
+	program.Service(name, func() (C, error) { return parse(os.Args[1:], os.Environ(), os.Stderr) },
+		func(c C) (*zap.Logger, error) { return c.Logger() }, run)
 }
 
 // CommonSettings are the settings of Common, shared by the worker and the
@@ -257,6 +273,21 @@ func (a *App) Ready(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// Readyz answers /readyz: 200 when Ready passes within 3s, 503 otherwise
+// (a load balancer then sends traffic elsewhere), logging why on log.
+func (a *App) Readyz(log *zap.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := a.Ready(ctx); err != nil {
+			log.Warn("not ready", zap.Error(err))
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	}
 }
 
 // WorkerInterceptors are the worker's own interceptors (the client's

@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,9 +54,9 @@ func (m *HTTPMetrics) Middleware(route func(*http.Request) string, next http.Han
 		if rt == "" {
 			rt = "unmatched"
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		defer func() {
-			status := sw.status
+			status := sw.Status
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -67,25 +68,34 @@ func (m *HTTPMetrics) Middleware(route func(*http.Request) string, next http.Han
 	})
 }
 
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
+// StatusWriter remembers the status a handler wrote (0 until it writes)
+// and, when KeepErrorBody is set, the start of an error answer's body
+// (status 300 or above): writes are kept while fewer than KeepErrorBody
+// bytes are. It is the one status-capturing ResponseWriter of certflow's
+// servers.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status        int
+	KeepErrorBody int
+	ErrorBody     bytes.Buffer
 }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.Status == 0 {
+		s.Status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
+	}
+	if s.Status >= 300 && s.ErrorBody.Len() < s.KeepErrorBody {
+		s.ErrorBody.Write(b)
 	}
 	return s.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

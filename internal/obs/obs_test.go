@@ -193,3 +193,21 @@ func TestSDKStillLogsActivityErrorsAsExpected(t *testing.T) {
 		t.Errorf("the SDK no longer logs activity attempts as %q", sdkActivityError)
 	}
 }
+
+func TestStatusWriterKeepsTheErrorBodysStart(t *testing.T) {
+	rec := httptest.NewRecorder()
+	sw := &StatusWriter{ResponseWriter: rec, KeepErrorBody: 4}
+	sw.WriteHeader(http.StatusConflict)
+	sw.WriteHeader(http.StatusOK) // the first status stays
+	_, _ = sw.Write([]byte("abc"))
+	_, _ = sw.Write([]byte("def"))
+	_, _ = sw.Write([]byte("ghi"))
+	if sw.Status != http.StatusConflict || sw.ErrorBody.String() != "abcdef" || rec.Body.String() != "abcdefghi" {
+		t.Errorf("status %d, kept %q, sent %q", sw.Status, sw.ErrorBody.String(), rec.Body.String())
+	}
+	ok := &StatusWriter{ResponseWriter: httptest.NewRecorder(), KeepErrorBody: 4}
+	_, _ = ok.Write([]byte("fine"))
+	if ok.Status != http.StatusOK || ok.ErrorBody.Len() != 0 {
+		t.Errorf("success: status %d, kept %q", ok.Status, ok.ErrorBody.String())
+	}
+}

@@ -131,3 +131,15 @@ func TestRetypeSearchAttributes(t *testing.T) {
 		t.Errorf("second retype removed %v, %v; want nothing", removed, err)
 	}
 }
+
+func TestDevServerArgs(t *testing.T) {
+	d := DevServer{CLI: "/nowhere/temporal", DBFile: "t.db", Port: 7233, SearchAttributes: []string{"A=Keyword", "B=Int"}, Extra: []string{"--headless"}}
+	want := []string{"server", "start-dev", "--db-filename", "t.db", "--port", "7233", "--headless",
+		"--search-attribute", "A=Keyword", "--search-attribute", "B=Int"}
+	if got := d.Args(); !slices.Equal(got, want) {
+		t.Errorf("Args() = %q, want %q", got, want)
+	}
+	if err := d.Check(); err == nil || !strings.Contains(err.Error(), "make temporal") {
+		t.Errorf("Check() = %v, want the way to get a CLI", err)
+	}
+}

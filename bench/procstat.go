@@ -6,77 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// child is a process the harness started in a process group of its own,
-// as cmd/certflow-dev starts its children: a stop reaches the child and
-// everything it spawned, and on Linux the kernel kills the child if the
-// harness dies first.
-type child struct {
-	name string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func startChild(name, logPath string, env []string, bin string, args ...string) (*child, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s log: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	setParentDeathSignal(cmd.SysProcAttr)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	c := &child{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		logFile.Close()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
-
-// exited returns an error naming the child's log if it has exited.
-func (c *child) exited() error {
-	select {
-	case <-c.done:
-		return fmt.Errorf("%s exited (%v); see %s", c.name, c.err, c.log)
-	default:
-		return nil
-	}
-}
-
-// stop sends SIGTERM to the child's group, waits up to grace, then kills
-// the group.
-func (c *child) stop(grace time.Duration) {
-	pgid := c.pid()
-	select {
-	case <-c.done:
-	default:
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-c.done
-		}
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
 
 // clockTicks is the kernel's USER_HZ, the unit of the CPU times in
 // /proc/<pid>/stat: 100 on every Linux architecture Go supports.

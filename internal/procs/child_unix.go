@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package procs
 
 import (
 	"errors"
@@ -11,22 +11,22 @@ import (
 	"time"
 )
 
-// child is a process the runner started in a process group of its own.
-// The terminal's Ctrl-C then reaches only the runner, which stops the
-// children in reverse order of start; and a stop signal reaches the child
-// and everything it spawned.
-type child struct {
-	name string
-	log  string
+// Child is a process started in a process group of its own. The
+// terminal's Ctrl-C then reaches only the supervisor, which stops its
+// children itself; and a stop signal reaches the child and everything it
+// spawned.
+type Child struct {
+	Name string // as given to Start
+	Log  string // the file its output is appended to
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // the exit status, once done is closed
 }
 
-// startChild starts bin with args and env (added to the runner's), its
+// Start starts bin with args and env (added to the supervisor's), its
 // output appended to logPath. On Linux the child is also killed if the
-// runner dies without stopping it.
-func startChild(name, logPath string, env []string, bin string, args ...string) (*child, error) {
+// supervisor dies without stopping it.
+func Start(name, logPath string, env []string, bin string, args ...string) (*Child, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s log: %w", name, err)
@@ -40,7 +40,7 @@ func startChild(name, logPath string, env []string, bin string, args ...string) 
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	c := &child{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
+	c := &Child{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		logFile.Close()
@@ -50,19 +50,20 @@ func startChild(name, logPath string, env []string, bin string, args ...string) 
 }
 
 // Done is closed when the child has exited.
-func (c *child) Done() <-chan struct{} { return c.done }
+func (c *Child) Done() <-chan struct{} { return c.done }
 
 // Err is the child's exit status; valid once Done is closed.
-func (c *child) Err() error { return c.err }
+func (c *Child) Err() error { return c.err }
 
 // Pid is the child's process ID, which is also its process group ID.
-func (c *child) Pid() int { return c.cmd.Process.Pid }
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
 // Stop asks the child's process group to stop (SIGTERM), waits up to
-// grace, or until force is closed, then kills the group. Whatever the
-// child left behind in its group is killed too, so nothing survives it.
-// It reports the child's exit status, nil for an exit by SIGTERM.
-func (c *child) Stop(grace time.Duration, force <-chan struct{}) error {
+// grace, or until force is closed (nil: never), then kills the group.
+// Whatever the child left behind in its group is killed too, so nothing
+// survives it. It reports the child's exit status, nil for an exit by
+// SIGTERM.
+func (c *Child) Stop(grace time.Duration, force <-chan struct{}) error {
 	pgid := c.Pid()
 	select {
 	case <-c.done:
@@ -96,7 +97,7 @@ func signalGroup(pgid int, sig syscall.Signal) {
 	_ = syscall.Kill(-pgid, sig)
 }
 
-// groupAlive reports whether any process of the group still exists.
-func groupAlive(pgid int) bool {
+// GroupAlive reports whether any process of the group still exists.
+func GroupAlive(pgid int) bool {
 	return syscall.Kill(-pgid, 0) == nil
 }

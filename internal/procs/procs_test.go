@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package procs
 
 import (
 	"bytes"
@@ -33,13 +33,13 @@ func TestChildStopLeavesNoProcessBehind(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, err := startChild("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", tc.script)
+			c, err := Start("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", tc.script)
 			if err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(200 * time.Millisecond) // let sh start its children
 			pgid := c.Pid()
-			if !groupAlive(pgid) {
+			if !GroupAlive(pgid) {
 				t.Fatal("process group not running")
 			}
 			start := time.Now()
@@ -55,7 +55,7 @@ func TestChildStopLeavesNoProcessBehind(t *testing.T) {
 }
 
 func TestChildStopForcedBeforeGrace(t *testing.T) {
-	c, err := startChild("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", `trap "" TERM; sleep 60 & wait`)
+	c, err := Start("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", `trap "" TERM; sleep 60 & wait`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestChildStopForcedBeforeGrace(t *testing.T) {
 }
 
 func TestChildReportsExit(t *testing.T) {
-	c, err := startChild("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", "exit 3")
+	c, err := Start("test", filepath.Join(t.TempDir(), "test.log"), nil, "sh", "-c", "exit 3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func groupGone(pgid int, d time.Duration) bool {
 func liveMembers(pgid int) bool {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return groupAlive(pgid)
+		return GroupAlive(pgid)
 	}
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {

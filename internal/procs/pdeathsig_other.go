@@ -1,9 +1,9 @@
 //go:build unix && !linux
 
-package main
+package procs
 
 import "syscall"
 
 // setParentDeathSignal does nothing where the kernel has no parent-death
-// signal: a runner killed by SIGKILL leaves its children running there.
+// signal: a supervisor killed by SIGKILL leaves its children running there.
 func setParentDeathSignal(*syscall.SysProcAttr) {}
