@@ -154,7 +154,8 @@ func decodeCallback(body []byte, dst *caEvent) error {
 // running refund of its order, which takes it if it is taking the hold
 // (the callback raced the hold: no workflow is started for it); when no
 // refund runs or it does not hold the certificate, or the holding refund
-// ended meanwhile (and handed the certificate over), the certificate's
+// ended meanwhile (and handed the certificate over), or the refund does not
+// take it within offerWait (its worker does not answer), the certificate's
 // workflow is signalled with start. A result is never dropped: what could
 // not be delivered is an error answered 5xx, which the CA delivers again
 // (an unknown certificate is 404).
@@ -189,10 +190,28 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 		return "nobody (certificate removed)", nil
 	}
 	if holder == "" {
-		err := s.wf.OfferRefundCAResult(ctx, orderID, res)
-		if errs.CodeOf(err) != errs.NotFound {
+		// The offer waits for the refund's worker; bounded, so that a
+		// refund whose worker does not answer (an outage) falls back to
+		// the certificate's own workflow, which the server accepts with
+		// no worker and which hands the result on to the refund if the
+		// refund turns out to hold the certificate (event IDs dedupe).
+		octx, cancel := context.WithTimeout(ctx, offerWait)
+		err := s.wf.OfferRefundCAResult(octx, orderID, res)
+		cancel()
+		switch {
+		case err == nil:
+			return workflows.RefundWorkflowID(orderID), nil
+		case errs.CodeOf(err) == errs.Unavailable && ctx.Err() == nil:
+			s.log.Warn("CA callback: the refund did not take the result in time; starting the certificate's workflow",
+				zap.String("certificate", res.Certificate), zap.String("order", orderID), zap.Duration("waited", offerWait), zap.Error(err))
+		case errs.CodeOf(err) != errs.NotFound:
 			return workflows.RefundWorkflowID(orderID), err
 		}
 	}
 	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }
+
+// offerWait bounds how long a callback waits for a running refund to take
+// a result offered to it (the refund waits until its hold is known, a
+// local activity: milliseconds when its worker is up).
+const offerWait = 2 * time.Second
