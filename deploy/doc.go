@@ -15,5 +15,8 @@
 //     go.sum;
 //   - shipped_test.go fails when a shipped binary (worker, gateway,
 //     starter) links a test package: testify, Temporal's testsuite,
-//     certflow's sim (beyond what the Temporal SDK itself imports).
+//     certflow's sim (beyond what the Temporal SDK itself imports);
+//   - imports_test.go holds the import rules of docs/ARCHITECTURE.md (each
+//     package's layer, what the layer may import, the known exceptions)
+//     and fails when that document's package table goes stale.
 package deploy
