@@ -732,12 +732,16 @@ func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string,
 	})
 }
 
-// fire moves the order machine; an illegal event is a bug, logged loudly.
+// fire moves the order machine; an illegal event is a bug and fails the
+// workflow task.
 func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 	next, err := statemachine.OrderTransition(r.st.State, ev)
 	if err != nil {
-		workflow.GetLogger(ctx).Error("order transition refused", "error", err)
-		return
+		// An event the order machine refuses is a bug in this workflow,
+		// never a business outcome: fail the workflow task loudly (Temporal
+		// retries it and the Web UI shows it; a fixed build resumes the
+		// refund) rather than going on in a state the machine never allowed.
+		panic(fmt.Sprintf("refund of order %s: illegal order event: %v", r.in.OrderID, err))
 	}
 	r.st.State = next
 	if next != statemachine.OrderRefunded && next != statemachine.OrderRejected && next != statemachine.OrderCancelled {
