@@ -27,3 +27,47 @@ func TestHTTPStatus(t *testing.T) {
 		}
 	}
 }
+
+// One classification serves every boundary: each code's class, and what
+// the Temporal retry, the worker's detour log and a workflow's "wait, do
+// not refuse" derive from it.
+func TestClass(t *testing.T) {
+	tests := map[errs.Code]struct {
+		class                               errs.Class
+		retryable, designed, infrastructure bool
+	}{
+		errs.Invalid:                 {errs.ClassInvalid, false, false, false},
+		errs.NotFound:                {errs.ClassNotFound, false, false, false},
+		errs.Conflict:                {errs.ClassConflict, false, false, false},
+		errs.IllegalTransition:       {errs.ClassConflict, false, false, false},
+		errs.NotRefundable:           {errs.ClassRefusal, false, true, false},
+		errs.ResubmissionRejected:    {errs.ClassRefusal, false, true, false},
+		errs.OriginalMethodFailed:    {errs.ClassRefusal, false, true, false},
+		errs.Unauthenticated:         {errs.ClassRefusal, false, true, false},
+		errs.Forbidden:               {errs.ClassRefusal, false, true, false},
+		errs.Unavailable:             {errs.ClassRetryable, true, false, true},
+		errs.RateLimited:             {errs.ClassRetryable, true, false, true},
+		errs.Internal:                {errs.ClassInfrastructure, true, false, true},
+		errs.Misconfigured:           {errs.ClassInfrastructure, false, false, true},
+		errs.Code("ScheduleToClose"): {errs.ClassInfrastructure, true, false, true},
+	}
+	for code, tc := range tests {
+		if got := code.Class(); got != tc.class {
+			t.Errorf("%s: class %s, want %s", code, got, tc.class)
+		}
+		if got := code.Retryable(); got != tc.retryable {
+			t.Errorf("%s: retryable %v, want %v", code, got, tc.retryable)
+		}
+		if got := code.Designed(); got != tc.designed {
+			t.Errorf("%s: designed %v, want %v", code, got, tc.designed)
+		}
+		if got := code.Infrastructure(); got != tc.infrastructure {
+			t.Errorf("%s: infrastructure %v, want %v", code, got, tc.infrastructure)
+		}
+	}
+	for _, c := range errs.Codes {
+		if _, ok := tests[c]; !ok {
+			t.Errorf("code %s is not classified here: add it", c)
+		}
+	}
+}

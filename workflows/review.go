@@ -118,15 +118,9 @@ func (r *refund) pollEvery() time.Duration {
 }
 
 // isInfraFailure tells an error type that says nothing about the business
-// (an outage, refused credentials, a timeout) from a refusal that does.
-func isInfraFailure(errType string) bool {
-	switch errType {
-	case string(errs.ResubmissionRejected), string(errs.IllegalTransition), string(errs.NotFound),
-		string(errs.Invalid), string(errs.Conflict), string(errs.OriginalMethodFailed), string(errs.NotRefundable):
-		return false
-	}
-	return true
-}
+// (an outage, refused credentials, a timeout) from a refusal that does:
+// the taxonomy's one classification (errs.Code.Infrastructure).
+func isInfraFailure(errType string) bool { return errs.Code(errType).Infrastructure() }
 
 // caFailing shows an infrastructure failure at the CA in the refund's
 // status and details, and as a wait on the CA (ca_credentials or

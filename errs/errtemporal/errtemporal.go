@@ -98,11 +98,11 @@ func Rules(err error) []string {
 }
 
 // NonRetryable lists the codes an activity's retry policy must not retry:
-// every code but Unavailable and Internal.
+// those that are not errs.Code.Retryable.
 func NonRetryable() []string {
 	var out []string
 	for _, c := range errs.Codes {
-		if c != errs.Unavailable && c != errs.Internal {
+		if !c.Retryable() {
 			out = append(out, string(c))
 		}
 	}

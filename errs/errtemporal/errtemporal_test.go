@@ -69,7 +69,12 @@ func TestOutagesStayRetryable(t *testing.T) {
 
 func TestNonRetryableCoversEveryFinalCode(t *testing.T) {
 	got := NonRetryable()
-	if slices.Contains(got, string(errs.Unavailable)) || !slices.Contains(got, string(errs.ResubmissionRejected)) || len(got) != len(errs.Codes)-2 {
+	for _, retried := range []errs.Code{errs.Unavailable, errs.RateLimited, errs.Internal} {
+		if slices.Contains(got, string(retried)) {
+			t.Errorf("NonRetryable() = %v lists %s, which is retried", got, retried)
+		}
+	}
+	if !slices.Contains(got, string(errs.ResubmissionRejected)) || !slices.Contains(got, string(errs.Misconfigured)) || len(got) != len(errs.Codes)-3 {
 		t.Fatalf("NonRetryable() = %v", got)
 	}
 }

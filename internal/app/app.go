@@ -293,7 +293,7 @@ func (a *App) Readyz(log *zap.Logger) http.HandlerFunc {
 // WorkerInterceptors are the worker's own interceptors (the client's
 // tracing interceptor applies to the worker already).
 func WorkerInterceptors() []interceptor.WorkerInterceptor {
-	return []interceptor.WorkerInterceptor{obs.NewWorkerInterceptor(string(errs.ResubmissionRejected), string(errs.OriginalMethodFailed))}
+	return []interceptor.WorkerInterceptor{obs.NewWorkerInterceptor(designedCodes()...)}
 }
 
 // Close closes the Temporal client and the store, flushes the traces and
@@ -325,4 +325,16 @@ func (a *App) Close() error {
 		a.Metrics = nil
 	}
 	return errors.Join(errs...)
+}
+
+// designedCodes are the error types the worker's interceptor logs as
+// designed detours (errs.Code.Designed).
+func designedCodes() []string {
+	var out []string
+	for _, c := range errs.Codes {
+		if c.Designed() {
+			out = append(out, string(c))
+		}
+	}
+	return out
 }
