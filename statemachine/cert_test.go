@@ -241,7 +241,19 @@ func checkTable[S, E ~string](t *testing.T, m *machine[S, E]) {
 			t.Errorf("event %q has no row", ev)
 		}
 	}
-	if len(m.checker) != len(m.table) {
-		t.Errorf("checker has %d rows, table %d", len(m.checker), len(m.table))
+	// The transition function looplab/fsm compiled is the table: each
+	// row's sources lead to its destination, and nothing else is legal.
+	for i, from := range m.states {
+		for j, ev := range m.events {
+			want := -1
+			for _, e := range m.table {
+				if e.event == ev && slices.Contains(e.from, from) {
+					want = slices.Index(m.states, e.to)
+				}
+			}
+			if m.next[i][j] != want {
+				t.Errorf("compiled %s --%s--> %d, table says %d", from, ev, m.next[i][j], want)
+			}
+		}
 	}
 }

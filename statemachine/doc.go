@@ -10,10 +10,11 @@
 // The package is pure and deterministic, because it runs inside Temporal
 // workflows: it reads no clock, draws no random numbers, starts no
 // goroutines, does no I/O, and no map iteration order reaches an output.
-// github.com/looplab/fsm is used only as a transition checker: each check
-// builds a fresh FSM without callbacks, positioned at the given state, from
-// the table rows that can apply there, so no FSM state is shared between
-// calls or goroutines.
+// github.com/looplab/fsm interprets each table once, as the package is
+// initialised: it answers, for every state and event, whether the event is
+// legal and where it leads, and that answer is the machine's read-only
+// transition function (machine.go, compile). No FSM is built or fired at
+// run time, so none is shared between calls, goroutines or workflows.
 package statemachine
 
 //go:generate go test -run TestDiagrams -update .
