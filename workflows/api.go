@@ -319,6 +319,25 @@ const (
 	OutcomeAwaitingApproval Outcome = "awaiting_approval"
 )
 
+// OutcomeOf is the outcome of a refund in order state s: where it ended
+// for a final state, awaiting_approval while an operator must approve
+// (GW-4), pending otherwise. The refund's Outcome is always OutcomeOf its
+// State; nothing sets it beside the state.
+func OutcomeOf(s statemachine.OrderState) Outcome {
+	switch s {
+	case statemachine.OrderRefunded:
+		return OutcomeRefunded
+	case statemachine.OrderRejected:
+		return OutcomeRejected
+	case statemachine.OrderCancelled:
+		return OutcomeCancelled
+	case statemachine.OrderAwaitingApproval:
+		return OutcomeAwaitingApproval
+	default:
+		return OutcomePending
+	}
+}
+
 // Payout is money that moved.
 type Payout struct {
 	PaymentID     string             `json:"payment_id"`

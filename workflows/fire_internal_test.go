@@ -29,3 +29,39 @@ func TestIllegalOrderEventFailsTheTask(t *testing.T) {
 		t.Fatalf("workflow error %v, want the illegal order event to fail the task", err)
 	}
 }
+
+// The refund keeps no lifecycle flag beside the order machine: whether it
+// has ended, has been judged, is past its first irreversible step (CAN-1)
+// and its outcome all follow from the order state.
+func TestRefundLifecycleIsTheOrderState(t *testing.T) {
+	tests := map[string]struct {
+		state                       statemachine.OrderState
+		outcome                     Outcome
+		ended, judged, irreversible bool
+	}{
+		"GEN-1 paid (not judged yet)": {statemachine.OrderPaid, OutcomePending, false, false, false},
+		"CAN-1 refund_requested":      {statemachine.OrderRefundRequested, OutcomePending, false, true, false},
+		"SSL-6 releasing":             {statemachine.OrderReleasing, OutcomePending, false, true, false},
+		"SSL-9 committed":             {statemachine.OrderCommitted, OutcomePending, false, true, true},
+		"GW-4 awaiting_approval":      {statemachine.OrderAwaitingApproval, OutcomeAwaitingApproval, false, true, false},
+		"M-4 paying":                  {statemachine.OrderPaying, OutcomePending, false, true, true},
+		"M-4 refunded":                {statemachine.OrderRefunded, OutcomeRefunded, true, true, true},
+		"GEN-1 rejected":              {statemachine.OrderRejected, OutcomeRejected, true, true, false},
+		"CAN-1 cancelled":             {statemachine.OrderCancelled, OutcomeCancelled, true, true, false},
+	}
+	if len(tests) != len(statemachine.OrderStates()) {
+		t.Fatalf("%d states tested, the machine has %d", len(tests), len(statemachine.OrderStates()))
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &refund{st: RefundStatus{State: tc.state}}
+			if got := OutcomeOf(tc.state); got != tc.outcome {
+				t.Errorf("OutcomeOf(%s) = %s, want %s", tc.state, got, tc.outcome)
+			}
+			if r.ended() != tc.ended || r.judged() != tc.judged || r.irreversible() != tc.irreversible {
+				t.Errorf("%s: ended %v judged %v irreversible %v, want %v %v %v", tc.state,
+					r.ended(), r.judged(), r.irreversible(), tc.ended, tc.judged, tc.irreversible)
+			}
+		})
+	}
+}

@@ -61,7 +61,7 @@ func (r *refund) hold(ctx workflow.Context, plan []statemachine.PlanStep) {
 
 // holdKnown tells whether the refund knows which certificates it holds
 // (load done), or has ended without learning it.
-func (r *refund) holdKnown() bool { return r.loaded || r.finished }
+func (r *refund) holdKnown() bool { return r.judged() }
 
 // owns tells whether the store names this refund the holder of certID and
 // it has not let go of it.
@@ -142,7 +142,7 @@ func (r *refund) notHolding(certID string) error {
 
 func (r *refund) validateCertificateAction(ctx workflow.Context, req RefundCertificateAction) error {
 	c := r.holding(req.Certificate)
-	if c == nil || r.finished {
+	if c == nil || r.ended() {
 		return errtemporal.New(errs.NotFound, nil, "the refund of order %s does not hold certificate %s", r.in.OrderID, req.Certificate)
 	}
 	return c.validateAction(ctx, req.ActionRequest)

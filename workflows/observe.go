@@ -23,7 +23,7 @@ func (r *refund) observe(ctx workflow.Context, step, detail string) {
 		}
 		kv = append(kv, "certificate_ids", ids)
 	}
-	outcome := r.finished && step == string(r.st.Outcome)
+	outcome := r.ended() && step == string(r.st.Outcome)
 	if outcome {
 		kv = append(kv, "rules", r.st.Reasons)
 	}

@@ -36,7 +36,7 @@ const maxReplans = 5
 // order's certificates through their workflows, waits for revocation reviews
 // and operator approval, and pays once.
 func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) {
-	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomePending, Reasons: []string{},
+	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomeOf(statemachine.OrderPaid), Reasons: []string{},
 		WaitingOn: []domain.Wait{}}}
 	// The request is the trail's first entry, at its own time and by who
 	// asked (the gateway records the same entry as it starts the refund).
@@ -53,20 +53,22 @@ func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) 
 }
 
 type refund struct {
-	in       RefundInput
-	st       RefundStatus
-	order    domain.Order
-	bundle   activities.PolicyBundle
-	loaded   bool
+	in     RefundInput
+	st     RefundStatus
+	order  domain.Order
+	bundle activities.PolicyBundle
+	// cal is set once load has read the order and its policy (nil when it
+	// could not): data, not the refund's lifecycle, which is st.State.
 	cal      *calendar.Calendar
 	decision policy.Decision
 
-	irreversibleDone bool
-	cancel           *CancelRequest
-	approval         *ApproveRequest
-	finished         bool
-	reports          []Report
-	started          []string
+	// cancel and approval are the requests a customer or an operator made
+	// (who, why): data the order machine's cancel and approve events act
+	// on, never a decision of their own.
+	cancel   *CancelRequest
+	approval *ApproveRequest
+	reports  []Report
+	started  []string
 	// commanded lists the certificates whose workflows report to this
 	// refund because it sent them a command.
 	commanded []string
@@ -206,7 +208,7 @@ func (r *refund) run(ctx workflow.Context) {
 	r.fire(ctx, statemachine.OrderRequest)
 	r.record(ctx, "accepted", strings.TrimPrefix(r.deadlineText(), "; "))
 	for _, step := range d.Steps {
-		if r.finished || r.cancelIfAsked(ctx) {
+		if r.ended() || r.cancelIfAsked(ctx) {
 			return
 		}
 		switch step.Kind {
@@ -245,7 +247,7 @@ func (r *refund) load(ctx workflow.Context) bool {
 		r.refuse(ctx, nil, errorMessage(err))
 		return false
 	}
-	r.cal, r.loaded = cal, true
+	r.cal = cal
 	for _, c := range r.order.Certificates {
 		r.st.Certificates = append(r.st.Certificates, statemachine.CertRef{ID: c.ID, State: c.State})
 	}
@@ -260,7 +262,7 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 	r.hold(ctx, step.Plan)
 	queue := append([]statemachine.PlanStep(nil), step.Plan...)
 	replans := 0
-	for len(queue) > 0 && !r.finished {
+	for len(queue) > 0 && !r.ended() {
 		ps := queue[0]
 		if ps.Kind == statemachine.StepAwaitCA {
 			if !r.awaitReview(ctx, ps) {
@@ -550,7 +552,7 @@ func (r *refund) pay(ctx workflow.Context) {
 		r.record(ctx, "paid", fmt.Sprintf("%s to %s (payment %s)", r.amountText(), b.Destination, rec.PaymentID))
 	}
 	r.fire(ctx, statemachine.OrderPaidOut)
-	r.finish(ctx, OutcomeRefunded, []string{}, "")
+	r.finish(ctx, []string{}, "")
 }
 
 // payUntilAnswered pays, and when the payment side does not answer (an
@@ -626,33 +628,46 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow
 	return rec, err == nil, err
 }
 
-// commit records the first irreversible step: from here on a cancel is
-// refused (CAN-1).
+// ended reports whether the refund has ended: its order state is final
+// (refunded, rejected, cancelled).
+func (r *refund) ended() bool { return statemachine.IsOrderFinal(r.st.State) }
+
+// judged reports whether the request has left paid: load has read the
+// order and its policy and the rules accepted (request) or refused the
+// request, or the refund ended without them. load returns and the state
+// leaves paid in the same workflow task, so no handler or goroutine sees
+// the order read but the state still paid.
+func (r *refund) judged() bool { return r.st.State != statemachine.OrderPaid }
+
+// irreversible reports whether the refund is past its first irreversible
+// step (revoke, reset, payment), after which CAN-1 refuses a cancel: the
+// order state answers it (statemachine.OrderPastIrreversible).
+func (r *refund) irreversible() bool { return statemachine.OrderPastIrreversible(r.st.State) }
+
+// commit takes the first irreversible step: from here on a cancel is
+// refused (CAN-1). Later irreversible steps find the refund committed.
 func (r *refund) commit(ctx workflow.Context) {
-	if r.irreversibleDone {
+	if r.irreversible() {
 		return
 	}
-	r.irreversibleDone = true
-	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderCommit); err == nil {
-		r.fire(ctx, statemachine.OrderCommit)
-	}
+	r.fire(ctx, statemachine.OrderCommit)
 }
 
 func (r *refund) cancelIfAsked(ctx workflow.Context) bool {
-	if r.cancel == nil || r.finished {
-		return r.finished
+	if r.cancel == nil || r.ended() {
+		return r.ended()
 	}
 	r.fire(ctx, statemachine.OrderCancel)
-	r.finish(ctx, OutcomeCancelled, []string{}, "cancelled by "+orDefault(r.cancel.Actor, "customer"))
+	r.finish(ctx, []string{}, "cancelled by "+orDefault(r.cancel.Actor, "customer"))
 	return true
 }
 
 func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
-	if r.finished {
+	if r.ended() {
 		return errtemporal.New(errs.Conflict, nil, "the refund of order %s has already ended (%s)", r.in.OrderID, r.st.Outcome)
 	}
-	if r.loaded {
-		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+	if r.judged() {
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversible()); !ok {
 			return errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
@@ -666,9 +681,9 @@ func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 }
 
 func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundStatus, error) {
-	_ = workflow.Await(ctx, func() bool { return r.loaded || r.finished })
-	if !r.finished {
-		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversibleDone); !ok {
+	_ = workflow.Await(ctx, r.judged)
+	if !r.ended() {
+		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversible()); !ok {
 			return r.st, errtemporal.New(errs.Conflict, rules, "%s", msg)
 		}
 	}
@@ -677,7 +692,7 @@ func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundSt
 		r.audit(domain.AuditEntry{Action: domain.AuditRefundCancelled, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Actor), Note: req.Reason})
 		r.publish(ctx)
 	}
-	_ = workflow.Await(ctx, func() bool { return r.finished })
+	_ = workflow.Await(ctx, r.ended)
 	return r.st, nil
 }
 
@@ -699,31 +714,32 @@ func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error
 func (r *refund) handleApprove(ctx workflow.Context, req ApproveRequest) (RefundStatus, error) {
 	r.approval = &req
 	r.audit(domain.AuditEntry{Action: domain.AuditRefundApproved, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Operator), Note: req.Note})
-	_ = workflow.Await(ctx, func() bool { return r.st.State != statemachine.OrderAwaitingApproval || r.finished })
+	// The approve event (or a cancel or refusal) moves the order machine
+	// on; the request above is only who approved and why.
+	_ = workflow.Await(ctx, func() bool { return r.st.State != statemachine.OrderAwaitingApproval })
 	return r.st, nil
 }
 
-// refuse ends the refund rejected, naming the rules.
+// refuse ends the refund rejected, naming the rules. The order machine
+// refuses from every state that is not final (paid included: a request
+// judged ineligible, or an order that could not be read).
 func (r *refund) refuse(ctx workflow.Context, rules []string, message string) {
-	if r.finished {
+	if r.ended() {
 		return
 	}
-	if _, err := statemachine.OrderTransition(r.st.State, statemachine.OrderRefuse); err == nil {
-		r.fire(ctx, statemachine.OrderRefuse)
-	} else {
-		r.st.State = statemachine.OrderRejected
-	}
+	r.fire(ctx, statemachine.OrderRefuse)
 	if rules == nil {
 		rules = []string{}
 	}
-	r.finish(ctx, OutcomeRejected, rules, message)
+	r.finish(ctx, rules, message)
 }
 
-func (r *refund) finish(ctx workflow.Context, outcome Outcome, reasons []string, message string) {
-	r.st.Outcome, r.st.Reasons, r.st.Message, r.st.Waiting, r.st.WaitingOn = outcome, reasons, message, "", []domain.Wait{}
-	r.finished = true
+// finish closes a refund the order machine has just brought to a final
+// state; the outcome is that state's (OutcomeOf).
+func (r *refund) finish(ctx workflow.Context, reasons []string, message string) {
+	r.st.Reasons, r.st.Message, r.st.Waiting, r.st.WaitingOn = reasons, message, "", []domain.Wait{}
 	r.letGo(ctx)
-	r.record(ctx, string(outcome), message)
+	r.record(ctx, string(r.st.Outcome), message)
 	r.publish(ctx)
 	// Answer pending updates and write the last record before the run
 	// closes.
@@ -743,13 +759,8 @@ func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 		// refund) rather than going on in a state the machine never allowed.
 		panic(fmt.Sprintf("refund of order %s: illegal order event: %v", r.in.OrderID, err))
 	}
-	r.st.State = next
-	if next != statemachine.OrderRefunded && next != statemachine.OrderRejected && next != statemachine.OrderCancelled {
-		r.st.Outcome = OutcomePending
-		if next == statemachine.OrderAwaitingApproval {
-			r.st.Outcome = OutcomeAwaitingApproval
-		}
-	}
+	// The only place the refund's state changes, and its outcome with it.
+	r.st.State, r.st.Outcome = next, OutcomeOf(next)
 	r.publish(ctx)
 }
 
@@ -929,7 +940,7 @@ func (r *refund) details() string {
 	// The first line is all the Web UI's details frame shows for sure.
 	fmt.Fprintf(&b, "%s\n\n", Headline(st))
 	fmt.Fprintf(&b, "**Refund** of order `%s` — **%s** (%s)", r.in.OrderID, st.State, st.Outcome)
-	if r.loaded {
+	if r.cal != nil {
 		fmt.Fprintf(&b, "\n\n**Profile:** %s · **Product:** %s", r.bundle.Profile.ID(), r.order.Product)
 	}
 	if len(r.st.Reasons) > 0 {
