@@ -258,14 +258,9 @@ func TestRefundIssuedCertificateOverHTTP(t *testing.T) {
 	}
 	// Without the confirmations the rules refuse the request at once: 422
 	// with the rule IDs, and nothing is started, so it can be sent again.
-	var refused struct {
-		Error struct {
-			Code  string   `json:"code"`
-			Rules []string `json:"rules"`
-		} `json:"error"`
-	}
+	var refused gateway.Problem
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-e2e/refund", map[string]any{}, &refused); code != http.StatusUnprocessableEntity ||
-		!slices.Contains(refused.Error.Rules, "SSL-9") {
+		!slices.Contains(refused.Rules, "SSL-9") {
 		t.Fatalf("POST refund without confirmations: %d %+v, want 422 citing SSL-9", code, refused)
 	}
 	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "refund/o-e2e", ""); err == nil {
@@ -395,13 +390,9 @@ func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	s.putIssuedOrder("o-dup", "c-dup")
 	// A revoke without its confirmation is refused with SSL-9 and leaves
 	// no certificate workflow behind.
-	var refused struct {
-		Error struct {
-			Rules []string `json:"rules"`
-		} `json:"error"`
-	}
+	var refused gateway.Problem
 	if code := s.call("POST", s.gw.URL+"/v1/certificates/c-dup/actions/revoke", map[string]any{}, &refused); code != http.StatusUnprocessableEntity ||
-		!slices.Equal(refused.Error.Rules, []string{"SSL-9"}) {
+		!slices.Equal(refused.Rules, []string{"SSL-9"}) {
 		t.Fatalf("revoke without confirmation: %d %+v, want 422 [SSL-9]", code, refused)
 	}
 	if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), "certificate/c-dup", ""); err == nil {
@@ -498,14 +489,9 @@ func TestGatewayRefundFourEyesAndCancelThenRetry(t *testing.T) {
 		t.Fatalf("POST refund after the cancel: %d, want 202", code)
 	}
 	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
-	var refused struct {
-		Error struct {
-			Code  string   `json:"code"`
-			Rules []string `json:"rules"`
-		} `json:"error"`
-	}
+	var refused gateway.Problem
 	if code := s.callAs(operatorToken, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{}, &refused); code != http.StatusForbidden ||
-		!slices.Equal(refused.Error.Rules, []string{"GW-4"}) {
+		!slices.Equal(refused.Rules, []string{"GW-4"}) {
 		t.Fatalf("approval by the requester: %d %+v, want 403 [GW-4]", code, refused)
 	}
 	if code := s.callAs(operator2Token, "POST", s.gw.URL+"/v1/orders/o-gw/refund/approve", map[string]any{"note": "checked"}, nil); code != 200 {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,7 +77,7 @@ func TestCertificateActionRefusals(t *testing.T) {
 				e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.Issued}
 			}
 			d := wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
-			if !reflect.DeepEqual(d.Rules, tc.rules) {
+			if !slices.Equal(d.Rules, tc.rules) {
 				t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
 			}
 			if reached := len(e.wf.actions) > 0; reached != tc.reached {
@@ -225,7 +226,7 @@ func TestCertificateActionRoutedToTheHolder(t *testing.T) {
 			rec := e.do(t, http.MethodPost, path, body, append(asConsole, "Idempotency-Key", "k-1")...)
 			if tc.code != "" {
 				d := wantError(t, rec, tc.status, tc.code, "")
-				if !reflect.DeepEqual(d.Rules, tc.rules) {
+				if !slices.Equal(d.Rules, tc.rules) {
 					t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
 				}
 			} else {

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -35,20 +37,103 @@ func withStatus(status int, err error) error {
 	return &requestError{status: status, err: e}
 }
 
-// errorBody is the JSON shape of every error response.
-type errorBody struct {
-	Error errorDetail `json:"error"`
+// ProblemTypeBase is the start of every problem's type URI: the type of
+// an error with code c is ProblemTypeBase + c, such as
+// "https://certflow.dev/problems/not_refundable". The URI names the
+// code, stable as the code is; it identifies, and a client compares it
+// (or the code) and never needs to fetch it.
+const ProblemTypeBase = "https://certflow.dev/problems/"
+
+// ProblemContentType is the media type of every error answer (RFC 9457).
+const ProblemContentType = "application/problem+json"
+
+// Problem is the body of every error answer: an RFC 9457 problem detail
+// with certflow's code and rule IDs as extensions.
+type Problem struct {
+	// Type is ProblemTypeBase + Code.
+	Type string `json:"type"`
+	// Title is the code's fixed short phrase (ProblemTitle).
+	Title string `json:"title"`
+	// Status is the HTTP status of the answer.
+	Status int `json:"status"`
+	// Detail is the error's message, safe to show; an internal error's is
+	// always "internal error".
+	Detail string `json:"detail"`
+	// Instance is the request's path.
+	Instance string `json:"instance"`
+	// Code is the error code (errs.Code).
+	Code errs.Code `json:"code"`
+	// Rules are the RULES.md rule IDs behind the error; never null.
+	Rules []string `json:"rules"`
 }
 
-type errorDetail struct {
-	Code    errs.Code `json:"code"`
-	Message string    `json:"message"`
-	Rules   []string  `json:"rules,omitempty"`
+// problemTitles is the fixed title of each code.
+var problemTitles = map[errs.Code]string{
+	errs.Invalid:              "Invalid request",
+	errs.NotFound:             "Not found",
+	errs.Conflict:             "Conflict with the current state",
+	errs.IllegalTransition:    "Illegal state transition",
+	errs.NotRefundable:        "Not refundable",
+	errs.Unavailable:          "Service unavailable",
+	errs.Internal:             "Internal error",
+	errs.Unauthenticated:      "Unauthenticated",
+	errs.Forbidden:            "Forbidden",
+	errs.RateLimited:          "Too many requests",
+	errs.ResubmissionRejected: "Resubmission rejected",
+	errs.OriginalMethodFailed: "Original payment method failed",
+	errs.Misconfigured:        "Service misconfigured",
 }
 
-// writeError answers err. Internal errors are logged with their cause and
-// reach the client as "internal error" only; unavailable dependencies are
-// logged as warnings.
+// ProblemTitle is the title of code's problems; a code outside the
+// taxonomy has internal's.
+func ProblemTitle(code errs.Code) string {
+	if t, ok := problemTitles[code]; ok {
+		return t
+	}
+	return problemTitles[errs.Internal]
+}
+
+// maxInstanceLen bounds the echoed path of a problem's instance.
+const maxInstanceLen = 512
+
+// newProblem is the problem of an answer with status and code, message
+// and rules, to the request r.
+func newProblem(r *http.Request, status int, code errs.Code, message string, rules []string) Problem {
+	if rules == nil {
+		rules = []string{}
+	}
+	return Problem{Type: ProblemTypeBase + string(code), Title: ProblemTitle(code), Status: status,
+		Detail: message, Instance: instance(r), Code: code, Rules: rules}
+}
+
+// instance is r's path as a URI reference (escaped), cut to
+// maxInstanceLen bytes without splitting an escape.
+func instance(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if len(p) <= maxInstanceLen {
+		return p
+	}
+	p = p[:maxInstanceLen]
+	if i := strings.LastIndexByte(p, '%'); i >= len(p)-2 {
+		p = p[:i]
+	}
+	return p
+}
+
+// writeProblem writes p as an application/problem+json answer.
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", ProblemContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p) // the client went away; nothing left to tell it
+}
+
+// writeError answers err as a problem (RFC 9457). Internal errors are
+// logged with their cause and reach the client as "internal error" only;
+// unavailable dependencies are logged as warnings. Headers set before
+// (Retry-After, WWW-Authenticate, Allow) are kept.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, status := errs.CodeOf(err), 0
 	var re *requestError
@@ -63,16 +148,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		status = code.HTTPStatus()
 	}
-	detail := errorDetail{Code: code, Message: errs.MessageOf(err), Rules: errs.RulesOf(err)}
+	message, rules := errs.MessageOf(err), errs.RulesOf(err)
 	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err)}
 	switch {
 	case code == errs.Internal:
 		s.log.Error("request failed", fields...)
-		detail = errorDetail{Code: errs.Internal, Message: internalMessage}
+		message, rules = internalMessage, nil
 	case status >= 500:
 		s.log.Warn("request failed", fields...)
 	default:
 		s.log.Debug("request refused", fields...)
 	}
-	writeJSON(w, status, errorBody{Error: detail})
+	writeProblem(w, newProblem(r, status, code, message, rules))
 }

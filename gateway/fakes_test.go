@@ -667,24 +667,52 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
 	}
 }
 
-// wantError checks an error answer: status, code, and a message that
-// mentions a text. It returns the error detail.
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code errs.Code, mentions string) errorDetail {
+// wantError checks an error answer: status, an RFC 9457 problem
+// (application/problem+json, every member present, type and title those
+// of the code, status the answer's, instance a path, rules an array)
+// with code, and a detail that mentions a text. It returns the problem.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code errs.Code, mentions string) Problem {
 	t.Helper()
-	wantStatus(t, rec, status)
-	var b errorBody
-	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if rec.Code != status {
+		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != ProblemContentType {
+		t.Errorf("Content-Type = %q, want %q", ct, ProblemContentType)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &members); err != nil {
 		t.Fatalf("error body %s: %v", rec.Body, err)
 	}
-	if b.Error.Code != code {
-		t.Errorf("code = %s, want %s (message %q)", b.Error.Code, code, b.Error.Message)
+	for _, m := range []string{"type", "title", "status", "detail", "instance", "code", "rules"} {
+		if _, ok := members[m]; !ok {
+			t.Errorf("problem %s has no %s", rec.Body, m)
+		}
 	}
-	if !strings.Contains(b.Error.Message, mentions) {
-		t.Errorf("message %q does not mention %q", b.Error.Message, mentions)
+	var p Problem
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("error body %s: %v", rec.Body, err)
 	}
-	return b.Error
+	if p.Code != code {
+		t.Errorf("code = %s, want %s (detail %q)", p.Code, code, p.Detail)
+	}
+	if p.Type != ProblemTypeBase+string(code) || p.Title != ProblemTitle(code) || p.Title == "" {
+		t.Errorf("type %q, title %q, want those of %s", p.Type, p.Title, code)
+	}
+	if p.Status != rec.Code {
+		t.Errorf("status member = %d, answered %d", p.Status, rec.Code)
+	}
+	if !strings.HasPrefix(p.Instance, "/") {
+		t.Errorf("instance = %q, want the request's path", p.Instance)
+	}
+	if p.Rules == nil {
+		t.Errorf("rules = null, want an array")
+	}
+	if !strings.Contains(p.Detail, mentions) {
+		t.Errorf("detail %q does not mention %q", p.Detail, mentions)
+	}
+	return p
 }
 
 func decodeInto[T any](t *testing.T, rec *httptest.ResponseRecorder) T {

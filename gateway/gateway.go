@@ -17,8 +17,10 @@
 //     most Config.MaxBodyBytes of valid UTF-8, application/json, one
 //     object, with no unknown fields, or it is refused with 400/413/415
 //     and a message naming the problem;
-//   - every error answers {"error":{"code","message","rules"}} with a status
-//     from one mapping (errs.Code.HTTPStatus), the rule IDs as data; an internal error's
+//   - every error answers an RFC 9457 problem (application/problem+json,
+//     Problem: type, title, status, detail, instance, and the extensions
+//     code and rules) with a status from one mapping
+//     (errs.Code.HTTPStatus), the rule IDs as data; an internal error's
 //     text is logged, never sent;
 //   - a refund request is judged before anything starts (422 with the rule
 //     IDs), then starts the order's refund or joins the running one (one
@@ -250,8 +252,8 @@ func uncleanPath(p string) bool {
 	return false
 }
 
-// Handler returns the gateway's http.Handler: the routes, with panics and
-// wrong methods answered in the JSON error shape.
+// Handler returns the gateway's http.Handler: the routes, with panics,
+// unknown routes and wrong methods answered as problems.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -269,7 +271,7 @@ func (s *Server) Handler() http.Handler {
 		if _, pattern := s.mux.Handler(r); pattern == "" {
 			// The mux answers an unknown path (404) or a known path with
 			// the wrong method (405, with Allow) in plain text; keep its
-			// status and headers but answer in the error shape.
+			// status and headers but answer with a problem.
 			s.mux.ServeHTTP(&jsonStatusWriter{ResponseWriter: w, s: s, r: r}, r)
 			return
 		}
@@ -278,7 +280,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 // jsonStatusWriter replaces the body of the mux's own error answers with
-// the JSON error shape.
+// the problem shape (RFC 9457).
 type jsonStatusWriter struct {
 	http.ResponseWriter
 	s       *Server
@@ -303,7 +305,7 @@ func (j *jsonStatusWriter) WriteHeader(status int) {
 	case status >= 500:
 		code, msg = errs.Internal, internalMessage
 	}
-	writeJSON(j.ResponseWriter, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	writeProblem(j.ResponseWriter, newProblem(j.r, status, code, msg, nil))
 }
 
 func (j *jsonStatusWriter) Write(b []byte) (int, error) {

@@ -36,13 +36,13 @@ func (s *Server) CallbackOutcomes(h http.Handler, record func(result, reason str
 			record("accepted", "ok")
 			return
 		}
-		var body errorBody
+		var body Problem
 		reason := "unknown"
 		switch {
 		case cw.Status == http.StatusUnauthorized:
 			reason = "unauthenticated" // signature or timestamp refused
-		case json.Unmarshal(cw.ErrorBody.Bytes(), &body) == nil && body.Error.Code != "":
-			reason = string(body.Error.Code)
+		case json.Unmarshal(cw.ErrorBody.Bytes(), &body) == nil && body.Code != "":
+			reason = string(body.Code)
 		}
 		record("refused", reason)
 	})

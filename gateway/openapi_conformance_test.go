@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"mime"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -46,8 +48,18 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 			t.Fatalf("%s %s answered %d, which openapi.yaml does not declare for %s; body %s", method, path, rec.Code, key, rec.Body)
 		}
 		resp = deref(t, doc, resp)
-		schema := lookup(resp.(map[string]any), "content", "application/json", "schema")
+		content, _ := lookup(resp.(map[string]any), "content").(map[string]any)
+		if content == nil {
+			return
+		}
+		// The answer's media type is one the response declares: an error
+		// answer's is application/problem+json, never application/json.
+		mt, _, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
+		schema := lookup(content, mt, "schema")
 		if schema == nil {
+			t.Fatalf("%s %s → %d: Content-Type %q, but openapi.yaml declares %v", method, path, rec.Code, mt, slices.Sorted(maps.Keys(content)))
+		}
+		if mt == "application/yaml" {
 			return
 		}
 		var v any

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -132,7 +133,7 @@ func TestRefusedRequestStartsNothingThenRetrySucceeds(t *testing.T) {
 		{Rule: "SSL-9", Message: "revocation cannot be undone; confirm_irreversible"},
 	}}
 	d := wantError(t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{}`, asConsole...), 422, errs.NotRefundable, "nothing was started")
-	if !reflect.DeepEqual(d.Rules, []string{"TC-5", "SSL-9"}) {
+	if !slices.Equal(d.Rules, []string{"TC-5", "SSL-9"}) {
 		t.Errorf("rules = %v, want [TC-5 SSL-9]", d.Rules)
 	}
 	if len(e.wf.starts) != 0 {
@@ -170,7 +171,7 @@ func TestFinishedRefundBlocksOrNot(t *testing.T) {
 			rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...)
 			if tc.status == 409 {
 				d := wantError(t, rec, 409, errs.Conflict, "o-1")
-				if !reflect.DeepEqual(d.Rules, tc.rules) {
+				if !slices.Equal(d.Rules, tc.rules) {
 					t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
 				}
 				if len(e.wf.starts) != 0 {
@@ -357,7 +358,7 @@ func TestCancelAndApprove(t *testing.T) {
 			rec := e.do(t, http.MethodPost, tc.path, tc.body)
 			if tc.code != "" {
 				d := wantError(t, rec, tc.status, tc.code, tc.mentions)
-				if !reflect.DeepEqual(d.Rules, tc.rules) {
+				if !slices.Equal(d.Rules, tc.rules) {
 					t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
 				}
 				return

@@ -127,7 +127,7 @@ func TestInternalErrorNotLeaked(t *testing.T) {
 			e.orders.err = err
 			rec := e.do(t, http.MethodGet, "/v1/orders/o-1/refund-eligibility", "")
 			d := wantError(t, rec, 500, errs.Internal, "internal error")
-			if d.Message != "internal error" || strings.Contains(rec.Body.String(), "sqlite") {
+			if d.Detail != "internal error" || strings.Contains(rec.Body.String(), "sqlite") {
 				t.Errorf("internal text leaked: %s", rec.Body)
 			}
 			logged := e.logs.FilterMessage("request failed").All()

@@ -181,7 +181,7 @@ func TestFailedOperationsExitOne(t *testing.T) {
 	t.Setenv(EnvToken, "tok-0123456789abcdef")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusConflict)
-		_, _ = w.Write([]byte(`{"error":{"code":"conflict","message":"CAN-1: an irreversible step was taken","rules":["CAN-1"]}}`))
+		_, _ = w.Write([]byte(`{"type":"https://certflow.dev/problems/conflict","title":"Conflict with the current state","status":409,"detail":"CAN-1: an irreversible step was taken","instance":"/v1/orders/o-1/refund/cancel","code":"conflict","rules":["CAN-1"]}`))
 	}))
 	defer srv.Close()
 	for _, args := range [][]string{

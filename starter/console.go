@@ -59,19 +59,19 @@ func (c *console) do(ctx context.Context, method, path string, body any) error {
 		return err
 	}
 	if resp.StatusCode >= 400 {
-		var e struct {
-			Error struct {
-				Code    string   `json:"code"`
-				Message string   `json:"message"`
-				Rules   []string `json:"rules"`
-			} `json:"error"`
+		// The gateway answers every error with an RFC 9457 problem whose
+		// extensions carry the code and the rules.
+		var p struct {
+			Code   string   `json:"code"`
+			Detail string   `json:"detail"`
+			Rules  []string `json:"rules"`
 		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+		if json.Unmarshal(b, &p) == nil && p.Code != "" {
 			rules := ""
-			if len(e.Error.Rules) > 0 {
-				rules = " [" + strings.Join(e.Error.Rules, ", ") + "]"
+			if len(p.Rules) > 0 {
+				rules = " [" + strings.Join(p.Rules, ", ") + "]"
 			}
-			return fmt.Errorf("%s %s: %d %s: %s%s", method, path, resp.StatusCode, e.Error.Code, e.Error.Message, rules)
+			return fmt.Errorf("%s %s: %d %s: %s%s", method, path, resp.StatusCode, p.Code, p.Detail, rules)
 		}
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}

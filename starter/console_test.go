@@ -16,13 +16,13 @@ func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok-0123456789abcdef" {
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"no token"}}`))
+			_, _ = w.Write([]byte(`{"type":"https://certflow.dev/problems/unauthenticated","title":"Unauthenticated","status":401,"detail":"no token","instance":"/v1/orders/o-1/refund","code":"unauthenticated","rules":[]}`))
 			return
 		}
 		switch r.URL.Path {
 		case "/v1/orders/o-1/refund/cancel":
 			w.WriteHeader(http.StatusConflict)
-			_, _ = w.Write([]byte(`{"error":{"code":"conflict","message":"CAN-1: an irreversible step was taken","rules":["CAN-1"]}}`))
+			_, _ = w.Write([]byte(`{"type":"https://certflow.dev/problems/conflict","title":"Conflict with the current state","status":409,"detail":"CAN-1: an irreversible step was taken","instance":"/v1/orders/o-1/refund/cancel","code":"conflict","rules":["CAN-1"]}`))
 		case "/v1/orders/o-1/refund":
 			_, _ = w.Write([]byte(`{"status":{"state":"refunded"}}`))
 		default:
@@ -35,8 +35,8 @@ func TestConsoleCommandsReportGatewayErrors(t *testing.T) {
 		t.Fatalf("status: %v %q", err, out.String())
 	}
 	err := run(context.Background(), []string{"cancel", "-gateway", srv.URL, "-order", "o-1"}, &out, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "CAN-1") || !strings.Contains(err.Error(), "409") {
-		t.Fatalf("cancel error = %v, want the 409 with its rule", err)
+	if want := "POST /v1/orders/o-1/refund/cancel: 409 conflict: CAN-1: an irreversible step was taken [CAN-1]"; err == nil || err.Error() != want {
+		t.Fatalf("cancel error = %v, want %q", err, want)
 	}
 	if err := run(context.Background(), []string{"approve", "-gateway", srv.URL}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "-order") {
 		t.Fatalf("approve without order: %v", err)
@@ -54,7 +54,7 @@ func TestConsoleCommandsNeedATokenFromTheEnvironment(t *testing.T) {
 	t.Setenv(EnvToken, "secret-token-0123456789")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"this call needs the operator role; demo-console has the console role"}}`))
+		_, _ = w.Write([]byte(`{"type":"https://certflow.dev/problems/forbidden","title":"Forbidden","status":403,"detail":"this call needs the operator role; demo-console has the console role","instance":"/v1/orders/o-1/refund/approve","code":"forbidden","rules":[]}`))
 	}))
 	defer srv.Close()
 	err = run(context.Background(), []string{"approve", "-gateway", srv.URL, "-order", "o-1"}, &bytes.Buffer{}, io.Discard)

@@ -107,13 +107,25 @@ func (d *demo) revoke(ctx context.Context, certID string) bool {
 	return true
 }
 
-// apiError is the error shape of the gateway and of casim.
+// apiError is the error shape of the gateway (an RFC 9457 problem with
+// the extensions code and rules) and of casim ({"error":{...}}).
 type apiError struct {
-	Error struct {
+	Code   string   `json:"code"`
+	Detail string   `json:"detail"`
+	Rules  []string `json:"rules"`
+	Error  struct {
 		Code    string   `json:"code"`
 		Message string   `json:"message"`
 		Rules   []string `json:"rules"`
 	} `json:"error"`
+}
+
+// parts returns the code, message and rules of either shape.
+func (e *apiError) parts() (code, message string, rules []string) {
+	if e.Code != "" {
+		return e.Code, e.Detail, e.Rules
+	}
+	return e.Error.Code, e.Error.Message, e.Error.Rules
 }
 
 // apiErr is a gateway or casim error answer.
@@ -157,13 +169,15 @@ func (d *demo) call(ctx context.Context, method, u string, body, out any, header
 	}
 	if resp.StatusCode/100 != 2 {
 		var e apiError
-		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			rules := ""
-			if len(e.Error.Rules) > 0 {
-				rules = " [" + strings.Join(e.Error.Rules, ", ") + "]"
+		if json.Unmarshal(data, &e) == nil {
+			if code, message, rules := e.parts(); code != "" {
+				cited := ""
+				if len(rules) > 0 {
+					cited = " [" + strings.Join(rules, ", ") + "]"
+				}
+				return resp.StatusCode, &apiErr{status: resp.StatusCode, rules: rules,
+					text: fmt.Sprintf("%d %s: %s%s", resp.StatusCode, code, message, cited)}
 			}
-			return resp.StatusCode, &apiErr{status: resp.StatusCode, rules: e.Error.Rules,
-				text: fmt.Sprintf("%d %s: %s%s", resp.StatusCode, e.Error.Code, e.Error.Message, rules)}
 		}
 		return resp.StatusCode, fmt.Errorf("%s", resp.Status)
 	}
