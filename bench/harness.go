@@ -220,7 +220,27 @@ func (h *harness) startChild(name string, env []string, bin string, args ...stri
 	return c, nil
 }
 
+// startTemporal starts the dev server on a free port. The port is free
+// when chosen but may be taken before the server binds it (other tests or
+// processes on a busy machine): a server that exits while starting is
+// started again on another port, up to three times.
 func (h *harness) startTemporal(ctx context.Context) error {
+	var err error
+	for try := 1; ; try++ {
+		if err = h.startTemporalOnce(ctx); err == nil || !errors.Is(err, procs.ErrExitedWhileStarting) || try == 3 {
+			break
+		}
+		h.logf("Temporal exited while starting (try %d): %v; again on another port", try, err)
+	}
+	if err != nil {
+		return err
+	}
+	h.onStop(h.tc.Close)
+	_, err = temporalx.EnsureSearchAttributes(ctx, h.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	return err
+}
+
+func (h *harness) startTemporalOnce(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -236,11 +256,7 @@ func (h *harness) startTemporal(ctx context.Context) error {
 	h.temporalAt = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	opts := client.Options{HostPort: h.temporalAt, Namespace: temporalx.DefaultNamespace,
 		Logger: temporalx.NewZapLogger(zap.NewNop())}
-	if h.tc, err = temporalx.DialDevServer(ctx, h.temporal, opts); err != nil {
-		return err
-	}
-	h.onStop(h.tc.Close)
-	_, err = temporalx.EnsureSearchAttributes(ctx, h.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	h.tc, err = temporalx.DialDevServer(ctx, h.temporal, opts)
 	return err
 }
 

@@ -19,6 +19,10 @@ var ErrUnsupported = errors.New("starting child processes needs a Unix system (p
 
 // Exited returns an error naming the child's log if it has exited, nil
 // while it runs.
+// ErrExitedWhileStarting is the cause WaitReady reports when the child
+// ended before it was ready (e.g. its port was taken meanwhile).
+var ErrExitedWhileStarting = errors.New("exited while starting")
+
 func (c *Child) Exited() error {
 	select {
 	case <-c.Done():
@@ -46,7 +50,7 @@ func WaitReady(ctx context.Context, c *Child, what string, limit time.Duration, 
 		if c != nil {
 			select {
 			case <-c.Done():
-				return fmt.Errorf("%s exited while starting (%v); see %s", c.Name, c.Err(), c.Log)
+				return fmt.Errorf("%s %w (%v); see %s", c.Name, ErrExitedWhileStarting, c.Err(), c.Log)
 			default:
 			}
 		}
