@@ -88,6 +88,14 @@ const (
 	AuditCertificateAction = "certificate_action"
 )
 
+// StepRecord is one thing a refund did, with its time: the refund's
+// timeline, in the workflow's status and in the store's record.
+type StepRecord struct {
+	At     time.Time `json:"at"`
+	Step   string    `json:"step"`
+	Detail string    `json:"detail,omitempty"`
+}
+
 // AuditEntry is one console or operator action on a refund or on a
 // certificate: who, in which role, when, with which Idempotency-Key, and
 // the note or reason they gave.

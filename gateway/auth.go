@@ -264,6 +264,11 @@ func (s *Server) limit(w http.ResponseWriter, key string) error {
 	if ok {
 		return nil
 	}
+	return tooMany(w, wait)
+}
+
+// tooMany is the 429 of an empty bucket, with Retry-After.
+func tooMany(w http.ResponseWriter, wait time.Duration) error {
 	secs := int((wait + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -325,6 +330,22 @@ func (l *limiter) take(key string, now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / l.rl.Rate * float64(time.Second)), false
+}
+
+// exhausted reports, without taking, whether key's bucket is empty at
+// now, and how long until it holds a token again.
+func (l *limiter) exhausted(key string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return 0, false
+	}
+	tokens := min(float64(l.rl.Burst), b.tokens+max(0, now.Sub(b.at).Seconds())*l.rl.Rate)
+	if tokens >= 1 {
+		return 0, false
+	}
+	return time.Duration((1 - tokens) / l.rl.Rate * float64(time.Second)), true
 }
 
 // prune forgets the buckets that would be full by now.

@@ -54,9 +54,20 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// A sender whose callbacks keep failing verification is slowed down:
+	// each failure takes from its address's bucket, and once that is
+	// empty its callbacks are 429 before their signature is checked.
+	// Verified callbacks take nothing, so a CA's own burst is never
+	// limited.
+	badKey := "badsig:" + clientAddr(r)
+	if wait, limited := s.limiter.exhausted(badKey, s.now()); limited {
+		s.writeError(w, r, tooMany(w, wait))
+		return
+	}
 	msgID, err := s.verify.Verify(r.Header, body)
 	if err != nil {
 		if errs.CodeOf(err) != errs.Internal {
+			_, _ = s.limiter.take(badKey, s.now())
 			err = withStatus(http.StatusUnauthorized, err)
 		}
 		s.writeError(w, r, err)
@@ -80,7 +91,11 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		// Stray: acknowledged and recorded by the workflow, never applied.
 		res.Stray = fmt.Sprintf("occurred_at %s is more than %s in the future", res.At.Format(time.RFC3339), s.tolerance())
 	}
-	to, err := s.deliver(ctx, res)
+	// Answered within callbackTimeout, before a CA's own client gives up
+	// (casim's waits 10 s): a 503 it can act on, not a dropped call.
+	dctx, cancel := context.WithTimeout(ctx, callbackTimeout)
+	to, err := s.deliver(dctx, res)
+	cancel()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -147,28 +162,29 @@ func decodeCallback(body []byte, dst *caEvent) error {
 
 // deliver hands a CA result to the certificate's one writer by the one
 // route of workflows/hold.go and returns the ID of the workflow it
-// reached. The usual path is one plain signal to the certificate's
-// running workflow, with no store read. Only when none runs is the holder
-// read: a refund that holds the certificate gets one plain signal. When
-// nobody holds it, the certificate is read and the result offered to the
-// running refund of its order, which takes it if it is taking the hold
-// (the callback raced the hold: no workflow is started for it); when no
-// refund runs or it does not hold the certificate, or the holding refund
-// ended meanwhile (and handed the certificate over), or the refund does not
-// take it within offerWait (its worker does not answer), the certificate's
-// workflow is signalled with start. A result is never dropped: what could
-// not be delivered is an error answered 5xx, which the CA delivers again
-// (an unknown certificate is 404).
+// reached. The holder is read first (one store read): a refund that holds
+// the certificate gets one plain signal, and so does the certificate's
+// running workflow otherwise; neither path asks Temporal for something
+// that is not there first. When the store does not answer, the
+// certificate's workflow is signalled as if nobody held it (it hands a
+// result on to a refund holding the certificate). When the signalled
+// workflow does not run (the holding refund ended and handed the
+// certificate over, or no certificate workflow runs), the certificate is
+// read and the result offered to the running refund of its order, which
+// takes it if it is taking the hold (the callback raced the hold: no
+// workflow is started for it); when no refund runs or it does not hold
+// the certificate, or the refund does not take it within offerWait (its
+// worker does not answer), the certificate's workflow is signalled with
+// start. A result is never dropped: what could not be delivered is an
+// error answered 5xx, which the CA delivers again (an unknown certificate
+// is 404).
 func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, error) {
 	to := workflows.CertificateWorkflowID(res.Certificate)
-	err := s.wf.SignalCAResult(ctx, res)
-	if errs.CodeOf(err) != errs.NotFound {
-		return to, err
-	}
 	holder, err := s.orders.CertificateHolder(ctx, res.Certificate)
-	if err != nil {
+	if err != nil && errs.CodeOf(err) != errs.Unavailable {
 		return "", err
 	}
+	storeDown := err != nil
 	if orderID, ok := refundHolding(holder); ok {
 		err := s.wf.SignalRefundCAResult(ctx, orderID, res)
 		if errs.CodeOf(err) != errs.NotFound {
@@ -176,6 +192,16 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 		}
 		s.log.Debug("CA callback: the holding refund has ended; starting the certificate's workflow",
 			zap.String("certificate", res.Certificate), zap.String("holder", holder))
+	} else {
+		err := s.wf.SignalCAResult(ctx, res)
+		switch {
+		case errs.CodeOf(err) != errs.NotFound:
+			return to, err
+		case storeDown:
+			// Neither the holder nor the certificate can be read: 503,
+			// and the CA delivers the result again.
+			return "", errs.Wrap(errs.Unavailable, err, "the store did not answer for certificate %s, whose workflow does not run", res.Certificate)
+		}
 	}
 	orderID, cert, err := s.orders.GetCertificate(ctx, res.Certificate)
 	if err != nil {
@@ -210,6 +236,9 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 	}
 	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }
+
+// callbackTimeout bounds the delivery of one CA callback.
+const callbackTimeout = 5 * time.Second
 
 // offerWait bounds how long a callback waits for a running refund to take
 // a result offered to it (the refund waits until its hold is known, a

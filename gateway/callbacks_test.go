@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
@@ -36,8 +40,8 @@ func TestCallbackDelivered(t *testing.T) {
 }
 
 // TestCallbackToRunningWorkflowIsOneSignal: a certificate whose workflow
-// runs gets a plain signal; the store is not read (it fails here) and no
-// workflow is started.
+// runs gets a plain signal and no workflow is started, even when the
+// store, read first for the holder, does not answer.
 func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
 	e := newEnv(t)
 	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
@@ -46,8 +50,25 @@ func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
 	if e.wf.plainSignals != 1 || len(e.wf.signals) != 1 || len(e.wf.signalInputs) != 0 {
 		t.Errorf("plain signals %d, signals %+v, starts %+v; want one plain signal", e.wf.plainSignals, e.wf.signals, e.wf.signalInputs)
 	}
-	if e.orders.holderReads != 0 || len(e.wf.refundSignals) != 0 {
-		t.Errorf("holder reads %d, refund signals %+v; want none on the fast path", e.orders.holderReads, e.wf.refundSignals)
+	if e.orders.holderReads != 1 || len(e.wf.refundSignals) != 0 {
+		t.Errorf("holder reads %d, refund signals %+v; want one read and no refund signal", e.orders.holderReads, e.wf.refundSignals)
+	}
+}
+
+// TestCallbackToHoldingRefundIsOneSignal: the path refunds use. The
+// holder is read first and the refund signalled once; the certificate's
+// workflow is never asked (no NotFound round trip before the signal).
+func TestCallbackToHoldingRefundIsOneSignal(t *testing.T) {
+	e := newEnv(t)
+	e.orders.holders["c-1"] = workflows.RefundWorkflowID("o-1")
+	e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderCommitted}
+	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
+	if len(e.wf.refundSignals) != 1 || len(e.wf.signals) != 0 || e.wf.plainSignals != 0 || len(e.wf.signalInputs) != 0 {
+		t.Errorf("refund signals %+v, certificate signals %+v (plain %d), starts %+v; want one refund signal only",
+			e.wf.refundSignals, e.wf.signals, e.wf.plainSignals, e.wf.signalInputs)
+	}
+	if e.orders.holderReads != 1 {
+		t.Errorf("holder reads %d, want 1", e.orders.holderReads)
 	}
 }
 
@@ -330,4 +351,61 @@ func headerPairs(h http.Header) []string {
 		out = append(out, k, v[0])
 	}
 	return out
+}
+
+// TestBadSignaturesAreRateLimited: a sender whose callbacks fail
+// verification gets 401 for a burst, then 429 with Retry-After before its
+// signatures are checked; verified callbacks take nothing, and another
+// address is not affected.
+func TestBadSignaturesAreRateLimited(t *testing.T) {
+	e := newEnvWith(t, RateLimit{Rate: 1, Burst: 3})
+	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	for i := range 5 {
+		wantStatus(t, e.signed(t, testSecret, fmt.Sprintf("ok-%d", i), testNow, approved), http.StatusOK)
+	}
+	for i := range 3 {
+		wantError(t, e.signed(t, []byte("wrong-secret-wrong-secret"), fmt.Sprintf("bad-%d", i), testNow, approved),
+			http.StatusUnauthorized, errs.Invalid, "matches no configured secret")
+	}
+	rec := e.signed(t, []byte("wrong-secret-wrong-secret"), "bad-4", testNow, approved)
+	wantError(t, rec, http.StatusTooManyRequests, errs.RateLimited, "retry in 1 s")
+	if rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("Retry-After = %q, want 1", rec.Header().Get("Retry-After"))
+	}
+	*e.clock = e.clock.Add(time.Second) // one failure's worth comes back
+	wantError(t, e.signed(t, []byte("wrong-secret-wrong-secret"), "bad-5", testNow, approved), http.StatusUnauthorized, errs.Invalid, "matches no configured secret")
+
+	r := httptest.NewRequest(http.MethodPost, "/v1/ca/callbacks", strings.NewReader(approved))
+	r.RemoteAddr = "198.51.100.7:4242"
+	r.Header.Set("Content-Type", "application/json")
+	for k, v := range webhook.Headers(testSecret, "other", testNow, []byte(approved)) {
+		r.Header[k] = v
+	}
+	other := httptest.NewRecorder()
+	e.h.ServeHTTP(other, r)
+	wantStatus(t, other, http.StatusOK)
+}
+
+// TestAbandonedRequestIsNotAFailure: a client that went away before its
+// answer (its own timeout) is logged at INFO and counted as 499, not as
+// a 5xx failure of the gateway.
+func TestAbandonedRequestIsNotAFailure(t *testing.T) {
+	e := newEnv(t)
+	e.wf.lastErr = errs.E(errs.Unavailable, "Temporal did not answer")
+	e.wf.statusErr = e.wf.lastErr
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/refund?view=workflow", nil).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+operatorToken)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, r)
+	if rec.Code != StatusClientClosedRequest || rec.Body.Len() != 0 {
+		t.Errorf("status %d, body %q; want 499 and no body", rec.Code, rec.Body)
+	}
+	if n := e.logs.FilterMessage("request abandoned by the client").Len(); n != 1 {
+		t.Errorf("%d 'abandoned' log lines, want 1", n)
+	}
+	if n := e.logs.FilterLevelExact(zapcore.ErrorLevel).Len() + e.logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 0 {
+		t.Errorf("%d WARN/ERROR lines for an abandoned request", n)
+	}
 }

@@ -130,6 +130,10 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	_ = enc.Encode(p) // the client went away; nothing left to tell it
 }
 
+// StatusClientClosedRequest is what the logs and metrics show for a
+// request whose client went away before its answer (nginx's 499).
+const StatusClientClosedRequest = 499
+
 // writeError answers err as a problem (RFC 9457). Internal errors are
 // logged with their cause and reach the client as "internal error" only;
 // unavailable dependencies are logged as warnings. Headers set before
@@ -149,6 +153,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = code.HTTPStatus()
 	}
 	message, rules := errs.MessageOf(err), errs.RulesOf(err)
+	if r.Context().Err() != nil && status >= 500 {
+		// The client went away (its own timeout, a closed connection):
+		// nobody reads the answer, and it is not a failure of this
+		// service. Logged as such, counted with nginx's 499.
+		s.log.Info("request abandoned by the client", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err)}
 	switch {
 	case code == errs.Internal:

@@ -48,6 +48,8 @@ type fakeWorkflows struct {
 	rejectWith []string
 
 	startErr, statusErr, lastErr, cancelErr, approveErr error
+	// statusCalls counts RefundStatus calls (workflow queries).
+	statusCalls int
 	// cancels and approves are the requests that reached the updates.
 	cancels  []workflows.CancelRequest
 	approves []workflows.ApproveRequest
@@ -169,6 +171,7 @@ func (f *fakeWorkflows) CertificateRunning(ctx context.Context, certID string) (
 func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.statusCalls++
 	if f.statusErr != nil {
 		return workflows.RefundStatus{}, f.statusErr
 	}
@@ -351,8 +354,8 @@ type fakeOrders struct {
 	holders     map[string]string
 	holderReads int
 	holderErr   error
-	// err, when set, fails every call.
-	err error
+	// err, when set, fails every call; refundErr fails GetRefund.
+	err, refundErr error
 }
 
 var _ Orders = (*fakeOrders)(nil)
@@ -396,6 +399,9 @@ func (f *fakeOrders) CertificateHolder(ctx context.Context, certID string) (stri
 func (f *fakeOrders) GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error) {
 	if f.err != nil {
 		return activities.RefundRecord{}, f.err
+	}
+	if f.refundErr != nil {
+		return activities.RefundRecord{}, f.refundErr
 	}
 	rec, ok := f.refunds[orderID]
 	if !ok {

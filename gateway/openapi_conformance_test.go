@@ -182,13 +182,15 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		check(t, e, "GET", "/v1/orders/o%0D%0A/refund", "")
 		check(t, e, "GET", "/v1/orders/o-1/refund", "", anonymous...)
 		e.wf.statusErr = down
-		check(t, e, "GET", "/v1/orders/o-1/refund", "")
+		check(t, e, "GET", "/v1/orders/o-1/refund?view=workflow", "")
 		e.wf.statusErr = fmt.Errorf("bug")
-		check(t, e, "GET", "/v1/orders/o-1/refund", "")
+		check(t, e, "GET", "/v1/orders/o-1/refund?view=workflow", "")
+		check(t, e, "GET", "/v1/orders/o-1/refund?view=live", "")
 		e2 := fresh(t)
 		e2.judge.decision = policy.Decision{Refusals: []policy.Refusal{{Rule: "TC-5", Message: "consent"}}}
 		check(t, e2, "POST", "/v1/orders/o-1/refund", ``)
 		e2.wf.finished["o-1"] = workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeRefunded}
+		e2.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", UpdatedAt: testNow}
 		check(t, e2, "POST", "/v1/orders/o-1/refund", ``)
 		e2.wf.lastErr = down
 		check(t, e2, "POST", "/v1/orders/o-1/refund", ``)

@@ -35,7 +35,9 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range list.Orders {
 		if rec := list.Orders[i].Refund; rec != nil {
-			list.Orders[i].Refund = recordView(*rec)
+			r := *rec
+			r.Steps = nil // a page lists states, not timelines
+			list.Orders[i].Refund = recordView(r)
 		}
 	}
 	writeJSON(w, http.StatusOK, list)

@@ -51,10 +51,10 @@ const (
 )
 
 // RefundView is the answer of GET /v1/orders/{id}/refund and of the cancel
-// and approve updates. Source says whether Status came from the workflow
-// (query or result) or, when the workflow cannot answer, from the store's
-// record (state, outcome, reasons, message, waiting_on, escalation, audit
-// and the payout; no steps).
+// and approve updates. Source says whether Status came from the store's
+// record (GET's default: state, outcome, reasons, message, waiting_on,
+// escalation, audit, steps and the payout) or from the workflow (an
+// update's answer, view=workflow, or a refund the store has no record of).
 type RefundView struct {
 	WorkflowID string                 `json:"workflow_id"`
 	Source     string                 `json:"source"`
@@ -215,26 +215,52 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
 		RequestedBy:          principalOf(ctx).Subject,
 	}, By: actorOf(r)}
-	// Judge, then start; if a refund closed between the look and the start
-	// (another request's, paid), the start is refused and the request is
-	// judged again against it: never a second run after a paid one.
+	// The store's record of the order's latest refund says whether one
+	// runs (join it, no judgement) or none does (judge, then start); the
+	// start's reuse policy checks that answer. A finished record, and a
+	// start the policy refuses (the run closed since its last record, or
+	// was terminated, or its record was lost), are looked at in Temporal,
+	// which has the last word: a refund paid meanwhile is never followed
+	// by a second run. One order read and one judgement before the start,
+	// and on the common path one Temporal call.
 	var (
-		runID   string
-		running bool
+		runID        string
+		running      bool
+		status       *workflows.RefundStatus
+		fromTemporal bool
+		looks        int // Temporal's looks
 	)
-	for attempt := 0; ; attempt++ {
-		var last workflows.RefundStatus
-		last, running, err = s.wf.LastRefund(ctx, o.ID)
-		finished := err == nil && !running
-		switch {
-		case finished:
-			if err := finishedBlocks(o.ID, last); err != nil {
+	for {
+		finished := false
+		if !fromTemporal {
+			rec, err := s.orders.GetRefund(ctx, o.ID)
+			switch {
+			case err == nil && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)):
+				running = true
+				st := statusFromRecord(rec)
+				status = &st
+			case err == nil:
+				fromTemporal = true // finished: Temporal's word decides
+			case errs.CodeOf(err) != errs.NotFound:
 				s.writeError(w, r, err)
 				return
 			}
-		case err != nil && errs.CodeOf(err) != errs.NotFound:
-			s.writeError(w, r, err)
-			return
+		}
+		if fromTemporal {
+			looks++
+			var last workflows.RefundStatus
+			last, running, err = s.wf.LastRefund(ctx, o.ID)
+			finished, status = err == nil && !running, nil
+			switch {
+			case finished:
+				if err := finishedBlocks(o.ID, last); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+			case err != nil && errs.CodeOf(err) != errs.NotFound:
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		if !running {
 			d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
@@ -251,25 +277,26 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			break
 		}
-		if errs.CodeOf(err) != errs.Conflict || finished || attempt > 0 {
+		// Refused by the reuse policy: the store's answer was stale, or a
+		// refund closed between Temporal's look and the start (another
+		// request's, paid); look (again) in Temporal, twice at most.
+		if errs.CodeOf(err) != errs.Conflict || finished || looks >= 2 {
 			s.writeError(w, r, err)
 			return
 		}
+		fromTemporal = true
 	}
 	if !running {
 		// The read model shows the request at once; the workflow's own
 		// records (later in time) take over from its first step.
 		if err := s.orders.RecordRefundRequested(ctx, o.ID, in.By, now); err != nil {
 			s.log.Warn("refund started, its request not yet recorded", zap.String("order", o.ID), zap.Error(err))
+		} else if rec, err := s.orders.GetRefund(ctx, o.ID); err == nil {
+			st := statusFromRecord(rec)
+			status = &st
 		}
 	}
-	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID}
-	if st, err := s.wf.RefundStatus(ctx, o.ID); err == nil {
-		st = statusView(st)
-		resp.Status = &st
-	} else {
-		s.log.Warn("refund started, status not yet available", zap.String("order", o.ID), zap.Error(err))
-	}
+	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID, Status: status}
 	if key != "" {
 		w.Header().Set("Idempotency-Key", key)
 	}
@@ -308,41 +335,98 @@ func refusalText(d policy.Decision) string {
 	return "the rules refuse the refund now (nothing was started): " + strings.Join(parts, "; ")
 }
 
-// refundStatus answers from the workflow, falling back to the store's
-// record when no workflow exists for it. While Temporal or the worker
-// does not answer, it is 503 naming which (within the status timeout).
+// The views of GET /v1/orders/{id}/refund.
+const (
+	// ViewRecord (the default) answers from the store's record, which the
+	// workflow writes at the end of every workflow task that changed the
+	// refund: no Temporal call, no worker.
+	ViewRecord = "record"
+	// ViewWorkflow asks the running workflow (a query, which needs a
+	// worker and is bounded by the status timeout) for its live status,
+	// with the decision and the held certificates' own statuses.
+	ViewWorkflow = "workflow"
+)
+
+// refundStatus answers from the store's record (view=record, the
+// default): the console's read path makes no Temporal call. The record
+// can be behind the workflow by the workflow task in flight and its
+// record's write (milliseconds; while the store is down, until it
+// answers again); an update (cancel, approve) answers from the workflow
+// itself after its record was written. A refund the store has no record
+// of yet is refund_requested while its workflow runs (one describe, no
+// query: it started a moment ago) and otherwise the finished run's
+// result. A store that does not answer, and view=workflow, ask the
+// workflow; while Temporal or the worker does not answer, that is 503
+// naming which (within the status timeout).
 func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	orderID := r.PathValue("id")
-	view := RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceWorkflow}
-	st, wfErr := s.wf.RefundStatus(ctx, orderID)
-	if wfErr == nil {
-		view.Status = statusView(st)
-		writeJSON(w, http.StatusOK, view)
-		return
-	}
-	if errs.CodeOf(wfErr) != errs.NotFound {
-		s.writeError(w, r, wfErr)
-		return
-	}
-	rec, err := s.orders.GetRefund(ctx, orderID)
-	switch {
-	case err == nil:
-		view.Source, view.Status = SourceStore, statusFromRecord(rec)
-		writeJSON(w, http.StatusOK, view)
-	case errs.CodeOf(err) == errs.NotFound && errs.CodeOf(wfErr) == errs.NotFound:
-		s.writeError(w, r, errs.E(errs.NotFound, "order %s has no refund", clip(orderID)))
-	case errs.CodeOf(err) == errs.NotFound:
-		// The store has nothing to say; the workflow's failure stands.
-		s.writeError(w, r, wfErr)
-	default:
+	q, err := queryOf(r, "view")
+	if err != nil {
 		s.writeError(w, r, err)
+		return
 	}
+	mode := q.Get("view")
+	if err := oneOf("view", mode, []string{ViewRecord, ViewWorkflow}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	orderID := r.PathValue("id")
+	view := RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceStore}
+	var storeErr error
+	if mode != ViewWorkflow {
+		rec, err := s.orders.GetRefund(ctx, orderID)
+		if err == nil {
+			view.Status = statusFromRecord(rec)
+			writeJSON(w, http.StatusOK, view)
+			return
+		}
+		if errs.CodeOf(err) != errs.NotFound {
+			s.log.Warn("refund status from the workflow: the store did not answer", zap.String("order", orderID), zap.Error(err))
+		} else if _, running, err := s.wf.LastRefund(ctx, orderID); err == nil && running {
+			// Started a moment ago, its first record not written yet (the
+			// gateway writes it right after the start): requested, by
+			// definition. Temporal was asked whether it runs, not the
+			// worker for its status.
+			view.Source = SourceWorkflow
+			view.Status = statusView(workflows.RefundStatus{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending})
+			writeJSON(w, http.StatusOK, view)
+			return
+		}
+		storeErr = err
+	}
+	st, wfErr := s.wf.RefundStatus(ctx, orderID)
+	switch {
+	case wfErr == nil:
+		view.Source, view.Status = SourceWorkflow, statusView(st)
+		writeJSON(w, http.StatusOK, view)
+		return
+	case errs.CodeOf(wfErr) != errs.NotFound:
+		s.writeError(w, r, wfErr)
+		return
+	case storeErr != nil && errs.CodeOf(storeErr) != errs.NotFound:
+		s.writeError(w, r, storeErr)
+		return
+	}
+	if mode == ViewWorkflow {
+		// No workflow: the store's record is all there is.
+		rec, err := s.orders.GetRefund(ctx, orderID)
+		if err == nil {
+			view.Status = statusFromRecord(rec)
+			writeJSON(w, http.StatusOK, view)
+			return
+		}
+		if errs.CodeOf(err) != errs.NotFound {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeError(w, r, errs.E(errs.NotFound, "order %s has no refund", clip(orderID)))
 }
 
 // statusFromRecord turns the store's record into the status shape: state,
 // outcome, reasons, message, what it waits on, its escalation, its audit
-// trail and the payout.
+// trail, its steps and the payout (no decision, no held certificates:
+// those are the workflow's view).
 func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 	st := workflows.RefundStatus{
 		OrderID:    rec.OrderID,
@@ -355,6 +439,7 @@ func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 		Escalated:  rec.Escalated,
 		Escalation: rec.Escalation,
 		Audit:      rec.Audit,
+		Steps:      rec.Steps,
 	}
 	if rec.PaymentID != "" {
 		st.Payout = &workflows.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, GiftCard: rec.GiftCard, BenefitPoints: rec.BenefitPoints,

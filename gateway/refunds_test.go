@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -163,27 +164,36 @@ func TestFinishedRefundBlocksOrNot(t *testing.T) {
 		"technical failure":   {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{}}, 202, nil},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
-			e.judge.decision = eligible
-			tc.last.OrderID = "o-1"
-			e.wf.finished["o-1"] = tc.last
-			rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...)
-			if tc.status == 409 {
-				d := wantError(t, rec, 409, errs.Conflict, "o-1")
-				if !slices.Equal(d.Rules, tc.rules) {
-					t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
+		// The finished workflow wrote its last record; or that write was
+		// lost, and the start the store's silence allowed is refused by
+		// the reuse policy, then judged on Temporal's word.
+		for _, recorded := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, recorded %t", name, recorded), func(t *testing.T) {
+				e := newEnv(t)
+				e.judge.decision = eligible
+				tc.last.OrderID = "o-1"
+				e.wf.finished["o-1"] = tc.last
+				if recorded {
+					e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: string(tc.last.Outcome), // the final states share the outcomes' names
+						Outcome: string(tc.last.Outcome), Reasons: tc.last.Reasons, UpdatedAt: testNow}
 				}
-				if len(e.wf.starts) != 0 {
-					t.Error("a blocked request started a workflow")
+				rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...)
+				if tc.status == 409 {
+					d := wantError(t, rec, 409, errs.Conflict, "o-1")
+					if !slices.Equal(d.Rules, tc.rules) {
+						t.Errorf("rules = %v, want %v", d.Rules, tc.rules)
+					}
+					if e.wf.runs != 0 || (recorded && len(e.wf.starts) != 0) {
+						t.Errorf("a blocked request started a workflow (%d starts asked, %d runs)", len(e.wf.starts), e.wf.runs)
+					}
+					return
 				}
-				return
-			}
-			wantStatus(t, rec, 202)
-			if e.wf.runs != 1 {
-				t.Errorf("runs = %d, want a new run", e.wf.runs)
-			}
-		})
+				wantStatus(t, rec, 202)
+				if e.wf.runs != 1 {
+					t.Errorf("runs = %d, want a new run", e.wf.runs)
+				}
+			})
+		}
 	}
 }
 
@@ -201,7 +211,7 @@ func TestStartRefundRefusals(t *testing.T) {
 		"actor in body": {path: "/v1/orders/o-1/refund", body: `{"requested_by":"mallory"}`, status: 400, code: errs.Invalid, mentions: `unknown field "requested_by"`},
 		"temporal down": {
 			path: "/v1/orders/o-1/refund", setup: func(e *env) {
-				e.wf.lastErr = errs.E(errs.Unavailable, "Temporal did not answer for the refund of order o-1 within 2s; retry later")
+				e.wf.startErr = errs.E(errs.Unavailable, "Temporal did not answer for the refund of order o-1 within 2s; retry later")
 			},
 			status: 503, code: errs.Unavailable, mentions: "Temporal did not answer",
 		},
@@ -214,21 +224,42 @@ func TestStartRefundRefusals(t *testing.T) {
 				tc.setup(e)
 			}
 			wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
-			if len(e.wf.starts) != 0 {
+			if e.wf.runs != 0 {
 				t.Error("a refused request started a workflow")
 			}
 		})
 	}
 }
 
-func TestStartRefundStatusNotReady(t *testing.T) {
+// The POST answers with the store's record, never a workflow query: the
+// request just recorded, or the running refund a request joins (not
+// judged again).
+func TestStartRefundAnswersFromTheRecord(t *testing.T) {
 	e := newEnv(t)
 	e.judge.decision = eligible
-	e.wf.statusErr = errs.E(errs.Unavailable, "the refund of order o-1 is starting; retry")
-	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", "")
+	e.wf.statusErr = errs.E(errs.Unavailable, "the worker did not answer")
+	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", "", asConsole...)
 	wantStatus(t, rec, http.StatusAccepted)
-	if got := decodeInto[RefundAccepted](t, rec); got.Status != nil || got.WorkflowID != "refund/o-1" {
-		t.Errorf("answer = %+v, want the workflow ID without a status", got)
+	got := decodeInto[RefundAccepted](t, rec)
+	if got.WorkflowID != "refund/o-1" || got.Status == nil || got.Status.State != statemachine.OrderRefundRequested ||
+		got.Status.Outcome != workflows.OutcomePending {
+		t.Errorf("answer = %+v (status %+v), want the recorded request", got, got.Status)
+	}
+
+	e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending",
+		UpdatedAt: testNow, Steps: []domain.StepRecord{{At: testNow, Step: "accepted"}}}
+	judged := len(e.judge.orders)
+	rec = e.do(t, http.MethodPost, "/v1/orders/o-1/refund", "", asConsole...)
+	wantStatus(t, rec, http.StatusAccepted)
+	got = decodeInto[RefundAccepted](t, rec)
+	if got.Status == nil || got.Status.State != statemachine.OrderReleasing || len(got.Status.Steps) != 1 {
+		t.Errorf("joining answer = %+v, want the running refund's record", got.Status)
+	}
+	if len(e.judge.orders) != judged || e.wf.runs != 1 || len(e.wf.starts) != 2 || e.wf.starts[1].OrderID != "o-1" {
+		t.Errorf("a joining request: judged %d more, %d runs, %d starts; want not judged, one run", len(e.judge.orders)-judged, e.wf.runs, len(e.wf.starts))
+	}
+	if e.wf.statusCalls != 0 {
+		t.Errorf("%d workflow queries on the request path", e.wf.statusCalls)
 	}
 }
 
@@ -260,21 +291,36 @@ func TestEligibilityKnowsRefundHistory(t *testing.T) {
 
 func TestRefundStatus(t *testing.T) {
 	rec := activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", Reasons: nil,
-		Cash: "100.00", Currency: "USD", PaymentID: "pay-1", UpdatedAt: testNow}
+		Cash: "100.00", Currency: "USD", PaymentID: "pay-1", UpdatedAt: testNow,
+		Steps: []domain.StepRecord{{At: testNow, Step: "paid", Detail: "100.00 USD"}}}
+	down := errs.E(errs.Unavailable, "the worker did not answer for the refund of order o-1 within 2s")
 	tests := map[string]struct {
+		query    string
 		running  bool
 		wfErr    error
+		storeErr error
 		record   bool
 		status   int
 		source   string
-		code     errs.Code
-		mentions string
+		queries  int
+		// requested: the answer is the just-started refund's
+		// (refund_requested, pending), known without a query.
+		requested bool
+		code      errs.Code
+		mentions  string
 	}{
-		"from the workflow":             {running: true, status: 200, source: SourceWorkflow},
-		"workflow gone, from the store": {record: true, status: 200, source: SourceStore},
-		"temporal down, 503 naming it":  {wfErr: errs.E(errs.Unavailable, "the worker did not answer for the refund of order o-1 within 2s"), record: true, status: 503, code: errs.Unavailable, mentions: "the worker did not answer"},
-		"no refund anywhere":            {status: 404, code: errs.NotFound, mentions: "order o-1 has no refund"},
-		"temporal down, no record":      {wfErr: errs.E(errs.Unavailable, "did not answer"), status: 503, code: errs.Unavailable, mentions: "did not answer"},
+		"from the store, no query":          {record: true, running: true, wfErr: down, status: 200, source: SourceStore},
+		"view=record is the default":        {query: "?view=record", record: true, status: 200, source: SourceStore},
+		"view=workflow asks the workflow":   {query: "?view=workflow", record: true, running: true, status: 200, source: SourceWorkflow, queries: 1},
+		"view=workflow, worker down":        {query: "?view=workflow", record: true, running: true, wfErr: down, status: 503, code: errs.Unavailable, queries: 1, mentions: "the worker did not answer"},
+		"view=workflow, no workflow: store": {query: "?view=workflow", record: true, status: 200, source: SourceStore, queries: 1},
+		"no record yet, running: requested": {running: true, status: 200, source: SourceWorkflow, requested: true},
+		"store down: the workflow":          {storeErr: errs.E(errs.Unavailable, "store down"), running: true, status: 200, source: SourceWorkflow, queries: 1},
+		"store and workflow down: 503":      {storeErr: errs.E(errs.Unavailable, "store down"), wfErr: down, status: 503, code: errs.Unavailable, queries: 1, mentions: "did not answer"},
+		"no refund anywhere":                {status: 404, code: errs.NotFound, queries: 1, mentions: "order o-1 has no refund"},
+		"no record, temporal down":          {wfErr: down, status: 503, code: errs.Unavailable, queries: 1, mentions: "did not answer"},
+		"unknown view":                      {query: "?view=live", status: 400, code: errs.Invalid, mentions: "view: unknown value \"live\"; allowed: record, workflow"},
+		"unknown parameter":                 {query: "?fresh=1", status: 400, code: errs.Invalid, mentions: "fresh is not known"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -282,11 +328,14 @@ func TestRefundStatus(t *testing.T) {
 			if tc.running {
 				e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing, Steps: []workflows.StepRecord{{At: testNow, Step: "revoke c-1"}}}
 			}
-			e.wf.statusErr = tc.wfErr
+			e.wf.statusErr, e.orders.refundErr = tc.wfErr, tc.storeErr
 			if tc.record {
 				e.orders.refunds["o-1"] = rec
 			}
-			resp := e.do(t, http.MethodGet, "/v1/orders/o-1/refund", "")
+			resp := e.do(t, http.MethodGet, "/v1/orders/o-1/refund"+tc.query, "")
+			if e.wf.statusCalls != tc.queries {
+				t.Errorf("%d workflow queries, want %d", e.wf.statusCalls, tc.queries)
+			}
 			if tc.code != "" {
 				wantError(t, resp, tc.status, tc.code, tc.mentions)
 				return
@@ -296,14 +345,18 @@ func TestRefundStatus(t *testing.T) {
 			if v.Source != tc.source || v.WorkflowID != "refund/o-1" {
 				t.Errorf("view = %+v", v)
 			}
-			switch tc.source {
-			case SourceWorkflow:
+			switch {
+			case tc.requested:
+				if v.Status.State != statemachine.OrderRefundRequested || v.Status.Outcome != workflows.OutcomePending || v.Status.Steps == nil {
+					t.Errorf("status = %+v, want the requested refund", v.Status)
+				}
+			case tc.source == SourceWorkflow:
 				if v.Status.State != statemachine.OrderReleasing || len(v.Status.Steps) != 1 {
 					t.Errorf("status = %+v", v.Status)
 				}
-			case SourceStore:
+			case tc.source == SourceStore:
 				if v.Status.State != statemachine.OrderRefunded || v.Status.Payout == nil || v.Status.Payout.PaymentID != "pay-1" ||
-					v.Status.Payout.Cash != "100.00" || v.Status.Reasons == nil {
+					v.Status.Payout.Cash != "100.00" || v.Status.Reasons == nil || len(v.Status.Steps) != 1 || v.Status.Steps[0].Step != "paid" {
 					t.Errorf("status from record = %+v", v.Status)
 				}
 			}

@@ -164,9 +164,13 @@ func viewOfRecord(rec ports.RefundRecord, now time.Time) *refundView {
 	if v.Amount == "" {
 		v.Amount, v.AmountDue = dueAmount(rec.Due, rec.Outcome)
 	}
-	// The record keeps no steps: its last state stands for them.
-	v.Steps = []workflows.StepRecord{{At: rec.UpdatedAt, Step: rec.State, Detail: rec.Waiting}}
-	v.FromRecordSteps = true
+	v.Steps = rec.Steps
+	if len(v.Steps) == 0 {
+		// A record written before steps were kept: its last state stands
+		// for them.
+		v.Steps = []workflows.StepRecord{{At: rec.UpdatedAt, Step: rec.State, Detail: rec.Waiting}}
+		v.FromRecordSteps = true
+	}
 	return v
 }
 

@@ -208,6 +208,10 @@ type RefundRecord struct {
 	// through (GW-4). A payment that fell back to the account balance
 	// (GEN-4) shows in Destination, not here.
 	Due *RefundDue `json:"due,omitempty"`
+	// Steps is the refund's timeline as of this record, oldest first:
+	// the workflow writes it with every record, so a step taken in a
+	// workflow task that changed nothing else shows with the next change.
+	Steps []domain.StepRecord `json:"steps,omitempty"`
 }
 
 // RefundDue is the amount a refund was judged to be owed: decimal text at

@@ -123,8 +123,8 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 		INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
 			waiting, escalated, requested_by, waiting_on, waiting_kinds, escalation, audit, message,
 			gift_card, benefit_points, destination,
-			due_cash, due_gift_card, due_benefit_points, due_currency, due_destination)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			due_cash, due_gift_card, due_benefit_points, due_currency, due_destination, steps)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (order_id) DO UPDATE SET
 			state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
 			cash = excluded.cash, currency = excluded.currency, payment_id = excluded.payment_id,
@@ -135,13 +135,13 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 			benefit_points = excluded.benefit_points, destination = excluded.destination,
 			due_cash = excluded.due_cash, due_gift_card = excluded.due_gift_card,
 			due_benefit_points = excluded.due_benefit_points, due_currency = excluded.due_currency,
-			due_destination = excluded.due_destination
+			due_destination = excluded.due_destination, steps = excluded.steps
 		WHERE excluded.updated_at >= refunds.updated_at`,
 		rec.OrderID, rec.State, rec.Outcome, cols.reasons, rec.Cash, rec.Currency, rec.PaymentID,
 		formatTime(rec.UpdatedAt), rec.Waiting, boolInt(rec.Escalated), rec.RequestedBy, cols.waitingOn,
 		cols.waitingKinds, cols.escalation, cols.audit, rec.Message, rec.GiftCard, rec.BenefitPoints,
 		string(rec.Destination), cols.dueCash, cols.due.GiftCard, cols.due.BenefitPoints, cols.due.Currency,
-		string(cols.due.Destination))
+		string(cols.due.Destination), cols.steps)
 	if err != nil {
 		return dbError(err, "saving refund of order %s", rec.OrderID)
 	}
@@ -247,6 +247,12 @@ func normalRefund(rec ports.RefundRecord) ports.RefundRecord {
 		audit[i] = a
 	}
 	rec.Audit = audit
+	var steps []domain.StepRecord
+	for _, st := range rec.Steps {
+		st.At = st.At.UTC()
+		steps = append(steps, st)
+	}
+	rec.Steps = steps
 	return rec
 }
 
@@ -267,8 +273,8 @@ func utcPtr(t *time.Time) *time.Time {
 
 // refundColumns are a record's JSON columns, encoded.
 type refundColumns struct {
-	reasons, waitingOn, waitingKinds, audit string
-	escalation                              sql.NullString
+	reasons, waitingOn, waitingKinds, audit, steps string
+	escalation                                     sql.NullString
 	// dueCash is NULL when there is no amount due; due is then zero.
 	dueCash sql.NullString
 	due     ports.RefundDue
@@ -279,7 +285,8 @@ func newRefundColumns(rec ports.RefundRecord) (refundColumns, error) {
 	for _, f := range []struct {
 		to *string
 		v  any
-	}{{&c.reasons, nonNil(rec.Reasons)}, {&c.waitingOn, nonNil(rec.WaitingOn)}, {&c.audit, nonNil(rec.Audit)}} {
+	}{{&c.reasons, nonNil(rec.Reasons)}, {&c.waitingOn, nonNil(rec.WaitingOn)}, {&c.audit, nonNil(rec.Audit)},
+		{&c.steps, nonNil(rec.Steps)}} {
 		b, err := json.Marshal(f.v)
 		if err != nil {
 			return refundColumns{}, errs.Wrap(errs.Internal, err, "encoding refund of order %s", rec.OrderID)
@@ -389,14 +396,14 @@ func refundAmount(orderID, field, value, orderCurrency string) (string, error) {
 const refundCols = `r.order_id, r.state, r.outcome, r.reasons, r.cash, r.currency, r.payment_id, r.updated_at,
 	r.waiting, r.escalated, r.requested_by, r.waiting_on, r.escalation, r.audit, r.message, r.gift_card,
 	r.benefit_points, r.destination, r.due_cash, r.due_gift_card, r.due_benefit_points, r.due_currency,
-	r.due_destination`
+	r.due_destination, r.steps`
 
 // nullRefund scans refundCols of a LEFT JOIN, where a missing record is
 // all NULL.
 type nullRefund struct {
 	orderID, state, outcome, reasons, cash, currency, paymentID, updatedAt sql.NullString
 	waiting, requestedBy, waitingOn, escalation, audit, message, giftCard  sql.NullString
-	destination, dueCash, dueGiftCard, dueCurrency, dueDestination         sql.NullString
+	destination, dueCash, dueGiftCard, dueCurrency, dueDestination, steps  sql.NullString
 	escalated, benefitPoints, dueBenefitPoints                             sql.NullInt64
 }
 
@@ -404,7 +411,7 @@ func (r *nullRefund) dest() []any {
 	return []any{&r.orderID, &r.state, &r.outcome, &r.reasons, &r.cash, &r.currency, &r.paymentID, &r.updatedAt,
 		&r.waiting, &r.escalated, &r.requestedBy, &r.waitingOn, &r.escalation, &r.audit, &r.message, &r.giftCard,
 		&r.benefitPoints, &r.destination, &r.dueCash, &r.dueGiftCard, &r.dueBenefitPoints, &r.dueCurrency,
-		&r.dueDestination}
+		&r.dueDestination, &r.steps}
 }
 
 // record returns the scanned refund record, or nil when there was none.
@@ -424,12 +431,16 @@ func (r *nullRefund) record() (*ports.RefundRecord, error) {
 		name string
 		text sql.NullString
 		to   any
-	}{{"reasons", r.reasons, &rec.Reasons}, {"waiting_on", r.waitingOn, &rec.WaitingOn}, {"audit", r.audit, &rec.Audit}} {
+	}{{"reasons", r.reasons, &rec.Reasons}, {"waiting_on", r.waitingOn, &rec.WaitingOn}, {"audit", r.audit, &rec.Audit},
+		{"steps", r.steps, &rec.Steps}} {
 		if err := json.Unmarshal([]byte(f.text.String), f.to); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "stored %s of refund %s are malformed", f.name, rec.OrderID)
 		}
 	}
 	rec.Reasons, rec.WaitingOn, rec.Audit = nonNil(rec.Reasons), nonNil(rec.WaitingOn), nonNil(rec.Audit)
+	if len(rec.Steps) == 0 {
+		rec.Steps = nil // a record without steps (the gateway's first, or older ones)
+	}
 	if r.escalation.Valid {
 		rec.Escalation = new(domain.Escalation)
 		if err := json.Unmarshal([]byte(r.escalation.String), rec.Escalation); err != nil {

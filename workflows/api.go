@@ -350,11 +350,7 @@ type Payout struct {
 }
 
 // StepRecord is one thing the refund did, with its time.
-type StepRecord struct {
-	At     time.Time `json:"at"`
-	Step   string    `json:"step"`
-	Detail string    `json:"detail,omitempty"`
-}
+type StepRecord = domain.StepRecord
 
 // RefundStatus is the refund's state (query) and, once finished, its result.
 type RefundStatus struct {

@@ -897,7 +897,8 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	}
 	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
 		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy,
-		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message}
+		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message,
+		Steps: slices.Clone(r.st.Steps)}
 	rec.Due = r.due()
 	if p := r.st.Payout; p != nil {
 		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
@@ -918,7 +919,11 @@ func sameRecord(x, y activities.RefundRecord) bool {
 		x.Escalated == y.Escalated && x.RequestedBy == y.RequestedBy && sameWaits(x.WaitingOn, y.WaitingOn) &&
 		sameEscalation(x.Escalation, y.Escalation) && sameAudit(x.Audit, y.Audit) && x.Message == y.Message &&
 		x.GiftCard == y.GiftCard && x.BenefitPoints == y.BenefitPoints && x.Destination == y.Destination &&
-		(x.Due == nil) == (y.Due == nil) && (x.Due == nil || *x.Due == *y.Due)
+		(x.Due == nil) == (y.Due == nil) && (x.Due == nil || *x.Due == *y.Due) && slices.EqualFunc(x.Steps, y.Steps, sameStep)
+}
+
+func sameStep(x, y StepRecord) bool {
+	return x.At.Equal(y.At) && x.Step == y.Step && x.Detail == y.Detail
 }
 
 // due is the record's amount due: the decision's breakdown once an

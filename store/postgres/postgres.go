@@ -12,8 +12,10 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"hash/fnv"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -128,8 +130,13 @@ func Rebind(q string) string {
 // Unavailable reports whether err is worth retrying: a serialisation
 // failure or deadlock (class 40), too many connections or too little
 // resources (53), the server shutting down (57P01-57P03), a connection
-// problem (08) or a network error.
+// problem (08), a network error, or a connection that dropped mid-answer
+// (an unexpected EOF, a bad connection: the fault run's "reading
+// certificate holder: unexpected EOF" when PostgreSQL was killed).
 func Unavailable(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

@@ -1,8 +1,14 @@
 package postgres
 
 import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestRebind(t *testing.T) {
@@ -35,3 +41,25 @@ func TestDataSourceHidesThePassword(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestUnavailable(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want bool
+	}{
+		"connection dropped mid-answer": {fmt.Errorf("reading certificate holder: %w", io.ErrUnexpectedEOF), true},
+		"connection closed":             {fmt.Errorf("query: %w", io.EOF), true},
+		"bad connection":                {driver.ErrBadConn, true},
+		"server shutting down":          {&pgconn.PgError{Code: "57P01"}, true},
+		"serialisation failure":         {&pgconn.PgError{Code: "40001"}, true},
+		"unique violation":              {&pgconn.PgError{Code: "23505"}, false},
+		"a bug":                         {errors.New("bug"), false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Unavailable(tc.err); got != tc.want {
+				t.Errorf("Unavailable(%v) = %t, want %t", tc.err, got, tc.want)
+			}
+		})
+	}
+}
