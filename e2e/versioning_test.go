@@ -95,6 +95,9 @@ func TestWorkerVersioningRollout(t *testing.T) {
 		s.waitWaitingOn(o, domain.WaitCAReview)
 		s.wantOnBuild(o, deployment, "build-a", false)
 	}
+	// The runbook's count of the refunds still open on a build.
+	openOnA := `WorkflowType = "RefundWorkflow" AND ExecutionStatus = "Running" AND TemporalWorkerDeploymentVersion = "` + deployment + `:build-a"`
+	s.waitCount(ctx, openOnA, 2)
 
 	// Build B starts and becomes current, as the runbook does it.
 	s.startWorker(versioned("build-b"), registerB)
@@ -121,6 +124,7 @@ func TestWorkerVersioningRollout(t *testing.T) {
 		s.wantPaid(o)
 		s.wantOnBuild(o, deployment, "build-a", false)
 	}
+	s.waitCount(ctx, openOnA, 0)
 
 	// A drains, its workers stop, and its version is deleted.
 	deadline := time.Now().Add(time.Minute)
@@ -285,4 +289,25 @@ func (s *system) temporalCLIErr(ctx context.Context, args ...string) ([]byte, er
 		return append(out, stderr.String()...), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// waitCount waits until `temporal workflow count --query query` counts
+// want workflows (visibility follows within a second or so).
+func (s *system) waitCount(ctx context.Context, query string, want int) {
+	s.t.Helper()
+	var got struct {
+		Count json.Number `json:"count"`
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		out := s.temporalCLI(ctx, "workflow", "count", "--query", query, "-o", "json")
+		if err := json.Unmarshal(out, &got); err != nil {
+			s.t.Fatalf("workflow count output: %v\n%s", err, out)
+		}
+		if n, _ := got.Count.Int64(); n == int64(want) || (got.Count == "" && want == 0) {
+			return
+		}
+		if time.Now().After(end) {
+			s.t.Fatalf("temporal workflow count --query '%s': %s, want %d", query, got.Count, want)
+		}
+	}
 }
