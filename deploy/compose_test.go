@@ -16,7 +16,9 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/outbound"
@@ -74,9 +76,11 @@ var wantDeps = map[string]map[string]string{
 		"casim":                     types.ServiceConditionHealthy,
 		"paysim":                    types.ServiceConditionHealthy,
 	},
+	"temporal-set-current-version": {"worker": types.ServiceConditionHealthy},
 	"gateway": {
-		"postgresql":                types.ServiceConditionHealthy,
-		"temporal-create-namespace": types.ServiceConditionCompletedSuccessfully,
+		"postgresql":                   types.ServiceConditionHealthy,
+		"temporal-create-namespace":    types.ServiceConditionCompletedSuccessfully,
+		"temporal-set-current-version": types.ServiceConditionCompletedSuccessfully,
 	},
 	"starter":    {"gateway": types.ServiceConditionHealthy},
 	"prometheus": {"worker": types.ServiceConditionHealthy, "gateway": types.ServiceConditionHealthy},
@@ -86,7 +90,7 @@ var wantDeps = map[string]map[string]string{
 // Services that run to completion (no health check; restarted on failure
 // until they succeed) and tools run by hand.
 var (
-	oneShot   = []string{"temporal-admin-tools", "temporal-create-namespace"}
+	oneShot   = []string{"temporal-admin-tools", "temporal-create-namespace", "temporal-set-current-version"}
 	noHealth  = []string{"temporal-ui", "grafana", "starter"}
 	pinnedTag = regexp.MustCompile(`^[a-z0-9./_-]+:(v?\d+\.\d+(\.\d+)?([.-][A-Za-z0-9.]+)?)$`)
 )
@@ -398,4 +402,76 @@ func temporalBin(t *testing.T) string {
 		return link
 	}
 	return bin
+}
+
+// The workers poll as a Worker Deployment version, and the one-shot job
+// makes that same version current.
+func TestComposeWorkerVersioning(t *testing.T) {
+	p := loadCompose(t)
+	worker, job := p.Services["worker"], p.Services["temporal-set-current-version"]
+	if env(worker, "CERTFLOW_VERSIONING") != "true" {
+		t.Errorf("worker CERTFLOW_VERSIONING = %q, want true", env(worker, "CERTFLOW_VERSIONING"))
+	}
+	for _, k := range []string{"CERTFLOW_DEPLOYMENT_NAME", "CERTFLOW_BUILD_ID"} {
+		if env(worker, k) == "" || env(worker, k) != env(job, k) {
+			t.Errorf("%s: worker %q, set-current job %q; want the same, set", k, env(worker, k), env(job, k))
+		}
+	}
+	if env(job, "NAMESPACE") != env(worker, "TEMPORAL_NAMESPACE") || env(job, "TEMPORAL_ADDRESS") != env(worker, "TEMPORAL_ADDRESS") {
+		t.Errorf("set-current job reaches %s/%s, the worker %s/%s", env(job, "TEMPORAL_ADDRESS"), env(job, "NAMESPACE"),
+			env(worker, "TEMPORAL_ADDRESS"), env(worker, "TEMPORAL_NAMESPACE"))
+	}
+	if !slices.Equal(job.Command, []string{"/scripts/set-current-version.sh"}) {
+		t.Errorf("set-current job command %v", job.Command)
+	}
+}
+
+// TestSetCurrentVersionScript runs the compose file's set-current job
+// script against a dev server while a worker polls as the version (and,
+// first, before any does: it waits), twice: the version is current after
+// it, and running it again succeeds.
+func TestSetCurrentVersionScript(t *testing.T) {
+	bin := temporalBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: bin, LogLevel: "error", Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	job := loadCompose(t).Services["temporal-set-current-version"]
+	const build = "compose-test"
+	run := func(attempts string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "sh", filepath.Join(root(t), "deploy", "temporal", "set-current-version.sh"))
+		cmd.Env = append(os.Environ(),
+			"PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"TEMPORAL_ADDRESS="+srv.FrontendHostPort(), "NAMESPACE=default",
+			"CERTFLOW_DEPLOYMENT_NAME="+env(job, "CERTFLOW_DEPLOYMENT_NAME"), "CERTFLOW_BUILD_ID="+build,
+			"SLEEP=1", "ATTEMPTS="+attempts)
+		return cmd.CombinedOutput()
+	}
+	if out, err := run("2"); err == nil || !strings.Contains(string(out), "gave up") {
+		t.Fatalf("without a worker: %v\n%s; want it to give up", err, out)
+	}
+	opts := testenv.WorkerOptions()
+	opts.DeploymentOptions = sdkworker.DeploymentOptions{UseVersioning: true,
+		Version: sdkworker.WorkerDeploymentVersion{DeploymentName: env(job, "CERTFLOW_DEPLOYMENT_NAME"), BuildID: build}}
+	w := sdkworker.New(srv.Client(), workflows.TaskQueue, opts)
+	workflows.Register(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for i := 1; i <= 2; i++ {
+		if out, err := run("30"); err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, out)
+		}
+	}
+	d, err := srv.Client().WorkerDeploymentClient().GetHandle(env(job, "CERTFLOW_DEPLOYMENT_NAME")).Describe(ctx, client.WorkerDeploymentDescribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur := d.Info.RoutingConfig.CurrentVersion; cur == nil || cur.BuildID != build {
+		t.Errorf("current version %+v, want build %s", cur, build)
+	}
 }

@@ -62,13 +62,28 @@ type system struct {
 	db       *store.DB
 	gw       *httptest.Server
 	ca       *httptest.Server
+	// acts are the activities a worker of the system registers.
+	acts *activities.Activities
+	// address is the dev server's frontend (host:port).
+	address string
 }
 
+// start starts the whole system with one unversioned worker.
 func start(t *testing.T) *system {
+	t.Helper()
+	s := startWithoutWorker(t)
+	s.startWorker(testenv.WorkerOptions(), workflows.Register)
+	return s
+}
+
+// startWithoutWorker starts the dev server (with extraServerArgs), the
+// store, the gateway, the CA and the payment simulators; startWorker adds
+// workers.
+func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var extra []string
+	extra := extraServerArgs
 	for _, sa := range workflows.SearchAttributeTypes {
 		extra = append(extra, "--search-attribute", sa)
 	}
@@ -79,7 +94,7 @@ func start(t *testing.T) *system {
 		t.Fatalf("dev server: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	s := &system{t: t, temporal: srv.Client()}
+	s := &system{t: t, temporal: srv.Client(), address: srv.FrontendHostPort()}
 
 	s.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
 	if err != nil {
@@ -139,15 +154,22 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 
-	w := worker.New(s.temporal, workflows.TaskQueue, testenv.WorkerOptions())
-	w.RegisterWorkflow(workflows.CertificateWorkflow)
-	w.RegisterWorkflow(workflows.RefundWorkflow)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	s.acts = &activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond}
 	return s
+}
+
+// startWorker starts a worker of the system's activities with opts, its
+// workflows registered by register; it stops when the test ends.
+func (s *system) startWorker(opts worker.Options, register func(workflows.Registry)) worker.Worker {
+	s.t.Helper()
+	w := worker.New(s.temporal, workflows.TaskQueue, opts)
+	register(w)
+	w.RegisterActivity(s.acts)
+	if err := w.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(w.Stop)
+	return w
 }
 
 // putIssuedOrder registers an order with one issued certificate through

@@ -34,6 +34,8 @@ type Config struct {
 	StopTimeout time.Duration
 	// Tuning is the worker's cache, pollers and concurrency.
 	Tuning Tuning
+	// Versioning is the worker's Worker Deployment version, if any.
+	Versioning app.Versioning
 }
 
 // workerSettings are the worker's own settings, after app.CommonSettings
@@ -49,7 +51,7 @@ var workerSettings = []app.Setting{
 // allSettings are every setting of the worker, in help order.
 func allSettings() []app.Setting {
 	var all []app.Setting
-	for _, s := range [][]app.Setting{app.CommonSettings, app.PaymentSettings, workerSettings, tuningSettings} {
+	for _, s := range [][]app.Setting{app.CommonSettings, app.PaymentSettings, workerSettings, tuningSettings, app.VersioningSettings} {
 		all = append(all, s...)
 	}
 	return all
@@ -78,6 +80,8 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	cfg.StopTimeout, err = v.PositiveDuration("CERTFLOW_STOP_TIMEOUT")
 	e.Check(err)
 	cfg.Tuning, err = parseTuning(v)
+	e.Check(err)
+	cfg.Versioning, err = app.ParseVersioning(v)
 	e.Check(err)
 	if err := e.Err(); err != nil {
 		return Config{}, err
@@ -113,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if c.StopTimeout <= 0 {
 		return fmt.Errorf("CERTFLOW_STOP_TIMEOUT must be positive, not %s", c.StopTimeout)
+	}
+	if err := c.Versioning.Validate(); err != nil {
+		return err
 	}
 	return c.Tuning.Validate()
 }

@@ -75,6 +75,15 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
+		"worker versioning": {
+			env:  map[string]string{"CERTFLOW_VERSIONING": "true", "CERTFLOW_BUILD_ID": "1.4.0"},
+			args: []string{"-deployment-name", "certflow-eu"},
+			check: func(t *testing.T, c Config) {
+				if o := c.Versioning.DeploymentOptions(); !o.UseVersioning || o.Version.DeploymentName != "certflow-eu" || o.Version.BuildID != "1.4.0" {
+					t.Errorf("deployment options %+v, want version certflow-eu/1.4.0", o)
+				}
+			},
+		},
 		"flags override the environment": {
 			env:  map[string]string{"TEMPORAL_ADDRESS": "from-env:7233", "CERTFLOW_DB": "env.db", "CERTFLOW_STOP_TIMEOUT": "30s"},
 			args: []string{"-temporal-address", "from-flag:7233", "-db", "flag.db", "-stop-timeout", "3s"},
@@ -200,6 +209,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"zero poll interval":              {env: map[string]string{"CERTFLOW_PAY_POLL_INTERVAL": "0s"}, want: "CERTFLOW_PAY_POLL_INTERVAL=\"0s\" (from the environment) must be positive"},
 		"zero review poll":                {env: map[string]string{"CERTFLOW_REVIEW_POLL": "0s"}, want: "CERTFLOW_REVIEW_POLL=\"0s\" (from the environment) must be positive"},
 		"metrics address without port":    {env: map[string]string{"CERTFLOW_METRICS_ADDR": "9090"}, want: "CERTFLOW_METRICS_ADDR"},
+		"versioning without a build ID":   {env: map[string]string{"CERTFLOW_VERSIONING": "true"}, want: "CERTFLOW_BUILD_ID is required"},
+		"bad versioning boolean":          {env: map[string]string{"CERTFLOW_VERSIONING": "yes please"}, want: "CERTFLOW_VERSIONING"},
 		"unknown flag":                    {args: []string{"-nope"}, want: "flag provided but not defined"},
 		"stray argument":                  {args: []string{"extra"}, want: "unexpected arguments"},
 	}

@@ -100,6 +100,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.worker = worker.New(m.app.Temporal, workflows.TaskQueue, cfg.Tuning.apply(worker.Options{
 		WorkerStopTimeout: cfg.StopTimeout,
 		Interceptors:      app.WorkerInterceptors(),
+		DeploymentOptions: cfg.Versioning.DeploymentOptions(),
 		OnFatalError: func(err error) {
 			select {
 			case m.failed <- fmt.Errorf("worker stopped: %w", err):
@@ -107,8 +108,7 @@ func (m *Main) Open(ctx context.Context) error {
 			}
 		},
 	}))
-	m.worker.RegisterWorkflow(workflows.CertificateWorkflow)
-	m.worker.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(m.worker)
 	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.app.Store, Policies: m.app.Policies,
 		ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.Payments.PollInterval})
 	if err := m.worker.Start(); err != nil {
@@ -119,7 +119,8 @@ func (m *Main) Open(ctx context.Context) error {
 		zap.String("temporal", cfg.Temporal.Address()), zap.String("namespace", cfg.Temporal.Namespace()),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.String("task_queue", workflows.TaskQueue),
 		zap.String("db", app.RedactDSN(cfg.DB)), zap.String("ca", cfg.CAURL), zap.String("payments", cfg.Payments.URL),
-		zap.String("metrics", m.MetricsAddr()), zap.Bool("tracing", m.app.Tracing.Enabled()), zap.Any("tuning", cfg.Tuning))
+		zap.String("metrics", m.MetricsAddr()), zap.Bool("tracing", m.app.Tracing.Enabled()), zap.Any("tuning", cfg.Tuning),
+		zap.Bool("versioning", cfg.Versioning.Enabled), zap.String("deployment", cfg.Versioning.DeploymentName), zap.String("build_id", cfg.Versioning.BuildID))
 	return nil
 }
 

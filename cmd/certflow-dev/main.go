@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/certflow/certflow/internal/app"
 )
 
 // options is the runner's configuration, from flags.
@@ -52,6 +54,8 @@ type options struct {
 	refresh      time.Duration
 	runFor       time.Duration
 	demo         bool
+	versioning   bool
+	buildID      string
 }
 
 func parseOptions(args []string, output io.Writer) (options, error) {
@@ -75,6 +79,8 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.DurationVar(&o.refresh, "refresh", 3*time.Second, "progress table refresh interval")
 	fs.DurationVar(&o.runFor, "for", 0, "stop by itself after this long (0: run until Ctrl-C)")
 	fs.BoolVar(&o.demo, "demo", true, "start the demo refunds; -demo=false only seeds and serves")
+	fs.BoolVar(&o.versioning, "versioning", true, "run the worker as a Worker Deployment version (deployment \""+app.DefaultDeploymentName+"\") and make it current; -versioning=false runs it unversioned")
+	fs.StringVar(&o.buildID, "build-id", defaultBuildID(), "the worker's build ID with -versioning (default: this checkout's revision)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,6 +100,9 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 			return o, fmt.Errorf("%s %q is not host:port with a fixed port", a.name, a.addr)
 		}
 	}
+	if o.versioning && o.buildID == "" {
+		return o, errors.New("-build-id must not be empty with -versioning")
+	}
 	if o.reviewDelay < 0 || o.approveAfter < 0 || o.refresh <= 0 || o.runFor < 0 {
 		return o, errors.New("durations must not be negative, and -refresh must be positive")
 	}
@@ -108,6 +117,15 @@ func localURL(addr string) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// defaultBuildID is the worker's build ID: the runner's own (the worker is
+// built from the same checkout), or "dev" when it has none (go run).
+func defaultBuildID() string {
+	if id := app.BuildID(); id != "" {
+		return id
+	}
+	return "dev"
 }
 
 func (o options) temporalAddr() string { return "localhost:" + strconv.Itoa(o.temporalPort) }

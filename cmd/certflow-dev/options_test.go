@@ -18,6 +18,9 @@ func TestParseOptions(t *testing.T) {
 		o.casimAddr != "127.0.0.1:8081" || o.metricsAddr != "127.0.0.1:9090" || o.reviewDelay != 5*time.Second {
 		t.Errorf("defaults = %+v", o)
 	}
+	if !o.versioning || o.buildID == "" {
+		t.Errorf("versioning %v build ID %q, want the worker versioned by default, with a build ID", o.versioning, o.buildID)
+	}
 	o, err = parseOptions([]string{"-fresh=false", "-temporal-port", "17233", "-gateway-addr", "127.0.0.1:18080", "-for", "1m"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +40,7 @@ func TestParseOptionsRefusesBadValues(t *testing.T) {
 		"port zero":             {[]string{"-metrics-addr", ":0"}, "fixed port"},
 		"negative review delay": {[]string{"-review-delay", "-1s"}, "must not be negative"},
 		"stray argument":        {[]string{"now"}, "unexpected arguments"},
+		"empty build ID":        {[]string{"-build-id", ""}, "-build-id must not be empty"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

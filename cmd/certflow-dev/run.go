@@ -22,6 +22,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/gateway"
@@ -472,9 +473,26 @@ func (r *runner) startWorker(ctx context.Context) error {
 		"CERTFLOW_METRICS_ADDR=" + r.o.metricsAddr,
 		"CERTFLOW_DEV_LOG=true",
 	}
+	if r.o.versioning {
+		env = append(env, "CERTFLOW_VERSIONING=true", "CERTFLOW_DEPLOYMENT_NAME="+app.DefaultDeploymentName, "CERTFLOW_BUILD_ID="+r.o.buildID)
+	}
 	c, err := r.startChild("worker", 15*time.Second, env, r.bin("certflow-worker"))
 	if err != nil {
 		return err
+	}
+	if r.o.versioning {
+		// A versioned worker gets work once its version is current: make it
+		// so as soon as the server registered it (docs/operations.md,
+		// "Rolling out a new build"). Refunds an earlier run (-fresh=false)
+		// pinned to another build wait for that build's worker.
+		v := worker.WorkerDeploymentVersion{DeploymentName: app.DefaultDeploymentName, BuildID: r.o.buildID}
+		if err := waitReady(ctx, c, "worker (version "+v.DeploymentName+"/"+v.BuildID+" current)", 60*time.Second, func(ctx context.Context) error {
+			return temporalx.SetCurrentVersion(ctx, r.tc, v, 250*time.Millisecond)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "  worker version %s/%s is current\n", v.DeploymentName, v.BuildID)
+		return nil
 	}
 	return waitReady(ctx, c, "worker", 60*time.Second, func(ctx context.Context) error {
 		resp, err := r.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)

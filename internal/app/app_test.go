@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,56 @@ func TestOldTLSVariablesAreRefused(t *testing.T) {
 	}
 	if _, err := ParseCommon(v); err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS_CERT is no longer read: set TEMPORAL_TLS_CLIENT_CERT_PATH") {
 		t.Errorf("old variable: %v", err)
+	}
+}
+
+func TestBuildIDOf(t *testing.T) {
+	rev := "0a8fcf2b1c3d4e5f60718293a4b5c6d7e8f90a1b"
+	for name, c := range map[string]struct {
+		info debug.BuildInfo
+		want string
+	}{
+		"revision":        {debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "false"}}}, "0a8fcf2b1c3d"},
+		"modified tree":   {debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "true"}}}, "0a8fcf2b1c3d-dirty"},
+		"module version":  {debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		"nothing to know": {debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, ""},
+	} {
+		if got := buildIDOf(&c.info); got != c.want {
+			t.Errorf("%s: build ID %q, want %q", name, got, c.want)
+		}
+	}
+}
+
+func TestVersioning(t *testing.T) {
+	parse := func(environ ...string) (Versioning, error) {
+		v, err := Parse("test", VersioningSettings, nil, environ, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseVersioning(v)
+		if err != nil {
+			return c, err
+		}
+		return c, c.Validate()
+	}
+	c, err := parse()
+	if err != nil || c.Enabled || c.DeploymentName != DefaultDeploymentName || c.DeploymentOptions().UseVersioning {
+		t.Errorf("defaults: %+v, %v; want off, deployment %q", c, err, DefaultDeploymentName)
+	}
+	c, err = parse("CERTFLOW_VERSIONING=true", "CERTFLOW_BUILD_ID=b1", "CERTFLOW_DEPLOYMENT_NAME=cf")
+	if o := c.DeploymentOptions(); err != nil || !o.UseVersioning || o.Version.DeploymentName != "cf" || o.Version.BuildID != "b1" {
+		t.Errorf("on: %+v, %v", o, err)
+	}
+	for env, want := range map[string]string{
+		"CERTFLOW_DEPLOYMENT_NAME=a.b": "must not contain a dot",
+		"CERTFLOW_BUILD_ID=__x":        "not start with __",
+	} {
+		if _, err := parse("CERTFLOW_VERSIONING=true", "CERTFLOW_BUILD_ID=b1", env); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", env, err, want)
+		}
+	}
+	// A test binary has no VCS revision: the build ID must be given.
+	if _, err := parse("CERTFLOW_VERSIONING=true"); err == nil || !strings.Contains(err.Error(), "CERTFLOW_BUILD_ID is required") {
+		t.Errorf("no build ID: %v", err)
 	}
 }
