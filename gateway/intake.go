@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
@@ -33,6 +35,14 @@ func (s *Server) putOrder(w http.ResponseWriter, r *http.Request) {
 	if err := requireJSON(r); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	// The amounts first: the decimal decoder would take some forms the
+	// API does not (and refuse others with a vaguer message).
+	if json.Valid(body) {
+		if err := checkAmounts(body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	var o domain.Order
 	if err := decodeJSON(body, &o); err != nil {
@@ -82,4 +92,63 @@ func (s *Server) putOrder(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/v1/orders/"+url.PathEscape(o.ID))
 	}
 	writeJSON(w, status, OrderView{Order: stored, Created: created})
+}
+
+// amountText is how the API writes an amount: a decimal string, digits
+// with an optional fraction ("100", "80.00"); no sign, no exponent.
+var amountText = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// checkAmounts holds an order body's amounts to the documented form, which
+// the decimal decoder is lenient about: a JSON number (100.0) or a string
+// with an exponent ("1e2") would otherwise be taken. Run on valid JSON;
+// 422 naming the field.
+func checkAmounts(body []byte) error {
+	var raw struct {
+		Price           json.RawMessage `json:"price"`
+		AlreadyRefunded json.RawMessage `json:"already_refunded"`
+		Payment         struct {
+			Cash     json.RawMessage `json:"cash"`
+			Voucher  json.RawMessage `json:"voucher"`
+			GiftCard json.RawMessage `json:"gift_card"`
+		} `json:"payment"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return badRequest("%s", jsonProblem(err))
+	}
+	for _, f := range []struct {
+		field string
+		v     json.RawMessage
+	}{
+		{"order.price", raw.Price},
+		{"order.already_refunded", raw.AlreadyRefunded},
+		{"order.payment.cash", raw.Payment.Cash},
+		{"order.payment.voucher", raw.Payment.Voucher},
+		{"order.payment.gift_card", raw.Payment.GiftCard},
+	} {
+		if len(f.v) == 0 || string(f.v) == "null" {
+			continue
+		}
+		var text string
+		if err := json.Unmarshal(f.v, &text); err != nil {
+			return errs.E(errs.Invalid, "%s: %s is a JSON %s; amounts are decimal strings such as \"80.00\"", f.field, clip(string(f.v)), rawKind(f.v))
+		}
+		if !amountText.MatchString(text) {
+			return errs.E(errs.Invalid, "%s: %q is not a decimal string such as \"80.00\" (digits, an optional fraction; no sign or exponent)", f.field, clip(text))
+		}
+	}
+	return nil
+}
+
+// rawKind names the kind of a JSON value by its first byte.
+func rawKind(v json.RawMessage) string {
+	switch v[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	default:
+		return "number"
+	}
 }

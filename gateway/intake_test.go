@@ -113,3 +113,28 @@ func TestPutOrderRoundTrip(t *testing.T) {
 		t.Fatalf("answer %s: %v", rec.Body, err)
 	}
 }
+
+// Amounts are decimal strings: a JSON number or a string with an exponent
+// or a sign is 422 naming the field, and nothing is stored.
+func TestPutOrderAmountsAreDecimalStrings(t *testing.T) {
+	tests := map[string]struct{ from, to, mentions string }{
+		"number":          {`"price":"100.00"`, `"price":100.0`, `order.price: 100.0 is a JSON number`},
+		"exponent":        {`"price":"100.00"`, `"price":"1e2"`, `order.price: "1e2" is not a decimal string`},
+		"sign":            {`"cash":"80.00"`, `"cash":"+80.00"`, `order.payment.cash: "+80.00" is not a decimal string`},
+		"boolean voucher": {`"voucher":"20.00"`, `"voucher":true`, `order.payment.voucher: true is a JSON boolean`},
+		"blank gift card": {`"gift_card":"0"`, `"gift_card":" 0"`, `order.payment.gift_card: " 0" is not a decimal string`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			body := strings.Replace(orderJSON, tc.from, tc.to, 1)
+			if body == orderJSON {
+				t.Fatalf("%s not in the order", tc.from)
+			}
+			wantError(t, e.do(t, http.MethodPut, "/v1/orders/o-new", body, asConsole...), http.StatusUnprocessableEntity, errs.Invalid, tc.mentions)
+			if _, ok := e.orders.orders["o-new"]; ok {
+				t.Error("the order was stored")
+			}
+		})
+	}
+}

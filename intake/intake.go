@@ -103,7 +103,7 @@ func (v Validator) checkProfile(o domain.Order, _ time.Time) error {
 		return invalid("order.profile", "is required (aliyun-intl, aliyun-cn or tencent)")
 	}
 	if o.PaidAt.IsZero() {
-		return invalid("order.paid_at", "is required")
+		return invalid("order.paid_at", "%s", paidAtMissing)
 	}
 	p, err := v.Registry.Resolve(o.Profile, o.PaidAt)
 	if err != nil {
@@ -126,9 +126,13 @@ func checkDate(field string, t, now time.Time) error {
 	return nil
 }
 
+// paidAtMissing is the message of an absent or zero paid_at: both decode
+// to the zero time.
+const paidAtMissing = "is required: the RFC 3339 time the order was paid (absent, or the zero time 0001-01-01T00:00:00Z, which is no payment time)"
+
 func checkDates(o domain.Order, now time.Time) error {
 	if o.PaidAt.IsZero() {
-		return invalid("order.paid_at", "is required")
+		return invalid("order.paid_at", "%s", paidAtMissing)
 	}
 	if err := checkDate("order.paid_at", o.PaidAt, now); err != nil {
 		return err
@@ -151,6 +155,9 @@ func checkPayment(o domain.Order, _ time.Time) error {
 	cur, err := money.LookupCurrency(o.Currency)
 	if err != nil {
 		return invalid("order.currency", "%s", errs.MessageOf(err))
+	}
+	if cur.Code != o.Currency {
+		return invalid("order.currency", "%q is written %s (ISO 4217 codes are upper case)", o.Currency, cur.Code)
 	}
 	for _, f := range []struct {
 		field string

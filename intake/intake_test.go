@@ -76,6 +76,8 @@ func TestBadOrders(t *testing.T) {
 			o.Profile, o.Product, o.ValidityYears, o.Certificates = "tencent", domain.PrivateCA, 0, nil
 		}, "order.product"},
 		"unknown currency":          {func(o *domain.Order) { o.Currency = "XXQ" }, "order.currency"},
+		"currency in lower case":    {func(o *domain.Order) { o.Currency = "usd" }, "order.currency"},
+		"zero paid_at":              {func(o *domain.Order) { o.PaidAt = time.Time{}; o.Certificates[0].IssuedAt = nil }, "order.paid_at"},
 		"negative cash":             {func(o *domain.Order) { o.Payment.Cash, o.Payment.Voucher = d("-10.00"), d("110.00") }, "order.payment.cash"},
 		"sub-cent price (M-1)":      {func(o *domain.Order) { o.Price, o.Payment.Cash = d("100.001"), d("80.001") }, "order.price"},
 		"1e400":                     {func(o *domain.Order) { o.Price = d("1e400") }, "order.price"},

@@ -359,7 +359,7 @@ func (d *demo) progress(ctx context.Context, every time.Duration, start <-chan s
 		return
 	case <-start:
 	}
-	last := ""
+	last, wait := "", every
 	for {
 		table := d.table(ctx)
 		if ctx.Err() != nil {
@@ -367,9 +367,13 @@ func (d *demo) progress(ctx context.Context, every time.Duration, start <-chan s
 		}
 		if table != last {
 			d.printf("\n── refunds at %s (GET /v1/orders/{id}/refund; %s) ──\n%s", time.Now().Format("15:04:05"), d.visibility(ctx), table)
-			last = table
+			last, wait = table, every
+		} else {
+			// Settled: ask less often (up to every 30 s) until something
+			// changes again.
+			wait = min(2*wait, max(every, 30*time.Second))
 		}
-		if !sleep(ctx, every) {
+		if !sleep(ctx, wait) {
 			return
 		}
 	}
@@ -382,18 +386,23 @@ func (d *demo) table(ctx context.Context) string {
 	fmt.Fprintln(tw, "ORDER\tPROFILE\tPRODUCT\tREFUND\tOUTCOME\tDETAIL")
 	for _, o := range d.orders {
 		state, outcome, detail := "-", "-", "not requested"
-		v, err := d.refundStatus(ctx, o.Order.ID)
 		d.mu.Lock()
 		refused, wasRefused := d.refused[o.Order.ID]
 		d.mu.Unlock()
-		if wasRefused {
+		// Only orders with a refund are asked about it: the others would
+		// be a 404 every round.
+		switch {
+		case wasRefused:
 			detail = "refused at request time (422, nothing started): " + strings.Join(refused, ", ")
-		} else if o.NoRefund {
+		case o.NoRefund:
 			detail = "no refund asked; " + d.certificates(ctx, o)
-		} else if err == nil {
-			state, outcome, detail = string(v.Status.State), string(v.Status.Outcome), describe(v.Status)
-		} else if !strings.HasPrefix(err.Error(), "404") {
-			detail = err.Error()
+		default:
+			v, err := d.refundStatus(ctx, o.Order.ID)
+			if err == nil {
+				state, outcome, detail = string(v.Status.State), string(v.Status.Outcome), describe(v.Status)
+			} else if !strings.HasPrefix(err.Error(), "404") {
+				detail = err.Error()
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Order.ID, o.Order.Profile, o.Order.Product, state, outcome, clip(detail, 90))
 	}

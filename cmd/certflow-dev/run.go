@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,15 +28,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/gateway"
-	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/internal/procs"
 	"github.com/certflow/certflow/internal/temporalx"
-	"github.com/certflow/certflow/internal/wiring"
-	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/outbound"
-	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
@@ -119,7 +117,7 @@ func (r *runner) start(ctx context.Context) error {
 	}{
 		{"preparing " + r.o.dir, r.prepare},
 		{"checking ports", r.checkPorts},
-		{"building the worker, casim, paysim and eventsink", r.build},
+		{"building the worker, gateway, casim, paysim and eventsink", r.build},
 		{"starting Temporal", r.startTemporal},
 		{"starting the CA simulator", r.startCASim},
 		{"starting the payment simulator", r.startPaysim},
@@ -127,7 +125,6 @@ func (r *runner) start(ctx context.Context) error {
 		{"opening the store", r.openStore},
 		{"starting the worker", r.startWorker},
 		{"starting the gateway", r.startGateway},
-		{"starting the event dispatcher", r.startDispatcher},
 		{"writing " + r.path(endpointsFile), r.writeEndpoints},
 		{"registering demo orders through PUT /v1/orders/{id}", r.seed},
 	}
@@ -188,7 +185,9 @@ func (r *runner) prepare(context.Context) error {
 	if err := os.MkdirAll(clean, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", clean, err)
 	}
-	r.log, err = fileLogger(r.path("gateway.log"))
+	// The runner's own log (its Temporal client); each child logs to
+	// <name>.log.
+	r.log, err = fileLogger(r.path("certflow-dev.log"))
 	if err != nil {
 		return err
 	}
@@ -243,10 +242,10 @@ func (r *runner) checkPorts(context.Context) error {
 
 func (r *runner) bin(name string) string { return filepath.Join(r.o.binDir, name) }
 
-// build compiles the worker, casim, paysim and eventsink from this
-// checkout.
+// build compiles the worker, the gateway, casim, paysim and eventsink
+// from this checkout.
 func (r *runner) build(ctx context.Context) error {
-	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}, {"paysim", "./cmd/paysim"}, {"eventsink", "./cmd/eventsink"}} {
+	for _, b := range []struct{ out, pkg string }{{"certflow-worker", "./worker"}, {"casim", "./cmd/casim"}, {"paysim", "./cmd/paysim"}, {"eventsink", "./cmd/eventsink"}, {"certflow-gateway", "./cmd/gateway"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.bin(b.out), b.pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
@@ -400,31 +399,6 @@ func (r *runner) startEventSink(ctx context.Context) error {
 	return waitReady(ctx, c, "eventsink", 30*time.Second, httpOK(localURL(r.o.sinkAddr)+"/healthz"))
 }
 
-// startDispatcher runs the gateway's event dispatcher in this process,
-// configured through the same settings a gateway reads, delivering the
-// store's outbox to the receiver.
-func (r *runner) startDispatcher(ctx context.Context) error {
-	settings := r.eventSettings()
-	cfg, err := outbound.ParseConfig(func(k string) string { return settings[k] })
-	if err != nil {
-		return fmt.Errorf("demo event settings: %w", err)
-	}
-	ob, ok := any(r.db).(ports.Outbox)
-	if !ok {
-		fmt.Fprintln(r.out, "  this store has no event outbox yet: no events are delivered")
-		return nil
-	}
-	d, err := outbound.New(ob, cfg, outbound.Options{Logger: r.log.Named("events")})
-	if err != nil {
-		return err
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = d.Run(runCtx) }()
-	r.onStop("event dispatcher", func() error { cancel(); <-done; return nil })
-	return nil
-}
-
 // dsn is the certflow database: -db, or SQLite in the run directory.
 func (r *runner) dsn() string {
 	if r.o.db != "" {
@@ -506,65 +480,37 @@ func (r *runner) startWorker(ctx context.Context) error {
 	})
 }
 
-// startGateway serves the gateway in this process.
+// startGateway starts the gateway binary (cmd/gateway) configured as in
+// production, through its environment: the console API, the CA
+// callbacks, the operator pages, /metrics and /readyz on one address, and
+// the event dispatcher delivering the store's outbox to the demo's
+// receiver (docs/event-delivery.md). It logs at INFO: a refused request
+// is a DEBUG line, which the demo's own polling would flood.
 func (r *runner) startGateway(ctx context.Context) error {
-	// The worker builds its policies with the same constructor and the same
-	// (default) profile directory and calendar.
-	pols, err := app.NewPolicies("", "")
+	env := []string{
+		"TEMPORAL_ADDRESS=" + r.o.temporalAddr(),
+		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
+		"CERTFLOW_DB=" + r.dsn(),
+		"CERTFLOW_GATEWAY_ADDR=" + r.o.gatewayAddr,
+		gateway.EnvTokens + "=" + strings.Join([]string{
+			"demo-console:console:" + r.api["console"],
+			"demo-operator:operator:" + r.api["operator"],
+			"demo-operator2:operator:" + r.api["operator2"],
+		}, ","),
+		"CERTFLOW_WEBHOOK_SECRETS=" + webhook.SecretPrefix + base64.StdEncoding.EncodeToString(r.secret),
+		"CERTFLOW_TEMPORAL_WEB_UI=" + fmt.Sprintf("http://localhost:%d", r.o.uiPort),
+		"CERTFLOW_DEV_LOG=true",
+		"CERTFLOW_LOG_LEVEL=info",
+	}
+	settings := r.eventSettings()
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		env = append(env, k+"="+settings[k])
+	}
+	c, err := r.startChild("gateway", 25*time.Second, env, r.bin("certflow-gateway"))
 	if err != nil {
 		return err
 	}
-	tokens, err := gateway.NewTokens(
-		"demo-console:console:"+r.api["console"],
-		"demo-operator:operator:"+r.api["operator"],
-		"demo-operator2:operator:"+r.api["operator2"],
-	)
-	if err != nil {
-		return fmt.Errorf("demo tokens: %w", err)
-	}
-	tw := gateway.NewTemporal(r.tc)
-	srv, err := gateway.New(gateway.Config{
-		Workflows:      tw,
-		Orders:         wiring.StoreOrders{DB: r.db},
-		Judge:          gateway.PolicyJudge(pols),
-		Validate:       intake.Validator{Registry: pols.Registry}.Validate,
-		Tokens:         tokens,
-		WebhookSecrets: [][]byte{r.secret},
-		Logger:         r.log.Named("gateway"),
-	})
-	if err != nil {
-		return fmt.Errorf("building the gateway: %w", err)
-	}
-	ln, err := net.Listen("tcp", r.o.gatewayAddr)
-	if err != nil {
-		return fmt.Errorf("gateway listener: %w", err)
-	}
-	opsH, err := ops.New(ops.Config{
-		Reader:       r.db,
-		Actions:      tw,
-		Authenticate: tokens.Authenticate,
-		WebUI:        fmt.Sprintf("http://localhost:%d", r.o.uiPort),
-		Namespace:    temporalx.DefaultNamespace,
-		Logger:       r.log.Named("ops"),
-	})
-	if err != nil {
-		return fmt.Errorf("building the operator pages: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ops/", opsH)
-	mux.Handle("/", srv.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(r.log.Named("gateway"))}
-	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !r.stopping.Load() {
-			r.died <- fmt.Errorf("gateway stopped serving: %w", err)
-		}
-	}()
-	r.onStop("gateway", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(ctx)
-	})
-	return waitReady(ctx, nil, "gateway", 10*time.Second, httpOK(localURL(r.o.gatewayAddr)+"/healthz"))
+	return waitReady(ctx, c, "gateway", 60*time.Second, httpOK(localURL(r.o.gatewayAddr)+"/readyz"))
 }
 
 // httpOK is a readiness check: GET url answers 200.
@@ -585,6 +531,7 @@ certflow demo is up — Ctrl-C stops everything.
                     e.g. curl -H "Authorization: Bearer $(jq -r .tokens.operator %[7]s)" %[4]s/v1/orders
   Operator pages    %[4]s/ops/   (log in with the operator token in %[7]s)
   OpenAPI           %[4]s/openapi.yaml
+  Gateway metrics   %[4]s/metrics   (readiness %[4]s/readyz)
   Worker metrics    %[5]s/metrics
   CA simulator      %[6]s   (Authorization: Bearer %[10]s)
   Payment simulator %[9]s   (same token; e.g. curl -H 'Authorization: Bearer %[10]s' '%[9]s/admin/refunds?order_id=d20-intl-card-fails')
