@@ -10,6 +10,10 @@
 #                       race detector, the dev-server tests required
 #   make vet            go vet ./...
 #   make workflowcheck  determinism check of the workflow code
+#   make record-histories RELEASE=v0.2.0
+#                       record the workflow history corpus of a release into
+#                       testdata/histories/$(RELEASE) on a dev server (every
+#                       path and waiting point; docs/orchestration.md)
 #   make bench          benchmarks
 #   make bench-e2e      end-to-end benchmark on its own dev server (docs/performance.md);
 #                       flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 10000'
@@ -31,7 +35,7 @@ CACHED_TEMPORAL  := $(CACHE)/temporal-$(TEMPORAL_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal test vet workflowcheck bench bench-e2e clean images deploy-check
+.PHONY: run temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
@@ -71,6 +75,15 @@ vet:
 # fmt's printers deterministic (see the file).
 workflowcheck:
 	$(GO) tool workflowcheck -config workflowcheck.config.yaml ./workflows/...
+
+# The corpus TestReplayHistories replays on every `go test ./workflows/`.
+# Without -record the same test writes into a temporary folder and replays
+# it (a self-check that `make test` runs).
+RELEASE ?=
+record-histories: $(TEMPORAL)
+	@test -n "$(RELEASE)" || { echo "usage: make record-histories RELEASE=vX.Y.Z"; exit 2; }
+	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 $(GO) test -count=1 -run '^TestRecordHistories$$' ./workflows/ \
+		-args -record -release $(RELEASE)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

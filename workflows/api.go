@@ -289,6 +289,82 @@ type RefundInput struct {
 	// By is who asked, as authenticated, for the audit trail (its subject
 	// is Request.RequestedBy).
 	By domain.Actor `json:"by,omitzero"`
+	// Carry is the state of the run this one continues (continue-as-new,
+	// workflows/carry.go): the new run resumes where that one stopped,
+	// without judging or holding again. Nil for a refund's first run.
+	Carry *RefundCarry `json:"carry,omitempty"`
+}
+
+// RefundCarry is everything a refund run hands to the run that continues
+// it as new: what it loaded and decided, the requests it holds, its
+// dealings with the CA, the certificates it holds with their whole state,
+// what it last published, and where it stood (the decision's step, the
+// release plan's remaining steps, the wait it was in).
+type RefundCarry struct {
+	// Runs counts the runs before this one (1 for the first continuation).
+	Runs     int                     `json:"runs"`
+	Status   RefundStatus            `json:"status"`
+	Order    domain.Order            `json:"order"`
+	Bundle   activities.PolicyBundle `json:"bundle"`
+	Decision policy.Decision         `json:"decision"`
+	Cancel   *CancelRequest          `json:"cancel,omitempty"`
+	Approval *ApproveRequest         `json:"approval,omitempty"`
+	// Reports are certificate reports received and not yet taken.
+	Reports   []Report `json:"reports,omitempty"`
+	Started   []string `json:"started,omitempty"`
+	Commanded []string `json:"commanded,omitempty"`
+	// Seq numbers the commands (their request IDs go on from here).
+	Seq int `json:"seq"`
+	// Reviews are the revocation reviews the refund's revokes opened.
+	Reviews []CarriedReview `json:"reviews,omitempty"`
+	// CA is the infrastructure failure at the CA being waited on, if any.
+	CAFailing string          `json:"ca_failing,omitempty"`
+	CAFixed   bool            `json:"ca_fixed,omitempty"`
+	CASince   time.Time       `json:"ca_since,omitzero"`
+	CAKind    domain.WaitKind `json:"ca_kind,omitempty"`
+	// Published and Recorded are the search attributes and the store
+	// record last written (the new run writes them again only on change;
+	// the attributes themselves carry over with the run).
+	Published *PublishedAttributes     `json:"published,omitempty"`
+	Recorded  *activities.RefundRecord `json:"recorded,omitempty"`
+	// Holds, Handed and Held: see hold.go. Held carries each held
+	// certificate's whole state (transitions, open review, seen CA event
+	// IDs, held and stray results, judgement, chain).
+	Holds  []string           `json:"holds,omitempty"`
+	Handed []string           `json:"handed,omitempty"`
+	Held   []CertificateInput `json:"held,omitempty"`
+	// Step is the index of the decision's step under way; Queue and
+	// Replans the release plan's remaining steps and re-plans when it is
+	// a release.
+	Step    int                     `json:"step"`
+	Queue   []statemachine.PlanStep `json:"queue,omitempty"`
+	Replans int                     `json:"replans,omitempty"`
+	// Wait is the wait the run stopped in ("" between two attempts):
+	// review (NextPoll: its next look at the CA), customer (Customer: the
+	// report of the refused resubmission), approval, payment
+	// (PayFallback: paying to the balance after GEN-4).
+	Wait        string    `json:"wait,omitempty"`
+	NextPoll    time.Time `json:"next_poll,omitzero"`
+	Customer    *Report   `json:"customer,omitempty"`
+	PayFailing  bool      `json:"pay_failing,omitempty"`
+	PayFallback bool      `json:"pay_fallback,omitempty"`
+}
+
+// CarriedReview is a revocation review a refund's revoke opened.
+type CarriedReview struct {
+	Certificate string `json:"certificate"`
+	Review      Review `json:"review"`
+}
+
+// PublishedAttributes are the search attributes a refund last upserted
+// (the lists joined).
+type PublishedAttributes struct {
+	State     statemachine.OrderState `json:"state"`
+	Escalated bool                    `json:"escalated,omitempty"`
+	Product   domain.Product          `json:"product,omitempty"`
+	WaitingOn string                  `json:"waiting_on,omitempty"`
+	CertIDs   string                  `json:"cert_ids,omitempty"`
+	CertState string                  `json:"cert_state,omitempty"`
 }
 
 // CancelRequest asks to cancel a refund (CAN-1, CAN-2).

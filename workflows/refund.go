@@ -35,20 +35,32 @@ const maxReplans = 5
 // or to a refusal naming the rules: it judges the request, releases the
 // order's certificates through their workflows, waits for revocation reviews
 // and operator approval, and pays once.
+//
+// A refund can wait for weeks (a long review, a customer who resubmits
+// late): it continues as new at a safe point once its history is long
+// (carry.go), carrying everything, so no run's history grows unbounded.
 func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) {
 	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomeOf(statemachine.OrderPaid), Reasons: []string{},
 		WaitingOn: []domain.Wait{}}}
-	// The request is the trail's first entry, at its own time and by who
-	// asked (the gateway records the same entry as it starts the refund).
-	at := in.Request.RequestedAt
-	if at.IsZero() {
-		at = workflow.Now(ctx)
+	if in.Carry != nil {
+		r.restore(ctx, in.Carry)
+	} else {
+		// The request is the trail's first entry, at its own time and by
+		// who asked (the gateway records the same entry as it starts the
+		// refund).
+		at := in.Request.RequestedAt
+		if at.IsZero() {
+			at = workflow.Now(ctx)
+		}
+		r.st.Audit = []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: actorOr(in.By, in.Request.RequestedBy)}}
 	}
-	r.st.Audit = []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: actorOr(in.By, in.Request.RequestedBy)}}
 	if err := r.setup(ctx); err != nil {
 		return r.st, err
 	}
 	r.run(ctx)
+	if r.can {
+		return r.st, workflow.NewContinueAsNewError(ctx, RefundWorkflow, r.carryInput())
+	}
 	return r.status()
 }
 
@@ -106,6 +118,29 @@ type refund struct {
 	// forwarding counts CA results being passed on to the workflow that
 	// now holds their certificate.
 	forwarding int
+
+	// Where the refund stands, for a continue-as-new (carry.go): step is
+	// the index of the decision's step under way, queue and replans the
+	// release plan's remaining steps and re-plans.
+	step    int
+	queue   []statemachine.PlanStep
+	replans int
+	// resume is the carry of the run this one continues until the wait it
+	// stopped in takes it (resuming).
+	resume *RefundCarry
+	// can is set when the run stops at a safe point to continue as new;
+	// canWait, nextPoll, customer, payFailing and payFallback say where.
+	can                     bool
+	canWait                 string
+	nextPoll                time.Time
+	customer                *Report
+	payFailing, payFallback bool
+	// children counts the certificate workflows started as children whose
+	// result (a final report) is still awaited.
+	children int
+	runs     int
+	// The signal channels, drained before a continue-as-new.
+	results, reportCh, fixedCh workflow.ReceiveChannel
 }
 
 // publishedAttrs are the search attributes a refund upserts; the lists
@@ -143,6 +178,7 @@ func (r *refund) setup(ctx workflow.Context) error {
 		return err
 	}
 	results := workflow.GetSignalChannel(ctx, SignalCAResult)
+	r.results = results
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		// Results wait in the channel until load knows which of the
 		// order's certificates this refund holds (hold.go).
@@ -165,6 +201,7 @@ func (r *refund) setup(ctx workflow.Context) error {
 		}
 	})
 	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
+	r.reportCh = reports
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var rep Report
@@ -190,24 +227,16 @@ func (r *refund) status() (RefundStatus, error) {
 }
 
 func (r *refund) run(ctx workflow.Context) {
-	r.record(ctx, "requested", fmt.Sprintf("by %s", orDefault(r.in.Request.RequestedBy, "customer")))
-	if !r.load(ctx) {
-		return
+	if r.resume == nil {
+		if !r.judge(ctx) {
+			return
+		}
+	} else {
+		// A continued run: judged, held and loaded by the first run.
+		workflow.SetCurrentDetails(ctx, r.details())
 	}
-	d, err := policy.Evaluate(r.bundle.Profile, r.cal, r.order, r.in.Request, workflow.Now(ctx))
-	if err != nil {
-		r.refuse(ctx, errs.RulesOf(err), "invalid request: "+errs.MessageOf(err))
-		return
-	}
-	r.decision = d
-	r.st.Decision = &d
-	if !d.Eligible {
-		r.refuse(ctx, d.Reasons(), refusalText(d.Refusals))
-		return
-	}
-	r.fire(ctx, statemachine.OrderRequest)
-	r.record(ctx, "accepted", strings.TrimPrefix(r.deadlineText(), "; "))
-	for _, step := range d.Steps {
+	for ; r.step < len(r.decision.Steps); r.step++ {
+		step := r.decision.Steps[r.step]
 		if r.ended() || r.cancelIfAsked(ctx) {
 			return
 		}
@@ -223,7 +252,36 @@ func (r *refund) run(ctx workflow.Context) {
 		default:
 			r.refuse(ctx, nil, fmt.Sprintf("unknown step %q", step.Kind))
 		}
+		if r.can {
+			// Stopped to continue as new, in this step.
+			return
+		}
+		// A continued run resumed in this step; the next starts afresh.
+		r.resume = nil
 	}
+}
+
+// judge loads the order and its policy, holds the certificates and
+// judges the request; false when the refund ended refused.
+func (r *refund) judge(ctx workflow.Context) bool {
+	r.record(ctx, "requested", fmt.Sprintf("by %s", orDefault(r.in.Request.RequestedBy, "customer")))
+	if !r.load(ctx) {
+		return false
+	}
+	d, err := policy.Evaluate(r.bundle.Profile, r.cal, r.order, r.in.Request, workflow.Now(ctx))
+	if err != nil {
+		r.refuse(ctx, errs.RulesOf(err), "invalid request: "+errs.MessageOf(err))
+		return false
+	}
+	r.decision = d
+	r.st.Decision = &d
+	if !d.Eligible {
+		r.refuse(ctx, d.Reasons(), refusalText(d.Refusals))
+		return false
+	}
+	r.fire(ctx, statemachine.OrderRequest)
+	r.record(ctx, "accepted", strings.TrimPrefix(r.deadlineText(), "; "))
+	return true
 }
 
 // load reads the order and the policy it is judged by.
@@ -258,25 +316,31 @@ func (r *refund) load(ctx workflow.Context) bool {
 // release walks the order's release plan (SSL-6, SSL-8), re-planning a
 // certificate when its state is not what the plan assumed.
 func (r *refund) release(ctx workflow.Context, step policy.Step) {
-	r.fire(ctx, statemachine.OrderRelease)
-	r.hold(ctx, step.Plan)
-	queue := append([]statemachine.PlanStep(nil), step.Plan...)
-	replans := 0
-	for len(queue) > 0 && !r.ended() {
-		ps := queue[0]
+	if r.resume == nil {
+		r.fire(ctx, statemachine.OrderRelease)
+		r.hold(ctx, step.Plan)
+		r.queue = append([]statemachine.PlanStep(nil), step.Plan...)
+		r.replans = 0
+	}
+	// A continued run goes on with the queue it carried.
+	for len(r.queue) > 0 && !r.ended() {
+		if r.continueAsNewNow(ctx, "") {
+			return
+		}
+		ps := r.queue[0]
 		if ps.Kind == statemachine.StepAwaitCA {
 			if !r.awaitReview(ctx, ps) {
 				return
 			}
-			queue = queue[1:]
+			r.queue = r.queue[1:]
 			// The steps the certificate chained after the approval are
 			// done: take them off the plan.
 			for _, t := range r.chained {
-				if len(queue) == 0 || queue[0].Certificate != ps.Certificate || queue[0].Event != t.Event {
+				if len(r.queue) == 0 || r.queue[0].Certificate != ps.Certificate || r.queue[0].Event != t.Event {
 					break
 				}
 				r.record(ctx, string(t.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, t.To))
-				queue = queue[1:]
+				r.queue = r.queue[1:]
 			}
 			r.chained = nil
 			continue
@@ -284,16 +348,25 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 		if r.cancelIfAsked(ctx) {
 			return
 		}
+		if res := r.resuming(waitCustomer); res != nil && res.Customer != nil {
+			// Continued while waiting for the customer: wait on.
+			state, ok := r.awaitCustomer(ctx, ps.Certificate, *res.Customer)
+			if !ok {
+				return
+			}
+			r.queue = replan(r.queue, ps.Certificate, state)
+			continue
+		}
 		if statemachine.IsIrreversible(ps.Event) {
 			r.commit(ctx)
 		}
-		rep := r.command(ctx, ps, chainAfterReview(queue)...)
+		rep := r.command(ctx, ps, chainAfterReview(r.queue)...)
 		if rep.OK {
 			if ps.Event == statemachine.Revoke {
 				r.ca.remember(ps.Certificate, rep.Review)
 			}
 			r.caRecovered(ctx, "")
-			queue = queue[1:]
+			r.queue = r.queue[1:]
 			continue
 		}
 		switch {
@@ -308,10 +381,10 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			if !ok {
 				return
 			}
-			queue = replan(queue, ps.Certificate, state)
-		case rep.ErrorType == string(errs.IllegalTransition) && replans < maxReplans:
-			replans++
-			queue = replan(queue, ps.Certificate, rep.State)
+			r.queue = replan(r.queue, ps.Certificate, state)
+		case rep.ErrorType == string(errs.IllegalTransition) && r.replans < maxReplans:
+			r.replans++
+			r.queue = replan(r.queue, ps.Certificate, rep.State)
 		default:
 			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s could not be released (%s): %s", ps.Certificate, ps.Event, rep.Error))
 			return
@@ -422,8 +495,11 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 	r.started = append(r.started, certID)
 	if err == nil {
 		// A child that ends with a report (Command.ReplyRun) hands it
-		// over with its result.
+		// over with its result; the run does not continue as new before
+		// (the result comes to this run only).
+		r.children++
 		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { r.children-- }()
 			var st CertificateStatus
 			if err := f.Get(ctx, &st); err == nil && st.Final != nil {
 				r.reports = append(r.reports, *st.Final)
@@ -435,20 +511,35 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 
 // awaitCustomer pauses the chain until the customer fixes and resubmits a
 // certificate the CA refused (SSL-6), or the refund is cancelled.
+//
+// SSL-6 sets no date by which the customer must resubmit: the wait shows
+// the window end as its deadline but does not end there. The run
+// continues as new while waiting (carry.go), so however long the customer
+// takes the history stays bounded.
 func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) (statemachine.CertState, bool) {
 	r.st.Waiting = fmt.Sprintf("SSL-6: the CA refused the resubmission of %s (%s); the customer must fix the data and resubmit", certID, rep.Error)
+	// A continued run finds the wait in WaitingOn and keeps its Since.
 	r.wait(domain.Wait{Kind: domain.WaitCustomer, Certificate: certID, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: "SSL-6",
 		Detail: "the CA refused the resubmission (" + rep.Error + "); the customer must fix the data and resubmit"})
 	r.publish(ctx)
 	var changed Report
-	_ = workflow.Await(ctx, func() bool {
-		if r.cancel != nil {
-			return true
+	for {
+		_ = workflow.Await(ctx, func() bool {
+			if r.cancel != nil {
+				return true
+			}
+			var ok bool
+			changed, ok = r.take(func(x Report) bool { return x.Certificate == certID && x.RequestID == "" && x.State != rep.State })
+			return ok || r.continueAsNewDue(ctx)
+		})
+		if changed.Certificate != "" || r.cancel != nil {
+			break
 		}
-		var ok bool
-		changed, ok = r.take(func(x Report) bool { return x.Certificate == certID && x.RequestID == "" && x.State != rep.State })
-		return ok
-	})
+		r.customer = &rep
+		if r.continueAsNewNow(ctx, waitCustomer) {
+			return "", false
+		}
+	}
 	r.st.Waiting = ""
 	r.unwait(domain.WaitCustomer, certID)
 	if r.cancelIfAsked(ctx) {
@@ -501,14 +592,24 @@ func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 
 // awaitApproval waits for an operator (GW-4) or a cancel (CAN-1).
 func (r *refund) awaitApproval(ctx workflow.Context, step policy.Step) {
-	r.fire(ctx, statemachine.OrderAwaitApproval)
-	r.st.Waiting = fmt.Sprintf("%s: operator approval of a refund of %s", step.Rule, r.amountText())
-	// GW-4 sets no date of its own: the approval is due by the window
-	// end, if any, as every step of the refund is.
-	r.wait(domain.Wait{Kind: domain.WaitOperatorApproval, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: step.Rule,
-		Detail: "a second operator must approve a refund of " + r.amountText()})
-	r.publish(ctx)
-	_ = workflow.Await(ctx, func() bool { return r.approval != nil || r.cancel != nil })
+	if r.resuming(waitApproval) == nil {
+		r.fire(ctx, statemachine.OrderAwaitApproval)
+		r.st.Waiting = fmt.Sprintf("%s: operator approval of a refund of %s", step.Rule, r.amountText())
+		// GW-4 sets no date of its own: the approval is due by the window
+		// end, if any, as every step of the refund is.
+		r.wait(domain.Wait{Kind: domain.WaitOperatorApproval, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: step.Rule,
+			Detail: "a second operator must approve a refund of " + r.amountText()})
+		r.publish(ctx)
+	}
+	for {
+		_ = workflow.Await(ctx, func() bool { return r.approval != nil || r.cancel != nil || r.continueAsNewDue(ctx) })
+		if r.approval != nil || r.cancel != nil {
+			break
+		}
+		if r.continueAsNewNow(ctx, waitApproval) {
+			return
+		}
+	}
 	r.st.Waiting = ""
 	r.unwait(domain.WaitOperatorApproval, "")
 	if r.cancelIfAsked(ctx) {
@@ -529,12 +630,26 @@ func (r *refund) pay(ctx workflow.Context) {
 		r.refuse(ctx, nil, "no refund breakdown")
 		return
 	}
-	rec, paid, err := r.payUntilAnswered(ctx, *b)
-	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed {
+	res := r.resuming(waitPayment)
+	if res != nil && res.PayFallback {
+		// Continued while paying to the balance (GEN-4).
+		fb := b.FallbackToBalance()
+		b = &fb
+		r.payFallback = true
+	}
+	rec, paid, err := r.payUntilAnswered(ctx, *b, res != nil && res.PayFailing)
+	if r.can {
+		return
+	}
+	if errtemporal.CodeOf(err) == errs.OriginalMethodFailed && !r.payFallback {
 		r.record(ctx, "pay failed", "GEN-4: the original payment method failed; refunding to the account balance")
 		fb := b.FallbackToBalance()
 		b = &fb
-		rec, paid, err = r.payUntilAnswered(ctx, fb)
+		r.payFallback = true
+		rec, paid, err = r.payUntilAnswered(ctx, fb, false)
+		if r.can {
+			return
+		}
 	}
 	if err != nil {
 		// The payment system names the rule that refused (M-3: more than
@@ -568,8 +683,12 @@ func (r *refund) pay(ctx workflow.Context) {
 // often it is tried) and the one pay cites for a failure the payment
 // system names no rule for; GEN-4, which the pay step also carries, says
 // where the money goes, not how long it may take.
-func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (activities.PayoutReceipt, bool, error) {
-	failing, first := false, true
+//
+// failing is set when a continued run resumes an outage its previous run
+// waited on. Between two scheduled attempts the run may continue as new
+// (r.can; carry.go).
+func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (activities.PayoutReceipt, bool, error) {
+	first := true
 	for {
 		opts := payOptions
 		if first {
@@ -613,6 +732,10 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown) (act
 		}
 		if err := workflow.Sleep(ctx, r.pollEvery()); err != nil {
 			return rec, false, err
+		}
+		r.payFailing = failing
+		if r.continueAsNewNow(ctx, waitPayment) {
+			return rec, false, nil
 		}
 	}
 }

@@ -101,6 +101,7 @@ func (b *caBoundary) submitted(cert string) (Review, bool) {
 // listenCA wires the operator's signal.
 func (r *refund) listenCA(ctx workflow.Context) {
 	fixed := workflow.GetSignalChannel(ctx, SignalCAConfigFixed)
+	r.fixedCh = fixed
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			fixed.Receive(ctx, nil)
@@ -189,7 +190,11 @@ func (r *refund) awaitInfra(ctx workflow.Context, rep Report, rule string) bool 
 	r.caFailing(ctx, rep.ErrorType, rep.Certificate, rule, what+": "+rep.Error)
 	_, _ = awaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
 	r.ca.fixed = false
-	return !r.cancelIfAsked(ctx)
+	if r.cancelIfAsked(ctx) {
+		return false
+	}
+	// Between two attempts: a continued run tries the step again at once.
+	return !r.continueAsNewNow(ctx, "")
 }
 
 // awaitReview waits for a revocation review (SSL-6). While the review is
@@ -204,7 +209,15 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	certID := ps.Certificate
 	poll := r.pollEvery()
 	nextPoll := workflow.Now(ctx).Add(poll)
-	if !contains(r.commanded, certID) {
+	var waitStart time.Time
+	if res := r.resuming(waitReview); res != nil {
+		// Continued during the review: the next look at the CA is where
+		// the previous run had it, and the wait began when it began.
+		nextPoll = res.NextPoll
+		if w, ok := r.waitingOn(domain.WaitCAReview, certID); ok {
+			waitStart = w.Since
+		}
+	} else if !contains(r.commanded, certID) {
 		// The review was under way before this refund: subscribe to the
 		// certificate, and judge at once if it already ended.
 		rep := r.command(ctx, statemachine.PlanStep{Certificate: certID, Kind: statemachine.StepAwaitCA})
@@ -225,10 +238,16 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	r.deadlineFromSubmission(certID)
 	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.st.Waiting = waiting
-	waitStart := workflow.Now(ctx)
+	if waitStart.IsZero() {
+		waitStart = workflow.Now(ctx)
+	}
 	r.wait(r.reviewWait(certID, "the CA's revocation review", waitStart))
 	r.publish(ctx)
 	for {
+		r.nextPoll = nextPoll
+		if r.continueAsNewNow(ctx, waitReview) {
+			return false
+		}
 		var rep Report
 		done := func() bool {
 			var ok bool
@@ -238,7 +257,9 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 			return ok
 		}
 		now := workflow.Now(ctx)
-		ok, _ := awaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool { return r.ca.fixed || done() })
+		ok, _ := awaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool {
+			return r.ca.fixed || done() || r.continueAsNewDue(ctx)
+		})
 		if ok && rep.Certificate != "" {
 			return r.reviewEnded(ctx, certID, rep, waitStart)
 		}
