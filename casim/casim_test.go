@@ -66,6 +66,9 @@ func newReceiver(t *testing.T, statuses ...int) *receiver {
 		}
 		rc.mu.Unlock()
 		rc.got <- delivery{header: r.Header.Clone(), body: body}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "7")
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(rc.srv.Close)
@@ -432,6 +435,30 @@ func TestCallbackDelivery(t *testing.T) {
 				t.Fatalf("%d timers still pending after delivery ended", n)
 			}
 		})
+	}
+}
+
+// TestCallbackRateLimited: a 429 is called again after its Retry-After,
+// not the backoff, and does not count as a failed attempt: five 429s
+// against a budget of four attempts, then a 200, deliver the result.
+func TestCallbackRateLimited(t *testing.T) {
+	retry := casim.Retry{Initial: time.Second, Max: 2 * time.Second, Attempts: 4}
+	f := newFixture(t, casim.Config{Retry: retry}, 429, 429, 429, 429, 429, 200)
+	f.do(t, http.MethodPost, "/v1/certificates/c1/revocations", `{"reason":"refund"}`)
+	f.waitTimers(t, 1)
+	f.clock.Advance(reviewDelay)
+	f.verify(t, f.rc.next(t))
+	for i := 2; i <= 6; i++ {
+		f.waitTimers(t, 1)
+		f.clock.Advance(7*time.Second - time.Nanosecond)
+		f.rc.none(t)
+		f.clock.Advance(time.Nanosecond)
+		f.verify(t, f.rc.next(t))
+	}
+	f.sim.Close()
+	f.rc.none(t)
+	if n := f.clock.Waiters(); n != 0 {
+		t.Fatalf("%d timers still pending after the 200", n)
 	}
 }
 

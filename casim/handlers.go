@@ -369,7 +369,7 @@ func (s *Sim) handleResend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, CodeCallbackFailed, "no callback URL is configured")
 		return
 	}
-	status, err := s.post(r.Context(), ev)
+	status, _, err := s.post(r.Context(), ev)
 	if err != nil {
 		s.log.Warn("resend failed", zap.String("event_id", id), zap.Error(err))
 		writeError(w, http.StatusBadGateway, CodeCallbackFailed, "callback delivery failed")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -98,8 +99,10 @@ func (s *Sim) decide(id string) *event {
 }
 
 // deliver posts ev to the callback URL, retrying 5xx answers and network
-// errors with exponential backoff; a 2xx or 4xx answer ends it. Every
-// attempt carries the same event ID and body.
+// errors with exponential backoff; a 2xx or 4xx answer ends it, except 429:
+// the receiver asks to be called again later, which casim does after its
+// Retry-After (or the backoff, when it names none), without counting it as
+// a failed attempt. Every attempt carries the same event ID and body.
 func (s *Sim) deliver(ctx context.Context, ev *event) {
 	if s.cfg.CallbackURL == "" {
 		return
@@ -107,7 +110,21 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 	log := s.log.With(zap.String("event_id", ev.id), zap.String("certificate", ev.cert))
 	backoff := s.cfg.Retry.Initial
 	for attempt := 1; ; attempt++ {
-		status, err := s.postInTurn(ctx, ev)
+		status, retryAfter, err := s.postInTurn(ctx, ev)
+		if err == nil && status == http.StatusTooManyRequests && ctx.Err() == nil {
+			wait := backoff
+			if retryAfter > 0 {
+				wait = retryAfter
+			}
+			log.Info("callback rate-limited by the receiver; calling again", zap.Int("attempt", attempt), zap.Duration("after", wait))
+			select {
+			case <-s.cfg.Clock.After(wait):
+			case <-ctx.Done():
+				return
+			}
+			attempt--
+			continue
+		}
 		switch {
 		case ctx.Err() != nil:
 			// Still pending in the journal: the next run retries it.
@@ -139,11 +156,11 @@ func (s *Sim) deliver(ctx context.Context, ev *event) {
 
 // postInTurn makes one delivery attempt once a delivery slot is free
 // (Config.MaxDeliveries); waiting for a slot is not an attempt.
-func (s *Sim) postInTurn(ctx context.Context, ev *event) (int, error) {
+func (s *Sim) postInTurn(ctx context.Context, ev *event) (int, time.Duration, error) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, 0, ctx.Err()
 	}
 	defer func() { <-s.slots }()
 	return s.post(ctx, ev)
@@ -158,14 +175,14 @@ func (s *Sim) settle(ev *event) {
 }
 
 // post makes one signed delivery attempt and returns the receiver's
-// status. Each attempt is signed anew with the current time, so a retry
+// status and, with a 429, its Retry-After in seconds. Each attempt is signed anew with the current time, so a retry
 // or resend passes the receiver's timestamp tolerance; the body and the
 // event ID do not change.
-func (s *Sim) post(ctx context.Context, ev *event) (int, error) {
+func (s *Sim) post(ctx context.Context, ev *event) (int, time.Duration, error) {
 	ts := s.cfg.Clock.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.CallbackURL, bytes.NewReader(ev.body))
 	if err != nil {
-		return 0, fmt.Errorf("building callback request: %w", err)
+		return 0, 0, fmt.Errorf("building callback request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "casim")
@@ -174,9 +191,13 @@ func (s *Sim) post(ctx context.Context, ev *event) (int, error) {
 	}
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("posting callback: %w", err)
+		return 0, 0, fmt.Errorf("posting callback: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	return resp.StatusCode, nil
+	var after time.Duration
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		after = time.Duration(min(secs, 3600)) * time.Second
+	}
+	return resp.StatusCode, after, nil
 }

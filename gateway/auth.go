@@ -288,6 +288,12 @@ type RateLimit struct {
 // Config.RateLimit is zero.
 var DefaultRateLimit = RateLimit{Rate: 50, Burst: 100}
 
+// DefaultCallbackRateLimit applies to CA callbacks per client address when
+// Config.CallbackRateLimit is zero: a CA's bursts (thousands of results
+// queued while the gateway was away) pass at 500 a second, and a sender
+// past it is told when to come back.
+var DefaultCallbackRateLimit = RateLimit{Rate: 500, Burst: 1000}
+
 // maxBuckets bounds the limiter's memory: past it, full (idle) buckets are
 // forgotten.
 const maxBuckets = 10000

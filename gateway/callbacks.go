@@ -54,13 +54,19 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// A sender whose callbacks keep failing verification is slowed down:
-	// each failure takes from its address's bucket, and once that is
-	// empty its callbacks are 429 before their signature is checked.
-	// Verified callbacks take nothing, so a CA's own burst is never
-	// limited.
-	badKey := "badsig:" + clientAddr(r)
+	// Callbacks are limited per client address (429 with Retry-After,
+	// which the CA honours), before the body is read further. A sender
+	// whose callbacks keep failing verification is limited much sooner:
+	// each failure takes from its address's bucket of the API's limit,
+	// and once that is empty its callbacks are 429 before their signature
+	// is checked.
+	addr := clientAddr(r)
+	badKey := "badsig:" + addr
 	if wait, limited := s.limiter.exhausted(badKey, s.now()); limited {
+		s.writeError(w, r, tooMany(w, wait))
+		return
+	}
+	if wait, ok := s.callbacks.take(addr, s.now()); !ok {
 		s.writeError(w, r, tooMany(w, wait))
 		return
 	}
@@ -91,8 +97,8 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 		// Stray: acknowledged and recorded by the workflow, never applied.
 		res.Stray = fmt.Sprintf("occurred_at %s is more than %s in the future", res.At.Format(time.RFC3339), s.tolerance())
 	}
-	// Answered within callbackTimeout, before a CA's own client gives up
-	// (casim's waits 10 s): a 503 it can act on, not a dropped call.
+	// Answered within callbackTimeout, before a CA's own client gives up:
+	// a 503 it can act on, not a dropped call.
 	dctx, cancel := context.WithTimeout(ctx, callbackTimeout)
 	to, err := s.deliver(dctx, res)
 	cancel()
@@ -237,8 +243,9 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
 }
 
-// callbackTimeout bounds the delivery of one CA callback.
-const callbackTimeout = 5 * time.Second
+// callbackTimeout bounds the delivery of one CA callback: a store or
+// Temporal outage is a 503 within a client's patience (3 s).
+const callbackTimeout = 3 * time.Second
 
 // offerWait bounds how long a callback waits for a running refund to take
 // a result offered to it (the refund waits until its hold is known, a

@@ -409,3 +409,20 @@ func TestAbandonedRequestIsNotAFailure(t *testing.T) {
 		t.Errorf("%d WARN/ERROR lines for an abandoned request", n)
 	}
 }
+
+// TestCallbacksAreRateLimitedPerSource: past its address's burst a CA is
+// told when to come back (429, Retry-After), and another address is not.
+func TestCallbacksAreRateLimitedPerSource(t *testing.T) {
+	e := newEnvWith(t, RateLimit{}, func(c *Config) { c.CallbackRateLimit = RateLimit{Rate: 2, Burst: 2} })
+	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	for i := range 2 {
+		wantStatus(t, e.signed(t, testSecret, fmt.Sprintf("m-%d", i), testNow, approved), http.StatusOK)
+	}
+	rec := e.signed(t, testSecret, "m-3", testNow, approved)
+	wantError(t, rec, http.StatusTooManyRequests, errs.RateLimited, "retry in 1 s")
+	if rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+	}
+	*e.clock = e.clock.Add(500 * time.Millisecond)
+	wantStatus(t, e.signed(t, testSecret, "m-4", testNow, approved), http.StatusOK)
+}

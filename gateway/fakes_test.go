@@ -571,7 +571,7 @@ func newEnv(t testing.TB) *env {
 	return newEnvWith(t, RateLimit{})
 }
 
-func newEnvWith(t testing.TB, rl RateLimit) *env {
+func newEnvWith(t testing.TB, rl RateLimit, opts ...func(*Config)) *env {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	e := &env{
@@ -600,7 +600,7 @@ func newEnvWith(t testing.TB, rl RateLimit) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{
+	cfg := Config{
 		Workflows:      e.wf,
 		Orders:         e.orders,
 		Events:         e.events,
@@ -611,7 +611,11 @@ func newEnvWith(t testing.TB, rl RateLimit) *env {
 		WebhookSecrets: [][]byte{[]byte("next-secret"), testSecret},
 		Now:            func() time.Time { return *e.clock },
 		Logger:         zap.New(core),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

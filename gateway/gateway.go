@@ -72,6 +72,10 @@ type Config struct {
 	// RateLimit applies per token, and per client address to calls
 	// without a known token; zero means DefaultRateLimit.
 	RateLimit RateLimit
+	// CallbackRateLimit applies to the CA's callbacks per client address;
+	// zero means DefaultCallbackRateLimit. A callback over it is 429 with
+	// Retry-After, which the CA honours (casim does).
+	CallbackRateLimit RateLimit
 	// StatusTimeout bounds a status query to Temporal; zero means
 	// DefaultStatusTimeout.
 	StatusTimeout time.Duration
@@ -98,6 +102,8 @@ type Server struct {
 	valid   func(domain.Order, time.Time) error
 	tokens  *Tokens
 	limiter *limiter
+	// callbacks limits the CA's callbacks per client address.
+	callbacks *limiter
 	verify  *webhook.Verifier
 	maxBody int64
 	now     func() time.Time
@@ -154,6 +160,11 @@ func New(cfg Config) (*Server, error) {
 		rl = DefaultRateLimit
 	}
 	s.limiter = newLimiter(rl)
+	crl := cfg.CallbackRateLimit
+	if crl.Rate <= 0 || crl.Burst <= 0 {
+		crl = DefaultCallbackRateLimit
+	}
+	s.callbacks = newLimiter(crl)
 	s.verify = &webhook.Verifier{Secrets: cfg.WebhookSecrets, Tolerance: cfg.WebhookTolerance, Now: s.now}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
