@@ -159,3 +159,14 @@ func ParseCounts(s string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// DefaultAPIRequests is the api mode's requests per endpoint and client
+// count when none is given: five per client at the largest client count
+// (1,000 at 200), so every client makes several and the p99 is not just
+// the worst request.
+func DefaultAPIRequests(clients []int) int {
+	if len(clients) == 0 {
+		return 0
+	}
+	return 5 * slices.Max(clients)
+}

@@ -232,7 +232,8 @@ func (r *Report) Markdown(h Header) string {
 	}
 	w("\n")
 
-	if len(r.Throughput) > 0 || len(r.Paths) > 0 || r.Waiting != nil || len(r.Callbacks) > 0 {
+	summary := len(r.Throughput) > 0 || len(r.Paths) > 0 || r.Waiting != nil || len(r.Callbacks) > 0
+	if summary {
 		w("| what | certflow | baseline / direct | ratio | target | met |\n|---|---|---|---|---|---|\n")
 	}
 	met := func(ok bool) string {
@@ -316,6 +317,9 @@ func (r *Report) Markdown(h Header) string {
 			wt.DrainBaselineWorker.CPU, mb(wt.DrainBaselineWorker.RSS))
 	}
 	if r.API != nil {
+		if summary {
+			w("\n")
+		}
 		r.apiMarkdown(w)
 	}
 	if len(r.Paths) > 0 {
@@ -439,7 +443,7 @@ func apiTarget(a *API, p APIPhase, target time.Duration) (string, string) {
 // apiMarkdown writes the api mode's tables.
 func (r *Report) apiMarkdown(w func(string, ...any)) {
 	a := r.API
-	w("\nConsole API under load: %d refunds parked at the CA's review and %d GW-4 refunds awaiting approval (parked in %s), %d baseline workflows parked at their signal; %d requests per endpoint at each client count, each timed from sending to the whole answer read",
+	w("Console API under load: %d refunds parked at the CA's review and %d GW-4 refunds awaiting approval (parked in %s), %d baseline workflows parked at their signal; %d requests per endpoint at each client count, each timed from sending to the whole answer read",
 		a.InFlight, a.AwaitingApproval, ms(a.Park), a.BaselineParked, a.Requests)
 	if a.Background > 0 && a.BackgroundWall > 0 {
 		w("; meanwhile %d background refunds at once kept the worker busy (%d finished in %s, %.2f/s)", a.Background, a.BackgroundDone, ms(a.BackgroundWall),

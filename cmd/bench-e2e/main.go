@@ -72,7 +72,7 @@ func parse(args []string, getenv func(string) string, output io.Writer) (options
 	fs.IntVar(&o.cfg.CallbackCertificates, "callback-certs", 200, "certificate workflows the callbacks are spread over")
 	fs.IntVar(&o.cfg.InFlight, "inflight", 2000, "api: refunds parked at the CA's review while the console API is measured (and baseline workflows parked)")
 	fs.StringVar(&apiClients, "api-clients", "50,200", "api: comma-separated numbers of concurrent clients each endpoint is measured at")
-	fs.IntVar(&o.cfg.APIRequests, "api-requests", 1000, "api: requests per endpoint at each client count (each cancel, approve and refund POST takes an order of its own)")
+	fs.IntVar(&o.cfg.APIRequests, "api-requests", 0, "api: requests per endpoint at each client count (each cancel, approve and refund POST takes an order of its own); 0: five times the largest client count (1000 at 200)")
 	fs.IntVar(&o.cfg.APIBackground, "api-background", 10, "api: background refunds run at once while measuring, to keep the worker busy (0: none)")
 	fs.StringVar(&o.cfg.Dir, "dir", ".bench", "state and logs (emptied first)")
 	fs.StringVar(&o.cfg.TemporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
@@ -92,6 +92,9 @@ func parse(args []string, getenv func(string) string, output io.Writer) (options
 	var err error
 	if o.cfg.APIClients, err = bench.ParseCounts(apiClients); err != nil {
 		return o, fmt.Errorf("-api-clients %q: %w", apiClients, err)
+	}
+	if o.cfg.APIRequests == 0 {
+		o.cfg.APIRequests = bench.DefaultAPIRequests(o.cfg.APIClients)
 	}
 	return o, o.cfg.Validate()
 }

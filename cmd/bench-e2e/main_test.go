@@ -38,7 +38,7 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		`-api-clients "": empty list`:                    {"-api-clients", ""},
 		"api-clients: 50 given twice":                    {"-mode", "api", "-api-clients", "50,50"},
 		"inflight 0: must be at least 1":                 {"-mode", "api", "-inflight", "0"},
-		"api-requests 0":                                 {"-api-requests", "0"},
+		"api-requests -1":                                {"-api-requests", "-1"},
 	} {
 		_, err := parse(append([]string{"bench-e2e"}, args...), none, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -61,8 +61,12 @@ func TestParseReadsTheAPIFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.cfg.InFlight != 2000 || !slices.Equal(d.cfg.APIClients, []int{50, 200}) {
-		t.Errorf("defaults: inflight %d, clients %v; want the issue's 2000 and 50,200", d.cfg.InFlight, d.cfg.APIClients)
+	if d.cfg.InFlight != 2000 || !slices.Equal(d.cfg.APIClients, []int{50, 200}) || d.cfg.APIRequests != 1000 {
+		t.Errorf("defaults: inflight %d, clients %v, requests %d; want the issue's 2000 and 50,200, and 1000", d.cfg.InFlight, d.cfg.APIClients, d.cfg.APIRequests)
+	}
+	small, err := parse([]string{"bench-e2e", "-mode", "api", "-inflight", "20", "-api-clients", "5"}, func(string) string { return "" }, io.Discard)
+	if err != nil || small.cfg.APIRequests != 25 {
+		t.Errorf("-api-clients 5: %d requests, %v; want 25 (five per client)", small.cfg.APIRequests, err)
 	}
 }
 
