@@ -19,6 +19,7 @@ import (
 func TestRunAllModesTiny(t *testing.T) {
 	cfg := Config{
 		Mode: ModeAll, Refunds: 3, Concurrency: 3, Rounds: 1, Waiting: 3, Callbacks: 10, CallbackCertificates: 2,
+		InFlight: 3, APIClients: []int{2}, APIRequests: 3, APIBackground: 1,
 		Dir: filepath.Join(t.TempDir(), "run"), TemporalBin: testenv.TemporalBin(t), ModuleDir: "..", Timeout: 3 * time.Minute,
 		WorkerEnv: []string{"CERTFLOW_DEV_LOG=false"},
 	}
@@ -32,7 +33,8 @@ func TestRunAllModesTiny(t *testing.T) {
 	}
 	md := rep.Markdown(Header{Date: time.Now(), Machine: "test", Commit: "test", Command: "test"})
 	for _, want := range []string{"refunds/s", "history events, 1 issued certificate", "unused quota", "3-year order",
-		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 | 3 |", "| paired: gateway | 1 |", "| paired: direct | 1 |"} {
+		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 |", "| baseline | 1 |",
+		"| paired: gateway | 1 |", "| paired: direct | 1 |", "| refund POST | 2 |", "| status GET | 2 |", "| approve | 2 |", "Review timing"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -42,7 +44,7 @@ func TestRunAllModesTiny(t *testing.T) {
 func TestCheckRefusesMalformedFigures(t *testing.T) {
 	good := func() *Report {
 		p := Phase{Count: 1, Wall: time.Second, PerSec: 1, P50: time.Millisecond, P99: 2 * time.Millisecond,
-			Worker: Usage{CPU: 0.1, RSS: 1}, Server: Usage{CPU: 0.5, RSS: 1}}
+			Worker: Usage{CPU: 0.1, RSS: 1}, Server: Usage{CPU: 0.5, RSS: 1}, BaselineWorker: Usage{CPU: 0.05, RSS: 1}}
 		cert, base := p, p
 		cert.Name, base.Name = PhaseCertflow, PhaseBaseline
 		wf := func(n int) WorkflowEvents {
@@ -65,6 +67,7 @@ func TestCheckRefusesMalformedFigures(t *testing.T) {
 	for name, spoil := range map[string]func(r *Report){
 		"p99 below p50":        func(r *Report) { r.Throughput[0].P99 = 0 },
 		"no server CPU":        func(r *Report) { r.Throughput[1].Server.CPU = 0 },
+		"no baseline worker":   func(r *Report) { r.Throughput[0].BaselineWorker.RSS = 0 },
 		"missing round":        func(r *Report) { r.Throughput = r.Throughput[:1] },
 		"missing path":         func(r *Report) { r.Paths = r.Paths[1:] },
 		"total is not the sum": func(r *Report) { r.Paths[0].Total = 9 },
@@ -94,15 +97,21 @@ func TestPercentileIsNearestRank(t *testing.T) {
 
 func TestConfigNamesTheBadSetting(t *testing.T) {
 	ok := Config{Mode: ModeAll, Refunds: 1, Concurrency: 1, Rounds: 1, Waiting: 1, Callbacks: 1, CallbackCertificates: 1,
-		Dir: "x", TemporalBin: "t", Timeout: time.Second}
+		InFlight: 1, APIClients: []int{50, 200}, APIRequests: 1, Dir: "x", TemporalBin: "t", Timeout: time.Second}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for want, spoil := range map[string]func(c *Config){
-		"mode":        func(c *Config) { c.Mode = "fast" },
-		"concurrency": func(c *Config) { c.Concurrency = 0 },
-		"waiting":     func(c *Config) { c.Waiting = 0 },
-		"worker env":  func(c *Config) { c.WorkerEnv = []string{"NOEQUALS"} },
+		"mode":                                 func(c *Config) { c.Mode = "fast" },
+		"concurrency":                          func(c *Config) { c.Concurrency = 0 },
+		"waiting":                              func(c *Config) { c.Waiting = 0 },
+		"worker env":                           func(c *Config) { c.WorkerEnv = []string{"NOEQUALS"} },
+		"inflight":                             func(c *Config) { c.InFlight = 0 },
+		"api-requests":                         func(c *Config) { c.APIRequests = 0 },
+		"api-background":                       func(c *Config) { c.APIBackground = -1 },
+		"at least one client count":            func(c *Config) { c.APIClients = nil },
+		"given twice":                          func(c *Config) { c.APIClients = []int{50, 50} },
+		"each client count must be at least 1": func(c *Config) { c.APIClients = []int{0} },
 	} {
 		c := ok
 		spoil(&c)

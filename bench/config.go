@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,11 +15,12 @@ const (
 	ModeThroughput = "throughput"
 	ModeWaiting    = "waiting"
 	ModeCallbacks  = "callbacks"
+	ModeAPI        = "api"
 	ModeAll        = "all"
 )
 
 // Modes lists the modes in the order ModeAll runs them.
-var Modes = []string{ModeThroughput, ModeWaiting, ModeCallbacks}
+var Modes = []string{ModeThroughput, ModeWaiting, ModeCallbacks, ModeAPI}
 
 // Config is one benchmark run.
 type Config struct {
@@ -29,8 +31,8 @@ type Config struct {
 	Refunds int
 	// Concurrency is how many refunds (or callbacks) are in flight at once.
 	Concurrency int
-	// Rounds is how many times certflow and the baseline alternate in the
-	// throughput and callback modes.
+	// Rounds is how many paired rounds of certflow and the baseline the
+	// throughput and callback modes run.
 	Rounds int
 	// Waiting is the number of refunds parked at the CA's review in the
 	// waiting mode (and of baseline workflows parked at their signal).
@@ -39,6 +41,21 @@ type Config struct {
 	// spread over CallbackCertificates certificate workflows.
 	Callbacks            int
 	CallbackCertificates int
+	// InFlight is the number of refunds parked at the CA's review while
+	// the api mode measures the console API (and of baseline workflows
+	// parked at their signal).
+	InFlight int
+	// APIClients are the numbers of concurrent clients the api mode
+	// measures each endpoint at, in order.
+	APIClients []int
+	// APIRequests is the number of requests per endpoint at each client
+	// count (each cancel and approve needs an order of its own awaiting
+	// approval, each refund POST a new order).
+	APIRequests int
+	// APIBackground is how many background refunds (PUT order, POST
+	// refund, await refunded, with the CA answering at once) run at once
+	// while the api mode measures, so the worker is busy; 0: none.
+	APIBackground int
 
 	// Dir holds the run's state (SQLite files, logs, binaries); it is
 	// emptied first.
@@ -48,6 +65,10 @@ type Config struct {
 	// WorkerBin, CASimBin and PaySimBin, if set, are used instead of
 	// building ./worker, ./cmd/casim and ./cmd/paysim from ModuleDir.
 	WorkerBin, CASimBin, PaySimBin string
+	// BaselineWorkerBin, if set, is a bench-e2e binary the harness runs
+	// with -baseline-worker as the baseline's worker process; otherwise
+	// ./cmd/bench-e2e is built from ModuleDir.
+	BaselineWorkerBin string
 	// ModuleDir is the certflow module root the binaries are built from.
 	ModuleDir string
 	// WorkerEnv is added to the worker's environment (e.g. the
@@ -76,12 +97,32 @@ func (c Config) Validate() error {
 		return fmt.Errorf("waiting %d: must be at least 1", c.Waiting)
 	case c.runs(ModeCallbacks) && (c.Callbacks < 1 || c.CallbackCertificates < 1):
 		return fmt.Errorf("callbacks %d over %d certificates: both must be at least 1", c.Callbacks, c.CallbackCertificates)
+	case c.runs(ModeAPI) && c.InFlight < 1:
+		return fmt.Errorf("inflight %d: must be at least 1", c.InFlight)
+	case c.runs(ModeAPI) && c.APIRequests < 1:
+		return fmt.Errorf("api-requests %d: must be at least 1", c.APIRequests)
+	case c.runs(ModeAPI) && c.APIBackground < 0:
+		return fmt.Errorf("api-background %d: must not be negative", c.APIBackground)
+	case c.runs(ModeAPI) && len(c.APIClients) == 0:
+		return errors.New("api-clients: at least one client count is required")
 	case c.Dir == "":
 		return errors.New("dir: required")
 	case c.TemporalBin == "":
 		return errors.New("temporal binary: required (make temporal builds bin/temporal)")
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout %s: must be positive", c.Timeout)
+	}
+	if c.runs(ModeAPI) {
+		seen := map[int]bool{}
+		for _, n := range c.APIClients {
+			switch {
+			case n < 1:
+				return fmt.Errorf("api-clients: %d: each client count must be at least 1", n)
+			case seen[n]:
+				return fmt.Errorf("api-clients: %d given twice", n)
+			}
+			seen[n] = true
+		}
 	}
 	for _, kv := range c.WorkerEnv {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -92,3 +133,40 @@ func (c Config) Validate() error {
 }
 
 func (c Config) runs(mode string) bool { return c.Mode == ModeAll || c.Mode == mode }
+
+// ParseCounts reads a comma-separated list of positive whole numbers, such
+// as the -api-clients flag's "50,200". Blanks around the numbers are
+// allowed; an empty list, an empty item, a number below 1 or something
+// that is not a number is an error naming it.
+func ParseCounts(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty list: want comma-separated numbers such as 50,200")
+	}
+	var out []int
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("item %d is empty in %q: want comma-separated numbers such as 50,200", i+1, s)
+		}
+		n, err := strconv.Atoi(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", item)
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("%d: must be at least 1", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// DefaultAPIRequests is the api mode's requests per endpoint and client
+// count when none is given: five per client at the largest client count
+// (1,000 at 200), so every client makes several and the p99 is not just
+// the worst request.
+func DefaultAPIRequests(clients []int) int {
+	if len(clients) == 0 {
+		return 0
+	}
+	return 5 * slices.Max(clients)
+}

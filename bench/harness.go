@@ -1,18 +1,22 @@
 // Package bench is certflow's end-to-end benchmark (`make bench-e2e`). It
 // starts its own Temporal dev server on a SQLite file, the CA simulator
-// with no review delay, the payment simulator settling at once and the
-// worker as separate processes (so their CPU and memory can be read from
-// /proc), serves the gateway in-process with its own console token,
-// registers orders through PUT /v1/orders/{id} as a console backend does,
-// and drives refunds through the gateway's console API,
-// alternating with a same-shape baseline workflow on its own task queue in
-// the same server session. It measures; it asserts nothing about speed.
+// with no review delay, the payment simulator settling at once, the
+// worker and the baseline's worker as separate processes (so their CPU and
+// memory can be read from /proc), serves the gateway in-process with its
+// own console and operator tokens, registers orders through
+// PUT /v1/orders/{id} as a console backend does, and drives refunds
+// through the gateway's console API, paired with a same-shape baseline
+// workflow on its own task queue in the same server session. It measures;
+// it asserts nothing about speed.
 //
-// Three modes: throughput (refunds/s, start → refunded latency, history
-// events per path counted from the server, CPU and RSS), waiting (refunds
-// parked at the CA's review, the worker's memory, then the drain rate once
-// the reviews arrive), and callbacks (signed CA callbacks through the
-// gateway against direct SignalWorkflow calls).
+// Four modes: throughput (refunds/s, start → refunded latency, history
+// events per path counted from the server, CPU and RSS; certflow and the
+// baseline at once, half the slots each), waiting (refunds parked at the
+// CA's review, the worker's memory, then the drain rate once the reviews
+// arrive, certflow's and the baseline's released at once), callbacks
+// (signed CA callbacks through the gateway against direct SignalWorkflow
+// calls) and api (the console API's latency per endpoint with thousands
+// of refunds in flight and the worker busy, against bare Temporal calls).
 package bench
 
 import (
@@ -36,7 +40,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/activities"
@@ -58,7 +61,11 @@ type harness struct {
 	out io.Writer
 
 	temporal, casim, paysim, worker *procs.Child
-	stops                           []func()
+	// baselineWorker is the baseline's worker process (bench-e2e
+	// -baseline-worker); baselineURL serves its parked count.
+	baselineWorker *procs.Child
+	baselineURL    string
+	stops          []func()
 
 	tc         client.Client
 	temporalAt string // the frontend's host:port
@@ -70,12 +77,15 @@ type harness struct {
 	// consoleToken is the console-role bearer token the in-process
 	// gateway accepts (subject "bench").
 	consoleToken string
-	secret       []byte
-	metricsURL   string
-	web          *http.Client
-	plan         plan
-	parked       atomic.Int64 // baseline workflows parked at their signal
-	retries      atomic.Int64 // requests the gateway answered 503
+	// operatorToken is the operator-role token (subject
+	// "bench-operator"): the api mode lists orders and approves refunds
+	// the console's subject requested (GW-4, four eyes) with it.
+	operatorToken string
+	secret        []byte
+	metricsURL    string
+	web           *http.Client
+	plan          plan
+	retries       atomic.Int64 // requests the gateway answered 503
 	// timeoutRetries are calls to Temporal made again after a timeout.
 	timeoutRetries atomic.Int64
 }
@@ -108,6 +118,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 			return rep, fmt.Errorf("callback mode: %w", err)
 		}
 	}
+	if cfg.runs(ModeAPI) {
+		if err := h.api(ctx, rep); err != nil {
+			return rep, fmt.Errorf("api mode: %w", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -132,12 +147,13 @@ func (h *harness) start(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"preparing " + h.cfg.Dir, h.prepare},
-		{"building the worker, casim and paysim", h.build},
+		{"building the worker, casim, paysim and the baseline worker", h.build},
 		{"starting Temporal (SQLite " + h.path("temporal.db") + ")", h.startTemporal},
 		{"starting the CA simulator (no review delay)", h.startCASim},
 		{"starting the payment simulator (settling at once)", h.startPaysim},
 		{"opening the store", h.openStore},
-		{"starting the baseline worker and the gateway", h.startInProcess},
+		{"starting the baseline worker (a process of its own)", h.startBaselineWorker},
+		{"starting the gateway", h.startInProcess},
 		{"registering orders through PUT /v1/orders/{id}", h.registerAll},
 		{"starting the worker", h.startWorker},
 	}
@@ -173,17 +189,21 @@ func (h *harness) prepare(context.Context) error {
 		_, _ = rand.Read(tok)
 		h.consoleToken = "cf_bench_" + hex.EncodeToString(tok)
 	}
+	_, _ = rand.Read(tok)
+	h.operatorToken = "cf_bench_op_" + hex.EncodeToString(tok)
 	h.plan = newPlan(h.cfg, time.Now())
 	return nil
 }
 
-// build compiles the worker, casim and paysim unless given.
+// build compiles the worker, casim, paysim and bench-e2e (the baseline's
+// worker) unless given.
 func (h *harness) build(ctx context.Context) error {
 	for _, b := range []struct {
 		bin *string
 		out string
 		pkg string
-	}{{&h.cfg.WorkerBin, "certflow-worker", "./worker"}, {&h.cfg.CASimBin, "casim", "./cmd/casim"}, {&h.cfg.PaySimBin, "paysim", "./cmd/paysim"}} {
+	}{{&h.cfg.WorkerBin, "certflow-worker", "./worker"}, {&h.cfg.CASimBin, "casim", "./cmd/casim"}, {&h.cfg.PaySimBin, "paysim", "./cmd/paysim"},
+		{&h.cfg.BaselineWorkerBin, "bench-e2e", "./cmd/bench-e2e"}} {
 		if *b.bin != "" {
 			continue
 		}
@@ -372,21 +392,83 @@ func (h *harness) startWorker(ctx context.Context) error {
 	})
 }
 
-// startInProcess starts the baseline's worker and serves the gateway.
-func (h *harness) startInProcess(ctx context.Context) error {
-	w := worker.New(h.tc, BaselineTaskQueue, worker.Options{})
-	w.RegisterWorkflow(BaselineWorkflow)
-	w.RegisterActivity(&BaselineActivities{Client: h.tc, Parked: func() { h.parked.Add(1) }})
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("baseline worker: %w", err)
+// startBaselineWorker starts the baseline's worker as a process of its
+// own (bench-e2e -baseline-worker), as certflow's worker is, so that its
+// CPU and RSS are read from /proc alike and it takes no CPU from the
+// harness's process (where the gateway runs).
+func (h *harness) startBaselineWorker(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
 	}
-	h.onStop(w.Stop)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	h.baselineURL = "http://" + addr
+	env := []string{envBaselineTemporal + "=" + h.temporalAt, envBaselineAddr + "=" + addr}
+	if h.baselineWorker, err = h.startChild("baseline-worker", env, h.cfg.BaselineWorkerBin, BaselineWorkerFlag); err != nil {
+		return err
+	}
+	return procs.WaitReady(ctx, h.baselineWorker, "baseline worker", 60*time.Second, func(ctx context.Context) error {
+		if err := h.httpOK(h.baselineURL + "/healthz")(ctx); err != nil {
+			return err
+		}
+		resp, err := h.tc.DescribeTaskQueue(ctx, BaselineTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil {
+			return err
+		}
+		if len(resp.GetPollers()) == 0 {
+			return errors.New("no poller on the baseline's task queue yet")
+		}
+		return nil
+	})
+}
 
+// baselineParked is the number of baseline workflows the baseline
+// worker's Revoke left waiting for their signal since it started.
+func (h *harness) baselineParked(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.baselineURL+baselineParkedPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := h.web.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reading the baseline worker's parked count: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("baseline worker's parked count: %s", resp.Status)
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// waitBaselineParked waits until the baseline worker counts want parked
+// workflows.
+func (h *harness) waitBaselineParked(ctx context.Context, want int64) error {
+	for {
+		n, err := h.baselineParked(ctx)
+		if err == nil && n >= want {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("baseline: %d of %d parked: %w", n, want, ctx.Err())
+		}
+		if err := h.alive(); err != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startInProcess serves the gateway.
+func (h *harness) startInProcess(ctx context.Context) error {
 	reg, err := policy.LoadRegistry()
 	if err != nil {
 		return fmt.Errorf("loading profiles: %w", err)
 	}
-	tokens, err := gateway.NewTokens("bench:console:" + h.consoleToken)
+	tokens, err := gateway.NewTokens("bench:console:"+h.consoleToken, "bench-operator:operator:"+h.operatorToken)
 	if err != nil {
 		return fmt.Errorf("console token: %w", err)
 	}
@@ -429,7 +511,7 @@ func (h *harness) httpOK(url string) func(context.Context) error { return procs.
 
 // alive fails when a child process has died.
 func (h *harness) alive() error {
-	for _, c := range []*procs.Child{h.temporal, h.casim, h.paysim, h.worker} {
+	for _, c := range []*procs.Child{h.temporal, h.casim, h.paysim, h.worker, h.baselineWorker} {
 		if c != nil {
 			if err := c.Exited(); err != nil {
 				return err

@@ -70,19 +70,25 @@ type Usage struct {
 	RSS int64 `json:"max_rss_bytes"`
 }
 
-// sampler follows the worker's and the server's /proc entries over a
-// phase.
+// sampler follows the /proc entries of certflow's worker, the server and
+// the baseline's worker over a phase.
 type sampler struct {
-	pids   [2]int // worker, server
-	first  [2]procSample
-	maxRSS [2]int64
+	pids   [3]int // worker, server, baseline worker
+	first  [3]procSample
+	maxRSS [3]int64
 	stop   chan struct{}
 	done   chan struct{}
 	err    error
 }
 
+// Usages is the resource use of the three measured processes over a
+// phase.
+type Usages struct {
+	Worker, Server, BaselineWorker Usage
+}
+
 func (h *harness) sample() (*sampler, error) {
-	s := &sampler{pids: [2]int{h.worker.Pid(), h.temporal.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: [3]int{h.worker.Pid(), h.temporal.Pid(), h.baselineWorker.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {
@@ -113,23 +119,23 @@ func (h *harness) sample() (*sampler, error) {
 	return s, nil
 }
 
-// end stops sampling and returns the worker's and the server's usage.
-func (s *sampler) end() (worker, server Usage, err error) {
+// end stops sampling and returns the processes' usage.
+func (s *sampler) end() (Usages, error) {
 	close(s.stop)
 	<-s.done
 	if s.err != nil {
-		return worker, server, s.err
+		return Usages{}, s.err
 	}
-	var u [2]Usage
+	var u [3]Usage
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {
-			return worker, server, err
+			return Usages{}, err
 		}
 		wall := p.at.Sub(s.first[i].at).Seconds()
 		u[i] = Usage{CPU: (p.cpu - s.first[i].cpu).Seconds() / wall, RSS: max(s.maxRSS[i], p.rss)}
 	}
-	return u[0], u[1], nil
+	return Usages{Worker: u[0], Server: u[1], BaselineWorker: u[2]}, nil
 }
 
 // workerMetrics reads the worker's Prometheus page: for each metric, the
@@ -218,4 +224,10 @@ func CountEvents(ctx context.Context, c client.Client, workflowIDs ...string) ([
 		out = append(out, we)
 	}
 	return out, nil
+}
+
+// String is the usage as the progress lines show it.
+func (u Usages) String() string {
+	return fmt.Sprintf("server %.2f cores %s, worker %.2f cores %s, baseline worker %.2f cores %s",
+		u.Server.CPU, mb(u.Server.RSS), u.Worker.CPU, mb(u.Worker.RSS), u.BaselineWorker.CPU, mb(u.BaselineWorker.RSS))
 }

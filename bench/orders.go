@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -31,16 +32,27 @@ type plan struct {
 	paths      map[string]domain.Order
 	waiting    []domain.Order
 	callbacks  []domain.Order
+	// The api mode's orders: refunds parked at the CA's review while it
+	// measures; per client count, GW-4 orders whose refunds await an
+	// operator's approval (to approve and to cancel) and new orders for
+	// the refund POSTs (registered by the measured clients themselves,
+	// not before the worker starts).
+	apiParked             []domain.Order
+	apiApprove, apiCancel map[int][]domain.Order
+	apiPost               map[int][]domain.Order
+	// paid and issued are the times the orders were paid and issued at
+	// (the api mode's background orders are made during the run).
+	paid, issued time.Time
 }
 
 func newPlan(cfg Config, now time.Time) plan {
 	paid := now.Add(-24 * time.Hour).UTC().Truncate(time.Second)
 	issued := paid.Add(time.Hour)
-	var p plan
+	p := plan{paid: paid, issued: issued}
 	if cfg.runs(ModeThroughput) {
 		for r := range cfg.Rounds {
 			var round []domain.Order
-			for i := range cfg.Refunds {
+			for i := range 2 * cfg.Refunds { // a paired round's ops: see throughput
 				round = append(round, issuedOrder(fmt.Sprintf("tp%d-%05d", r+1, i), paid, issued))
 			}
 			p.throughput = append(p.throughput, round)
@@ -68,7 +80,38 @@ func newPlan(cfg Config, now time.Time) plan {
 			p.callbacks = append(p.callbacks, o)
 		}
 	}
+	if cfg.runs(ModeAPI) {
+		for i := range cfg.InFlight {
+			p.apiParked = append(p.apiParked, issuedOrder(fmt.Sprintf("api-park-%05d", i), paid, issued))
+		}
+		p.apiApprove, p.apiCancel, p.apiPost = map[int][]domain.Order{}, map[int][]domain.Order{}, map[int][]domain.Order{}
+		for _, c := range cfg.APIClients {
+			for i := range cfg.APIRequests {
+				p.apiApprove[c] = append(p.apiApprove[c], gw4Order(fmt.Sprintf("api-approve-c%d-%05d", c, i), paid))
+				p.apiCancel[c] = append(p.apiCancel[c], gw4Order(fmt.Sprintf("api-cancel-c%d-%05d", c, i), paid))
+				p.apiPost[c] = append(p.apiPost[c], issuedOrder(fmt.Sprintf("api-post-c%d-%05d", c, i), paid, issued))
+			}
+		}
+	}
 	return p
+}
+
+// apiGW4 is every GW-4 order of the api mode, in client-count order.
+func (p plan) apiGW4() []domain.Order {
+	var all []domain.Order
+	for _, c := range sortedKeys(p.apiApprove) {
+		all = append(append(all, p.apiApprove[c]...), p.apiCancel[c]...)
+	}
+	return all
+}
+
+// gw4Order is an HTTPS gateway order with part of its GRCQ consumed: its
+// refund waits for an operator's approval (GW-4) before it pays, and may
+// be cancelled while it waits.
+func gw4Order(id string, paid time.Time) domain.Order {
+	return domain.Order{ID: id, Product: domain.HTTPSGateway, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+		Price: decimal.RequireFromString("1.60"), Payment: domain.Payment{Cash: decimal.RequireFromString("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
 }
 
 func (p plan) all() []domain.Order {
@@ -82,15 +125,32 @@ func (p plan) all() []domain.Order {
 		}
 	}
 	all = append(all, p.waiting...)
-	return append(all, p.callbacks...)
+	all = append(all, p.callbacks...)
+	all = append(all, p.apiParked...)
+	return append(all, p.apiGW4()...)
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // behaviours parks the waiting mode's reviews (casim leaves them pending
-// until the harness sets the behaviour to approve) and the callback mode's
-// (their result is the callback the harness posts itself).
+// until the harness sets the behaviour to approve), the callback mode's
+// (their result is the callback the harness posts itself) and the api
+// mode's (its parked refunds and the refunds its POSTs start stay in
+// flight).
 func (p plan) behaviours() casimBehaviours {
 	b := casimBehaviours{}
-	for _, o := range append(append([]domain.Order(nil), p.waiting...), p.callbacks...) {
+	parked := append(append(append([]domain.Order(nil), p.waiting...), p.callbacks...), p.apiParked...)
+	for _, c := range sortedKeys(p.apiPost) {
+		parked = append(parked, p.apiPost[c]...)
+	}
+	for _, o := range parked {
 		b[o.Certificates[0].ID] = casim.Behaviour{Revocation: casim.RevocationNever}
 	}
 	return b

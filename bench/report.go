@@ -3,6 +3,8 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,6 +16,7 @@ type Report struct {
 	Paths      []PathEvents `json:"paths,omitempty"`
 	Waiting    *Waiting     `json:"waiting,omitempty"`
 	Callbacks  []Phase      `json:"callbacks,omitempty"`
+	API        *API         `json:"api,omitempty"`
 	// Retries counts requests (refund starts, callbacks) the gateway answered 503 (Temporal did
 	// not answer in time), retried after a second; their latency includes
 	// the retries.
@@ -74,8 +77,8 @@ func (r *Report) Check() error {
 					bad("%s %s round %d: count %d, wall %s, rate %f", mode, name, p.Round, p.Count, p.Wall, p.PerSec)
 				case p.P50 <= 0 || p.P99 < p.P50:
 					bad("%s %s round %d: p50 %s, p99 %s", mode, name, p.Round, p.P50, p.P99)
-				case p.Worker.CPU < 0 || p.Server.CPU <= 0 || p.Worker.RSS <= 0 || p.Server.RSS <= 0:
-					bad("%s %s round %d: usage worker %+v server %+v", mode, name, p.Round, p.Worker, p.Server)
+				case p.Worker.CPU < 0 || p.Server.CPU <= 0 || p.Worker.RSS <= 0 || p.Server.RSS <= 0 || p.BaselineWorker.CPU < 0 || p.BaselineWorker.RSS <= 0:
+					bad("%s %s round %d: usage worker %+v server %+v baseline worker %+v", mode, name, p.Round, p.Worker, p.Server, p.BaselineWorker)
 				}
 			}
 			if n != r.Config.Rounds {
@@ -126,6 +129,33 @@ func (r *Report) Check() error {
 	}
 	if r.Config.runs(ModeCallbacks) {
 		checkPhases(ModeCallbacks, r.Callbacks, PhaseGateway, PhaseDirect, PhasePairedGateway, PhasePairedDirect)
+	}
+	if r.Config.runs(ModeAPI) {
+		a := r.API
+		if a == nil {
+			bad("api figures missing")
+		} else {
+			if a.InFlight != r.Config.InFlight || a.Park <= 0 || a.Requests != r.Config.APIRequests {
+				bad("api: %d in flight (want %d), park %s, %d requests (want %d)", a.InFlight, r.Config.InFlight, a.Park, a.Requests, r.Config.APIRequests)
+			}
+			for _, c := range r.Config.APIClients {
+				for _, e := range APIEndpoints {
+					p, ok := a.phase(e, c)
+					switch {
+					case !ok:
+						bad("api: %s at %d clients missing", e, c)
+					case p.Count != a.Requests || p.Wall <= 0 || p.PerSec <= 0:
+						bad("api: %s at %d clients: count %d, wall %s, rate %f", e, c, p.Count, p.Wall, p.PerSec)
+					case p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99:
+						bad("api: %s at %d clients: p50 %s, p99 %s, max %s", e, c, p.P50, p.P99, p.Max)
+					case p.Unavailable < 0 || p.Unavailable > p.Count:
+						bad("api: %s at %d clients: %d unavailable of %d", e, c, p.Unavailable, p.Count)
+					case p.Worker.CPU < 0 || p.Server.CPU < 0 || p.Worker.RSS <= 0 || p.Server.RSS <= 0 || p.BaselineWorker.RSS <= 0:
+						bad("api: %s at %d clients: usage %+v", e, c, p.Usages)
+					}
+				}
+			}
+		}
 	}
 	return errors.Join(problems...)
 }
@@ -202,7 +232,10 @@ func (r *Report) Markdown(h Header) string {
 	}
 	w("\n")
 
-	w("| what | certflow | baseline / direct | ratio | target | met |\n|---|---|---|---|---|---|\n")
+	summary := len(r.Throughput) > 0 || len(r.Paths) > 0 || r.Waiting != nil || len(r.Callbacks) > 0
+	if summary {
+		w("| what | certflow | baseline / direct | ratio | target | met |\n|---|---|---|---|---|---|\n")
+	}
 	met := func(ok bool) string {
 		if ok {
 			return "yes"
@@ -212,8 +245,10 @@ func (r *Report) Markdown(h Header) string {
 	if len(r.Throughput) > 0 {
 		cr, cp50, cp99 := mean(r.Throughput, PhaseCertflow)
 		br, bp50, bp99 := mean(r.Throughput, PhaseBaseline)
-		w("| refunds/s, %d refunds, %d in flight (mean of %d rounds) | %.2f | %.2f wf/s | %s | ≥ %.2f× | %s |\n",
-			c.Refunds, c.Concurrency, rounds(r.Throughput, PhaseCertflow), cr, br, ratio(cr, br), targetThroughputRatio, met(cr >= targetThroughputRatio*br))
+		w("| refunds/s, both at once, %d in flight each, %d ops a round (mean of %d paired rounds) | %.2f | %.2f wf/s | %s | ≥ %.2f× | %s |\n",
+			max(c.Concurrency/2, 1), 2*c.Refunds, rounds(r.Throughput, PhaseCertflow), cr, br, ratio(cr, br), targetThroughputRatio, met(cr >= targetThroughputRatio*br))
+		w("| … each round: /s | %s | | | | |\n", perRound(r.Throughput, PhaseCertflow, PhaseBaseline, func(p Phase) float64 { return p.PerSec }))
+		w("| … each round: p50 | %s | | | | |\n", perRound(r.Throughput, PhaseCertflow, PhaseBaseline, func(p Phase) float64 { return p.P50.Seconds() }))
 		w("| p50 start → refunded | %s | %s | %s | ≤ %.1f× | %s |\n", ms(cp50), ms(bp50), ratio(cp50.Seconds(), bp50.Seconds()), targetP50Ratio, met(cp50.Seconds() <= targetP50Ratio*bp50.Seconds()))
 		w("| p99 start → refunded | %s | %s | %s | — | — |\n", ms(cp99), ms(bp99), ratio(cp99.Seconds(), bp99.Seconds()))
 	}
@@ -248,7 +283,7 @@ func (r *Report) Markdown(h Header) string {
 		if wt.DrainRate <= 0 || wt.BaselineDrainRate <= 0 {
 			drain = "**no** (not measured: the drain did not finish)"
 		}
-		w("| drain after the reviews arrive | %.2f refunds/s (%s) | %.2f wf/s (%s) | %s | ≥ %.2f× | %s |\n",
+		w("| drain after the reviews arrive, both released at once | %.2f refunds/s (%s) | %.2f wf/s (%s) | %s | ≥ %.2f× | %s |\n",
 			wt.DrainRate, ms(wt.Drain), wt.BaselineDrainRate, ms(wt.BaselineDrain), ratio(wt.DrainRate, wt.BaselineDrainRate), targetDrainRatio,
 			drain)
 	}
@@ -261,25 +296,34 @@ func (r *Report) Markdown(h Header) string {
 			max(c.Concurrency/2, 1), rounds(r.Callbacks, PhasePairedGateway), gr, dr, ratio(gr, dr), targetCallbackRate, met(gr >= targetCallbackRate*dr))
 		w("| … p99 | %s | %s | %s | ≤ %.1f× | %s |\n", ms(gp99), ms(dp99), ratio(gp99.Seconds(), dp99.Seconds()), targetCallbackP99,
 			met(gp99.Seconds() <= targetCallbackP99*dp99.Seconds()))
+		w("| … each paired round: /s | %s | | | | |\n", perRound(r.Callbacks, PhasePairedGateway, PhasePairedDirect, func(p Phase) float64 { return p.PerSec }))
+		w("| … each paired round: p99 | %s | | | | |\n", perRound(r.Callbacks, PhasePairedGateway, PhasePairedDirect, func(p Phase) float64 { return p.P99.Seconds() }))
 		w("| for reference, separate alternating rounds, %d in flight (mean of %d each): /s | %.0f | %.0f | %s | — | — |\n",
 			c.Concurrency, rounds(r.Callbacks, PhaseGateway), sgr, sdr, ratio(sgr, sdr))
 		w("| … p99 | %s | %s | %s | — | — |\n", ms(sgp99), ms(sdp99), ratio(sgp99.Seconds(), sdp99.Seconds()))
 	}
 
 	if phases := append(append([]Phase(nil), r.Throughput...), r.Callbacks...); len(phases) > 0 {
-		w("\nRounds, in the order they ran (CPU in cores of the 2, RSS the largest sampled):\n\n")
-		w("| phase | round | n | wall | rate/s | p50 | p99 | server CPU | server RSS | worker CPU | worker RSS |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("\nEvery round, in the order they ran (a paired round's two rows share its wall and CPU; CPU in cores of the %d, RSS the largest sampled; the baseline's worker is a process of its own):\n\n", runtime.NumCPU())
+		w("| phase | round | n | wall | rate/s | p50 | p99 | server CPU | server RSS | worker CPU | worker RSS | baseline worker CPU | baseline worker RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, p := range phases {
-			w("| %s | %d | %d | %s | %.2f | %s | %s | %.2f | %s | %.2f | %s |\n", p.Name, p.Round, p.Count, ms(p.Wall), p.PerSec,
-				ms(p.P50), ms(p.P99), p.Server.CPU, mb(p.Server.RSS), p.Worker.CPU, mb(p.Worker.RSS))
+			w("| %s | %d | %d | %s | %.2f | %s | %s | %.2f | %s | %.2f | %s | %.2f | %s |\n", p.Name, p.Round, p.Count, ms(p.Wall), p.PerSec,
+				ms(p.P50), ms(p.P99), p.Server.CPU, mb(p.Server.RSS), p.Worker.CPU, mb(p.Worker.RSS), p.BaselineWorker.CPU, mb(p.BaselineWorker.RSS))
 		}
 	}
 	if wt := r.Waiting; wt != nil {
-		w("\nWaiting: %d refunds parked in %s; drain used %.2f server cores (RSS up to %s) and %.2f worker cores (RSS up to %s).\n",
-			wt.Refunds, ms(wt.Park), wt.DrainServer.CPU, mb(wt.DrainServer.RSS), wt.DrainWorker.CPU, mb(wt.DrainWorker.RSS))
+		w("\nWaiting: %d refunds parked in %s; the drain (certflow and the baseline released at once, half the release slots each) used %.2f server cores (RSS up to %s), %.2f worker cores (RSS up to %s) and %.2f baseline worker cores (RSS up to %s).\n",
+			wt.Refunds, ms(wt.Park), wt.DrainServer.CPU, mb(wt.DrainServer.RSS), wt.DrainWorker.CPU, mb(wt.DrainWorker.RSS),
+			wt.DrainBaselineWorker.CPU, mb(wt.DrainBaselineWorker.RSS))
+	}
+	if r.API != nil {
+		if summary {
+			w("\n")
+		}
+		r.apiMarkdown(w)
 	}
 	if len(r.Paths) > 0 {
-		w("\nHistory events per workflow, by type (one refund of each path on a quiet server):\n\n")
+		w("\nHistory events per workflow, by type (one refund of each path on a quiet server). %s\n\n", reviewTiming)
 		for _, p := range r.Paths {
 			for _, wf := range p.Workflows {
 				w("- `%s` (%s): %d — %s\n", wf.WorkflowID, p.Path, wf.Events, byType(wf.ByType))
@@ -323,4 +367,119 @@ func byType(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", e.k, e.v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// reviewTiming says which review timing the event counts come from.
+const reviewTiming = "Review timing: the CA simulator answers each revocation review at once " +
+	"(`-review-delay 0s`; its callback arrives while the refund waits), so the review's poll timer is started and cancelled " +
+	"(TimerStarted, TimerCanceled) and never fires; a review longer than the poll interval (1 h by default) adds, per poll, " +
+	"the timer's firing, a poll activity and their workflow tasks, which these counts do not include " +
+	"(workflows/eventcount_test.go answers the review the same way)."
+
+// perRound lists each round's figure of paths a and b and their ratio,
+// in round order: "1: 0.41 / 1.22 (0.34×); 2: …". A round missing either
+// path is left out.
+func perRound(phases []Phase, a, b string, figure func(Phase) float64) string {
+	byRound := map[int][2]*Phase{}
+	var order []int
+	for i := range phases {
+		p := &phases[i]
+		k := -1
+		switch p.Name {
+		case a:
+			k = 0
+		case b:
+			k = 1
+		}
+		if k < 0 {
+			continue
+		}
+		pair, seen := byRound[p.Round]
+		if !seen {
+			order = append(order, p.Round)
+		}
+		pair[k] = p
+		byRound[p.Round] = pair
+	}
+	var parts []string
+	for _, r := range order {
+		pair := byRound[r]
+		if pair[0] == nil || pair[1] == nil {
+			continue
+		}
+		x, y := figure(*pair[0]), figure(*pair[1])
+		parts = append(parts, fmt.Sprintf("round %d: %s / %s (%s)", r, num(x), num(y), ratio(x, y)))
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// num is a figure with two decimals below 100, none above.
+func num(x float64) string {
+	if x >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+// apiTarget is the "met" column of one console API row: judged only at
+// targetAPIClients clients with at least targetAPIInFlight refunds in
+// flight.
+func apiTarget(a *API, p APIPhase, target time.Duration) (string, string) {
+	want := fmt.Sprintf("p99 < %s at %d clients, %d in flight", ms(target), targetAPIClients, targetAPIInFlight)
+	switch {
+	case p.Clients != targetAPIClients:
+		return want, "—"
+	case a.InFlight < targetAPIInFlight:
+		return want, fmt.Sprintf("n/a (measured with %d in flight)", a.InFlight)
+	case p.P99 < target:
+		return want, "met"
+	}
+	return want, "**not met**"
+}
+
+// apiMarkdown writes the api mode's tables.
+func (r *Report) apiMarkdown(w func(string, ...any)) {
+	a := r.API
+	w("Console API under load: %d refunds parked at the CA's review and %d GW-4 refunds awaiting approval (parked in %s), %d baseline workflows parked at their signal; %d requests per endpoint at each client count, each timed from sending to the whole answer read",
+		a.InFlight, a.AwaitingApproval, ms(a.Park), a.BaselineParked, a.Requests)
+	if a.Background > 0 && a.BackgroundWall > 0 {
+		w("; meanwhile %d background refunds at once kept the worker busy (%d finished in %s, %.2f/s)", a.Background, a.BackgroundDone, ms(a.BackgroundWall),
+			float64(a.BackgroundDone)/a.BackgroundWall.Seconds())
+	}
+	w(". Each refund POST is on a new order (PUT first, not timed) and its refund stays in flight at the review; each cancel and approve takes a GW-4 refund awaiting approval (approve by the operator `bench-operator`, the refund requested by the console's `bench`). The bare Temporal calls run in the same session: ExecuteWorkflow of the baseline workflow for the POST, DescribeWorkflowExecution of a parked baseline workflow for the GETs.\n\n")
+	w("| endpoint | clients | p50 | p99 | max | bare Temporal call | p50 | p99 | max | p99 ratio | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.Config.APIClients {
+		for _, e := range []string{EndpointRefundPOST, EndpointStatusGET, EndpointListGET, EndpointCancel, EndpointApprove} {
+			p, ok := a.phase(e, c)
+			if !ok {
+				continue
+			}
+			base, bcols, rcol := apiBaselineOf[e], "— | — | — | —", "—"
+			if bp, ok := a.phase(base, c); ok {
+				bcols = fmt.Sprintf("%s | %s | %s | %s", base, ms(bp.P50), ms(bp.P99), ms(bp.Max))
+				rcol = ratio(p.P99.Seconds(), bp.P99.Seconds())
+			}
+			tcol, mcol := "—", "—"
+			switch e {
+			case EndpointRefundPOST:
+				tcol, mcol = apiTarget(a, p, targetRefundPOSTP99)
+			case EndpointStatusGET:
+				tcol, mcol = apiTarget(a, p, targetStatusGETP99)
+			}
+			w("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", e, c, ms(p.P50), ms(p.P99), ms(p.Max), bcols, rcol, tcol, mcol)
+		}
+	}
+	if !slices.Contains(r.Config.APIClients, targetAPIClients) {
+		w("\nThe targets (refund POST p99 < %s, status GET p99 < %s at %d clients with %d refunds in flight) were not judged: %d clients were not measured.\n",
+			ms(targetRefundPOSTP99), ms(targetStatusGETP99), targetAPIClients, targetAPIInFlight, targetAPIClients)
+	}
+	w("\nEvery api phase, in the order they ran (CPU in cores, RSS the largest sampled; unavailable: answers 429/503/504 or Temporal timeouts, counted, not retried):\n\n")
+	w("| endpoint | clients | n | wall | rate/s | p50 | p99 | max | unavailable | server CPU | server RSS | worker CPU | worker RSS | baseline worker CPU | baseline worker RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range a.Phases {
+		w("| %s | %d | %d | %s | %.1f | %s | %s | %s | %d | %.2f | %s | %.2f | %s | %.2f | %s |\n", p.Endpoint, p.Clients, p.Count, ms(p.Wall), p.PerSec,
+			ms(p.P50), ms(p.P99), ms(p.Max), p.Unavailable, p.Server.CPU, mb(p.Server.RSS), p.Worker.CPU, mb(p.Worker.RSS), p.BaselineWorker.CPU, mb(p.BaselineWorker.RSS))
+	}
 }

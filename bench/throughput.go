@@ -33,6 +33,9 @@ type Phase struct {
 	P99    time.Duration `json:"p99"`
 	Worker Usage         `json:"worker"`
 	Server Usage         `json:"server"`
+	// BaselineWorker is the baseline's worker process (bench-e2e
+	// -baseline-worker).
+	BaselineWorker Usage `json:"baseline_worker"`
 }
 
 // Phase names.
@@ -58,7 +61,7 @@ func (h *harness) measure(ctx context.Context, name string, round, n int, op fun
 		return Phase{}, err
 	}
 	lat, wall, runErr := drive(ctx, n, h.cfg.Concurrency, op)
-	w, srv, err := s.end()
+	u, err := s.end()
 	if runErr != nil {
 		return Phase{}, fmt.Errorf("%s round %d: %w", name, round, runErr)
 	}
@@ -69,10 +72,9 @@ func (h *harness) measure(ctx context.Context, name string, round, n int, op fun
 		return Phase{}, err
 	}
 	p := Phase{Name: name, Round: round, Count: n, Wall: wall, PerSec: float64(n) / wall.Seconds(),
-		P50: percentile(lat, 50), P99: percentile(lat, 99), Worker: w, Server: srv}
-	h.logf("  %-17s round %d: %d in %s = %.2f/s, p50 %s, p99 %s; server %.2f cores %s, worker %.2f cores %s",
-		name, round, n, wall.Round(time.Millisecond), p.PerSec, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond),
-		srv.CPU, mb(srv.RSS), w.CPU, mb(w.RSS))
+		P50: percentile(lat, 50), P99: percentile(lat, 99), Worker: u.Worker, Server: u.Server, BaselineWorker: u.BaselineWorker}
+	h.logf("  %-17s round %d: %d in %s = %.2f/s, p50 %s, p99 %s; %s",
+		name, round, n, wall.Round(time.Millisecond), p.PerSec, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond), u)
 	return p, nil
 }
 
@@ -91,7 +93,7 @@ func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n i
 		return out, err
 	}
 	lat, wall, runErr := drivePaired(ctx, n, h.cfg.Concurrency, ops)
-	w, srv, err := s.end()
+	u, err := s.end()
 	if runErr != nil {
 		return out, fmt.Errorf("paired round %d: %w", round, runErr)
 	}
@@ -104,10 +106,11 @@ func (h *harness) measurePaired(ctx context.Context, names [2]string, round, n i
 	for k := range out {
 		c := len(lat[k])
 		out[k] = Phase{Name: names[k], Round: round, Count: c, Wall: wall, PerSec: float64(c) / wall.Seconds(),
-			P50: percentile(lat[k], 50), P99: percentile(lat[k], 99), Worker: w, Server: srv}
+			P50: percentile(lat[k], 50), P99: percentile(lat[k], 99), Worker: u.Worker, Server: u.Server, BaselineWorker: u.BaselineWorker}
 		h.logf("  %-17s round %d: %d in %s = %.2f/s, p50 %s, p99 %s", names[k], round, c, wall.Round(time.Millisecond),
 			out[k].PerSec, out[k].P50.Round(time.Millisecond), out[k].P99.Round(time.Millisecond))
 	}
+	h.logf("  paired round %d: %s", round, u)
 	return out, nil
 }
 
@@ -158,26 +161,28 @@ func drivePaired(ctx context.Context, n, conc int, ops [2]func(ctx context.Conte
 	return lat, wall, nil
 }
 
-// throughput alternates rounds of certflow refunds and baseline workflows,
-// then records one refund of each path event by event.
+// throughput runs paired rounds of certflow refunds and baseline
+// workflows: both at once, half the in-flight slots each, each slot taking
+// the next op number when it is free (measurePaired), so both meet the
+// server's same swings and stalls. A round is 2×Refunds ops (each path's
+// share is what its speed takes), so the plan holds 2×Refunds orders per
+// round and the ones the baseline's ops took stay unrefunded. Then one
+// refund of each path is recorded event by event.
 func (h *harness) throughput(ctx context.Context, rep *Report) error {
-	h.logf("throughput: %d refunds per round, %d in flight, %d rounds each, alternating", h.cfg.Refunds, h.cfg.Concurrency, h.cfg.Rounds)
+	h.logf("throughput: %d ops per round, certflow and the baseline at once with %d in flight each, %d paired rounds",
+		2*h.cfg.Refunds, max(h.cfg.Concurrency/2, 1), h.cfg.Rounds)
 	for r := range h.cfg.Rounds {
 		orders := h.plan.throughput[r]
-		p, err := h.measure(ctx, PhaseCertflow, r+1, len(orders), func(ctx context.Context, i int) error {
-			return h.refund(ctx, orders[i])
+		paired, err := h.measurePaired(ctx, [2]string{PhaseCertflow, PhaseBaseline}, r+1, len(orders), [2]func(context.Context, int) error{
+			func(ctx context.Context, i int) error { return h.refund(ctx, orders[i]) },
+			func(ctx context.Context, i int) error {
+				return h.baseline(ctx, fmt.Sprintf("baseline/tp%d-%05d", r+1, i), true)
+			},
 		})
 		if err != nil {
 			return err
 		}
-		rep.Throughput = append(rep.Throughput, p)
-		p, err = h.measure(ctx, PhaseBaseline, r+1, h.cfg.Refunds, func(ctx context.Context, i int) error {
-			return h.baseline(ctx, fmt.Sprintf("baseline/tp%d-%05d", r+1, i), true)
-		})
-		if err != nil {
-			return err
-		}
-		rep.Throughput = append(rep.Throughput, p)
+		rep.Throughput = append(rep.Throughput, paired[:]...)
 	}
 	return h.pathEvents(ctx, rep)
 }
@@ -241,6 +246,11 @@ func (h *harness) awaitRefunded(ctx context.Context, orderID string) error {
 // console calls the gateway's console API with the harness's console
 // token.
 func (h *harness) console(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return h.consoleAs(ctx, h.consoleToken, method, path, body)
+}
+
+// consoleAs calls the gateway's console API with the bearer token given.
+func (h *harness) consoleAs(ctx context.Context, token, method, path string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, h.gatewayURL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -248,7 +258,7 @@ func (h *harness) console(ctx context.Context, method, path string, body []byte)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+h.consoleToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := h.web.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)

@@ -35,14 +35,17 @@ type Waiting struct {
 	StickyCacheSize float64 `json:"sticky_cache_size"`
 	ForcedEvictions float64 `json:"forced_evictions"`
 	// Drain is from the first review released until the last refund is
-	// refunded; DrainRate is Refunds / Drain.
+	// refunded; DrainRate is Refunds / Drain. The baseline's workflows are
+	// released at the same moment (drainPaired).
 	Drain       time.Duration `json:"drain"`
 	DrainRate   float64       `json:"drain_rate"`
 	DrainWorker Usage         `json:"drain_worker"`
 	DrainServer Usage         `json:"drain_server"`
-	// The baseline, parked at its signal and then signalled.
-	BaselineDrain     time.Duration `json:"baseline_drain"`
-	BaselineDrainRate float64       `json:"baseline_drain_rate"`
+	// The baseline, parked at its signal and then signalled, drained at
+	// the same time as certflow's refunds (half the release slots each).
+	BaselineDrain       time.Duration `json:"baseline_drain"`
+	BaselineDrainRate   float64       `json:"baseline_drain_rate"`
+	DrainBaselineWorker Usage         `json:"drain_baseline_worker"`
 	// WorkerEnv is the worker settings of the run (CERTFLOW_*).
 	WorkerEnv []string `json:"worker_env"`
 }
@@ -94,72 +97,89 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	h.logf("  parked in %s: worker RSS %s (peak %s), %.0f goroutines, sticky cache %.0f, %.0f forced evictions; server RSS %s",
 		w.Park.Round(time.Second), mb(w.WorkerRSS), mb(w.WorkerPeak), w.Goroutines, w.StickyCacheSize, w.ForcedEvictions, mb(w.ServerRSS))
 
-	s, err := h.sample()
+	// The baseline: park n workflows at their signal (in the baseline
+	// worker's process), then drain both at once.
+	before, err := h.baselineParked(ctx)
 	if err != nil {
 		return err
 	}
-	w.Drain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
-		return h.releaseReview(ctx, orders[i].Certificates[0].ID)
-	}, func(ctx context.Context, i int) error {
-		return h.again(ctx, func(ctx context.Context) error { return h.awaitRefunded(ctx, orders[i].ID) })
-	})
-	if err != nil {
-		return err
-	}
-	if w.DrainWorker, w.DrainServer, err = s.end(); err != nil {
-		return err
-	}
-	w.DrainRate = float64(n) / w.Drain.Seconds()
-	h.logf("  drained in %s = %.2f refunds/s; server %.2f cores, worker %.2f cores", w.Drain.Round(time.Millisecond), w.DrainRate, w.DrainServer.CPU, w.DrainWorker.CPU)
-
-	// The baseline: park n workflows at their signal, then signal them.
-	h.parked.Store(0)
 	id := func(i int) string { return fmt.Sprintf("baseline/wait-%05d", i) }
 	if _, _, err := drive(ctx, n, h.cfg.Concurrency, func(ctx context.Context, i int) error {
 		return h.baseline(ctx, id(i), false)
 	}); err != nil {
 		return err
 	}
-	for h.parked.Load() < int64(n) {
-		if ctx.Err() != nil {
-			return fmt.Errorf("baseline: %d of %d parked: %w", h.parked.Load(), n, ctx.Err())
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := h.waitBaselineParked(ctx, before+int64(n)); err != nil {
+		return err
 	}
 	time.Sleep(settle)
-	w.BaselineDrain, err = h.drain(ctx, n, func(ctx context.Context, i int) error {
-		return h.again(ctx, func(ctx context.Context) error {
-			return h.tc.SignalWorkflow(ctx, id(i), "", SignalBaselineReview, nil)
-		})
-	}, func(ctx context.Context, i int) error {
-		return h.again(ctx, func(ctx context.Context) error { return h.tc.GetWorkflow(ctx, id(i), "").Get(ctx, nil) })
+
+	s, err := h.sample()
+	if err != nil {
+		return err
+	}
+	took, err := drainPaired(ctx, n, h.cfg.Concurrency, [2]func(context.Context, int) error{
+		func(ctx context.Context, i int) error { return h.releaseReview(ctx, orders[i].Certificates[0].ID) },
+		func(ctx context.Context, i int) error {
+			return h.again(ctx, func(ctx context.Context) error {
+				return h.tc.SignalWorkflow(ctx, id(i), "", SignalBaselineReview, nil)
+			})
+		},
+	}, [2]func(context.Context, int) error{
+		func(ctx context.Context, i int) error {
+			return h.again(ctx, func(ctx context.Context) error { return h.awaitRefunded(ctx, orders[i].ID) })
+		},
+		func(ctx context.Context, i int) error {
+			return h.again(ctx, func(ctx context.Context) error { return h.tc.GetWorkflow(ctx, id(i), "").Get(ctx, nil) })
+		},
 	})
 	if err != nil {
-		return fmt.Errorf("baseline: %w", err)
+		return err
 	}
-	w.BaselineDrainRate = float64(n) / w.BaselineDrain.Seconds()
-	h.logf("  baseline drained in %s = %.2f workflows/s", w.BaselineDrain.Round(time.Millisecond), w.BaselineDrainRate)
+	u, err := s.end()
+	if err != nil {
+		return err
+	}
+	w.DrainWorker, w.DrainServer, w.DrainBaselineWorker = u.Worker, u.Server, u.BaselineWorker
+	w.Drain, w.BaselineDrain = took[0], took[1]
+	w.DrainRate, w.BaselineDrainRate = float64(n)/w.Drain.Seconds(), float64(n)/w.BaselineDrain.Seconds()
+	h.logf("  drained at once, half the release slots each: certflow in %s = %.2f refunds/s, baseline in %s = %.2f workflows/s; %s",
+		w.Drain.Round(time.Millisecond), w.DrainRate, w.BaselineDrain.Round(time.Millisecond), w.BaselineDrainRate, u)
 	return nil
 }
 
-// drain releases n items at the configured concurrency while waiting for
-// all n to finish, and returns the time from the first release to the
-// last finish.
-func (h *harness) drain(ctx context.Context, n int, release, await func(ctx context.Context, i int) error) (time.Duration, error) {
-	start := time.Now()
+// drainPaired drains two paths at once from one start: for each path k,
+// release[k] runs for i in [0,n) on half the conc slots (at least one)
+// while await[k] waits for all n (a long poll each, not a task: 256 at
+// once). It returns, per path, the time from the common start to that
+// path's last finish. The first error of either path stops both.
+func drainPaired(ctx context.Context, n, conc int, release, await [2]func(ctx context.Context, i int) error) ([2]time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var (
-		wg      sync.WaitGroup
-		relErr  error
-		waitErr error
+		took [2]time.Duration
+		wg   sync.WaitGroup
 	)
-	wg.Go(func() { _, _, relErr = drive(ctx, n, h.cfg.Concurrency, release) })
-	// Waiting costs a long poll each, not a task: many at once.
-	wg.Go(func() { _, _, waitErr = drive(ctx, n, 512, await) })
-	wg.Wait()
-	if relErr != nil {
-		return 0, relErr
+	start := time.Now()
+	for k := range 2 {
+		wg.Go(func() {
+			var inner sync.WaitGroup
+			for _, step := range []struct {
+				op   func(context.Context, int) error
+				conc int
+			}{{release[k], max(conc/2, 1)}, {await[k], 256}} {
+				inner.Go(func() {
+					if _, _, err := drive(ctx, n, step.conc, step.op); err != nil {
+						cancel(err)
+					}
+				})
+			}
+			inner.Wait()
+			took[k] = time.Since(start)
+		})
 	}
-	return time.Since(start), waitErr
+	wg.Wait()
+	return took, context.Cause(ctx)
 }
 
 // releaseReview lets casim decide certificate id's parked review now
@@ -219,10 +239,7 @@ func (h *harness) waitParked(ctx context.Context, orders []domain.Order) error {
 func (h *harness) again(ctx context.Context, call func(ctx context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := call(ctx)
-		var timeout *serviceerror.DeadlineExceeded
-		var unavailable *serviceerror.Unavailable
-		transient := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) || errors.As(err, &unavailable)
-		if err == nil || !transient || ctx.Err() != nil || attempt >= maxAttempts {
+		if err == nil || !isTransient(err) || ctx.Err() != nil || attempt >= maxAttempts {
 			return err
 		}
 		h.timeoutRetries.Add(1)
@@ -232,4 +249,12 @@ func (h *harness) again(ctx context.Context, call func(ctx context.Context) erro
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// isTransient reports whether err is Temporal not answering in time (a
+// timeout or Unavailable).
+func isTransient(err error) bool {
+	var timeout *serviceerror.DeadlineExceeded
+	var unavailable *serviceerror.Unavailable
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) || errors.As(err, &unavailable)
 }

@@ -30,6 +30,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Hidden: the harness runs this binary again as the baseline's worker
+	// process (bench.RunBaselineWorker), configured by its environment.
+	if len(os.Args) == 2 && os.Args[1] == bench.BaselineWorkerFlag {
+		if err := bench.RunBaselineWorker(ctx, os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -48,18 +57,23 @@ type options struct {
 
 func parse(args []string, getenv func(string) string, output io.Writer) (options, error) {
 	var (
-		o         options
-		workerEnv string
+		o          options
+		workerEnv  string
+		apiClients string
 	)
 	fs := flag.NewFlagSet("bench-e2e", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&o.cfg.Mode, "mode", bench.ModeAll, "throughput, waiting, callbacks or all")
-	fs.IntVar(&o.cfg.Refunds, "n", 300, "refunds per throughput round (and baseline workflows per baseline round)")
+	fs.StringVar(&o.cfg.Mode, "mode", bench.ModeAll, "throughput, waiting, callbacks, api or all")
+	fs.IntVar(&o.cfg.Refunds, "n", 300, "throughput: ops per path per paired round on average (a round is 2n ops, certflow refunds and baseline workflows at once)")
 	fs.IntVar(&o.cfg.Concurrency, "concurrency", 50, "refunds or callbacks in flight")
-	fs.IntVar(&o.cfg.Rounds, "rounds", 2, "rounds of certflow and of the baseline, alternating")
+	fs.IntVar(&o.cfg.Rounds, "rounds", 2, "paired rounds of certflow and the baseline (throughput, callbacks)")
 	fs.IntVar(&o.cfg.Waiting, "waiting", 2000, "refunds parked at the CA's review in the waiting mode")
 	fs.IntVar(&o.cfg.Callbacks, "callbacks", 2000, "callbacks per round in the callback mode")
 	fs.IntVar(&o.cfg.CallbackCertificates, "callback-certs", 200, "certificate workflows the callbacks are spread over")
+	fs.IntVar(&o.cfg.InFlight, "inflight", 2000, "api: refunds parked at the CA's review while the console API is measured (and baseline workflows parked)")
+	fs.StringVar(&apiClients, "api-clients", "50,200", "api: comma-separated numbers of concurrent clients each endpoint is measured at")
+	fs.IntVar(&o.cfg.APIRequests, "api-requests", 0, "api: requests per endpoint at each client count (each cancel, approve and refund POST takes an order of its own); 0: five times the largest client count (1000 at 200)")
+	fs.IntVar(&o.cfg.APIBackground, "api-background", 10, "api: background refunds run at once while measuring, to keep the worker busy (0: none)")
 	fs.StringVar(&o.cfg.Dir, "dir", ".bench", "state and logs (emptied first)")
 	fs.StringVar(&o.cfg.TemporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.StringVar(&workerEnv, "worker-env", getenv("BENCH_WORKER_ENV"), "space-separated NAME=value settings for the worker, e.g. CERTFLOW_STICKY_CACHE_SIZE=2000 (BENCH_WORKER_ENV)")
@@ -75,6 +89,13 @@ func parse(args []string, getenv func(string) string, output io.Writer) (options
 	}
 	o.cfg.WorkerEnv = strings.Fields(workerEnv)
 	o.cfg.ModuleDir = "."
+	var err error
+	if o.cfg.APIClients, err = bench.ParseCounts(apiClients); err != nil {
+		return o, fmt.Errorf("-api-clients %q: %w", apiClients, err)
+	}
+	if o.cfg.APIRequests == 0 {
+		o.cfg.APIRequests = bench.DefaultAPIRequests(o.cfg.APIClients)
+	}
 	return o, o.cfg.Validate()
 }
 
@@ -87,9 +108,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("run bench-e2e from the certflow repository root (make bench-e2e)")
 	}
 	hdr := bench.Header{Date: time.Now(), Machine: machine(), Commit: commit(), Go: runtime.Version(),
-		Command: strings.Join(append([]string{"bench-e2e"}, args[1:]...), " "), Load: loadAverage()}
+		Command: commandLine(args[1:]), Load: loadAverage()}
+	// This binary is the baseline's worker too (-baseline-worker): no
+	// build of its own.
+	if exe, err := os.Executable(); err == nil {
+		o.cfg.BaselineWorkerBin = exe
+	}
 	rep, runErr := bench.Run(ctx, o.cfg, stdout)
-	if rep == nil || (runErr != nil && len(rep.Throughput)+len(rep.Paths)+len(rep.Callbacks) == 0 && rep.Waiting == nil) {
+	if rep == nil || (runErr != nil && len(rep.Throughput)+len(rep.Paths)+len(rep.Callbacks) == 0 && rep.Waiting == nil && rep.API == nil) {
 		return runErr
 	}
 	if runErr != nil {
@@ -179,4 +205,17 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// commandLine is the command as a shell would take it back: arguments
+// that are empty or hold blanks or quotes are single-quoted.
+func commandLine(args []string) string {
+	parts := []string{"bench-e2e"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
 }

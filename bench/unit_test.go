@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestParseCountsReadsListsAndNamesTheBadItem(t *testing.T) {
+	for in, want := range map[string][]int{"50,200": {50, 200}, " 5 , 10 ": {5, 10}, "1": {1}} {
+		got, err := ParseCounts(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseCounts(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":       "empty list",
+		"50,":    "item 2 is empty",
+		"50,x":   `"x" is not a whole number`,
+		"0":      "0: must be at least 1",
+		"10,-3":  "-3: must be at least 1",
+		"1.5":    `"1.5" is not a whole number`,
+		" , 200": "item 1 is empty",
+	} {
+		if _, err := ParseCounts(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseCounts(%q): error %v, want one containing %q", in, err, want)
+		}
+	}
+}
+
+// The api mode's figures of one endpoint: nearest-rank p50 and p99, the
+// largest latency as max, the rate over the wall.
+func TestAPIPhasePercentilesAndMax(t *testing.T) {
+	var lat []time.Duration
+	for i := 1; i <= 200; i++ {
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	p := apiPhase(EndpointStatusGET, 50, lat, 2*time.Second)
+	if p.P50 != 100*time.Millisecond || p.P99 != 198*time.Millisecond || p.Max != 200*time.Millisecond {
+		t.Errorf("p50 %s p99 %s max %s, want 100ms 198ms 200ms", p.P50, p.P99, p.Max)
+	}
+	if p.Count != 200 || p.PerSec != 100 || p.Clients != 50 {
+		t.Errorf("count %d rate %f clients %d", p.Count, p.PerSec, p.Clients)
+	}
+	if one := apiPhase(EndpointCancel, 1, []time.Duration{7}, time.Second); one.P50 != 7 || one.P99 != 7 || one.Max != 7 {
+		t.Errorf("one request: %+v", one)
+	}
+	if none := apiPhase(EndpointCancel, 1, nil, 0); none.P50 != 0 || none.PerSec != 0 {
+		t.Errorf("no requests: %+v", none)
+	}
+}
+
+// driveTimed keeps the latency each op reports (the refund POST times
+// only its POST, not the PUT before it), not the op's own duration.
+func TestDriveTimedKeepsReportedLatency(t *testing.T) {
+	lat, _, err := driveTimed(context.Background(), 10, 3, func(_ context.Context, i int) (time.Duration, error) {
+		time.Sleep(time.Millisecond)
+		return time.Duration(i), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range lat {
+		if d != time.Duration(i) {
+			t.Fatalf("latency %d = %d, want %d", i, d, i)
+		}
+	}
+	_, _, err = driveTimed(context.Background(), 10, 3, func(_ context.Context, i int) (time.Duration, error) {
+		if i == 4 {
+			return 0, errors.New("refused")
+		}
+		return 1, nil
+	})
+	if err == nil || err.Error() != "refused" {
+		t.Errorf("error %v, want the op's", err)
+	}
+}
+
+// drainPaired releases and awaits every item of both paths from one
+// start, each path on half the release slots, and times each path to its
+// own last finish.
+func TestDrainPairedSplitsSlotsAndTimesEachPath(t *testing.T) {
+	var running, most [2]atomic.Int64
+	var released, awaited [2]atomic.Int64
+	release := func(k int, d time.Duration) func(context.Context, int) error {
+		return func(context.Context, int) error {
+			n := running[k].Add(1)
+			for m := most[k].Load(); n > m && !most[k].CompareAndSwap(m, n); m = most[k].Load() {
+			}
+			time.Sleep(d)
+			running[k].Add(-1)
+			released[k].Add(1)
+			return nil
+		}
+	}
+	await := func(k int) func(context.Context, int) error {
+		return func(context.Context, int) error { awaited[k].Add(1); return nil }
+	}
+	took, err := drainPaired(context.Background(), 20, 4,
+		[2]func(context.Context, int) error{release(0, 10*time.Millisecond), release(1, time.Millisecond)},
+		[2]func(context.Context, int) error{await(0), await(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 2 {
+		if released[k].Load() != 20 || awaited[k].Load() != 20 {
+			t.Errorf("path %d: %d released, %d awaited, want 20 each", k, released[k].Load(), awaited[k].Load())
+		}
+		if m := most[k].Load(); m > 2 {
+			t.Errorf("path %d ran %d releases at once, want at most half of 4", k, m)
+		}
+	}
+	if took[0] <= took[1] {
+		t.Errorf("slow path took %s, fast path %s: want the slow one longer", took[0], took[1])
+	}
+	_, err = drainPaired(context.Background(), 20, 4,
+		[2]func(context.Context, int) error{func(context.Context, int) error { return errors.New("casim down") }, release(1, 0)},
+		[2]func(context.Context, int) error{await(0), await(1)})
+	if err == nil || !strings.Contains(err.Error(), "casim down") {
+		t.Errorf("error %v, want the failing release's", err)
+	}
+}
+
+func TestPerRoundListsEveryRoundWithItsRatio(t *testing.T) {
+	phases := []Phase{
+		{Name: PhaseCertflow, Round: 1, PerSec: 1}, {Name: PhaseBaseline, Round: 1, PerSec: 2},
+		{Name: PhaseCertflow, Round: 2, PerSec: 3}, {Name: PhaseBaseline, Round: 2, PerSec: 4},
+		{Name: PhaseCertflow, Round: 3, PerSec: 5}, // its baseline half missing
+	}
+	got := perRound(phases, PhaseCertflow, PhaseBaseline, func(p Phase) float64 { return p.PerSec })
+	want := "round 1: 1.00 / 2.00 (0.50×); round 2: 3.00 / 4.00 (0.75×)"
+	if got != want {
+		t.Errorf("perRound = %q, want %q", got, want)
+	}
+	if got := perRound(nil, PhaseCertflow, PhaseBaseline, func(p Phase) float64 { return p.PerSec }); got != "—" {
+		t.Errorf("no rounds: %q", got)
+	}
+}
+
+func TestAPITargetJudgesOnlyAtTheIssuesSize(t *testing.T) {
+	full := &API{InFlight: 2000}
+	for _, c := range []struct {
+		a    *API
+		p    APIPhase
+		want string
+	}{
+		{full, APIPhase{Clients: 200, P99: 499 * time.Millisecond}, "met"},
+		{full, APIPhase{Clients: 200, P99: 500 * time.Millisecond}, "**not met**"},
+		{full, APIPhase{Clients: 50, P99: time.Second}, "—"},
+		{&API{InFlight: 20}, APIPhase{Clients: 200, P99: time.Millisecond}, "n/a (measured with 20 in flight)"},
+	} {
+		if _, got := apiTarget(c.a, c.p, targetRefundPOSTP99); got != c.want {
+			t.Errorf("%d clients, %d in flight, p99 %s: %q, want %q", c.p.Clients, c.a.InFlight, c.p.P99, got, c.want)
+		}
+	}
+}
+
+// apiReport is a well-formed api report at the issue's sizes.
+func apiReport(clients ...int) *Report {
+	a := &API{InFlight: 2000, AwaitingApproval: 8000, BaselineParked: 2000, Park: time.Minute, Requests: 10, Background: 2,
+		BackgroundDone: 30, BackgroundWall: time.Minute}
+	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20}}
+	for _, c := range clients {
+		for _, e := range APIEndpoints {
+			p99 := 100 * time.Millisecond
+			if e == EndpointRefundPOST {
+				p99 = 600 * time.Millisecond
+			}
+			a.Phases = append(a.Phases, APIPhase{Endpoint: e, Clients: c, Count: 10, Wall: time.Second, PerSec: 10,
+				P50: 10 * time.Millisecond, P99: p99, Max: p99 + time.Millisecond, Usages: u})
+		}
+	}
+	return &Report{Config: Config{Mode: ModeAPI, InFlight: 2000, APIClients: clients, APIRequests: 10}, API: a}
+}
+
+func TestAPIMarkdownTableAndTargets(t *testing.T) {
+	md := apiReport(50, 200).Markdown(Header{Date: time.Now(), Machine: "m", Commit: "c", Command: "bench-e2e -mode api", Load: "0.10 0.20 0.30"})
+	for _, want := range []string{
+		"- load average at start: 0.10 0.20 0.30",
+		"- command: `bench-e2e -mode api`",
+		"2000 refunds parked at the CA's review and 8000 GW-4 refunds awaiting approval",
+		"| refund POST | 200 | 10 ms | 600 ms | 601 ms | ExecuteWorkflow | 10 ms | 100 ms | 101 ms | 6.00× | p99 < 500 ms at 200 clients, 2000 in flight | **not met** |",
+		"| status GET | 200 | 10 ms | 100 ms | 101 ms | DescribeWorkflowExecution | 10 ms | 100 ms | 101 ms | 1.00× | p99 < 200 ms at 200 clients, 2000 in flight | met |",
+		"| status GET | 50 | 10 ms | 100 ms | 101 ms | DescribeWorkflowExecution |",
+		"| list GET | 200 | 10 ms | 100 ms | 101 ms | DescribeWorkflowExecution |",
+		"| approve | 200 | 10 ms | 100 ms | 101 ms | — | — | — | — | — | — | — |",
+		"| cancel | 50 |",
+		"| ExecuteWorkflow | 50 | 10 | 1000 ms | 10.0 | 10 ms | 100 ms | 101 ms | 0 | 0.50 | 1 MB | 0.10 | 1 MB | 0.00 | 1 MB |",
+		"(30 finished in 60.0 s, 0.50/s)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| what | certflow |") {
+		t.Errorf("an api-only report has an empty summary table:\n%s", md)
+	}
+	md = apiReport(5).Markdown(Header{Date: time.Now()})
+	if !strings.Contains(md, "were not judged: 200 clients were not measured") {
+		t.Errorf("a run without 200 clients does not say the targets were not judged:\n%s", md)
+	}
+}
+
+func TestCheckRefusesMalformedAPIFigures(t *testing.T) {
+	if err := apiReport(50, 200).Check(); err != nil {
+		t.Fatalf("well-formed api report refused: %v", err)
+	}
+	for name, spoil := range map[string]func(r *Report){
+		"missing":         func(r *Report) { r.API = nil },
+		"missing phase":   func(r *Report) { r.API.Phases = r.API.Phases[1:] },
+		"max below p99":   func(r *Report) { r.API.Phases[2].Max = time.Millisecond },
+		"short count":     func(r *Report) { r.API.Phases[3].Count = 9 },
+		"wrong in flight": func(r *Report) { r.API.InFlight = 20 },
+		"no baseline RSS": func(r *Report) { r.API.Phases[0].BaselineWorker.RSS = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := apiReport(50, 200)
+			spoil(r)
+			if r.Check() == nil {
+				t.Error("malformed report accepted")
+			}
+		})
+	}
+}
+
+// The throughput section reports every paired round, not only the mean,
+// and the baseline worker's usage beside certflow's.
+func TestMarkdownReportsEveryRoundAndTheBaselineWorker(t *testing.T) {
+	u := Usage{CPU: 0.25, RSS: 40 << 20}
+	r := &Report{Config: Config{Mode: ModeThroughput, Rounds: 2, Refunds: 5, Concurrency: 10}, Throughput: []Phase{
+		{Name: PhaseCertflow, Round: 1, Count: 4, Wall: time.Second, PerSec: 4, P50: time.Second, P99: time.Second, BaselineWorker: u},
+		{Name: PhaseBaseline, Round: 1, Count: 6, Wall: time.Second, PerSec: 6, P50: time.Second / 2, P99: time.Second, BaselineWorker: u},
+		{Name: PhaseCertflow, Round: 2, Count: 5, Wall: time.Second, PerSec: 5, P50: time.Second, P99: time.Second, BaselineWorker: u},
+		{Name: PhaseBaseline, Round: 2, Count: 5, Wall: time.Second, PerSec: 5, P50: time.Second / 2, P99: time.Second, BaselineWorker: u},
+	}, Paths: []PathEvents{{Path: PathIssued, Total: 39, Workflows: []WorkflowEvents{{WorkflowID: "refund/x", Events: 39, ByType: map[string]int{"X": 39}}}}}}
+	md := r.Markdown(Header{Date: time.Now()})
+	for _, want := range []string{
+		"both at once, 5 in flight each, 10 ops a round (mean of 2 paired rounds) | 4.50 | 5.50 wf/s | 0.82×",
+		"| … each round: /s | round 1: 4.00 / 6.00 (0.67×); round 2: 5.00 / 5.00 (1.00×) |",
+		"| … each round: p50 | round 1: 1.00 / 0.50 (2.00×); round 2: 1.00 / 0.50 (2.00×) |",
+		"| baseline worker CPU | baseline worker RSS |",
+		"| certflow | 2 | 5 | 1000 ms | 5.00 | 1000 ms | 1000 ms | 0.00 | 0 MB | 0.00 | 0 MB | 0.25 | 40 MB |",
+		"Review timing: the CA simulator answers each revocation review at once",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// The api mode's plan: the parked and GW-4 orders are registered before
+// the worker starts, the POSTs' orders are not (the clients PUT them);
+// the parked and the POSTed refunds' reviews are held by the CA.
+func TestPlanAPIOrders(t *testing.T) {
+	p := newPlan(Config{Mode: ModeAPI, InFlight: 3, APIClients: []int{5, 2}, APIRequests: 4}, time.Now())
+	all := map[string]bool{}
+	for _, o := range p.all() {
+		all[o.ID] = true
+	}
+	if len(all) != 3+2*2*4 {
+		t.Errorf("%d orders registered, want 3 parked + 16 GW-4", len(all))
+	}
+	for _, c := range []int{2, 5} {
+		if len(p.apiPost[c]) != 4 || len(p.apiApprove[c]) != 4 || len(p.apiCancel[c]) != 4 {
+			t.Errorf("%d clients: %d posts, %d approvals, %d cancels, want 4 each", c, len(p.apiPost[c]), len(p.apiApprove[c]), len(p.apiCancel[c]))
+		}
+		for _, o := range p.apiPost[c] {
+			if all[o.ID] {
+				t.Errorf("POST order %s registered before the run", o.ID)
+			}
+			if p.behaviours()[o.Certificates[0].ID].Revocation != "never" {
+				t.Errorf("POST order %s: its review is not held", o.ID)
+			}
+		}
+		for _, o := range p.apiApprove[c] {
+			if o.Usage == nil || o.Usage.GRCQConsumed == 0 {
+				t.Errorf("approve order %s would not await approval (GW-4): %+v", o.ID, o.Usage)
+			}
+		}
+	}
+	if got := len(p.behaviours()); got != 3+2*4 {
+		t.Errorf("%d reviews held, want 3 parked + 8 POSTed", got)
+	}
+}
