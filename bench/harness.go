@@ -482,9 +482,10 @@ func (h *harness) startInProcess(ctx context.Context) error {
 		// lifted: the run measures certflow, not DefaultRateLimit, which
 		// would hold one console token to 50 requests/s. A deployment
 		// sets the limit its console backend's traffic needs.
-		RateLimit:      unlimited,
-		WebhookSecrets: [][]byte{h.secret},
-		Logger:         zap.NewNop(),
+		RateLimit:         unlimited,
+		CallbackRateLimit: unlimited,
+		WebhookSecrets:    [][]byte{h.secret},
+		Logger:            zap.NewNop(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the gateway: %w", err)

@@ -104,11 +104,11 @@ type Server struct {
 	limiter *limiter
 	// callbacks limits the CA's callbacks per client address.
 	callbacks *limiter
-	verify  *webhook.Verifier
-	maxBody int64
-	now     func() time.Time
-	log     *zap.Logger
-	mux     *http.ServeMux
+	verify    *webhook.Verifier
+	maxBody   int64
+	now       func() time.Time
+	log       *zap.Logger
+	mux       *http.ServeMux
 }
 
 // New checks cfg and builds a Server.
