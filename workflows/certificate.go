@@ -320,10 +320,9 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		return
 	}
 	if statemachine.IsConsoleAction(op.event) {
-		actx := withOptions(ctx, caOptions)
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
 		var rec activities.ActionReceipt
-		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
+		if err := firstAttempt(ctx, caFirstOptions, caOptions, a.CertificateAction, in, &rec); err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
 			return
@@ -479,7 +478,7 @@ func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transi
 			break
 		}
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
-		if err := workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, nil); err != nil {
+		if err := firstAttempt(ctx, caFirstOptions, caOptions, a.CertificateAction, in, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
 			break
 		}

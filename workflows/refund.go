@@ -690,10 +690,7 @@ func (r *refund) pay(ctx workflow.Context) {
 func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (activities.PayoutReceipt, bool, error) {
 	first := true
 	for {
-		opts := payOptions
-		if first {
-			opts = payFirstOptions
-		}
+
 		// The first attempt answers within payFirstOptions' minute; its
 		// failure shows the wait on the payment provider (RefundStatus
 		// paying) at once, and on the happy path the next write is the
@@ -702,7 +699,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 		// (awaitWithTimeout), and the three measured paths keep their
 		// budgets (eventcount_test.go). The store record is written.
 		r.payingFirst = first
-		rec, paid, err := r.payOnce(ctx, b, opts)
+		rec, paid, err := r.payOnce(ctx, b, first)
 		r.payingFirst = false
 		if err == nil || !isInfraFailure(errorType(err)) {
 			if failing {
@@ -740,14 +737,22 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 	}
 }
 
-func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (activities.PayoutReceipt, bool, error) {
+// payOnce pays: the first attempt alone as a local activity
+// (payFirstOptions), a later one as a durable activity with payOptions'
+// retries.
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first bool) (activities.PayoutReceipt, bool, error) {
 	var rec activities.PayoutReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
 	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID,
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
-	err := workflow.ExecuteActivity(withOptions(ctx, opts), a.Pay, req).Get(ctx, &rec)
+	var err error
+	if first {
+		err = workflow.ExecuteLocalActivity(withLocalOptions(ctx, payFirstOptions), a.Pay, req).Get(ctx, &rec)
+	} else {
+		err = workflow.ExecuteActivity(withOptions(ctx, payOptions), a.Pay, req).Get(ctx, &rec)
+	}
 	return rec, err == nil, err
 }
 
