@@ -48,7 +48,6 @@ import (
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/procs"
 	"github.com/certflow/certflow/internal/temporalx"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/workflows"
@@ -474,7 +473,7 @@ func (h *harness) startInProcess(ctx context.Context) error {
 	}
 	srv, err := gateway.New(gateway.Config{
 		Workflows: gateway.NewTemporal(h.tc),
-		Orders:    wiring.StoreOrders{DB: h.db},
+		Orders:    h.db,
 		Judge:     gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}),
 		Validate:  intake.Validator{Registry: reg}.Validate,
 		Tokens:    tokens,

@@ -98,7 +98,6 @@ var packages = map[string]string{
 	"internal/app":         "support",
 	"internal/app/program": "support",
 	"internal/cli":         "support",
-	"internal/wiring":      "support",
 
 	"store":            "store",
 	"store/dialect":    "store",
@@ -158,8 +157,6 @@ var exceptions = map[[2]string]string{
 	{"internal/app", "activities"}:           "the shared builder builds the policy registry (activities.RegistryPolicies)",
 	{"internal/app", "activities/payclient"}: "the shared builder builds the payment client for the worker",
 	{"internal/app", "workflows"}:            "the shared builder checks workflows.SearchAttributeTypes on Temporal",
-	{"internal/wiring", "gateway"}:           "converts the gateway's copies of the ports' order-list types",
-	{"internal/wiring", "store"}:             "serves those copies from the store",
 	{"gateway", "activities"}:                "activities.RefundRecord (an alias of ports') and activities.Policies for PolicyJudge",
 }
 

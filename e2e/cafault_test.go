@@ -24,7 +24,6 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -105,7 +104,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: wiring.StoreOrders{DB: f.db}, Judge: gateway.PolicyJudge(pols),
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: f.db, Judge: gateway.PolicyJudge(pols),
 		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)

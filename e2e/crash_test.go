@@ -27,7 +27,6 @@ import (
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
 	"github.com/certflow/certflow/internal/temporalx"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
@@ -369,7 +368,7 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: wiring.StoreOrders{DB: db},
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: db,
 		Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
 		Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
 	if err != nil {

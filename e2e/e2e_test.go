@@ -37,7 +37,6 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -121,7 +120,7 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: wiring.StoreOrders{DB: s.db}, Judge: gateway.PolicyJudge(pols),
+	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: s.db, Judge: gateway.PolicyJudge(pols),
 		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,6 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
@@ -206,7 +205,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = gdb.Close() })
-		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(srv.Client()), Orders: wiring.StoreOrders{DB: gdb},
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(srv.Client()), Orders: gdb,
 			Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
 			Tokens: tokens, WebhookSecrets: [][]byte{[]byte("pg-test-webhook-secret-0123456789")}, Logger: zap.NewNop(),
 			// One test client sends hundreds of requests a second.

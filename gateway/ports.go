@@ -130,46 +130,26 @@ type Events interface {
 
 var _ Events = ports.Outbox(nil)
 
-// OrderFilter selects orders for Orders.ListOrders; zero fields select all.
-// Its fields are those of the store's filter, in the same order, so the
-// store's type converts to and from it.
-type OrderFilter struct {
-	// RefundState is a statemachine.OrderState, or NoRefund.
-	RefundState string         `json:"refund_state,omitempty"`
-	Product     domain.Product `json:"product,omitempty"`
-	// WaitingOn, Escalated and Outcome: see ports.OrderFilter.
-	WaitingOn domain.WaitKind `json:"waiting_on,omitempty"`
-	Escalated *bool           `json:"escalated,omitempty"`
-	Outcome   string          `json:"outcome,omitempty"`
-	// Limit is the page size, 1 to MaxPageSize (the gateway fills in
-	// DefaultPageSize).
-	Limit int `json:"limit,omitempty"`
-	// Cursor is the Next of the previous page.
-	Cursor string `json:"cursor,omitempty"`
-}
+// The list types are the ports' own (one type per concept): the store
+// implements Orders as it is, with no adapter.
+type (
+	// OrderFilter selects orders for Orders.ListOrders; zero fields select
+	// all (ports.OrderFilter).
+	OrderFilter = ports.OrderFilter
+	// OrderPage is one page of orders, newest first.
+	OrderPage = ports.OrderPage
+	// OrderSummary is an order with its refund record, if it has one.
+	OrderSummary = ports.OrderSummary
+)
 
 // NoRefund, as OrderFilter.RefundState, selects the orders without a refund.
-const NoRefund = "none"
+const NoRefund = ports.NoRefund
 
 // Page sizes of GET /v1/orders.
 const (
-	DefaultPageSize = 50
-	MaxPageSize     = 500
+	DefaultPageSize = ports.DefaultPageSize
+	MaxPageSize     = ports.MaxPageSize
 )
-
-// OrderPage is one page of orders, newest first.
-type OrderPage struct {
-	Orders []OrderSummary `json:"orders"`
-	// Next is the cursor of the following page; empty on the last page.
-	Next string `json:"next,omitempty"`
-}
-
-// OrderSummary is an order with its refund record, if it has one. Its
-// fields are those of the store's summary, so the types convert.
-type OrderSummary struct {
-	Order  domain.Order             `json:"order"`
-	Refund *activities.RefundRecord `json:"refund,omitempty"`
-}
 
 // Judge decides whether a refund request would be granted now, without
 // side effects: the console shows or hides the Refund button with it.

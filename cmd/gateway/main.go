@@ -41,7 +41,6 @@ import (
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
-	"github.com/certflow/certflow/internal/wiring"
 	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/ports"
@@ -163,7 +162,7 @@ func (m *Main) handler() (http.Handler, error) {
 	tw := gateway.NewTemporal(a.Temporal)
 	g, err := gateway.New(gateway.Config{
 		Workflows:        tw,
-		Orders:           wiring.StoreOrders{DB: a.Store},
+		Orders:           a.Store,
 		Judge:            gateway.PolicyJudge(a.Policies),
 		Validate:         intake.Validator{Registry: a.Policies.Registry}.Validate,
 		Tokens:           m.Config.Tokens,
