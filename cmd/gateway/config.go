@@ -52,7 +52,7 @@ type Config struct {
 
 var gatewaySettings = []app.Setting{
 	app.Set("addr", "CERTFLOW_GATEWAY_ADDR", ":8080", "listen address of the API, /metrics, /healthz and /readyz"),
-	app.Set("tokens-file", gateway.EnvTokensFile, "", "file of the console API's tokens, one subject:role:secret (or subject:role:sha256:HEX) a line (docs/console-api.md)"),
+	app.Set("tokens-file", gateway.EnvTokensFile, "", "file of the console API's tokens, one 'subject role secret' (or 'subject role sha256:HEX') a line, separated by blanks (docs/console-api.md)"),
 	app.Set("tokens", gateway.EnvTokens, "", "comma-separated console API tokens subject:role:secret or subject:role:sha256:HEX (with or instead of the file; prefer the environment or the file)"),
 	app.Set("webhook-secrets", "CERTFLOW_WEBHOOK_SECRETS", "", "comma-separated whsec_<base64> secrets verifying CA callbacks, newest first (required; prefer the environment or the file)"),
 	app.Set("webhook-tolerance", "CERTFLOW_WEBHOOK_TOLERANCE", "5m", "largest accepted distance of a callback's timestamp from now"),
