@@ -30,6 +30,10 @@ type Activities struct {
 	Payments Payments
 	Store    Store
 	Policies Policies
+	// Runs tells whether a holder's workflow still runs, so a would-be
+	// holder can take over a hold its holder left behind (holds.go). Nil:
+	// no take-over, a hold is only ever handed over or released.
+	Runs Runs
 	// ReviewPoll is how often a refund asks the CA about a revocation
 	// review still open (zero: DefaultReviewPoll). It reaches workflows
 	// through PolicyBundle, recorded in their history.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -37,6 +36,8 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/intake"
+	"github.com/certflow/certflow/internal/temporalx"
+	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
@@ -65,6 +66,8 @@ type system struct {
 	acts *activities.Activities
 	// address is the dev server's frontend (host:port).
 	address string
+	// pay is the payment simulator (what the provider paid).
+	pay *paysim.Sim
 }
 
 // start starts the whole system with one unversioned worker.
@@ -146,6 +149,7 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pay.Close() })
+	s.pay = pay
 	paySrv := httptest.NewServer(pay.Handler())
 	t.Cleanup(paySrv.Close)
 	payments, err := payclient.New(payclient.Config{BaseURL: paySrv.URL, Token: caToken})
@@ -153,7 +157,8 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 		t.Fatal(err)
 	}
 
-	s.acts = &activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond}
+	s.acts = &activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond,
+		Runs: temporalx.WorkflowRuns{Client: s.temporal}}
 	return s
 }
 

@@ -87,6 +87,25 @@ type Holds interface {
 	// CertificateHolder returns who holds certID ("" when nobody does). An
 	// unknown certificate is errs.NotFound.
 	CertificateHolder(ctx context.Context, certID string) (string, error)
+	// CertificateHold returns who holds certID with the hold's sequence
+	// number. An unknown certificate is errs.NotFound.
+	CertificateHold(ctx context.Context, certID string) (Hold, error)
+	// TakeOverCertificate makes holder the one writer of certID in place of
+	// dead, a holder whose workflow no longer runs, when dead still holds
+	// it with the same sequence number (nobody, not even a new run of
+	// dead's workflow ID, took it since it was read): one compare-and-set.
+	// It returns who holds the certificate after the call. An unknown
+	// certificate is errs.NotFound; an empty certID, holder or dead holder
+	// is errs.Invalid.
+	TakeOverCertificate(ctx context.Context, certID, holder string, dead Hold) (string, error)
+}
+
+// Hold is a certificate's holder as read at one moment: Seq counts the
+// holds ever taken of the certificate (a holder taking its own hold again
+// included), so a take-over that names it cannot take a hold taken since.
+type Hold struct {
+	Holder string `json:"holder"`
+	Seq    int64  `json:"seq"`
 }
 
 // Ledger is certflow's own record of the refunds it pays out, kept before

@@ -293,6 +293,8 @@ type FakeStore struct {
 	payouts map[string]ports.Payout
 	// holders names each held certificate's one writer (absent: nobody).
 	holders map[string]string
+	// holdSeqs counts the holds taken of each certificate (ports.Hold).
+	holdSeqs map[string]int64
 	// batches are the SaveRecords calls, each one transaction in a store.
 	batches []ports.Records
 }
@@ -300,7 +302,7 @@ type FakeStore struct {
 // NewFakeStore returns a store holding the given orders.
 func NewFakeStore(orders ...domain.Order) *FakeStore {
 	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{},
-		payouts: map[string]ports.Payout{}, holders: map[string]string{}}
+		payouts: map[string]ports.Payout{}, holders: map[string]string{}, holdSeqs: map[string]int64{}}
 	for _, o := range orders {
 		s.orders[o.ID] = o
 	}
@@ -476,6 +478,7 @@ func (s *FakeStore) HoldCertificate(_ context.Context, certID, holder, from stri
 	switch now := s.holders[certID]; now {
 	case "", holder, from:
 		s.holders[certID] = holder
+		s.holdSeqs[certID]++
 		return holder, nil
 	default:
 		return now, nil
@@ -508,6 +511,40 @@ func (s *FakeStore) CertificateHolder(_ context.Context, certID string) (string,
 	defer s.mu.Unlock()
 	if !s.hasCertificate(certID) {
 		return "", errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	return s.holders[certID], nil
+}
+
+// CertificateHold returns who holds certID and the hold's sequence number.
+func (s *FakeStore) CertificateHold(_ context.Context, certID string) (ports.Hold, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCertificate(certID) {
+		return ports.Hold{}, errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	return ports.Hold{Holder: s.holders[certID], Seq: s.holdSeqs[certID]}, nil
+}
+
+// TakeOverCertificate makes holder the one writer of certID in place of
+// dead when dead still holds it with the same sequence number, and returns
+// who holds it after the call (the store's compare-and-set).
+func (s *FakeStore) TakeOverCertificate(_ context.Context, certID, holder string, dead ports.Hold) (string, error) {
+	switch {
+	case certID == "":
+		return "", errs.E(errs.Invalid, "taking a certificate over needs its ID")
+	case holder == "":
+		return "", errs.E(errs.Invalid, "certificate %s: the holder is empty", certID)
+	case dead.Holder == "":
+		return "", errs.E(errs.Invalid, "certificate %s: the holder to take over from is empty", certID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCertificate(certID) {
+		return "", errs.E(errs.NotFound, "certificate %s not found", certID)
+	}
+	if s.holders[certID] == dead.Holder && s.holdSeqs[certID] == dead.Seq {
+		s.holders[certID] = holder
+		s.holdSeqs[certID]++
 	}
 	return s.holders[certID], nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 )
 
 // HoldCertificate makes holder the one writer of certificate certID when
@@ -25,9 +26,58 @@ func (db *DB) HoldCertificate(ctx context.Context, certID, holder, from string) 
 	}
 	var now string
 	err := db.write(ctx, "holding certificate", func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE certificates SET holder = ?1 WHERE id = ?2 AND holder IN ('', ?1, ?3)",
+		if _, err := tx.ExecContext(ctx, "UPDATE certificates SET holder = ?1, hold_seq = hold_seq + 1 WHERE id = ?2 AND holder IN ('', ?1, ?3)",
 			holder, certID, from); err != nil {
 			return dbError(err, "holding certificate %s for %s", certID, holder)
+		}
+		var err error
+		now, err = holderTx(ctx, tx, certID)
+		return err
+	})
+	return now, err
+}
+
+// CertificateHold returns who holds certID and the hold's sequence number
+// (ports.Hold): what a take-over names. An unknown certificate is
+// errs.NotFound.
+func (db *DB) CertificateHold(ctx context.Context, certID string) (ports.Hold, error) {
+	var h ports.Hold
+	err := db.read(ctx, "reading certificate hold", func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, "SELECT holder, hold_seq FROM certificates WHERE id = ?", certID).Scan(&h.Holder, &h.Seq)
+		if err == sql.ErrNoRows {
+			return errs.E(errs.NotFound, "certificate %s not found", certID)
+		}
+		if err != nil {
+			return dbError(err, "reading the hold of certificate %s", certID)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// TakeOverCertificate makes holder the one writer of certID in place of
+// dead, a holder whose workflow the caller found closed, provided the hold
+// is still the one the caller read before it asked (dead.Holder with
+// dead.Seq): one compare-and-set UPDATE, like HoldCertificate, so of
+// would-be holders taking over one dead holder exactly one wins, and a
+// new run of the dead holder's workflow ID that took its hold again
+// meanwhile (hold_seq moved on) keeps it. It returns who holds the
+// certificate after the call. An unknown certificate is errs.NotFound; an
+// empty certID, holder or dead holder is errs.Invalid.
+func (db *DB) TakeOverCertificate(ctx context.Context, certID, holder string, dead ports.Hold) (string, error) {
+	switch {
+	case certID == "":
+		return "", errs.E(errs.Invalid, "taking a certificate over needs its ID")
+	case holder == "":
+		return "", errs.E(errs.Invalid, "certificate %s: the holder is empty", certID)
+	case dead.Holder == "":
+		return "", errs.E(errs.Invalid, "certificate %s: the holder to take over from is empty", certID)
+	}
+	var now string
+	err := db.write(ctx, "taking certificate over", func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE certificates SET holder = ?1, hold_seq = hold_seq + 1 WHERE id = ?2 AND holder = ?3 AND hold_seq = ?4",
+			holder, certID, dead.Holder, dead.Seq); err != nil {
+			return dbError(err, "taking certificate %s over from %s for %s", certID, dead.Holder, holder)
 		}
 		var err error
 		now, err = holderTx(ctx, tx, certID)

@@ -32,6 +32,7 @@ import (
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/app/program"
+	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -110,7 +111,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}))
 	workflows.Register(m.worker)
 	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.app.Store, Policies: m.app.Policies,
-		ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.Payments.PollInterval})
+		Runs: temporalx.WorkflowRuns{Client: m.app.Temporal}, ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.Payments.PollInterval})
 	if err := m.worker.Start(); err != nil {
 		m.worker = nil
 		return fmt.Errorf("starting worker: %w", err)

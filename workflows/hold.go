@@ -26,7 +26,11 @@ import (
 // first) is commanded through that workflow. As the refund ends it lets
 // go (letGo): a certificate with a CA result still to come (an open
 // review) is handed over to a certificate workflow, the others are
-// released.
+// released. A holder that ended without letting go (terminated, failed)
+// loses its holds to the next would-be holder, which takes them over once
+// Temporal says the holder's workflow is closed (activities.HoldCertificates,
+// docs/storage-and-payments.md "Orphaned holds"); a new run of the same
+// workflow ID (a new refund of the order, a reset) is the same holder.
 //
 // A CA callback reaches the holder by one route (gateway/callbacks.go
 // deliver):
