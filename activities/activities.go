@@ -60,11 +60,20 @@ type PolicyBundle struct {
 // refund ledger paid out for the order counts as already refunded (M-3): a
 // refund after a paid one is refused by the rules, not by the payment.
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (domain.Order, error) {
+	return a.loadOrder(ctx, orderID, "")
+}
+
+// loadOrder is LoadOrder for the refund refundRun (its workflow's first
+// run ID; "" for none): the payouts it reserved itself are not counted as
+// refunded before it, so a refund that judges again after it paid (its
+// first workflow task lost and run again, or a reset) is not refused by
+// its own payment.
+func (a *Activities) loadOrder(ctx context.Context, orderID, refundRun string) (domain.Order, error) {
 	o, err := a.Store.GetOrder(ctx, orderID)
 	if err != nil {
 		return domain.Order{}, toApplicationError(fmt.Errorf("loading order %s: %w", orderID, err))
 	}
-	paid, err := a.Store.RefundedAmount(ctx, orderID)
+	paid, err := a.Store.RefundedByOthers(ctx, orderID, refundRun)
 	if err != nil {
 		return domain.Order{}, toApplicationError(fmt.Errorf("reading payouts of order %s: %w", orderID, err))
 	}

@@ -20,6 +20,9 @@ type Judgement struct {
 type HoldJudgementInput struct {
 	OrderID string `json:"order_id"`
 	Holder  string `json:"holder"`
+	// RefundRun is the refund's first run ID: its own payouts are not
+	// counted as refunded before it (ports.Ledger.RefundedByOthers).
+	RefundRun string `json:"refund_run,omitempty"`
 }
 
 // HeldJudgement is a Judgement and, per certificate of the order not yet
@@ -35,7 +38,7 @@ type HeldJudgement struct {
 // refund needs before it releases them, in one local activity (one
 // marker). Each hold is the store's compare-and-set, so a retry is safe.
 func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (HeldJudgement, error) {
-	o, err := a.LoadOrder(ctx, in.OrderID)
+	o, err := a.loadOrder(ctx, in.OrderID, in.RefundRun)
 	if err != nil {
 		return HeldJudgement{}, err
 	}
@@ -51,7 +54,7 @@ func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (He
 			return HeldJudgement{}, err
 		}
 	}
-	if out.Judgement, err = a.LoadJudgement(ctx, in.OrderID); err != nil {
+	if out.Judgement, err = a.loadJudgement(ctx, in.OrderID, in.RefundRun); err != nil {
 		return HeldJudgement{}, err
 	}
 	return out, nil
@@ -62,7 +65,12 @@ func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (He
 // millisecond-long local reads, so workflows run it as a local activity:
 // one marker in history instead of two activity round trips.
 func (a *Activities) LoadJudgement(ctx context.Context, orderID string) (Judgement, error) {
-	o, err := a.LoadOrder(ctx, orderID)
+	return a.loadJudgement(ctx, orderID, "")
+}
+
+// loadJudgement is LoadJudgement for the refund refundRun (loadOrder).
+func (a *Activities) loadJudgement(ctx context.Context, orderID, refundRun string) (Judgement, error) {
+	o, err := a.loadOrder(ctx, orderID, refundRun)
 	if err != nil {
 		return Judgement{}, err
 	}

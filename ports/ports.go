@@ -137,6 +137,12 @@ type Ledger interface {
 	// order's own already refunded amount, what M-3 counts as refunded
 	// when a later refund is judged. An unknown order is errs.NotFound.
 	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
+	// RefundedByOthers is RefundedAmount without the payouts refundRun
+	// reserved (PayoutRequest.RefundRun): what a refund that judges again
+	// (its first workflow task, which may have paid, was lost and runs
+	// again; or it was reset) counts as refunded before it. An empty
+	// refundRun counts every payout.
+	RefundedByOthers(ctx context.Context, orderID, refundRun string) (decimal.Decimal, error)
 }
 
 // PayoutRequest is one refund payment.
@@ -148,6 +154,9 @@ type PayoutRequest struct {
 	GiftCard       money.Amount       `json:"gift_card"`
 	BenefitPoints  int64              `json:"benefit_points"`
 	Destination    domain.Destination `json:"destination"`
+	// RefundRun names the refund that asks: its workflow's first run ID
+	// (RefundedByOthers). Empty: a payout of no particular refund.
+	RefundRun string `json:"refund_run,omitempty"`
 }
 
 // PayoutStatus is where a payout stands in the ledger.

@@ -445,7 +445,13 @@ func (s *FakeStore) GetPayout(_ context.Context, key string) (ports.Payout, erro
 }
 
 // RefundedAmount sums the cash and gift card of the order's paid payouts.
-func (s *FakeStore) RefundedAmount(_ context.Context, orderID string) (decimal.Decimal, error) {
+func (s *FakeStore) RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error) {
+	return s.RefundedByOthers(ctx, orderID, "")
+}
+
+// RefundedByOthers is RefundedAmount without the payouts refundRun
+// reserved.
+func (s *FakeStore) RefundedByOthers(_ context.Context, orderID, refundRun string) (decimal.Decimal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.orders[orderID]; !ok {
@@ -453,7 +459,7 @@ func (s *FakeStore) RefundedAmount(_ context.Context, orderID string) (decimal.D
 	}
 	var total decimal.Decimal
 	for _, p := range s.payouts {
-		if p.Request.OrderID == orderID && p.Status == ports.PayoutPaid {
+		if p.Request.OrderID == orderID && p.Status == ports.PayoutPaid && (refundRun == "" || p.Request.RefundRun != refundRun) {
 			total = total.Add(p.Request.Cash.Decimal()).Add(p.Request.GiftCard.Decimal())
 		}
 	}

@@ -267,6 +267,28 @@ func TestRefundedAmount(t *testing.T) {
 	errstest.Want(t, err, errs.NotFound)
 }
 
+// A refund that judges again counts every paid payout of the order but
+// its own (those its run reserved): RefundedByOthers.
+func TestRefundedByOthers(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	mine := payout(t, "k-mine", "30.00")
+	mine.RefundRun = "run-a"
+	reserve(t, db, mine)
+	settle(t, db, "k-mine", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_1"})
+	other := payout(t, "k-other", "20.00")
+	other.RefundRun = "run-b"
+	reserve(t, db, other)
+	settle(t, db, "k-other", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_2"})
+	for run, want := range map[string]string{"run-a": "20", "run-b": "30", "run-c": "50", "": "50"} {
+		got, err := db.RefundedByOthers(ctx, "o-1", run)
+		if err != nil || !got.Equal(dec(t, want)) {
+			t.Errorf("RefundedByOthers(%q) = %s, %v; want %s", run, got, err, want)
+		}
+	}
+}
+
 func TestRefundRecordReadModel(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openMem(t)

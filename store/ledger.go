@@ -71,10 +71,10 @@ func (db *DB) ReservePayout(ctx context.Context, req ports.PayoutRequest) (ports
 		row.createdAt = formatTime(db.now())
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO payouts (idempotency_key, order_id, cash, gift_card, benefit_points, currency,
-				destination, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				destination, status, created_at, refund_run)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			row.key, row.orderID, row.cash.String(), row.giftCard.String(), row.points, row.cash.Currency().Code,
-			string(row.destination), row.status, row.createdAt); err != nil {
+			string(row.destination), row.status, row.createdAt, req.RefundRun); err != nil {
 			return dbError(err, "recording payout %s", req.IdempotencyKey)
 		}
 		created = true
@@ -205,6 +205,18 @@ func (db *DB) Payouts(ctx context.Context, orderID string) ([]ports.Payout, erro
 // belongs to a refund still running, which the ledger itself guards (M-3).
 // An unknown order is errs.NotFound.
 func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error) {
+	return db.refunded(ctx, orderID, "")
+}
+
+// RefundedByOthers is RefundedAmount without the payouts refundRun
+// reserved (ports.Ledger); an empty refundRun counts them all.
+func (db *DB) RefundedByOthers(ctx context.Context, orderID, refundRun string) (decimal.Decimal, error) {
+	return db.refunded(ctx, orderID, refundRun)
+}
+
+// refunded sums the order's paid payouts but those exceptRun reserved
+// (none when it is empty).
+func (db *DB) refunded(ctx context.Context, orderID, exceptRun string) (decimal.Decimal, error) {
 	var total decimal.Decimal
 	err := db.read(ctx, "reading payouts", func(tx *Tx) error {
 		var code string
@@ -219,8 +231,8 @@ func (db *DB) RefundedAmount(ctx context.Context, orderID string) (decimal.Decim
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT cash, gift_card FROM payouts WHERE order_id = ? AND status = ?",
-			orderID, string(ports.PayoutPaid))
+		rows, err := tx.QueryContext(ctx, "SELECT cash, gift_card FROM payouts WHERE order_id = ? AND status = ? AND (? = '' OR refund_run <> ?)",
+			orderID, string(ports.PayoutPaid), exceptRun, exceptRun)
 		if err != nil {
 			return dbError(err, "reading payouts of order %s", orderID)
 		}

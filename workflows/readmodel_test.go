@@ -16,6 +16,7 @@ import (
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/money"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
 )
@@ -177,6 +178,72 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	}
 	if pay.Calls != 0 {
 		t.Errorf("the provider got %d refund requests, want none (M-3 is the ledger's, before the provider)", pay.Calls)
+	}
+}
+
+// A refund whose first workflow task paid (the payout's first attempt, a
+// local activity) and was then lost runs that task again: it judges again,
+// its own payout not counted as refunded before it (M-3, the ledger's
+// RefundedByOthers by the refund's first run ID), and the payout's key
+// finds what was paid: refunded, with the payment made before, and the
+// provider not asked again. The same payout reserved by another refund
+// (another run) is refunded before: M-3.
+func TestRefundJudgedAgainAfterItsOwnPayout(t *testing.T) {
+	for _, tc := range []struct {
+		name, run string
+		outcome   workflows.Outcome
+	}{
+		{"its own payout", "default-test-run-id", workflows.OutcomeRefunded},
+		{"another refund's payout", "an-earlier-run", workflows.OutcomeRejected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+			o := domain.Order{ID: "o-again", Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+				Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
+			st := sim.NewFakeStore(o)
+			usd, err := money.LookupCurrency("USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := money.New(mustDecimal("100.00"), usd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			key := workflows.PaymentKey(o.ID, domain.OriginalMethod)
+			if _, _, err := st.ReservePayout(ctx, activities.PayoutRequest{IdempotencyKey: key, OrderID: o.ID, Cash: all,
+				Destination: domain.OriginalMethod, RefundRun: tc.run}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SettlePayout(ctx, key, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_lost_task"}); err != nil {
+				t.Fatal(err)
+			}
+			pay := sim.NewFakePayments(time.Now)
+			env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+			env.SetWorkerOptions(testenv.WorkerOptions())
+			env.SetStartTime(paid.Add(time.Hour))
+			env.RegisterWorkflow(workflows.RefundWorkflow)
+			env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: st,
+				Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+			req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(time.Hour), Consent: true}
+			env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+			var res workflows.RefundStatus
+			if err := env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tc.outcome {
+				t.Fatalf("result = %s %v (%s), want %s", res.Outcome, res.Reasons, res.Message, tc.outcome)
+			}
+			if tc.outcome == workflows.OutcomeRefunded && (res.Payout == nil || res.Payout.Cash != "100.00") {
+				t.Errorf("payout = %+v, want the 100.00 paid before", res.Payout)
+			}
+			if tc.outcome == workflows.OutcomeRejected && !slices.Equal(res.Reasons, []string{"M-3"}) {
+				t.Errorf("reasons = %v, want M-3", res.Reasons)
+			}
+			if pay.Calls != 0 {
+				t.Errorf("the provider got %d refund requests, want none", pay.Calls)
+			}
+		})
 	}
 }
 

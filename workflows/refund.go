@@ -289,7 +289,7 @@ func (r *refund) load(ctx workflow.Context) bool {
 	// One local activity holds the order's certificates for this refund
 	// and reads the order and its policy (a marker, no task round trips).
 	var j activities.HeldJudgement
-	in := activities.HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id()}
+	in := activities.HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id(), RefundRun: refundRun(ctx)}
 	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadAndHold, in).Get(ctx, &j); err != nil {
 		r.refuse(ctx, nil, errorMessage(err))
 		return false
@@ -745,7 +745,7 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first bool) (
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
-	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID,
+	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID, RefundRun: refundRun(ctx),
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
 	var err error
 	if first {
@@ -754,6 +754,21 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first bool) (
 		err = workflow.ExecuteActivity(withOptions(ctx, payOptions), a.Pay, req).Get(ctx, &rec)
 	}
 	return rec, err == nil, err
+}
+
+// refundRun names this refund in the payment ledger: its first run ID,
+// which Temporal keeps across continue-as-new, retry and reset (the run's
+// own ID where there is none, as in the test environment). The payout's
+// first attempt runs in the workflow task that loaded and judged the
+// order when nothing stands between them (unused quota): if that task is
+// lost after the payment went through, the task runs again and judges
+// again, and must not count its own payout as refunded before it (M-3).
+func refundRun(ctx workflow.Context) string {
+	info := workflow.GetInfo(ctx)
+	if info.FirstRunID != "" {
+		return info.FirstRunID
+	}
+	return info.WorkflowExecution.RunID
 }
 
 // ended reports whether the refund has ended: its order state is final
