@@ -85,6 +85,17 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.app, err = app.Open(ctx, cfg.Common, "certflow-gateway", m.Logger, m.Options...); err != nil {
 		return err
 	}
+	if o := cfg.OIDC; o != nil {
+		// Discovery now says at start whether the IdP answers; a failure
+		// is not fatal: static tokens work, OIDC tokens try again.
+		dctx, cancel := context.WithTimeout(ctx, gateway.DefaultOIDCTimeout)
+		if err := o.Discover(dctx); err != nil {
+			m.Logger.Warn("OIDC issuer not reachable at start; OIDC tokens are refused 503 until it answers", zap.String("oidc", o.String()), zap.Error(err))
+		} else {
+			m.Logger.Info("OIDC tokens accepted", zap.String("oidc", o.String()))
+		}
+		cancel()
+	}
 	h, err := m.handler()
 	if err != nil {
 		return err
@@ -167,6 +178,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Judge:            gateway.PolicyJudge(a.Policies),
 		Validate:         intake.Validator{Registry: a.Policies.Registry}.Validate,
 		Tokens:           m.Config.Tokens,
+		OIDC:             m.Config.OIDC,
 		WebhookSecrets:   m.Config.WebhookSecrets,
 		WebhookTolerance: m.Config.WebhookTolerance,
 		Logger:           m.Logger.Named("gateway"),
@@ -193,7 +205,7 @@ func (m *Main) handler() (http.Handler, error) {
 	opsH, err := ops.New(ops.Config{
 		Reader:       a.Store,
 		Actions:      tw,
-		Authenticate: m.Config.Tokens.Authenticate,
+		Authenticate: g.Authenticate,
 		WebUI:        m.Config.WebUI,
 		Namespace:    m.Config.Temporal.Namespace(),
 		SecureCookie: m.Config.SecureCookie,
