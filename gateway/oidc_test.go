@@ -142,6 +142,11 @@ const testAudience = "certflow-api"
 
 func newOIDCEnv(t *testing.T) *oidcEnv {
 	t.Helper()
+	return newOIDCEnvWith(t, RateLimit{})
+}
+
+func newOIDCEnvWith(t *testing.T, rl RateLimit) *oidcEnv {
+	t.Helper()
 	iss := newTestIssuer(t)
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -155,7 +160,7 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 		t.Fatal(err)
 	}
 	var cfg *Config
-	e := newEnvWith(t, RateLimit{}, func(c *Config) { c.OIDC = o; cfg = c })
+	e := newEnvWith(t, rl, func(c *Config) { c.OIDC = o; cfg = c })
 	s, err := New(*cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +300,33 @@ func TestOIDCRefusals(t *testing.T) {
 	}
 	if len(o.wf.approves)+len(o.wf.starts) != 0 {
 		t.Error("a refused token reached the workflows")
+	}
+}
+
+// Refused JWTs spend their address's bucket; past it, the next JWT is
+// refused (429) before its signature is checked, so bad tokens cannot make
+// the gateway re-read the issuer's keys at will. A valid token of another
+// address still works.
+func TestOIDCRefusalsAreRateLimited(t *testing.T) {
+	o := newOIDCEnvWith(t, RateLimit{Rate: 1, Burst: 2})
+	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	forged := signJWT(t, "RS256", "k-forged", otherKey, o.claims("op-1"))
+	for range 2 {
+		wantError(t, o.do(t, http.MethodGet, "/v1/orders", "", bearerOf(forged)...), 401, errs.Unauthenticated, "signature")
+	}
+	reads := o.iss.jwksReads.Load()
+	rec := o.do(t, http.MethodGet, "/v1/orders", "", bearerOf(forged)...)
+	wantError(t, rec, 429, errs.RateLimited, "too many requests")
+	if n := o.iss.jwksReads.Load(); n != reads {
+		t.Errorf("a rate-limited JWT was verified: JWKS reads %d → %d", reads, n)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/v1/orders", nil)
+	r.RemoteAddr = "192.0.2.7:4242"
+	r.Header.Set("Authorization", "Bearer "+o.token(t, o.claims("op-2")))
+	w := httptest.NewRecorder()
+	o.h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("another address's valid token: %d %s", w.Code, w.Body)
 	}
 }
 
