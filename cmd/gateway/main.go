@@ -14,6 +14,11 @@
 // re-reads CERTFLOW_EVENT_SECRETS_FILE when it changes or on SIGHUP.
 // CERTFLOW_EVENT_DISPATCH=false turns it off in one gateway.
 //
+// With CERTFLOW_OIDC_ISSUER the console API and the operator pages also
+// accept the JWTs of that OpenID Connect issuer (operators from an IdP;
+// docs/operations.md): the issuer is discovered at start (a failure is
+// logged, not fatal) and its keys re-read when a token names a new one.
+//
 // Several gateways may run side by side: they keep no state of their own,
 // and their dispatchers share the outbox through its leases.
 // On SIGINT or SIGTERM the gateway stops accepting, lets requests in
