@@ -535,7 +535,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 		for name, s := range own {
-			if strings.Contains(s.usage, "required") && s.def == "" {
+			if strings.Contains(s.usage, "required") && !strings.Contains(s.usage, "required with") && s.def == "" {
 				if v, ok := env[name]; !ok || (v.secret == "" && v.value == "") {
 					t.Errorf("%s: %s (-%s) is required and not set", where, name, s.flag)
 				}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/certflow/certflow/errs"
 )
 
@@ -113,17 +115,24 @@ func (t *Tokens) add(entry string) error {
 }
 
 // Len is the number of tokens.
-func (t *Tokens) Len() int { return len(t.byHash) }
+func (t *Tokens) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.byHash)
+}
 
-// lookup finds the principal of a bearer secret.
-// Authenticate finds the subject and role of a token: the operator pages'
-// login (ops.Authenticator) checks tokens with it.
+// Authenticate finds the subject and role of a static token.
 func (t *Tokens) Authenticate(secret string) (subject, role string, ok bool) {
 	p, ok := t.lookup(secret)
 	return p.Subject, string(p.Role), ok
 }
 
+// lookup finds the principal of a bearer secret.
 func (t *Tokens) lookup(secret string) (Principal, bool) {
+	if t == nil {
+		return Principal{}, false
+	}
 	// The lookup compares hashes, not secrets: its timing says nothing
 	// about how close a guess came.
 	p, ok := t.byHash[sha256.Sum256([]byte(secret))]
@@ -171,7 +180,8 @@ const (
 // TokensFromEnv builds the token set from CERTFLOW_TOKENS_FILE and
 // CERTFLOW_TOKENS (both may be set; a subject must appear once). getenv is
 // os.Getenv in a main package. No token at all is an error: the console API
-// never runs open.
+// never runs open (a gateway with CERTFLOW_OIDC_ISSUER may do without
+// static tokens: cmd/gateway does not call this then).
 func TokensFromEnv(getenv func(string) string) (*Tokens, error) {
 	var entries []string
 	if path := getenv(EnvTokensFile); path != "" {
@@ -194,7 +204,7 @@ func TokensFromEnv(getenv func(string) string) (*Tokens, error) {
 		}
 	}
 	if len(entries) == 0 {
-		return nil, errs.E(errs.Invalid, "no console API tokens: set %s or %s", EnvTokensFile, EnvTokens)
+		return nil, errs.E(errs.Invalid, "no console API tokens: set %s or %s (or %s, for identities from an OIDC provider)", EnvTokensFile, EnvTokens, EnvOIDCIssuer)
 	}
 	return NewTokens(entries...)
 }
@@ -208,25 +218,72 @@ func principalOf(ctx context.Context) Principal {
 	return p
 }
 
+// Authenticate finds who a bearer token belongs to: a static token
+// (Tokens), else, when OIDC is configured, a JWT of its issuer. The error
+// is errs-coded and says what is wrong without echoing the token:
+// Unauthenticated (unknown, expired, wrong issuer or audience, bad
+// signature…), Forbidden (a valid OIDC token without a certflow role),
+// Unavailable (the issuer cannot be reached). The operator pages' login
+// (ops.Authenticator) checks tokens with it, so a session is the same
+// identity as the API's.
+func (s *Server) Authenticate(ctx context.Context, token string) (subject, role string, err error) {
+	p, err := s.identify(ctx, token)
+	return p.Subject, string(p.Role), err
+}
+
+// errUnknownToken is the refusal of a token that is neither a static
+// token nor a JWT the gateway could check.
+var errUnknownToken = errs.E(errs.Unauthenticated, "the bearer token is not known")
+
+func (s *Server) identify(ctx context.Context, token string) (Principal, error) {
+	if p, ok := s.tokens.lookup(token); ok {
+		return p, nil
+	}
+	if s.oidc == nil || !looksLikeJWT(token) {
+		return Principal{}, errUnknownToken
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultOIDCTimeout)
+	defer cancel()
+	return s.oidc.authenticate(ctx, token)
+}
+
 // authenticate checks the bearer token, the rate limit and the role a route
 // needs, and returns the request with its principal. Missing or unknown
-// token: 401 (rate-limited per client address); wrong role: 403 naming the
-// role needed; too many requests: 429 with Retry-After.
+// token: 401 (rate-limited per client address); an OIDC token refused:
+// 401 or 403 saying why; wrong role: 403 naming the role needed; too many
+// requests: 429 with Retry-After.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role) (*http.Request, error) {
 	secret, ok := bearer(r)
-	p, known := Principal{}, false
-	if ok {
-		p, known = s.tokens.lookup(secret)
+	p, err := Principal{}, error(nil)
+	if !ok {
+		err = errs.E(errs.Unauthenticated, "an Authorization: Bearer <token> header is required")
+	} else if _, static := s.tokens.lookup(secret); !static && s.oidc != nil && looksLikeJWT(secret) {
+		// A JWT costs a signature check and may make the gateway
+		// re-read the issuer's keys: an address whose failures used up
+		// its bucket is refused before that.
+		if wait, out := s.limiter.exhausted("addr:"+clientAddr(r), s.now()); out {
+			return nil, tooMany(w, wait)
+		}
 	}
-	if !known {
-		if err := s.limit(w, "addr:"+clientAddr(r)); err != nil {
+	if err == nil {
+		p, err = s.identify(r.Context(), secret)
+	}
+	if err != nil {
+		if errs.CodeOf(err) == errs.Unavailable {
 			return nil, err
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="certflow"`)
-		if !ok {
-			return nil, errs.E(errs.Unauthenticated, "an Authorization: Bearer <token> header is required")
+		if lerr := s.limit(w, "addr:"+clientAddr(r)); lerr != nil {
+			return nil, lerr
 		}
-		return nil, errs.E(errs.Unauthenticated, "the bearer token is not known")
+		if errs.CodeOf(err) == errs.Unauthenticated {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="certflow"`)
+		}
+		if ok && err != errUnknownToken {
+			// An OIDC token refused: say why in the log too (an IdP
+			// misconfiguration shows here first), never the token.
+			s.log.Info("console API token refused", zap.String("remote", clientAddr(r)), zap.String("reason", errs.MessageOf(err)))
+		}
+		return nil, err
 	}
 	if err := s.limit(w, "subject:"+p.Subject); err != nil {
 		return nil, err

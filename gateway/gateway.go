@@ -6,7 +6,8 @@
 //
 // It guarantees that:
 //   - every console call carries a known bearer token whose role allows it
-//     (401, 403), within its rate limit (429 with Retry-After); the actor
+//     (401, 403), or an OIDC JWT of the configured issuer (oidc.go),
+//     within its rate limit (429 with Retry-After); the actor
 //     of every action is the token's subject; secrets are kept hashed and
 //     never logged or echoed; the callbacks are authenticated by their
 //     signature only;
@@ -69,6 +70,10 @@ type Config struct {
 	// Tokens authenticate console API calls (every /v1 route but the CA
 	// callbacks, which their signature authenticates).
 	Tokens *Tokens
+	// OIDC, when set, also accepts the JWTs of an OpenID Connect issuer
+	// (operators from an IdP; docs/console-api.md). Tokens may then be
+	// empty.
+	OIDC *OIDC
 	// RateLimit applies per token, and per client address to calls
 	// without a known token; zero means DefaultRateLimit.
 	RateLimit RateLimit
@@ -101,6 +106,7 @@ type Server struct {
 	judge   Judge
 	valid   func(domain.Order, time.Time) error
 	tokens  *Tokens
+	oidc    *OIDC
 	limiter *limiter
 	// callbacks limits the CA's callbacks per client address.
 	callbacks *limiter
@@ -122,8 +128,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errs.E(errs.Invalid, "gateway: Judge is required")
 	case cfg.Validate == nil:
 		return nil, errs.E(errs.Invalid, "gateway: Validate is required")
-	case cfg.Tokens == nil || cfg.Tokens.Len() == 0:
-		return nil, errs.E(errs.Invalid, "gateway: at least one console API token is required")
+	case cfg.Tokens.Len() == 0 && cfg.OIDC == nil:
+		return nil, errs.E(errs.Invalid, "gateway: at least one console API token, or an OIDC issuer, is required")
 	case len(cfg.WebhookSecrets) == 0:
 		return nil, errs.E(errs.Invalid, "gateway: at least one webhook secret is required")
 	}
@@ -139,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		judge:   cfg.Judge,
 		valid:   cfg.Validate,
 		tokens:  cfg.Tokens,
+		oidc:    cfg.OIDC,
 		maxBody: cfg.MaxBodyBytes,
 		now:     cfg.Now,
 		log:     cfg.Logger,

@@ -310,9 +310,22 @@ var tokens = map[string][2]string{
 	"console-token-0123456789abcdef":  {"console-backend", domain.RoleConsole},
 }
 
-func fakeAuth(token string) (string, string, bool) {
+func fakeAuth(_ context.Context, token string) (string, string, error) {
+	if e, ok := refusedTokens[token]; ok {
+		return "", "", e
+	}
 	p, ok := tokens[token]
-	return p[0], p[1], ok
+	if !ok {
+		return "", "", errs.E(errs.Unauthenticated, "the bearer token is not known")
+	}
+	return p[0], p[1], nil
+}
+
+// refusedTokens are OIDC tokens the fake refuses as the gateway would.
+var refusedTokens = map[string]error{
+	"eyJ.expired.sig":  errs.E(errs.Unauthenticated, "the token expired at 2026-12-01T08:00:00Z"),
+	"eyJ.norole.sig":   errs.E(errs.Forbidden, `oidc:dave's token has no "roles" claim, so no certflow role`),
+	"eyJ.idp-down.sig": errs.E(errs.Unavailable, "the identity provider https://idp.example cannot be reached to verify the token; retry later"),
 }
 
 // seed fills the stack with one refund per situation, as of now:

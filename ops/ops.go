@@ -1,5 +1,6 @@
 // Package ops serves the operators' pages under /ops/: a login with an
-// operator token, a work queue with one tab per situation a refund can
+// operator token (a static token or an OIDC token of the gateway's
+// identity provider, pasted), a work queue with one tab per situation a refund can
 // wait in, and an order page where an operator approves (GW-4) or cancels
 // a refund. The pages are plain server-rendered HTML with no asset from
 // outside, so they work offline; only the live tab counts need script.
@@ -63,9 +64,13 @@ type Actions interface {
 }
 
 // Authenticator finds who a console API token belongs to: its subject and
-// role (domain.RoleOperator or domain.RoleConsole), ok false for an
-// unknown token. It must not log the token.
-type Authenticator func(token string) (subject, role string, ok bool)
+// role (domain.RoleOperator or domain.RoleConsole). A refused token is an
+// errs-coded error whose message says why, safe to show (Unauthenticated:
+// unknown, expired, wrong issuer…; Forbidden: a valid identity without a
+// certflow role; Unavailable: the identity provider cannot be reached).
+// The gateway's Server.Authenticate is one: static tokens and OIDC JWTs
+// alike. It must not log the token.
+type Authenticator func(ctx context.Context, token string) (subject, role string, err error)
 
 // Defaults of Config.
 const (

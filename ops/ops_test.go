@@ -174,8 +174,13 @@ func TestLoginRefusesConsoleRoleAndUnknownTokens(t *testing.T) {
 		says   string
 	}{
 		"console role":  {"console-token-0123456789abcdef", http.StatusForbidden, "403 forbidden — console-backend has the console role; only operators may use these pages."},
-		"unknown token": {"nobody-knows-this-token-000000", http.StatusUnauthorized, "401 unauthenticated — this token is not known."},
-		"empty":         {"", http.StatusUnauthorized, "401 unauthenticated"},
+		"unknown token": {"nobody-knows-this-token-000000", http.StatusUnauthorized, "401 unauthenticated — the bearer token is not known."},
+		"empty":         {"", http.StatusUnauthorized, "401 unauthenticated — paste a token to log in."},
+		// OIDC tokens: the gateway's reason is shown as it is.
+		"expired OIDC token": {"eyJ.expired.sig", http.StatusUnauthorized, "401 unauthenticated — the token expired at 2026-12-01T08:00:00Z."},
+		"OIDC token without a role": {"eyJ.norole.sig", http.StatusForbidden,
+			"403 forbidden — oidc:dave&#39;s token has no &#34;roles&#34; claim, so no certflow role."},
+		"identity provider down": {"eyJ.idp-down.sig", http.StatusServiceUnavailable, "503 unavailable — the identity provider https://idp.example cannot be reached"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
 )
 
 // cookieName is the session cookie; its value is the session ID only.
@@ -179,14 +180,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
-	subject, role, ok := "", "", false
+	subject, role, err := "", "", error(errs.E(errs.Unauthenticated, "paste a token to log in"))
 	if token != "" {
-		subject, role, ok = h.cfg.Authenticate(token)
+		subject, role, err = h.cfg.Authenticate(r.Context(), token)
 	}
 	switch {
-	case !ok:
-		h.log.Info("ops login refused: unknown token", zap.String("remote", r.RemoteAddr))
-		h.render(w, r, http.StatusUnauthorized, "login", loginData{Error: "401 unauthenticated — this token is not known.", Next: next})
+	case err != nil:
+		// The refusal says why (unknown, expired, wrong issuer or
+		// audience, no certflow role…), never the token.
+		h.log.Info("ops login refused", zap.String("remote", r.RemoteAddr), zap.String("code", string(errs.CodeOf(err))), zap.String("reason", errs.MessageOf(err)))
+		h.render(w, r, statusFor(err), "login", loginData{Error: refusal(err) + ".", Next: next})
 		return
 	case role != domain.RoleOperator:
 		h.log.Info("ops login refused: not an operator", zap.String("subject", subject), zap.String("role", role))

@@ -25,6 +25,9 @@ type Config struct {
 	// Tokens authenticate the console API's calls (CERTFLOW_TOKENS_FILE,
 	// CERTFLOW_TOKENS; docs/console-api.md).
 	Tokens *gateway.Tokens
+	// OIDC, when CERTFLOW_OIDC_ISSUER is set, also accepts the JWTs of
+	// that OpenID Connect issuer (operators from an IdP); nil otherwise.
+	OIDC *gateway.OIDC
 	// Addr is the listen address of the API, /metrics, /healthz, /readyz.
 	Addr string
 	// WebhookSecrets verify the CA's callbacks; several at once during a
@@ -54,6 +57,10 @@ var gatewaySettings = []app.Setting{
 	app.Set("addr", "CERTFLOW_GATEWAY_ADDR", ":8080", "listen address of the API, /metrics, /healthz and /readyz"),
 	app.Set("tokens-file", gateway.EnvTokensFile, "", "file of the console API's tokens, one 'subject role secret' (or 'subject role sha256:HEX') a line, separated by blanks (docs/console-api.md)"),
 	app.Set("tokens", gateway.EnvTokens, "", "comma-separated console API tokens subject:role:secret or subject:role:sha256:HEX (with or instead of the file; prefer the environment or the file)"),
+	app.Set("oidc-issuer", gateway.EnvOIDCIssuer, "", "OpenID Connect issuer URL whose JWTs the console API and the operator pages accept (https; its discovery names the JWKS); empty: static tokens only (docs/operations.md)"),
+	app.Set("oidc-audience", gateway.EnvOIDCAudience, "", "value a token's aud claim must include (the client ID or API identifier the IdP issues certflow's tokens for); required with -oidc-issuer"),
+	app.Set("oidc-roles-claim", gateway.EnvOIDCRolesClaim, gateway.DefaultOIDCRolesClaim, "claim holding the user's roles: a list of strings or a space-separated string; a dotted name reaches into objects (realm_access.roles)"),
+	app.Set("oidc-role-map", gateway.EnvOIDCRoleMap, gateway.DefaultOIDCRoleMap, "comma-separated value=role pairs mapping the roles claim's values to certflow roles (operator, console)"),
 	app.Set("webhook-secrets", "CERTFLOW_WEBHOOK_SECRETS", "", "comma-separated whsec_<base64> secrets verifying CA callbacks, newest first (required; prefer the environment or the file)"),
 	app.Set("webhook-tolerance", "CERTFLOW_WEBHOOK_TOLERANCE", "5m", "largest accepted distance of a callback's timestamp from now"),
 	app.Set("read-header-timeout", "CERTFLOW_READ_HEADER_TIMEOUT", "5s", "time to read a request's headers"),
@@ -86,7 +93,15 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	c.Common, err = app.ParseCommon(v)
 	e.Check(err)
 	c.Addr = v.String("CERTFLOW_GATEWAY_ADDR")
-	c.Tokens, err = gateway.TokensFromEnv(v.String)
+	c.OIDC, err = gateway.OIDCFromEnv(v.String)
+	e.Check(err)
+	if c.OIDC != nil && v.String(gateway.EnvTokensFile) == "" && v.String(gateway.EnvTokens) == "" {
+		// Operators from the IdP, and no static token: allowed (the
+		// console backend may have an IdP identity too).
+		c.Tokens, err = gateway.NewTokens()
+	} else {
+		c.Tokens, err = gateway.TokensFromEnv(v.String)
+	}
 	e.Check(err)
 	for i, s := range v.List("CERTFLOW_WEBHOOK_SECRETS") {
 		sec, err := webhook.ParseSecret(s)
@@ -138,8 +153,8 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("CERTFLOW_GATEWAY_ADDR %q is not host:port: %w", c.Addr, err)
 	}
-	if c.Tokens == nil || c.Tokens.Len() == 0 {
-		return fmt.Errorf("%s or %s (-tokens-file, -tokens) is required: the console API never runs open", gateway.EnvTokensFile, gateway.EnvTokens)
+	if c.Tokens.Len() == 0 && c.OIDC == nil {
+		return fmt.Errorf("%s or %s (-tokens-file, -tokens), or %s (-oidc-issuer), is required: the console API never runs open", gateway.EnvTokensFile, gateway.EnvTokens, gateway.EnvOIDCIssuer)
 	}
 	if len(c.WebhookSecrets) == 0 {
 		return errors.New("CERTFLOW_WEBHOOK_SECRETS (-webhook-secrets) is required: the CA's callbacks cannot be verified without it")

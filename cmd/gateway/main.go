@@ -14,6 +14,11 @@
 // re-reads CERTFLOW_EVENT_SECRETS_FILE when it changes or on SIGHUP.
 // CERTFLOW_EVENT_DISPATCH=false turns it off in one gateway.
 //
+// With CERTFLOW_OIDC_ISSUER the console API and the operator pages also
+// accept the JWTs of that OpenID Connect issuer (operators from an IdP;
+// docs/operations.md): the issuer is discovered at start (a failure is
+// logged, not fatal) and its keys re-read when a token names a new one.
+//
 // Several gateways may run side by side: they keep no state of their own,
 // and their dispatchers share the outbox through its leases.
 // On SIGINT or SIGTERM the gateway stops accepting, lets requests in
@@ -83,6 +88,17 @@ func (m *Main) Open(ctx context.Context) error {
 	var err error
 	if m.app, err = app.Open(ctx, cfg.Common, "certflow-gateway", m.Logger, m.Options...); err != nil {
 		return err
+	}
+	if o := cfg.OIDC; o != nil {
+		// Discovery now says at start whether the IdP answers; a failure
+		// is not fatal: static tokens work, OIDC tokens try again.
+		dctx, cancel := context.WithTimeout(ctx, gateway.DefaultOIDCTimeout)
+		if err := o.Discover(dctx); err != nil {
+			m.Logger.Warn("OIDC issuer not reachable at start; OIDC tokens are refused 503 until it answers", zap.String("oidc", o.String()), zap.Error(err))
+		} else {
+			m.Logger.Info("OIDC tokens accepted", zap.String("oidc", o.String()))
+		}
+		cancel()
 	}
 	h, err := m.handler()
 	if err != nil {
@@ -166,6 +182,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Judge:            gateway.PolicyJudge(a.Policies),
 		Validate:         intake.Validator{Registry: a.Policies.Registry}.Validate,
 		Tokens:           m.Config.Tokens,
+		OIDC:             m.Config.OIDC,
 		WebhookSecrets:   m.Config.WebhookSecrets,
 		WebhookTolerance: m.Config.WebhookTolerance,
 		Logger:           m.Logger.Named("gateway"),
@@ -192,7 +209,7 @@ func (m *Main) handler() (http.Handler, error) {
 	opsH, err := ops.New(ops.Config{
 		Reader:       a.Store,
 		Actions:      tw,
-		Authenticate: m.Config.Tokens.Authenticate,
+		Authenticate: g.Authenticate,
 		WebUI:        m.Config.WebUI,
 		Namespace:    m.Config.Temporal.Namespace(),
 		SecureCookie: m.Config.SecureCookie,

@@ -118,6 +118,14 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 			"CERTFLOW_EVENT_SECRETS": "console=whsec_" + base64.StdEncoding.EncodeToString([]byte("!!notbase64"))}, want: "CERTFLOW_EVENT_SECRETS"},
 		"event lease below timeout": {env: map[string]string{"CERTFLOW_EVENT_LEASE": "5s"}, want: "CERTFLOW_EVENT_TIMEOUT"},
 		"event dispatch not a bool": {env: map[string]string{"CERTFLOW_EVENT_DISPATCH": "sometimes"}, want: "CERTFLOW_EVENT_DISPATCH"},
+		"no token nor OIDC issuer":  {drop: []string{"CERTFLOW_TOKENS"}, want: "(or CERTFLOW_OIDC_ISSUER, for identities from an OIDC provider)"},
+		"OIDC issuer without audience": {env: map[string]string{"CERTFLOW_OIDC_ISSUER": "https://idp.example/realms/certflow"},
+			want: "CERTFLOW_OIDC_AUDIENCE is required with CERTFLOW_OIDC_ISSUER"},
+		"OIDC audience without issuer": {env: map[string]string{"CERTFLOW_OIDC_AUDIENCE": "certflow"}, want: "CERTFLOW_OIDC_AUDIENCE is set but CERTFLOW_OIDC_ISSUER is not"},
+		"OIDC issuer plain http": {env: map[string]string{"CERTFLOW_OIDC_ISSUER": "http://idp.example", "CERTFLOW_OIDC_AUDIENCE": "certflow"},
+			want: "CERTFLOW_OIDC_ISSUER \"http://idp.example\" must be https"},
+		"OIDC role map to an unknown role": {args: []string{"-oidc-issuer", "https://idp.example", "-oidc-audience", "certflow", "-oidc-role-map", "admins=admin"},
+			want: `CERTFLOW_OIDC_ROLE_MAP: "admins" maps to "admin", not operator or console`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -129,6 +137,26 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 				t.Errorf("error %q repeats a secret", err)
 			}
 		})
+	}
+}
+
+// OIDC settings: off by default; with an issuer and an audience, static
+// tokens become optional; the roles claim and role map have defaults.
+func TestParseConfigOIDC(t *testing.T) {
+	c, err := parseConfig(nil, environ(nil), io.Discard)
+	if err != nil || c.OIDC != nil {
+		t.Fatalf("default: OIDC %v, %v; want off", c.OIDC, err)
+	}
+	c, err = parseConfig([]string{"-oidc-audience", "certflow-api"}, environ(map[string]string{
+		"CERTFLOW_OIDC_ISSUER":      "https://idp.example/realms/certflow",
+		"CERTFLOW_OIDC_ROLES_CLAIM": "realm_access.roles",
+	}, "CERTFLOW_TOKENS"), io.Discard)
+	if err != nil || c.OIDC == nil || c.Tokens.Len() != 0 {
+		t.Fatalf("OIDC only: %v, tokens %d, %v", c.OIDC, c.Tokens.Len(), err)
+	}
+	want := `issuer https://idp.example/realms/certflow, audience certflow-api, roles claim "realm_access.roles" (certflow-operator→operator)`
+	if got := c.OIDC.String(); got != want {
+		t.Errorf("OIDC %s, want %s", got, want)
 	}
 }
 
