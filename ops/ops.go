@@ -123,6 +123,7 @@ type Config struct {
 type Handler struct {
 	cfg      Config
 	sessions *sessions
+	logins   *loginLimiter
 	pages    *pages
 	mux      *http.ServeMux
 	log      *zap.Logger
@@ -173,7 +174,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, sessions: newSessions(cfg.Now, cfg.Random, cfg.IdleTimeout), pages: p, log: cfg.Logger}
+	h := &Handler{cfg: cfg, sessions: newSessions(cfg.Now, cfg.Random, cfg.IdleTimeout), logins: newLoginLimiter(cfg.Now), pages: p, log: cfg.Logger}
 	h.mux = http.NewServeMux()
 	h.mux.Handle("GET /ops/static/", http.StripPrefix("/ops/", http.FileServerFS(staticFS)))
 	h.mux.HandleFunc("GET /ops/login", h.loginPage)

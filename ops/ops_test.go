@@ -655,3 +655,26 @@ func TestQueueAndOrderPageShowTheRecordsAmountDue(t *testing.T) {
 		})
 	}
 }
+
+// An address that keeps failing to log in is told to wait (429 with
+// Retry-After) before its next token is checked, a successful login costs
+// nothing, and the allowance comes back with time.
+func TestFailedLoginsAreLimited(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("alice-operator-token-0123456789") // success: nothing spent
+	for i := range loginBurst {
+		if r := c.post("/ops/login", url.Values{"token": {"nobody-knows-this-token-000000"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, r.status)
+		}
+	}
+	r := c.post("/ops/login", url.Values{"token": {"alice-operator-token-0123456789"}})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "6" ||
+		!strings.Contains(r.body, "too many failed logins from this address; try again in 6 s") {
+		t.Fatalf("after %d failures: %d (Retry-After %q)\n%s", loginBurst, r.status, r.header.Get("Retry-After"), r.body)
+	}
+	e.clock.Advance(loginEvery)
+	if r := c.post("/ops/login", url.Values{"token": {"alice-operator-token-0123456789"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("after waiting: %d, want the login to go through", r.status)
+	}
+}

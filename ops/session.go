@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,9 +181,21 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
+	addr := remoteAddr(r)
+	if wait := h.logins.wait(addr); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.log.Info("ops login refused: too many failed logins", zap.String("remote", addr), zap.Int("retry_after_s", secs))
+		h.render(w, r, http.StatusTooManyRequests, "login", loginData{
+			Error: fmt.Sprintf("429 too many requests — too many failed logins from this address; try again in %d s.", secs), Next: next})
+		return
+	}
 	subject, role, err := "", "", error(errs.E(errs.Unauthenticated, "paste a token to log in"))
 	if token != "" {
 		subject, role, err = h.cfg.Authenticate(r.Context(), token)
+	}
+	if err != nil || role != domain.RoleOperator {
+		h.logins.failed(addr)
 	}
 	switch {
 	case err != nil:
