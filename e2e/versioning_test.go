@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -66,6 +68,9 @@ func TestWorkerVersioningRollout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const deployment = "certflow-e2e"
+	var ran [][]string
+	cliRan = func(args []string) { ran = append(ran, slices.Clone(args)) }
+	defer func() { cliRan = nil }()
 	versioned := func(build string) worker.Options {
 		o := testenv.WorkerOptions()
 		o.DeploymentOptions = worker.DeploymentOptions{UseVersioning: true,
@@ -102,7 +107,9 @@ func TestWorkerVersioningRollout(t *testing.T) {
 	// Build B starts and becomes current, as the runbook does it.
 	s.startWorker(versioned("build-b"), registerB)
 	s.waitVersionPolled(ctx, deployment, "build-b")
+	s.temporalCLI(ctx, "worker", "deployment", "describe-version", "--deployment-name", deployment, "--build-id", "build-b")
 	s.temporalCLI(ctx, "worker", "deployment", "set-current-version", "--deployment-name", deployment, "--build-id", "build-b", "--yes")
+	s.wantCurrent(ctx, deployment, "build-b")
 	if st := s.drainage(ctx, deployment, "build-a"); st != "draining" {
 		t.Errorf("build-a drainage after B became current: %q, want draining (its pinned refunds are open)", st)
 	}
@@ -114,6 +121,12 @@ func TestWorkerVersioningRollout(t *testing.T) {
 	}
 	s.wantPaid("o-vb")
 	s.wantOnBuild("o-vb", deployment, "build-b", true)
+
+	// The runbook's rollback while A's workers run, then forward again.
+	s.temporalCLI(ctx, "worker", "deployment", "set-current-version", "--deployment-name", deployment, "--build-id", "build-a", "--yes")
+	s.wantCurrent(ctx, deployment, "build-a")
+	s.temporalCLI(ctx, "worker", "deployment", "set-current-version", "--deployment-name", deployment, "--build-id", "build-b", "--yes")
+	s.wantCurrent(ctx, deployment, "build-b")
 
 	// The parked refunds' reviews are approved: they finish on A, where
 	// they started, and pay the cash part once.
@@ -158,6 +171,8 @@ func TestWorkerVersioningRollout(t *testing.T) {
 	if cur := d.Info.RoutingConfig.CurrentVersion; cur == nil || cur.BuildID != "build-b" || !slices.Equal(builds, []string{"build-b"}) {
 		t.Errorf("deployment after the rollout: current %+v, versions %v; want build-b alone", cur, builds)
 	}
+	// Every command of the runbook ran, as printed.
+	ranAsPrinted(t, runbookCommands(t, deployment, "build-a", "build-b"), ran)
 }
 
 // setReview sets the simulated CA's answer to the certificate's
@@ -209,11 +224,20 @@ func (s *system) wantPaid(orderID string) {
 // and whether build B's change (its memo) ran.
 func (s *system) wantOnBuild(orderID, deployment, build string, changed bool) {
 	s.t.Helper()
-	d, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.RefundWorkflowID(orderID), "")
-	if err != nil {
-		s.t.Fatal(err)
+	// The versioning info is the completed workflow task's: the store can
+	// show the refund waiting a moment before (its record is written by a
+	// local activity inside that task).
+	var info *workflowpb.WorkflowExecutionInfo
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		d, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.RefundWorkflowID(orderID), "")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		info = d.GetWorkflowExecutionInfo()
+		if info.GetVersioningInfo().GetBehavior() != enumspb.VERSIONING_BEHAVIOR_UNSPECIFIED || time.Now().After(end) {
+			break
+		}
 	}
-	info := d.GetWorkflowExecutionInfo()
 	vi := info.GetVersioningInfo()
 	if vi.GetBehavior() != enumspb.VERSIONING_BEHAVIOR_PINNED || vi.GetDeploymentVersion().GetDeploymentName() != deployment ||
 		vi.GetDeploymentVersion().GetBuildId() != build {
@@ -228,6 +252,118 @@ func (s *system) wantOnBuild(orderID, deployment, build string, changed bool) {
 	}
 	if changed != (memo == "build-b") {
 		s.t.Errorf("refund of %s: memo %s=%q, want build B's change to have run: %v", orderID, buildMemo, memo, changed)
+	}
+}
+
+// wantCurrent runs the runbook's describe and checks the deployment's
+// current version.
+func (s *system) wantCurrent(ctx context.Context, deployment, build string) {
+	s.t.Helper()
+	out := s.temporalCLI(ctx, "worker", "deployment", "describe", "--name", deployment)
+	d, err := s.temporal.WorkerDeploymentClient().GetHandle(deployment).Describe(ctx, client.WorkerDeploymentDescribeOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if v := d.Info.RoutingConfig.CurrentVersion; v == nil || v.BuildID != build {
+		s.t.Fatalf("current version %+v, want %s\n%s", v, build, out)
+	}
+}
+
+// runbookCommands are the Temporal CLI commands of docs/operations.md's
+// "Rolling out a new build", up to its Kubernetes part, as printed, with
+// the runbook's deployment and builds replaced by the test's.
+func runbookCommands(t *testing.T, deployment, oldBuild, newBuild string) [][]string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "### Rolling out a new build")
+	end := strings.Index(text[start:], "**On Kubernetes**")
+	if start < 0 || end < 0 {
+		t.Fatal(`docs/operations.md has no "Rolling out a new build" runbook before "**On Kubernetes**"`)
+	}
+	var cmds [][]string
+	inBlock := false
+	for _, line := range strings.Split(text[start:start+end], "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			inBlock = true
+		case strings.HasPrefix(line, "```"):
+			inBlock = false
+		case inBlock && strings.HasPrefix(line, "temporal "):
+			if i := strings.Index(line, "    #"); i >= 0 {
+				line = strings.TrimSpace(line[:i])
+			}
+			line = strings.NewReplacer("v1.4.0", oldBuild, "v1.5.0", newBuild, `"certflow:`, `"`+deployment+`:`).Replace(line)
+			args := shellWords(t, strings.TrimPrefix(line, "temporal "))
+			for i, a := range args {
+				if a == "certflow" {
+					args[i] = deployment
+				}
+			}
+			cmds = append(cmds, args)
+		}
+	}
+	if len(cmds) < 6 {
+		t.Fatalf("the runbook has %d temporal commands, want its six or more: %q", len(cmds), cmds)
+	}
+	return cmds
+}
+
+// shellWords splits a command line as sh does for plain words and quoted
+// strings (no expansions).
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var (
+		words []string
+		cur   strings.Builder
+		quote rune
+		in    bool
+	)
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		t.Fatalf("unbalanced quote in %q", line)
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// ranAsPrinted checks that each runbook command was run, with the same
+// arguments (a trailing "-o json", which the test reads, aside).
+func ranAsPrinted(t *testing.T, runbook, ran [][]string) {
+	t.Helper()
+	for _, want := range runbook {
+		if !slices.ContainsFunc(ran, func(got []string) bool {
+			if n := len(got); n >= 2 && got[n-2] == "-o" && got[n-1] == "json" {
+				got = got[:n-2]
+			}
+			return slices.Equal(got, want)
+		}) {
+			t.Errorf("the runbook's `temporal %s` was not run as printed; the test ran: %q", strings.Join(want, " "), ran)
+		}
 	}
 }
 
@@ -280,7 +416,14 @@ func (s *system) temporalCLI(ctx context.Context, args ...string) []byte {
 	return out
 }
 
+// cliRan records the Temporal CLI commands a test ran (set by the test
+// that checks the runbook against them).
+var cliRan func(args []string)
+
 func (s *system) temporalCLIErr(ctx context.Context, args ...string) ([]byte, error) {
+	if cliRan != nil {
+		cliRan(args)
+	}
 	cmd := exec.CommandContext(ctx, testenv.TemporalBin(s.t), append(args, "--address", s.address, "--namespace", "default")...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
