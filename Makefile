@@ -107,6 +107,29 @@ test: $(TEMPORAL) vet workflowcheck
 	scripts/with-postgres env CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 \
 		$(GO) test $(RACE) -count=1 -timeout 25m ./...
 
+# The e2e suites on the real server compose runs (Temporal 1.30.1, PostgreSQL
+# persistence and SQL visibility; scripts/with-temporal-server, on the
+# throwaway cluster of scripts/with-postgres), each test in a namespace of
+# its own: the refund, duplicate-callback and four-eyes flows, the CA
+# faults, two workers on the PostgreSQL store, the kill -9 test of two
+# gateways and two workers on PostgreSQL, then on its own (it kill -9s and
+# restarts the server) the crash test. Not here: the versioning test (needs
+# dev-server dynamic config flags), the walkthrough and browser tests (they
+# run cmd/certflow-dev, which starts its own dev server).
+REAL_TEMPORAL_TESTS := TestRefundIssuedCertificateOverHTTP TestDuplicateCallbackAppliedOnce \
+	TestGatewayRefundFourEyesAndCancelThenRetry TestLostCallbackStillPaidOnce TestCASimRestartWithOpenReview \
+	TestTwoWorkersOnPostgresRefund200Orders TestEventsSurviveKills
+REAL_TEMPORAL_KILLS := TestCrashSafety
+empty :=
+space := $(empty) $(empty)
+test-real-temporal: $(TEMPORAL) $(TEMPORAL_SERVER)
+	@for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS); do \
+		$(GO) test -list "^$$n$$" ./e2e/ | grep -qx "$$n" || { echo "make test-real-temporal: no test $$n in ./e2e/"; exit 1; }; \
+	done
+	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 scripts/with-temporal-server sh -c '\
+		$(GO) test $(RACE) -count=1 -timeout 20m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_TESTS))))$$" -v ./e2e/ && \
+		$(GO) test $(RACE) -count=1 -timeout 15m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_KILLS))))$$" -v ./e2e/'
+
 vet:
 	$(GO) vet ./...
 
