@@ -123,8 +123,8 @@ REAL_TEMPORAL_KILLS := TestCrashSafety
 empty :=
 space := $(empty) $(empty)
 test-real-temporal: $(TEMPORAL) $(TEMPORAL_SERVER)
-	@for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS); do \
-		$(GO) test -list "^$$n$$" ./e2e/ | grep -qx "$$n" || { echo "make test-real-temporal: no test $$n in ./e2e/"; exit 1; }; \
+	@tests=$$($(GO) test -list . ./e2e/) && for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS); do \
+		echo "$$tests" | grep -qx "$$n" || { echo "make test-real-temporal: no test $$n in ./e2e/"; exit 1; }; \
 	done
 	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 scripts/with-temporal-server sh -c '\
 		$(GO) test $(RACE) -count=1 -timeout 20m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_TESTS))))$$" -v ./e2e/ && \
