@@ -5,6 +5,13 @@
 #                       CA simulator, worker, gateway, seeded refunds);
 #                       pass runner flags with ARGS, e.g. make run ARGS=-fresh=false
 #   make temporal       build the pinned Temporal CLI into bin/ if absent
+#   make temporal-server
+#                       build the pinned Temporal server and temporal-sql-tool
+#                       (the compose file's version) into bin/ if absent
+#   make test-real-temporal
+#                       the e2e refund, fault and crash suites on a real Temporal
+#                       server (PostgreSQL persistence + SQL visibility, the
+#                       compose file's configuration) instead of the dev server
 #   make test           the README's test command (CI runs it): vet, the
 #                       workflow determinism check, and every test with the
 #                       race detector, the dev-server tests required
@@ -32,10 +39,17 @@ ARGS             ?=
 # once per machine.
 CACHE            ?= $(HOME)/.cache/certflow
 CACHED_TEMPORAL  := $(CACHE)/temporal-$(TEMPORAL_VERSION)
+# The real server the compose file runs (temporalio/server:1.30.1), its SQL
+# tool and its PostgreSQL schema, for make test-real-temporal.
+TEMPORAL_SERVER_VERSION := v1.30.1
+TEMPORAL_SERVER  := $(BIN)/temporal-server
+TEMPORAL_SQL_TOOL := $(BIN)/temporal-sql-tool
+TEMPORAL_SCHEMA  := $(BIN)/temporal-schema
+CACHED_SERVER    := $(CACHE)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
+.PHONY: run temporal temporal-server test-real-temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
@@ -56,6 +70,31 @@ $(TEMPORAL):
 		GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION) && cp $@ $(CACHED_TEMPORAL); \
 	fi
 
+temporal-server: $(TEMPORAL_SERVER)
+
+# The server and the SQL tool with go install (about two minutes cold on
+# two cores, more when busy), and the PostgreSQL schema from the same module,
+# cached together under $(CACHED_SERVER).
+$(TEMPORAL_SERVER):
+	@mkdir -p $(BIN) $(CACHE)
+	@if [ ! -x $(CACHED_SERVER)/temporal-server ]; then \
+		echo "building the Temporal server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool (a few minutes the first time)"; \
+		rm -rf $(CACHED_SERVER).tmp && mkdir -p $(CACHED_SERVER).tmp && \
+		GOBIN=$(CACHED_SERVER).tmp $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) \
+			go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION) && \
+		mv $(CACHED_SERVER).tmp/server $(CACHED_SERVER).tmp/temporal-server && \
+		mv $(CACHED_SERVER).tmp/sql $(CACHED_SERVER).tmp/temporal-sql-tool && \
+		mod=$$($(GO) env GOMODCACHE)/go.temporal.io/server@$(TEMPORAL_SERVER_VERSION) && \
+		mkdir -p $(CACHED_SERVER).tmp/schema && cp -R $$mod/schema/postgresql $(CACHED_SERVER).tmp/schema/ && \
+		chmod -R u+w $(CACHED_SERVER).tmp && rm -rf $(CACHED_SERVER) && mv $(CACHED_SERVER).tmp $(CACHED_SERVER) || exit 1; \
+	else \
+		echo "using the cached Temporal server $(CACHED_SERVER)"; \
+	fi
+	rm -rf $(TEMPORAL_SCHEMA)
+	cp -R $(CACHED_SERVER)/schema $(TEMPORAL_SCHEMA)
+	cp $(CACHED_SERVER)/temporal-sql-tool $(TEMPORAL_SQL_TOOL)
+	cp $(CACHED_SERVER)/temporal-server $@
+
 # The suite runs inside a throwaway PostgreSQL cluster (scripts/with-postgres)
 # so the store suite and the PostgreSQL tests run on both databases; where
 # PostgreSQL cannot be had it says so and runs on SQLite alone, unless
@@ -67,6 +106,29 @@ test: $(TEMPORAL) vet workflowcheck
 	scripts/ensure-chromium
 	scripts/with-postgres env CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 \
 		$(GO) test $(RACE) -count=1 -timeout 25m ./...
+
+# The e2e suites on the real server compose runs (Temporal 1.30.1, PostgreSQL
+# persistence and SQL visibility; scripts/with-temporal-server, on the
+# throwaway cluster of scripts/with-postgres), each test in a namespace of
+# its own: the refund, duplicate-callback and four-eyes flows, the CA
+# faults, two workers on the PostgreSQL store, the kill -9 test of two
+# gateways and two workers on PostgreSQL, then on its own (it kill -9s and
+# restarts the server) the crash test. Not here: the versioning test (needs
+# dev-server dynamic config flags), the walkthrough and browser tests (they
+# run cmd/certflow-dev, which starts its own dev server).
+REAL_TEMPORAL_TESTS := TestRefundIssuedCertificateOverHTTP TestDuplicateCallbackAppliedOnce \
+	TestGatewayRefundFourEyesAndCancelThenRetry TestLostCallbackStillPaidOnce TestCASimRestartWithOpenReview \
+	TestTwoWorkersOnPostgresRefund200Orders TestEventsSurviveKills
+REAL_TEMPORAL_KILLS := TestCrashSafety
+empty :=
+space := $(empty) $(empty)
+test-real-temporal: $(TEMPORAL) $(TEMPORAL_SERVER)
+	@tests=$$($(GO) test -list . ./e2e/) && for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS); do \
+		echo "$$tests" | grep -qx "$$n" || { echo "make test-real-temporal: no test $$n in ./e2e/"; exit 1; }; \
+	done
+	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 scripts/with-temporal-server sh -c '\
+		$(GO) test $(RACE) -count=1 -timeout 20m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_TESTS))))$$" -v ./e2e/ && \
+		$(GO) test $(RACE) -count=1 -timeout 15m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_KILLS))))$$" -v ./e2e/'
 
 vet:
 	$(GO) vet ./...

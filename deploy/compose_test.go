@@ -475,3 +475,106 @@ func TestSetCurrentVersionScript(t *testing.T) {
 		t.Errorf("current version %+v, want build %s", cur, build)
 	}
 }
+
+// The Temporal server of the compose file and the one make
+// test-real-temporal runs without Docker (scripts/with-temporal-server)
+// share one configuration source: deploy/temporal/server.env, the variables
+// of the server's own config template, is the env_file of compose's server
+// and schema job and what the script starts the server with; the script
+// overrides only what a test machine must differ in. Both run the same
+// schema and namespace scripts, the same dynamic config, the same version.
+func TestRealServerSharesComposeConfiguration(t *testing.T) {
+	p := loadCompose(t)
+	const serverEnv, namespaceEnv = "deploy/temporal/server.env", "deploy/temporal/namespace.env"
+	shared := readEnvFile(t, filepath.Join(root(t), serverEnv))
+	for _, k := range []string{"DB", "POSTGRES_SEEDS", "POSTGRES_USER", "DB_PORT"} {
+		if shared[k] == "" {
+			t.Errorf("%s does not set %s", serverEnv, k)
+		}
+	}
+	for name, file := range map[string]string{"temporal": serverEnv, "temporal-admin-tools": serverEnv, "temporal-create-namespace": namespaceEnv} {
+		s := p.Services[name]
+		var files []string
+		for _, f := range s.EnvFiles {
+			files = append(files, f.Path)
+		}
+		if !slices.Contains(files, filepath.Join(root(t), file)) {
+			t.Errorf("compose's %s reads env files %v, want %s", name, files, file)
+		}
+		if file != serverEnv {
+			continue
+		}
+		for k, v := range shared {
+			if got := env(s, k); got != v {
+				t.Errorf("compose's %s has %s=%q, %s says %q: set it in %s only", name, k, got, serverEnv, v, serverEnv)
+			}
+		}
+	}
+
+	b, err := os.ReadFile(filepath.Join(root(t), "scripts", "with-temporal-server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(b)
+	for _, want := range []string{`. "$ROOT/` + serverEnv + `"`, `. "$ROOT/` + namespaceEnv + `"`,
+		`"$ROOT/deploy/temporal/setup-postgres.sh"`, `"$ROOT/deploy/temporal/create-namespace.sh"`,
+		"$ROOT/deploy/temporal/dynamicconfig.yaml", `--allow-no-auth start >>`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("scripts/with-temporal-server lacks %s", want)
+		}
+	}
+	// What the script overrides: the machine's seeds, ports and paths, never
+	// the store, the user, the database names or the shard count.
+	_, rest, ok := strings.Cut(script, `cat >"$STATE/overrides.env" <<EOF`+"\n")
+	overrides, _, ok2 := strings.Cut(rest, "\nEOF\n")
+	if !ok || !ok2 {
+		t.Fatal("scripts/with-temporal-server has no overrides.env here-document")
+	}
+	allowed := regexp.MustCompile(`^(POSTGRES_SEEDS|DB_PORT|POSTGRES_PWD|BIND_ON_IP|[A-Z]+_(GRPC|HTTP|MEMBERSHIP)_PORT|DYNAMIC_CONFIG_FILE_PATH|LOG_LEVEL)$`)
+	for _, line := range strings.Split(overrides, "\n") {
+		k, _, _ := strings.Cut(line, "=")
+		if !allowed.MatchString(k) {
+			t.Errorf("scripts/with-temporal-server overrides %s of %s: change it there, for compose too", k, serverEnv)
+		}
+	}
+	// The compose file mounts the same dynamic config.
+	mounted := false
+	for _, v := range p.Services["temporal"].Volumes {
+		mounted = mounted || v.Source == filepath.Join(root(t), "deploy", "temporal", "dynamicconfig.yaml")
+	}
+	if !mounted {
+		t.Error("compose's temporal does not mount deploy/temporal/dynamicconfig.yaml")
+	}
+	// The same server version: the image's tag is the Makefile's go install version.
+	mk, err := os.ReadFile(filepath.Join(root(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TEMPORAL_SERVER_VERSION\s*:=\s*(\S+)$`).FindSubmatch(mk)
+	if m == nil || string(m[1]) != "v"+tag(p.Services["temporal"].Image) {
+		t.Errorf("the Makefile builds Temporal server %q, compose runs %s", m, p.Services["temporal"].Image)
+	}
+}
+
+// readEnvFile reads KEY=VALUE lines (comments and blank lines skipped,
+// one level of double quotes removed), as compose and sh read them.
+func readEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: %q is not KEY=VALUE", path, line)
+		}
+		out[k] = strings.Trim(v, `"`)
+	}
+	return out
+}

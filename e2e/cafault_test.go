@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"github.com/certflow/certflow/internal/testenv"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -75,18 +70,9 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatalf("dev server: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	f := &faulty{system: &system{t: t, temporal: srv.Client()}, opts: opts, caDB: filepath.Join(t.TempDir(), "casim.db")}
+	srv := startTemporal(t, ctx)
+	f := &faulty{system: &system{t: t, temporal: srv.client, address: srv.address, namespace: srv.namespace}, opts: opts, caDB: filepath.Join(t.TempDir(), "casim.db")}
+	var err error
 	f.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
 	if err != nil {
 		t.Fatal(err)

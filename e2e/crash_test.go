@@ -58,6 +58,12 @@ type crashSystem struct {
 	dsn     string
 	workerB string
 	caURL   string
+	// On a real server (CERTFLOW_TEMPORAL_ADDRESS): its address and the
+	// test's namespace; the server is killed and started by
+	// CERTFLOW_TEMPORAL_CTL. On the dev server namespace is default.
+	real      bool
+	address   string
+	namespace string
 	payURL  string
 
 	mu       sync.Mutex
@@ -83,12 +89,21 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func (s *crashSystem) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+func (s *crashSystem) addr() string {
+	if s.real {
+		return s.address
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
 
 // startServer starts the dev server on its database file and port (the
 // same ones again after a restart).
 func (s *crashSystem) startServer() {
 	s.t.Helper()
+	if s.real {
+		temporalCtl(s.t, "start")
+		return
+	}
 	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(s.port),
 		"--db-filename", filepath.Join(s.dir, "temporal.db"), "--log-level", "error"}
 	for _, sa := range workflows.SearchAttributeTypes {
@@ -117,8 +132,19 @@ func (s *crashSystem) startServer() {
 	c.Close()
 }
 
+func (s *crashSystem) serverName() string {
+	if s.real {
+		return "Temporal server"
+	}
+	return "dev server"
+}
+
 // killServer kill -9s the dev server and waits until it is gone.
 func (s *crashSystem) killServer() {
+	if s.real {
+		temporalCtl(s.t, "kill")
+		return
+	}
 	s.mu.Lock()
 	cmd, exited := s.server, s.exited
 	s.mu.Unlock()
@@ -141,7 +167,7 @@ func (s *crashSystem) superviseWorker() {
 			n := s.workers
 			cmd := exec.Command(s.workerB, "-metrics-addr=")
 			cmd.Env = append(os.Environ(),
-				"TEMPORAL_ADDRESS="+s.addr(), "TEMPORAL_NAMESPACE=default",
+				"TEMPORAL_ADDRESS="+s.addr(), "TEMPORAL_NAMESPACE="+s.namespace,
 				"CERTFLOW_DB="+s.dsn, "CERTFLOW_CA_URL="+s.caURL, "CERTFLOW_CA_TOKEN="+caToken,
 				"CERTFLOW_PAY_URL="+s.payURL, "CERTFLOW_PAY_TOKEN="+caToken, "CERTFLOW_PAY_POLL_INTERVAL=100ms",
 				"CERTFLOW_DIAL_TIMEOUT=3m", "CERTFLOW_STOP_TIMEOUT=2s")
@@ -328,7 +354,7 @@ func buildWorker(t *testing.T, dir string) string {
 // exactly one payment per order.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel() // mostly waiting out activity timeouts
-	s := &crashSystem{t: t, dir: t.TempDir(), bin: testenv.TemporalBin(t), port: freePort(t), fired: map[string]bool{}, done: make(chan struct{})}
+	s := &crashSystem{t: t, dir: t.TempDir(), fired: map[string]bool{}, done: make(chan struct{}), namespace: "default"}
 	s.dsn = "sqlite:" + filepath.Join(s.dir, "certflow.db")
 	if os.Getenv("CERTFLOW_TEST_POSTGRES") != "" {
 		s.dsn = postgresDSN(t)
@@ -337,9 +363,17 @@ func TestCrashSafety(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	s.startServer()
-	t.Cleanup(func() { s.killServer() })
-	tc, err := temporalx.Dial(ctx, client.Options{HostPort: s.addr(), Logger: quietLogger()}, 250*time.Millisecond)
+	if s.address = testenv.TemporalAddress(); s.address != "" {
+		// The real server: this test kills and restarts it, so it runs on
+		// its own (make test-real-temporal runs it after the others).
+		s.real = true
+		s.namespace = realNamespace(t, ctx, s.address)
+	} else {
+		s.bin, s.port = testenv.TemporalBin(t), freePort(t)
+		s.startServer()
+		t.Cleanup(func() { s.killServer() })
+	}
+	tc, err := temporalx.Dial(ctx, client.Options{HostPort: s.addr(), Namespace: s.namespace, Logger: quietLogger()}, 250*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,9 +489,9 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("before the server restart, the interrupted payout is %+v, %v; want pending", p, err)
 	}
 	s.killServer()
-	s.record("kill -9 of the dev server")
+	s.record("kill -9 of the " + s.serverName())
 	s.startServer()
-	s.record("dev server restarted on its database")
+	s.record(s.serverName() + " restarted on its database")
 
 	for _, id := range orders {
 		st := waitRefunded(ctx, t, tc, id)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,8 +23,6 @@ import (
 	"github.com/shopspring/decimal"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -64,8 +61,10 @@ type system struct {
 	ca       *httptest.Server
 	// acts are the activities a worker of the system registers.
 	acts *activities.Activities
-	// address is the dev server's frontend (host:port).
-	address string
+	// address is the Temporal frontend (host:port), namespace the test's
+	// namespace there (default on a dev server of its own).
+	address   string
+	namespace string
 	// pay is the payment simulator (what the provider paid).
 	pay *paysim.Sim
 }
@@ -85,19 +84,10 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	extra := extraServerArgs
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatalf("dev server: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	s := &system{t: t, temporal: srv.Client(), address: srv.FrontendHostPort()}
+	srv := startTemporal(t, ctx, extraServerArgs...)
+	s := &system{t: t, temporal: srv.client, address: srv.address, namespace: srv.namespace}
 
+	var err error
 	s.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,13 +24,9 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
@@ -250,23 +245,12 @@ const (
 func TestEventsSurviveKills(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
-	temporalBin := testenv.TemporalBin(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 	workerBin, gatewayBin, sinkBin := buildBinaries(t, dir)
 
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: temporalBin, ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatalf("dev server: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := startTemporal(t, ctx)
 
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -308,13 +292,13 @@ func TestEventsSurviveKills(t *testing.T) {
 	var gws, workers []*proc
 	for i, addr := range gwAddrs {
 		gws = append(gws, &proc{t: t, name: fmt.Sprintf("gateway%d", i), bin: gatewayBin, dir: dir, env: []string{
-			"TEMPORAL_ADDRESS=" + srv.FrontendHostPort(), "TEMPORAL_NAMESPACE=default", "CERTFLOW_DB=" + dsn,
+			"TEMPORAL_ADDRESS=" + srv.address, "TEMPORAL_NAMESPACE=" + srv.namespace, "CERTFLOW_DB=" + dsn,
 			"CERTFLOW_GATEWAY_ADDR=" + addr, "CERTFLOW_TOKENS=e2e-console:console:" + consoleToken,
 			"CERTFLOW_WEBHOOK_SECRETS=" + secret, "CERTFLOW_DIAL_TIMEOUT=2m", "CERTFLOW_LOG_LEVEL=debug",
 			"CERTFLOW_EVENT_ENDPOINTS=console=http://" + sinkAddr + "/hooks", "CERTFLOW_EVENT_SECRETS=console=" + eventsSecret,
 			"CERTFLOW_EVENT_LEASE=" + eventLease.String(), "CERTFLOW_EVENT_TIMEOUT=" + eventTimeout.String(), "CERTFLOW_EVENT_MAX_IN_FLIGHT=8"}})
 		workers = append(workers, &proc{t: t, name: fmt.Sprintf("worker%d", i), bin: workerBin, dir: dir, args: []string{"-metrics-addr="}, env: []string{
-			"TEMPORAL_ADDRESS=" + srv.FrontendHostPort(), "TEMPORAL_NAMESPACE=default", "CERTFLOW_DB=" + dsn,
+			"TEMPORAL_ADDRESS=" + srv.address, "TEMPORAL_NAMESPACE=" + srv.namespace, "CERTFLOW_DB=" + dsn,
 			"CERTFLOW_CA_URL=" + caSrv.URL, "CERTFLOW_CA_TOKEN=" + caToken, "CERTFLOW_PAY_URL=" + paySrv.URL,
 			"CERTFLOW_PAY_TOKEN=" + caToken, "CERTFLOW_PAY_POLL_INTERVAL=100ms", "CERTFLOW_REVIEW_POLL=3s",
 			"CERTFLOW_DIAL_TIMEOUT=2m", "CERTFLOW_STOP_TIMEOUT=2s", "CERTFLOW_LOG_LEVEL=warn"}})

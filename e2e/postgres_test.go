@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"github.com/certflow/certflow/internal/testenv"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,8 +23,6 @@ import (
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -101,21 +98,10 @@ func (c *countingPayments) Refund(ctx context.Context, req activities.PayoutRequ
 func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
-	bin := testenv.TemporalBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: bin, ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quiet}, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatalf("dev server: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := startTemporal(t, ctx)
 
 	ca, err := casim.New(casim.Config{Token: caToken})
 	if err != nil {
@@ -180,7 +166,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 		counters[i] = &countingPayments{Payments: pc}
 		opts := testenv.WorkerOptions()
 		opts.Identity = fmt.Sprintf("pg-worker-%d", i)
-		w := worker.New(srv.Client(), workflows.TaskQueue, opts)
+		w := worker.New(srv.client, workflows.TaskQueue, opts)
 		w.RegisterWorkflow(workflows.CertificateWorkflow)
 		w.RegisterWorkflow(workflows.RefundWorkflow)
 		w.RegisterActivity(&activities.Activities{CA: cac, Payments: counters[i], Store: wdb,
@@ -205,7 +191,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = gdb.Close() })
-		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(srv.Client()), Orders: gdb,
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(srv.client), Orders: gdb,
 			Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
 			Tokens: tokens, WebhookSecrets: [][]byte{[]byte("pg-test-webhook-secret-0123456789")}, Logger: zap.NewNop(),
 			// One test client sends hundreds of requests a second.
@@ -262,7 +248,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	}
 	runs := make([]client.WorkflowRun, orders)
 	for i, id := range ids {
-		runs[i] = srv.Client().GetWorkflow(ctx, workflows.RefundWorkflowID(id), "")
+		runs[i] = srv.client.GetWorkflow(ctx, workflows.RefundWorkflowID(id), "")
 	}
 	var (
 		wg       sync.WaitGroup

@@ -424,7 +424,7 @@ func (s *system) temporalCLIErr(ctx context.Context, args ...string) ([]byte, er
 	if cliRan != nil {
 		cliRan(args)
 	}
-	cmd := exec.CommandContext(ctx, testenv.TemporalBin(s.t), append(args, "--address", s.address, "--namespace", "default")...)
+	cmd := exec.CommandContext(ctx, testenv.TemporalBin(s.t), append(args, "--address", s.address, "--namespace", s.namespace)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

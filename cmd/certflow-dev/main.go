@@ -42,20 +42,23 @@ type options struct {
 	binDir       string
 	temporalBin  string
 	temporalPort int
-	uiPort       int
-	gatewayAddr  string
-	casimAddr    string
-	paysimAddr   string
-	sinkAddr     string
-	db           string
-	metricsAddr  string
-	reviewDelay  time.Duration
-	approveAfter time.Duration
-	refresh      time.Duration
-	runFor       time.Duration
-	demo         bool
-	versioning   bool
-	buildID      string
+	// temporalAddress is an existing Temporal frontend to use instead of
+	// starting a dev server (the real server of scripts/with-temporal-server).
+	temporalAddress string
+	uiPort          int
+	gatewayAddr     string
+	casimAddr       string
+	paysimAddr      string
+	sinkAddr        string
+	db              string
+	metricsAddr     string
+	reviewDelay     time.Duration
+	approveAfter    time.Duration
+	refresh         time.Duration
+	runFor          time.Duration
+	demo            bool
+	versioning      bool
+	buildID         string
 }
 
 func parseOptions(args []string, output io.Writer) (options, error) {
@@ -67,6 +70,7 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.binDir, "bin", "bin", "where the worker, casim, paysim and eventsink binaries are built")
 	fs.StringVar(&o.temporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
+	fs.StringVar(&o.temporalAddress, "temporal-address", "", "an existing Temporal frontend (host:port) to run on instead of starting a dev server, e.g. $TEMPORAL_ADDRESS under scripts/with-temporal-server (the real server on PostgreSQL); its namespace default must exist; -temporal, -temporal-port and -ui-port are then unused")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
 	fs.StringVar(&o.gatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway (console API and CA callbacks) listen address; this machine only by default")
 	fs.StringVar(&o.casimAddr, "casim-addr", "127.0.0.1:8081", "CA simulator listen address")
@@ -128,7 +132,12 @@ func defaultBuildID() string {
 	return "dev"
 }
 
-func (o options) temporalAddr() string { return "localhost:" + strconv.Itoa(o.temporalPort) }
+func (o options) temporalAddr() string {
+	if o.temporalAddress != "" {
+		return o.temporalAddress
+	}
+	return "localhost:" + strconv.Itoa(o.temporalPort)
+}
 
 func main() {
 	o, err := parseOptions(os.Args[1:], os.Stderr)

@@ -222,15 +222,20 @@ func fileLogger(path string) (*zap.Logger, error) {
 // checkPorts fails early, naming the flag, when a port is taken (another
 // demo, or a Temporal server, still running).
 func (r *runner) checkPorts(context.Context) error {
-	for _, p := range []struct{ flag, addr string }{
+	ports := []struct{ flag, addr string }{
 		{"-temporal-port", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.o.temporalPort))},
 		{"-ui-port", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.o.uiPort))},
+	}
+	if r.o.temporalAddress != "" {
+		ports = nil // no dev server: Temporal is already there
+	}
+	for _, p := range append(ports, []struct{ flag, addr string }{
 		{"-gateway-addr", r.o.gatewayAddr},
 		{"-casim-addr", r.o.casimAddr},
 		{"-paysim-addr", r.o.paysimAddr},
 		{"-eventsink-addr", r.o.sinkAddr},
 		{"-metrics-addr", r.o.metricsAddr},
-	} {
+	}...) {
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			return fmt.Errorf("%s is taken (%v): is another demo or Temporal server running? Stop it or choose another %s", p.addr, err, p.flag)
@@ -292,6 +297,9 @@ func waitReady(ctx context.Context, c *procs.Child, what string, limit time.Dura
 // startTemporal starts the dev server with certflow's search attributes
 // and connects to it.
 func (r *runner) startTemporal(ctx context.Context) error {
+	if r.o.temporalAddress != "" {
+		return r.dialTemporal(ctx)
+	}
 	dev := temporalx.DevServer{CLI: r.o.temporalBin, DBFile: r.path("temporal.db"), Port: r.o.temporalPort,
 		SearchAttributes: workflows.SearchAttributeTypes, Extra: []string{"--ui-port", strconv.Itoa(r.o.uiPort)}}
 	if err := dev.Check(); err != nil {
@@ -320,6 +328,31 @@ func (r *runner) startTemporal(ctx context.Context) error {
 	if len(retyped) > 0 {
 		fmt.Fprintf(r.out, "  search attributes %s changed type: registered anew\n", strings.Join(retyped, ", "))
 	}
+	added, err := temporalx.EnsureSearchAttributes(ctx, r.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	if err != nil {
+		return err
+	}
+	if len(added) > 0 {
+		fmt.Fprintf(r.out, "  registered search attributes %s\n", strings.Join(added, ", "))
+	}
+	return nil
+}
+
+// dialTemporal connects to the existing server of -temporal-address (up
+// to 90s) and registers the search attributes missing on its namespace
+// default.
+func (r *runner) dialTemporal(ctx context.Context) error {
+	opts := client.Options{HostPort: r.o.temporalAddr(), Namespace: temporalx.DefaultNamespace, Logger: temporalx.NewZapLogger(obs.LogConfig{}.SDKLogger(r.log))}
+	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	var err error
+	if r.tc, err = temporalx.Dial(dctx, opts, 250*time.Millisecond); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("Temporal at %s (-temporal-address): %w", r.o.temporalAddress, err)
+	}
+	r.onStop("Temporal client", func() error { r.tc.Close(); return nil })
 	added, err := temporalx.EnsureSearchAttributes(ctx, r.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
 	if err != nil {
 		return err

@@ -65,3 +65,15 @@ const DeadlockDetectionTimeout = 10 * time.Second
 func WorkerOptions() worker.Options {
 	return worker.Options{DeadlockDetectionTimeout: DeadlockDetectionTimeout}
 }
+
+// TemporalAddress is the frontend (host:port) of an existing Temporal server
+// the end-to-end suites run on instead of starting dev servers of their own:
+// CERTFLOW_TEMPORAL_ADDRESS, which scripts/with-temporal-server sets for the
+// real server (PostgreSQL persistence and visibility) of make
+// test-real-temporal; empty for the dev server.
+func TemporalAddress() string { return os.Getenv("CERTFLOW_TEMPORAL_ADDRESS") }
+
+// TemporalCtl is the command that kills (`CTL kill`) and starts again
+// (`CTL start`) the server of TemporalAddress on its databases and ports:
+// CERTFLOW_TEMPORAL_CTL, set by scripts/with-temporal-server.
+func TemporalCtl() string { return os.Getenv("CERTFLOW_TEMPORAL_CTL") }
