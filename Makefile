@@ -102,10 +102,13 @@ $(TEMPORAL_SERVER):
 # minutes on two busy cores with the race detector: 25 minutes per package.
 # scripts/ensure-chromium gives the operator pages' browser test Debian's
 # Chromium (installed when missing as root or under CERTFLOW_REQUIRE_BROWSER).
+# Then the end-to-end suites again on the real Temporal server
+# (test-real-temporal, below), so `make test` is all of what CI runs.
 test: $(TEMPORAL) vet workflowcheck
 	scripts/ensure-chromium
 	scripts/with-postgres env CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 \
 		$(GO) test $(RACE) -count=1 -timeout 25m ./...
+	$(MAKE) test-real-temporal
 
 # The e2e suites on the real server compose runs (Temporal 1.30.1, PostgreSQL
 # persistence and SQL visibility; scripts/with-temporal-server, on the
