@@ -372,12 +372,20 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	orderID := r.PathValue("id")
 	view := RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceStore}
-	var storeErr error
-	if mode != ViewWorkflow {
+	// fromRecord answers from the store's record when it has one, and
+	// otherwise returns why not (NotFound when there is none).
+	fromRecord := func() error {
 		rec, err := s.orders.GetRefund(ctx, orderID)
 		if err == nil {
 			view.Status = statusFromRecord(rec)
 			writeJSON(w, http.StatusOK, view)
+		}
+		return err
+	}
+	var storeErr error
+	if mode != ViewWorkflow {
+		err := fromRecord()
+		if err == nil {
 			return
 		}
 		if errs.CodeOf(err) != errs.NotFound {
@@ -409,13 +417,11 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if mode == ViewWorkflow {
 		// No workflow: the store's record is all there is.
-		rec, err := s.orders.GetRefund(ctx, orderID)
-		if err == nil {
-			view.Status = statusFromRecord(rec)
-			writeJSON(w, http.StatusOK, view)
+		view.Source = SourceStore
+		switch err := fromRecord(); {
+		case err == nil:
 			return
-		}
-		if errs.CodeOf(err) != errs.NotFound {
+		case errs.CodeOf(err) != errs.NotFound:
 			s.writeError(w, r, err)
 			return
 		}

@@ -141,35 +141,11 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 // the order still pending (not yet counted as refunded by the rules)
 // leaves nothing for this one.
 func TestRefundOverRefundCapCitesM3(t *testing.T) {
-	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
-	o := domain.Order{ID: "o-cap", Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
-		Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
+	o := unusedOrder("o-cap")
 	st := &recordingStore{FakeStore: sim.NewFakeStore(o)}
-	usd, err := money.LookupCurrency("USD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := money.New(mustDecimal("100.00"), usd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.ReservePayout(context.Background(), activities.PayoutRequest{IdempotencyKey: "earlier", OrderID: o.ID, Cash: all,
-		Destination: domain.OriginalMethod}); err != nil {
-		t.Fatal(err)
-	}
+	reserveUSD(t, st, o, "earlier", "100.00", "")
 	pay := sim.NewFakePayments(time.Now)
-	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(testenv.WorkerOptions())
-	env.SetStartTime(paid.Add(time.Hour))
-	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: st,
-		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
-	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(time.Hour), Consent: true}
-	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
-	var res workflows.RefundStatus
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runRefund(t, o, st, pay)
 	if res.Outcome != workflows.OutcomeRejected || !slices.Equal(res.Reasons, []string{"M-3"}) {
 		t.Fatalf("result = %s %v (%s), want rejected with M-3", res.Outcome, res.Reasons, res.Message)
 	}
@@ -197,40 +173,15 @@ func TestRefundJudgedAgainAfterItsOwnPayout(t *testing.T) {
 		{"another refund's payout", "an-earlier-run", workflows.OutcomeRejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
-			o := domain.Order{ID: "o-again", Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
-				Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
+			o := unusedOrder("o-again")
 			st := sim.NewFakeStore(o)
-			usd, err := money.LookupCurrency("USD")
-			if err != nil {
-				t.Fatal(err)
-			}
-			all, err := money.New(mustDecimal("100.00"), usd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
 			key := workflows.PaymentKey(o.ID, domain.OriginalMethod)
-			if _, _, err := st.ReservePayout(ctx, activities.PayoutRequest{IdempotencyKey: key, OrderID: o.ID, Cash: all,
-				Destination: domain.OriginalMethod, RefundRun: tc.run}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.SettlePayout(ctx, key, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_lost_task"}); err != nil {
+			reserveUSD(t, st, o, key, "100.00", tc.run)
+			if _, err := st.SettlePayout(context.Background(), key, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_lost_task"}); err != nil {
 				t.Fatal(err)
 			}
 			pay := sim.NewFakePayments(time.Now)
-			env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
-			env.SetWorkerOptions(testenv.WorkerOptions())
-			env.SetStartTime(paid.Add(time.Hour))
-			env.RegisterWorkflow(workflows.RefundWorkflow)
-			env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: st,
-				Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
-			req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(time.Hour), Consent: true}
-			env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
-			var res workflows.RefundStatus
-			if err := env.GetWorkflowResult(&res); err != nil {
-				t.Fatal(err)
-			}
+			res := runRefund(t, o, st, pay)
 			if res.Outcome != tc.outcome {
 				t.Fatalf("result = %s %v (%s), want %s", res.Outcome, res.Reasons, res.Message, tc.outcome)
 			}
@@ -245,6 +196,51 @@ func TestRefundJudgedAgainAfterItsOwnPayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unusedOrder is a 100.00 USD notification order paid on 2026-03-02,
+// nothing used: the refund pays at once.
+func unusedOrder(id string) domain.Order {
+	paid := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	return domain.Order{ID: id, Product: domain.MessageNotification, Profile: "aliyun-intl", PaidAt: paid, Currency: "USD",
+		Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}}
+}
+
+// reserveUSD reserves a payout of cash USD for o in store under key,
+// reserved by the refund run (empty: none).
+func reserveUSD(t *testing.T, store activities.Store, o domain.Order, key, cash, run string) {
+	t.Helper()
+	usd, err := money.LookupCurrency("USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount, err := money.New(mustDecimal(cash), usd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.ReservePayout(context.Background(), activities.PayoutRequest{IdempotencyKey: key, OrderID: o.ID, Cash: amount,
+		Destination: domain.OriginalMethod, RefundRun: run}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runRefund runs o's refund, requested an hour after payment, in a test
+// environment against store and pay, and returns its result.
+func runRefund(t *testing.T, o domain.Order, store activities.Store, pay *sim.FakePayments) workflows.RefundStatus {
+	t.Helper()
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
+	env.SetStartTime(o.PaidAt.Add(time.Hour))
+	env.RegisterWorkflow(workflows.RefundWorkflow)
+	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: store,
+		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: o.PaidAt.Add(time.Hour), Consent: true}
+	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	var res workflows.RefundStatus
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // A request judged not eligible has no amount due on its record.
