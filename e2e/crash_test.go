@@ -64,7 +64,7 @@ type crashSystem struct {
 	real      bool
 	address   string
 	namespace string
-	payURL  string
+	payURL    string
 
 	mu       sync.Mutex
 	server   *exec.Cmd
