@@ -484,9 +484,16 @@ func TestCrashSafety(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Mid-run: the payout the third fault interrupted is still pending.
-	if p, err := db.GetPayout(ctx, workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod)); err != nil || p.Status != ports.PayoutPending {
-		t.Fatalf("before the server restart, the interrupted payout is %+v, %v; want pending", p, err)
+	// Mid-run: the payout the third fault interrupted is in the ledger,
+	// pending, or already reconciled by the next attempt (the payout's
+	// first attempt is a local activity: the workflow task it ran in times
+	// out and is run again by the next worker within seconds, which finds
+	// the refund at the provider by its key). Either way once (below).
+	if p, err := db.GetPayout(ctx, workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod)); err != nil ||
+		(p.Status != ports.PayoutPending && p.Status != ports.PayoutPaid) {
+		t.Fatalf("before the server restart, the interrupted payout is %+v, %v; want pending or paid", p, err)
+	} else {
+		t.Logf("the interrupted payout is %s before the server restart", p.Status)
 	}
 	s.killServer()
 	s.record("kill -9 of the " + s.serverName())

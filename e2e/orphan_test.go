@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/ports"
@@ -258,24 +260,49 @@ func (s *system) taskBefore(workflowID, runID, activity string) int64 {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		switch ev.GetEventType() {
-		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+		switch {
+		case ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			lastCompleted = ev.GetEventId()
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == activity {
-				if lastCompleted == 0 {
-					s.t.Fatalf("%s: activity %s scheduled before any workflow task completed", workflowID, activity)
-				}
-				return lastCompleted
+		case runs(s.t, ev, activity):
+			if lastCompleted == 0 {
+				s.t.Fatalf("%s: activity %s ran before any workflow task completed", workflowID, activity)
 			}
+			return lastCompleted
 		}
 	}
 	s.t.Fatalf("%s run %s never scheduled %s", workflowID, runID, activity)
 	return 0
 }
 
-// scheduledAfterReset counts the activities of type activity a reset run
-// scheduled after its reset point (the workflow task failed for the reset).
+// runs reports whether ev runs the activity named activity: its
+// scheduling as an activity, or its marker as a local activity (the
+// first attempt of a payout or a CA action is one).
+func runs(t *testing.T, ev *historypb.HistoryEvent, activity string) bool {
+	t.Helper()
+	switch ev.GetEventType() {
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+		return ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == activity
+	case enumspb.EVENT_TYPE_MARKER_RECORDED:
+		m := ev.GetMarkerRecordedEventAttributes()
+		if m.GetMarkerName() != "LocalActivity" {
+			return false
+		}
+		for _, p := range m.GetDetails()["data"].GetPayloads() {
+			var d struct{ ActivityType string }
+			if err := json.Unmarshal(p.GetData(), &d); err != nil {
+				t.Fatalf("local activity marker %d: %v", ev.GetEventId(), err)
+			}
+			if d.ActivityType == activity {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scheduledAfterReset counts the runs of activity (scheduled, or local
+// activity markers) a reset run made after its reset point (the workflow
+// task failed for the reset).
 func (s *system) scheduledAfterReset(workflowID, runID, activity string) int {
 	s.t.Helper()
 	it := s.temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -289,8 +316,7 @@ func (s *system) scheduledAfterReset(workflowID, runID, activity string) int {
 		case ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED &&
 			ev.GetWorkflowTaskFailedEventAttributes().GetCause() == enumspb.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW:
 			reset = true
-		case reset && ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
-			ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == activity:
+		case reset && runs(s.t, ev, activity):
 			n++
 		}
 	}
