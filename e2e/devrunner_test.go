@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +68,33 @@ func startDevRunner(t *testing.T, ctx context.Context, extraArgs ...string) *dev
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the dev runner: %v\n%s", err, out)
 	}
+	// The ports are picked free, but the runner binds them a minute
+	// later, after its builds: on a busy machine another process may take
+	// one meanwhile. Such a start (a bind refused, the runner exited) is
+	// made again on other ports, in a new folder, up to three times.
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			r.RunDir = filepath.Join(dir, fmt.Sprintf(".run-%d", attempt))
+		}
+		err := r.launch(t, ctx, root, dir, bin, runner, extraArgs)
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("start %d: %v; starting again on other ports", attempt, err)
+	}
+}
+
+// errPortTaken: the runner exited because a port it was given was taken.
+var errPortTaken = errors.New("a port the dev runner was given was taken before it bound it")
+
+// launch starts the runner on fresh ports in r.RunDir and waits for its
+// endpoints.json; it returns errPortTaken (wrapped) when the runner exited
+// on a refused bind, another error when it failed otherwise.
+func (r *devRunner) launch(t *testing.T, ctx context.Context, root, dir, bin, runner string, extraArgs []string) error {
+	t.Helper()
 	args := []string{"-dir", r.RunDir, "-bin", bin, "-temporal", filepath.Join(bin, "temporal"),
 		"-temporal-port", strconv.Itoa(freePort(t)), "-ui-port", strconv.Itoa(freePort(t)),
 		"-gateway-addr", addrOf(freePort(t)), "-casim-addr", addrOf(freePort(t)), "-paysim-addr", addrOf(freePort(t)),
@@ -78,7 +108,7 @@ func startDevRunner(t *testing.T, ctx context.Context, extraArgs ...string) *dev
 	logf, err := os.Create(runnerLog)
 	if err != nil {
 		stop()
-		t.Fatal(err)
+		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -86,21 +116,22 @@ func startDevRunner(t *testing.T, ctx context.Context, extraArgs ...string) *dev
 	if err := cmd.Start(); err != nil {
 		stop()
 		logf.Close()
-		t.Fatal(err)
+		return err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	runDir := r.RunDir
+	cleanup := func() {
 		stop()
 		<-exited
 		logf.Close()
 		if t.Failed() {
 			dumpTail(t, runnerLog)
 			for _, f := range []string{"gateway.log", "worker.log"} {
-				dumpTail(t, filepath.Join(r.RunDir, f))
+				dumpTail(t, filepath.Join(runDir, f))
 			}
 		}
-	})
+	}
 
 	// endpoints.json is written once the gateway serves; it is read until
 	// it parses, since the runner may be midway through writing it.
@@ -108,20 +139,41 @@ func startDevRunner(t *testing.T, ctx context.Context, extraArgs ...string) *dev
 	deadline := time.Now().Add(8 * time.Minute)
 	for {
 		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &r.Endpoints) == nil && r.Endpoints.Gateway != "" {
-			return r
+			t.Cleanup(cleanup)
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear within 8m", path)
+			t.Cleanup(cleanup)
+			return fmt.Errorf("%s did not appear within 8m", path)
 		}
 		select {
 		case err := <-exited:
 			exited <- err // for the cleanup
-			t.Fatalf("the dev runner exited before writing %s: %v", path, err)
+			if portTaken(runnerLog, runDir) {
+				stop()
+				logf.Close()
+				return fmt.Errorf("%w: %v", errPortTaken, err)
+			}
+			t.Cleanup(cleanup)
+			return fmt.Errorf("the dev runner exited before writing %s: %v", path, err)
 		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", path, ctx.Err())
+			t.Cleanup(cleanup)
+			return fmt.Errorf("waiting for %s: %v", path, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// portTaken reports whether the runner's or a child's log says a bind was
+// refused.
+func portTaken(runnerLog, runDir string) bool {
+	logs, _ := filepath.Glob(filepath.Join(runDir, "*.log"))
+	for _, f := range append(logs, runnerLog) {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "address already in use") {
+			return true
+		}
+	}
+	return false
 }
 
 func addrOf(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
