@@ -291,6 +291,16 @@ func (o *OIDC) authenticate(ctx context.Context, tok string) (Principal, error) 
 	}
 	note := &sigNote{}
 	idt, err := v.Verify(context.WithValue(ctx, sigNoteKey{}, note), tok)
+	if err != nil && note.err != nil && !strings.HasPrefix(note.err.Error(), "fetching keys") && ctx.Err() == nil {
+		// go-oidc's key set hands a refresh asked for just after another
+		// ended that other's (older) keys until it clears it: a key the
+		// issuer added in between is missed once. Asked again a moment
+		// later, the refresh is a new read. A forged token costs one more
+		// read; refusals are rate-limited per address.
+		time.Sleep(50 * time.Millisecond)
+		note = &sigNote{}
+		idt, err = v.Verify(context.WithValue(ctx, sigNoteKey{}, note), tok)
+	}
 	if err != nil {
 		return Principal{}, o.refusal(err, note, parts)
 	}
