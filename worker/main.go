@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/app/program"
+	"github.com/certflow/certflow/internal/httpjson"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/workflows"
 )
@@ -84,11 +84,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The CA calls join the activity's trace.
-	transport := otelhttp.NewTransport(http.DefaultTransport,
-		otelhttp.WithTracerProvider(m.app.Tracing.Provider), otelhttp.WithPropagators(m.app.Tracing.Propagator))
+	// The CA calls verify its certificate against CERTFLOW_CA_TLS_CA_FILE
+	// (or the system's roots) and join the activity's trace.
+	caTransport, err := httpjson.Transport(cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("CERTFLOW_CA_TLS_CA_FILE: %w", err)
+	}
 	ca, err := caclient.New(caclient.Config{BaseURL: cfg.CAURL, Token: cfg.CAToken,
-		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: transport}})
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: app.TracedTransport(m.app.Tracing, caTransport)}})
 	if err != nil {
 		return fmt.Errorf("CA client (CERTFLOW_CA_URL): %w", err)
 	}
