@@ -198,12 +198,13 @@ func (m *Main) loadCerts() error {
 	return nil
 }
 
-// certFields describe a serving certificate in the logs.
+// certFields describe a serving certificate in the logs; the serial in hex,
+// as `openssl x509 -noout -serial` prints it.
 func certFields(c *x509.Certificate) []zap.Field {
 	if c == nil {
 		return nil
 	}
-	return []zap.Field{zap.String("subject", c.Subject.String()), zap.String("serial", c.SerialNumber.String()),
+	return []zap.Field{zap.String("subject", c.Subject.String()), zap.String("serial", fmt.Sprintf("%X", c.SerialNumber)),
 		zap.Strings("dns_names", c.DNSNames), zap.Time("not_after", c.NotAfter)}
 }
 
@@ -327,8 +328,8 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
 		m.drain.Start()
-		m.Logger.Info("draining: new requests are refused 503", zap.Duration("drain_delay", m.Config.DrainDelay),
-			zap.Duration("shutdown_timeout", m.Config.ShutdownTimeout))
+		m.Logger.Info("draining: new requests are refused 503", zap.String("drain_delay", m.Config.DrainDelay.String()),
+			zap.String("shutdown_timeout", m.Config.ShutdownTimeout.String()))
 		time.Sleep(m.Config.DrainDelay)
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.srv.Shutdown(ctx); err != nil {

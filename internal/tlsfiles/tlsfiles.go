@@ -58,14 +58,20 @@ func LoadCertFiles(certFile, keyFile string) (*CertFiles, error) {
 		return nil, errors.New("a TLS certificate needs both its certificate file and its key file")
 	}
 	c := &CertFiles{certFile: certFile, keyFile: keyFile}
-	if err := c.Reload(); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs, ks, err := c.stamps()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.load(cs, ks, false); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// Reload re-reads the files now (SIGHUP). On error the previous
-// certificate stays in use.
+// Reload re-reads the files now (SIGHUP); its caller reports the outcome
+// (OnReload is not told). On error the previous certificate stays in use.
 func (c *CertFiles) Reload() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -73,7 +79,7 @@ func (c *CertFiles) Reload() error {
 	if err != nil {
 		return err
 	}
-	return c.load(cs, ks)
+	return c.load(cs, ks, false)
 }
 
 func (c *CertFiles) stamps() (cs, ks stamp, err error) {
@@ -88,8 +94,9 @@ func (c *CertFiles) stamps() (cs, ks stamp, err error) {
 	return stamp{ci}, stamp{ki}, nil
 }
 
-// load reads the pair whose stamps are cs and ks; c.mu is held.
-func (c *CertFiles) load(cs, ks stamp) error {
+// load reads the pair whose stamps are cs and ks, telling OnReload when
+// notify is set; c.mu is held.
+func (c *CertFiles) load(cs, ks stamp, notify bool) error {
 	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err == nil && pair.Leaf == nil {
 		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
@@ -98,7 +105,7 @@ func (c *CertFiles) load(cs, ks stamp) error {
 		err = fmt.Errorf("loading the TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
 		if !(c.failed[0].same(cs) && c.failed[1].same(ks)) {
 			c.failed = [2]stamp{cs, ks}
-			if c.OnReload != nil && c.cert != nil {
+			if notify && c.OnReload != nil && c.cert != nil {
 				c.OnReload(nil, err)
 			}
 		}
@@ -106,7 +113,7 @@ func (c *CertFiles) load(cs, ks stamp) error {
 	}
 	first := c.cert == nil
 	c.cert, c.certStamp, c.keyStamp, c.failed = &pair, cs, ks, [2]stamp{}
-	if c.OnReload != nil && !first {
+	if notify && c.OnReload != nil && !first {
 		c.OnReload(pair.Leaf, nil)
 	}
 	return nil
@@ -119,7 +126,7 @@ func (c *CertFiles) Certificate() *tls.Certificate {
 	defer c.mu.Unlock()
 	cs, ks, err := c.stamps()
 	if err == nil && !(cs.same(c.certStamp) && ks.same(c.keyStamp)) && !(c.failed[0].same(cs) && c.failed[1].same(ks)) {
-		_ = c.load(cs, ks) // on error the previous certificate serves on
+		_ = c.load(cs, ks, true) // on error the previous certificate serves on
 	}
 	return c.cert
 }
