@@ -13,7 +13,10 @@
 // Configuration comes from flags, the environment and an optional file (a
 // flag wins); run `worker -h` for the list. Temporal's own settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
-// profiles) are read as the Temporal SDK reads them.
+// profiles) are read as the Temporal SDK reads them. The CA and the payment
+// provider may be https URLs; their certificates are verified against the
+// system's roots or the bundles CERTFLOW_CA_TLS_CA_FILE and
+// CERTFLOW_PAY_TLS_CA_FILE name, never skipped.
 package main
 
 import (
