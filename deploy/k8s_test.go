@@ -624,9 +624,11 @@ func TestKubernetesManifests(t *testing.T) {
 			// Activities get CERTFLOW_STOP_TIMEOUT, the metrics server 5s.
 			shutdown += duration(t, where, "CERTFLOW_STOP_TIMEOUT", effective(env, own, "CERTFLOW_STOP_TIMEOUT")) + 5*time.Second
 		case "gateway":
-			// Requests get CERTFLOW_SHUTDOWN_TIMEOUT, then the dispatcher
+			// Requests get CERTFLOW_DRAIN_DELAY and CERTFLOW_SHUTDOWN_TIMEOUT, then the dispatcher
 			// waits for its attempts in flight (CERTFLOW_EVENT_TIMEOUT).
-			shutdown += duration(t, where, "CERTFLOW_SHUTDOWN_TIMEOUT", effective(env, own, "CERTFLOW_SHUTDOWN_TIMEOUT")) +
+			// The drain delay comes first (503s with the listener open).
+			shutdown += duration(t, where, "CERTFLOW_DRAIN_DELAY", effective(env, own, "CERTFLOW_DRAIN_DELAY")) +
+				duration(t, where, "CERTFLOW_SHUTDOWN_TIMEOUT", effective(env, own, "CERTFLOW_SHUTDOWN_TIMEOUT")) +
 				duration(t, where, outbound.EnvTimeout, effective(env, own, outbound.EnvTimeout))
 		}
 		grace := 30 * time.Second // Kubernetes' default

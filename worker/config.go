@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/tlsfiles"
 )
 
 // Config is the worker's configuration: the settings it shares with the
@@ -24,6 +25,9 @@ type Config struct {
 	// CAURL and CAToken reach the certificate authority (or casim).
 	CAURL   string
 	CAToken string
+	// CAFile is a PEM bundle verifying the CA's https certificate
+	// (CERTFLOW_CA_TLS_CA_FILE); empty: the system's roots.
+	CAFile string
 	// ReviewPoll is how often a refund asks the CA about a revocation
 	// review still open (docs/ca-boundary.md).
 	ReviewPoll time.Duration
@@ -43,6 +47,7 @@ type Config struct {
 var workerSettings = []app.Setting{
 	app.Set("ca-url", "CERTFLOW_CA_URL", "", "certificate authority base URL (required)"),
 	app.Set("ca-token", "CERTFLOW_CA_TOKEN", "", "certificate authority bearer token (required; prefer the environment or the file)"),
+	app.Set("ca-tls-ca-file", "CERTFLOW_CA_TLS_CA_FILE", "", "PEM bundle of the CAs that sign the certificate authority's https certificate (a private CA); empty: the system's roots"),
 	app.Set("review-poll", "CERTFLOW_REVIEW_POLL", "1h", "how often a refund asks the CA about a revocation review still open"),
 	app.Set("metrics-addr", "CERTFLOW_METRICS_ADDR", ":9090", "listen address of /metrics, /healthz and /readyz; empty disables"),
 	app.Set("stop-timeout", "CERTFLOW_STOP_TIMEOUT", "10s", "how long running activities get at shutdown"),
@@ -74,6 +79,7 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	e.Check(err)
 	cfg.CAURL = v.String("CERTFLOW_CA_URL")
 	cfg.CAToken = v.String("CERTFLOW_CA_TOKEN")
+	cfg.CAFile = v.String("CERTFLOW_CA_TLS_CA_FILE")
 	cfg.ReviewPoll, err = v.PositiveDuration("CERTFLOW_REVIEW_POLL")
 	e.Check(err)
 	cfg.MetricsAddr = v.String("CERTFLOW_METRICS_ADDR")
@@ -106,6 +112,11 @@ func (c Config) Validate() error {
 	}
 	if c.CAToken == "" {
 		return errors.New("CERTFLOW_CA_TOKEN (-ca-token) is required")
+	}
+	if c.CAFile != "" {
+		if _, err := tlsfiles.CAPool(c.CAFile); err != nil {
+			return fmt.Errorf("CERTFLOW_CA_TLS_CA_FILE: %w", err)
+		}
 	}
 	if c.ReviewPoll <= 0 {
 		return fmt.Errorf("CERTFLOW_REVIEW_POLL must be positive, not %s", c.ReviewPoll)

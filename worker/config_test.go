@@ -211,6 +211,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"metrics address without port":    {env: map[string]string{"CERTFLOW_METRICS_ADDR": "9090"}, want: "CERTFLOW_METRICS_ADDR"},
 		"versioning without a build ID":   {env: map[string]string{"CERTFLOW_VERSIONING": "true"}, want: "CERTFLOW_BUILD_ID is required"},
 		"bad versioning boolean":          {env: map[string]string{"CERTFLOW_VERSIONING": "yes please"}, want: "CERTFLOW_VERSIONING"},
+		"CA bundle missing":               {env: map[string]string{"CERTFLOW_CA_TLS_CA_FILE": "/nonexistent/ca.pem"}, want: "CERTFLOW_CA_TLS_CA_FILE: CA bundle: open /nonexistent/ca.pem"},
+		"payment CA bundle missing":       {env: map[string]string{"CERTFLOW_PAY_TLS_CA_FILE": "/nonexistent/pay.pem"}, want: "CERTFLOW_PAY_TLS_CA_FILE: CA bundle: open /nonexistent/pay.pem"},
 		"unknown flag":                    {args: []string{"-nope"}, want: "flag provided but not defined"},
 		"stray argument":                  {args: []string{"extra"}, want: "unexpected arguments"},
 	}

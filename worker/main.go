@@ -13,7 +13,10 @@
 // Configuration comes from flags, the environment and an optional file (a
 // flag wins); run `worker -h` for the list. Temporal's own settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
-// profiles) are read as the Temporal SDK reads them.
+// profiles) are read as the Temporal SDK reads them. The CA and the payment
+// provider may be https URLs; their certificates are verified against the
+// system's roots or the bundles CERTFLOW_CA_TLS_CA_FILE and
+// CERTFLOW_PAY_TLS_CA_FILE name, never skipped.
 package main
 
 import (
@@ -24,7 +27,6 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/certflow/certflow/activities/caclient"
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/app/program"
+	"github.com/certflow/certflow/internal/httpjson"
 	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/workflows"
 )
@@ -84,11 +87,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The CA calls join the activity's trace.
-	transport := otelhttp.NewTransport(http.DefaultTransport,
-		otelhttp.WithTracerProvider(m.app.Tracing.Provider), otelhttp.WithPropagators(m.app.Tracing.Propagator))
+	// The CA calls verify its certificate against CERTFLOW_CA_TLS_CA_FILE
+	// (or the system's roots) and join the activity's trace.
+	caTransport, err := httpjson.Transport(cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("CERTFLOW_CA_TLS_CA_FILE: %w", err)
+	}
 	ca, err := caclient.New(caclient.Config{BaseURL: cfg.CAURL, Token: cfg.CAToken,
-		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: transport}})
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: app.TracedTransport(m.app.Tracing, caTransport)}})
 	if err != nil {
 		return fmt.Errorf("CA client (CERTFLOW_CA_URL): %w", err)
 	}

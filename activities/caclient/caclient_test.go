@@ -22,6 +22,8 @@ import (
 	"github.com/certflow/certflow/casim"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpjson"
+	"github.com/certflow/certflow/internal/tlsfiles/tlstest"
 	"github.com/certflow/certflow/statemachine"
 )
 
@@ -367,5 +369,29 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			_, err := caclient.New(cfg)
 			errstest.Want(t, err, errs.Invalid)
 		})
+	}
+}
+
+// The CA over https with a certificate of a private CA: refused without
+// its bundle, reached with it.
+func TestHTTPSWithCABundle(t *testing.T) {
+	sim, err := casim.New(casim.Config{Token: token, ReviewDelay: reviewDelay, Clock: casim.NewFakeClock(start), Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	ca := tlstest.NewCA(t, "CA's CA")
+	srv := ca.Serve(t, sim.Handler())
+	err = newClient(t, srv.URL, token, nil).Act(context.Background(), "c1", statemachine.Submit)
+	errstest.Want(t, err, errs.Unavailable, "unreachable")
+	if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Errorf("error %q does not say why", err)
+	}
+	tr, err := httpjson.Transport(ca.WriteCA(t, t.TempDir(), "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newClient(t, srv.URL, token, &http.Client{Transport: tr}).Act(context.Background(), "c1", statemachine.Submit); err != nil {
+		t.Errorf("with the bundle: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errstest"
+	"github.com/certflow/certflow/internal/httpjson"
+	"github.com/certflow/certflow/internal/tlsfiles/tlstest"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/paysim"
 )
@@ -132,5 +134,40 @@ func TestProviderAnswers(t *testing.T) {
 			_, err := c.Refund(context.Background(), activities.PayoutRequest{IdempotencyKey: "k", OrderID: "o", Cash: usd(t, "1.00"), Destination: domain.OriginalMethod})
 			errstest.Want(t, err, tc.code, tc.want)
 		})
+	}
+}
+
+// The provider over https with a certificate of a private CA: refused
+// without its bundle (retryable, never paid blind), paid with it.
+func TestHTTPSWithCABundle(t *testing.T) {
+	ctx := context.Background()
+	sim, err := paysim.New(ctx, paysim.Config{Token: "tok", DB: ":memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	ca := tlstest.NewCA(t, "provider CA")
+	srv := ca.Serve(t, sim.Handler())
+	req := activities.PayoutRequest{IdempotencyKey: "refund/o-tls", OrderID: "o-tls", Cash: usd(t, "10.00"), Destination: domain.OriginalMethod}
+
+	untrusting, err := payclient.New(payclient.Config{BaseURL: srv.URL, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = untrusting.Refund(ctx, req)
+	errstest.Want(t, err, errs.Unavailable, "unreachable")
+	if refs, _ := sim.List(ctx, "o-tls"); len(refs) != 0 {
+		t.Fatalf("the provider got %d refunds through a connection the client refused", len(refs))
+	}
+	tr, err := httpjson.Transport(ca.WriteCA(t, t.TempDir(), "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusting, err := payclient.New(payclient.Config{BaseURL: srv.URL, Token: "tok", HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := trusting.Refund(ctx, req); err != nil || got.ID == "" {
+		t.Fatalf("with the bundle: %+v, %v", got, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/internal/app"
+	"github.com/certflow/certflow/internal/tlsfiles"
 	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/webhook"
 )
@@ -39,6 +40,14 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// ShutdownTimeout is how long requests in flight get at shutdown.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long the gateway keeps its listener open at
+	// shutdown, answering 503 (and /readyz 503) so a load balancer takes it
+	// out, before it stops accepting (CERTFLOW_DRAIN_DELAY; 0: at once).
+	DrainDelay time.Duration
+	// TLSCertFile and TLSKeyFile, when set, make the gateway serve HTTPS
+	// with that certificate, re-read when the files change or on SIGHUP;
+	// unset, it serves plain HTTP (behind a proxy that terminates TLS).
+	TLSCertFile, TLSKeyFile string
 	// Events configures the event dispatcher (docs/event-delivery.md); it runs
 	// when endpoints are configured and Dispatch is on.
 	Events outbound.Config
@@ -68,6 +77,9 @@ var gatewaySettings = []app.Setting{
 	app.Set("write-timeout", "CERTFLOW_WRITE_TIMEOUT", "60s", "time to answer a request (an approval waits for the workflow's outcome)"),
 	app.Set("idle-timeout", "CERTFLOW_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection is kept"),
 	app.Set("shutdown-timeout", "CERTFLOW_SHUTDOWN_TIMEOUT", "20s", "how long requests in flight get at shutdown"),
+	app.Set("drain-delay", "CERTFLOW_DRAIN_DELAY", "0s", "at SIGTERM, how long new requests and /readyz are answered 503 before the listener closes (a load balancer that polls /readyz takes the gateway out); 0: close at once"),
+	app.Set("tls-cert-file", "CERTFLOW_TLS_CERT_FILE", "", "PEM certificate (chain) to serve HTTPS with, re-read when it changes or on SIGHUP; empty: plain HTTP"),
+	app.Set("tls-key-file", "CERTFLOW_TLS_KEY_FILE", "", "PEM private key of CERTFLOW_TLS_CERT_FILE"),
 	app.Set("event-endpoints", outbound.EnvEndpoints, "", "console endpoints the events are delivered to, name=url,name=url (docs/event-delivery.md); empty: no delivery"),
 	app.Set("event-secrets", outbound.EnvSecrets, "", "each endpoint's signing secrets, name=whsec_NEW|whsec_OLD;name=whsec_… (newest first; prefer the environment or the secrets file)"),
 	app.Set("event-secrets-file", outbound.EnvSecretsFile, "", "file of name=whsec_…|whsec_… lines, re-read when it changes or on SIGHUP (rotation without restart)"),
@@ -124,6 +136,9 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	}
 	c.SecureCookie, err = v.Bool("CERTFLOW_OPS_SECURE_COOKIE")
 	e.Check(err)
+	c.DrainDelay, err = v.Duration("CERTFLOW_DRAIN_DELAY")
+	e.Check(err)
+	c.TLSCertFile, c.TLSKeyFile = v.String("CERTFLOW_TLS_CERT_FILE"), v.String("CERTFLOW_TLS_KEY_FILE")
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
@@ -158,6 +173,17 @@ func (c Config) Validate() error {
 	}
 	if len(c.WebhookSecrets) == 0 {
 		return errors.New("CERTFLOW_WEBHOOK_SECRETS (-webhook-secrets) is required: the CA's callbacks cannot be verified without it")
+	}
+	if c.DrainDelay < 0 {
+		return fmt.Errorf("CERTFLOW_DRAIN_DELAY must not be negative, not %s", c.DrainDelay)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("CERTFLOW_TLS_CERT_FILE and CERTFLOW_TLS_KEY_FILE (-tls-cert-file, -tls-key-file) go together: set both for HTTPS, neither for plain HTTP")
+	}
+	if c.TLSCertFile != "" {
+		if _, err := tlsfiles.LoadCertFiles(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return fmt.Errorf("CERTFLOW_TLS_CERT_FILE, CERTFLOW_TLS_KEY_FILE: %w", err)
+		}
 	}
 	for name, d := range map[string]time.Duration{
 		"CERTFLOW_WEBHOOK_TOLERANCE": c.WebhookTolerance, "CERTFLOW_READ_HEADER_TIMEOUT": c.ReadHeaderTimeout,

@@ -19,15 +19,23 @@
 // docs/operations.md): the issuer is discovered at start (a failure is
 // logged, not fatal) and its keys re-read when a token names a new one.
 //
+// With CERTFLOW_TLS_CERT_FILE and CERTFLOW_TLS_KEY_FILE it serves HTTPS,
+// re-reading the pair when the files change (checked at each handshake)
+// or on SIGHUP, without a restart; without them, plain HTTP.
+//
 // Several gateways may run side by side: they keep no state of their own,
 // and their dispatchers share the outbox through its leases.
-// On SIGINT or SIGTERM the gateway stops accepting, lets requests in
-// flight finish (up to -shutdown-timeout), then closes the Temporal
-// client and the store. Run `gateway -h` for the settings.
+// On SIGINT or SIGTERM the gateway drains: new requests are refused 503
+// (Retry-After, Connection: close) before routing and /readyz answers 503,
+// for -drain-delay with the listener still open (a load balancer takes the
+// gateway out); then it stops accepting, lets requests in flight finish
+// (up to -shutdown-timeout), and closes the Temporal client and the store.
+// Run `gateway -h` for the settings.
 package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +54,7 @@ import (
 	"github.com/certflow/certflow/internal/app"
 	"github.com/certflow/certflow/internal/app/program"
 	"github.com/certflow/certflow/internal/obs"
+	"github.com/certflow/certflow/internal/tlsfiles"
 	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/outbound"
 	"github.com/certflow/certflow/ports"
@@ -67,6 +76,12 @@ type Main struct {
 	srv    *http.Server
 	ln     net.Listener
 	served chan error
+	// drain refuses new requests once the shutdown began.
+	drain gateway.Drain
+	// certs is the HTTPS certificate (nil: plain HTTP); stopCerts stops
+	// its SIGHUP reloads.
+	certs     *tlsfiles.CertFiles
+	stopCerts func()
 	// stopEvents stops the event dispatcher and waits for it.
 	stopEvents func()
 }
@@ -107,6 +122,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.startEvents(ctx); err != nil {
 		return err
 	}
+	if cfg.TLSCertFile != "" {
+		if err := m.loadCerts(); err != nil {
+			return err
+		}
+	}
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listening on CERTFLOW_GATEWAY_ADDR %s: %w", cfg.Addr, err)
 	}
@@ -119,15 +139,73 @@ func (m *Main) Open(ctx context.Context) error {
 		ErrorLog:          zap.NewStdLog(m.Logger.Named("http")),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	serve := func() error { return m.srv.Serve(m.ln) }
+	if m.certs != nil {
+		m.srv.TLSConfig = m.certs.ServerConfig()
+		serve = func() error { return m.srv.ServeTLS(m.ln, "", "") }
+	}
 	go func() {
-		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			m.served <- fmt.Errorf("serving: %w", err)
 		}
 	}()
-	m.Logger.Info("gateway started", zap.String("addr", m.Addr()),
+	m.Logger.Info("gateway started", zap.String("addr", m.Addr()), zap.Bool("https", m.certs != nil),
 		zap.String("temporal", cfg.Temporal.Address()), zap.String("namespace", cfg.Temporal.Namespace()),
 		zap.Bool("tls", cfg.Temporal.TLS()), zap.Bool("tracing", m.app.Tracing.Enabled()))
 	return nil
+}
+
+// loadCerts reads the HTTPS certificate and re-reads it on SIGHUP (it is
+// also re-read at the first handshake after its files change).
+func (m *Main) loadCerts() error {
+	log := m.Logger.Named("tls")
+	certs, err := tlsfiles.LoadCertFiles(m.Config.TLSCertFile, m.Config.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("CERTFLOW_TLS_CERT_FILE, CERTFLOW_TLS_KEY_FILE: %w", err)
+	}
+	certs.OnReload = func(c *x509.Certificate, err error) {
+		if err != nil {
+			log.Error("TLS certificate files changed but do not load; the previous certificate serves on", zap.Error(err))
+			return
+		}
+		log.Info("TLS certificate reloaded", certFields(c)...)
+	}
+	log.Info("serving HTTPS", certFields(certs.Certificate().Leaf)...)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if err := certs.Reload(); err != nil {
+					log.Error("SIGHUP: the TLS certificate files do not load; the previous certificate serves on", zap.Error(err))
+				} else {
+					log.Info("SIGHUP: TLS certificate re-read", certFields(certs.Certificate().Leaf)...)
+				}
+			}
+		}
+	})
+	m.certs = certs
+	m.stopCerts = func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+	}
+	return nil
+}
+
+// certFields describe a serving certificate in the logs; the serial in hex,
+// as `openssl x509 -noout -serial` prints it.
+func certFields(c *x509.Certificate) []zap.Field {
+	if c == nil {
+		return nil
+	}
+	return []zap.Field{zap.String("subject", c.Subject.String()), zap.String("serial", fmt.Sprintf("%X", c.SerialNumber)),
+		zap.Strings("dns_names", c.DNSNames), zap.Time("not_after", c.NotAfter)}
 }
 
 // startEvents runs the event dispatcher (docs/event-delivery.md) when endpoints
@@ -221,9 +299,18 @@ func (m *Main) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", opsH)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	mux.HandleFunc("GET /readyz", a.Readyz(m.Logger))
+	ready := a.Readyz(m.Logger)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if m.drain.Draining() {
+			http.Error(w, "draining: shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		ready(w, r)
+	})
 	mux.Handle("/", api)
-	return mux, nil
+	// The drain switch comes before routing: a request arriving after
+	// SIGTERM is refused whatever its route.
+	return m.drain.Handler(mux), nil
 }
 
 // Addr is the address the gateway listens on, once Open ran.
@@ -234,11 +321,16 @@ func (m *Main) Addr() string {
 	return m.ln.Addr().String()
 }
 
-// Close stops accepting, lets requests in flight finish (up to
-// ShutdownTimeout), then closes the shared parts. Safe after a failed Open.
+// Close drains (new requests and /readyz answer 503 for DrainDelay), stops
+// accepting, lets requests in flight finish (up to ShutdownTimeout), then
+// closes the shared parts. Safe after a failed Open.
 func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
+		m.drain.Start()
+		m.Logger.Info("draining: new requests are refused 503", zap.String("drain_delay", m.Config.DrainDelay.String()),
+			zap.String("shutdown_timeout", m.Config.ShutdownTimeout.String()))
+		time.Sleep(m.Config.DrainDelay)
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping the server: %w", err))
@@ -249,6 +341,10 @@ func (m *Main) Close() error {
 	if m.stopEvents != nil {
 		m.stopEvents()
 		m.stopEvents = nil
+	}
+	if m.stopCerts != nil {
+		m.stopCerts()
+		m.stopCerts = nil
 	}
 	if m.app != nil {
 		errs = append(errs, m.app.Close())

@@ -7,7 +7,9 @@
 // The core maps what no protocol decides: a network error, a timeout or
 // an answer cut while read → errs.Unavailable (retryable); a request that
 // cannot be encoded or built, an oversized or undecodable answer →
-// errs.Internal. An error answer is decoded into an *APIError (the
+// errs.Internal. Servers are verified as net/http does, against the
+// system's roots or the CA bundle Transport is given; a client whose
+// transport skips verification is refused. An error answer is decoded into an *APIError (the
 // {"error": {"code", "message"}} envelope both protocols share) and handed
 // to the client's own table, Config.MapError.
 package httpjson
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/tlsfiles"
 )
 
 // DefaultMaxResponseBytes bounds answers when Config leaves it 0.
@@ -72,6 +75,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, errs.E(errs.Internal, "%s client: no error table", cfg.Service)
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	if t, ok := transportOf(cfg.HTTPClient).(*http.Transport); ok && t.TLSClientConfig != nil && t.TLSClientConfig.InsecureSkipVerify {
+		return nil, errs.E(errs.Invalid, "%s client: a transport that skips verifying the server's certificate is refused; trust its CA with a bundle instead", cfg.Service)
+	}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient // a copy: the caller's client keeps its redirect policy
 		hc = &c
@@ -84,6 +90,28 @@ func New(cfg Config) (*Client, error) {
 		cfg.Accept = func(s int) bool { return s >= 200 && s < 300 }
 	}
 	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), hc: hc}, nil
+}
+
+// Transport is the transport of a service's client: http.DefaultTransport's
+// settings (proxy from the environment, pools, timeouts) with TLS 1.2 or
+// later, verifying the server against the PEM bundle caFile, or against the
+// system's roots when caFile is empty (https URLs of a private CA).
+func Transport(caFile string) (*http.Transport, error) {
+	cfg, err := tlsfiles.ClientConfig(caFile)
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	return t, nil
+}
+
+// transportOf is the transport c sends through.
+func transportOf(c *http.Client) http.RoundTripper {
+	if c == nil || c.Transport == nil {
+		return http.DefaultTransport
+	}
+	return c.Transport
 }
 
 // APIError is the service's error answer, kept in the chain of the error

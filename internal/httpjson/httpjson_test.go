@@ -2,6 +2,7 @@ package httpjson_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/internal/httpjson"
+	"github.com/certflow/certflow/internal/tlsfiles/tlstest"
 )
 
 func TestDo(t *testing.T) {
@@ -56,5 +58,39 @@ func TestDo(t *testing.T) {
 	}
 	if _, err := httpjson.New(httpjson.Config{Service: "svc", BaseURL: "relative", Token: "t", MapError: func(string, *httpjson.APIError) error { return nil }}); errs.CodeOf(err) != errs.Invalid {
 		t.Errorf("relative URL: %v, want invalid", err)
+	}
+}
+
+// An https service of a private CA: refused (retryable, the error naming
+// the certificate) with the system's roots, reached with the CA's bundle;
+// a transport skipping verification is refused outright.
+func TestTransportVerifiesWithTheBundle(t *testing.T) {
+	ca := tlstest.NewCA(t, "private CA")
+	srv := ca.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"id":"x"}`)) }))
+	client := func(caFile string) *httpjson.Client {
+		tr, err := httpjson.Transport(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := httpjson.New(httpjson.Config{Service: "svc", BaseURL: srv.URL, Token: "tok", HTTPClient: &http.Client{Transport: tr},
+			MapError: func(op string, e *httpjson.APIError) error { return e }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var out struct{ ID string }
+	err := client("").Do(context.Background(), "get", http.MethodGet, "/", "", nil, &out)
+	if errs.CodeOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Errorf("with the system's roots: %v, want unavailable: unknown authority", err)
+	}
+	if err := client(ca.WriteCA(t, t.TempDir(), "ca.pem")).Do(context.Background(), "get", http.MethodGet, "/", "", nil, &out); err != nil || out.ID != "x" {
+		t.Errorf("with the bundle: %+v, %v", out, err)
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	_, err = httpjson.New(httpjson.Config{Service: "svc", BaseURL: srv.URL, Token: "tok", HTTPClient: insecure,
+		MapError: func(op string, e *httpjson.APIError) error { return e }})
+	if errs.CodeOf(err) != errs.Invalid || !strings.Contains(err.Error(), "skips verifying") {
+		t.Errorf("a transport skipping verification: %v, want refused", err)
 	}
 }
