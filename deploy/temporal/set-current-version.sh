@@ -35,6 +35,16 @@ until registered; do
   n=$((n + 1))
   sleep "$SLEEP"
 done
-set_current
+# The deployment itself can lag its version's registration a moment
+# ("Worker Deployment not found"): asked again, as above.
+until set_current; do
+  if [ "$n" -ge "$ATTEMPTS" ]; then
+    echo "gave up: version $CERTFLOW_DEPLOYMENT_NAME/$CERTFLOW_BUILD_ID could not be made current after $ATTEMPTS attempts" >&2
+    exit 1
+  fi
+  echo "not yet: deployment $CERTFLOW_DEPLOYMENT_NAME ready for its current version (attempt $n/$ATTEMPTS)"
+  n=$((n + 1))
+  sleep "$SLEEP"
+done
 version
 echo "version $CERTFLOW_DEPLOYMENT_NAME/$CERTFLOW_BUILD_ID is current"

@@ -123,4 +123,3 @@ func TestTemporalMTLSFromEnvironment(t *testing.T) {
 		}
 	}
 }
-
