@@ -85,3 +85,60 @@ func TestSaveRecords(t *testing.T) {
 		})
 	}
 }
+
+// A batch of records numbered no later than the last one its run wrote is
+// skipped (a workflow task run again writes its batches again): the store
+// does not go back to an earlier state and emits no event twice. Another
+// run's batches are written.
+func TestSaveRecordsSkipsABatchWrittenBefore(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	at := clock.Now()
+	rec := func(state string) *ports.RefundRecord {
+		return &ports.RefundRecord{OrderID: "o-1", State: state, Outcome: "pending", UpdatedAt: at}
+	}
+	save := func(run string, seq int64, state string) {
+		t.Helper()
+		at = at.Add(time.Second)
+		if err := db.SaveRecords(ctx, ports.Records{OrderID: "o-1", Run: run, Seq: seq, Refund: rec(state)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() string {
+		t.Helper()
+		r, err := db.GetRefund(ctx, "o-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.State
+	}
+	save("run-a", 1, "releasing")
+	save("run-a", 2, "committed")
+	events, err := db.ListEvents(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The task that wrote batch 2 runs again: batches 1 and 2 come again.
+	save("run-a", 1, "releasing")
+	save("run-a", 2, "committed")
+	if got := state(); got != "committed" {
+		t.Errorf("after batches 1 and 2 again: %s, want committed", got)
+	}
+	again, err := db.ListEvents(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Events) != len(events.Events) {
+		t.Errorf("batches written before emitted %d events", len(again.Events)-len(events.Events))
+	}
+	save("run-a", 3, "paying")
+	save("run-b", 1, "releasing") // another refund of the order
+	if got := state(); got != "releasing" {
+		t.Errorf("another run's first batch: %s, want releasing", got)
+	}
+	save("", 0, "committed") // no run: no check
+	if got := state(); got != "committed" {
+		t.Errorf("a batch without a run: %s, want committed", got)
+	}
+}

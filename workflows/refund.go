@@ -101,6 +101,9 @@ type refund struct {
 	// dirty asks the publisher to write the attributes and the record;
 	// flushing is true while it writes.
 	dirty, flushing bool
+	// batches counts the record batches written (carried across
+	// continue-as-new).
+	batches int64
 	// pending are the held certificates' records (their states and quota
 	// returns) the publisher writes next, with the refund's own record in
 	// one transaction.
@@ -973,6 +976,11 @@ func (r *refund) flush(ctx workflow.Context) {
 		opts = localStoreOptions
 	}
 	recs.OrderID = r.in.OrderID
+	// The batch's number: a workflow task run again (its worker died
+	// before it completed) writes its batches again, with the same
+	// numbers, and the store skips them (ports.Records).
+	r.batches++
+	recs.Run, recs.Seq = refundRun(ctx), r.batches
 	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
 			"certificates", len(recs.Certificates), "error", err)
