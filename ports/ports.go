@@ -45,14 +45,7 @@ type Store interface {
 // together so the task costs one transaction (one fsync) instead of one
 // per write (docs/orchestration.md).
 type Records struct {
-	OrderID string `json:"order_id"`
-	// Run and Seq name the batch: the refund's first run ID and the
-	// batch's number in it (1, 2, …, carried across continue-as-new). A
-	// batch of the same run numbered no later than the last one written is
-	// skipped: a workflow task run again writes its batches again, and
-	// the store must not go back to an earlier state. Empty Run: no check.
-	Run string `json:"run,omitempty"`
-	Seq int64  `json:"seq,omitempty"`
+	OrderID      string              `json:"order_id"`
 	QuotaReturns []QuotaReturn       `json:"quota_returns,omitempty"`
 	Certificates []CertificateRecord `json:"certificates,omitempty"`
 	Refund       *RefundRecord       `json:"refund,omitempty"`

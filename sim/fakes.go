@@ -291,8 +291,6 @@ type FakeStore struct {
 	quotas  map[string]string
 	refunds map[string]activities.RefundRecord
 	payouts map[string]ports.Payout
-	// lastBatch is each order's last SaveRecords batch with a run.
-	lastBatch map[string]ports.Records
 	// holders names each held certificate's one writer (absent: nobody).
 	holders map[string]string
 	// holdSeqs counts the holds taken of each certificate (ports.Hold).
@@ -304,7 +302,7 @@ type FakeStore struct {
 // NewFakeStore returns a store holding the given orders.
 func NewFakeStore(orders ...domain.Order) *FakeStore {
 	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{},
-		payouts: map[string]ports.Payout{}, holders: map[string]string{}, holdSeqs: map[string]int64{}, lastBatch: map[string]ports.Records{}}
+		payouts: map[string]ports.Payout{}, holders: map[string]string{}, holdSeqs: map[string]int64{}}
 	for _, o := range orders {
 		s.orders[o.ID] = o
 	}
@@ -370,13 +368,6 @@ func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) e
 func (s *FakeStore) SaveRecords(ctx context.Context, recs ports.Records) error {
 	s.mu.Lock()
 	s.batches = append(s.batches, recs)
-	if recs.Run != "" {
-		if last, ok := s.lastBatch[recs.OrderID]; ok && last.Run == recs.Run && recs.Seq <= last.Seq {
-			s.mu.Unlock()
-			return nil // written before, as the store skips it
-		}
-		s.lastBatch[recs.OrderID] = recs
-	}
 	s.mu.Unlock()
 	for _, q := range recs.QuotaReturns {
 		if _, err := s.ReturnQuota(ctx, recs.OrderID, q.CertificateID, q.Rule, q.At); err != nil {

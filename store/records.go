@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
@@ -41,23 +39,6 @@ func (db *DB) SaveRecords(ctx context.Context, recs ports.Records) error {
 		return nil
 	}
 	return db.write(ctx, "saving records", func(tx *Tx) error {
-		if recs.Run != "" {
-			var (
-				run string
-				seq int64
-			)
-			err := tx.QueryRowContext(ctx, "SELECT run, seq FROM record_batches WHERE order_id = ?"+tx.forUpdate(), recs.OrderID).Scan(&run, &seq)
-			switch {
-			case err == nil && run == recs.Run && recs.Seq <= seq:
-				return nil // written before: a workflow task run again
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return dbError(err, "reading the last record batch of order %s", recs.OrderID)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO record_batches (order_id, run, seq) VALUES (?, ?, ?)
-				ON CONFLICT (order_id) DO UPDATE SET run = excluded.run, seq = excluded.seq`, recs.OrderID, recs.Run, recs.Seq); err != nil {
-				return dbError(err, "recording the record batch of order %s", recs.OrderID)
-			}
-		}
 		for _, q := range recs.QuotaReturns {
 			if _, err := returnQuota(ctx, tx, recs.OrderID, q.CertificateID, q.Rule, q.At); err != nil {
 				return err

@@ -165,10 +165,7 @@ func TestWorkerRunsRefund(t *testing.T) {
 
 	// The SDK's metrics reach the registry at the reporter's interval, not
 	// at once: read /metrics until they are there (or a generous limit).
-	// The payout and the CA actions make their first attempt as local
-	// activities (workflows/options.go): on this happy path no activity
-	// runs but local ones.
-	wantMetrics := []string{"temporal_workflow_completed_total", "temporal_local_activity_execution_latency_seconds_bucket",
+	wantMetrics := []string{"temporal_workflow_completed_total", "temporal_activity_execution_latency_seconds_bucket",
 		`outcome="refunded",rule="none",task_queue="certflow"`}
 	var body string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {

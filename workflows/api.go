@@ -327,8 +327,6 @@ type RefundCarry struct {
 	// the attributes themselves carry over with the run).
 	Published *PublishedAttributes     `json:"published,omitempty"`
 	Recorded  *activities.RefundRecord `json:"recorded,omitempty"`
-	// Batches is the number of record batches written so far.
-	Batches int64 `json:"batches,omitempty"`
 	// Holds, Handed and Held: see hold.go. Held carries each held
 	// certificate's whole state (transitions, open review, seen CA event
 	// IDs, held and stray results, judgement, chain).

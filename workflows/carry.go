@@ -112,7 +112,7 @@ func (r *refund) carryInput() RefundInput {
 		Runs: r.runs + 1, Status: r.st, Order: r.order, Bundle: r.bundle, Decision: r.decision,
 		Cancel: r.cancel, Approval: r.approval, Reports: r.reports, Started: r.started, Commanded: r.commanded, Seq: r.seq,
 		CAFailing: r.ca.failing, CAFixed: r.ca.fixed, CASince: r.ca.since, CAKind: r.ca.kind,
-		Recorded: r.recorded, Batches: r.batches, Holds: r.holds, Handed: r.handed,
+		Recorded: r.recorded, Holds: r.holds, Handed: r.handed,
 		Step: r.step, Queue: r.queue, Replans: r.replans,
 		Wait: r.canWait, NextPoll: r.nextPoll, Customer: r.customer, PayFailing: r.payFailing, PayFallback: r.payFallback,
 	}
@@ -152,7 +152,7 @@ func (r *refund) restore(ctx workflow.Context, c *RefundCarry) {
 		r.published = &publishedAttrs{state: p.State, escalated: p.Escalated, product: p.Product, waitingOn: p.WaitingOn,
 			certIDs: p.CertIDs, certState: p.CertState}
 	}
-	r.recorded, r.batches = c.Recorded, c.Batches
+	r.recorded = c.Recorded
 	r.holds, r.handed = c.Holds, c.Handed
 	r.step, r.queue, r.replans = c.Step, slices.Clone(c.Queue), c.Replans
 	r.payFailing, r.payFallback = c.PayFailing, c.PayFallback

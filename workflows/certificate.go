@@ -320,9 +320,10 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		return
 	}
 	if statemachine.IsConsoleAction(op.event) {
+		actx := withOptions(ctx, caOptions)
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
 		var rec activities.ActionReceipt
-		if err := c.act(ctx, in, &rec); err != nil {
+		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
 			return
@@ -478,7 +479,7 @@ func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transi
 			break
 		}
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
-		if err := c.act(ctx, in, nil); err != nil {
+		if err := workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
 			break
 		}
@@ -486,22 +487,6 @@ func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transi
 		done = append(done, c.transitions[len(c.transitions)-1])
 	}
 	return done
-}
-
-// act performs a console action at the CA. A certificate a refund holds
-// makes its first attempt as a local activity (firstAttempt): the refund
-// writes its records in numbered batches, which the store does not let a
-// workflow task run again rewrite. A certificate workflow's own records
-// are not numbered, so it runs the durable activity from the first
-// attempt, as each of its tasks then writes at most one state.
-func (c *certificate) act(ctx workflow.Context, in activities.CertificateActionInput, out *activities.ActionReceipt) error {
-	if out == nil {
-		out = new(activities.ActionReceipt)
-	}
-	if c.host != nil {
-		return firstAttempt(ctx, caFirstOptions, caOptions, a.CertificateAction, in, out)
-	}
-	return workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, out)
 }
 
 func (c *certificate) retryHeld(ctx workflow.Context) {

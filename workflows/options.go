@@ -6,8 +6,6 @@
 package workflows
 
 import (
-	"errors"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -45,6 +43,15 @@ var (
 			NonRetryableErrorTypes: errtemporal.NonRetryable(),
 		},
 	}
+	// payFirstOptions: the first attempt of a payout, alone: a failure
+	// returns to the workflow at once, which shows the refund waiting on
+	// the payment provider from then on and goes on with payOptions (the
+	// same idempotency key, so nothing is paid twice, M-4). On the happy
+	// path it is the one activity payOptions would have run.
+	payFirstOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
 	// payOptions: money. A timeout may hide a payout that went through, so
 	// every retry reconciles by idempotency key before paying (M-4); keep
 	// trying for three days, never treating a timeout as a failure.
@@ -59,55 +66,6 @@ var (
 		},
 	}
 )
-
-// The first attempt of a CA action and of a payout runs as a local
-// activity, alone (firstAttempt): on the happy path that is one marker in
-// the history and no workflow task of its own, where an activity costs
-// three events and a task (three more). A failure worth retrying (an
-// outage, a timeout: what caOptions and payOptions would retry) goes on as
-// a durable activity with those options, so an outage of hours is waited
-// out exactly as before; the call is idempotent either way (the CA per
-// certificate and action, the payout by its idempotency key, M-4). A
-// refusal ends it as it would end the activity.
-var (
-	// caFirstOptions: a CA call answers in well under a second; 20 s
-	// covers a slow one (the SDK keeps the workflow task alive meanwhile).
-	caFirstOptions = workflow.LocalActivityOptions{
-		StartToCloseTimeout: 20 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	}
-	// payFirstOptions: the first attempt of a payout; its failure shows
-	// the refund waiting on the payment provider at once, and payOptions
-	// take over (the same idempotency key, so nothing is paid twice).
-	payFirstOptions = workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	}
-)
-
-// firstAttempt runs activity fn once as a local activity with first; when
-// that fails in a way the durable options would retry, it runs fn as a
-// durable activity with then and returns that outcome.
-func firstAttempt(ctx workflow.Context, first workflow.LocalActivityOptions, then workflow.ActivityOptions, fn, in, out any) error {
-	err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, first), fn, in).Get(ctx, out)
-	if err == nil || !worthRetrying(err) {
-		return err
-	}
-	return workflow.ExecuteActivity(withOptions(ctx, then), fn, in).Get(ctx, out)
-}
-
-// worthRetrying reports whether an attempt's failure is one Temporal
-// would retry under caOptions or payOptions: not a non-retryable
-// application error, and not one of the codes errtemporal.NonRetryable
-// lists (answers, refusals, Misconfigured); outages, timeouts and
-// internal errors are.
-func worthRetrying(err error) bool {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return !appErr.NonRetryable() && !slices.Contains(errtemporal.NonRetryable(), appErr.Type())
-	}
-	return true
-}
 
 // recordOptions: the refund's read model in the store, written by a local
 // activity at every state change; a store outage holds the refund for up

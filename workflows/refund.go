@@ -101,9 +101,6 @@ type refund struct {
 	// dirty asks the publisher to write the attributes and the record;
 	// flushing is true while it writes.
 	dirty, flushing bool
-	// batches counts the record batches written (carried across
-	// continue-as-new).
-	batches int64
 	// pending are the held certificates' records (their states and quota
 	// returns) the publisher writes next, with the refund's own record in
 	// one transaction.
@@ -693,7 +690,10 @@ func (r *refund) pay(ctx workflow.Context) {
 func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (activities.PayoutReceipt, bool, error) {
 	first := true
 	for {
-
+		opts := payOptions
+		if first {
+			opts = payFirstOptions
+		}
 		// The first attempt answers within payFirstOptions' minute; its
 		// failure shows the wait on the payment provider (RefundStatus
 		// paying) at once, and on the happy path the next write is the
@@ -702,7 +702,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 		// (awaitWithTimeout), and the three measured paths keep their
 		// budgets (eventcount_test.go). The store record is written.
 		r.payingFirst = first
-		rec, paid, err := r.payOnce(ctx, b, first)
+		rec, paid, err := r.payOnce(ctx, b, opts)
 		r.payingFirst = false
 		if err == nil || !isInfraFailure(errorType(err)) {
 			if failing {
@@ -740,32 +740,23 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 	}
 }
 
-// payOnce pays: the first attempt alone as a local activity
-// (payFirstOptions), a later one as a durable activity with payOptions'
-// retries.
-func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first bool) (activities.PayoutReceipt, bool, error) {
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (activities.PayoutReceipt, bool, error) {
 	var rec activities.PayoutReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
 	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID, RefundRun: refundRun(ctx),
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
-	var err error
-	if first {
-		err = workflow.ExecuteLocalActivity(withLocalOptions(ctx, payFirstOptions), a.Pay, req).Get(ctx, &rec)
-	} else {
-		err = workflow.ExecuteActivity(withOptions(ctx, payOptions), a.Pay, req).Get(ctx, &rec)
-	}
+	err := workflow.ExecuteActivity(withOptions(ctx, opts), a.Pay, req).Get(ctx, &rec)
 	return rec, err == nil, err
 }
 
 // refundRun names this refund in the payment ledger: its first run ID,
 // which Temporal keeps across continue-as-new, retry and reset (the run's
-// own ID where there is none, as in the test environment). The payout's
-// first attempt runs in the workflow task that loaded and judged the
-// order when nothing stands between them (unused quota): if that task is
-// lost after the payment went through, the task runs again and judges
-// again, and must not count its own payout as refunded before it (M-3).
+// own ID where there is none, as in the test environment). A refund that
+// loads and judges its order again after it paid (reset to its first
+// workflow task, say) must not count its own payout as refunded before it
+// (M-3); it finds the payout by its key instead.
 func refundRun(ctx workflow.Context) string {
 	info := workflow.GetInfo(ctx)
 	if info.FirstRunID != "" {
@@ -976,11 +967,6 @@ func (r *refund) flush(ctx workflow.Context) {
 		opts = localStoreOptions
 	}
 	recs.OrderID = r.in.OrderID
-	// The batch's number: a workflow task run again (its worker died
-	// before it completed) writes its batches again, with the same
-	// numbers, and the store skips them (ports.Records).
-	r.batches++
-	recs.Run, recs.Seq = refundRun(ctx), r.batches
 	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
 			"certificates", len(recs.Certificates), "error", err)
