@@ -92,6 +92,8 @@ $(TEMPORAL_SERVER):
 	fi
 	rm -rf $(TEMPORAL_SCHEMA)
 	cp -R $(CACHED_SERVER)/schema $(TEMPORAL_SCHEMA)
+	# Only the SQL: the module's embed.go would make bin/ a package of ours.
+	find $(TEMPORAL_SCHEMA) -name '*.go' -delete
 	cp $(CACHED_SERVER)/temporal-sql-tool $(TEMPORAL_SQL_TOOL)
 	cp $(CACHED_SERVER)/temporal-server $@
 

@@ -15,7 +15,7 @@ import (
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
 )
 
 // callbacks compares signed CA callbacks through the gateway with direct
@@ -45,10 +45,10 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("opening the reviews: %w", err)
 	}
 	bodies := make([][]byte, len(certs))
-	results := make([]workflows.CAResult, len(certs))
+	results := make([]certificate.CAResult, len(certs))
 	at := time.Now().UTC().Truncate(time.Second)
 	for i := range certs {
-		results[i] = workflows.CAResult{EventID: "bench-evt-" + certs[i], ReviewID: reviews[i], Certificate: certs[i],
+		results[i] = certificate.CAResult{EventID: "bench-evt-" + certs[i], ReviewID: reviews[i], Certificate: certs[i],
 			Result: statemachine.RevocationApproved, Reason: "bench", At: at}
 		var err error
 		bodies[i], err = json.Marshal(casim.Callback{EventID: results[i].EventID, ReviewID: reviews[i],
@@ -80,7 +80,7 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 	}
 	if _, _, err := drive(ctx, warm, h.cfg.Concurrency, func(ctx context.Context, i int) error {
 		res := results[i%len(certs)]
-		return h.tc.SignalWorkflow(ctx, workflows.CertificateWorkflowID(res.Certificate), "", workflows.SignalCAResult, res)
+		return h.tc.SignalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res)
 	}); err != nil {
 		return fmt.Errorf("warming up the direct path: %w", err)
 	}
@@ -91,7 +91,7 @@ func (h *harness) callbacks(ctx context.Context, rep *Report) error {
 		}
 		direct := func(ctx context.Context, i int) error {
 			res := results[i%len(certs)]
-			return h.tc.SignalWorkflow(ctx, workflows.CertificateWorkflowID(res.Certificate), "", workflows.SignalCAResult, res)
+			return h.tc.SignalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res)
 		}
 		p, err := h.measure(ctx, PhaseGateway, r+1, h.cfg.Callbacks, gateway)
 		if err != nil {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Phase is one measured batch: certflow refunds or baseline workflows (or,
@@ -233,8 +234,8 @@ func (h *harness) refund(ctx context.Context, o domain.Order) error {
 }
 
 func (h *harness) awaitRefunded(ctx context.Context, orderID string) error {
-	var st workflows.RefundStatus
-	if err := h.tc.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st); err != nil {
+	var st refund.Status
+	if err := h.tc.GetWorkflow(ctx, refund.WorkflowID(orderID), "").Get(ctx, &st); err != nil {
 		return fmt.Errorf("refund of %s: %w", orderID, err)
 	}
 	if st.State != statemachine.OrderRefunded {
@@ -297,9 +298,9 @@ func (h *harness) pathEvents(ctx context.Context, rep *Report) error {
 		if err := h.refund(ctx, o); err != nil {
 			return err
 		}
-		ids := []string{workflows.RefundWorkflowID(o.ID)}
+		ids := []string{refund.WorkflowID(o.ID)}
 		for _, c := range o.Certificates {
-			ids = append(ids, workflows.CertificateWorkflowID(c.ID))
+			ids = append(ids, certificate.WorkflowID(c.ID))
 		}
 		wes, err := CountEvents(ctx, h.tc, ids...)
 		if err != nil {

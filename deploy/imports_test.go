@@ -110,7 +110,10 @@ var packages = map[string]string{
 	"activities/caclient":  "activities",
 	"activities/payclient": "activities",
 
-	"workflows": "workflows",
+	"workflows":                "workflows",
+	"workflows/refund":         "workflows",
+	"workflows/certificate":    "workflows",
+	"workflows/internal/calls": "workflows",
 
 	"gateway":  "edges",
 	"ops":      "edges",

@@ -80,6 +80,15 @@ type Actor struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// ActorOr is who asked: by as authenticated when the gateway gave it, the
+// name the request carried otherwise.
+func ActorOr(by Actor, name string) Actor {
+	if by != (Actor{}) {
+		return by
+	}
+	return Actor{Subject: name}
+}
+
 // The audited actions (AuditEntry.Action).
 const (
 	AuditRefundRequested   = "refund_requested"

@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"context"
-	"github.com/certflow/certflow/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -116,8 +119,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 		t.Fatal(err)
 	}
 	w := worker.New(f.temporal, workflows.TaskQueue, testenv.WorkerOptions())
-	w.RegisterWorkflow(workflows.CertificateWorkflow)
-	w.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,
 		PayPollInterval: 100 * time.Millisecond})
 	if err := w.Start(); err != nil {
@@ -216,7 +218,7 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	rv := f.waitCA("c-lost", func(r revocation) bool { return r.Status == "approved" })
 	time.Sleep(time.Second) // the three attempts (100ms apart) are spent
 	st := f.waitRefundFromTemporal("o-lost")
-	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "80.00" {
+	if st.Outcome != refund.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "80.00" {
 		t.Fatalf("refund = %+v", st)
 	}
 	if n := f.moved("o-lost"); n != 1 {
@@ -231,13 +233,13 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	}
 	// The refund held the certificate: its status carries the
 	// certificate's as the certificate's workflow would have.
-	var cert workflows.CertificateStatus
+	var cert certificate.Status
 	for _, h := range st.Held {
 		if h.ID == "c-lost" {
 			cert = h
 		}
 	}
-	var approved *workflows.Transition
+	var approved *certificate.Transition
 	for i := range cert.Transitions {
 		if cert.Transitions[i].Event == statemachine.RevocationApproved {
 			approved = &cert.Transitions[i]
@@ -283,7 +285,7 @@ func TestCASimRestartWithOpenReview(t *testing.T) {
 		t.Fatalf("review %s after the restart, want %s", after.ReviewID, before.ReviewID)
 	}
 	st := f.waitRefundFromTemporal("o-restart")
-	if st.Outcome != workflows.OutcomeRefunded {
+	if st.Outcome != refund.OutcomeRefunded {
 		t.Fatalf("refund = %+v", st)
 	}
 	if n := f.moved("o-restart"); n != 1 {
@@ -300,12 +302,12 @@ func TestCASimRestartWithOpenReview(t *testing.T) {
 
 // waitRefundFromTemporal waits for the refund's end through Temporal (the
 // gateway may be down).
-func (f *faulty) waitRefundFromTemporal(orderID string) workflows.RefundStatus {
+func (f *faulty) waitRefundFromTemporal(orderID string) refund.Status {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var st workflows.RefundStatus
-	if err := f.temporal.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st); err != nil {
+	var st refund.Status
+	if err := f.temporal.GetWorkflow(ctx, refund.WorkflowID(orderID), "").Get(ctx, &st); err != nil {
 		f.t.Fatalf("refund of %s: %v", orderID, err)
 	}
 	return st

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/client"
@@ -312,7 +314,7 @@ func (s *crashSystem) payFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fire := false
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/refunds" &&
-			r.Header.Get("Idempotency-Key") == workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod) {
+			r.Header.Get("Idempotency-Key") == refund.PaymentKey(orderKillAfterPay, domain.OriginalMethod) {
 			var dead bool
 			if fire, dead = s.fault("after-pay"); dead {
 				s.dropDead(w, r)
@@ -461,8 +463,8 @@ func TestCrashSafety(t *testing.T) {
 	})
 
 	for _, id := range orders {
-		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(id), TaskQueue: workflows.TaskQueue},
-			workflows.RefundWorkflow, workflows.RefundInput{OrderID: id, Request: domain.RefundRequest{OrderID: id, RequestedAt: time.Now(),
+		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refund.WorkflowID(id), TaskQueue: workflows.TaskQueue},
+			refund.WorkflowName, refund.Input{OrderID: id, Request: domain.RefundRequest{OrderID: id, RequestedAt: time.Now(),
 				Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}})
 		if err != nil {
 			t.Fatalf("starting refund %s: %v", id, err)
@@ -489,7 +491,7 @@ func TestCrashSafety(t *testing.T) {
 	// first attempt is a local activity: the workflow task it ran in times
 	// out and is run again by the next worker within seconds, which finds
 	// the refund at the provider by its key). Either way once (below).
-	if p, err := db.GetPayout(ctx, workflows.PaymentKey(orderKillAfterPay, domain.OriginalMethod)); err != nil ||
+	if p, err := db.GetPayout(ctx, refund.PaymentKey(orderKillAfterPay, domain.OriginalMethod)); err != nil ||
 		(p.Status != ports.PayoutPending && p.Status != ports.PayoutPaid) {
 		t.Fatalf("before the server restart, the interrupted payout is %+v, %v; want pending or paid", p, err)
 	} else {
@@ -564,16 +566,16 @@ func TestCrashSafety(t *testing.T) {
 
 // waitRefunded waits for the refund workflow of orderID to end refunded,
 // asking again through the dev server's restart.
-func waitRefunded(ctx context.Context, t *testing.T, tc client.Client, orderID string) workflows.RefundStatus {
+func waitRefunded(ctx context.Context, t *testing.T, tc client.Client, orderID string) refund.Status {
 	t.Helper()
 	var (
-		st   workflows.RefundStatus
+		st   refund.Status
 		last error
 	)
 	for ctx.Err() == nil {
-		last = tc.GetWorkflow(ctx, workflows.RefundWorkflowID(orderID), "").Get(ctx, &st)
+		last = tc.GetWorkflow(ctx, refund.WorkflowID(orderID), "").Get(ctx, &st)
 		if last == nil {
-			if st.Outcome != workflows.OutcomeRefunded {
+			if st.Outcome != refund.OutcomeRefunded {
 				t.Fatalf("%s ended %s: %s", orderID, st.Outcome, st.Message)
 			}
 			return st

@@ -41,6 +41,8 @@ import (
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 const (
@@ -221,10 +223,10 @@ func (s *system) callAs(token, method, url string, body any, out any) int {
 }
 
 type refundView struct {
-	Status workflows.RefundStatus `json:"status"`
+	Status refund.Status `json:"status"`
 }
 
-func (s *system) waitRefund(orderID string, want statemachine.OrderState) workflows.RefundStatus {
+func (s *system) waitRefund(orderID string, want statemachine.OrderState) refund.Status {
 	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var v refundView
@@ -432,9 +434,9 @@ func TestDuplicateCallbackAppliedOnce(t *testing.T) {
 	if inspect.Revocation.EventID == "" {
 		t.Fatal("the CA simulator never decided the review")
 	}
-	waitCert := func() workflows.CertificateStatus {
+	waitCert := func() certificate.Status {
 		var v struct {
-			Status workflows.CertificateStatus `json:"status"`
+			Status certificate.Status `json:"status"`
 		}
 		for time.Now().Before(deadline) {
 			s.call("GET", s.gw.URL+"/v1/certificates/c-dup", nil, &v)
@@ -496,7 +498,7 @@ func TestGatewayRefundFourEyesAndCancelThenRetry(t *testing.T) {
 	s.waitListed("o-gw", string(statemachine.OrderAwaitingApproval))
 	var cancelled refundView
 	if code := s.call("POST", s.gw.URL+"/v1/orders/o-gw/refund/cancel", map[string]any{"reason": "wrong order"}, &cancelled); code != 200 ||
-		cancelled.Status.Outcome != workflows.OutcomeCancelled {
+		cancelled.Status.Outcome != refund.OutcomeCancelled {
 		t.Fatalf("cancel: %d %+v", code, cancelled.Status)
 	}
 	s.waitListed("o-gw", string(statemachine.OrderCancelled))

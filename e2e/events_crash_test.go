@@ -32,7 +32,7 @@ import (
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // eventsSecret signs the outbound events (the console endpoint's secret).
@@ -471,10 +471,10 @@ func TestEventsSurviveKills(t *testing.T) {
 	for _, id := range ids {
 		for {
 			rec, err := db.GetRefund(ctx, id)
-			if err == nil && rec.Outcome == string(workflows.OutcomeRefunded) {
+			if err == nil && rec.Outcome == string(refund.OutcomeRefunded) {
 				break
 			}
-			if err == nil && (rec.Outcome == string(workflows.OutcomeRejected) || rec.Outcome == string(workflows.OutcomeCancelled)) {
+			if err == nil && (rec.Outcome == string(refund.OutcomeRejected) || rec.Outcome == string(refund.OutcomeCancelled)) {
 				t.Fatalf("%s ended %s: %s", id, rec.Outcome, rec.Message)
 			}
 			if ctx.Err() != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // TestOperatorPagesOnTheRealStack drives the operator pages (/ops/) in a
@@ -149,7 +149,7 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 		if got := b.text("#audit"); !strings.Contains(got, "demo-operator2") || !strings.Contains(got, "second pair of eyes: GRCQ usage checked") {
 			t.Errorf("the audit trail lacks the approval: %q", got)
 		}
-		if st := api.status(console, toApprove); st.Outcome != workflows.OutcomeRefunded {
+		if st := api.status(console, toApprove); st.Outcome != refund.OutcomeRefunded {
 			t.Errorf("the API says %s/%s", st.State, st.Outcome)
 		}
 		b.screenshot("ops-order.png", true)
@@ -173,7 +173,7 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 		if got := b.text("#cancel-reason"); got != reason {
 			t.Errorf("the cancel reason shows as %q", got)
 		}
-		if st := api.status(console, toCancel); st.Outcome != workflows.OutcomeCancelled {
+		if st := api.status(console, toCancel); st.Outcome != refund.OutcomeCancelled {
 			t.Errorf("the API says %s/%s", st.State, st.Outcome)
 		}
 	})
@@ -194,7 +194,7 @@ func TestOperatorPagesOnTheRealStack(t *testing.T) {
 	})
 }
 
-func hasAudit(st workflows.RefundStatus, action string) bool {
+func hasAudit(st refund.Status, action string) bool {
 	for _, a := range st.Audit {
 		if a.Action == action {
 			return true
@@ -274,7 +274,7 @@ func (a *gatewayAPI) putGatewayOrder(token, id string) {
 }
 
 // status is the refund's status; ok false while the order has none yet.
-func (a *gatewayAPI) refund(token, id string) (st workflows.RefundStatus, ok bool) {
+func (a *gatewayAPI) refund(token, id string) (st refund.Status, ok bool) {
 	a.t.Helper()
 	code, body := a.do(token, http.MethodGet, "/v1/orders/"+id+"/refund", nil)
 	if code == http.StatusNotFound {
@@ -284,7 +284,7 @@ func (a *gatewayAPI) refund(token, id string) (st workflows.RefundStatus, ok boo
 		a.t.Fatalf("GET /v1/orders/%s/refund: %d %s", id, code, body)
 	}
 	var v struct {
-		Status workflows.RefundStatus `json:"status"`
+		Status refund.Status `json:"status"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		a.t.Fatalf("GET /v1/orders/%s/refund: %v\n%s", id, err, body)
@@ -292,7 +292,7 @@ func (a *gatewayAPI) refund(token, id string) (st workflows.RefundStatus, ok boo
 	return v.Status, true
 }
 
-func (a *gatewayAPI) status(token, id string) workflows.RefundStatus {
+func (a *gatewayAPI) status(token, id string) refund.Status {
 	a.t.Helper()
 	st, ok := a.refund(token, id)
 	if !ok {

@@ -14,7 +14,8 @@ import (
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Holds that cannot be orphaned (issue 17): a refund an operator
@@ -43,15 +44,15 @@ func TestTerminatedRefundHoldsTakenOver(t *testing.T) {
 		s.putIssuedOrder(order, cert)
 		s.caBehaviour(cert, "never") // the review stays open
 		s.startRefund(order)
-		s.waitStored(cert, statemachine.ValidatingRevocation, workflows.RefundWorkflowID(order))
-		if err := s.temporal.TerminateWorkflow(ctx, workflows.RefundWorkflowID(order), "", "e2e: an operator terminates the refund"); err != nil {
+		s.waitStored(cert, statemachine.ValidatingRevocation, refund.WorkflowID(order))
+		if err := s.temporal.TerminateWorkflow(ctx, refund.WorkflowID(order), "", "e2e: an operator terminates the refund"); err != nil {
 			t.Fatal(err)
 		}
 		// The CA decides: its callback finds the dead refund named holder,
 		// starts the certificate's workflow, which takes the hold over and
 		// applies the approval.
 		s.caBehaviour(cert, "approve")
-		s.waitStored(cert, statemachine.Revoked, workflows.CertificateWorkflowID(cert))
+		s.waitStored(cert, statemachine.Revoked, certificate.WorkflowID(cert))
 		s.waitQuota(order, 1)
 
 		// A new refund of the order: the certificate's workflow (running)
@@ -70,8 +71,8 @@ func TestTerminatedRefundHoldsTakenOver(t *testing.T) {
 		s.putIssuedOrder(order, cert)
 		s.caBehaviour(cert, "never")
 		s.startRefund(order)
-		s.waitStored(cert, statemachine.ValidatingRevocation, workflows.RefundWorkflowID(order))
-		if err := s.temporal.TerminateWorkflow(ctx, workflows.RefundWorkflowID(order), "", "e2e: an operator terminates the refund"); err != nil {
+		s.waitStored(cert, statemachine.ValidatingRevocation, refund.WorkflowID(order))
+		if err := s.temporal.TerminateWorkflow(ctx, refund.WorkflowID(order), "", "e2e: an operator terminates the refund"); err != nil {
 			t.Fatal(err)
 		}
 		// The new run takes the hold by the same ID and watches the open
@@ -86,7 +87,7 @@ func TestTerminatedRefundHoldsTakenOver(t *testing.T) {
 		s.waitStored(cert, statemachine.Removed, "")
 		s.waitQuota(order, 1)
 		s.paidOnce(order)
-		if _, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.CertificateWorkflowID(cert), ""); err == nil {
+		if _, err := s.temporal.DescribeWorkflowExecution(ctx, certificate.WorkflowID(cert), ""); err == nil {
 			t.Error("a certificate workflow ran; the new refund should have held the certificate itself")
 		}
 	})
@@ -104,7 +105,7 @@ func TestResetRefundPaysOnce(t *testing.T) {
 
 	t.Run("reset to before the payment", func(t *testing.T) {
 		const order, cert = "o-reset", "c-reset"
-		id := workflows.RefundWorkflowID(order)
+		id := refund.WorkflowID(order)
 		s.putIssuedOrder(order, cert)
 		s.startRefund(order)
 		s.waitRefund(order, statemachine.OrderRefunded)
@@ -133,7 +134,7 @@ func TestResetRefundPaysOnce(t *testing.T) {
 
 	t.Run("reset to the first task while holding a certificate at review", func(t *testing.T) {
 		const order, cert = "o-reset2", "c-reset2"
-		id := workflows.RefundWorkflowID(order)
+		id := refund.WorkflowID(order)
 		s.putIssuedOrder(order, cert)
 		s.caBehaviour(cert, "never")
 		s.startRefund(order)
@@ -328,7 +329,7 @@ func (s *system) scheduledAfterReset(workflowID, runID, activity string) int {
 
 // waitNewRun waits for the run of workflowID that followed oldRun (a
 // reset) and returns its result.
-func (s *system) waitNewRun(workflowID, oldRun string) workflows.RefundStatus {
+func (s *system) waitNewRun(workflowID, oldRun string) refund.Status {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -341,7 +342,7 @@ func (s *system) waitNewRun(workflowID, oldRun string) workflows.RefundStatus {
 		run = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 		time.Sleep(100 * time.Millisecond)
 	}
-	var st workflows.RefundStatus
+	var st refund.Status
 	if err := s.temporal.GetWorkflow(ctx, workflowID, run).Get(ctx, &st); err != nil {
 		s.t.Fatalf("the reset run %s of %s: %v", run, workflowID, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/client"
@@ -167,8 +169,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 		opts := testenv.WorkerOptions()
 		opts.Identity = fmt.Sprintf("pg-worker-%d", i)
 		w := worker.New(srv.client, workflows.TaskQueue, opts)
-		w.RegisterWorkflow(workflows.CertificateWorkflow)
-		w.RegisterWorkflow(workflows.RefundWorkflow)
+		workflows.Register(w)
 		w.RegisterActivity(&activities.Activities{CA: cac, Payments: counters[i], Store: wdb,
 			Policies: &activities.RegistryPolicies{Registry: reg}, PayPollInterval: 50 * time.Millisecond})
 		if err := w.Start(); err != nil {
@@ -248,7 +249,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	}
 	runs := make([]client.WorkflowRun, orders)
 	for i, id := range ids {
-		runs[i] = srv.client.GetWorkflow(ctx, workflows.RefundWorkflowID(id), "")
+		runs[i] = srv.client.GetWorkflow(ctx, refund.WorkflowID(id), "")
 	}
 	var (
 		wg       sync.WaitGroup
@@ -257,9 +258,9 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	)
 	for i, run := range runs {
 		wg.Go(func() {
-			var st workflows.RefundStatus
+			var st refund.Status
 			err := run.Get(ctx, &st)
-			if err == nil && st.Outcome == workflows.OutcomeRefunded && st.Payout != nil && st.Payout.Cash == "80.00" {
+			if err == nil && st.Outcome == refund.OutcomeRefunded && st.Payout != nil && st.Payout.Cash == "80.00" {
 				return
 			}
 			mu.Lock()

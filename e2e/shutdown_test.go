@@ -36,6 +36,7 @@ import (
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // terminate sends the process SIGTERM and waits up to within for it to
@@ -328,10 +329,10 @@ func TestGracefulShutdownLosesNothing(t *testing.T) {
 	for _, id := range ids {
 		for {
 			rec, err := db.GetRefund(ctx, id)
-			if err == nil && rec.Outcome == string(workflows.OutcomeRefunded) {
+			if err == nil && rec.Outcome == string(refund.OutcomeRefunded) {
 				break
 			}
-			if err == nil && (rec.Outcome == string(workflows.OutcomeRejected) || rec.Outcome == string(workflows.OutcomeCancelled)) {
+			if err == nil && (rec.Outcome == string(refund.OutcomeRejected) || rec.Outcome == string(refund.OutcomeCancelled)) {
 				t.Fatalf("%s ended %s: %s", id, rec.Outcome, rec.Message)
 			}
 			if ctx.Err() != nil {

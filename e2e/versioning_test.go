@@ -25,6 +25,8 @@ import (
 	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // The dev server's dynamic configuration for the versioning test: a
@@ -45,18 +47,18 @@ const buildMemo = "certflow_e2e_build"
 // command (a memo upsert). Replaying a build-A history with it would fail
 // with a non-determinism error, so it also proves that no refund started on
 // A ever runs a task on B.
-func refundOnB(ctx workflow.Context, in workflows.RefundInput) (workflows.RefundStatus, error) {
+func refundOnB(ctx workflow.Context, in refund.Input) (refund.Status, error) {
 	if err := workflow.UpsertMemo(ctx, map[string]any{buildMemo: "build-b"}); err != nil {
-		return workflows.RefundStatus{}, err
+		return refund.Status{}, err
 	}
-	return workflows.RefundWorkflow(ctx, in)
+	return refund.Workflow(ctx, in)
 }
 
 // registerB is build B's registration: the certificate workflow as
 // shipped, the refund changed, both with the shipped behaviours.
 func registerB(r workflows.Registry) {
-	r.RegisterWorkflowWithOptions(workflows.CertificateWorkflow, workflow.RegisterOptions{VersioningBehavior: workflows.CertificateVersioning})
-	r.RegisterWorkflowWithOptions(refundOnB, workflow.RegisterOptions{Name: "RefundWorkflow", VersioningBehavior: workflows.RefundVersioning})
+	r.RegisterWorkflowWithOptions(certificate.Workflow, workflow.RegisterOptions{Name: certificate.WorkflowName, VersioningBehavior: certificate.Versioning})
+	r.RegisterWorkflowWithOptions(refundOnB, workflow.RegisterOptions{Name: refund.WorkflowName, VersioningBehavior: refund.Versioning})
 }
 
 // A rollout with Worker Versioning, as docs/operations.md's runbook does it
@@ -229,7 +231,7 @@ func (s *system) wantOnBuild(orderID, deployment, build string, changed bool) {
 	// local activity inside that task).
 	var info *workflowpb.WorkflowExecutionInfo
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		d, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.RefundWorkflowID(orderID), "")
+		d, err := s.temporal.DescribeWorkflowExecution(context.Background(), refund.WorkflowID(orderID), "")
 		if err != nil {
 			s.t.Fatal(err)
 		}

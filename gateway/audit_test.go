@@ -11,7 +11,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // TestActionsCarryTheirActor: every console or operator action reaches its
@@ -20,7 +20,7 @@ import (
 func TestActionsCarryTheirActor(t *testing.T) {
 	e := newEnv(t)
 	e.judge.decision = eligible
-	e.wf.running["o-2"] = workflows.RefundStatus{OrderID: "o-2", State: statemachine.OrderAwaitingApproval}
+	e.wf.running["o-2"] = refund.Status{OrderID: "o-2", State: statemachine.OrderAwaitingApproval}
 	key := func(k string, as []string) []string { return append([]string{"Idempotency-Key", k}, as...) }
 
 	wantStatus(t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, key("k-req", asConsole)...), http.StatusAccepted)
@@ -77,7 +77,7 @@ func TestRefundStatusFromRecordCarriesEverything(t *testing.T) {
 	wantStatus(t, resp, http.StatusOK)
 	v := decodeInto[RefundView](t, resp)
 	st := v.Status
-	wantPayout := &workflows.Payout{PaymentID: "pay-1", Cash: "80.00", GiftCard: "20.00", BenefitPoints: 5, Currency: "USD", Destination: domain.OriginalMethod, At: testNow}
+	wantPayout := &refund.Payout{PaymentID: "pay-1", Cash: "80.00", GiftCard: "20.00", BenefitPoints: 5, Currency: "USD", Destination: domain.OriginalMethod, At: testNow}
 	switch {
 	case v.Source != SourceStore:
 		t.Errorf("source = %s", v.Source)
@@ -99,7 +99,7 @@ func TestRefundStatusFromRecordCarriesEverything(t *testing.T) {
 func TestRefundStatusListsAreArrays(t *testing.T) {
 	for name, setup := range map[string]func(e *env){
 		"workflow": func(e *env) {
-			e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+			e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
 		},
 		"store": func(e *env) { e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "cancelled"} },
 	} {

@@ -15,7 +15,8 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // caEvent is the body of a CA callback. Unknown fields are ignored, as the
@@ -114,24 +115,24 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 
 // result checks the event and turns it into the workflow's CAResult. Every
 // problem is a 400: the CA sent something the gateway cannot act on.
-func (ev caEvent) result() (workflows.CAResult, error) {
+func (ev caEvent) result() (certificate.CAResult, error) {
 	switch {
 	case strings.TrimSpace(ev.EventID) == "":
-		return workflows.CAResult{}, badRequest("field event_id: required")
+		return certificate.CAResult{}, badRequest("field event_id: required")
 	case strings.TrimSpace(ev.Certificate) == "":
-		return workflows.CAResult{}, badRequest("field certificate: required")
+		return certificate.CAResult{}, badRequest("field certificate: required")
 	case ev.Type == "":
-		return workflows.CAResult{}, badRequest("field type: required")
+		return certificate.CAResult{}, badRequest("field type: required")
 	case !statemachine.IsCAResult(statemachine.CertEvent(ev.Type)):
-		return workflows.CAResult{}, badRequest("field type: %q is not a CA result (revocation_approved, revocation_rejected, validation_passed, validation_failed, issued, resubmission_rejected)", clip(ev.Type))
+		return certificate.CAResult{}, badRequest("field type: %q is not a CA result (revocation_approved, revocation_rejected, validation_passed, validation_failed, issued, resubmission_rejected)", clip(ev.Type))
 	case ev.OccurredAt == "":
-		return workflows.CAResult{}, badRequest("field occurred_at: required")
+		return certificate.CAResult{}, badRequest("field occurred_at: required")
 	}
 	at, err := time.Parse(time.RFC3339, ev.OccurredAt)
 	if err != nil {
-		return workflows.CAResult{}, badRequest("field occurred_at: %q is not an RFC 3339 time", clip(ev.OccurredAt))
+		return certificate.CAResult{}, badRequest("field occurred_at: %q is not an RFC 3339 time", clip(ev.OccurredAt))
 	}
-	return workflows.CAResult{
+	return certificate.CAResult{
 		ReviewID:    ev.ReviewID,
 		EventID:     ev.EventID,
 		Certificate: ev.Certificate,
@@ -167,7 +168,7 @@ func decodeCallback(body []byte, dst *caEvent) error {
 }
 
 // deliver hands a CA result to the certificate's one writer by the one
-// route of workflows/hold.go and returns the ID of the workflow it
+// route of workflows/refund/hold.go and returns the ID of the workflow it
 // reached. The holder is read first (one store read): a refund that holds
 // the certificate gets one plain signal, and so does the certificate's
 // running workflow otherwise; neither path asks Temporal for something
@@ -184,8 +185,8 @@ func decodeCallback(body []byte, dst *caEvent) error {
 // start. A result is never dropped: what could not be delivered is an
 // error answered 5xx, which the CA delivers again (an unknown certificate
 // is 404).
-func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, error) {
-	to := workflows.CertificateWorkflowID(res.Certificate)
+func (s *Server) deliver(ctx context.Context, res certificate.CAResult) (string, error) {
+	to := certificate.WorkflowID(res.Certificate)
 	holder, err := s.orders.CertificateHolder(ctx, res.Certificate)
 	if err != nil && errs.CodeOf(err) != errs.Unavailable {
 		return "", err
@@ -232,15 +233,15 @@ func (s *Server) deliver(ctx context.Context, res workflows.CAResult) (string, e
 		cancel()
 		switch {
 		case err == nil:
-			return workflows.RefundWorkflowID(orderID), nil
+			return refund.WorkflowID(orderID), nil
 		case errs.CodeOf(err) == errs.Unavailable && ctx.Err() == nil:
 			s.log.Warn("CA callback: the refund did not take the result in time; starting the certificate's workflow",
 				zap.String("certificate", res.Certificate), zap.String("order", orderID), zap.Duration("waited", offerWait), zap.Error(err))
 		case errs.CodeOf(err) != errs.NotFound:
-			return workflows.RefundWorkflowID(orderID), err
+			return refund.WorkflowID(orderID), err
 		}
 	}
-	return to, s.wf.DeliverCAResult(ctx, workflows.CertificateInput{Certificate: cert, OrderID: orderID}, res)
+	return to, s.wf.DeliverCAResult(ctx, certificate.Input{Certificate: cert, OrderID: orderID}, res)
 }
 
 // callbackTimeout bounds the delivery of one CA callback: a store or

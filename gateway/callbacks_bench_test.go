@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
 )
 
 // BenchmarkCallbackToRunningWorkflow is the gateway's own cost of a CA
@@ -16,7 +16,7 @@ import (
 //	go test -run '^$' -bench CallbackToRunningWorkflow -benchmem ./gateway
 func BenchmarkCallbackToRunningWorkflow(b *testing.B) {
 	e := newEnv(b)
-	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	e.wf.certs["c-1"] = certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}
 	b.ReportAllocs()
 	for b.Loop() {
 		if rec := e.signed(b, testSecret, "msg-1", testNow, approved); rec.Code != http.StatusOK {

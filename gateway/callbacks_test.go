@@ -16,7 +16,8 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 const approved = `{"event_id":"evt-1","type":"revocation_approved","certificate":"c-1","reason":"ok","occurred_at":"2026-03-06T09:58:00Z"}`
@@ -28,12 +29,12 @@ func TestCallbackDelivered(t *testing.T) {
 	if got := decodeInto[Accepted](t, rec); got.Status != "accepted" {
 		t.Errorf("answer = %+v", got)
 	}
-	want := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
+	want := certificate.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
 		At: time.Date(2026, 3, 6, 9, 58, 0, 0, time.UTC)}
 	if len(e.wf.signals) != 1 || !reflect.DeepEqual(e.wf.signals[0], want) {
 		t.Errorf("signalled %+v, want %+v", e.wf.signals, want)
 	}
-	wantIn := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
+	wantIn := certificate.Input{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
 	if !reflect.DeepEqual(e.wf.signalInputs[0], wantIn) {
 		t.Errorf("start input = %+v, want %+v", e.wf.signalInputs[0], wantIn)
 	}
@@ -44,7 +45,7 @@ func TestCallbackDelivered(t *testing.T) {
 // store, read first for the holder, does not answer.
 func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
 	e := newEnv(t)
-	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	e.wf.certs["c-1"] = certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}
 	e.orders.err = errs.E(errs.Unavailable, "store down")
 	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
 	if e.wf.plainSignals != 1 || len(e.wf.signals) != 1 || len(e.wf.signalInputs) != 0 {
@@ -60,8 +61,8 @@ func TestCallbackToRunningWorkflowIsOneSignal(t *testing.T) {
 // workflow is never asked (no NotFound round trip before the signal).
 func TestCallbackToHoldingRefundIsOneSignal(t *testing.T) {
 	e := newEnv(t)
-	e.orders.holders["c-1"] = workflows.RefundWorkflowID("o-1")
-	e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderCommitted}
+	e.orders.holders["c-1"] = refund.WorkflowID("o-1")
+	e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderCommitted}
 	wantStatus(t, e.signed(t, testSecret, "msg-1", testNow, approved), http.StatusOK)
 	if len(e.wf.refundSignals) != 1 || len(e.wf.signals) != 0 || e.wf.plainSignals != 0 || len(e.wf.signalInputs) != 0 {
 		t.Errorf("refund signals %+v, certificate signals %+v (plain %d), starts %+v; want one refund signal only",
@@ -79,7 +80,7 @@ func TestCallbackToHoldingRefundIsOneSignal(t *testing.T) {
 // gateway read the certificate and signal-with-start its workflow; a
 // holder or refund that cannot be reached is a 5xx the CA retries.
 func TestCallbackRoutedToTheHolder(t *testing.T) {
-	res := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
+	res := certificate.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved, Reason: "ok",
 		At: time.Date(2026, 3, 6, 9, 58, 0, 0, time.UTC)}
 	tests := map[string]struct {
 		holder        string
@@ -118,7 +119,7 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 				e.orders.holders["c-1"] = tc.holder
 			}
 			if tc.refundRunning {
-				e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+				e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
 			}
 			if tc.taking {
 				e.wf.taking["o-1"] = []string{"c-1"}
@@ -147,9 +148,9 @@ func TestCallbackRoutedToTheHolder(t *testing.T) {
 			if !reflect.DeepEqual(e.wf.refundOffers, wantOffers) {
 				t.Errorf("offers to the refund = %+v, want %+v", e.wf.refundOffers, wantOffers)
 			}
-			wantIn := []workflows.CertificateInput(nil)
+			wantIn := []certificate.Input(nil)
 			if tc.started {
-				wantIn = []workflows.CertificateInput{{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}}
+				wantIn = []certificate.Input{{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}}
 			}
 			if !reflect.DeepEqual(e.wf.signalInputs, wantIn) {
 				t.Errorf("signal-with-start inputs = %+v, want %+v", e.wf.signalInputs, wantIn)
@@ -359,7 +360,7 @@ func headerPairs(h http.Header) []string {
 // address is not affected.
 func TestBadSignaturesAreRateLimited(t *testing.T) {
 	e := newEnvWith(t, RateLimit{Rate: 1, Burst: 3})
-	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	e.wf.certs["c-1"] = certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}
 	for i := range 5 {
 		wantStatus(t, e.signed(t, testSecret, fmt.Sprintf("ok-%d", i), testNow, approved), http.StatusOK)
 	}
@@ -414,7 +415,7 @@ func TestAbandonedRequestIsNotAFailure(t *testing.T) {
 // told when to come back (429, Retry-After), and another address is not.
 func TestCallbacksAreRateLimitedPerSource(t *testing.T) {
 	e := newEnvWith(t, RateLimit{}, func(c *Config) { c.CallbackRateLimit = RateLimit{Rate: 2, Burst: 2} })
-	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}
+	e.wf.certs["c-1"] = certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}
 	for i := range 2 {
 		wantStatus(t, e.signed(t, testSecret, fmt.Sprintf("m-%d", i), testNow, approved), http.StatusOK)
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // CertificateView is the answer of GET /v1/certificates/{id} and of a
@@ -22,10 +23,10 @@ import (
 // applies the certificate's actions and CA results), so an operator finds
 // it in the Web UI; empty when no refund holds it.
 type CertificateView struct {
-	WorkflowID string                      `json:"workflow_id"`
-	Source     string                      `json:"source"`
-	Status     workflows.CertificateStatus `json:"status"`
-	HeldBy     string                      `json:"held_by,omitempty"`
+	WorkflowID string             `json:"workflow_id"`
+	Source     string             `json:"source"`
+	Status     certificate.Status `json:"status"`
+	HeldBy     string             `json:"held_by,omitempty"`
 }
 
 // actionBody is the body of POST /v1/certificates/{id}/actions/{action}.
@@ -68,7 +69,7 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := actorOf(r)
-	req := workflows.ActionRequest{Action: action, Actor: by.Subject, ConfirmIrreversible: body.ConfirmIrreversible, By: by}
+	req := certificate.ActionRequest{Action: action, Actor: by.Subject, ConfirmIrreversible: body.ConfirmIrreversible, By: by}
 	view, err := s.act(ctx, in, holder, updateID(r.URL.Path, key), req)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -85,8 +86,8 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 // the hold in between (it refuses and ends): the holder is read again
 // and, when a refund holds the certificate now, the action goes to it,
 // once. So an action reaches at most refund, certificate, refund.
-func (s *Server) act(ctx context.Context, in workflows.CertificateInput, holder, updateID string, req workflows.ActionRequest) (CertificateView, error) {
-	view := CertificateView{WorkflowID: workflows.CertificateWorkflowID(in.Certificate.ID), Source: SourceWorkflow}
+func (s *Server) act(ctx context.Context, in certificate.Input, holder, updateID string, req certificate.ActionRequest) (CertificateView, error) {
+	view := CertificateView{WorkflowID: certificate.WorkflowID(in.Certificate.ID), Source: SourceWorkflow}
 	if orderID, ok := refundHolding(holder); ok {
 		st, err := s.refundAction(ctx, orderID, updateID, in.Certificate.ID, req)
 		if errs.CodeOf(err) != errs.NotFound {
@@ -121,22 +122,22 @@ func (s *Server) act(ctx context.Context, in workflows.CertificateInput, holder,
 
 // refundAction sends req as the holding refund's certificate-action
 // update.
-func (s *Server) refundAction(ctx context.Context, orderID, updateID, certID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
-	return s.wf.RefundCertificateAction(ctx, orderID, updateID, workflows.RefundCertificateAction{Certificate: certID, ActionRequest: req})
+func (s *Server) refundAction(ctx context.Context, orderID, updateID, certID string, req certificate.ActionRequest) (certificate.Status, error) {
+	return s.wf.RefundCertificateAction(ctx, orderID, updateID, refund.CertificateAction{Certificate: certID, ActionRequest: req})
 }
 
 // certificateWorkflowAction sends req to the certificate's workflow. A
 // refused action must not leave a workflow behind: when none runs, the
 // action is judged against the stored state before one is started (the
 // workflow's validator judges it again).
-func (s *Server) certificateWorkflowAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+func (s *Server) certificateWorkflowAction(ctx context.Context, in certificate.Input, updateID string, req certificate.ActionRequest) (certificate.Status, error) {
 	running, err := s.wf.CertificateRunning(ctx, in.Certificate.ID)
 	if err != nil {
-		return workflows.CertificateStatus{}, err
+		return certificate.Status{}, err
 	}
 	if !running {
 		if err := judgeAction(in.Certificate.State, req); err != nil {
-			return workflows.CertificateStatus{}, err
+			return certificate.Status{}, err
 		}
 	}
 	return s.wf.CertificateAction(ctx, in, updateID, req)
@@ -145,7 +146,7 @@ func (s *Server) certificateWorkflowAction(ctx context.Context, in workflows.Cer
 // judgeAction applies the rules the certificate workflow's validator
 // applies: the transition must exist (409 illegal_transition), and an
 // irreversible one must be confirmed (SSL-9, 422).
-func judgeAction(state statemachine.CertState, req workflows.ActionRequest) error {
+func judgeAction(state statemachine.CertState, req certificate.ActionRequest) error {
 	if _, err := statemachine.CertTransition(state, req.Action); err != nil {
 		return err
 	}
@@ -157,12 +158,12 @@ func judgeAction(state statemachine.CertState, req workflows.ActionRequest) erro
 
 // certificateInput builds the input that starts a certificate's workflow
 // from the store's record of the certificate.
-func (s *Server) certificateInput(ctx context.Context, certID string) (workflows.CertificateInput, error) {
+func (s *Server) certificateInput(ctx context.Context, certID string) (certificate.Input, error) {
 	orderID, cert, err := s.orders.GetCertificate(ctx, certID)
 	if err != nil {
-		return workflows.CertificateInput{}, err
+		return certificate.Input{}, err
 	}
-	return workflows.CertificateInput{Certificate: cert, OrderID: orderID}, nil
+	return certificate.Input{Certificate: cert, OrderID: orderID}, nil
 }
 
 // certificateStatus answers from the store, naming the refund (HeldBy),
@@ -175,7 +176,7 @@ func (s *Server) certificateInput(ctx context.Context, certID string) (workflows
 func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	certID := r.PathValue("id")
-	view := CertificateView{WorkflowID: workflows.CertificateWorkflowID(certID), Source: SourceWorkflow}
+	view := CertificateView{WorkflowID: certificate.WorkflowID(certID), Source: SourceWorkflow}
 	holder, err := s.orders.CertificateHolder(ctx, certID)
 	if _, ok := refundHolding(holder); err == nil && ok {
 		orderID, cert, err := s.orders.GetCertificate(ctx, certID)
@@ -211,12 +212,12 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func statusFromCertificate(orderID string, c domain.Certificate) workflows.CertificateStatus {
-	return workflows.CertificateStatus{
+func statusFromCertificate(orderID string, c domain.Certificate) certificate.Status {
+	return certificate.Status{
 		ID:            c.ID,
 		OrderID:       orderID,
 		State:         c.State,
-		Transitions:   []workflows.Transition{},
+		Transitions:   []certificate.Transition{},
 		QuotaReturned: c.QuotaReturned,
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 func TestCertificateAction(t *testing.T) {
@@ -21,11 +22,11 @@ func TestCertificateAction(t *testing.T) {
 	if v.WorkflowID != "certificate/c-1" || v.Source != SourceWorkflow || v.Status.State != statemachine.ValidatingRevocation {
 		t.Errorf("view = %+v", v)
 	}
-	wantIn := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
+	wantIn := certificate.Input{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
 	if len(e.wf.actionInputs) != 1 || !reflect.DeepEqual(e.wf.actionInputs[0], wantIn) {
 		t.Errorf("start input = %+v, want %+v", e.wf.actionInputs, wantIn)
 	}
-	wantReq := workflows.ActionRequest{Action: statemachine.Revoke, Actor: "console-backend", ConfirmIrreversible: true,
+	wantReq := certificate.ActionRequest{Action: statemachine.Revoke, Actor: "console-backend", ConfirmIrreversible: true,
 		By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole}}
 	if !reflect.DeepEqual(e.wf.actions[0], wantReq) {
 		t.Errorf("action = %+v, want %+v", e.wf.actions[0], wantReq)
@@ -74,7 +75,7 @@ func TestCertificateActionRefusals(t *testing.T) {
 			e := newEnv(t)
 			e.wf.actionErr = tc.err
 			if tc.running {
-				e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", State: statemachine.Issued}
+				e.wf.certs["c-1"] = certificate.Status{ID: "c-1", State: statemachine.Issued}
 			}
 			d := wantError(t, e.do(t, http.MethodPost, tc.path, tc.body), tc.status, tc.code, tc.mentions)
 			if !slices.Equal(d.Rules, tc.rules) {
@@ -107,8 +108,8 @@ func TestCertificateStatus(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			if tc.running {
-				e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", OrderID: "o-1", State: statemachine.ValidatingRevocation,
-					Transitions: []workflows.Transition{{From: statemachine.Issued, To: statemachine.ValidatingRevocation, Event: statemachine.Revoke}}}
+				e.wf.certs["c-1"] = certificate.Status{ID: "c-1", OrderID: "o-1", State: statemachine.ValidatingRevocation,
+					Transitions: []certificate.Transition{{From: statemachine.Issued, To: statemachine.ValidatingRevocation, Event: statemachine.Revoke}}}
 			}
 			e.wf.certStatusErr = tc.wfErr
 			rec := e.do(t, http.MethodGet, tc.path, "")
@@ -142,7 +143,7 @@ func TestCertificateStatus(t *testing.T) {
 func TestCertificateActionRoutedToTheHolder(t *testing.T) {
 	held := func(e *env) {
 		e.orders.holders["c-1"] = "refund/o-1"
-		e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+		e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
 		e.wf.held["c-1"] = statemachine.Issued
 	}
 	tests := map[string]struct {
@@ -242,8 +243,8 @@ func TestCertificateActionRoutedToTheHolder(t *testing.T) {
 			}
 			for _, ra := range e.wf.refundActions {
 				action := statemachine.CertEvent(strings.TrimPrefix(path, "/v1/certificates/c-1/actions/"))
-				want := workflows.RefundCertificateAction{Certificate: "c-1",
-					ActionRequest: workflows.ActionRequest{Action: action, Actor: "console-backend", ConfirmIrreversible: action == statemachine.Revoke,
+				want := refund.CertificateAction{Certificate: "c-1",
+					ActionRequest: certificate.ActionRequest{Action: action, Actor: "console-backend", ConfirmIrreversible: action == statemachine.Revoke,
 						By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole, IdempotencyKey: "k-1"}}}
 				if ra.OrderID != "o-1" || ra.UpdateID == "" || !reflect.DeepEqual(ra.Request, want) {
 					t.Errorf("refund action = %+v, want to o-1 with an update ID and %+v", ra, want)
@@ -269,7 +270,7 @@ func TestCertificateActionRoutedToTheHolder(t *testing.T) {
 func TestCertificateStatusHeldByRefund(t *testing.T) {
 	e := newEnv(t)
 	e.orders.holders["c-1"] = "refund/o-1"
-	e.wf.certs["c-1"] = workflows.CertificateStatus{ID: "c-1", OrderID: "o-1", State: statemachine.ValidatingApplication}
+	e.wf.certs["c-1"] = certificate.Status{ID: "c-1", OrderID: "o-1", State: statemachine.ValidatingApplication}
 	rec := e.do(t, http.MethodGet, "/v1/certificates/c-1", "")
 	wantStatus(t, rec, http.StatusOK)
 	v := decodeInto[CertificateView](t, rec)

@@ -27,7 +27,8 @@ import (
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 var (
@@ -39,9 +40,9 @@ var (
 // errors to inject per call.
 type fakeWorkflows struct {
 	mu       sync.Mutex
-	running  map[string]workflows.RefundStatus
-	finished map[string]workflows.RefundStatus
-	starts   []workflows.RefundInput
+	running  map[string]refund.Status
+	finished map[string]refund.Status
+	starts   []refund.Input
 	runs     int
 	// rejectWith, when set, makes a new refund reject itself at once with
 	// these rules, as the workflow does when the rules refuse.
@@ -51,16 +52,16 @@ type fakeWorkflows struct {
 	// statusCalls counts RefundStatus calls (workflow queries).
 	statusCalls int
 	// cancels and approves are the requests that reached the updates.
-	cancels  []workflows.CancelRequest
-	approves []workflows.ApproveRequest
+	cancels  []refund.CancelRequest
+	approves []refund.ApproveRequest
 
-	certs         map[string]workflows.CertificateStatus
+	certs         map[string]certificate.Status
 	certStatusErr error
 	actionErr     error
-	actions       []workflows.ActionRequest
-	actionInputs  []workflows.CertificateInput
-	signals       []workflows.CAResult
-	signalInputs  []workflows.CertificateInput
+	actions       []certificate.ActionRequest
+	actionInputs  []certificate.Input
+	signals       []certificate.CAResult
+	signalInputs  []certificate.Input
 	signalErr     error
 	plainSignals  int
 	updateIDs     []string
@@ -88,27 +89,27 @@ type fakeWorkflows struct {
 // refundSignal and refundAction are what reached a refund.
 type refundSignal struct {
 	OrderID string
-	Result  workflows.CAResult
+	Result  certificate.CAResult
 }
 
 type refundAction struct {
 	OrderID, UpdateID string
-	Request           workflows.RefundCertificateAction
+	Request           refund.CertificateAction
 }
 
 var _ Workflows = (*fakeWorkflows)(nil)
 
 func newFakeWorkflows() *fakeWorkflows {
 	return &fakeWorkflows{
-		running:  map[string]workflows.RefundStatus{},
-		finished: map[string]workflows.RefundStatus{},
-		certs:    map[string]workflows.CertificateStatus{},
+		running:  map[string]refund.Status{},
+		finished: map[string]refund.Status{},
+		certs:    map[string]certificate.Status{},
 		held:     map[string]statemachine.CertState{},
 		taking:   map[string][]string{},
 	}
 }
 
-func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (string, error) {
+func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in refund.Input, afterFinished bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts = append(f.starts, in)
@@ -124,21 +125,21 @@ func (f *fakeWorkflows) StartRefund(ctx context.Context, o domain.Order, in work
 	if _, ok := f.running[o.ID]; !ok {
 		delete(f.finished, o.ID)
 		f.runs++
-		st := workflows.RefundStatus{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending, Reasons: []string{},
-			Steps: []workflows.StepRecord{{At: testNow, Step: "requested"}}}
+		st := refund.Status{OrderID: o.ID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending, Reasons: []string{},
+			Steps: []refund.StepRecord{{At: testNow, Step: "requested"}}}
 		if f.rejectWith != nil {
-			st.State, st.Outcome, st.Reasons = statemachine.OrderRejected, workflows.OutcomeRejected, f.rejectWith
+			st.State, st.Outcome, st.Reasons = statemachine.OrderRejected, refund.OutcomeRejected, f.rejectWith
 		}
 		f.running[o.ID] = st
 	}
 	return "run-" + o.ID, nil
 }
 
-func (f *fakeWorkflows) LastRefund(ctx context.Context, orderID string) (workflows.RefundStatus, bool, error) {
+func (f *fakeWorkflows) LastRefund(ctx context.Context, orderID string) (refund.Status, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lastErr != nil {
-		return workflows.RefundStatus{}, false, f.lastErr
+		return refund.Status{}, false, f.lastErr
 	}
 	if st, ok := f.running[orderID]; ok {
 		return st, true, nil
@@ -146,7 +147,7 @@ func (f *fakeWorkflows) LastRefund(ctx context.Context, orderID string) (workflo
 	if st, ok := f.finished[orderID]; ok {
 		return st, false, nil
 	}
-	return workflows.RefundStatus{}, false, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	return refund.Status{}, false, errs.E(errs.NotFound, "refund of order %s not found", orderID)
 }
 
 func (f *fakeWorkflows) CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error) {
@@ -168,12 +169,12 @@ func (f *fakeWorkflows) CertificateRunning(ctx context.Context, certID string) (
 	return ok, nil
 }
 
-func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
+func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (refund.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statusCalls++
 	if f.statusErr != nil {
-		return workflows.RefundStatus{}, f.statusErr
+		return refund.Status{}, f.statusErr
 	}
 	if st, ok := f.running[orderID]; ok {
 		return st, nil
@@ -181,40 +182,40 @@ func (f *fakeWorkflows) RefundStatus(ctx context.Context, orderID string) (workf
 	if st, ok := f.finished[orderID]; ok {
 		return st, nil
 	}
-	return workflows.RefundStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+	return refund.Status{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
 }
 
-func (f *fakeWorkflows) CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
+func (f *fakeWorkflows) CancelRefund(ctx context.Context, orderID, updateID string, req refund.CancelRequest) (refund.Status, error) {
 	f.mu.Lock()
 	f.cancels = append(f.cancels, req)
 	f.mu.Unlock()
-	return f.refundUpdate(orderID, updateID, f.cancelErr, workflows.OutcomeCancelled)
+	return f.refundUpdate(orderID, updateID, f.cancelErr, refund.OutcomeCancelled)
 }
 
-func (f *fakeWorkflows) ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
+func (f *fakeWorkflows) ApproveRefund(ctx context.Context, orderID, updateID string, req refund.ApproveRequest) (refund.Status, error) {
 	f.mu.Lock()
 	f.approves = append(f.approves, req)
 	f.mu.Unlock()
-	return f.refundUpdate(orderID, updateID, f.approveErr, workflows.OutcomeRefunded)
+	return f.refundUpdate(orderID, updateID, f.approveErr, refund.OutcomeRefunded)
 }
 
-func (f *fakeWorkflows) refundUpdate(orderID, updateID string, err error, outcome workflows.Outcome) (workflows.RefundStatus, error) {
+func (f *fakeWorkflows) refundUpdate(orderID, updateID string, err error, outcome refund.Outcome) (refund.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.updateIDs = append(f.updateIDs, updateID)
 	if err != nil {
-		return workflows.RefundStatus{}, err
+		return refund.Status{}, err
 	}
 	st, ok := f.running[orderID]
 	if !ok {
-		return workflows.RefundStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+		return refund.Status{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
 	}
 	st.Outcome = outcome
 	f.running[orderID] = st
 	return st, nil
 }
 
-func (f *fakeWorkflows) CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+func (f *fakeWorkflows) CertificateAction(ctx context.Context, in certificate.Input, updateID string, req certificate.ActionRequest) (certificate.Status, error) {
 	if f.beforeAction != nil {
 		f.beforeAction()
 	}
@@ -224,34 +225,34 @@ func (f *fakeWorkflows) CertificateAction(ctx context.Context, in workflows.Cert
 	f.actionInputs = append(f.actionInputs, in)
 	f.updateIDs = append(f.updateIDs, updateID)
 	if f.actionErr != nil {
-		return workflows.CertificateStatus{}, f.actionErr
+		return certificate.Status{}, f.actionErr
 	}
 	to, err := statemachine.CertTransition(in.Certificate.State, req.Action)
 	if err != nil {
-		return workflows.CertificateStatus{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
+		return certificate.Status{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
 	}
-	st := workflows.CertificateStatus{ID: in.Certificate.ID, OrderID: in.OrderID, State: to,
-		Transitions: []workflows.Transition{{From: in.Certificate.State, To: to, Event: req.Action, Source: "console"}}}
+	st := certificate.Status{ID: in.Certificate.ID, OrderID: in.OrderID, State: to,
+		Transitions: []certificate.Transition{{From: in.Certificate.State, To: to, Event: req.Action, Source: "console"}}}
 	f.certs[in.Certificate.ID] = st
 	return st, nil
 }
 
-func (f *fakeWorkflows) CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error) {
+func (f *fakeWorkflows) CertificateStatus(ctx context.Context, certID string) (certificate.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.certStatusErr != nil {
-		return workflows.CertificateStatus{}, f.certStatusErr
+		return certificate.Status{}, f.certStatusErr
 	}
 	st, ok := f.certs[certID]
 	if !ok {
-		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "workflow of certificate %s not found", certID)
+		return certificate.Status{}, errs.E(errs.NotFound, "workflow of certificate %s not found", certID)
 	}
 	return st, nil
 }
 
 // SignalCAResult reaches a certificate workflow the fake runs (certs);
 // otherwise it is not found, as Temporal answers.
-func (f *fakeWorkflows) SignalCAResult(ctx context.Context, res workflows.CAResult) error {
+func (f *fakeWorkflows) SignalCAResult(ctx context.Context, res certificate.CAResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.signalErr != nil {
@@ -265,7 +266,7 @@ func (f *fakeWorkflows) SignalCAResult(ctx context.Context, res workflows.CAResu
 	return nil
 }
 
-func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error {
+func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in certificate.Input, res certificate.CAResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.signalErr != nil {
@@ -278,7 +279,7 @@ func (f *fakeWorkflows) DeliverCAResult(ctx context.Context, in workflows.Certif
 
 // SignalRefundCAResult reaches a refund the fake runs (running);
 // otherwise it is not found, as Temporal answers for a closed one.
-func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refundSignalErr != nil {
@@ -294,7 +295,7 @@ func (f *fakeWorkflows) SignalRefundCAResult(ctx context.Context, orderID string
 // OfferRefundCAResult is taken by a running refund that is taking the
 // certificate's hold (taking); otherwise it is not found, as the refund's
 // validator, or Temporal for a refund that does not run, answers.
-func (f *fakeWorkflows) OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+func (f *fakeWorkflows) OfferRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refundOffers = append(f.refundOffers, refundSignal{OrderID: orderID, Result: res})
@@ -313,7 +314,7 @@ func (f *fakeWorkflows) OfferRefundCAResult(ctx context.Context, orderID string,
 // RefundCertificateAction applies the action, by the state machine, to a
 // certificate a running refund holds (held); a refund that does not run
 // is not found.
-func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, updateID string, req refund.CertificateAction) (certificate.Status, error) {
 	if f.beforeRefundAction != nil {
 		f.beforeRefundAction()
 	}
@@ -321,22 +322,22 @@ func (f *fakeWorkflows) RefundCertificateAction(ctx context.Context, orderID, up
 	defer f.mu.Unlock()
 	f.refundActions = append(f.refundActions, refundAction{OrderID: orderID, UpdateID: updateID, Request: req})
 	if _, ok := f.running[orderID]; !ok {
-		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+		return certificate.Status{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
 	}
 	if f.refundActionErr != nil {
-		return workflows.CertificateStatus{}, f.refundActionErr
+		return certificate.Status{}, f.refundActionErr
 	}
 	from, ok := f.held[req.Certificate]
 	if !ok {
-		return workflows.CertificateStatus{}, errs.E(errs.NotFound, "the refund of order %s does not hold certificate %s", orderID, req.Certificate)
+		return certificate.Status{}, errs.E(errs.NotFound, "the refund of order %s does not hold certificate %s", orderID, req.Certificate)
 	}
 	to, err := statemachine.CertTransition(from, req.Action)
 	if err != nil {
-		return workflows.CertificateStatus{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
+		return certificate.Status{}, errs.E(errs.IllegalTransition, "%s", errs.MessageOf(err))
 	}
 	f.held[req.Certificate] = to
-	return workflows.CertificateStatus{ID: req.Certificate, OrderID: orderID, State: to,
-		Transitions: []workflows.Transition{{From: from, To: to, Event: req.Action, Source: workflows.RefundWorkflowID(orderID)}}}, nil
+	return certificate.Status{ID: req.Certificate, OrderID: orderID, State: to,
+		Transitions: []certificate.Transition{{From: from, To: to, Event: req.Action, Source: refund.WorkflowID(orderID)}}}, nil
 }
 
 // fakeOrders is an in-memory Orders.

@@ -3,7 +3,7 @@ package gateway
 import (
 	"strings"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // A certificate has one writer, its holder, named in the store by its
@@ -14,14 +14,14 @@ import (
 // none runs. A CA result for a certificate nobody holds is first offered
 // to its order's running refund, which may be taking the hold. The owner
 // and the one route of a CA result are described in one place:
-// workflows/hold.go.
+// workflows/refund/hold.go.
 
 // refundHolding returns the order whose refund holder names, if holder
-// names a refund's workflow (workflows.RefundWorkflowID).
+// names a refund's workflow (refund.WorkflowID).
 func refundHolding(holder string) (orderID string, ok bool) {
-	if !workflows.IsRefundHolder(holder) {
+	if !refund.IsHolder(holder) {
 		return "", false
 	}
-	orderID, ok = strings.CutPrefix(holder, workflows.RefundWorkflowID(""))
-	return orderID, ok && orderID != "" && workflows.RefundWorkflowID(orderID) == holder
+	orderID, ok = strings.CutPrefix(holder, refund.WorkflowID(""))
+	return orderID, ok && orderID != "" && refund.WorkflowID(orderID) == holder
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // orderJSON is a valid one-year SSL order of the scenario format.
@@ -35,7 +36,7 @@ func TestPutOrder(t *testing.T) {
 	}
 	// Once the certificate has a workflow, intake keeps the workflow's
 	// state.
-	e.wf.certs["c-new"] = workflows.CertificateStatus{ID: "c-new", State: statemachine.ValidatingRevocation}
+	e.wf.certs["c-new"] = certificate.Status{ID: "c-new", State: statemachine.ValidatingRevocation}
 	o := e.orders.orders["o-new"]
 	o.Certificates[0].State = statemachine.ValidatingRevocation
 	e.orders.orders["o-new"] = o
@@ -88,7 +89,7 @@ func TestPutOrderRefusals(t *testing.T) {
 			e.orders.refunds["o-new"] = activities.RefundRecord{OrderID: "o-new", State: "releasing"}
 		}, status: 409, code: errs.Conflict, mentions: "while its refund runs"},
 		"refund running (Temporal)": {body: orderJSON, setup: func(e *env) {
-			e.wf.running["o-new"] = workflows.RefundStatus{OrderID: "o-new", State: statemachine.OrderRefundRequested}
+			e.wf.running["o-new"] = refund.Status{OrderID: "o-new", State: statemachine.OrderRefundRequested}
 		}, status: 409, code: errs.Conflict, mentions: "while its refund runs"},
 	}
 	for name, tc := range tests {

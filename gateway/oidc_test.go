@@ -30,7 +30,7 @@ import (
 	"github.com/certflow/certflow/ops"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // testIssuer is a local OpenID Connect issuer: a discovery document and a
@@ -190,7 +190,7 @@ func TestOIDCOperator(t *testing.T) {
 	if rec := o.do(t, http.MethodGet, "/v1/orders", "", bearerOf(tok)...); rec.Code != 200 {
 		t.Fatalf("list orders with an OIDC operator token: %d %s", rec.Code, rec.Body)
 	}
-	o.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderAwaitingApproval}
+	o.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderAwaitingApproval}
 	rec := o.do(t, http.MethodPost, "/v1/orders/o-1/refund/approve", `{"note":"checked"}`, bearerOf(tok)...)
 	wantStatus(t, rec, 200)
 	if len(o.wf.approves) != 1 || o.wf.approves[0].Operator != "oidc:alice" || o.wf.approves[0].By.Role != "operator" {

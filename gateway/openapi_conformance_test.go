@@ -19,7 +19,7 @@ import (
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // TestResponsesConformToOpenAPI drives every operation through the answers
@@ -71,8 +71,8 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		}
 	}
 
-	running := workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing, Outcome: workflows.OutcomePending, Reasons: []string{},
-		Steps: []workflows.StepRecord{{At: testNow, Step: "requested"}}}
+	running := refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing, Outcome: refund.OutcomePending, Reasons: []string{},
+		Steps: []refund.StepRecord{{At: testNow, Step: "requested"}}}
 	fresh := func(t *testing.T) *env {
 		e := newEnv(t)
 		e.judge.decision = eligible
@@ -189,7 +189,7 @@ func TestResponsesConformToOpenAPI(t *testing.T) {
 		e2 := fresh(t)
 		e2.judge.decision = policy.Decision{Refusals: []policy.Refusal{{Rule: "TC-5", Message: "consent"}}}
 		check(t, e2, "POST", "/v1/orders/o-1/refund", ``)
-		e2.wf.finished["o-1"] = workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeRefunded}
+		e2.wf.finished["o-1"] = refund.Status{OrderID: "o-1", Outcome: refund.OutcomeRefunded}
 		e2.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", UpdatedAt: testNow}
 		check(t, e2, "POST", "/v1/orders/o-1/refund", ``)
 		e2.wf.lastErr = down

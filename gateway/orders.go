@@ -7,7 +7,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // OrderList is the answer of GET /v1/orders.
@@ -46,9 +46,9 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 // orderParams are the query parameters of GET /v1/orders.
 var orderParams = []string{"refund_state", "product", "waiting_on", "escalated", "outcome", "limit", "cursor"}
 
-// refundOutcomes are the values of a refund's outcome (workflows.Outcome*).
-var refundOutcomes = []workflows.Outcome{workflows.OutcomePending, workflows.OutcomeAwaitingApproval,
-	workflows.OutcomeRefunded, workflows.OutcomeRejected, workflows.OutcomeCancelled}
+// refundOutcomes are the values of a refund's outcome (refund.Outcome*).
+var refundOutcomes = []refund.Outcome{refund.OutcomePending, refund.OutcomeAwaitingApproval,
+	refund.OutcomeRefunded, refund.OutcomeRejected, refund.OutcomeCancelled}
 
 // refundStates are the values of refund_state: an order state, or NoRefund.
 func refundStates() []statemachine.OrderState {
@@ -79,7 +79,7 @@ func orderFilter(r *http.Request) (OrderFilter, error) {
 	if err := oneOf("waiting_on", f.WaitingOn, domain.WaitKinds); err != nil {
 		return f, err
 	}
-	if err := oneOf("outcome", workflows.Outcome(f.Outcome), refundOutcomes); err != nil {
+	if err := oneOf("outcome", refund.Outcome(f.Outcome), refundOutcomes); err != nil {
 		return f, err
 	}
 	if f.Escalated, err = boolParam(q, "escalated"); err != nil {
@@ -145,7 +145,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if workflows.IsRefundHolder(holder) {
+		if refund.IsHolder(holder) {
 			cs.HeldBy = holder
 		}
 		d.Certificates = append(d.Certificates, cs)

@@ -13,7 +13,8 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Workflows is what the gateway asks of Temporal. Temporal (temporal.go)
@@ -30,10 +31,10 @@ type Workflows interface {
 	// new run follow a closed one; otherwise a run that closed since the
 	// caller looked makes the start a Conflict, so a request judged before
 	// another's refund paid never starts a second run. It returns the run ID.
-	StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (runID string, err error)
+	StartRefund(ctx context.Context, o domain.Order, in refund.Input, afterFinished bool) (runID string, err error)
 	// LastRefund is the order's latest refund: whether it runs, and once
 	// it finished, its result. NotFound when the order never had one.
-	LastRefund(ctx context.Context, orderID string) (st workflows.RefundStatus, running bool, err error)
+	LastRefund(ctx context.Context, orderID string) (st refund.Status, running bool, err error)
 	// CertificateWorkflows returns those of certIDs that have a workflow
 	// (running or closed).
 	CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error)
@@ -41,44 +42,44 @@ type Workflows interface {
 	CertificateRunning(ctx context.Context, certID string) (bool, error)
 	// RefundStatus is the refund's current status (query), or its result
 	// once it finished.
-	RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error)
+	RefundStatus(ctx context.Context, orderID string) (refund.Status, error)
 	// CancelRefund and ApproveRefund send the update and wait for its
 	// outcome; the validator's refusal comes back as the error. A
 	// non-empty updateID makes a retried request return the first outcome.
-	CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error)
-	ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error)
+	CancelRefund(ctx context.Context, orderID, updateID string, req refund.CancelRequest) (refund.Status, error)
+	ApproveRefund(ctx context.Context, orderID, updateID string, req refund.ApproveRequest) (refund.Status, error)
 	// CertificateAction sends a console action to the certificate's
 	// workflow, starting the workflow from in if it is not running.
-	CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error)
+	CertificateAction(ctx context.Context, in certificate.Input, updateID string, req certificate.ActionRequest) (certificate.Status, error)
 	// CertificateStatus queries the certificate's workflow.
-	CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error)
+	CertificateStatus(ctx context.Context, certID string) (certificate.Status, error)
 	// SignalCAResult signals a CA result to the certificate's running
 	// workflow: one plain signal, the callback's usual path. errs.NotFound
 	// when no workflow runs for the certificate.
-	SignalCAResult(ctx context.Context, res workflows.CAResult) error
+	SignalCAResult(ctx context.Context, res certificate.CAResult) error
 	// DeliverCAResult signals a CA result to the certificate's workflow,
 	// starting the workflow from in if it is not running (the path of a
 	// callback for a certificate without a running workflow).
-	DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error
+	DeliverCAResult(ctx context.Context, in certificate.Input, res certificate.CAResult) error
 	// SignalRefundCAResult signals a CA result to the running refund of
 	// orderID, which holds the certificate (no certificate workflow runs
 	// while a refund holds it): one plain signal. errs.NotFound when the
 	// refund does not run (it ended and handed the certificate over).
-	SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error
+	SignalRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error
 	// OfferRefundCAResult offers a CA result for a certificate nobody
 	// holds to the running refund of orderID (its CA-result update) and
 	// waits for its answer: nil when the refund took it (it was taking the
 	// certificate's hold). errs.NotFound when the refund does not run or
 	// does not hold the certificate: the caller starts the certificate's
 	// workflow.
-	OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error
+	OfferRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error
 	// RefundCertificateAction sends a console action on a certificate the
 	// refund of orderID holds, as the refund's certificate-action update,
 	// and waits for its outcome; the validator's refusal comes back as the
 	// error, as for CertificateAction. errs.NotFound when the refund does
 	// not run, or answers that it does not hold the certificate (it
 	// handed it over): the caller then goes to the certificate's workflow.
-	RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error)
+	RefundCertificateAction(ctx context.Context, orderID, updateID string, req refund.CertificateAction) (certificate.Status, error)
 }
 
 // Orders is what the gateway reads from the store. GetOrder, GetCertificate
@@ -106,8 +107,8 @@ type Orders interface {
 	// refund's record is there.
 	RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error
 	// CertificateHolder names the certificate's one writer by its workflow
-	// ID: workflows.RefundWorkflowID(order) while a refund releases it,
-	// workflows.CertificateWorkflowID(cert) when its own workflow holds
+	// ID: refund.WorkflowID(order) while a refund releases it,
+	// certificate.WorkflowID(cert) when its own workflow holds
 	// it, "" when nobody does. An unknown certificate is errs.NotFound.
 	CertificateHolder(ctx context.Context, certID string) (string, error)
 }

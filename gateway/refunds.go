@@ -16,7 +16,7 @@ import (
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Eligibility is the answer of GET /v1/orders/{id}/refund-eligibility: the
@@ -41,7 +41,7 @@ type RefundAccepted struct {
 	RunID      string `json:"run_id,omitempty"`
 	// Status is the refund's status right after the start; absent when the
 	// workflow could not answer yet (poll GET /v1/orders/{id}/refund).
-	Status *workflows.RefundStatus `json:"status,omitempty"`
+	Status *refund.Status `json:"status,omitempty"`
 }
 
 // The sources of a status answer.
@@ -56,9 +56,9 @@ const (
 // escalation, audit, steps and the payout) or from the workflow (an
 // update's answer, view=workflow, or a refund the store has no record of).
 type RefundView struct {
-	WorkflowID string                 `json:"workflow_id"`
-	Source     string                 `json:"source"`
-	Status     workflows.RefundStatus `json:"status"`
+	WorkflowID string        `json:"workflow_id"`
+	Source     string        `json:"source"`
+	Status     refund.Status `json:"status"`
 }
 
 // refundBody is the body of POST /v1/orders/{id}/refund. Who asks is the
@@ -206,7 +206,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	in := workflows.RefundInput{OrderID: o.ID, Request: domain.RefundRequest{
+	in := refund.Input{OrderID: o.ID, Request: domain.RefundRequest{
 		OrderID:              o.ID,
 		RequestedAt:          now,
 		Scope:                body.Scope,
@@ -226,7 +226,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	var (
 		runID        string
 		running      bool
-		status       *workflows.RefundStatus
+		status       *refund.Status
 		fromTemporal bool
 		looks        int // Temporal's looks
 	)
@@ -248,7 +248,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		}
 		if fromTemporal {
 			looks++
-			var last workflows.RefundStatus
+			var last refund.Status
 			last, running, err = s.wf.LastRefund(ctx, o.ID)
 			finished, status = err == nil && !running, nil
 			switch {
@@ -296,7 +296,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 			status = &st
 		}
 	}
-	resp := RefundAccepted{WorkflowID: workflows.RefundWorkflowID(o.ID), RunID: runID, Status: status}
+	resp := RefundAccepted{WorkflowID: refund.WorkflowID(o.ID), RunID: runID, Status: status}
 	if key != "" {
 		w.Header().Set("Idempotency-Key", key)
 	}
@@ -307,15 +307,15 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 // finishedBlocks is the Conflict that a finished refund puts in the way of
 // a new one, or nil: paid (M-3: a refund is paid once), or refused by
 // a rule that cannot change (policy.FinalRefusal).
-func finishedBlocks(orderID string, last workflows.RefundStatus) error {
+func finishedBlocks(orderID string, last refund.Status) error {
 	switch last.Outcome {
-	case workflows.OutcomeRefunded:
+	case refund.OutcomeRefunded:
 		payment := ""
 		if last.Payout != nil {
 			payment = " (payment " + last.Payout.PaymentID + ")"
 		}
 		return errs.R(errs.Conflict, []string{"M-3"}, "the refund of order %s was paid%s; a refund is paid once per order", orderID, payment)
-	case workflows.OutcomeRejected:
+	case refund.OutcomeRejected:
 		if final, rule := policy.FinalRefusal(last.Reasons); final {
 			return errs.R(errs.Conflict, []string{rule}, "the refund of order %s was refused under %s, which a new request cannot change: %s", orderID, rule, last.Message)
 		}
@@ -371,7 +371,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	orderID := r.PathValue("id")
-	view := RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceStore}
+	view := RefundView{WorkflowID: refund.WorkflowID(orderID), Source: SourceStore}
 	// fromRecord answers from the store's record when it has one, and
 	// otherwise returns why not (NotFound when there is none).
 	fromRecord := func() error {
@@ -396,7 +396,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 			// definition. Temporal was asked whether it runs, not the
 			// worker for its status.
 			view.Source = SourceWorkflow
-			view.Status = statusView(workflows.RefundStatus{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending})
+			view.Status = statusView(refund.Status{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending})
 			writeJSON(w, http.StatusOK, view)
 			return
 		}
@@ -433,11 +433,11 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 // outcome, reasons, message, what it waits on, its escalation, its audit
 // trail, its steps and the payout (no decision, no held certificates:
 // those are the workflow's view).
-func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
-	st := workflows.RefundStatus{
+func statusFromRecord(rec activities.RefundRecord) refund.Status {
+	st := refund.Status{
 		OrderID:    rec.OrderID,
 		State:      statemachine.OrderState(rec.State),
-		Outcome:    workflows.Outcome(rec.Outcome),
+		Outcome:    refund.Outcome(rec.Outcome),
 		Reasons:    rec.Reasons,
 		Message:    rec.Message,
 		Waiting:    rec.Waiting,
@@ -448,14 +448,14 @@ func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
 		Steps:      rec.Steps,
 	}
 	if rec.PaymentID != "" {
-		st.Payout = &workflows.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, GiftCard: rec.GiftCard, BenefitPoints: rec.BenefitPoints,
+		st.Payout = &refund.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, GiftCard: rec.GiftCard, BenefitPoints: rec.BenefitPoints,
 			Currency: rec.Currency, Destination: rec.Destination, At: rec.UpdatedAt}
 	}
 	return statusView(st)
 }
 
 // statusView is st as the API shows it: its lists are arrays, never null.
-func statusView(st workflows.RefundStatus) workflows.RefundStatus {
+func statusView(st refund.Status) refund.Status {
 	if st.Reasons == nil {
 		st.Reasons = []string{}
 	}
@@ -466,7 +466,7 @@ func statusView(st workflows.RefundStatus) workflows.RefundStatus {
 		st.Audit = []domain.AuditEntry{}
 	}
 	if st.Steps == nil {
-		st.Steps = []workflows.StepRecord{}
+		st.Steps = []refund.StepRecord{}
 	}
 	return st
 }
@@ -477,9 +477,9 @@ func statusView(st workflows.RefundStatus) workflows.RefundStatus {
 // or always (CAN-2), and the refusal carries those rule IDs.
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 	var body cancelBody
-	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
+	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
 		by := actorOf(r)
-		return s.wf.CancelRefund(r.Context(), orderID, updateID, workflows.CancelRequest{Actor: by.Subject, Reason: body.Reason, By: by})
+		return s.wf.CancelRefund(r.Context(), orderID, updateID, refund.CancelRequest{Actor: by.Subject, Reason: body.Reason, By: by})
 	})
 }
 
@@ -488,15 +488,15 @@ func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 // that requested the refund.
 func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
 	var body approveBody
-	s.refundUpdate(w, r, &body, func(orderID, updateID string) (workflows.RefundStatus, error) {
+	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
 		by := actorOf(r)
-		return s.wf.ApproveRefund(r.Context(), orderID, updateID, workflows.ApproveRequest{Operator: by.Subject, Note: body.Note, By: by})
+		return s.wf.ApproveRefund(r.Context(), orderID, updateID, refund.ApproveRequest{Operator: by.Subject, Note: body.Note, By: by})
 	})
 }
 
 // refundUpdate decodes body, then runs send with the order ID and the
 // update ID derived from the Idempotency-Key.
-func (s *Server) refundUpdate(w http.ResponseWriter, r *http.Request, body any, send func(orderID, updateID string) (workflows.RefundStatus, error)) {
+func (s *Server) refundUpdate(w http.ResponseWriter, r *http.Request, body any, send func(orderID, updateID string) (refund.Status, error)) {
 	key, err := idempotencyKey(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -512,7 +512,7 @@ func (s *Server) refundUpdate(w http.ResponseWriter, r *http.Request, body any, 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RefundView{WorkflowID: workflows.RefundWorkflowID(orderID), Source: SourceWorkflow, Status: statusView(st)})
+	writeJSON(w, http.StatusOK, RefundView{WorkflowID: refund.WorkflowID(orderID), Source: SourceWorkflow, Status: statusView(st)})
 }
 
 // updateID derives a Temporal update ID from an Idempotency-Key, scoped by

@@ -15,7 +15,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 func TestEligibility(t *testing.T) {
@@ -94,7 +94,7 @@ func TestStartRefund(t *testing.T) {
 	}
 	// The requester is the token's subject (GW-4 compares it with the
 	// approving operator).
-	want := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{
+	want := refund.Input{OrderID: "o-1", Request: domain.RefundRequest{
 		OrderID: "o-1", RequestedAt: testNow, Scope: domain.ScopeOrder, Consent: true,
 		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "console-backend",
 	}, By: domain.Actor{Subject: "console-backend", Role: domain.RoleConsole, IdempotencyKey: "k-1"}}
@@ -152,16 +152,16 @@ func TestRefusedRequestStartsNothingThenRetrySucceeds(t *testing.T) {
 // it); cancelled or a changeable refusal does not.
 func TestFinishedRefundBlocksOrNot(t *testing.T) {
 	tests := map[string]struct {
-		last   workflows.RefundStatus
+		last   refund.Status
 		status int
 		rules  []string
 	}{
-		"paid":                {workflows.RefundStatus{Outcome: workflows.OutcomeRefunded, Payout: &workflows.Payout{PaymentID: "pay-1"}}, 409, []string{"M-3"}},
-		"refused late":        {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"GEN-1"}}, 409, []string{"GEN-1"}},
-		"review too late":     {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"SSL-2"}}, 409, []string{"SSL-2"}},
-		"cancelled":           {workflows.RefundStatus{Outcome: workflows.OutcomeCancelled, Reasons: []string{}}, 202, nil},
-		"CA rejected (SSL-6)": {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{"SSL-6"}}, 202, nil},
-		"technical failure":   {workflows.RefundStatus{Outcome: workflows.OutcomeRejected, Reasons: []string{}}, 202, nil},
+		"paid":                {refund.Status{Outcome: refund.OutcomeRefunded, Payout: &refund.Payout{PaymentID: "pay-1"}}, 409, []string{"M-3"}},
+		"refused late":        {refund.Status{Outcome: refund.OutcomeRejected, Reasons: []string{"GEN-1"}}, 409, []string{"GEN-1"}},
+		"review too late":     {refund.Status{Outcome: refund.OutcomeRejected, Reasons: []string{"SSL-2"}}, 409, []string{"SSL-2"}},
+		"cancelled":           {refund.Status{Outcome: refund.OutcomeCancelled, Reasons: []string{}}, 202, nil},
+		"CA rejected (SSL-6)": {refund.Status{Outcome: refund.OutcomeRejected, Reasons: []string{"SSL-6"}}, 202, nil},
+		"technical failure":   {refund.Status{Outcome: refund.OutcomeRejected, Reasons: []string{}}, 202, nil},
 	}
 	for name, tc := range tests {
 		// The finished workflow wrote its last record; or that write was
@@ -242,7 +242,7 @@ func TestStartRefundAnswersFromTheRecord(t *testing.T) {
 	wantStatus(t, rec, http.StatusAccepted)
 	got := decodeInto[RefundAccepted](t, rec)
 	if got.WorkflowID != "refund/o-1" || got.Status == nil || got.Status.State != statemachine.OrderRefundRequested ||
-		got.Status.Outcome != workflows.OutcomePending {
+		got.Status.Outcome != refund.OutcomePending {
 		t.Errorf("answer = %+v (status %+v), want the recorded request", got, got.Status)
 	}
 
@@ -326,7 +326,7 @@ func TestRefundStatus(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			if tc.running {
-				e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing, Steps: []workflows.StepRecord{{At: testNow, Step: "revoke c-1"}}}
+				e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing, Steps: []refund.StepRecord{{At: testNow, Step: "revoke c-1"}}}
 			}
 			e.wf.statusErr, e.orders.refundErr = tc.wfErr, tc.storeErr
 			if tc.record {
@@ -347,7 +347,7 @@ func TestRefundStatus(t *testing.T) {
 			}
 			switch {
 			case tc.requested:
-				if v.Status.State != statemachine.OrderRefundRequested || v.Status.Outcome != workflows.OutcomePending || v.Status.Steps == nil {
+				if v.Status.State != statemachine.OrderRefundRequested || v.Status.Outcome != refund.OutcomePending || v.Status.Steps == nil {
 					t.Errorf("status = %+v, want the requested refund", v.Status)
 				}
 			case tc.source == SourceWorkflow:
@@ -373,9 +373,9 @@ func TestCancelAndApprove(t *testing.T) {
 		code     errs.Code
 		mentions string
 		rules    []string
-		outcome  workflows.Outcome
+		outcome  refund.Outcome
 	}{
-		"cancel": {path: "/v1/orders/o-1/refund/cancel", body: `{"reason":"changed my mind"}`, status: 200, outcome: workflows.OutcomeCancelled},
+		"cancel": {path: "/v1/orders/o-1/refund/cancel", body: `{"reason":"changed my mind"}`, status: 200, outcome: refund.OutcomeCancelled},
 		"cancel refused after revoke": {
 			path: "/v1/orders/o-1/refund/cancel", err: errs.R(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)"),
 			status: 409, code: errs.Conflict, mentions: "can no longer be cancelled", rules: []string{"CAN-1"},
@@ -389,7 +389,7 @@ func TestCancelAndApprove(t *testing.T) {
 			status: 409, code: errs.Conflict, mentions: "already ended",
 		},
 		"cancel without refund": {path: "/v1/orders/o-2/refund/cancel", status: 404, code: errs.NotFound, mentions: "refund of order o-2 not found"},
-		"approve":               {path: "/v1/orders/o-1/refund/approve", body: `{"note":"ok"}`, status: 200, outcome: workflows.OutcomeRefunded},
+		"approve":               {path: "/v1/orders/o-1/refund/approve", body: `{"note":"ok"}`, status: 200, outcome: refund.OutcomeRefunded},
 		"approve without operator": {
 			path: "/v1/orders/o-1/refund/approve", err: errs.E(errs.Invalid, "operator is required"),
 			status: 422, code: errs.Invalid, mentions: "operator is required",
@@ -406,7 +406,7 @@ func TestCancelAndApprove(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
-			e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
+			e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
 			e.wf.cancelErr, e.wf.approveErr = tc.err, tc.err
 			rec := e.do(t, http.MethodPost, tc.path, tc.body)
 			if tc.code != "" {
@@ -426,7 +426,7 @@ func TestCancelAndApprove(t *testing.T) {
 
 func TestUpdateIdempotencyKey(t *testing.T) {
 	e := newEnv(t)
-	e.wf.running["o-1"] = workflows.RefundStatus{OrderID: "o-1"}
+	e.wf.running["o-1"] = refund.Status{OrderID: "o-1"}
 	e.do(t, http.MethodPost, "/v1/orders/o-1/refund/cancel", "", "Idempotency-Key", "k-9")
 	e.do(t, http.MethodPost, "/v1/orders/o-1/refund/cancel", "")
 	e.do(t, http.MethodPost, "/v1/certificates/c-1/actions/revoke", `{"confirm_irreversible":true}`, "Idempotency-Key", "k-9")

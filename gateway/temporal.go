@@ -18,6 +18,8 @@ import (
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // The workflow type names the gateway starts; the worker registers the
@@ -80,13 +82,13 @@ func (t *Temporal) WithStatusTimeout(d time.Duration) *Temporal {
 // a reason that can change); otherwise REJECT_DUPLICATE, so a run that
 // closed between the gateway's look and this start (another request's
 // refund, paid) refuses the start instead of being followed by a second.
-func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows.RefundInput, afterFinished bool) (string, error) {
+func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in refund.Input, afterFinished bool) (string, error) {
 	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
 	if afterFinished {
 		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 	}
 	opts := client.StartWorkflowOptions{
-		ID:                       workflows.RefundWorkflowID(o.ID),
+		ID:                       refund.WorkflowID(o.ID),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    reuse,
@@ -96,9 +98,9 @@ func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            fmt.Sprintf("Refund of order %s (%s)", o.ID, o.Product),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.OrderIDKey.ValueSet(o.ID),
-			workflows.ProductKey.ValueSet(string(o.Product)),
-			workflows.RefundStatusKey.ValueSet(string(statemachine.OrderRefundRequested)),
+			certificate.OrderIDKey.ValueSet(o.ID),
+			refund.ProductKey.ValueSet(string(o.Product)),
+			refund.RefundStatusKey.ValueSet(string(statemachine.OrderRefundRequested)),
 		),
 	}
 	run, err := t.c.ExecuteWorkflow(ctx, opts, RefundWorkflowName, in)
@@ -111,9 +113,9 @@ func (t *Temporal) StartRefund(ctx context.Context, o domain.Order, in workflows
 // LastRefund describes the order's latest refund run: whether it runs
 // (then without its status: no worker is needed to know it), or its result
 // once it finished. An order without a refund is NotFound.
-func (t *Temporal) LastRefund(ctx context.Context, orderID string) (workflows.RefundStatus, bool, error) {
-	var st workflows.RefundStatus
-	running, err := t.statusOf(ctx, workflows.RefundWorkflowID(orderID), "", &st, refundWhat(orderID), false)
+func (t *Temporal) LastRefund(ctx context.Context, orderID string) (refund.Status, bool, error) {
+	var st refund.Status
+	running, err := t.statusOf(ctx, refund.WorkflowID(orderID), "", &st, refundWhat(orderID), false)
 	return st, running, err
 }
 
@@ -123,7 +125,7 @@ func (t *Temporal) CertificateWorkflows(ctx context.Context, certIDs []string) (
 	var out []string
 	for _, id := range certIDs {
 		ctx, cancel := context.WithTimeout(ctx, t.statusTimeout)
-		_, err := t.c.DescribeWorkflowExecution(ctx, workflows.CertificateWorkflowID(id), "")
+		_, err := t.c.DescribeWorkflowExecution(ctx, certificate.WorkflowID(id), "")
 		cancel()
 		var notFound *serviceerror.NotFound
 		switch {
@@ -141,7 +143,7 @@ func (t *Temporal) CertificateWorkflows(ctx context.Context, certIDs []string) (
 func (t *Temporal) CertificateRunning(ctx context.Context, certID string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.statusTimeout)
 	defer cancel()
-	desc, err := t.c.DescribeWorkflowExecution(ctx, workflows.CertificateWorkflowID(certID), "")
+	desc, err := t.c.DescribeWorkflowExecution(ctx, certificate.WorkflowID(certID), "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
@@ -154,36 +156,36 @@ func (t *Temporal) CertificateRunning(ctx context.Context, certID string) (bool,
 
 // RefundStatus queries the running refund, or reads the finished one's
 // result.
-func (t *Temporal) RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error) {
-	var st workflows.RefundStatus
-	err := t.status(ctx, workflows.RefundWorkflowID(orderID), workflows.QueryRefundStatus, &st, refundWhat(orderID))
+func (t *Temporal) RefundStatus(ctx context.Context, orderID string) (refund.Status, error) {
+	var st refund.Status
+	err := t.status(ctx, refund.WorkflowID(orderID), refund.QueryStatus, &st, refundWhat(orderID))
 	return st, err
 }
 
 // CancelRefund sends the cancel update and waits for its outcome.
-func (t *Temporal) CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
-	var st workflows.RefundStatus
-	err := t.update(ctx, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundCancel, updateID, req, &st, refundWhat(orderID))
+func (t *Temporal) CancelRefund(ctx context.Context, orderID, updateID string, req refund.CancelRequest) (refund.Status, error) {
+	var st refund.Status
+	err := t.update(ctx, refund.WorkflowID(orderID), refund.UpdateCancel, updateID, req, &st, refundWhat(orderID))
 	return st, err
 }
 
 // ApproveRefund sends the approve update and waits for its outcome.
-func (t *Temporal) ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
-	var st workflows.RefundStatus
-	err := t.update(ctx, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundApprove, updateID, req, &st, refundWhat(orderID))
+func (t *Temporal) ApproveRefund(ctx context.Context, orderID, updateID string, req refund.ApproveRequest) (refund.Status, error) {
+	var st refund.Status
+	err := t.update(ctx, refund.WorkflowID(orderID), refund.UpdateApprove, updateID, req, &st, refundWhat(orderID))
 	return st, err
 }
 
 // CertificateAction sends the action as an update-with-start: the
 // certificate's workflow is started from in when none runs.
-func (t *Temporal) CertificateAction(ctx context.Context, in workflows.CertificateInput, updateID string, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+func (t *Temporal) CertificateAction(ctx context.Context, in certificate.Input, updateID string, req certificate.ActionRequest) (certificate.Status, error) {
 	what := certificateWhat(in.Certificate.ID)
 	op := t.c.NewWithStartWorkflowOperation(certificateOptions(in), CertificateWorkflowName, in)
 	h, err := t.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateID:     updateID,
-			UpdateName:   workflows.UpdateCertificateAction,
+			UpdateName:   certificate.UpdateAction,
 			Args:         []any{req},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
@@ -193,36 +195,36 @@ func (t *Temporal) CertificateAction(ctx context.Context, in workflows.Certifica
 
 // certificateOutcome waits for a certificate action's update to complete
 // and returns the certificate's status, or the refusal as an errs error.
-func certificateOutcome(ctx context.Context, h client.WorkflowUpdateHandle, err error, what string) (workflows.CertificateStatus, error) {
+func certificateOutcome(ctx context.Context, h client.WorkflowUpdateHandle, err error, what string) (certificate.Status, error) {
 	if err != nil {
-		return workflows.CertificateStatus{}, temporalError(err, what)
+		return certificate.Status{}, temporalError(err, what)
 	}
-	var st workflows.CertificateStatus
+	var st certificate.Status
 	if err := h.Get(ctx, &st); err != nil {
-		return workflows.CertificateStatus{}, temporalError(err, what)
+		return certificate.Status{}, temporalError(err, what)
 	}
 	return st, nil
 }
 
 // CertificateStatus queries the certificate's workflow, or reads its result
 // once it ended.
-func (t *Temporal) CertificateStatus(ctx context.Context, certID string) (workflows.CertificateStatus, error) {
-	var st workflows.CertificateStatus
-	err := t.status(ctx, workflows.CertificateWorkflowID(certID), workflows.QueryCertificateStatus, &st, certificateWhat(certID))
+func (t *Temporal) CertificateStatus(ctx context.Context, certID string) (certificate.Status, error) {
+	var st certificate.Status
+	err := t.status(ctx, certificate.WorkflowID(certID), certificate.QueryStatus, &st, certificateWhat(certID))
 	return st, err
 }
 
 // SignalCAResult signals the result to the certificate's running workflow.
-func (t *Temporal) SignalCAResult(ctx context.Context, res workflows.CAResult) error {
-	err := t.c.SignalWorkflow(ctx, workflows.CertificateWorkflowID(res.Certificate), "", workflows.SignalCAResult, res)
+func (t *Temporal) SignalCAResult(ctx context.Context, res certificate.CAResult) error {
+	err := t.c.SignalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res)
 	return temporalError(err, certificateWhat(res.Certificate))
 }
 
 // DeliverCAResult signals the result with start: the certificate's workflow
 // is started from in when none runs.
-func (t *Temporal) DeliverCAResult(ctx context.Context, in workflows.CertificateInput, res workflows.CAResult) error {
-	id := workflows.CertificateWorkflowID(in.Certificate.ID)
-	_, err := t.c.SignalWithStartWorkflow(ctx, id, workflows.SignalCAResult, res, certificateOptions(in), CertificateWorkflowName, in)
+func (t *Temporal) DeliverCAResult(ctx context.Context, in certificate.Input, res certificate.CAResult) error {
+	id := certificate.WorkflowID(in.Certificate.ID)
+	_, err := t.c.SignalWithStartWorkflow(ctx, id, certificate.SignalCAResult, res, certificateOptions(in), CertificateWorkflowName, in)
 	return temporalError(err, certificateWhat(in.Certificate.ID))
 }
 
@@ -230,8 +232,8 @@ func (t *Temporal) DeliverCAResult(ctx context.Context, in workflows.Certificate
 // holds the certificate. A refund that does not run (never ran, or ended)
 // is NotFound: the server answers a signal to a closed workflow as to an
 // unknown one.
-func (t *Temporal) SignalRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
-	err := t.c.SignalWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.SignalCAResult, res)
+func (t *Temporal) SignalRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error {
+	err := t.c.SignalWorkflow(ctx, refund.WorkflowID(orderID), "", certificate.SignalCAResult, res)
 	return temporalError(err, refundWhat(orderID))
 }
 
@@ -239,12 +241,12 @@ func (t *Temporal) SignalRefundCAResult(ctx context.Context, orderID string, res
 // and waits for its outcome; the update ID is the event's, so a
 // redelivered event joins the first offer. A refund that does not run, or
 // refuses the result (it does not hold the certificate), is NotFound.
-func (t *Temporal) OfferRefundCAResult(ctx context.Context, orderID string, res workflows.CAResult) error {
+func (t *Temporal) OfferRefundCAResult(ctx context.Context, orderID string, res certificate.CAResult) error {
 	what := refundWhat(orderID)
 	h, err := t.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		UpdateID:     "ca/" + res.EventID,
-		WorkflowID:   workflows.RefundWorkflowID(orderID),
-		UpdateName:   workflows.UpdateRefundCAResult,
+		WorkflowID:   refund.WorkflowID(orderID),
+		UpdateName:   refund.UpdateCAResult,
 		Args:         []any{res},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -259,12 +261,12 @@ func (t *Temporal) OfferRefundCAResult(ctx context.Context, orderID string, res 
 // own updates (update), a refund that has ended stays NotFound rather than
 // Conflict: the certificate is no longer the refund's, and the caller
 // goes to the certificate's workflow.
-func (t *Temporal) RefundCertificateAction(ctx context.Context, orderID, updateID string, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+func (t *Temporal) RefundCertificateAction(ctx context.Context, orderID, updateID string, req refund.CertificateAction) (certificate.Status, error) {
 	what := refundWhat(orderID)
 	h, err := t.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		UpdateID:     updateID,
-		WorkflowID:   workflows.RefundWorkflowID(orderID),
-		UpdateName:   workflows.UpdateRefundCertificateAction,
+		WorkflowID:   refund.WorkflowID(orderID),
+		UpdateName:   refund.UpdateCertificateAction,
 		Args:         []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -276,14 +278,14 @@ func (t *Temporal) RefundCertificateAction(ctx context.Context, orderID, updateI
 // allowed (the default reuse policy) and begins from the store's record, so
 // a late action on a removed certificate is refused by the validator as an
 // illegal transition rather than by Temporal.
-func certificateOptions(in workflows.CertificateInput) client.StartWorkflowOptions {
+func certificateOptions(in certificate.Input) client.StartWorkflowOptions {
 	c := in.Certificate
 	return client.StartWorkflowOptions{
-		ID:                       workflows.CertificateWorkflowID(c.ID),
+		ID:                       certificate.WorkflowID(c.ID),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Certificate %s of order %s", c.ID, in.OrderID),
-		TypedSearchAttributes:    workflows.CertificateStartAttributes(in),
+		TypedSearchAttributes:    certificate.StartAttributes(in),
 	}
 }
 

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"slices"
@@ -11,6 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -59,7 +62,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	tp := NewTemporal(c)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	order := domain.Order{ID: "o-" + suffix, Product: domain.SSLCertificate}
-	in := workflows.RefundInput{OrderID: order.ID}
+	in := refund.Input{OrderID: order.ID}
 
 	run1, err := tp.StartRefund(ctx, order, in, false)
 	mustNot(t, "start", err)
@@ -73,43 +76,43 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if st.State != statemachine.OrderRefundRequested {
 		t.Errorf("state = %s", st.State)
 	}
-	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{Actor: "me"})
+	_, err = tp.CancelRefund(ctx, order.ID, "", refund.CancelRequest{Actor: "me"})
 	wantCode(t, "cancel refused", err, errs.Conflict, "CAN-1")
 	// The refund holds certificate held-<suffix>: console actions and CA
 	// results for it reach the refund while it runs.
 	heldCert := "held-" + suffix
-	revoke := workflows.RefundCertificateAction{Certificate: heldCert,
-		ActionRequest: workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}}
+	revoke := refund.CertificateAction{Certificate: heldCert,
+		ActionRequest: certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}}
 	cs, err := tp.RefundCertificateAction(ctx, order.ID, "act-1", revoke)
 	mustNot(t, "action on a held certificate", err)
 	if cs.ID != heldCert || cs.State != statemachine.ValidatingRevocation {
 		t.Errorf("held certificate after revoke = %+v", cs)
 	}
-	_, err = tp.RefundCertificateAction(ctx, order.ID, "", workflows.RefundCertificateAction{Certificate: heldCert,
-		ActionRequest: workflows.ActionRequest{Action: statemachine.Submit}})
+	_, err = tp.RefundCertificateAction(ctx, order.ID, "", refund.CertificateAction{Certificate: heldCert,
+		ActionRequest: certificate.ActionRequest{Action: statemachine.Submit}})
 	wantCode(t, "illegal action on a held certificate", err, errs.IllegalTransition, "submit")
-	_, err = tp.RefundCertificateAction(ctx, order.ID, "", workflows.RefundCertificateAction{Certificate: "other-" + suffix, ActionRequest: revoke.ActionRequest})
+	_, err = tp.RefundCertificateAction(ctx, order.ID, "", refund.CertificateAction{Certificate: "other-" + suffix, ActionRequest: revoke.ActionRequest})
 	wantCode(t, "action on a certificate the refund does not hold", err, errs.NotFound, "does not hold")
-	heldRes := workflows.CAResult{EventID: "evt-held-" + suffix, Certificate: heldCert, Result: statemachine.RevocationApproved}
+	heldRes := certificate.CAResult{EventID: "evt-held-" + suffix, Certificate: heldCert, Result: statemachine.RevocationApproved}
 	mustNot(t, "CA result to the holding refund", tp.SignalRefundCAResult(ctx, order.ID, heldRes))
 	st, err = tp.RefundStatus(ctx, order.ID)
 	mustNot(t, "status after the CA result", err)
-	if !slices.ContainsFunc(st.Steps, func(s workflows.StepRecord) bool { return s.Step == "ca-result" && s.Detail == heldRes.EventID }) {
+	if !slices.ContainsFunc(st.Steps, func(s refund.StepRecord) bool { return s.Step == "ca-result" && s.Detail == heldRes.EventID }) {
 		t.Errorf("the refund did not get the CA result: steps %+v", st.Steps)
 	}
-	st, err = tp.ApproveRefund(ctx, order.ID, "approve-1", workflows.ApproveRequest{Operator: "op"})
+	st, err = tp.ApproveRefund(ctx, order.ID, "approve-1", refund.ApproveRequest{Operator: "op"})
 	mustNot(t, "approve", err)
 	if st.State != statemachine.OrderRefunded {
 		t.Errorf("approved state = %s", st.State)
 	}
 	// The stand-in ends after approval: the status now comes from its result.
-	waitClosed(ctx, t, c, workflows.RefundWorkflowID(order.ID))
+	waitClosed(ctx, t, c, refund.WorkflowID(order.ID))
 	st, err = tp.RefundStatus(ctx, order.ID)
 	mustNot(t, "status after close", err)
-	if st.Outcome != workflows.OutcomeRefunded {
+	if st.Outcome != refund.OutcomeRefunded {
 		t.Errorf("closed outcome = %s", st.Outcome)
 	}
-	_, err = tp.CancelRefund(ctx, order.ID, "", workflows.CancelRequest{})
+	_, err = tp.CancelRefund(ctx, order.ID, "", refund.CancelRequest{})
 	wantCode(t, "cancel after close", err, errs.Conflict, "already ended")
 	// An ended refund holds nothing: NotFound sends the gateway to the
 	// certificate's workflow.
@@ -123,7 +126,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	wantCode(t, "CA result offered to a refund never run", tp.OfferRefundCAResult(ctx, "nope-"+suffix, heldRes), errs.NotFound, "not found")
 	last, running, err := tp.LastRefund(ctx, order.ID)
 	mustNot(t, "last refund", err)
-	if running || last.Outcome != workflows.OutcomeRefunded {
+	if running || last.Outcome != refund.OutcomeRefunded {
 		t.Errorf("last refund = %+v, running %v; want the closed run's result", last, running)
 	}
 	// REJECT_DUPLICATE unless the caller judged the finished run: a
@@ -140,9 +143,9 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if _, running, err := tp.LastRefund(ctx, order.ID); err != nil || !running {
 		t.Errorf("after the new start: running %v, %v", running, err)
 	}
-	_, err = tp.ApproveRefund(ctx, order.ID, "approve-3", workflows.ApproveRequest{Operator: "op"})
+	_, err = tp.ApproveRefund(ctx, order.ID, "approve-3", refund.ApproveRequest{Operator: "op"})
 	mustNot(t, "approve the new run", err)
-	waitClosed(ctx, t, c, workflows.RefundWorkflowID(order.ID))
+	waitClosed(ctx, t, c, refund.WorkflowID(order.ID))
 	// Concurrent requests after a finished refund: one new run, all join it.
 	runs := make(chan string, 8)
 	var wg sync.WaitGroup
@@ -164,24 +167,24 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if len(distinct) != 1 || distinct[run3] {
 		t.Errorf("8 concurrent starts gave runs %v, want one new run", distinct)
 	}
-	_, err = tp.ApproveRefund(ctx, order.ID, "approve-4", workflows.ApproveRequest{Operator: "op"})
+	_, err = tp.ApproveRefund(ctx, order.ID, "approve-4", refund.ApproveRequest{Operator: "op"})
 	mustNot(t, "approve the concurrent run", err)
 	_, _, err = tp.LastRefund(ctx, "nope-"+suffix)
 	wantCode(t, "last refund of an order without one", err, errs.NotFound, "not found")
 	_, err = tp.RefundStatus(ctx, "nope-"+suffix)
 	wantCode(t, "unknown refund", err, errs.NotFound, "not found")
-	_, err = tp.CancelRefund(ctx, "nope-"+suffix, "", workflows.CancelRequest{})
+	_, err = tp.CancelRefund(ctx, "nope-"+suffix, "", refund.CancelRequest{})
 	wantCode(t, "cancel unknown", err, errs.NotFound, "not found")
 
-	cert := workflows.CertificateInput{OrderID: order.ID, Certificate: domain.Certificate{ID: "c-" + suffix, State: statemachine.PendingApplication}}
-	cs, err = tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Submit})
+	cert := certificate.Input{OrderID: order.ID, Certificate: domain.Certificate{ID: "c-" + suffix, State: statemachine.PendingApplication}}
+	cs, err = tp.CertificateAction(ctx, cert, "", certificate.ActionRequest{Action: statemachine.Submit})
 	mustNot(t, "submit", err)
 	if cs.State != statemachine.ValidatingApplication {
 		t.Errorf("state after submit = %s", cs.State)
 	}
-	_, err = tp.CertificateAction(ctx, cert, "", workflows.ActionRequest{Action: statemachine.Delete})
+	_, err = tp.CertificateAction(ctx, cert, "", certificate.ActionRequest{Action: statemachine.Delete})
 	wantCode(t, "illegal delete", err, errs.IllegalTransition, "delete")
-	res := workflows.CAResult{EventID: "evt-" + suffix, Certificate: cert.Certificate.ID, Result: statemachine.ValidationPassed}
+	res := certificate.CAResult{EventID: "evt-" + suffix, Certificate: cert.Certificate.ID, Result: statemachine.ValidationPassed}
 	mustNot(t, "signal", tp.DeliverCAResult(ctx, cert, res))
 	mustNot(t, "signal again", tp.DeliverCAResult(ctx, cert, res))
 	cs, err = tp.CertificateStatus(ctx, cert.Certificate.ID)
@@ -189,7 +192,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	if len(cs.Transitions) != 2 {
 		t.Errorf("transitions = %+v, want submit and one CA result", cs.Transitions)
 	}
-	other := workflows.CertificateInput{OrderID: order.ID, Certificate: domain.Certificate{ID: "c2-" + suffix, State: statemachine.ValidatingApplication}}
+	other := certificate.Input{OrderID: order.ID, Certificate: domain.Certificate{ID: "c2-" + suffix, State: statemachine.ValidatingApplication}}
 	mustNot(t, "signal-with-start", tp.DeliverCAResult(ctx, other, res))
 	cs, err = tp.CertificateStatus(ctx, other.Certificate.ID)
 	mustNot(t, "status of signal-started certificate", err)
@@ -207,7 +210,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	// after the status timeout instead of the client's own.
 	w.Stop()
 	order2 := domain.Order{ID: "o2-" + suffix, Product: domain.SSLCertificate}
-	_, err = tp.StartRefund(ctx, order2, workflows.RefundInput{OrderID: order2.ID}, false)
+	_, err = tp.StartRefund(ctx, order2, refund.Input{OrderID: order2.ID}, false)
 	mustNot(t, "start without a worker", err)
 	_, err = NewTemporal(c).WithStatusTimeout(300*time.Millisecond).RefundStatus(ctx, order2.ID)
 	wantCode(t, "status without a worker", err, errs.Unavailable, "the worker did not answer")
@@ -236,27 +239,27 @@ func waitClosed(ctx context.Context, t *testing.T, c client.Client, id string) {
 
 // standInRefund answers like the refund workflow: cancel is refused
 // (CAN-1), approve pays and ends it.
-func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.RefundStatus, error) {
-	st := workflows.RefundStatus{OrderID: in.OrderID, State: statemachine.OrderRefundRequested, Outcome: workflows.OutcomePending}
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryRefundStatus, func() (workflows.RefundStatus, error) { return st, nil }); err != nil {
+func standInRefund(ctx workflow.Context, in refund.Input) (refund.Status, error) {
+	st := refund.Status{OrderID: in.OrderID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending}
+	if err := workflow.SetQueryHandler(ctx, refund.QueryStatus, func() (refund.Status, error) { return st, nil }); err != nil {
 		return st, err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCancel,
-		func(ctx workflow.Context, _ workflows.CancelRequest) (workflows.RefundStatus, error) { return st, nil },
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, _ workflows.CancelRequest) error {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, refund.UpdateCancel,
+		func(ctx workflow.Context, _ refund.CancelRequest) (refund.Status, error) { return st, nil },
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, _ refund.CancelRequest) error {
 			return errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund can no longer be cancelled")
 		}}); err != nil {
 		return st, err
 	}
 	// It holds the certificate "held-" + the order ID's suffix, issued.
 	heldID := "held-" + strings.TrimPrefix(in.OrderID, "o-")
-	held := workflows.CertificateStatus{ID: heldID, OrderID: in.OrderID, State: statemachine.Issued}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateRefundCertificateAction,
-		func(ctx workflow.Context, req workflows.RefundCertificateAction) (workflows.CertificateStatus, error) {
+	held := certificate.Status{ID: heldID, OrderID: in.OrderID, State: statemachine.Issued}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, refund.UpdateCertificateAction,
+		func(ctx workflow.Context, req refund.CertificateAction) (certificate.Status, error) {
 			held.State, _ = statemachine.CertTransition(held.State, req.Action)
 			return held, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.RefundCertificateAction) error {
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req refund.CertificateAction) error {
 			if req.Certificate != heldID {
 				return errtemporal.New(errs.NotFound, nil, "the refund does not hold certificate %s", req.Certificate)
 			}
@@ -267,19 +270,19 @@ func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.Re
 		}}); err != nil {
 		return st, err
 	}
-	results := workflow.GetSignalChannel(ctx, workflows.SignalCAResult)
+	results := workflow.GetSignalChannel(ctx, certificate.SignalCAResult)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var r workflows.CAResult
+			var r certificate.CAResult
 			results.Receive(ctx, &r)
-			st.Steps = append(st.Steps, workflows.StepRecord{Step: "ca-result", Detail: r.EventID})
+			st.Steps = append(st.Steps, refund.StepRecord{Step: "ca-result", Detail: r.EventID})
 		}
 	})
 	approved := false
-	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateRefundApprove,
-		func(ctx workflow.Context, _ workflows.ApproveRequest) (workflows.RefundStatus, error) {
+	if err := workflow.SetUpdateHandler(ctx, refund.UpdateApprove,
+		func(ctx workflow.Context, _ refund.ApproveRequest) (refund.Status, error) {
 			approved = true
-			st.State, st.Outcome = statemachine.OrderRefunded, workflows.OutcomeRefunded
+			st.State, st.Outcome = statemachine.OrderRefunded, refund.OutcomeRefunded
 			return st, nil
 		}); err != nil {
 		return st, err
@@ -290,19 +293,19 @@ func standInRefund(ctx workflow.Context, in workflows.RefundInput) (workflows.Re
 
 // standInCertificate applies console actions by the state machine and CA
 // results once per event ID.
-func standInCertificate(ctx workflow.Context, in workflows.CertificateInput) (workflows.CertificateStatus, error) {
-	st := workflows.CertificateStatus{ID: in.Certificate.ID, OrderID: in.OrderID, State: in.Certificate.State, Transitions: []workflows.Transition{}}
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryCertificateStatus, func() (workflows.CertificateStatus, error) { return st, nil }); err != nil {
+func standInCertificate(ctx workflow.Context, in certificate.Input) (certificate.Status, error) {
+	st := certificate.Status{ID: in.Certificate.ID, OrderID: in.OrderID, State: in.Certificate.State, Transitions: []certificate.Transition{}}
+	if err := workflow.SetQueryHandler(ctx, certificate.QueryStatus, func() (certificate.Status, error) { return st, nil }); err != nil {
 		return st, err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateCertificateAction,
-		func(ctx workflow.Context, req workflows.ActionRequest) (workflows.CertificateStatus, error) {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, certificate.UpdateAction,
+		func(ctx workflow.Context, req certificate.ActionRequest) (certificate.Status, error) {
 			to, _ := statemachine.CertTransition(st.State, req.Action)
-			st.Transitions = append(st.Transitions, workflows.Transition{From: st.State, To: to, Event: req.Action})
+			st.Transitions = append(st.Transitions, certificate.Transition{From: st.State, To: to, Event: req.Action})
 			st.State = to
 			return st, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req workflows.ActionRequest) error {
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req certificate.ActionRequest) error {
 			if _, err := statemachine.CertTransition(st.State, req.Action); err != nil {
 				return errtemporal.From(err)
 			}
@@ -311,14 +314,14 @@ func standInCertificate(ctx workflow.Context, in workflows.CertificateInput) (wo
 		return st, err
 	}
 	var seen []string
-	results := workflow.GetSignalChannel(ctx, workflows.SignalCAResult)
+	results := workflow.GetSignalChannel(ctx, certificate.SignalCAResult)
 	for {
-		var r workflows.CAResult
+		var r certificate.CAResult
 		results.Receive(ctx, &r)
 		if slices.Contains(seen, r.EventID) {
 			continue
 		}
 		seen = append(seen, r.EventID)
-		st.Transitions = append(st.Transitions, workflows.Transition{From: st.State, To: st.State, Event: r.Result, EventID: r.EventID})
+		st.Transitions = append(st.Transitions, certificate.Transition{From: st.State, To: st.State, Event: r.Result, EventID: r.EventID})
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // fakeClient records what Temporal asks of the client and answers with
@@ -157,7 +159,7 @@ func roundTrip(from, to any) error {
 func TestStartRefundOptions(t *testing.T) {
 	fc := &fakeClient{}
 	o := domain.Order{ID: "o-1", Product: domain.SSLCertificate}
-	in := workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1", Consent: true}}
+	in := refund.Input{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1", Consent: true}}
 	runID, err := NewTemporal(fc).StartRefund(context.Background(), o, in, false)
 	if err != nil || runID != "run-1" {
 		t.Fatalf("StartRefund = %q, %v", runID, err)
@@ -171,9 +173,9 @@ func TestStartRefundOptions(t *testing.T) {
 	if opts.StaticSummary != "Refund of order o-1 (ssl_certificate)" {
 		t.Errorf("summary = %q", opts.StaticSummary)
 	}
-	wantKeyword(t, opts.TypedSearchAttributes, workflows.OrderIDKey, "o-1")
-	wantKeyword(t, opts.TypedSearchAttributes, workflows.ProductKey, "ssl_certificate")
-	wantKeyword(t, opts.TypedSearchAttributes, workflows.RefundStatusKey, "refund_requested")
+	wantKeyword(t, opts.TypedSearchAttributes, certificate.OrderIDKey, "o-1")
+	wantKeyword(t, opts.TypedSearchAttributes, refund.ProductKey, "ssl_certificate")
+	wantKeyword(t, opts.TypedSearchAttributes, refund.RefundStatusKey, "refund_requested")
 	if fc.workflow != "RefundWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
 		t.Errorf("started %v with %+v", fc.workflow, fc.args)
 	}
@@ -194,16 +196,16 @@ func wantKeywordList(t *testing.T, sa temporal.SearchAttributes, key temporal.Se
 }
 
 func TestCertificateActionOptions(t *testing.T) {
-	fc := &fakeClient{outcome: workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}}
-	in := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
-	req := workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}
+	fc := &fakeClient{outcome: certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}}
+	in := certificate.Input{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued}}
+	req := certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}
 	st, err := NewTemporal(fc).CertificateAction(context.Background(), in, "u-1", req)
 	if err != nil || st.State != statemachine.ValidatingRevocation {
 		t.Fatalf("CertificateAction = %+v, %v", st, err)
 	}
 	wantCertificateStart(t, fc, in)
 	u := fc.updateOpts
-	if u.UpdateName != workflows.UpdateCertificateAction || u.UpdateID != "u-1" ||
+	if u.UpdateName != certificate.UpdateAction || u.UpdateID != "u-1" ||
 		u.WaitForStage != client.WorkflowUpdateStageCompleted || !reflect.DeepEqual(u.Args, []any{req}) {
 		t.Errorf("update options = %+v", u)
 	}
@@ -211,18 +213,18 @@ func TestCertificateActionOptions(t *testing.T) {
 
 func TestDeliverCAResultOptions(t *testing.T) {
 	fc := &fakeClient{}
-	in := workflows.CertificateInput{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.ValidatingRevocation}}
-	res := workflows.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	in := certificate.Input{OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.ValidatingRevocation}}
+	res := certificate.CAResult{EventID: "evt-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
 	if err := NewTemporal(fc).DeliverCAResult(context.Background(), in, res); err != nil {
 		t.Fatal(err)
 	}
-	if fc.signalName != workflows.SignalCAResult || !reflect.DeepEqual(fc.signalArg, res) {
+	if fc.signalName != certificate.SignalCAResult || !reflect.DeepEqual(fc.signalArg, res) {
 		t.Errorf("signalled %s with %+v", fc.signalName, fc.signalArg)
 	}
 	wantCertificateStart(t, fc, in)
 }
 
-func wantCertificateStart(t *testing.T, fc *fakeClient, in workflows.CertificateInput) {
+func wantCertificateStart(t *testing.T, fc *fakeClient, in certificate.Input) {
 	t.Helper()
 	o := fc.startOpts
 	if o.ID != "certificate/c-1" || o.TaskQueue != workflows.TaskQueue ||
@@ -230,9 +232,9 @@ func wantCertificateStart(t *testing.T, fc *fakeClient, in workflows.Certificate
 		o.StaticSummary != "Certificate c-1 of order o-1" {
 		t.Errorf("start options = %+v", o)
 	}
-	wantKeywordList(t, o.TypedSearchAttributes, workflows.CertificateIDsKey, "c-1")
-	wantKeyword(t, o.TypedSearchAttributes, workflows.OrderIDKey, "o-1")
-	wantKeywordList(t, o.TypedSearchAttributes, workflows.CertificateStatesKey, string(in.Certificate.State))
+	wantKeywordList(t, o.TypedSearchAttributes, certificate.CertificateIDsKey, "c-1")
+	wantKeyword(t, o.TypedSearchAttributes, certificate.OrderIDKey, "o-1")
+	wantKeywordList(t, o.TypedSearchAttributes, certificate.CertificateStatesKey, string(in.Certificate.State))
 	if fc.workflow != "CertificateWorkflow" || !reflect.DeepEqual(fc.args, []any{in}) {
 		t.Errorf("start of %v with %+v", fc.workflow, fc.args)
 	}
@@ -244,7 +246,7 @@ func TestRefundUpdates(t *testing.T) {
 		code     errs.Code
 		mentions string
 	}{
-		"applied": {fc: fakeClient{outcome: workflows.RefundStatus{OrderID: "o-1", Outcome: workflows.OutcomeCancelled}}},
+		"applied": {fc: fakeClient{outcome: refund.Status{OrderID: "o-1", Outcome: refund.OutcomeCancelled}}},
 		"refused by the validator": {
 			fc:   fakeClient{outcomeErr: errtemporal.New(errs.Conflict, []string{"CAN-1"}, "the refund of order o-1 can no longer be cancelled (committed)")},
 			code: errs.Conflict, mentions: "CAN-1",
@@ -261,13 +263,13 @@ func TestRefundUpdates(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			fc := tc.fc
-			st, err := NewTemporal(&fc).CancelRefund(context.Background(), "o-1", "k", workflows.CancelRequest{Actor: "u"})
-			if fc.updateOpts.WorkflowID != "refund/o-1" || fc.updateOpts.UpdateName != workflows.UpdateRefundCancel ||
+			st, err := NewTemporal(&fc).CancelRefund(context.Background(), "o-1", "k", refund.CancelRequest{Actor: "u"})
+			if fc.updateOpts.WorkflowID != "refund/o-1" || fc.updateOpts.UpdateName != refund.UpdateCancel ||
 				fc.updateOpts.UpdateID != "k" || fc.updateOpts.WaitForStage != client.WorkflowUpdateStageCompleted {
 				t.Errorf("update options = %+v", fc.updateOpts)
 			}
 			if tc.code == "" {
-				if err != nil || st.Outcome != workflows.OutcomeCancelled {
+				if err != nil || st.Outcome != refund.OutcomeCancelled {
 					t.Fatalf("CancelRefund = %+v, %v", st, err)
 				}
 				return
@@ -280,8 +282,8 @@ func TestRefundUpdates(t *testing.T) {
 }
 
 func TestStatusRunningOrClosed(t *testing.T) {
-	running := workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderReleasing}
-	done := workflows.RefundStatus{OrderID: "o-1", State: statemachine.OrderRefunded}
+	running := refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
+	done := refund.Status{OrderID: "o-1", State: statemachine.OrderRefunded}
 	tests := map[string]struct {
 		fc      fakeClient
 		want    statemachine.OrderState
@@ -307,7 +309,7 @@ func TestStatusRunningOrClosed(t *testing.T) {
 			if err != nil || st.State != tc.want {
 				t.Fatalf("RefundStatus = %+v, %v; want state %s", st, err, tc.want)
 			}
-			if (fc.queried == workflows.QueryRefundStatus) != tc.queried {
+			if (fc.queried == refund.QueryStatus) != tc.queried {
 				t.Errorf("queried %q", fc.queried)
 			}
 		})
@@ -360,11 +362,11 @@ func TestTemporalError(t *testing.T) {
 func TestSignalCAResult(t *testing.T) {
 	fc := &fakeClient{}
 	tp := NewTemporal(fc)
-	res := workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	res := certificate.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
 	if err := tp.SignalCAResult(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
-	if fc.signalID != workflows.CertificateWorkflowID("c-1") || fc.signalName != workflows.SignalCAResult || fc.signalArg != res {
+	if fc.signalID != certificate.WorkflowID("c-1") || fc.signalName != certificate.SignalCAResult || fc.signalArg != res {
 		t.Errorf("signalled %s %s %+v", fc.signalID, fc.signalName, fc.signalArg)
 	}
 	fc.signalErr = serviceerror.NewNotFound("workflow not found")
@@ -379,11 +381,11 @@ func TestSignalCAResult(t *testing.T) {
 func TestSignalRefundCAResult(t *testing.T) {
 	fc := &fakeClient{}
 	tp := NewTemporal(fc)
-	res := workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	res := certificate.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
 	if err := tp.SignalRefundCAResult(context.Background(), "o-1", res); err != nil {
 		t.Fatal(err)
 	}
-	if fc.signalID != workflows.RefundWorkflowID("o-1") || fc.signalName != workflows.SignalCAResult || fc.signalArg != res {
+	if fc.signalID != refund.WorkflowID("o-1") || fc.signalName != certificate.SignalCAResult || fc.signalArg != res {
 		t.Errorf("signalled %s %s %+v", fc.signalID, fc.signalName, fc.signalArg)
 	}
 	fc.signalErr = serviceerror.NewNotFound("workflow execution already completed")
@@ -402,7 +404,7 @@ func TestRefundCertificateAction(t *testing.T) {
 		code     errs.Code
 		mentions string
 	}{
-		"applied": {fc: fakeClient{outcome: workflows.CertificateStatus{ID: "c-1", State: statemachine.ValidatingRevocation}}},
+		"applied": {fc: fakeClient{outcome: certificate.Status{ID: "c-1", State: statemachine.ValidatingRevocation}}},
 		"refused by the validator": {
 			fc:   fakeClient{outcomeErr: errtemporal.New(errs.Invalid, []string{"SSL-9"}, "SSL-9: revoke cannot be undone")},
 			code: errs.Invalid, mentions: "SSL-9",
@@ -416,14 +418,14 @@ func TestRefundCertificateAction(t *testing.T) {
 			code: errs.Unavailable, mentions: "retry",
 		},
 	}
-	req := workflows.RefundCertificateAction{Certificate: "c-1",
-		ActionRequest: workflows.ActionRequest{Action: statemachine.Revoke, Actor: "u", ConfirmIrreversible: true}}
+	req := refund.CertificateAction{Certificate: "c-1",
+		ActionRequest: certificate.ActionRequest{Action: statemachine.Revoke, Actor: "u", ConfirmIrreversible: true}}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			fc := tc.fc
 			st, err := NewTemporal(&fc).RefundCertificateAction(context.Background(), "o-1", "u-1", req)
 			u := fc.updateOpts
-			if u.WorkflowID != "refund/o-1" || u.UpdateName != workflows.UpdateRefundCertificateAction || u.UpdateID != "u-1" ||
+			if u.WorkflowID != "refund/o-1" || u.UpdateName != refund.UpdateCertificateAction || u.UpdateID != "u-1" ||
 				u.WaitForStage != client.WorkflowUpdateStageCompleted || !reflect.DeepEqual(u.Args, []any{req}) {
 				t.Errorf("update options = %+v", u)
 			}

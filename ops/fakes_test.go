@@ -15,7 +15,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // fakeClock is a settable clock.
@@ -46,9 +46,9 @@ type fakeStack struct {
 	now     func() time.Time
 	orders  map[string]domain.Order
 	records map[string]*ports.RefundRecord
-	steps   map[string][]workflows.StepRecord
+	steps   map[string][]refund.StepRecord
 	events  []ports.Event
-	updates map[string]workflows.RefundStatus
+	updates map[string]refund.Status
 	// actions counts the approvals and cancels that changed a refund.
 	actions int
 	// statusErr, when set, is what RefundStatus answers.
@@ -62,7 +62,7 @@ var (
 
 func newFakeStack(now func() time.Time) *fakeStack {
 	return &fakeStack{now: now, orders: map[string]domain.Order{}, records: map[string]*ports.RefundRecord{},
-		steps: map[string][]workflows.StepRecord{}, updates: map[string]workflows.RefundStatus{}}
+		steps: map[string][]refund.StepRecord{}, updates: map[string]refund.Status{}}
 }
 
 // addOrder registers an SSL order with one certificate; rec, when not
@@ -80,7 +80,7 @@ func (f *fakeStack) addOrder(id string, rec *ports.RefundRecord) {
 			rec.Currency = "USD"
 		}
 		f.records[id] = rec
-		f.steps[id] = []workflows.StepRecord{{At: rec.UpdatedAt, Step: "refund_requested", Detail: "by " + rec.RequestedBy}}
+		f.steps[id] = []refund.StepRecord{{At: rec.UpdatedAt, Step: "refund_requested", Detail: "by " + rec.RequestedBy}}
 		f.event(id, ports.EventRefundRequested, rec.UpdatedAt)
 	}
 }
@@ -216,25 +216,25 @@ func (f *fakeStack) ListEvents(_ context.Context, after string, limit int) (port
 	return p, nil
 }
 
-func (f *fakeStack) status(id string) workflows.RefundStatus {
+func (f *fakeStack) status(id string) refund.Status {
 	rec := f.records[id]
-	st := workflows.RefundStatus{OrderID: id, State: statemachine.OrderState(rec.State), Outcome: workflows.Outcome(rec.Outcome),
+	st := refund.Status{OrderID: id, State: statemachine.OrderState(rec.State), Outcome: refund.Outcome(rec.Outcome),
 		Reasons: slices.Clone(rec.Reasons), Message: rec.Message, Waiting: rec.Waiting, WaitingOn: slices.Clone(rec.WaitingOn),
 		Escalated: rec.Escalated, Escalation: rec.Escalation, Audit: slices.Clone(rec.Audit), Steps: slices.Clone(f.steps[id])}
 	if rec.PaymentID != "" {
-		st.Payout = &workflows.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, Currency: rec.Currency, Destination: rec.Destination, At: rec.UpdatedAt}
+		st.Payout = &refund.Payout{PaymentID: rec.PaymentID, Cash: rec.Cash, Currency: rec.Currency, Destination: rec.Destination, At: rec.UpdatedAt}
 	}
 	return st
 }
 
-func (f *fakeStack) RefundStatus(_ context.Context, id string) (workflows.RefundStatus, error) {
+func (f *fakeStack) RefundStatus(_ context.Context, id string) (refund.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.statusErr != nil {
-		return workflows.RefundStatus{}, f.statusErr
+		return refund.Status{}, f.statusErr
 	}
 	if _, ok := f.records[id]; !ok {
-		return workflows.RefundStatus{}, errs.E(errs.NotFound, "no refund workflow for order %s", id)
+		return refund.Status{}, errs.E(errs.NotFound, "no refund workflow for order %s", id)
 	}
 	return f.status(id), nil
 }
@@ -242,7 +242,7 @@ func (f *fakeStack) RefundStatus(_ context.Context, id string) (workflows.Refund
 // update runs an approve or cancel as the workflow's update would: the
 // validator (check) first, then the change; a known update ID returns
 // its first outcome.
-func (f *fakeStack) update(id, updateID string, check func(*ports.RefundRecord) error, apply func(*ports.RefundRecord, time.Time)) (workflows.RefundStatus, error) {
+func (f *fakeStack) update(id, updateID string, check func(*ports.RefundRecord) error, apply func(*ports.RefundRecord, time.Time)) (refund.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if st, ok := f.updates[updateID]; ok && updateID != "" {
@@ -250,10 +250,10 @@ func (f *fakeStack) update(id, updateID string, check func(*ports.RefundRecord) 
 	}
 	rec, ok := f.records[id]
 	if !ok {
-		return workflows.RefundStatus{}, errs.E(errs.NotFound, "no refund workflow for order %s", id)
+		return refund.Status{}, errs.E(errs.NotFound, "no refund workflow for order %s", id)
 	}
 	if err := check(rec); err != nil {
-		return workflows.RefundStatus{}, err
+		return refund.Status{}, err
 	}
 	now := f.now()
 	apply(rec, now)
@@ -266,9 +266,9 @@ func (f *fakeStack) update(id, updateID string, check func(*ports.RefundRecord) 
 	return st, nil
 }
 
-func (f *fakeStack) ApproveRefund(_ context.Context, id, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error) {
+func (f *fakeStack) ApproveRefund(_ context.Context, id, updateID string, req refund.ApproveRequest) (refund.Status, error) {
 	return f.update(id, updateID, func(rec *ports.RefundRecord) error {
-		if rec.Outcome != string(workflows.OutcomeAwaitingApproval) {
+		if rec.Outcome != string(refund.OutcomeAwaitingApproval) {
 			return errs.R(errs.Conflict, []string{"GW-4"}, "the refund of %s is not awaiting approval (it is %s)", id, rec.State)
 		}
 		if req.Operator == rec.RequestedBy {
@@ -276,18 +276,18 @@ func (f *fakeStack) ApproveRefund(_ context.Context, id, updateID string, req wo
 		}
 		return nil
 	}, func(rec *ports.RefundRecord, now time.Time) {
-		rec.State, rec.Outcome = string(statemachine.OrderRefunded), string(workflows.OutcomeRefunded)
+		rec.State, rec.Outcome = string(statemachine.OrderRefunded), string(refund.OutcomeRefunded)
 		rec.WaitingOn, rec.Waiting = nil, ""
 		rec.PaymentID, rec.Destination = "pay-"+id, domain.OriginalMethod
 		rec.Audit = append(rec.Audit, domain.AuditEntry{Action: domain.AuditRefundApproved, At: now, Actor: req.By, Note: req.Note})
-		f.steps[id] = append(f.steps[id], workflows.StepRecord{At: now, Step: "approved", Detail: "by " + req.Operator},
-			workflows.StepRecord{At: now, Step: "paid", Detail: rec.Cash + " " + rec.Currency + " to original_method"})
+		f.steps[id] = append(f.steps[id], refund.StepRecord{At: now, Step: "approved", Detail: "by " + req.Operator},
+			refund.StepRecord{At: now, Step: "paid", Detail: rec.Cash + " " + rec.Currency + " to original_method"})
 		f.event(id, ports.EventRefundApproved, now)
 		f.event(id, ports.EventRefundPaid, now)
 	})
 }
 
-func (f *fakeStack) CancelRefund(_ context.Context, id, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error) {
+func (f *fakeStack) CancelRefund(_ context.Context, id, updateID string, req refund.CancelRequest) (refund.Status, error) {
 	return f.update(id, updateID, func(rec *ports.RefundRecord) error {
 		switch statemachine.OrderState(rec.State) {
 		case statemachine.OrderRefundRequested, statemachine.OrderReleasing, statemachine.OrderAwaitingApproval:
@@ -295,10 +295,10 @@ func (f *fakeStack) CancelRefund(_ context.Context, id, updateID string, req wor
 		}
 		return errs.R(errs.Conflict, []string{"CAN-1"}, "the refund of %s can no longer be cancelled: it is %s", id, rec.State)
 	}, func(rec *ports.RefundRecord, now time.Time) {
-		rec.State, rec.Outcome = string(statemachine.OrderCancelled), string(workflows.OutcomeCancelled)
+		rec.State, rec.Outcome = string(statemachine.OrderCancelled), string(refund.OutcomeCancelled)
 		rec.WaitingOn, rec.Waiting, rec.Message = nil, "", "cancelled by "+req.Actor
 		rec.Audit = append(rec.Audit, domain.AuditEntry{Action: domain.AuditRefundCancelled, At: now, Actor: req.By, Note: req.Reason})
-		f.steps[id] = append(f.steps[id], workflows.StepRecord{At: now, Step: "cancelled", Detail: req.Reason})
+		f.steps[id] = append(f.steps[id], refund.StepRecord{At: now, Step: "cancelled", Detail: req.Reason})
 		f.event(id, ports.EventRefundCancelled, now)
 	})
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Reader is what the pages read from the store. Its methods have the
@@ -58,9 +58,9 @@ type OrderEvents interface {
 // no longer cancellable…); a non-empty updateID makes a repeated request
 // return the first outcome.
 type Actions interface {
-	RefundStatus(ctx context.Context, orderID string) (workflows.RefundStatus, error)
-	ApproveRefund(ctx context.Context, orderID, updateID string, req workflows.ApproveRequest) (workflows.RefundStatus, error)
-	CancelRefund(ctx context.Context, orderID, updateID string, req workflows.CancelRequest) (workflows.RefundStatus, error)
+	RefundStatus(ctx context.Context, orderID string) (refund.Status, error)
+	ApproveRefund(ctx context.Context, orderID, updateID string, req refund.ApproveRequest) (refund.Status, error)
+	CancelRefund(ctx context.Context, orderID, updateID string, req refund.CancelRequest) (refund.Status, error)
 }
 
 // Authenticator finds who a console API token belongs to: its subject and

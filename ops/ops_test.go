@@ -23,7 +23,7 @@ import (
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -587,18 +587,18 @@ func TestOrderPageShowsTheAmountDueBeforeThePayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := workflows.RefundStatus{State: "awaiting_approval", Outcome: workflows.OutcomeAwaitingApproval,
+	st := refund.Status{State: "awaiting_approval", Outcome: refund.OutcomeAwaitingApproval,
 		Decision: &policy.Decision{Refund: &policy.Breakdown{Cash: due, Destination: domain.OriginalMethod}}}
 	v := viewOfStatus(st, ports.RefundRecord{RequestedBy: "demo-operator"}, t0)
 	if v.Amount != "12.80 USD" || !v.AmountDue {
 		t.Errorf("awaiting approval: amount %q, due %v; want 12.80 USD due", v.Amount, v.AmountDue)
 	}
-	st.Outcome, st.State = workflows.OutcomeRefunded, "refunded"
-	st.Payout = &workflows.Payout{Cash: "12.80", Currency: "USD", Destination: domain.OriginalMethod, PaymentID: "pay_1"}
+	st.Outcome, st.State = refund.OutcomeRefunded, "refunded"
+	st.Payout = &refund.Payout{Cash: "12.80", Currency: "USD", Destination: domain.OriginalMethod, PaymentID: "pay_1"}
 	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "12.80 USD" || v.AmountDue {
 		t.Errorf("paid: amount %q, due %v; want 12.80 USD paid", v.Amount, v.AmountDue)
 	}
-	st.Payout, st.Outcome, st.State = nil, workflows.OutcomeCancelled, "cancelled"
+	st.Payout, st.Outcome, st.State = nil, refund.OutcomeCancelled, "cancelled"
 	if v := viewOfStatus(st, ports.RefundRecord{}, t0); v.Amount != "" {
 		t.Errorf("cancelled: amount %q, want none", v.Amount)
 	}
@@ -645,7 +645,7 @@ func TestQueueAndOrderPageShowTheRecordsAmountDue(t *testing.T) {
 			if v := viewOfRecord(tc.rec, t0); v.Amount != tc.amount || v.AmountDue != tc.due {
 				t.Errorf("record view: amount %q, due %v; want %q, %v", v.Amount, v.AmountDue, tc.amount, tc.due)
 			}
-			if v := viewOfStatus(workflows.RefundStatus{State: statemachine.OrderState(tc.rec.State), Outcome: workflows.Outcome(tc.rec.Outcome)}, tc.rec, t0); v.Amount != tc.amount || v.AmountDue != tc.due {
+			if v := viewOfStatus(refund.Status{State: statemachine.OrderState(tc.rec.State), Outcome: refund.Outcome(tc.rec.Outcome)}, tc.rec, t0); v.Amount != tc.amount || v.AmountDue != tc.due {
 				t.Errorf("status view: amount %q, due %v; want %q, %v", v.Amount, v.AmountDue, tc.amount, tc.due)
 			}
 			r, ok := e.h.rowOf(tabs[1], ports.OrderSummary{Order: domain.Order{ID: "o-x"}, Refund: &tc.rec}, t0)

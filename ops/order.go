@@ -14,7 +14,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // refundView is the refund as the order page shows it: the workflow's
@@ -27,7 +27,7 @@ type refundView struct {
 	WaitingOn      []waitRow
 	Escalation     *domain.Escalation
 	Audit          []domain.AuditEntry
-	Steps          []workflows.StepRecord
+	Steps          []refund.StepRecord
 	Amount         string
 	// AmountDue says Amount is what the decision will pay, not yet paid.
 	AmountDue       bool
@@ -93,7 +93,7 @@ func (h *Handler) load(ctx context.Context, id string, now time.Time) (orderData
 		d.Notice = "The workflow did not answer (" + refusal(stErr) + ")."
 	}
 	if d.Refund != nil {
-		d.CanApprove = d.Refund.State == string(statemachine.OrderAwaitingApproval) || d.Refund.Outcome == string(workflows.OutcomeAwaitingApproval)
+		d.CanApprove = d.Refund.State == string(statemachine.OrderAwaitingApproval) || d.Refund.Outcome == string(refund.OutcomeAwaitingApproval)
 		d.CanCancel = !finalOutcome(d.Refund.Outcome) && !statemachine.IsOrderFinal(statemachine.OrderState(d.Refund.State))
 	}
 	d.Events, d.Scanned, d.Capped = h.orderEvents(ctx, id)
@@ -123,7 +123,7 @@ func waitRows(ws []domain.Wait, now time.Time) []waitRow {
 	return out
 }
 
-func viewOfStatus(st workflows.RefundStatus, rec ports.RefundRecord, now time.Time) *refundView {
+func viewOfStatus(st refund.Status, rec ports.RefundRecord, now time.Time) *refundView {
 	v := &refundView{
 		State: string(st.State), Outcome: string(st.Outcome), Reasons: st.Reasons, Message: st.Message,
 		Waiting: st.Waiting, WaitingOn: waitRows(st.WaitingOn, now), Escalation: st.Escalation,
@@ -168,7 +168,7 @@ func viewOfRecord(rec ports.RefundRecord, now time.Time) *refundView {
 	if len(v.Steps) == 0 {
 		// A record written before steps were kept: its last state stands
 		// for them.
-		v.Steps = []workflows.StepRecord{{At: rec.UpdatedAt, Step: rec.State, Detail: rec.Waiting}}
+		v.Steps = []refund.StepRecord{{At: rec.UpdatedAt, Step: rec.State, Detail: rec.Waiting}}
 		v.FromRecordSteps = true
 	}
 	return v
@@ -277,7 +277,7 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 		func(ctx context.Context, id, updateID, note string, by domain.Actor) error {
 			// GW-4: the workflow's validator refuses the requester; the
 			// page only says who asks.
-			_, err := h.cfg.Actions.ApproveRefund(ctx, id, updateID, workflows.ApproveRequest{Operator: by.Subject, Note: note, By: by})
+			_, err := h.cfg.Actions.ApproveRefund(ctx, id, updateID, refund.ApproveRequest{Operator: by.Subject, Note: note, By: by})
 			return err
 		})
 }
@@ -285,7 +285,7 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	h.act(w, r, "cancel", "reason", "a reason is required to cancel", "cancelled",
 		func(ctx context.Context, id, updateID, reason string, by domain.Actor) error {
-			_, err := h.cfg.Actions.CancelRefund(ctx, id, updateID, workflows.CancelRequest{Actor: by.Subject, Reason: reason, By: by})
+			_, err := h.cfg.Actions.CancelRefund(ctx, id, updateID, refund.CancelRequest{Actor: by.Subject, Reason: reason, By: by})
 			return err
 		})
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/ports"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // tab is one situation of the work queue: the filters that find its
@@ -29,7 +29,7 @@ type tab struct {
 // tabs are the queue's situations, in the order they are shown.
 var tabs = []tab{
 	{Key: "approval", Title: "Awaiting approval", Rule: "GW-4", wait: domain.WaitOperatorApproval,
-		filters: []ports.OrderFilter{{Outcome: string(workflows.OutcomeAwaitingApproval)}, {WaitingOn: domain.WaitOperatorApproval}}},
+		filters: []ports.OrderFilter{{Outcome: string(refund.OutcomeAwaitingApproval)}, {WaitingOn: domain.WaitOperatorApproval}}},
 	{Key: "escalated", Title: "Escalated", Rule: "T-3", filters: []ports.OrderFilter{{Escalated: new(true)}}},
 	{Key: "customer", Title: "Waiting for the customer", Rule: "SSL-6", wait: domain.WaitCustomer,
 		filters: []ports.OrderFilter{{WaitingOn: domain.WaitCustomer}}},
@@ -38,7 +38,7 @@ var tabs = []tab{
 	{Key: "payment", Title: "Payment provider unreachable", wait: domain.WaitPaymentProvider,
 		filters: []ports.OrderFilter{{WaitingOn: domain.WaitPaymentProvider}}},
 	{Key: "finished", Title: "Recently finished", finished: true, filters: []ports.OrderFilter{
-		{Outcome: string(workflows.OutcomeRefunded)}, {Outcome: string(workflows.OutcomeRejected)}, {Outcome: string(workflows.OutcomeCancelled)}}},
+		{Outcome: string(refund.OutcomeRefunded)}, {Outcome: string(refund.OutcomeRejected)}, {Outcome: string(refund.OutcomeCancelled)}}},
 }
 
 func tabByKey(k string) (tab, bool) {
@@ -52,8 +52,8 @@ func tabByKey(k string) (tab, bool) {
 
 // finalOutcome reports whether a refund with this outcome has ended.
 func finalOutcome(o string) bool {
-	switch workflows.Outcome(o) {
-	case workflows.OutcomeRefunded, workflows.OutcomeRejected, workflows.OutcomeCancelled:
+	switch refund.Outcome(o) {
+	case refund.OutcomeRefunded, refund.OutcomeRejected, refund.OutcomeCancelled:
 		return true
 	}
 	return false
@@ -251,7 +251,7 @@ func nearestDeadline(ws []domain.Wait) (domain.Wait, bool) {
 // cancelReason is the reason the refund was cancelled: the cancel's note
 // in the audit trail, else the record's message.
 func cancelReason(rec ports.RefundRecord) string {
-	if rec.Outcome != string(workflows.OutcomeCancelled) {
+	if rec.Outcome != string(refund.OutcomeCancelled) {
 		return rec.Message
 	}
 	for i := len(rec.Audit) - 1; i >= 0; i-- {
@@ -303,7 +303,7 @@ func (h *Handler) webUIURL(orderID string) string {
 	if h.cfg.WebUI == "" {
 		return ""
 	}
-	return h.cfg.WebUI + "/namespaces/" + url.PathEscape(h.cfg.Namespace) + "/workflows/" + url.PathEscape(workflows.RefundWorkflowID(orderID))
+	return h.cfg.WebUI + "/namespaces/" + url.PathEscape(h.cfg.Namespace) + "/workflows/" + url.PathEscape(refund.WorkflowID(orderID))
 }
 
 type tabLink struct {

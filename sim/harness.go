@@ -18,6 +18,8 @@ import (
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Harness signals.
@@ -31,7 +33,7 @@ const (
 // a console action before the request). The others have no workflow
 // until something needs one: a refund holds and releases them itself.
 type HarnessInput struct {
-	Certificates []workflows.CertificateInput `json:"certificates"`
+	Certificates []certificate.Input `json:"certificates"`
 }
 
 // HarnessWorkflow stands in for the console backend: it starts the order's
@@ -40,10 +42,10 @@ type HarnessInput struct {
 func HarnessWorkflow(ctx workflow.Context, in HarnessInput) error {
 	for _, c := range in.Certificates {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:        workflows.CertificateWorkflowID(c.Certificate.ID),
+			WorkflowID:        certificate.WorkflowID(c.Certificate.ID),
 			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		})
-		f := workflow.ExecuteChildWorkflow(cctx, workflows.CertificateWorkflow, c)
+		f := workflow.ExecuteChildWorkflow(cctx, certificate.WorkflowName, c)
 		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 			return fmt.Errorf("starting certificate %s: %w", c.Certificate.ID, err)
 		}
@@ -54,13 +56,13 @@ func HarnessWorkflow(ctx workflow.Context, in HarnessInput) error {
 		stopped := false
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(start, func(ch workflow.ReceiveChannel, _ bool) {
-			var in workflows.RefundInput
+			var in refund.Input
 			ch.Receive(ctx, &in)
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID:        workflows.RefundWorkflowID(in.OrderID),
+				WorkflowID:        refund.WorkflowID(in.OrderID),
 				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			})
-			f := workflow.ExecuteChildWorkflow(cctx, workflows.RefundWorkflow, in)
+			f := workflow.ExecuteChildWorkflow(cctx, refund.WorkflowName, in)
 			if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 				// A second request for the same order joins the running refund.
 				workflow.GetLogger(ctx).Info("refund not started", "order", in.OrderID, "error", err)
@@ -144,8 +146,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 		opts.Prepare(fakes)
 	}
 	env.RegisterWorkflow(HarnessWorkflow)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
-	env.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies,
 		ReviewPoll: opts.ReviewPoll})
 
@@ -177,12 +178,12 @@ type player struct {
 func (p *player) harnessInput() HarnessInput {
 	var in HarnessInput
 	for _, c := range p.sc.Order.Certificates {
-		ci := workflows.CertificateInput{Certificate: c, OrderID: p.sc.Order.ID}
+		ci := certificate.Input{Certificate: c, OrderID: p.sc.Order.ID}
 		switch {
 		case c.State == statemachine.ValidatingRevocation:
 			// A revocation under way before the story (the console's):
 			// its submission time is unknown.
-			ci.Review = &workflows.Review{ID: p.fakes.CA.OpenReview(c.ID, time.Time{})}
+			ci.Review = &certificate.Review{ID: p.fakes.CA.OpenReview(c.ID, time.Time{})}
 		case !p.consoleActsFirst(c.ID):
 			continue
 		}
@@ -208,26 +209,26 @@ func (p *player) consoleActsFirst(certID string) bool {
 
 // route names the workflow a certificate's CA result or console action
 // goes to, as the gateway does: the refund that holds it, or its own.
-func (p *player) route(certID string) (workflowID string, refund bool) {
-	if h := p.fakes.Store.Holder(certID); workflows.IsRefundHolder(h) {
+func (p *player) route(certID string) (workflowID string, byRefund bool) {
+	if h := p.fakes.Store.Holder(certID); refund.IsHolder(h) {
 		return h, true
 	}
-	return workflows.CertificateWorkflowID(certID), false
+	return certificate.WorkflowID(certID), false
 }
 
 // act sends a console action to the certificate's writer.
-func (p *player) act(i int, certID string, req workflows.ActionRequest) {
-	if id, refund := p.route(certID); refund {
-		p.update(i, id, workflows.UpdateRefundCertificateAction, workflows.RefundCertificateAction{Certificate: certID, ActionRequest: req})
+func (p *player) act(i int, certID string, req certificate.ActionRequest) {
+	if id, byRefund := p.route(certID); byRefund {
+		p.update(i, id, refund.UpdateCertificateAction, refund.CertificateAction{Certificate: certID, ActionRequest: req})
 		return
 	}
-	p.update(i, workflows.CertificateWorkflowID(certID), workflows.UpdateCertificateAction, req)
+	p.update(i, certificate.WorkflowID(certID), certificate.UpdateAction, req)
 }
 
 // result delivers a CA result to the certificate's writer.
-func (p *player) deliverResult(res workflows.CAResult) {
+func (p *player) deliverResult(res certificate.CAResult) {
 	id, _ := p.route(res.Certificate)
-	p.signal(id, workflows.SignalCAResult, res)
+	p.signal(id, certificate.SignalCAResult, res)
 }
 
 func (p *player) schedule() {
@@ -250,7 +251,7 @@ func (p *player) deliver(i int, ev Event) {
 		p.requested = true
 		req := domain.RefundRequest{OrderID: orderID, RequestedAt: ev.At, Consent: ev.Consent,
 			ConfirmIrreversible: ev.ConfirmIrreversible, AcceptLateReviewRisk: ev.AcceptLateReviewRisk, RequestedBy: "customer"}
-		p.env.SignalWorkflow(signalStartRefund, workflows.RefundInput{OrderID: orderID, Request: req})
+		p.env.SignalWorkflow(signalStartRefund, refund.Input{OrderID: orderID, Request: req})
 	case EvRevocationApproved, EvRevocationRejected:
 		result := statemachine.RevocationApproved
 		if ev.Type == EvRevocationRejected {
@@ -265,7 +266,7 @@ func (p *player) deliver(i int, ev Event) {
 			p.notes = append(p.notes, fmt.Sprintf("%s of %s decided at %s; its callback was lost", ev.Type, ev.Certificate, ev.At.Format(time.RFC3339)))
 			return
 		}
-		p.deliverResult(workflows.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At, ReviewID: reviewID})
+		p.deliverResult(certificate.CAResult{EventID: eventID, Certificate: ev.Certificate, Result: result, Reason: ev.Reason, At: ev.At, ReviewID: reviewID})
 	case EvStrayResult:
 		// A signed result that answers no open review: it names a review
 		// the CA does not have open.
@@ -273,19 +274,19 @@ func (p *player) deliver(i int, ev Event) {
 		if ev.Result == "rejected" {
 			result = statemachine.RevocationRejected
 		}
-		p.deliverResult(workflows.CAResult{EventID: fmt.Sprintf("%s-stray-%d", orderID, i), Certificate: ev.Certificate,
+		p.deliverResult(certificate.CAResult{EventID: fmt.Sprintf("%s-stray-%d", orderID, i), Certificate: ev.Certificate,
 			Result: result, Reason: ev.Reason, At: *ev.OccurredAt, ReviewID: fmt.Sprintf("rev-stray-%d", i)})
 	case EvCustomerResubmitted:
 		p.fakes.CA.Fix(ev.Certificate)
-		p.act(i, ev.Certificate, workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})
+		p.act(i, ev.Certificate, certificate.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"})
 	case EvRevokeRequested:
-		p.act(i, ev.Certificate, workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: ev.ConfirmIrreversible})
+		p.act(i, ev.Certificate, certificate.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: ev.ConfirmIrreversible})
 	case EvOriginalMethodFails:
 		p.fakes.Payments.FailOriginalMethod(true)
 	case EvOperatorApproved:
-		p.update(i, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundApprove, workflows.ApproveRequest{Operator: "operator"})
+		p.update(i, refund.WorkflowID(orderID), refund.UpdateApprove, refund.ApproveRequest{Operator: "operator"})
 	case EvCancelRequested:
-		p.update(i, workflows.RefundWorkflowID(orderID), workflows.UpdateRefundCancel, workflows.CancelRequest{Actor: "customer"})
+		p.update(i, refund.WorkflowID(orderID), refund.UpdateCancel, refund.CancelRequest{Actor: "customer"})
 	}
 }
 

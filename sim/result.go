@@ -9,7 +9,8 @@ import (
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/policy"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Result is what a scenario run produces (the `expect` format, plus the
@@ -30,9 +31,9 @@ type Result struct {
 	// once it ended).
 	WaitingOn []domain.Wait `json:"waiting_on,omitempty"`
 	// Audit is the refund's trail of console and operator actions.
-	Audit []domain.AuditEntry    `json:"audit,omitempty"`
-	Steps []workflows.StepRecord `json:"steps,omitempty"`
-	Notes []string               `json:"notes,omitempty"`
+	Audit []domain.AuditEntry `json:"audit,omitempty"`
+	Steps []refund.StepRecord `json:"steps,omitempty"`
+	Notes []string            `json:"notes,omitempty"`
 }
 
 // RefundResult is the money that moved, read from the payment system's
@@ -82,10 +83,10 @@ func (p *player) collect() Result {
 	return r
 }
 
-func (p *player) refundStatus() (workflows.RefundStatus, error) {
-	id := workflows.RefundWorkflowID(p.sc.Order.ID)
-	var st workflows.RefundStatus
-	if v, err := p.env.QueryWorkflowByID(id, workflows.QueryRefundStatus); err == nil {
+func (p *player) refundStatus() (refund.Status, error) {
+	id := refund.WorkflowID(p.sc.Order.ID)
+	var st refund.Status
+	if v, err := p.env.QueryWorkflowByID(id, refund.QueryStatus); err == nil {
 		if err := v.Get(&st); err == nil {
 			return st, nil
 		}
@@ -95,9 +96,9 @@ func (p *player) refundStatus() (workflows.RefundStatus, error) {
 }
 
 func (p *player) certificateState(certID string) (string, bool) {
-	id := workflows.CertificateWorkflowID(certID)
-	var st workflows.CertificateStatus
-	if v, err := p.env.QueryWorkflowByID(id, workflows.QueryCertificateStatus); err == nil {
+	id := certificate.WorkflowID(certID)
+	var st certificate.Status
+	if v, err := p.env.QueryWorkflowByID(id, certificate.QueryStatus); err == nil {
 		if err := v.Get(&st); err == nil && st.State != "" {
 			return string(st.State), true
 		}
@@ -272,9 +273,9 @@ func sortedRawKeys(m map[string]json.RawMessage) []string {
 }
 
 // localSteps shows step times in the scenario's calendar zone.
-func (p *player) localSteps(steps []workflows.StepRecord) []workflows.StepRecord {
+func (p *player) localSteps(steps []refund.StepRecord) []refund.StepRecord {
 	loc := p.sc.Order.PaidAt.Location()
-	out := make([]workflows.StepRecord, len(steps))
+	out := make([]refund.StepRecord, len(steps))
 	for i, s := range steps {
 		s.At = s.At.In(loc)
 		out[i] = s

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"github.com/shopspring/decimal"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -137,26 +139,26 @@ func TestWorkerRunsRefund(t *testing.T) {
 	defer starter.Close()
 	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /v1/orders/{id}/refund")
 	run, err := starter.ExecuteWorkflow(reqCtx, client.StartWorkflowOptions{
-		ID: workflows.RefundWorkflowID(order.ID), TaskQueue: workflows.TaskQueue,
-	}, workflows.RefundWorkflow, workflows.RefundInput{OrderID: order.ID, Request: domain.RefundRequest{
+		ID: refund.WorkflowID(order.ID), TaskQueue: workflows.TaskQueue,
+	}, refund.WorkflowName, refund.Input{OrderID: order.ID, Request: domain.RefundRequest{
 		OrderID: order.ID, RequestedAt: time.Now(), Consent: true, ConfirmIrreversible: true,
 	}})
 	if err != nil {
 		t.Fatalf("starting the refund: %v", err)
 	}
 	request.End()
-	var st workflows.RefundStatus
+	var st refund.Status
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("refund workflow: %v", err)
 	}
-	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "100.00" {
+	if st.Outcome != refund.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "100.00" {
 		t.Fatalf("refund ended %s (%s) with payout %+v, want refunded 100.00", st.Outcome, st.Message, st.Payout)
 	}
 	rec, err := db.GetRefund(ctx, order.ID)
 	if err != nil {
 		t.Fatalf("store has no refund record: %v", err)
 	}
-	if rec.Outcome != string(workflows.OutcomeRefunded) || rec.PaymentID != st.Payout.PaymentID {
+	if rec.Outcome != string(refund.OutcomeRefunded) || rec.PaymentID != st.Payout.PaymentID {
 		t.Errorf("store record %+v, want refunded with payment %s", rec, st.Payout.PaymentID)
 	}
 	if _, c, err := db.GetCertificate(ctx, "c-worker-1"); err != nil || c.State != statemachine.Removed {

@@ -3,10 +3,13 @@ package workflows_test
 import (
 	"context"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
@@ -117,8 +120,7 @@ func TestEventBudgets(t *testing.T) {
 		orders = append(orders, o)
 	}
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
-	w.RegisterWorkflow(workflows.CertificateWorkflow)
-	w.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(w)
 	store := sim.NewFakeStore(orders...)
 	w.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: store,
 		Policies: &activities.RegistryPolicies{Registry: mustRegistry(t)}})
@@ -160,21 +162,21 @@ type pathCount struct {
 func runPath(ctx context.Context, t *testing.T, c client.Client, store *sim.FakeStore, o domain.Order) pathCount {
 	t.Helper()
 	req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
-		workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refund.WorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
+		refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{run.GetID()}
 	for _, cert := range o.Certificates {
-		ids = append(ids, workflows.CertificateWorkflowID(cert.ID))
+		ids = append(ids, certificate.WorkflowID(cert.ID))
 		if cert.State != statemachine.Issued {
 			continue
 		}
 		waitForStoredState(ctx, t, store, o.ID, cert.ID, statemachine.ValidatingRevocation)
-		deliverCAResult(ctx, t, c, store, workflows.CAResult{EventID: "ev-" + cert.ID, Certificate: cert.ID, Result: statemachine.RevocationApproved, At: time.Now()})
+		deliverCAResult(ctx, t, c, store, certificate.CAResult{EventID: "ev-" + cert.ID, Certificate: cert.ID, Result: statemachine.RevocationApproved, At: time.Now()})
 	}
-	var st workflows.RefundStatus
+	var st refund.Status
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatal(err)
 	}

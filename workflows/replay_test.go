@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/certflow/certflow/internal/testenv"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -207,8 +210,7 @@ func replayCorpusEntry(dir string, e corpusEntry) error {
 	}
 	replay := func(events []*historypb.HistoryEvent) error {
 		r := worker.NewWorkflowReplayer()
-		r.RegisterWorkflow(workflows.CertificateWorkflow)
-		r.RegisterWorkflow(workflows.RefundWorkflow)
+		workflows.Register(r)
 		return r.ReplayWorkflowHistoryWithOptions(quietLogger(), &historypb.History{Events: events},
 			worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: e.WorkflowID, RunID: e.RunID}})
 	}
@@ -463,8 +465,7 @@ func TestRecordHistories(t *testing.T) {
 	reviewID := ca.OpenReview(reviewCert.ID, now.Add(-9*24*time.Hour))
 	pol := &activities.RegistryPolicies{Registry: mustRegistry(t)}
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
-	w.RegisterWorkflow(workflows.CertificateWorkflow)
-	w.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{CA: ca, Payments: unreachableFor{Payments: sim.NewFakePayments(time.Now), order: "rec-payfail"},
 		Store: store, Policies: pol})
 	if err := w.Start(); err != nil {
@@ -477,33 +478,33 @@ func TestRecordHistories(t *testing.T) {
 	consoleRevoke(ctx, t, c, orders[6], "rec-console-c1")
 	// rec-escalated's certificate workflow follows the console's
 	// revocation under review, started as the console started it.
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CertificateWorkflowID(reviewCert.ID), TaskQueue: workflows.TaskQueue},
-		workflows.CertificateWorkflow, workflows.CertificateInput{Certificate: reviewCert, OrderID: "rec-escalated",
-			Review: &workflows.Review{ID: reviewID, SubmittedAt: now.Add(-9 * 24 * time.Hour)}}); err != nil {
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: certificate.WorkflowID(reviewCert.ID), TaskQueue: workflows.TaskQueue},
+		certificate.WorkflowName, certificate.Input{Certificate: reviewCert, OrderID: "rec-escalated",
+			Review: &certificate.Review{ID: reviewID, SubmittedAt: now.Add(-9 * 24 * time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitForHolder(ctx, t, store, reviewCert.ID, workflows.CertificateWorkflowID(reviewCert.ID))
+	waitForHolder(ctx, t, store, reviewCert.ID, certificate.WorkflowID(reviewCert.ID))
 
 	for _, o := range orders {
 		req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
 		if o.ID == "rec-approval" {
 			req.RequestedBy = "alice"
 		}
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
-			workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refund.WorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
+			refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 		if err != nil {
 			t.Fatal(err)
 		}
 		name := strings.TrimPrefix(o.ID, "rec-") + "-refund"
 		closed := func(path string) {
-			var st workflows.RefundStatus
+			var st refund.Status
 			if err := run.Get(ctx, &st); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s: %s %v", o.ID, st.Outcome, st.Reasons)
 			rc.write(run.GetID(), run.GetRunID(), name, path, false)
 		}
-		open := func(path string, ok func(workflows.RefundStatus) bool) {
+		open := func(path string, ok func(refund.Status) bool) {
 			waitForRefund(ctx, t, c, o.ID, path, ok)
 			rc.write(run.GetID(), "", name, path, true)
 		}
@@ -517,7 +518,7 @@ func TestRecordHistories(t *testing.T) {
 		case "rec-issued":
 			// The refund holds the certificate: the result goes to it.
 			waitForStoredState(ctx, t, store, o.ID, "rec-issued-c1", statemachine.ValidatingRevocation)
-			res := workflows.CAResult{EventID: "rec-ev-1", Certificate: "rec-issued-c1", Result: statemachine.RevocationApproved, At: time.Now()}
+			res := certificate.CAResult{EventID: "rec-ev-1", Certificate: "rec-issued-c1", Result: statemachine.RevocationApproved, At: time.Now()}
 			for i := 0; i < 2; i++ { // a duplicate callback, applied once
 				deliverCAResult(ctx, t, c, store, res)
 			}
@@ -526,46 +527,46 @@ func TestRecordHistories(t *testing.T) {
 			// The console revoked first: the certificate's workflow holds
 			// it, and the refund commands it.
 			waitForRefundWaiting(ctx, t, c, o.ID)
-			deliverCAResult(ctx, t, c, store, workflows.CAResult{EventID: "rec-ev-2", Certificate: "rec-console-c1", Result: statemachine.RevocationApproved, At: time.Now()})
+			deliverCAResult(ctx, t, c, store, certificate.CAResult{EventID: "rec-ev-2", Certificate: "rec-console-c1", Result: statemachine.RevocationApproved, At: time.Now()})
 			closed("console revoked first: the refund watches the certificate workflow's review, paid")
-			rc.write(workflows.CertificateWorkflowID("rec-console-c1"), "", "console-certificate",
+			rc.write(certificate.WorkflowID("rec-console-c1"), "", "console-certificate",
 				"console revocation: the certificate workflow's review, commanded by the refund, removed", false)
 		case "rec-gateway":
 			waitForRefundState(ctx, t, c, o.ID, statemachine.OrderAwaitingApproval)
 			approve(ctx, t, c, run.GetID(), "ops")
 			closed("gateway: awaiting approval (GW-4), approved, paid")
 		case "rec-review":
-			open("waiting: the CA's revocation review open (SSL-6)", func(st workflows.RefundStatus) bool {
+			open("waiting: the CA's revocation review open (SSL-6)", func(st refund.Status) bool {
 				return hasWait(st, domain.WaitCAReview)
 			})
 		case "rec-approval":
-			open("waiting: operator approval (GW-4)", func(st workflows.RefundStatus) bool {
+			open("waiting: operator approval (GW-4)", func(st refund.Status) bool {
 				return hasWait(st, domain.WaitOperatorApproval)
 			})
 		case "rec-customer":
-			open("waiting: the customer to resubmit (SSL-6)", func(st workflows.RefundStatus) bool {
+			open("waiting: the customer to resubmit (SSL-6)", func(st refund.Status) bool {
 				return hasWait(st, domain.WaitCustomer)
 			})
 		case "rec-payfail":
-			open("waiting: the payment provider unreachable (M-4)", func(st workflows.RefundStatus) bool {
+			open("waiting: the payment provider unreachable (M-4)", func(st refund.Status) bool {
 				return hasWait(st, domain.WaitPaymentProvider)
 			})
 		case "rec-escalated":
-			open("waiting: a console revocation's review past its T-3 deadline, escalated", func(st workflows.RefundStatus) bool {
+			open("waiting: a console revocation's review past its T-3 deadline, escalated", func(st refund.Status) bool {
 				return st.Escalated && hasWait(st, domain.WaitCAReview)
 			})
-			rc.write(workflows.CertificateWorkflowID(reviewCert.ID), "", "escalated-certificate",
+			rc.write(certificate.WorkflowID(reviewCert.ID), "", "escalated-certificate",
 				"console revocation under review: the certificate workflow, watched by a refund", true)
 		case "rec-handover":
 			closed("the window closes with the review open: refused (SSL-2), the certificate handed over")
-			waitForHolder(ctx, t, store, "rec-handover-c1", workflows.CertificateWorkflowID("rec-handover-c1"))
-			rc.write(workflows.CertificateWorkflowID("rec-handover-c1"), "", "handover-certificate",
+			waitForHolder(ctx, t, store, "rec-handover-c1", certificate.WorkflowID("rec-handover-c1"))
+			rc.write(certificate.WorkflowID("rec-handover-c1"), "", "handover-certificate",
 				"handed over by a refund: the certificate workflow follows the review alone", true)
 		case "rec-continued":
 			// The customer keeps resubmitting data the CA refuses: the
 			// history passes the server's suggestion, and the refund
 			// continues as new while it waits for the customer.
-			waitForRefund(ctx, t, c, o.ID, "waiting for the customer", func(st workflows.RefundStatus) bool { return hasWait(st, domain.WaitCustomer) })
+			waitForRefund(ctx, t, c, o.ID, "waiting for the customer", func(st refund.Status) bool { return hasWait(st, domain.WaitCustomer) })
 			for i := 0; ; i++ {
 				if d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), ""); err != nil {
 					t.Fatal(err)
@@ -578,7 +579,7 @@ func TestRecordHistories(t *testing.T) {
 				resubmit(ctx, t, c, run.GetID(), "rec-continued-c1")
 			}
 			rc.write(run.GetID(), run.GetRunID(), name+"-run1", "a refund run that continued as new while waiting for the customer", false)
-			open("waiting: the customer, in the run continued as new", func(st workflows.RefundStatus) bool {
+			open("waiting: the customer, in the run continued as new", func(st refund.Status) bool {
 				return hasWait(st, domain.WaitCustomer)
 			})
 		}
@@ -596,7 +597,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 }
 
-func hasWait(st workflows.RefundStatus, kind domain.WaitKind) bool {
+func hasWait(st refund.Status, kind domain.WaitKind) bool {
 	for _, w := range st.WaitingOn {
 		if w.Kind == kind {
 			return true
@@ -607,11 +608,11 @@ func hasWait(st workflows.RefundStatus, kind domain.WaitKind) bool {
 
 // waitForRefund waits until the refund's status satisfies ok, then a
 // moment more for the workflow task under way to complete.
-func waitForRefund(ctx context.Context, t *testing.T, c client.Client, orderID, what string, ok func(workflows.RefundStatus) bool) {
+func waitForRefund(ctx context.Context, t *testing.T, c client.Client, orderID, what string, ok func(refund.Status) bool) {
 	t.Helper()
 	for ctx.Err() == nil {
-		if v, err := c.QueryWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.QueryRefundStatus); err == nil {
-			var st workflows.RefundStatus
+		if v, err := c.QueryWorkflow(ctx, refund.WorkflowID(orderID), "", refund.QueryStatus); err == nil {
+			var st refund.Status
 			if v.Get(&st) == nil && ok(st) {
 				time.Sleep(300 * time.Millisecond)
 				return
@@ -636,8 +637,8 @@ func waitForHolder(ctx context.Context, t *testing.T, store *sim.FakeStore, cert
 
 func approve(ctx context.Context, t *testing.T, c client.Client, workflowID, operator string) {
 	t.Helper()
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: workflows.UpdateRefundApprove,
-		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{workflows.ApproveRequest{Operator: operator}}})
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: refund.UpdateApprove,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{refund.ApproveRequest{Operator: operator}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,9 +651,9 @@ func approve(ctx context.Context, t *testing.T, c client.Client, workflowID, ope
 // data is not fixed (the update then fails: expected).
 func resubmit(ctx context.Context, t *testing.T, c client.Client, workflowID, certID string) {
 	t.Helper()
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: workflows.UpdateRefundCertificateAction,
-		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{workflows.RefundCertificateAction{Certificate: certID,
-			ActionRequest: workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"}}}})
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: refund.UpdateCertificateAction,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{refund.CertificateAction{Certificate: certID,
+			ActionRequest: certificate.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -681,13 +682,13 @@ func waitForStoredState(ctx context.Context, t *testing.T, store *sim.FakeStore,
 
 // deliverCAResult sends a CA result to the certificate's writer, as the
 // gateway routes a callback: the refund that holds it, or its own workflow.
-func deliverCAResult(ctx context.Context, t *testing.T, c client.Client, store *sim.FakeStore, res workflows.CAResult) {
+func deliverCAResult(ctx context.Context, t *testing.T, c client.Client, store *sim.FakeStore, res certificate.CAResult) {
 	t.Helper()
-	to := workflows.CertificateWorkflowID(res.Certificate)
-	if h := store.Holder(res.Certificate); workflows.IsRefundHolder(h) {
+	to := certificate.WorkflowID(res.Certificate)
+	if h := store.Holder(res.Certificate); refund.IsHolder(h) {
 		to = h
 	}
-	if err := c.SignalWorkflow(ctx, to, "", workflows.SignalCAResult, res); err != nil {
+	if err := c.SignalWorkflow(ctx, to, "", certificate.SignalCAResult, res); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -702,12 +703,12 @@ func consoleRevoke(ctx context.Context, t *testing.T, c client.Client, o domain.
 			cert = x
 		}
 	}
-	op := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: workflows.CertificateWorkflowID(certID), TaskQueue: workflows.TaskQueue,
+	op := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: certificate.WorkflowID(certID), TaskQueue: workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING},
-		workflows.CertificateWorkflow, workflows.CertificateInput{Certificate: cert, OrderID: o.ID})
+		certificate.WorkflowName, certificate.Input{Certificate: cert, OrderID: o.ID})
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCertificateAction, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: true}}}})
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: certificate.UpdateAction, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{certificate.ActionRequest{Action: statemachine.Revoke, Actor: "customer", ConfirmIrreversible: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,8 +721,8 @@ func consoleRevoke(ctx context.Context, t *testing.T, c client.Client, o domain.
 func waitForRefundWaiting(ctx context.Context, t *testing.T, c client.Client, orderID string) {
 	t.Helper()
 	for ctx.Err() == nil {
-		if v, err := c.QueryWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.QueryRefundStatus); err == nil {
-			var st workflows.RefundStatus
+		if v, err := c.QueryWorkflow(ctx, refund.WorkflowID(orderID), "", refund.QueryStatus); err == nil {
+			var st refund.Status
 			if v.Get(&st) == nil && st.Waiting != "" {
 				return
 			}
@@ -734,8 +735,8 @@ func waitForRefundWaiting(ctx context.Context, t *testing.T, c client.Client, or
 func waitForRefundState(ctx context.Context, t *testing.T, c client.Client, orderID string, want statemachine.OrderState) {
 	t.Helper()
 	for ctx.Err() == nil {
-		if v, err := c.QueryWorkflow(ctx, workflows.RefundWorkflowID(orderID), "", workflows.QueryRefundStatus); err == nil {
-			var st workflows.RefundStatus
+		if v, err := c.QueryWorkflow(ctx, refund.WorkflowID(orderID), "", refund.QueryStatus); err == nil {
+			var st refund.Status
 			if v.Get(&st) == nil && st.State == want {
 				return
 			}

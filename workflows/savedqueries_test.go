@@ -22,6 +22,7 @@ import (
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // savedQuery is one row of docs/operations.md's "Saved queries for the
@@ -146,8 +147,7 @@ func TestSavedQueries(t *testing.T) {
 	// A review submitted three weeks ago is past its T-3 deadline at once.
 	ca.OpenReview("q-escalated-c1", now.Add(-21*24*time.Hour))
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
-	w.RegisterWorkflow(workflows.CertificateWorkflow)
-	w.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{CA: ca, Payments: downFor{FakePayments: sim.NewFakePayments(time.Now), order: "q-payment"},
 		Store: store, Policies: &activities.RegistryPolicies{Registry: mustRegistry(t)}})
 	if err := w.Start(); err != nil {
@@ -158,8 +158,8 @@ func TestSavedQueries(t *testing.T) {
 	runs := map[string]client.WorkflowRun{}
 	for _, o := range orders {
 		req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "demo-operator"}
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RefundWorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
-			workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refund.WorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
+			refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,8 +171,8 @@ func TestSavedQueries(t *testing.T) {
 		}
 	}
 	waitForRefundWaiting(ctx, t, c, "q-cancelled")
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.RefundWorkflowID("q-cancelled"), UpdateName: workflows.UpdateRefundCancel,
-		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{workflows.CancelRequest{Actor: "demo-operator", Reason: "asked by the customer"}}})
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: refund.WorkflowID("q-cancelled"), UpdateName: refund.UpdateCancel,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{refund.CancelRequest{Actor: "demo-operator", Reason: "asked by the customer"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

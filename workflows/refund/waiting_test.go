@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"context"
@@ -19,17 +19,19 @@ import (
 	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // observed is what a run showed on the way: the refund's status at chosen
 // times, and every search-attribute upsert of its workflows.
 type observed struct {
 	mu      sync.Mutex
-	at      map[string]workflows.RefundStatus
+	at      map[string]refund.Status
 	upserts []map[string]any
 }
 
-func (o *observed) status(t *testing.T, name string) workflows.RefundStatus {
+func (o *observed) status(t *testing.T, name string) refund.Status {
 	t.Helper()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -72,7 +74,7 @@ func (o *observed) lastRefundUpsert() map[string]any {
 func watch(t *testing.T, sc sim.Scenario, prepare func(*sim.Fakes), at map[string]string,
 	extra func(*testsuite.TestWorkflowEnvironment)) (sim.Result, *observed) {
 	t.Helper()
-	obs := &observed{at: map[string]workflows.RefundStatus{}}
+	obs := &observed{at: map[string]refund.Status{}}
 	res, err := sim.Run(context.Background(), sc, sim.Options{Prepare: prepare,
 		Hook: func(env *testsuite.TestWorkflowEnvironment, f *sim.Fakes) {
 			env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
@@ -91,12 +93,12 @@ func watch(t *testing.T, sc sim.Scenario, prepare func(*sim.Fakes), at map[strin
 					t.Fatal(err)
 				}
 				env.RegisterDelayedCallback(func() {
-					v, err := env.QueryWorkflowByID(workflows.RefundWorkflowID(sc.Order.ID), workflows.QueryRefundStatus)
+					v, err := env.QueryWorkflowByID(refund.WorkflowID(sc.Order.ID), refund.QueryStatus)
 					if err != nil {
 						t.Errorf("query at %s: %v", name, err)
 						return
 					}
-					var st workflows.RefundStatus
+					var st refund.Status
 					if err := v.Get(&st); err != nil {
 						t.Errorf("query at %s: %v", name, err)
 					}
@@ -260,7 +262,7 @@ func TestWaitingOnTheCACredentials(t *testing.T) {
 		// The operator fixes the credentials at 12:30 and says so.
 		env.RegisterDelayedCallback(func() {
 			fakes.CA.RefuseCredentials(false)
-			_ = env.SignalWorkflowByID(workflows.RefundWorkflowID("o-t"), workflows.SignalCAConfigFixed, nil)
+			_ = env.SignalWorkflowByID(refund.WorkflowID("o-t"), refund.SignalCAConfigFixed, nil)
 		}, 24*time.Hour+150*time.Minute)
 	})
 	w := oneWait(t, "refused", obs.status(t, "refused").WaitingOn, domain.WaitCACredentials)
@@ -290,29 +292,28 @@ func TestWaitingOnOperatorApprovalAndTheAuditTrail(t *testing.T) {
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	requested := paid.Add(24 * time.Hour)
 	env.SetStartTime(requested)
-	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	alice := domain.Actor{Subject: "alice", Role: domain.RoleOperator, IdempotencyKey: "k-req"}
 	bob := domain.Actor{Subject: "bob", Role: domain.RoleOperator, IdempotencyKey: "k-approve"}
-	var waiting workflows.RefundStatus
+	var waiting refund.Status
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(workflows.QueryRefundStatus)
+		v, err := env.QueryWorkflow(refund.QueryStatus)
 		if err == nil {
 			err = v.Get(&waiting)
 		}
 		if err != nil {
 			t.Errorf("query: %v", err)
 		}
-		env.UpdateWorkflow(workflows.UpdateRefundApprove, "approve", &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(refund.UpdateApprove, "approve", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("approval refused: %v", err) }, OnAccept: func() {}, OnComplete: func(any, error) {},
-		}, workflows.ApproveRequest{Operator: "bob", Note: "checked the usage", By: bob})
+		}, refund.ApproveRequest{Operator: "bob", Note: "checked the usage", By: bob})
 	}, time.Hour)
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: requested, Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
-	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req, By: alice})
-	var res workflows.RefundStatus
-	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != workflows.OutcomeRefunded {
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req, By: alice})
+	var res refund.Status
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != refund.OutcomeRefunded {
 		t.Fatalf("result = %+v, %v", res, err)
 	}
 
@@ -357,9 +358,9 @@ func TestCancelIsAudited(t *testing.T) {
 	carol := domain.Actor{Subject: "carol", Role: domain.RoleConsole, IdempotencyKey: "k-cancel"}
 	res, _ := watch(t, sc, nil, nil, func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterDelayedCallback(func() {
-			_ = env.UpdateWorkflowByID(workflows.RefundWorkflowID("o-t"), workflows.UpdateRefundCancel, "cancel",
+			_ = env.UpdateWorkflowByID(refund.WorkflowID("o-t"), refund.UpdateCancel, "cancel",
 				&testsuite.TestUpdateCallback{OnReject: func(err error) { t.Errorf("cancel refused: %v", err) }, OnAccept: func() {},
-					OnComplete: func(any, error) {}}, workflows.CancelRequest{Actor: "carol", Reason: "bought the wrong product", By: carol})
+					OnComplete: func(any, error) {}}, refund.CancelRequest{Actor: "carol", Reason: "bought the wrong product", By: carol})
 		}, 48*time.Hour)
 	})
 	if res.Outcome != "cancelled" || len(res.WaitingOn) != 0 || len(res.Audit) != 2 {
@@ -378,23 +379,23 @@ func TestCertificateActionIsAudited(t *testing.T) {
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	start := mustTime(t, "2026-03-03T10:00:00+08:00")
 	env.SetStartTime(start)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: sim.NewFakeStore(),
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	dave := domain.Actor{Subject: "dave", Role: domain.RoleConsole, IdempotencyKey: "k-revoke"}
-	var st workflows.CertificateStatus
+	var st certificate.Status
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(workflows.UpdateCertificateAction, "revoke", &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(certificate.UpdateAction, "revoke", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("revoke refused: %v", err) }, OnAccept: func() {},
 			OnComplete: func(v any, err error) {
 				if err != nil {
 					t.Errorf("revoke: %v", err)
 				}
 			},
-		}, workflows.ActionRequest{Action: "revoke", Actor: "dave", ConfirmIrreversible: true, By: dave})
+		}, certificate.ActionRequest{Action: "revoke", Actor: "dave", ConfirmIrreversible: true, By: dave})
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(workflows.QueryCertificateStatus)
+		v, err := env.QueryWorkflow(certificate.QueryStatus)
 		if err == nil {
 			err = v.Get(&st)
 		}
@@ -404,7 +405,7 @@ func TestCertificateActionIsAudited(t *testing.T) {
 		env.CancelWorkflow()
 	}, time.Hour)
 	issued := start.Add(-time.Hour)
-	env.ExecuteWorkflow(workflows.CertificateWorkflow, workflows.CertificateInput{OrderID: "o-c",
+	env.ExecuteWorkflow(certificate.WorkflowName, certificate.Input{OrderID: "o-c",
 		Certificate: domain.Certificate{ID: "c-9", State: "issued", IssuedAt: &issued}})
 	want := []domain.AuditEntry{{Action: domain.AuditCertificateAction, At: start.Add(time.Minute), Actor: dave, Certificate: "c-9", Event: "revoke"}}
 	if !auditEqual(st.Audit, want) {

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"strings"
@@ -16,7 +16,7 @@ import (
 // machine never allowed with only a log line to show for it.
 func TestIllegalOrderEventFailsTheTask(t *testing.T) {
 	illegal := func(ctx workflow.Context) error {
-		r := &refund{in: RefundInput{OrderID: "o-1"}, st: RefundStatus{OrderID: "o-1", State: statemachine.OrderRefunded}}
+		r := &refund{in: Input{OrderID: "o-1"}, st: Status{OrderID: "o-1", State: statemachine.OrderRefunded}}
 		r.fire(ctx, statemachine.OrderRequest)
 		return nil
 	}
@@ -54,7 +54,7 @@ func TestRefundLifecycleIsTheOrderState(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := &refund{st: RefundStatus{State: tc.state}}
+			r := &refund{st: Status{State: tc.state}}
 			if got := OutcomeOf(tc.state); got != tc.outcome {
 				t.Errorf("OutcomeOf(%s) = %s, want %s", tc.state, got, tc.outcome)
 			}

@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"errors"
@@ -18,6 +18,8 @@ import (
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // The test environment keeps no history, so these tests count one: a
@@ -132,7 +134,7 @@ type at struct {
 // environment; when a run continues as new the next starts at that time,
 // in a new environment, with the carried input and the same fakes, until
 // one ends. The story's events each happen once, in the run under way.
-func runContinuing(t *testing.T, in workflows.RefundInput, start time.Time, fakes *sim.Fakes, story []*at) (workflows.RefundStatus, []refundRun) {
+func runContinuing(t *testing.T, in refund.Input, start time.Time, fakes *sim.Fakes, story []*at) (refund.Status, []refundRun) {
 	t.Helper()
 	var env *testsuite.TestWorkflowEnvironment
 	now := func() time.Time { return env.Now() }
@@ -150,8 +152,7 @@ func runContinuing(t *testing.T, in workflows.RefundInput, start time.Time, fake
 		env.SetTestTimeout(2 * time.Minute)
 		count := &historyCounter{env: env}
 		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second, Interceptors: []interceptor.WorkerInterceptor{count}})
-		env.RegisterWorkflow(workflows.RefundWorkflow)
-		env.RegisterWorkflow(workflows.CertificateWorkflow)
+		workflows.Register(env)
 		env.RegisterActivity(acts)
 		for _, a := range story {
 			if a.done || a.when.Before(start) {
@@ -160,19 +161,19 @@ func runContinuing(t *testing.T, in workflows.RefundInput, start time.Time, fake
 			a, e := a, env
 			env.RegisterDelayedCallback(func() { a.done = true; a.do(e) }, a.when.Sub(start))
 		}
-		env.ExecuteWorkflow(workflows.RefundWorkflow, in)
+		env.ExecuteWorkflow(refund.WorkflowName, in)
 		run := refundRun{start: start, end: env.Now(), events: count.events}
 		err := env.GetWorkflowError()
 		var can *workflow.ContinueAsNewError
 		if !errors.As(err, &can) {
 			runs = append(runs, run)
-			var st workflows.RefundStatus
+			var st refund.Status
 			if err := env.GetWorkflowResult(&st); err != nil {
 				t.Fatalf("run %d: %v", len(runs), err)
 			}
 			return st, runs
 		}
-		var next workflows.RefundInput
+		var next refund.Input
 		if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +185,7 @@ func runContinuing(t *testing.T, in workflows.RefundInput, start time.Time, fake
 		in, start = next, env.Now()
 	}
 	t.Fatalf("more than %d runs", len(runs))
-	return workflows.RefundStatus{}, nil
+	return refund.Status{}, nil
 }
 
 // checkRuns holds every run to the bound: a run continues as new at its
@@ -195,9 +196,9 @@ func checkRuns(t *testing.T, runs []refundRun, wantWait string) {
 	const round = 20
 	for i, r := range runs {
 		t.Logf("run %d: %s → %s, %d events, stopped in %q", i+1, r.start.Format(time.RFC3339), r.end.Format(time.RFC3339), r.events, r.wait)
-		if r.events > workflows.RefundContinueAsNewAfterEvents+round {
+		if r.events > refund.ContinueAsNewAfterEvents+round {
 			t.Errorf("run %d wrote %d events, over the bound %d (+%d for the round under way)", i+1, r.events,
-				workflows.RefundContinueAsNewAfterEvents, round)
+				refund.ContinueAsNewAfterEvents, round)
 		}
 		if i < len(runs)-1 && r.wait != wantWait {
 			t.Errorf("run %d stopped in %q, want %q", i+1, r.wait, wantWait)
@@ -233,16 +234,16 @@ func TestRefundReviewOfThirtyDaysContinuesAsNew(t *testing.T) {
 	fakes := carryScenario(t, sc)
 	requested := mustTime(t, "2026-03-03T10:00:00+08:00")
 	approved := mustTime(t, "2026-03-31T22:30:00+08:00")
-	stray := workflows.CAResult{EventID: "ca-stray-1", Certificate: "c-1", Result: statemachine.RevocationApproved,
+	stray := certificate.CAResult{EventID: "ca-stray-1", Certificate: "c-1", Result: statemachine.RevocationApproved,
 		At: requested.Add(time.Hour), ReviewID: "rev-unknown"}
-	var mid workflows.RefundStatus
+	var mid refund.Status
 	story := []*at{
 		{when: requested.Add(26 * time.Hour), do: func(env *testsuite.TestWorkflowEnvironment) {
-			env.SignalWorkflow(workflows.SignalCAResult, stray)
+			env.SignalWorkflow(certificate.SignalCAResult, stray)
 		}},
 		{when: requested.Add(20 * 24 * time.Hour), do: func(env *testsuite.TestWorkflowEnvironment) {
-			env.SignalWorkflow(workflows.SignalCAResult, stray) // the CA sends it again
-			if v, err := env.QueryWorkflow(workflows.QueryRefundStatus); err == nil {
+			env.SignalWorkflow(certificate.SignalCAResult, stray) // the CA sends it again
+			if v, err := env.QueryWorkflow(refund.QueryStatus); err == nil {
 				_ = v.Get(&mid)
 			}
 		}},
@@ -251,18 +252,18 @@ func TestRefundReviewOfThirtyDaysContinuesAsNew(t *testing.T) {
 			if !ok {
 				t.Errorf("no review open at the CA")
 			}
-			env.SignalWorkflow(workflows.SignalCAResult, workflows.CAResult{EventID: "ca-ev-1", Certificate: "c-1",
+			env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ca-ev-1", Certificate: "c-1",
 				Result: statemachine.RevocationApproved, At: approved, ReviewID: reviewID})
 		}},
 	}
-	in := workflows.RefundInput{OrderID: "o-t", Request: domain.RefundRequest{OrderID: "o-t", RequestedAt: requested, Consent: true,
+	in := refund.Input{OrderID: "o-t", Request: domain.RefundRequest{OrderID: "o-t", RequestedAt: requested, Consent: true,
 		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "customer"}}
 	st, runs := runContinuing(t, in, requested, fakes, story)
 	checkRuns(t, runs, "review")
 	if len(runs) < 3 {
 		t.Fatalf("%d runs: a thirty-day review polled hourly must continue as new", len(runs))
 	}
-	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Decision == nil || st.Decision.Refund == nil ||
+	if st.Outcome != refund.OutcomeRefunded || st.Payout == nil || st.Decision == nil || st.Decision.Refund == nil ||
 		st.Payout.Cash != st.Decision.Refund.Cash.String() || st.Payout.Cash != "100.00" {
 		t.Fatalf("result %s %v payout %+v: want refunded, 100.00 paid", st.Outcome, st.Reasons, st.Payout)
 	}
@@ -320,12 +321,12 @@ func TestRefundWaitingSixtyDaysForTheCustomerContinuesAsNew(t *testing.T) {
 	fakes := carryScenario(t, sc)
 	requested := mustTime(t, "2026-03-03T10:00:00+08:00")
 	resubmit := func(env *testsuite.TestWorkflowEnvironment, i int) {
-		env.UpdateWorkflow(workflows.UpdateRefundCertificateAction, fmt.Sprintf("resubmit-%d", i), &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(refund.UpdateCertificateAction, fmt.Sprintf("resubmit-%d", i), &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("resubmission %d refused: %v", i, err) }, OnAccept: func() {}, OnComplete: func(any, error) {},
-		}, workflows.RefundCertificateAction{Certificate: "c-1", ActionRequest: workflows.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"}})
+		}, refund.CertificateAction{Certificate: "c-1", ActionRequest: certificate.ActionRequest{Action: statemachine.Resubmit, Actor: "customer"}})
 	}
 	var story []*at
-	var waits []workflows.RefundStatus
+	var waits []refund.Status
 	for day := 2; day < 60; day += 2 {
 		i := day
 		story = append(story, &at{when: requested.Add(time.Duration(day) * 24 * time.Hour), do: func(env *testsuite.TestWorkflowEnvironment) {
@@ -334,8 +335,8 @@ func TestRefundWaitingSixtyDaysForTheCustomerContinuesAsNew(t *testing.T) {
 	}
 	for _, day := range []int{21, 41} {
 		story = append(story, &at{when: requested.Add(time.Duration(day) * 24 * time.Hour), do: func(env *testsuite.TestWorkflowEnvironment) {
-			if v, err := env.QueryWorkflow(workflows.QueryRefundStatus); err == nil {
-				var st workflows.RefundStatus
+			if v, err := env.QueryWorkflow(refund.QueryStatus); err == nil {
+				var st refund.Status
 				if v.Get(&st) == nil {
 					waits = append(waits, st)
 				}
@@ -348,7 +349,7 @@ func TestRefundWaitingSixtyDaysForTheCustomerContinuesAsNew(t *testing.T) {
 		fakes.CA.Fix("c-1")
 		resubmit(env, 60)
 	}})
-	in := workflows.RefundInput{OrderID: "o-t", Request: domain.RefundRequest{OrderID: "o-t", RequestedAt: requested, Consent: true,
+	in := refund.Input{OrderID: "o-t", Request: domain.RefundRequest{OrderID: "o-t", RequestedAt: requested, Consent: true,
 		ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "customer"}}
 	st, runs := runContinuing(t, in, requested, fakes, story)
 	checkRuns(t, runs, "customer")
@@ -361,7 +362,7 @@ func TestRefundWaitingSixtyDaysForTheCustomerContinuesAsNew(t *testing.T) {
 			t.Errorf("query %d: wait %+v, want c-1 since the request", i+1, got)
 		}
 	}
-	if st.Outcome != workflows.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "100.00" || len(st.WaitingOn) != 0 {
+	if st.Outcome != refund.OutcomeRefunded || st.Payout == nil || st.Payout.Cash != "100.00" || len(st.WaitingOn) != 0 {
 		t.Fatalf("result %s %v payout %+v waiting %+v: want refunded, 100.00 paid", st.Outcome, st.Reasons, st.Payout, st.WaitingOn)
 	}
 	if n := len(fakes.Payments.PayoutsOf("o-t")); n != 1 {

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"slices"
@@ -6,6 +6,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/internal/calls"
 )
 
 // Bounded histories: a refund can wait for weeks (a review that outlasts
@@ -13,7 +15,7 @@ import (
 // months later, a payment side down for days). Its run continues as new
 // once Temporal suggests it or its history passes
 // refundContinueAsNewAfterEvents, at the first safe point, and hands the
-// next run everything (RefundCarry): the new run resumes where this one
+// next run everything (Carry): the new run resumes where this one
 // stopped, without judging or holding again.
 //
 // A safe point is inside one of the refund's waits (the review's poll
@@ -37,7 +39,7 @@ import (
 // (continueAsNewAfterEvents).
 const refundContinueAsNewAfterEvents = 2000
 
-// The waits a run continues as new in (RefundCarry.Wait).
+// The waits a run continues as new in (Carry.Wait).
 const (
 	waitReview   = "review"
 	waitCustomer = "customer"
@@ -64,7 +66,7 @@ func (r *refund) safePoint(ctx workflow.Context) bool {
 		}
 	}
 	for _, c := range r.held {
-		if !c.idle() {
+		if !c.Idle() {
 			return false
 		}
 	}
@@ -78,7 +80,7 @@ func (r *refund) continueAsNewDue(ctx workflow.Context) bool {
 }
 
 // continueAsNewNow stops the run to continue as new, in wait, when it is
-// due; the caller returns up to RefundWorkflow, which returns the
+// due; the caller returns up to Workflow, which returns the
 // continue-as-new error in the same workflow task (nothing can start in
 // between).
 func (r *refund) continueAsNewNow(ctx workflow.Context, wait string) bool {
@@ -96,7 +98,7 @@ func (r *refund) continueAsNewNow(ctx workflow.Context, wait string) bool {
 
 // resuming returns, once, the carry of the run this one continues when it
 // stopped in wait; nil otherwise.
-func (r *refund) resuming(wait string) *RefundCarry {
+func (r *refund) resuming(wait string) *Carry {
 	c := r.resume
 	if c == nil || c.Wait != wait {
 		return nil
@@ -107,8 +109,8 @@ func (r *refund) resuming(wait string) *RefundCarry {
 
 // carryInput is the next run's input: the same request, and everything
 // this run knows.
-func (r *refund) carryInput() RefundInput {
-	c := &RefundCarry{
+func (r *refund) carryInput() Input {
+	c := &Carry{
 		Runs: r.runs + 1, Status: r.st, Order: r.order, Bundle: r.bundle, Decision: r.decision,
 		Cancel: r.cancel, Approval: r.approval, Reports: r.reports, Started: r.started, Commanded: r.commanded, Seq: r.seq,
 		CAFailing: r.ca.failing, CAFixed: r.ca.fixed, CASince: r.ca.since, CAKind: r.ca.kind,
@@ -125,7 +127,7 @@ func (r *refund) carryInput() RefundInput {
 			CertIDs: p.certIDs, CertState: p.certState}
 	}
 	for _, h := range r.held {
-		c.Held = append(c.Held, h.carryInput())
+		c.Held = append(c.Held, h.Carry())
 	}
 	in := r.in
 	in.Carry = c
@@ -134,12 +136,12 @@ func (r *refund) carryInput() RefundInput {
 
 // restore takes up where the previous run stopped: its state, and the
 // held certificates' logic, each running again here.
-func (r *refund) restore(ctx workflow.Context, c *RefundCarry) {
+func (r *refund) restore(ctx workflow.Context, c *Carry) {
 	r.resume, r.runs = c, c.Runs
 	r.st = c.Status
 	r.order, r.bundle, r.decision = c.Order, c.Bundle, c.Decision
 	// Built from what the first run read: the rules are not asked again.
-	if cal, err := calendarFor(r.bundle.Calendar); err == nil {
+	if cal, err := calls.CalendarFor(r.bundle.Calendar); err == nil {
 		r.cal = cal
 	}
 	r.cancel, r.approval = c.Cancel, c.Approval
@@ -157,12 +159,8 @@ func (r *refund) restore(ctx workflow.Context, c *RefundCarry) {
 	r.step, r.queue, r.replans = c.Step, slices.Clone(c.Queue), c.Replans
 	r.payFailing, r.payFallback = c.PayFailing, c.PayFallback
 	for _, in := range c.Held {
-		h := newCertificate(in)
-		h.host = r
-		if h.judge == nil {
-			h.judge = &activities.Judgement{Order: r.order, Bundle: r.bundle}
-		}
+		h := certificate.Held(in, r, "", &activities.Judgement{Order: r.order, Bundle: r.bundle}, 0)
 		r.held = append(r.held, h)
-		workflow.Go(ctx, h.serve)
+		workflow.Go(ctx, h.Serve)
 	}
 }

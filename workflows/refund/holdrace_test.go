@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // holdRace runs the refund of order o-1 (one certificate c-1 under
@@ -48,8 +50,7 @@ func newHoldRace(t *testing.T) *holdRace {
 	pol := &sim.FakePolicies{Registry: mustRegistry(t)}
 	pol.Calendar.Name, pol.Calendar.Version, pol.Calendar.Timezone = "weekends", "1", "Asia/Shanghai"
 	acts := &activities.Activities{CA: sim.NewFakeCA(nil), Store: h.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)}
-	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(acts)
 	// The hold is taken only once the test lets it: the CA result is
 	// delivered while LoadAndHold is under way.
@@ -63,10 +64,10 @@ func newHoldRace(t *testing.T) *holdRace {
 			return acts.LoadAndHold(ctx, in)
 		})
 	// No certificate workflow: neither started nor signalled.
-	env.OnWorkflow(workflows.CertificateWorkflow, mock.Anything, mock.Anything).Return(
-		func(_ any, in workflows.CertificateInput) (workflows.CertificateStatus, error) {
+	env.OnWorkflow(certificate.WorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ any, in certificate.Input) (certificate.Status, error) {
 			t.Errorf("certificate workflow started for %s", in.Certificate.ID)
-			return workflows.CertificateStatus{}, nil
+			return certificate.Status{}, nil
 		}).Maybe()
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_, id, _, name string, _ any) error {
@@ -76,28 +77,28 @@ func newHoldRace(t *testing.T) *holdRace {
 	return h
 }
 
-func (h *holdRace) run(t *testing.T) workflows.RefundStatus {
+func (h *holdRace) run(t *testing.T) refund.Status {
 	t.Helper()
-	h.env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1",
+	h.env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: "o-1", Request: domain.RefundRequest{OrderID: "o-1",
 		RequestedAt: paidAt.Add(24 * time.Hour), Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true, RequestedBy: "customer"}})
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("refund did not complete")
 	}
-	var st workflows.RefundStatus
+	var st refund.Status
 	if err := h.env.GetWorkflowResult(&st); err != nil {
 		t.Fatalf("refund failed: %v", err)
 	}
 	return st
 }
 
-var approvedDuringHold = workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved,
+var approvedDuringHold = certificate.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved,
 	At: paidAt.Add(23 * time.Hour)}
 
 // wantAppliedOnce checks that the refund released c-1 with the CA result
 // e-1 applied once, and paid.
-func wantAppliedOnce(t *testing.T, h *holdRace, st workflows.RefundStatus) {
+func wantAppliedOnce(t *testing.T, h *holdRace, st refund.Status) {
 	t.Helper()
-	if st.Outcome != workflows.OutcomeRefunded {
+	if st.Outcome != refund.OutcomeRefunded {
 		t.Fatalf("outcome %s (%s), want refunded", st.Outcome, st.Message)
 	}
 	if got := h.store.Certificates("o-1")["c-1"]; got != string(statemachine.Removed) {
@@ -131,7 +132,7 @@ func TestCAResultRacingTheHoldReachesTheRefund(t *testing.T) {
 	var accepted, completed bool
 	var takeErr error
 	h.env.RegisterDelayedCallback(func() {
-		h.env.UpdateWorkflow(workflows.UpdateRefundCAResult, "ca/e-1", &testsuite.TestUpdateCallback{
+		h.env.UpdateWorkflow(refund.UpdateCAResult, "ca/e-1", &testsuite.TestUpdateCallback{
 			OnAccept: func() {
 				accepted = true
 				close(h.release)
@@ -139,7 +140,7 @@ func TestCAResultRacingTheHoldReachesTheRefund(t *testing.T) {
 			OnReject:   func(err error) { t.Errorf("CA result refused by the validator: %v", err); close(h.release) },
 			OnComplete: func(_ any, err error) { completed, takeErr = true, err },
 		}, approvedDuringHold)
-		h.env.SignalWorkflow(workflows.SignalCAResult, approvedDuringHold)
+		h.env.SignalWorkflow(certificate.SignalCAResult, approvedDuringHold)
 	}, 0)
 	st := h.run(t)
 	if !accepted || !completed || takeErr != nil {
@@ -153,8 +154,8 @@ func TestCAResultRacingTheHoldReachesTheRefund(t *testing.T) {
 func TestCASignalRacingTheHoldIsAppliedByTheRefund(t *testing.T) {
 	h := newHoldRace(t)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalCAResult, approvedDuringHold)
-		h.env.SignalWorkflow(workflows.SignalCAResult, approvedDuringHold)
+		h.env.SignalWorkflow(certificate.SignalCAResult, approvedDuringHold)
+		h.env.SignalWorkflow(certificate.SignalCAResult, approvedDuringHold)
 		close(h.release)
 	}, 0)
 	wantAppliedOnce(t, h, h.run(t))
@@ -168,14 +169,14 @@ func TestRefundRefusesACAResultForACertificateItDoesNotHold(t *testing.T) {
 	close(h.release)
 	var rejected error
 	h.env.RegisterDelayedCallback(func() {
-		h.env.UpdateWorkflow(workflows.UpdateRefundCAResult, "ca/e-9", &testsuite.TestUpdateCallback{
+		h.env.UpdateWorkflow(refund.UpdateCAResult, "ca/e-9", &testsuite.TestUpdateCallback{
 			OnAccept:   func() { t.Error("a result for a certificate of another order was accepted") },
 			OnReject:   func(err error) { rejected = err },
 			OnComplete: func(any, error) {},
-		}, workflows.CAResult{EventID: "e-9", Certificate: "c-other", Result: statemachine.RevocationApproved, At: paidAt})
+		}, certificate.CAResult{EventID: "e-9", Certificate: "c-other", Result: statemachine.RevocationApproved, At: paidAt})
 	}, time.Second)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalCAResult, approvedDuringHold)
+		h.env.SignalWorkflow(certificate.SignalCAResult, approvedDuringHold)
 	}, 2*time.Second)
 	st := h.run(t)
 	var appErr *temporal.ApplicationError

@@ -1,21 +1,19 @@
-package workflows
+package certificate
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
-	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows/internal/calls"
 )
 
 // Limits that keep a long-lived certificate workflow's history bounded.
@@ -31,7 +29,7 @@ const (
 	maxResultSkew = 5 * time.Minute
 )
 
-// CertificateWorkflow is the single writer of one certificate's state. Console
+// Workflow is the single writer of one certificate's state. Console
 // actions arrive as updates, refund chains' steps as command signals, and CA
 // review results as signals carrying the CA's event ID (a repeated ID is
 // ignored). A revocation result is applied only to the open review it
@@ -39,7 +37,7 @@ const (
 // is a stray: recorded, never applied, never held. It ends when the
 // certificate is removed, and continues as new before its history grows
 // large.
-func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (CertificateStatus, error) {
+func Workflow(ctx workflow.Context, in Input) (Status, error) {
 	c := newCertificate(in)
 	if c.cert.State == statemachine.Removed && in.Carry == nil && in.Command == nil {
 		// A late callback for a removed certificate starts a run with
@@ -48,12 +46,12 @@ func CertificateWorkflow(ctx workflow.Context, in CertificateInput) (Certificate
 		return c.status(), nil
 	}
 	if err := c.setup(ctx); err != nil {
-		return CertificateStatus{}, err
+		return Status{}, err
 	}
 	if in.Carry == nil || !in.Carry.Holding {
 		// One writer per certificate: take the hold in the store (from the
 		// refund handing it over, if any); a refund holding it keeps it.
-		if holder := c.takeHold(ctx, in.HandedFrom); holder != CertificateWorkflowID(c.cert.ID) {
+		if holder := c.takeHold(ctx, in.HandedFrom); holder != WorkflowID(c.cert.ID) {
 			return c.yield(ctx, holder)
 		}
 	}
@@ -77,7 +75,7 @@ type certOp struct {
 	err       error
 }
 
-type certificate struct {
+type Runner struct {
 	orderID     string
 	cert        domain.Certificate
 	transitions []Transition
@@ -108,15 +106,15 @@ type certificate struct {
 	// certificate's logic inside its own workflow (nil in the
 	// certificate's workflow): reports go to it directly, and the refund
 	// shows the certificate in its own details and attributes.
-	host *refund
+	host Host
 	// busy is true while an op executes (see serve).
 	busy bool
 	// audit is the console's actions on the certificate, oldest first.
 	audit []domain.AuditEntry
 }
 
-func newCertificate(in CertificateInput) *certificate {
-	c := &certificate{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review, first: in.Command}
+func newCertificate(in Input) *Runner {
+	c := &Runner{orderID: in.OrderID, cert: in.Certificate, seen: map[string]bool{}, review: in.Review, first: in.Command}
 	if in.Carry != nil {
 		c.transitions = in.Carry.Transitions
 		c.held = in.Carry.Held
@@ -135,21 +133,21 @@ func newCertificate(in CertificateInput) *certificate {
 	return c
 }
 
-func (c *certificate) setup(ctx workflow.Context) error {
+func (c *Runner) setup(ctx workflow.Context) error {
 	if c.cert.ID == "" {
 		return errtemporal.New(errs.Invalid, nil, "certificate input has no ID")
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryCertificateStatus, func() (CertificateStatus, error) {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) {
 		return c.status(), nil
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCertificateAction, c.handleAction,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAction, c.handleAction,
 		workflow.UpdateHandlerOptions{Validator: c.validateAction}); err != nil {
 		return err
 	}
 	results := workflow.GetSignalChannel(ctx, SignalCAResult)
-	commands := workflow.GetSignalChannel(ctx, SignalCertificateCommand)
+	commands := workflow.GetSignalChannel(ctx, SignalCommand)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			sel := workflow.NewSelector(ctx)
@@ -175,12 +173,12 @@ func (c *certificate) setup(ctx workflow.Context) error {
 }
 
 // enqueue queues a refund's command.
-func (c *certificate) enqueue(cmd Command) {
+func (c *Runner) enqueue(cmd Command) {
 	c.queue = append(c.queue, &certOp{watch: cmd.Watch, disown: cmd.Disown, poll: cmd.Poll, event: cmd.Event,
 		source: cmd.ReplyTo, requestID: cmd.RequestID, replyTo: cmd.ReplyTo, replyRun: cmd.ReplyRun, judge: cmd.Judge, then: cmd.Then})
 }
 
-func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
+func (c *Runner) run(ctx workflow.Context) (Status, error) {
 	for {
 		ready := func() bool {
 			return len(c.queue) > 0 || c.cert.State == statemachine.Removed || c.shouldContinueAsNew(ctx)
@@ -188,7 +186,7 @@ func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
 		if c.watchingAlone() {
 			// No refund waits for this review: ask the CA on a schedule,
 			// so a decision whose callback was lost still applies.
-			if ok, err := awaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
+			if ok, err := calls.AwaitWithTimeout(ctx, c.pollEvery(), ready); err != nil {
 				return c.status(), err
 			} else if !ok {
 				c.pollAlone(ctx)
@@ -209,38 +207,38 @@ func (c *certificate) run(ctx workflow.Context) (CertificateStatus, error) {
 		if c.shouldContinueAsNew(ctx) {
 			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 			if len(c.queue) == 0 {
-				return c.status(), workflow.NewContinueAsNewError(ctx, CertificateWorkflow, c.carryInput())
+				return c.status(), workflow.NewContinueAsNewError(ctx, Workflow, c.carryInput())
 			}
 		}
 	}
 }
 
-func (c *certificate) shouldContinueAsNew(ctx workflow.Context) bool {
+func (c *Runner) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > continueAsNewAfterEvents
 }
 
-func (c *certificate) carryInput() CertificateInput {
-	carry := &CertificateCarry{
-		Transitions: tail(c.transitions, keepTransitions),
-		SeenEvents:  tail(c.seenOrder, keepSeenEvents),
+func (c *Runner) carryInput() Input {
+	carry := &Carry{
+		Transitions: calls.Tail(c.transitions, keepTransitions),
+		SeenEvents:  calls.Tail(c.seenOrder, keepSeenEvents),
 		Held:        c.held,
 		Owner:       c.owner,
 		Review:      c.review,
-		Strays:      tail(c.strays, keepStrays),
+		Strays:      calls.Tail(c.strays, keepStrays),
 		Poll:        c.poll,
 		Judge:       c.judge,
 		OwnerRun:    c.ownerRun,
 		Then:        c.then,
 		Holding:     true,
-		Audit:       tail(c.audit, keepAudit),
+		Audit:       calls.Tail(c.audit, keepAudit),
 	}
-	return CertificateInput{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
+	return Input{Certificate: c.cert, OrderID: c.orderID, Carry: carry}
 }
 
 // validateAction refuses, without writing history, what the console may not
 // do from the current state.
-func (c *certificate) validateAction(ctx workflow.Context, req ActionRequest) error {
+func (c *Runner) validateAction(ctx workflow.Context, req ActionRequest) error {
 	if !statemachine.IsConsoleAction(req.Action) {
 		return errtemporal.New(errs.Invalid, nil, "%q is not a console action", req.Action)
 	}
@@ -254,7 +252,7 @@ func (c *certificate) validateAction(ctx workflow.Context, req ActionRequest) er
 	return nil
 }
 
-func (c *certificate) handleAction(ctx workflow.Context, req ActionRequest) (CertificateStatus, error) {
+func (c *Runner) handleAction(ctx workflow.Context, req ActionRequest) (Status, error) {
 	source := "console"
 	if req.Actor != "" {
 		source = "console:" + req.Actor
@@ -263,7 +261,7 @@ func (c *certificate) handleAction(ctx workflow.Context, req ActionRequest) (Cer
 	c.queue = append(c.queue, op)
 	// Who asked, as the console authenticated them: recorded as the
 	// action is accepted (the validator passed), whatever the CA answers.
-	c.audit = append(c.audit, certificateAudit(ctx, c.cert.ID, req))
+	c.audit = append(c.audit, Audit(ctx, c.cert.ID, req))
 	if err := workflow.Await(ctx, func() bool { return op.done }); err != nil {
 		return c.status(), err
 	}
@@ -271,7 +269,7 @@ func (c *certificate) handleAction(ctx workflow.Context, req ActionRequest) (Cer
 }
 
 // receiveResult dedupes a CA result by event ID and queues it.
-func (c *certificate) receiveResult(ctx workflow.Context, r CAResult) {
+func (c *Runner) receiveResult(ctx workflow.Context, r CAResult) {
 	if r.EventID == "" || c.seen[r.EventID] {
 		workflow.GetLogger(ctx).Info("CA result ignored (duplicate or without event ID)", "event_id", r.EventID, "result", r.Result)
 		return
@@ -280,7 +278,7 @@ func (c *certificate) receiveResult(ctx workflow.Context, r CAResult) {
 	c.queue = append(c.queue, &certOp{event: r.Result, source: "ca", result: &r})
 }
 
-func (c *certificate) remember(id string) {
+func (c *Runner) remember(id string) {
 	if c.seen[id] {
 		return
 	}
@@ -288,7 +286,7 @@ func (c *certificate) remember(id string) {
 	c.seenOrder = append(c.seenOrder, id)
 }
 
-func (c *certificate) execute(ctx workflow.Context, op *certOp) {
+func (c *Runner) execute(ctx workflow.Context, op *certOp) {
 	defer func() { op.done = true }()
 	if op.result != nil {
 		c.applyResult(ctx, *op.result)
@@ -320,7 +318,7 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 		return
 	}
 	if statemachine.IsConsoleAction(op.event) {
-		actx := withOptions(ctx, caOptions)
+		actx := calls.With(ctx, calls.CA)
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
 		var rec activities.ActionReceipt
 		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
@@ -340,11 +338,11 @@ func (c *certificate) execute(ctx workflow.Context, op *certOp) {
 
 // watchingAlone tells whether the certificate has a review open that no
 // refund waits for.
-func (c *certificate) watchingAlone() bool {
+func (c *Runner) watchingAlone() bool {
 	return c.cert.State == statemachine.ValidatingRevocation && c.owner == ""
 }
 
-func (c *certificate) pollEvery() time.Duration {
+func (c *Runner) pollEvery() time.Duration {
 	if c.poll > 0 {
 		return c.poll
 	}
@@ -354,9 +352,9 @@ func (c *certificate) pollEvery() time.Duration {
 // pollAlone asks the CA about the open review and queues a decided result
 // as if its callback had come (deduplicated by event ID). A failure is
 // logged and asked again at the next poll.
-func (c *certificate) pollAlone(ctx workflow.Context) {
+func (c *Runner) pollAlone(ctx workflow.Context) {
 	var st activities.ReviewStatus
-	if err := workflow.ExecuteActivity(withOptions(ctx, pollOptions), a.RevocationStatus, c.cert.ID).Get(ctx, &st); err != nil {
+	if err := workflow.ExecuteActivity(calls.With(ctx, calls.Poll), a.RevocationStatus, c.cert.ID).Get(ctx, &st); err != nil {
 		workflow.GetLogger(ctx).Warn("asking the CA about the open review failed; asking again later", "certificate", c.cert.ID, "error", err)
 		return
 	}
@@ -371,7 +369,7 @@ func (c *certificate) pollAlone(ctx workflow.Context) {
 }
 
 // openReview remembers the review a revoke opened at the CA.
-func (c *certificate) openReview(ctx workflow.Context, rec activities.ReviewReceipt) {
+func (c *Runner) openReview(ctx workflow.Context, rec activities.ReviewReceipt) {
 	at := rec.SubmittedAt
 	if at.IsZero() {
 		at = workflow.Now(ctx)
@@ -386,7 +384,7 @@ func isRevocationResult(ev statemachine.CertEvent) bool {
 
 // strayReason says why a revocation result answers no open review, or ""
 // when it answers the open one.
-func (c *certificate) strayReason(r CAResult, now time.Time) string {
+func (c *Runner) strayReason(r CAResult, now time.Time) string {
 	at := r.At
 	if at.IsZero() {
 		at = now
@@ -412,10 +410,10 @@ func (c *certificate) strayReason(r CAResult, now time.Time) string {
 
 // recordStray keeps a result that answers nothing, for the certificate's
 // history; it changes nothing else.
-func (c *certificate) recordStray(ctx workflow.Context, r CAResult, why string) {
+func (c *Runner) recordStray(ctx workflow.Context, r CAResult, why string) {
 	c.strays = append(c.strays, Stray{Result: r, Why: why, At: workflow.Now(ctx)})
 	if len(c.strays) > keepStrays {
-		c.strays = tail(c.strays, keepStrays)
+		c.strays = calls.Tail(c.strays, keepStrays)
 	}
 	workflow.GetLogger(ctx).Warn("stray CA result recorded, not applied", "event_id", r.EventID, "result", r.Result, "review_id", r.ReviewID, "why", why)
 	c.publish(ctx)
@@ -424,7 +422,7 @@ func (c *certificate) recordStray(ctx workflow.Context, r CAResult, why string) 
 // applyResult applies a CA result. A revocation result that answers no
 // open review is recorded as stray; another result that answers an action
 // not yet taken is held.
-func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
+func (c *Runner) applyResult(ctx workflow.Context, r CAResult) {
 	if isRevocationResult(r.Result) {
 		if why := c.strayReason(r, workflow.Now(ctx)); why != "" {
 			c.recordStray(ctx, r, why)
@@ -463,7 +461,7 @@ func (c *certificate) applyResult(ctx workflow.Context, r CAResult) {
 // (policy.JudgeRevocation, the rule the refund applies to the same
 // report), so the whole chain is reported once. A step that fails stops
 // the chain: the refund commands what is left as before.
-func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transition {
+func (c *Runner) continueChain(ctx workflow.Context, at time.Time) []Transition {
 	then := c.then
 	c.then = nil
 	if len(then) == 0 || c.owner == "" || c.judge == nil {
@@ -479,7 +477,7 @@ func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transi
 			break
 		}
 		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
-		if err := workflow.ExecuteActivity(withOptions(ctx, caOptions), a.CertificateAction, in).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(calls.With(ctx, calls.CA), a.CertificateAction, in).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
 			break
 		}
@@ -489,7 +487,7 @@ func (c *certificate) continueChain(ctx workflow.Context, at time.Time) []Transi
 	return done
 }
 
-func (c *certificate) retryHeld(ctx workflow.Context) {
+func (c *Runner) retryHeld(ctx workflow.Context) {
 	for i := 0; i < len(c.held); i++ {
 		r := c.held[i]
 		if _, err := statemachine.CertTransition(c.cert.State, r.Result); err != nil || isRevocationResult(r.Result) {
@@ -503,7 +501,7 @@ func (c *certificate) retryHeld(ctx workflow.Context) {
 
 // transition records a state change and its consequences: the store
 // projection, the search attribute, and quota returns.
-func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent, next statemachine.CertState, source, eventID string, at time.Time) {
+func (c *Runner) transition(ctx workflow.Context, ev statemachine.CertEvent, next statemachine.CertState, source, eventID string, at time.Time) {
 	from := c.cert.State
 	c.cert.State = next
 	c.transitions = append(c.transitions, Transition{From: from, To: next, Event: ev, At: at, Source: source, EventID: eventID})
@@ -518,14 +516,14 @@ func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent
 	c.publish(ctx)
 	if c.host != nil {
 		// The holding refund writes it with the rest of the task's records.
-		c.host.keep(activities.CertificateRecord{Certificate: c.cert, At: at})
+		c.host.Keep(activities.CertificateRecord{Certificate: c.cert, At: at})
 		return
 	}
 	// The store projection is a local write: a local activity (a marker,
-	// no task round trip), given up after recordOptions' ten minutes
+	// no task round trip), given up after calls.Record' ten minutes
 	// (logged); the next change writes the whole certificate again.
 	rec := activities.RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, recordOptions), a.RecordCertificate, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.Record), a.RecordCertificate, rec).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording certificate state failed", "error", err)
 	}
 }
@@ -535,11 +533,11 @@ func (c *certificate) transition(ctx workflow.Context, ev statemachine.CertEvent
 // with the refund's revoke command (judged once, by what the refund
 // loaded); a revocation no refund commanded (the console's) reads them
 // with one local activity.
-func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
+func (c *Runner) judgeRevocation(ctx workflow.Context, at time.Time) {
 	j := c.judge
 	if j == nil {
 		var loaded activities.Judgement
-		if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadJudgement, c.orderID).Get(ctx, &loaded); err != nil {
+		if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.LoadJudgement, c.orderID).Get(ctx, &loaded); err != nil {
 			workflow.GetLogger(ctx).Error("loading order and policy to judge revocation failed", "error", err)
 			return
 		}
@@ -551,27 +549,27 @@ func (c *certificate) judgeRevocation(ctx workflow.Context, at time.Time) {
 	}
 }
 
-func (c *certificate) returnQuota(ctx workflow.Context, rule string, at time.Time) {
+func (c *Runner) returnQuota(ctx workflow.Context, rule string, at time.Time) {
 	if c.cert.QuotaReturned {
 		return
 	}
 	if c.host != nil {
 		// Written by the holding refund with the certificate's new state,
 		// in one transaction and before it.
-		c.host.returnQuota(activities.QuotaReturn{CertificateID: c.cert.ID, Rule: rule, At: at})
+		c.host.ReturnQuota(activities.QuotaReturn{CertificateID: c.cert.ID, Rule: rule, At: at})
 		c.cert.QuotaReturned = true
 		return
 	}
 	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
 	var returned bool
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.ReturnQuota, in).Get(ctx, &returned); err != nil {
+	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.ReturnQuota, in).Get(ctx, &returned); err != nil {
 		workflow.GetLogger(ctx).Error("returning quota failed", "error", err)
 		return
 	}
 	c.cert.QuotaReturned = true
 }
 
-func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
+func (c *Runner) reply(ctx workflow.Context, op *certOp, ok bool) {
 	if op.replyTo == "" {
 		if ok {
 			c.notifyOwner(ctx, Report{Certificate: c.cert.ID, Event: op.event, OK: true, State: c.cert.State, At: workflow.Now(ctx), QuotaReturned: c.cert.QuotaReturned})
@@ -584,7 +582,7 @@ func (c *certificate) reply(ctx workflow.Context, op *certOp, ok bool) {
 		r.At = *c.cert.RevokedAt
 	}
 	if op.err != nil {
-		r.ErrorType, r.Error = errorType(op.err), errorMessage(op.err)
+		r.ErrorType, r.Error = calls.ErrorType(op.err), calls.ErrorMessage(op.err)
 	}
 	if c.host == nil && c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
 		// The run ends now and its parent is told so: the report goes
@@ -601,7 +599,7 @@ func isParent(ctx workflow.Context, id, run string) bool {
 	return p != nil && run != "" && p.ID == id && p.RunID == run
 }
 
-func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
+func (c *Runner) notifyOwner(ctx workflow.Context, r Report) {
 	if c.host == nil && c.owner != "" && c.cert.State == statemachine.Removed && isParent(ctx, c.owner, c.ownerRun) {
 		// The run ends now and its parent is told so (see reply).
 		c.final = &r
@@ -612,12 +610,12 @@ func (c *certificate) notifyOwner(ctx workflow.Context, r Report) {
 	}
 }
 
-func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) {
+func (c *Runner) signal(ctx workflow.Context, workflowID string, r Report) {
 	if c.host != nil {
-		c.host.reports = append(c.host.reports, r)
+		c.host.Report(r)
 		return
 	}
-	if err := workflow.SignalExternalWorkflow(ctx, workflowID, "", SignalCertificateReport, r).Get(ctx, nil); err != nil {
+	if err := workflow.SignalExternalWorkflow(ctx, workflowID, "", SignalReport, r).Get(ctx, nil); err != nil {
 		// The watcher may have finished (a refused refund); the certificate goes on.
 		workflow.GetLogger(ctx).Info("report not delivered", "to", workflowID, "error", err)
 	}
@@ -626,7 +624,7 @@ func (c *certificate) signal(ctx workflow.Context, workflowID string, r Report) 
 // publish shows the certificate in the Web UI's details and, when its
 // state changed since the last upsert, in the search attributes (an
 // upsert is an event; the details are not).
-func (c *certificate) publish(ctx workflow.Context) {
+func (c *Runner) publish(ctx workflow.Context) {
 	if c.host != nil {
 		return
 	}
@@ -660,63 +658,31 @@ func (c *certificate) publish(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, details)
 }
 
-func (c *certificate) status() CertificateStatus {
-	return CertificateStatus{
+func (c *Runner) status() Status {
+	return Status{
 		ID: c.cert.ID, OrderID: c.orderID, State: c.cert.State,
 		Transitions: c.transitions, QuotaReturned: c.cert.QuotaReturned, Held: c.held,
 		Review: c.review, Strays: c.strays, Final: c.final, Audit: append([]domain.AuditEntry{}, c.audit...),
 	}
 }
 
-func errorType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
-}
-
-func errorMessage(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	return err.Error()
-}
-
-func tail[T any](s []T, n int) []T {
-	if len(s) <= n {
-		return s
-	}
-	return append([]T(nil), s[len(s)-n:]...)
-}
-
-// calendarFor builds the calendar recorded in a policy bundle.
-func calendarFor(spec calendar.Spec) (*calendar.Calendar, error) {
-	cal, err := calendar.FromSpec(spec)
-	if err != nil {
-		return nil, errtemporal.From(errs.Wrap(errs.Invalid, err, "%s", errs.MessageOf(err)))
-	}
-	return cal, nil
-}
-
 // takeHold makes this workflow the certificate's one writer in the store
 // (from the refund handing it over, if from is set) and returns who holds
 // it: this workflow, or the refund that holds it. A store that does not
 // answer is asked again; the certificate is not written meanwhile.
-func (c *certificate) takeHold(ctx workflow.Context, from string) string {
-	self := CertificateWorkflowID(c.cert.ID)
+func (c *Runner) takeHold(ctx workflow.Context, from string) string {
+	self := WorkflowID(c.cert.ID)
 	in := activities.HoldInput{Holder: self, From: from, Certificates: []string{c.cert.ID}}
 	for {
 		var holders map[string]string
-		err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.HoldCertificates, in).Get(ctx, &holders)
+		err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.HoldCertificates, in).Get(ctx, &holders)
 		if err == nil {
 			if h := holders[c.cert.ID]; h != "" {
 				return h
 			}
 			return self
 		}
-		if errorType(err) == string(errs.NotFound) {
+		if calls.ErrorType(err) == string(errs.NotFound) {
 			// A certificate the store does not know (a test, an import
 			// under way): nobody else can hold it.
 			return self
@@ -731,7 +697,7 @@ func (c *certificate) takeHold(ctx workflow.Context, from string) string {
 // yield ends a run that found a refund holding the certificate: console
 // actions and commands are refused naming the holder (the gateway routes
 // them there), CA results are passed on to it.
-func (c *certificate) yield(ctx workflow.Context, holder string) (CertificateStatus, error) {
+func (c *Runner) yield(ctx workflow.Context, holder string) (Status, error) {
 	workflow.GetLogger(ctx).Info("certificate held by a refund; this workflow ends", "certificate", c.cert.ID, "holder", holder)
 	for {
 		for len(c.queue) > 0 {
@@ -758,7 +724,7 @@ func (c *certificate) yield(ctx workflow.Context, holder string) (CertificateSta
 
 // serve runs a held certificate's ops one at a time inside its holder's
 // workflow, as the certificate workflow's run loop does in its own.
-func (c *certificate) serve(ctx workflow.Context) {
+func (c *Runner) serve(ctx workflow.Context) {
 	for {
 		_ = workflow.Await(ctx, func() bool { return len(c.queue) > 0 })
 		c.busy = true
@@ -772,10 +738,104 @@ func (c *certificate) serve(ctx workflow.Context) {
 }
 
 // idle tells whether a held certificate has nothing queued or under way.
-func (c *certificate) idle() bool { return len(c.queue) == 0 && !c.busy }
+func (c *Runner) idle() bool { return len(c.queue) == 0 && !c.busy }
 
 // awaitsCA tells whether a CA result may still arrive for a certificate
 // in state s (a review or validation open at the CA).
 func awaitsCA(s statemachine.CertState) bool {
 	return slices.ContainsFunc(statemachine.CertEvents(s), statemachine.IsCAResult)
 }
+
+// Host is the refund that holds a certificate and runs its Runner inside
+// its own workflow (workflows/refund, hold.go): the runner's store writes
+// and reports go to it, to be written or taken with the refund's own.
+type Host interface {
+	// Keep takes the certificate's new state, to be written with the
+	// refund's records of the same task.
+	Keep(activities.CertificateRecord)
+	// ReturnQuota takes a quota return, written with the certificate's
+	// new state, in one transaction and before it.
+	ReturnQuota(activities.QuotaReturn)
+	// Report takes a report the certificate would have signalled.
+	Report(Report)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Audit is the audit entry of a console action on a certificate.
+func Audit(ctx workflow.Context, certID string, req ActionRequest) domain.AuditEntry {
+	return domain.AuditEntry{Action: domain.AuditCertificateAction, At: workflow.Now(ctx), Actor: domain.ActorOr(req.By, req.Actor),
+		Certificate: certID, Event: string(req.Action)}
+}
+
+// Held builds the Runner of a certificate a refund holds (from in, or from
+// in.Carry when the refund continues as new): host runs it inside its own
+// workflow, starting it with workflow.Go(ctx, runner.Serve). owner and
+// poll, when set, replace the carried ones; judge is the order and policy
+// the refund judged by, used when the carried state brings none.
+func Held(in Input, host Host, owner string, judge *activities.Judgement, poll time.Duration) *Runner {
+	c := newCertificate(in)
+	c.host = host
+	if owner != "" {
+		c.owner = owner
+	}
+	if c.judge == nil {
+		c.judge = judge
+	}
+	if poll > 0 {
+		c.poll = poll
+	}
+	return c
+}
+
+// The held certificate's face to its host.
+
+// ID is the certificate's ID.
+func (c *Runner) ID() string { return c.cert.ID }
+
+// State is the certificate's state.
+func (c *Runner) State() statemachine.CertState { return c.cert.State }
+
+// Serve runs the certificate's commands and CA results as they come; the
+// host starts it with workflow.Go.
+func (c *Runner) Serve(ctx workflow.Context) { c.serve(ctx) }
+
+// Enqueue queues a command of the host's release chain.
+func (c *Runner) Enqueue(cmd Command) { c.enqueue(cmd) }
+
+// Receive applies a CA result (deduplicated by its event ID).
+func (c *Runner) Receive(ctx workflow.Context, r CAResult) { c.receiveResult(ctx, r) }
+
+// ValidateAction and HandleAction are the console action update's
+// validator and handler, run by the host's update.
+func (c *Runner) ValidateAction(ctx workflow.Context, req ActionRequest) error {
+	return c.validateAction(ctx, req)
+}
+
+// HandleAction: see ValidateAction.
+func (c *Runner) HandleAction(ctx workflow.Context, req ActionRequest) (Status, error) {
+	return c.handleAction(ctx, req)
+}
+
+// Idle tells whether nothing is queued or under way.
+func (c *Runner) Idle() bool { return c.idle() }
+
+// Status is what the certificate's workflow query would answer.
+func (c *Runner) Status() Status { return c.status() }
+
+// Disown tells the certificate nobody waits for its review any more: handed
+// over as the host ends, it asks the CA itself.
+func (c *Runner) Disown() { c.owner = "" }
+
+// Carry is the input of a run that continues the certificate: the host's
+// continue-as-new, or the certificate workflow it is handed over to.
+func (c *Runner) Carry() Input { return c.carryInput() }
+
+// AwaitsCA tells whether a certificate in state s waits for the CA's
+// answer (a result may still come).
+func AwaitsCA(s statemachine.CertState) bool { return awaitsCA(s) }

@@ -1,15 +1,13 @@
-package workflows
+package refund
 
 import (
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/workflow"
-
 	"github.com/certflow/certflow/domain"
 )
 
-// The refund's structured waiting (RefundStatus.WaitingOn): one entry per
+// The refund's structured waiting (Status.WaitingOn): one entry per
 // thing waited on, keyed by kind and certificate. An entry keeps the Since
 // of its first appearance when it is updated (a new deadline after an
 // escalation, a new detail on a retry), and goes when its wait ends; a
@@ -104,21 +102,6 @@ func (r *refund) heldCertificates() (ids, states []string) {
 // audit appends a console or operator action to the refund's trail.
 func (r *refund) audit(e domain.AuditEntry) {
 	r.st.Audit = append(slices.Clone(r.st.Audit), e)
-}
-
-// actorOr is who asked: by as authenticated when the gateway gave it, the
-// name the request carried otherwise.
-func actorOr(by domain.Actor, name string) domain.Actor {
-	if by != (domain.Actor{}) {
-		return by
-	}
-	return domain.Actor{Subject: name}
-}
-
-// certificateAudit is the audit entry of a console action on a certificate.
-func certificateAudit(ctx workflow.Context, certID string, req ActionRequest) domain.AuditEntry {
-	return domain.AuditEntry{Action: domain.AuditCertificateAction, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Actor),
-		Certificate: certID, Event: string(req.Action)}
 }
 
 // sameWaits compares two WaitingOn lists entry by entry.

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"fmt"
@@ -10,17 +10,19 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/internal/calls"
 )
 
 // Who owns a certificate, and the one route of a CA result.
 //
 // A certificate has one writer, its holder, named in the store by workflow
 // ID (ports.Holds): the refund of its order while that refund releases it,
-// else its certificate workflow (CertificateWorkflow), which holds it from
+// else its certificate workflow (certificate.Workflow), which holds it from
 // its first task until it is removed. A refund takes the holds of all its
 // order's certificates that are not removed, and nobody else holds, in its
 // first local activity (LoadAndHold); it runs each held certificate's
-// logic (the certificate type of certificate.go) inside its own workflow,
+// logic (a certificate.Runner, with the refund as its Host) inside its own workflow,
 // so a release costs no second workflow and no message round trips. A
 // certificate a certificate workflow holds (the console acted on it
 // first) is commanded through that workflow. As the refund ends it lets
@@ -38,7 +40,7 @@ import (
 //  1. a running certificate workflow gets a plain signal;
 //  2. else a refund the store names holder gets a plain signal;
 //  3. else (nobody holds it) the refund of its order, if one runs, is
-//     offered the result (UpdateRefundCAResult): a refund that has not yet
+//     offered the result (UpdateCAResult): a refund that has not yet
 //     learnt what it holds (LoadAndHold under way) takes the result once
 //     it has, so a callback racing the hold starts no workflow; a refund
 //     that does not hold the certificate refuses it without writing
@@ -76,24 +78,24 @@ func (r *refund) owns(certID string) bool {
 // runHeld returns the held certificate certID, starting its logic here if
 // the refund holds it and does not run it yet; nil when the refund does
 // not hold it, or is letting go of its holds.
-func (r *refund) runHeld(ctx workflow.Context, certID string) *certificate {
+func (r *refund) runHeld(ctx workflow.Context, certID string) *certificate.Runner {
 	if c := r.holding(certID); c != nil || !r.owns(certID) || r.lettingGo {
 		return c
 	}
-	c := newCertificate(CertificateInput{Certificate: r.certificate(certID), OrderID: r.in.OrderID})
-	c.host, c.owner, c.judge, c.poll = r, r.id(), &activities.Judgement{Order: r.order, Bundle: r.bundle}, r.pollEvery()
+	c := certificate.Held(certificate.Input{Certificate: r.certificate(certID), OrderID: r.in.OrderID}, r, r.id(),
+		&activities.Judgement{Order: r.order, Bundle: r.bundle}, r.pollEvery())
 	r.held = append(r.held, c)
-	workflow.Go(ctx, c.serve)
+	workflow.Go(ctx, c.Serve)
 	return c
 }
 
 // holding returns the held certificate certID, or nil.
-func (r *refund) holding(certID string) *certificate {
+func (r *refund) holding(certID string) *certificate.Runner {
 	if contains(r.handed, certID) {
 		return nil
 	}
 	for _, c := range r.held {
-		if c.cert.ID == certID {
+		if c.ID() == certID {
 			return c
 		}
 	}
@@ -103,14 +105,14 @@ func (r *refund) holding(certID string) *certificate {
 // caResult takes a CA result signalled here (the store named this refund
 // the holder): applied to a held certificate, passed on to the
 // certificate's workflow otherwise (handed over as the refund ended).
-func (r *refund) caResult(ctx workflow.Context, res CAResult) {
+func (r *refund) caResult(ctx workflow.Context, res certificate.CAResult) {
 	if c := r.runHeld(ctx, res.Certificate); c != nil {
-		c.receiveResult(ctx, res)
+		c.Receive(ctx, res)
 		return
 	}
 	r.forwarding++
 	defer func() { r.forwarding-- }()
-	if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(res.Certificate), "", SignalCAResult, res).Get(ctx, nil); err != nil {
+	if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("CA result for a certificate this refund does not hold; not delivered", "certificate", res.Certificate,
 			"event_id", res.EventID, "error", err)
 	}
@@ -118,7 +120,7 @@ func (r *refund) caResult(ctx workflow.Context, res CAResult) {
 
 // validateCAResult refuses, without writing history, a CA result offered
 // for a certificate this refund is known not to hold.
-func (r *refund) validateCAResult(ctx workflow.Context, res CAResult) error {
+func (r *refund) validateCAResult(ctx workflow.Context, res certificate.CAResult) error {
 	if r.letGone || (r.holdKnown() && !r.owns(res.Certificate)) {
 		return r.notHolding(res.Certificate)
 	}
@@ -126,17 +128,17 @@ func (r *refund) validateCAResult(ctx workflow.Context, res CAResult) error {
 }
 
 // takeCAResult takes a CA result offered while the store named no holder
-// (UpdateRefundCAResult): once the refund knows its holds, it applies a
+// (UpdateCAResult): once the refund knows its holds, it applies a
 // result for a certificate it holds and refuses the others (errs.NotFound:
 // the sender starts the certificate's workflow). While the refund lets go
 // it answers after letting go, when the store no longer names it.
-func (r *refund) takeCAResult(ctx workflow.Context, res CAResult) error {
+func (r *refund) takeCAResult(ctx workflow.Context, res certificate.CAResult) error {
 	_ = workflow.Await(ctx, func() bool { return r.holdKnown() && (!r.lettingGo || r.letGone) })
 	c := r.runHeld(ctx, res.Certificate)
 	if c == nil {
 		return r.notHolding(res.Certificate)
 	}
-	c.receiveResult(ctx, res)
+	c.Receive(ctx, res)
 	return nil
 }
 
@@ -144,18 +146,18 @@ func (r *refund) notHolding(certID string) error {
 	return errtemporal.New(errs.NotFound, nil, "the refund of order %s does not hold certificate %s", r.in.OrderID, certID)
 }
 
-func (r *refund) validateCertificateAction(ctx workflow.Context, req RefundCertificateAction) error {
+func (r *refund) validateCertificateAction(ctx workflow.Context, req CertificateAction) error {
 	c := r.holding(req.Certificate)
 	if c == nil || r.ended() {
 		return errtemporal.New(errs.NotFound, nil, "the refund of order %s does not hold certificate %s", r.in.OrderID, req.Certificate)
 	}
-	return c.validateAction(ctx, req.ActionRequest)
+	return c.ValidateAction(ctx, req.ActionRequest)
 }
 
-func (r *refund) handleCertificateAction(ctx workflow.Context, req RefundCertificateAction) (CertificateStatus, error) {
-	r.audit(certificateAudit(ctx, req.Certificate, req.ActionRequest))
+func (r *refund) handleCertificateAction(ctx workflow.Context, req CertificateAction) (certificate.Status, error) {
+	r.audit(certificate.Audit(ctx, req.Certificate, req.ActionRequest))
 	r.publish(ctx)
-	return r.holding(req.Certificate).handleAction(ctx, req.ActionRequest)
+	return r.holding(req.Certificate).HandleAction(ctx, req.ActionRequest)
 }
 
 // letGo ends the refund's holds once the held certificates are idle: one
@@ -170,7 +172,7 @@ func (r *refund) letGo(ctx workflow.Context) {
 	}
 	_ = workflow.Await(ctx, func() bool {
 		for _, c := range r.held {
-			if !c.idle() {
+			if !c.Idle() {
 				return false
 			}
 		}
@@ -188,8 +190,8 @@ func (r *refund) letGo(ctx workflow.Context) {
 			if r.certificate(id).State != statemachine.Removed {
 				release = append(release, id)
 			}
-		case c.cert.State == statemachine.Removed:
-		case !awaitsCA(c.cert.State) || !r.handOver(ctx, c):
+		case c.State() == statemachine.Removed:
+		case !certificate.AwaitsCA(c.State()) || !r.handOver(ctx, c):
 			release = append(release, id)
 		}
 		r.handed = append(r.handed, id)
@@ -198,7 +200,7 @@ func (r *refund) letGo(ctx workflow.Context) {
 		return
 	}
 	in := activities.ReleaseInput{Holder: r.id(), Certificates: release}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, recordOptions), a.ReleaseCertificates, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.Record), a.ReleaseCertificates, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("certificate holds not released", "certificates", release, "error", err)
 	}
 }
@@ -206,17 +208,17 @@ func (r *refund) letGo(ctx workflow.Context) {
 // handOver starts a certificate workflow for a held certificate with a CA
 // result still to come; it takes the hold from this refund and follows
 // the review alone (polling the CA), so its quota rule still applies.
-func (r *refund) handOver(ctx workflow.Context, c *certificate) bool {
-	c.owner = ""
-	in := c.carryInput()
+func (r *refund) handOver(ctx workflow.Context, c *certificate.Runner) bool {
+	c.Disown()
+	in := c.Carry()
 	in.Carry.Holding, in.HandedFrom = false, r.id()
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        CertificateWorkflowID(c.cert.ID),
+		WorkflowID:        certificate.WorkflowID(c.ID()),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		StaticSummary:     fmt.Sprintf("Certificate %s of order %s (handed over by %s)", c.cert.ID, r.in.OrderID, r.id()),
+		StaticSummary:     fmt.Sprintf("Certificate %s of order %s (handed over by %s)", c.ID(), r.in.OrderID, r.id()),
 	})
-	if err := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, in).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("certificate not handed over; its hold is released", "certificate", c.cert.ID, "error", err)
+	if err := workflow.ExecuteChildWorkflow(cctx, certificate.WorkflowName, in).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("certificate not handed over; its hold is released", "certificate", c.ID(), "error", err)
 		return false
 	}
 	return true

@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"bytes"
@@ -14,7 +14,8 @@ import (
 
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/sim"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // The test orders are paid Monday 2026-03-02 10:00 +08:00; the 7-day window
@@ -160,8 +161,8 @@ func TestRefundWaitsOnRefusedCredentialsAndResumes(t *testing.T) {
 			// Requested 03-03 10:00 (a day after the start); the scheduled
 			// attempts at 11:00 and 12:00 fail too.
 			env.RegisterDelayedCallback(func() {
-				if v, err := env.QueryWorkflowByID(workflows.RefundWorkflowID("o-t"), workflows.QueryRefundStatus); err == nil {
-					var st workflows.RefundStatus
+				if v, err := env.QueryWorkflowByID(refund.WorkflowID("o-t"), refund.QueryStatus); err == nil {
+					var st refund.Status
 					if v.Get(&st) == nil {
 						waiting = st.Waiting
 					}
@@ -172,7 +173,7 @@ func TestRefundWaitsOnRefusedCredentialsAndResumes(t *testing.T) {
 					}
 				}
 				f.CA.RefuseCredentials(false)
-				if err := env.SignalWorkflowByID(workflows.RefundWorkflowID("o-t"), workflows.SignalCAConfigFixed, nil); err != nil {
+				if err := env.SignalWorkflowByID(refund.WorkflowID("o-t"), refund.SignalCAConfigFixed, nil); err != nil {
 					t.Errorf("signal: %v", err)
 				}
 			}, 24*time.Hour+150*time.Minute)
@@ -275,7 +276,7 @@ func TestLostApprovalAfterTheRefundEndedStillReturnsTheQuota(t *testing.T) {
 	}
 	// The refund held the certificate and, ending with its review open,
 	// handed it over to the certificate's workflow.
-	if h := fakes.Store.Holder("c-1"); h != workflows.CertificateWorkflowID("c-1") {
+	if h := fakes.Store.Holder("c-1"); h != certificate.WorkflowID("c-1") {
 		t.Errorf("holder %q, want the certificate's workflow", h)
 	}
 	if res.Certificates["c-1"] != "revoked" || res.QuotaReturned != 1 {

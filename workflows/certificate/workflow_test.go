@@ -1,4 +1,4 @@
-package workflows_test
+package certificate_test
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 var paidAt = time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
@@ -51,31 +53,31 @@ func newCertEnv(t *testing.T, state statemachine.CertState) *certEnv {
 	ce.ca.SetClock(env.Now)
 	pol := &sim.FakePolicies{Registry: reg}
 	pol.Calendar.Name, pol.Calendar.Version, pol.Calendar.Timezone = "weekends", "1", "Asia/Shanghai"
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: ce.ca, Store: ce.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)})
 	return ce
 }
 
-func (ce *certEnv) run(t *testing.T, state statemachine.CertState) workflows.CertificateStatus {
+func (ce *certEnv) run(t *testing.T, state statemachine.CertState) certificate.Status {
 	t.Helper()
 	issued := paidAt.Add(2 * time.Hour)
-	ce.env.ExecuteWorkflow(workflows.CertificateWorkflow, workflows.CertificateInput{
+	ce.env.ExecuteWorkflow(certificate.WorkflowName, certificate.Input{
 		OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: state, IssuedAt: &issued}})
 	if !ce.env.IsWorkflowCompleted() {
 		t.Fatal("certificate workflow did not complete")
 	}
-	var st workflows.CertificateStatus
+	var st certificate.Status
 	if err := ce.env.GetWorkflowResult(&st); err != nil {
 		t.Fatalf("certificate workflow failed: %v", err)
 	}
 	return st
 }
 
-func (ce *certEnv) action(at time.Duration, req workflows.ActionRequest, rejected *string) {
+func (ce *certEnv) action(at time.Duration, req certificate.ActionRequest, rejected *string) {
 	ce.n++
 	id := fmt.Sprintf("u-%d-%s", ce.n, req.Action)
 	ce.env.RegisterDelayedCallback(func() {
-		ce.env.UpdateWorkflow(workflows.UpdateCertificateAction, id, &testsuite.TestUpdateCallback{
+		ce.env.UpdateWorkflow(certificate.UpdateAction, id, &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) {
 				if rejected != nil {
@@ -87,11 +89,11 @@ func (ce *certEnv) action(at time.Duration, req workflows.ActionRequest, rejecte
 	}, at)
 }
 
-func (ce *certEnv) callback(at time.Duration, r workflows.CAResult) {
-	ce.env.RegisterDelayedCallback(func() { ce.env.SignalWorkflow(workflows.SignalCAResult, r) }, at)
+func (ce *certEnv) callback(at time.Duration, r certificate.CAResult) {
+	ce.env.RegisterDelayedCallback(func() { ce.env.SignalWorkflow(certificate.SignalCAResult, r) }, at)
 }
 
-func events(st workflows.CertificateStatus) string {
+func events(st certificate.Status) string {
 	var parts []string
 	for _, tr := range st.Transitions {
 		parts = append(parts, string(tr.Event))
@@ -105,16 +107,16 @@ func events(st workflows.CertificateStatus) string {
 // comes back once (SSL-7).
 func TestCertificateStrayBeforeRevokeAndDuplicateCallbacks(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
-	stray := workflows.CAResult{EventID: "ca-ev-0", Certificate: "c-1", Result: statemachine.RevocationApproved}
-	approved := workflows.CAResult{EventID: "ca-ev-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	stray := certificate.CAResult{EventID: "ca-ev-0", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	approved := certificate.CAResult{EventID: "ca-ev-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
 	ce.callback(time.Minute, stray) // before the revoke: stray, not held
-	ce.action(2*time.Minute, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.action(2*time.Minute, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
 	var early string
-	ce.action(3*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, &early) // the review is still open
+	ce.action(3*time.Minute, certificate.ActionRequest{Action: statemachine.Delete}, &early) // the review is still open
 	ce.callback(4*time.Minute, approved)
 	ce.callback(5*time.Minute, approved) // duplicate: ignored
 	ce.callback(6*time.Minute, stray)    // the stray again: a seen event ID, ignored
-	ce.action(7*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+	ce.action(7*time.Minute, certificate.ActionRequest{Action: statemachine.Delete}, nil)
 
 	st := ce.run(t, statemachine.Issued)
 	if got, want := events(st), "revoke,revocation_approved,delete"; got != want {
@@ -144,16 +146,16 @@ func TestCertificateStrayBeforeRevokeAndDuplicateCallbacks(t *testing.T) {
 func TestCertificateResultMustAnswerTheOpenReview(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
 	start := paidAt.Add(24 * time.Hour)
-	ce.action(time.Hour, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
-	ce.callback(2*time.Hour, workflows.CAResult{EventID: "other", Certificate: "c-1", Result: statemachine.RevocationApproved,
+	ce.action(time.Hour, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.callback(2*time.Hour, certificate.CAResult{EventID: "other", Certificate: "c-1", Result: statemachine.RevocationApproved,
 		ReviewID: "rev-older", At: start.Add(90 * time.Minute)})
-	ce.callback(3*time.Hour, workflows.CAResult{EventID: "before", Certificate: "c-1", Result: statemachine.RevocationApproved,
+	ce.callback(3*time.Hour, certificate.CAResult{EventID: "before", Certificate: "c-1", Result: statemachine.RevocationApproved,
 		At: start.Add(30 * time.Minute)}) // no ID, occurred before the submission
-	ce.callback(4*time.Hour, workflows.CAResult{EventID: "future", Certificate: "c-1", Result: statemachine.RevocationApproved,
+	ce.callback(4*time.Hour, certificate.CAResult{EventID: "future", Certificate: "c-1", Result: statemachine.RevocationApproved,
 		At: start.Add(4*time.Hour + 6*time.Minute)})
-	ce.callback(5*time.Hour, workflows.CAResult{EventID: "real", Certificate: "c-1", Result: statemachine.RevocationApproved,
+	ce.callback(5*time.Hour, certificate.CAResult{EventID: "real", Certificate: "c-1", Result: statemachine.RevocationApproved,
 		ReviewID: "rev-c-1-1", At: start.Add(4*time.Hour + 30*time.Minute)})
-	ce.action(6*time.Hour, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+	ce.action(6*time.Hour, certificate.ActionRequest{Action: statemachine.Delete}, nil)
 
 	st := ce.run(t, statemachine.Issued)
 	if got, want := events(st), "revoke,revocation_approved,delete"; got != want {
@@ -182,11 +184,11 @@ func TestCertificateResultMustAnswerTheOpenReview(t *testing.T) {
 func TestCertificateIllegalActionRefused(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
 	var withdraw, revoke string
-	ce.action(time.Minute, workflows.ActionRequest{Action: statemachine.Withdraw}, &withdraw)
-	ce.action(2*time.Minute, workflows.ActionRequest{Action: statemachine.Revoke}, &revoke) // SSL-9: not confirmed
-	ce.action(3*time.Minute, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
-	ce.callback(4*time.Minute, workflows.CAResult{EventID: "e1", Certificate: "c-1", Result: statemachine.RevocationApproved})
-	ce.action(5*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+	ce.action(time.Minute, certificate.ActionRequest{Action: statemachine.Withdraw}, &withdraw)
+	ce.action(2*time.Minute, certificate.ActionRequest{Action: statemachine.Revoke}, &revoke) // SSL-9: not confirmed
+	ce.action(3*time.Minute, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.callback(4*time.Minute, certificate.CAResult{EventID: "e1", Certificate: "c-1", Result: statemachine.RevocationApproved})
+	ce.action(5*time.Minute, certificate.ActionRequest{Action: statemachine.Delete}, nil)
 
 	st := ce.run(t, statemachine.Issued)
 	if !strings.Contains(withdraw, `"issued"`) || !strings.Contains(withdraw, `"withdraw"`) {
@@ -208,11 +210,11 @@ func TestCertificateIllegalActionRefused(t *testing.T) {
 // SSL-6: a rejected revocation leaves the certificate issued.
 func TestCertificateRevocationRejected(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
-	ce.action(time.Minute, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
-	ce.callback(2*time.Minute, workflows.CAResult{EventID: "e1", Certificate: "c-1", Result: statemachine.RevocationRejected, Reason: "key in use"})
-	ce.action(3*time.Minute, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
-	ce.callback(4*time.Minute, workflows.CAResult{EventID: "e2", Certificate: "c-1", Result: statemachine.RevocationApproved})
-	ce.action(5*time.Minute, workflows.ActionRequest{Action: statemachine.Delete}, nil)
+	ce.action(time.Minute, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.callback(2*time.Minute, certificate.CAResult{EventID: "e1", Certificate: "c-1", Result: statemachine.RevocationRejected, Reason: "key in use"})
+	ce.action(3*time.Minute, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true}, nil)
+	ce.callback(4*time.Minute, certificate.CAResult{EventID: "e2", Certificate: "c-1", Result: statemachine.RevocationApproved})
+	ce.action(5*time.Minute, certificate.ActionRequest{Action: statemachine.Delete}, nil)
 	st := ce.run(t, statemachine.Issued)
 	if got, want := events(st), "revoke,revocation_rejected,revoke,revocation_approved,delete"; got != want {
 		t.Fatalf("transitions = %s, want %s", got, want)
@@ -225,15 +227,15 @@ func TestCertificateContinuesAsNewWithItsState(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
 	ce.env.SetContinueAsNewSuggested(true)
 	issued := paidAt.Add(2 * time.Hour)
-	held := workflows.CAResult{EventID: "early-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
-	ce.env.ExecuteWorkflow(workflows.CertificateWorkflow, workflows.CertificateInput{
+	held := certificate.CAResult{EventID: "early-1", Certificate: "c-1", Result: statemachine.RevocationApproved}
+	ce.env.ExecuteWorkflow(certificate.WorkflowName, certificate.Input{
 		OrderID: "o-1", Certificate: domain.Certificate{ID: "c-1", State: statemachine.Issued, IssuedAt: &issued},
-		Carry: &workflows.CertificateCarry{SeenEvents: []string{"early-1"}, Held: []workflows.CAResult{held}, Owner: "refund/o-1"}})
+		Carry: &certificate.Carry{SeenEvents: []string{"early-1"}, Held: []certificate.CAResult{held}, Owner: "refund/o-1"}})
 	var can *workflow.ContinueAsNewError
 	if err := ce.env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new, got %v", err)
 	}
-	var next workflows.CertificateInput
+	var next certificate.Input
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -249,26 +251,26 @@ func TestCertificateContinuesAsNewWithItsState(t *testing.T) {
 // passes a CA result on to the refund, and ends without writing.
 func TestCertificateYieldsToTheRefundThatHoldsIt(t *testing.T) {
 	ce := newCertEnv(t, statemachine.Issued)
-	if h, err := ce.store.HoldCertificate(context.Background(), "c-1", workflows.RefundWorkflowID("o-1"), ""); err != nil || h != "refund/o-1" {
+	if h, err := ce.store.HoldCertificate(context.Background(), "c-1", refund.WorkflowID("o-1"), ""); err != nil || h != "refund/o-1" {
 		t.Fatalf("hold: %q %v", h, err)
 	}
-	var forwarded []workflows.CAResult
-	ce.env.OnSignalExternalWorkflow(mock.Anything, workflows.RefundWorkflowID("o-1"), "", workflows.SignalCAResult, mock.Anything).Return(
+	var forwarded []certificate.CAResult
+	ce.env.OnSignalExternalWorkflow(mock.Anything, refund.WorkflowID("o-1"), "", certificate.SignalCAResult, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
-			forwarded = append(forwarded, arg.(workflows.CAResult))
+			forwarded = append(forwarded, arg.(certificate.CAResult))
 			return nil
 		})
 	var actionErr error
 	completed := false
 	ce.env.RegisterDelayedCallback(func() {
-		ce.env.UpdateWorkflow(workflows.UpdateCertificateAction, "u-revoke", &testsuite.TestUpdateCallback{
+		ce.env.UpdateWorkflow(certificate.UpdateAction, "u-revoke", &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { t.Errorf("revoke rejected by the validator: %v", err) },
 			OnComplete: func(_ any, err error) {
 				completed, actionErr = true, err
 			},
-		}, workflows.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true})
-		ce.env.SignalWorkflow(workflows.SignalCAResult, workflows.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved, At: paidAt.Add(25 * time.Hour)})
+		}, certificate.ActionRequest{Action: statemachine.Revoke, ConfirmIrreversible: true})
+		ce.env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "e-1", Certificate: "c-1", Result: statemachine.RevocationApproved, At: paidAt.Add(25 * time.Hour)})
 	}, 0)
 	st := ce.run(t, statemachine.Issued)
 	if !completed || actionErr == nil || !strings.Contains(actionErr.Error(), "refund/o-1") {

@@ -1,10 +1,9 @@
-package workflows
+package refund
 
 import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -14,6 +13,8 @@ import (
 	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/internal/calls"
 )
 
 // SignalCAConfigFixed is the operator's word that the CA configuration
@@ -42,19 +43,6 @@ const (
 // result was handed to it at the window end.
 const reportWait = time.Minute
 
-// pollOptions: one look at a review. A failure returns to the workflow,
-// which shows it and looks again later; it never ends the refund.
-var pollOptions = workflow.ActivityOptions{
-	StartToCloseTimeout:    30 * time.Second,
-	ScheduleToCloseTimeout: 5 * time.Minute,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:        2 * time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        time.Minute,
-		NonRetryableErrorTypes: []string{string(errs.Misconfigured), string(errs.Invalid), string(errs.NotFound)},
-	},
-}
-
 // caBoundary is the refund's view of its dealings with the CA: the
 // reviews its revokes opened, and the infrastructure failure it is
 // waiting on, if any.
@@ -73,10 +61,10 @@ type caBoundary struct {
 
 type certReview struct {
 	cert   string
-	review Review
+	review certificate.Review
 }
 
-func (b *caBoundary) remember(cert string, rv *Review) {
+func (b *caBoundary) remember(cert string, rv *certificate.Review) {
 	if rv == nil {
 		return
 	}
@@ -89,13 +77,13 @@ func (b *caBoundary) remember(cert string, rv *Review) {
 	b.reviews = append(b.reviews, certReview{cert: cert, review: *rv})
 }
 
-func (b *caBoundary) submitted(cert string) (Review, bool) {
+func (b *caBoundary) submitted(cert string) (certificate.Review, bool) {
 	for _, r := range b.reviews {
 		if r.cert == cert {
 			return r.review, true
 		}
 	}
-	return Review{}, false
+	return certificate.Review{}, false
 }
 
 // listenCA wires the operator's signal.
@@ -117,11 +105,6 @@ func (r *refund) pollEvery() time.Duration {
 	}
 	return activities.DefaultReviewPoll
 }
-
-// isInfraFailure tells an error type that says nothing about the business
-// (an outage, refused credentials, a timeout) from a refusal that does:
-// the taxonomy's one classification (errs.Code.Infrastructure).
-func isInfraFailure(errType string) bool { return errs.Code(errType).Infrastructure() }
 
 // caFailing shows an infrastructure failure at the CA in the refund's
 // status and details, and as a wait on the CA (ca_credentials or
@@ -167,28 +150,16 @@ func (r *refund) caRecovered(ctx workflow.Context, waiting string) {
 	r.publish(ctx)
 }
 
-// awaitWithTimeout is workflow.AwaitWithTimeout that cancels its timer as
-// soon as the condition is met first. A timer left running when the run
-// closes shows as "Started" in the Web UI forever after, on a refund long
-// paid. The cancel is one TimerCanceled event when the timer started in an
-// earlier workflow task (none in the same task); the SDK would do the same
-// behind its CancelAwaitTimerOnCondition flag, off by default.
-func awaitWithTimeout(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	return workflow.AwaitWithTimeout(tctx, d, cond)
-}
-
 // awaitInfra waits, after an infrastructure failure of a release step, for
 // the operator's signal, the next scheduled attempt, or a cancel (CAN-1
 // decides whether it is allowed). It reports false when the refund ended.
-func (r *refund) awaitInfra(ctx workflow.Context, rep Report, rule string) bool {
+func (r *refund) awaitInfra(ctx workflow.Context, rep certificate.Report, rule string) bool {
 	what := string(rep.Event)
 	if rep.Certificate != "" {
 		what += " of certificate " + rep.Certificate
 	}
 	r.caFailing(ctx, rep.ErrorType, rep.Certificate, rule, what+": "+rep.Error)
-	_, _ = awaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
+	_, _ = calls.AwaitWithTimeout(ctx, r.pollEvery(), func() bool { return r.ca.fixed || r.cancel != nil })
 	r.ca.fixed = false
 	if r.cancelIfAsked(ctx) {
 		return false
@@ -226,7 +197,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s cannot be watched: %s", certID, rep.Error))
 			return false
 		case rep.State == statemachine.Revoked:
-			return r.judgeReview(ctx, certID, Report{Certificate: certID, Event: statemachine.RevocationApproved, State: rep.State, At: rep.At})
+			return r.judgeReview(ctx, certID, certificate.Report{Certificate: certID, Event: statemachine.RevocationApproved, State: rep.State, At: rep.At})
 		case rep.State != statemachine.ValidatingRevocation:
 			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: certificate %s is %s, not under revocation review", certID, rep.State))
 			return false
@@ -248,16 +219,16 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		if r.continueAsNewNow(ctx, waitReview) {
 			return false
 		}
-		var rep Report
+		var rep certificate.Report
 		done := func() bool {
 			var ok bool
-			rep, ok = r.take(func(x Report) bool {
+			rep, ok = r.take(func(x certificate.Report) bool {
 				return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
 			})
 			return ok
 		}
 		now := workflow.Now(ctx)
-		ok, _ := awaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool {
+		ok, _ := calls.AwaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool {
 			return r.ca.fixed || done() || r.continueAsNewDue(ctx)
 		})
 		if ok && rep.Certificate != "" {
@@ -279,7 +250,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		case outcome == pollDelivered && closing:
 			// The certificate applies it and reports; the CA's decision
 			// time judges it, not now.
-			if ok, _ := awaitWithTimeout(ctx, reportWait, done); ok {
+			if ok, _ := calls.AwaitWithTimeout(ctx, reportWait, done); ok {
 				return r.reviewEnded(ctx, certID, rep, waitStart)
 			}
 			return r.refuseLate(ctx, certID)
@@ -295,7 +266,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 	}
 }
 
-func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep Report, waitStart time.Time) bool {
+func (r *refund) reviewEnded(ctx workflow.Context, certID string, rep certificate.Report, waitStart time.Time) bool {
 	r.noteCertificate(rep)
 	r.chained = rep.Done
 	r.st.Waiting = ""
@@ -344,12 +315,12 @@ func (r *refund) refuseLate(ctx workflow.Context, certID string) bool {
 	w := r.decision.Window
 	// The review goes on without the refund: the certificate asks the CA
 	// itself from now on, so its quota rule applies when it completes.
-	cmd := Command{ReplyTo: r.id(), Disown: true, Poll: r.pollEvery()}
+	cmd := certificate.Command{ReplyTo: r.id(), Disown: true, Poll: r.pollEvery()}
 	if c := r.holding(certID); c != nil {
 		// Held: handed over to a certificate workflow as the refund ends
 		// (letGo), which asks the CA itself.
-		c.owner = ""
-	} else if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
+		c.Disown()
+	} else if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(certID), "", certificate.SignalCommand, cmd).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("certificate not told to follow its review alone", "certificate", certID, "error", err)
 	}
 	r.refuse(ctx, []string{w.LateReviewRule}, fmt.Sprintf("%s: the revocation review of %s was not completed by the end of the refund window (%s)",
@@ -386,14 +357,14 @@ const (
 // (the event ID dedupes it against the callback) and reports.
 func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOutcome {
 	var st activities.ReviewStatus
-	err := workflow.ExecuteActivity(withOptions(ctx, pollOptions), a.RevocationStatus, certID).Get(ctx, &st)
-	switch t := errorType(err); {
+	err := workflow.ExecuteActivity(calls.With(ctx, calls.Poll), a.RevocationStatus, certID).Get(ctx, &st)
+	switch t := calls.ErrorType(err); {
 	case err != nil && t == string(errs.NotFound):
 		// The CA knows no decision for it: as good as pending.
 		r.caRecovered(ctx, waiting)
 		return pollPending
-	case err != nil && isInfraFailure(t):
-		r.caFailing(ctx, t, certID, "SSL-6", fmt.Sprintf("revocation status of %s: %s", certID, errorMessage(err)))
+	case err != nil && calls.IsInfraFailure(t):
+		r.caFailing(ctx, t, certID, "SSL-6", fmt.Sprintf("revocation status of %s: %s", certID, calls.ErrorMessage(err)))
 		return pollFailed
 	case err != nil:
 		r.caRecovered(ctx, waiting)
@@ -407,10 +378,10 @@ func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOu
 	if eventID == "" {
 		eventID = fmt.Sprintf("poll/%s/%s/%s", certID, st.ReviewID, st.Result)
 	}
-	res := CAResult{EventID: eventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At, ReviewID: st.ReviewID}
+	res := certificate.CAResult{EventID: eventID, Certificate: certID, Result: st.Result, Reason: st.Reason, At: st.At, ReviewID: st.ReviewID}
 	if c := r.holding(certID); c != nil {
-		c.receiveResult(ctx, res)
-	} else if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(certID), "", SignalCAResult, res).Get(ctx, nil); err != nil {
+		c.Receive(ctx, res)
+	} else if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(certID), "", certificate.SignalCAResult, res).Get(ctx, nil); err != nil {
 		r.caFailing(ctx, "", certID, "SSL-6", "delivering the CA's result to certificate "+certID+": "+err.Error())
 		return pollFailed
 	}

@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // recordingStore keeps every refund record the workflow writes.
@@ -68,8 +69,7 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(paid.Add(24 * time.Hour))
 	reg := mustRegistry(t)
-	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: reg, Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 
@@ -77,20 +77,20 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	var during []string
 	env.RegisterDelayedCallback(func() {
 		during = st.states()
-		env.UpdateWorkflow(workflows.UpdateRefundApprove, "self", &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(refund.UpdateApprove, "self", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { selfApproval = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
-		}, workflows.ApproveRequest{Operator: "alice"})
-		env.UpdateWorkflow(workflows.UpdateRefundApprove, "other", &testsuite.TestUpdateCallback{
+		}, refund.ApproveRequest{Operator: "alice"})
+		env.UpdateWorkflow(refund.UpdateApprove, "other", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { approval = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
-		}, workflows.ApproveRequest{Operator: "bob"})
+		}, refund.ApproveRequest{Operator: "bob"})
 	}, time.Hour)
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: paid.Add(24 * time.Hour), Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
-	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.RefundStatus
-	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != workflows.OutcomeRefunded {
+	var res refund.Status
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != refund.OutcomeRefunded {
 		t.Fatalf("result = %+v, %v", res, err)
 	}
 	if errtemporal.CodeOf(selfApproval) != errs.Forbidden || !slices.Contains(errtemporal.Rules(selfApproval), "GW-4") {
@@ -146,7 +146,7 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 	reserveUSD(t, st, o, "earlier", "100.00", "")
 	pay := sim.NewFakePayments(time.Now)
 	res := runRefund(t, o, st, pay)
-	if res.Outcome != workflows.OutcomeRejected || !slices.Equal(res.Reasons, []string{"M-3"}) {
+	if res.Outcome != refund.OutcomeRejected || !slices.Equal(res.Reasons, []string{"M-3"}) {
 		t.Fatalf("result = %s %v (%s), want rejected with M-3", res.Outcome, res.Reasons, res.Message)
 	}
 	if last := st.records[len(st.records)-1]; last.State != "rejected" || !slices.Equal(last.Reasons, []string{"M-3"}) {
@@ -167,15 +167,15 @@ func TestRefundOverRefundCapCitesM3(t *testing.T) {
 func TestRefundJudgedAgainAfterItsOwnPayout(t *testing.T) {
 	for _, tc := range []struct {
 		name, run string
-		outcome   workflows.Outcome
+		outcome   refund.Outcome
 	}{
-		{"its own payout", "default-test-run-id", workflows.OutcomeRefunded},
-		{"another refund's payout", "an-earlier-run", workflows.OutcomeRejected},
+		{"its own payout", "default-test-run-id", refund.OutcomeRefunded},
+		{"another refund's payout", "an-earlier-run", refund.OutcomeRejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := unusedOrder("o-again")
 			st := sim.NewFakeStore(o)
-			key := workflows.PaymentKey(o.ID, domain.OriginalMethod)
+			key := refund.PaymentKey(o.ID, domain.OriginalMethod)
 			reserveUSD(t, st, o, key, "100.00", tc.run)
 			if _, err := st.SettlePayout(context.Background(), key, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_lost_task"}); err != nil {
 				t.Fatal(err)
@@ -185,10 +185,10 @@ func TestRefundJudgedAgainAfterItsOwnPayout(t *testing.T) {
 			if res.Outcome != tc.outcome {
 				t.Fatalf("result = %s %v (%s), want %s", res.Outcome, res.Reasons, res.Message, tc.outcome)
 			}
-			if tc.outcome == workflows.OutcomeRefunded && (res.Payout == nil || res.Payout.Cash != "100.00") {
+			if tc.outcome == refund.OutcomeRefunded && (res.Payout == nil || res.Payout.Cash != "100.00") {
 				t.Errorf("payout = %+v, want the 100.00 paid before", res.Payout)
 			}
-			if tc.outcome == workflows.OutcomeRejected && !slices.Equal(res.Reasons, []string{"M-3"}) {
+			if tc.outcome == refund.OutcomeRejected && !slices.Equal(res.Reasons, []string{"M-3"}) {
 				t.Errorf("reasons = %v, want M-3", res.Reasons)
 			}
 			if pay.Calls != 0 {
@@ -226,17 +226,17 @@ func reserveUSD(t *testing.T, store activities.Store, o domain.Order, key, cash,
 
 // runRefund runs o's refund, requested an hour after payment, in a test
 // environment against store and pay, and returns its result.
-func runRefund(t *testing.T, o domain.Order, store activities.Store, pay *sim.FakePayments) workflows.RefundStatus {
+func runRefund(t *testing.T, o domain.Order, store activities.Store, pay *sim.FakePayments) refund.Status {
 	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(o.PaidAt.Add(time.Hour))
-	env.RegisterWorkflow(workflows.RefundWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: store,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: o.PaidAt.Add(time.Hour), Consent: true}
-	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
-	var res workflows.RefundStatus
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
+	var res refund.Status
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -255,14 +255,13 @@ func TestRefundRecordNoAmountDueWhenRejected(t *testing.T) {
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	late := paid.Add(400 * 24 * time.Hour)
 	env.SetStartTime(late)
-	env.RegisterWorkflow(workflows.RefundWorkflow)
-	env.RegisterWorkflow(workflows.CertificateWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: late, Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
-	env.ExecuteWorkflow(workflows.RefundWorkflow, workflows.RefundInput{OrderID: o.ID, Request: req})
-	var res workflows.RefundStatus
-	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != workflows.OutcomeRejected {
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
+	var res refund.Status
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != refund.OutcomeRejected {
 		t.Fatalf("result = %+v, %v; want rejected", res, err)
 	}
 	if len(st.records) == 0 {

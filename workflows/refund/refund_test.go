@@ -1,4 +1,4 @@
-package workflows_test
+package refund_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"errors"
@@ -18,6 +18,8 @@ import (
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/internal/calls"
 )
 
 // PaymentKey is the idempotency key of an order's refund payout to a
@@ -31,7 +33,7 @@ func PaymentKey(orderID string, dest domain.Destination) string {
 // drifted from what the plan assumed.
 const maxReplans = 5
 
-// RefundWorkflow carries one order's refund from the request to money moved,
+// Workflow carries one order's refund from the request to money moved,
 // or to a refusal naming the rules: it judges the request, releases the
 // order's certificates through their workflows, waits for revocation reviews
 // and operator approval, and pays once.
@@ -39,8 +41,8 @@ const maxReplans = 5
 // A refund can wait for weeks (a long review, a customer who resubmits
 // late): it continues as new at a safe point once its history is long
 // (carry.go), carrying everything, so no run's history grows unbounded.
-func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) {
-	r := &refund{in: in, st: RefundStatus{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomeOf(statemachine.OrderPaid), Reasons: []string{},
+func Workflow(ctx workflow.Context, in Input) (Status, error) {
+	r := &refund{in: in, st: Status{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomeOf(statemachine.OrderPaid), Reasons: []string{},
 		WaitingOn: []domain.Wait{}}}
 	if in.Carry != nil {
 		r.restore(ctx, in.Carry)
@@ -52,21 +54,21 @@ func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundStatus, error) 
 		if at.IsZero() {
 			at = workflow.Now(ctx)
 		}
-		r.st.Audit = []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: actorOr(in.By, in.Request.RequestedBy)}}
+		r.st.Audit = []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: domain.ActorOr(in.By, in.Request.RequestedBy)}}
 	}
 	if err := r.setup(ctx); err != nil {
 		return r.st, err
 	}
 	r.run(ctx)
 	if r.can {
-		return r.st, workflow.NewContinueAsNewError(ctx, RefundWorkflow, r.carryInput())
+		return r.st, workflow.NewContinueAsNewError(ctx, Workflow, r.carryInput())
 	}
 	return r.status()
 }
 
 type refund struct {
-	in     RefundInput
-	st     RefundStatus
+	in     Input
+	st     Status
 	order  domain.Order
 	bundle activities.PolicyBundle
 	// cal is set once load has read the order and its policy (nil when it
@@ -79,14 +81,14 @@ type refund struct {
 	// on, never a decision of their own.
 	cancel   *CancelRequest
 	approval *ApproveRequest
-	reports  []Report
+	reports  []certificate.Report
 	started  []string
 	// commanded lists the certificates whose workflows report to this
 	// refund because it sent them a command.
 	commanded []string
 	// chained are the steps a certificate performed after its approved
-	// revocation (Report.Done), not yet taken off the plan.
-	chained []Transition
+	// revocation (certificate.Report.Done), not yet taken off the plan.
+	chained []certificate.Transition
 	seq     int
 	// ca is the refund's dealings with the CA (review.go).
 	ca caBoundary
@@ -110,7 +112,7 @@ type refund struct {
 	// workflow) until it ends; handed are those it handed over to a
 	// certificate workflow as it ended (a review still open).
 	holds  []string
-	held   []*certificate
+	held   []*certificate.Runner
 	handed []string
 	// lettingGo is set once letGo starts ending the holds (no held
 	// certificate starts here after it), letGone once it has.
@@ -127,13 +129,13 @@ type refund struct {
 	replans int
 	// resume is the carry of the run this one continues until the wait it
 	// stopped in takes it (resuming).
-	resume *RefundCarry
+	resume *Carry
 	// can is set when the run stops at a safe point to continue as new;
 	// canWait, nextPoll, customer, payFailing and payFallback say where.
 	can                     bool
 	canWait                 string
 	nextPoll                time.Time
-	customer                *Report
+	customer                *certificate.Report
 	payFailing, payFallback bool
 	// children counts the certificate workflows started as children whose
 	// result (a final report) is still awaited.
@@ -154,37 +156,37 @@ type publishedAttrs struct {
 	certState string
 }
 
-func (r *refund) id() string { return RefundWorkflowID(r.in.OrderID) }
+func (r *refund) id() string { return WorkflowID(r.in.OrderID) }
 
 func (r *refund) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryRefundStatus, r.status); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, r.status); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCancel, r.handleCancel,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancel, r.handleCancel,
 		workflow.UpdateHandlerOptions{Validator: r.validateCancel}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundApprove, r.handleApprove,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, r.handleApprove,
 		workflow.UpdateHandlerOptions{Validator: r.validateApprove}); err != nil {
 		return err
 	}
 	r.listenCA(ctx)
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCertificateAction, r.handleCertificateAction,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCertificateAction, r.handleCertificateAction,
 		workflow.UpdateHandlerOptions{Validator: r.validateCertificateAction}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefundCAResult, r.takeCAResult,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCAResult, r.takeCAResult,
 		workflow.UpdateHandlerOptions{Validator: r.validateCAResult}); err != nil {
 		return err
 	}
-	results := workflow.GetSignalChannel(ctx, SignalCAResult)
+	results := workflow.GetSignalChannel(ctx, certificate.SignalCAResult)
 	r.results = results
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		// Results wait in the channel until load knows which of the
 		// order's certificates this refund holds (hold.go).
 		_ = workflow.Await(ctx, r.holdKnown)
 		for {
-			var res CAResult
+			var res certificate.CAResult
 			results.Receive(ctx, &res)
 			r.caResult(ctx, res)
 		}
@@ -200,11 +202,11 @@ func (r *refund) setup(ctx workflow.Context) error {
 			r.flushing = false
 		}
 	})
-	reports := workflow.GetSignalChannel(ctx, SignalCertificateReport)
+	reports := workflow.GetSignalChannel(ctx, certificate.SignalReport)
 	r.reportCh = reports
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var rep Report
+			var rep certificate.Report
 			reports.Receive(ctx, &rep)
 			r.reports = append(r.reports, rep)
 		}
@@ -215,13 +217,13 @@ func (r *refund) setup(ctx workflow.Context) error {
 // status answers the query. Until the request is judged the order machine
 // still says paid; to a client that is a refund requested (the word the
 // search attribute and the store use from the start).
-func (r *refund) status() (RefundStatus, error) {
+func (r *refund) status() (Status, error) {
 	st := r.st
 	if st.State == statemachine.OrderPaid {
 		st.State = statemachine.OrderRefundRequested
 	}
 	for _, c := range r.held {
-		st.Held = append(st.Held, c.status())
+		st.Held = append(st.Held, c.Status())
 	}
 	return st, nil
 }
@@ -290,8 +292,8 @@ func (r *refund) load(ctx workflow.Context) bool {
 	// and reads the order and its policy (a marker, no task round trips).
 	var j activities.HeldJudgement
 	in := activities.HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id(), RefundRun: refundRun(ctx)}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, localStoreOptions), a.LoadAndHold, in).Get(ctx, &j); err != nil {
-		r.refuse(ctx, nil, errorMessage(err))
+	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.LoadAndHold, in).Get(ctx, &j); err != nil {
+		r.refuse(ctx, nil, calls.ErrorMessage(err))
 		return false
 	}
 	r.order, r.bundle = j.Order, j.Bundle
@@ -300,9 +302,9 @@ func (r *refund) load(ctx workflow.Context) bool {
 			r.holds = append(r.holds, c.ID)
 		}
 	}
-	cal, err := calendarFor(r.bundle.Calendar)
+	cal, err := calls.CalendarFor(r.bundle.Calendar)
 	if err != nil {
-		r.refuse(ctx, nil, errorMessage(err))
+		r.refuse(ctx, nil, calls.ErrorMessage(err))
 		return false
 	}
 	r.cal = cal
@@ -370,7 +372,7 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			continue
 		}
 		switch {
-		case isInfraFailure(rep.ErrorType):
+		case calls.IsInfraFailure(rep.ErrorType):
 			// The CA unreachable or refusing our credentials: wait
 			// visibly and retry the same step; never a reason to refuse.
 			if !r.awaitInfra(ctx, rep, orDefault(step.Rule, "SSL-6")) {
@@ -409,7 +411,7 @@ func replan(queue []statemachine.PlanStep, certID string, from statemachine.Cert
 }
 
 // chainAfterReview lists, for a revoke at the head of queue, the release
-// steps of the same certificate that follow its review (Command.Then).
+// steps of the same certificate that follow its review (certificate.Command.Then).
 func chainAfterReview(queue []statemachine.PlanStep) []statemachine.CertEvent {
 	if len(queue) < 2 || queue[0].Event != statemachine.Revoke || queue[1].Kind != statemachine.StepAwaitCA ||
 		queue[1].Certificate != queue[0].Certificate {
@@ -427,9 +429,9 @@ func chainAfterReview(queue []statemachine.PlanStep) []statemachine.CertEvent {
 
 // command sends one plan step to a certificate's workflow (with the steps
 // it may chain after an approved revocation) and waits for its report.
-func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ...statemachine.CertEvent) Report {
+func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ...statemachine.CertEvent) certificate.Report {
 	r.seq++
-	cmd := Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
+	cmd := certificate.Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
 		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
 	if ps.Event == statemachine.Revoke && r.holding(ps.Certificate) == nil {
 		// The certificate workflow judges the completed revocation's
@@ -440,18 +442,18 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 	}
 	if c := r.holding(ps.Certificate); c != nil {
 		// Held: the certificate's logic runs here, no message sent.
-		c.enqueue(cmd)
+		c.Enqueue(cmd)
 	} else if delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd); err != nil {
-		return Report{Certificate: ps.Certificate, Error: err.Error()}
+		return certificate.Report{Certificate: ps.Certificate, Error: err.Error()}
 	} else if !delivered {
-		if err := workflow.SignalExternalWorkflow(ctx, CertificateWorkflowID(ps.Certificate), "", SignalCertificateCommand, cmd).Get(ctx, nil); err != nil {
-			return Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+		if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(ps.Certificate), "", certificate.SignalCommand, cmd).Get(ctx, nil); err != nil {
+			return certificate.Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
 		}
 	}
-	var rep Report
+	var rep certificate.Report
 	_ = workflow.Await(ctx, func() bool {
 		var ok bool
-		rep, ok = r.take(func(x Report) bool { return x.RequestID == cmd.RequestID })
+		rep, ok = r.take(func(x certificate.Report) bool { return x.RequestID == cmd.RequestID })
 		return ok
 	})
 	r.noteCertificate(rep)
@@ -471,7 +473,7 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 // not running (abandoned on close: the certificate outlives the refund).
 // It reports whether cmd went with the start; when the workflow was
 // already running (or started earlier), the caller signals cmd.
-func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Command) (bool, error) {
+func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd certificate.Command) (bool, error) {
 	if contains(r.started, certID) {
 		return false, nil
 	}
@@ -482,11 +484,11 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 		}
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        CertificateWorkflowID(certID),
+		WorkflowID:        certificate.WorkflowID(certID),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     fmt.Sprintf("Certificate %s of order %s", certID, r.in.OrderID),
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, CertificateWorkflow, CertificateInput{Certificate: cert, OrderID: r.in.OrderID, Command: &cmd})
+	f := workflow.ExecuteChildWorkflow(cctx, certificate.WorkflowName, certificate.Input{Certificate: cert, OrderID: r.in.OrderID, Command: &cmd})
 	err := f.GetChildWorkflowExecution().Get(ctx, nil)
 	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 	if err != nil && !errors.As(err, &already) && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
@@ -494,13 +496,13 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 	}
 	r.started = append(r.started, certID)
 	if err == nil {
-		// A child that ends with a report (Command.ReplyRun) hands it
+		// A child that ends with a report (certificate.Command.ReplyRun) hands it
 		// over with its result; the run does not continue as new before
 		// (the result comes to this run only).
 		r.children++
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { r.children-- }()
-			var st CertificateStatus
+			var st certificate.Status
 			if err := f.Get(ctx, &st); err == nil && st.Final != nil {
 				r.reports = append(r.reports, *st.Final)
 			}
@@ -516,20 +518,22 @@ func (r *refund) ensureCertificate(ctx workflow.Context, certID string, cmd Comm
 // the window end as its deadline but does not end there. The run
 // continues as new while waiting (carry.go), so however long the customer
 // takes the history stays bounded.
-func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) (statemachine.CertState, bool) {
+func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep certificate.Report) (statemachine.CertState, bool) {
 	r.st.Waiting = fmt.Sprintf("SSL-6: the CA refused the resubmission of %s (%s); the customer must fix the data and resubmit", certID, rep.Error)
 	// A continued run finds the wait in WaitingOn and keeps its Since.
 	r.wait(domain.Wait{Kind: domain.WaitCustomer, Certificate: certID, Since: workflow.Now(ctx), Deadline: r.windowEnd(), Rule: "SSL-6",
 		Detail: "the CA refused the resubmission (" + rep.Error + "); the customer must fix the data and resubmit"})
 	r.publish(ctx)
-	var changed Report
+	var changed certificate.Report
 	for {
 		_ = workflow.Await(ctx, func() bool {
 			if r.cancel != nil {
 				return true
 			}
 			var ok bool
-			changed, ok = r.take(func(x Report) bool { return x.Certificate == certID && x.RequestID == "" && x.State != rep.State })
+			changed, ok = r.take(func(x certificate.Report) bool {
+				return x.Certificate == certID && x.RequestID == "" && x.State != rep.State
+			})
 			return ok || r.continueAsNewDue(ctx)
 		})
 		if changed.Certificate != "" || r.cancel != nil {
@@ -551,7 +555,7 @@ func (r *refund) awaitCustomer(ctx workflow.Context, certID string, rep Report) 
 }
 
 // judgeReview applies SSL-2 / VAS-2..VAS-4 to a completed review.
-func (r *refund) judgeReview(ctx workflow.Context, certID string, rep Report) bool {
+func (r *refund) judgeReview(ctx workflow.Context, certID string, rep certificate.Report) bool {
 	if rep.Event == statemachine.RevocationRejected {
 		r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("SSL-6: the CA rejected the revocation of %s (%s); the certificate could not be released", certID, rep.Error))
 		return false
@@ -569,7 +573,7 @@ func (r *refund) judgeReview(ctx workflow.Context, certID string, rep Report) bo
 // reset performs an irreversible product reset (GW-3, PCA-3).
 func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 	r.commit(ctx)
-	actx := withOptions(ctx, caOptions)
+	actx := calls.With(ctx, calls.CA)
 	in := activities.ResetInput{OrderID: r.in.OrderID, Product: r.order.Product}
 	for {
 		err := workflow.ExecuteActivity(actx, a.Reset, in).Get(ctx, nil)
@@ -577,14 +581,14 @@ func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 			r.caRecovered(ctx, "")
 			break
 		}
-		if t := errorType(err); isInfraFailure(t) {
+		if t := calls.ErrorType(err); calls.IsInfraFailure(t) {
 			// Unreachable or refused credentials: wait visibly, retry.
-			if !r.awaitInfra(ctx, Report{Event: statemachine.CertEvent(step.Kind), ErrorType: t, Error: errorMessage(err)}, step.Rule) {
+			if !r.awaitInfra(ctx, certificate.Report{Event: statemachine.CertEvent(step.Kind), ErrorType: t, Error: calls.ErrorMessage(err)}, step.Rule) {
 				return
 			}
 			continue
 		}
-		r.refuse(ctx, []string{step.Rule}, fmt.Sprintf("%s: reset failed: %s", step.Rule, errorMessage(err)))
+		r.refuse(ctx, []string{step.Rule}, fmt.Sprintf("%s: reset failed: %s", step.Rule, calls.ErrorMessage(err)))
 		return
 	}
 	r.record(ctx, string(step.Kind), step.Rule)
@@ -658,7 +662,7 @@ func (r *refund) pay(ctx workflow.Context) {
 		if len(rules) == 0 {
 			rules = []string{"M-4"}
 		}
-		r.refuse(ctx, rules, "payment failed: "+errorMessage(err))
+		r.refuse(ctx, rules, "payment failed: "+calls.ErrorMessage(err))
 		return
 	}
 	if paid {
@@ -673,8 +677,8 @@ func (r *refund) pay(ctx workflow.Context) {
 // payUntilAnswered pays, and when the payment side does not answer (an
 // outage, not an answer), waits visibly and tries again: an outage never
 // ends a refund by itself. The first attempt is a single one
-// (payFirstOptions), so a failure shows as a wait on the payment provider
-// at once, not after payOptions' retries; then payOptions retries with
+// (calls.PayFirst), so a failure shows as a wait on the payment provider
+// at once, not after calls.Pay' retries; then calls.Pay retries with
 // backoff, and past its three days the refund tries again at the next
 // scheduled attempt. Every attempt uses the same idempotency key, and the
 // ledger reconciles a payout that went through (M-4), so waiting pays
@@ -690,12 +694,12 @@ func (r *refund) pay(ctx workflow.Context) {
 func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (activities.PayoutReceipt, bool, error) {
 	first := true
 	for {
-		opts := payOptions
+		opts := calls.Pay
 		if first {
-			opts = payFirstOptions
+			opts = calls.PayFirst
 		}
-		// The first attempt answers within payFirstOptions' minute; its
-		// failure shows the wait on the payment provider (RefundStatus
+		// The first attempt answers within calls.PayFirst' minute; its
+		// failure shows the wait on the payment provider (Status
 		// paying) at once, and on the happy path the next write is the
 		// outcome. So the search attributes are not upserted as it starts:
 		// the event saved pays for cancelling the review's poll timer
@@ -704,7 +708,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 		r.payingFirst = first
 		rec, paid, err := r.payOnce(ctx, b, opts)
 		r.payingFirst = false
-		if err == nil || !isInfraFailure(errorType(err)) {
+		if err == nil || !calls.IsInfraFailure(calls.ErrorType(err)) {
 			if failing {
 				r.st.Waiting = ""
 				r.unwait(domain.WaitPaymentProvider, "")
@@ -713,7 +717,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 			}
 			return rec, paid, err
 		}
-		detail := "paying " + PaymentKey(r.in.OrderID, b.Destination) + ": " + errorMessage(err)
+		detail := "paying " + PaymentKey(r.in.OrderID, b.Destination) + ": " + calls.ErrorMessage(err)
 		if !failing {
 			failing = true
 			workflow.GetLogger(ctx).Error(waitingPaymentUnreachable, "order", r.in.OrderID, "error", detail)
@@ -721,7 +725,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 			r.record(ctx, "waiting", waitingPaymentUnreachable+": "+detail)
 			// One wait per outage, as it began: the latest error is in
 			// Waiting, so a new error text is no new wait.
-			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: errorMessage(err)})
+			r.wait(domain.Wait{Kind: domain.WaitPaymentProvider, Since: workflow.Now(ctx), Rule: "M-4", Detail: calls.ErrorMessage(err)})
 		}
 		r.st.Waiting = waitingPaymentUnreachable + " (" + detail + "); retried at the next scheduled attempt"
 		r.publish(ctx)
@@ -747,7 +751,7 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow
 	}
 	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID, RefundRun: refundRun(ctx),
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
-	err := workflow.ExecuteActivity(withOptions(ctx, opts), a.Pay, req).Get(ctx, &rec)
+	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, req).Get(ctx, &rec)
 	return rec, err == nil, err
 }
 
@@ -817,7 +821,7 @@ func (r *refund) validateCancel(ctx workflow.Context, req CancelRequest) error {
 	return nil
 }
 
-func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundStatus, error) {
+func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (Status, error) {
 	_ = workflow.Await(ctx, r.judged)
 	if !r.ended() {
 		if ok, rules, msg := policy.CanCancel(r.bundle.Profile, r.irreversible()); !ok {
@@ -826,7 +830,7 @@ func (r *refund) handleCancel(ctx workflow.Context, req CancelRequest) (RefundSt
 	}
 	if r.cancel == nil {
 		r.cancel = &req
-		r.audit(domain.AuditEntry{Action: domain.AuditRefundCancelled, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Actor), Note: req.Reason})
+		r.audit(domain.AuditEntry{Action: domain.AuditRefundCancelled, At: workflow.Now(ctx), Actor: domain.ActorOr(req.By, req.Actor), Note: req.Reason})
 		r.publish(ctx)
 	}
 	_ = workflow.Await(ctx, r.ended)
@@ -848,9 +852,9 @@ func (r *refund) validateApprove(ctx workflow.Context, req ApproveRequest) error
 	return nil
 }
 
-func (r *refund) handleApprove(ctx workflow.Context, req ApproveRequest) (RefundStatus, error) {
+func (r *refund) handleApprove(ctx workflow.Context, req ApproveRequest) (Status, error) {
 	r.approval = &req
-	r.audit(domain.AuditEntry{Action: domain.AuditRefundApproved, At: workflow.Now(ctx), Actor: actorOr(req.By, req.Operator), Note: req.Note})
+	r.audit(domain.AuditEntry{Action: domain.AuditRefundApproved, At: workflow.Now(ctx), Actor: domain.ActorOr(req.By, req.Operator), Note: req.Note})
 	// The approve event (or a cancel or refusal) moves the order machine
 	// on; the request above is only who approved and why.
 	_ = workflow.Await(ctx, func() bool { return r.st.State != statemachine.OrderAwaitingApproval })
@@ -907,17 +911,17 @@ func (r *refund) record(ctx workflow.Context, step, detail string) {
 }
 
 // take removes and returns the first report matching ok.
-func (r *refund) take(ok func(Report) bool) (Report, bool) {
+func (r *refund) take(ok func(certificate.Report) bool) (certificate.Report, bool) {
 	for i, rep := range r.reports {
 		if ok(rep) {
 			r.reports = append(r.reports[:i:i], r.reports[i+1:]...)
 			return rep, true
 		}
 	}
-	return Report{}, false
+	return certificate.Report{}, false
 }
 
-func (r *refund) noteCertificate(rep Report) {
+func (r *refund) noteCertificate(rep certificate.Report) {
 	for i := range r.st.Certificates {
 		if r.st.Certificates[i].ID == rep.Certificate && rep.State != "" {
 			r.st.Certificates[i].State = rep.State
@@ -960,14 +964,14 @@ func (r *refund) flush(ctx workflow.Context) {
 	// One local activity and one transaction for the task's records. A
 	// quota return is the customer's (SSL-6, SSL-7, VAS-3): retried for as
 	// long as the store is out, as a certificate workflow retries its own;
-	// the projections alone are given up after recordOptions' ten minutes
+	// the projections alone are given up after calls.Record' ten minutes
 	// (logged), and the next change writes them again.
-	opts := recordOptions
+	opts := calls.Record
 	if len(recs.QuotaReturns) > 0 {
-		opts = localStoreOptions
+		opts = calls.LocalStore
 	}
 	recs.OrderID = r.in.OrderID
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
 			"certificates", len(recs.Certificates), "error", err)
 		return
@@ -977,22 +981,26 @@ func (r *refund) flush(ctx workflow.Context) {
 	}
 }
 
-// keep has the publisher write a held certificate's new state with this
+// Keep (certificate.Host) has the publisher write a held certificate's new state with this
 // task's other records. Every state is kept, in order, even when the same
 // certificate changes again in the task (revoked, then removed): the store
 // writes them one after the other in one transaction, so each change is a
 // certificate.state_changed event of its own, and none is skipped.
-func (r *refund) keep(rec activities.CertificateRecord) {
+func (r *refund) Keep(rec activities.CertificateRecord) {
 	r.dirty = true
 	r.pending.Certificates = append(r.pending.Certificates, rec)
 }
 
-// returnQuota has the publisher return a held certificate's quota with
+// ReturnQuota (certificate.Host) has the publisher return a held certificate's quota with
 // this task's other records (before the certificate's state).
-func (r *refund) returnQuota(q activities.QuotaReturn) {
+func (r *refund) ReturnQuota(q activities.QuotaReturn) {
 	r.dirty = true
 	r.pending.QuotaReturns = append(r.pending.QuotaReturns, q)
 }
+
+// Report (certificate.Host) takes a held certificate's report as if it
+// had been signalled.
+func (r *refund) Report(rep certificate.Report) { r.reports = append(r.reports, rep) }
 
 // changedRecord upserts the search attributes when they changed and
 // returns the refund's record when it changed since it was last written
@@ -1004,7 +1012,7 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
 	if !r.payingFirst && (r.published == nil || *r.published != attrs) {
 		up := []temporal.SearchAttributeUpdate{
-			OrderIDKey.ValueSet(r.in.OrderID),
+			certificate.OrderIDKey.ValueSet(r.in.OrderID),
 			RefundStatusKey.ValueSet(string(r.st.State)),
 			EscalatedKey.ValueSet(r.st.Escalated),
 		}
@@ -1023,9 +1031,9 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 			up = append(up, WaitingOnKey.ValueUnset())
 		}
 		if len(ids) > 0 {
-			up = append(up, CertificateIDsKey.ValueSet(ids), CertificateStatesKey.ValueSet(states))
+			up = append(up, certificate.CertificateIDsKey.ValueSet(ids), certificate.CertificateStatesKey.ValueSet(states))
 		} else if was.certIDs != "" {
-			up = append(up, CertificateIDsKey.ValueUnset(), CertificateStatesKey.ValueUnset())
+			up = append(up, certificate.CertificateIDsKey.ValueUnset(), certificate.CertificateStatesKey.ValueUnset())
 		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
 			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"go.temporal.io/sdk/workflow"

@@ -1,4 +1,4 @@
-package workflows
+package refund
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ const headlineTime = "2006-01-02 15:04 UTC"
 // refund ended, or what it waits on first (an escalation before any wait,
 // an operator's approval before the customer, the customer before the
 // payment side and the CA), in one line.
-func Headline(st RefundStatus) string {
+func Headline(st Status) string {
 	switch st.Outcome {
 	case OutcomeRefunded:
 		return "✅ " + paidText(st.Payout)
@@ -96,7 +96,7 @@ func paidText(p *Payout) string {
 	return s + " to " + string(p.Destination)
 }
 
-func rejectedText(st RefundStatus) string {
+func rejectedText(st Status) string {
 	if st.Message != "" {
 		return firstLine(st.Message)
 	}
@@ -108,7 +108,7 @@ func rejectedText(st RefundStatus) string {
 
 // cancelledText names who cancelled and why, from the audit trail (the
 // message says only who).
-func cancelledText(st RefundStatus) string {
+func cancelledText(st Status) string {
 	for i := len(st.Audit) - 1; i >= 0; i-- {
 		if e := st.Audit[i]; e.Action == domain.AuditRefundCancelled {
 			s := "Cancelled by " + orDefault(e.Subject, "customer")
@@ -180,34 +180,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// certificateHeadline is the first line of a certificate workflow's
-// Current Details: its state and what it waits for.
-func certificateHeadline(c CertificateStatus, owner string) string {
-	of := fmt.Sprintf(" (certificate %s of order %s)", c.ID, c.OrderID)
-	switch c.State {
-	case statemachine.ValidatingRevocation:
-		line := "⏳ Revocation under review at the CA"
-		if rv := c.Review; rv != nil && !rv.SubmittedAt.IsZero() {
-			line += " since " + stamp(rv.SubmittedAt)
-		}
-		if owner != "" {
-			line += ", for " + owner
-		} else {
-			line += ", asking the CA on a schedule"
-		}
-		return line + of
-	case statemachine.ValidatingApplication:
-		return "⏳ Application under validation at the CA" + of
-	case statemachine.Removed:
-		return "🗑 Removed" + of
-	case statemachine.Revoked:
-		return "⛔ Revoked" + of
-	case statemachine.Issued:
-		return "✅ Issued" + of
-	case statemachine.ValidationFailed:
-		return "👤 Validation failed: waiting for the customer to resubmit" + of
-	}
-	return "● " + string(c.State) + of
 }

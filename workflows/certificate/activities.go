@@ -1,0 +1,6 @@
+package certificate
+
+import "github.com/certflow/certflow/activities"
+
+// a is the typed handle the workflow uses to name activities.
+var a *activities.Activities

@@ -1,0 +1,5 @@
+package refund
+
+// ContinueAsNewAfterEvents is the refund's history bound, for the
+// continue-as-new tests.
+const ContinueAsNewAfterEvents = refundContinueAsNewAfterEvents
