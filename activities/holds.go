@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/certflow/certflow/errs/errtemporal"
 )
 
 // Runs is what the take-over of an orphaned hold needs from Temporal: does
@@ -20,34 +22,27 @@ type Runs interface {
 	Running(ctx context.Context, workflowID string) (running bool, status string, err error)
 }
 
-// HoldInput asks to hold certificates for Holder (taking them over from
-// From when it holds them).
-type HoldInput struct {
-	Holder       string   `json:"holder"`
-	From         string   `json:"from,omitempty"`
-	Certificates []string `json:"certificates"`
-}
-
-// HoldCertificates holds each certificate for in.Holder and returns, per
-// certificate ID, who holds it after the call.
+// Hold holds each certificate for holder (taking them over from from when
+// it holds them) and returns, per certificate ID, who holds it after the
+// call.
 //
 // Each hold is the store's compare-and-set, so a retry after a failure
-// part-way is safe: a certificate already held for in.Holder stays so. A
+// part-way is safe: a certificate already held for holder stays so. A
 // certificate held by another is not an error: the map names its holder,
 // and the workflow decides what to do (send the work to that holder) —
 // unless that holder's workflow no longer runs: then the hold is taken
-// over (takeOver), and the map names in.Holder.
-func (a *Activities) HoldCertificates(ctx context.Context, in HoldInput) (map[string]string, error) {
-	out := make(map[string]string, len(in.Certificates))
-	for _, id := range in.Certificates {
-		holder, err := a.Store.HoldCertificate(ctx, id, in.Holder, in.From)
-		if err == nil && holder != in.Holder && holder != "" {
-			holder, err = a.takeOver(ctx, id, in.Holder)
+// over (takeOver), and the map names holder.
+func Hold(ctx context.Context, d Deps, holder, from string, certIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(certIDs))
+	for _, id := range certIDs {
+		h, err := d.Store.HoldCertificate(ctx, id, holder, from)
+		if err == nil && h != holder && h != "" {
+			h, err = takeOver(ctx, d, id, holder)
 		}
 		if err != nil {
-			return nil, toApplicationError(fmt.Errorf("holding certificate %s for %s: %w", id, in.Holder, err))
+			return nil, errtemporal.From(fmt.Errorf("holding certificate %s for %s: %w", id, holder, err))
 		}
-		out[id] = holder
+		out[id] = h
 	}
 	return out, nil
 }
@@ -64,19 +59,19 @@ func (a *Activities) HoldCertificates(ctx context.Context, in HoldInput) (map[st
 // taken: of racers exactly one wins, and a holder whose workflow runs
 // keeps its hold. A hold by holder's own workflow ID is holder's already
 // (HoldCertificate took it): the ID names the writer, whichever its run.
-func (a *Activities) takeOver(ctx context.Context, certID, holder string) (string, error) {
-	if a.Runs == nil {
-		return a.Store.CertificateHolder(ctx, certID)
+func takeOver(ctx context.Context, d Deps, certID, holder string) (string, error) {
+	if d.Runs == nil {
+		return d.Store.CertificateHolder(ctx, certID)
 	}
-	h, err := a.Store.CertificateHold(ctx, certID)
+	h, err := d.Store.CertificateHold(ctx, certID)
 	if err != nil {
 		return "", err
 	}
 	if h.Holder == "" || h.Holder == holder {
 		// Released (or taken by holder's ID) since: take it as usual.
-		return a.Store.HoldCertificate(ctx, certID, holder, "")
+		return d.Store.HoldCertificate(ctx, certID, holder, "")
 	}
-	running, status, err := a.Runs.Running(ctx, h.Holder)
+	running, status, err := d.Runs.Running(ctx, h.Holder)
 	if err != nil {
 		return "", fmt.Errorf("asking Temporal whether %s, the holder of certificate %s, runs: %w", h.Holder, certID, err)
 	}
@@ -84,7 +79,7 @@ func (a *Activities) takeOver(ctx context.Context, certID, holder string) (strin
 		// The one writer: the work goes to it.
 		return h.Holder, nil
 	}
-	now, err := a.Store.TakeOverCertificate(ctx, certID, holder, h)
+	now, err := d.Store.TakeOverCertificate(ctx, certID, holder, h)
 	if err != nil {
 		return "", err
 	}
@@ -93,21 +88,4 @@ func (a *Activities) takeOver(ctx context.Context, certID, holder string) (strin
 			"certificate", certID, "holder", holder, "taken_from", h.Holder, "taken_from_status", status, "hold_seq", h.Seq)
 	}
 	return now, nil
-}
-
-// ReleaseInput ends Holder's hold of certificates.
-type ReleaseInput struct {
-	Holder       string   `json:"holder"`
-	Certificates []string `json:"certificates"`
-}
-
-// ReleaseCertificates ends in.Holder's hold of each certificate; one held
-// by another, or by nobody, is left as it is, so a retry is harmless.
-func (a *Activities) ReleaseCertificates(ctx context.Context, in ReleaseInput) error {
-	for _, id := range in.Certificates {
-		if err := a.Store.ReleaseCertificate(ctx, id, in.Holder); err != nil {
-			return toApplicationError(fmt.Errorf("releasing certificate %s from %s: %w", id, in.Holder, err))
-		}
-	}
-	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // holdEnv is the store on SQLite with order o-1 (certificates c-1, c-2)
@@ -25,7 +27,8 @@ import (
 type holdEnv struct {
 	db  *store.DB
 	env *testsuite.TestActivityEnvironment
-	a   *activities.Activities
+	a   *certificate.Activities
+	r   *refund.Activities
 }
 
 func newHoldEnv(t *testing.T) *holdEnv {
@@ -43,12 +46,13 @@ func newHoldEnv(t *testing.T) *holdEnv {
 		t.Fatal(err)
 	}
 	var s testsuite.WorkflowTestSuite
-	e := &holdEnv{db: db, env: s.NewTestActivityEnvironment(), a: &activities.Activities{Store: db}}
+	e := &holdEnv{db: db, env: s.NewTestActivityEnvironment(), a: &certificate.Activities{Deps: activities.Deps{Store: db}}, r: &refund.Activities{Deps: activities.Deps{Store: db}}}
 	e.env.RegisterActivity(e.a)
+	e.env.RegisterActivity(e.r)
 	return e
 }
 
-func (e *holdEnv) hold(t *testing.T, in activities.HoldInput) (map[string]string, error) {
+func (e *holdEnv) hold(t *testing.T, in certificate.HoldInput) (map[string]string, error) {
 	t.Helper()
 	v, err := e.env.ExecuteActivity(e.a.HoldCertificates, in)
 	if err != nil {
@@ -61,9 +65,9 @@ func (e *holdEnv) hold(t *testing.T, in activities.HoldInput) (map[string]string
 	return out, nil
 }
 
-func (e *holdEnv) release(t *testing.T, in activities.ReleaseInput) error {
+func (e *holdEnv) release(t *testing.T, in refund.ReleaseInput) error {
 	t.Helper()
-	_, err := e.env.ExecuteActivity(e.a.ReleaseCertificates, in)
+	_, err := e.env.ExecuteActivity(e.r.ReleaseCertificates, in)
 	return err
 }
 
@@ -81,32 +85,32 @@ func (e *holdEnv) holders(t *testing.T) map[string]string {
 }
 
 func TestHoldCertificates(t *testing.T) {
-	const refund, cert1 = "refund/o-1", "certificate/c-1"
+	const refundID, cert1 = "refund/o-1", "certificate/c-1"
 	e := newHoldEnv(t)
 	// c-1's own workflow holds it; the refund takes c-2 and is told c-1's holder.
 	if _, err := e.db.HoldCertificate(context.Background(), "c-1", cert1, ""); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.hold(t, activities.HoldInput{Holder: refund, Certificates: []string{"c-1", "c-2"}})
-	if want := map[string]string{"c-1": cert1, "c-2": refund}; err != nil || !maps.Equal(got, want) {
+	got, err := e.hold(t, certificate.HoldInput{Holder: refundID, Certificates: []string{"c-1", "c-2"}})
+	if want := map[string]string{"c-1": cert1, "c-2": refundID}; err != nil || !maps.Equal(got, want) {
 		t.Fatalf("HoldCertificates = %v, %v; want %v", got, err, want)
 	}
 	// Taking c-1 over from its workflow (a hand-over); again is the same.
 	for range 2 {
-		got, err = e.hold(t, activities.HoldInput{Holder: refund, From: cert1, Certificates: []string{"c-1", "c-2"}})
-		if want := map[string]string{"c-1": refund, "c-2": refund}; err != nil || !maps.Equal(got, want) {
+		got, err = e.hold(t, certificate.HoldInput{Holder: refundID, From: cert1, Certificates: []string{"c-1", "c-2"}})
+		if want := map[string]string{"c-1": refundID, "c-2": refundID}; err != nil || !maps.Equal(got, want) {
 			t.Fatalf("hand-over = %v, %v; want %v", got, err, want)
 		}
 	}
 	// Releasing c-1 by another leaves it; by the refund frees it, twice harmlessly.
-	if err := e.release(t, activities.ReleaseInput{Holder: cert1, Certificates: []string{"c-1"}}); err != nil {
+	if err := e.release(t, refund.ReleaseInput{Holder: cert1, Certificates: []string{"c-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if h := e.holders(t); h["c-1"] != refund {
+	if h := e.holders(t); h["c-1"] != refundID {
 		t.Fatalf("after a release by another: %v", h)
 	}
 	for range 2 {
-		if err := e.release(t, activities.ReleaseInput{Holder: refund, Certificates: []string{"c-1", "c-2"}}); err != nil {
+		if err := e.release(t, refund.ReleaseInput{Holder: refundID, Certificates: []string{"c-1", "c-2"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,7 +118,7 @@ func TestHoldCertificates(t *testing.T) {
 		t.Fatalf("after the refund's release: %v", h)
 	}
 	// Nothing to hold is an empty answer.
-	if got, err := e.hold(t, activities.HoldInput{Holder: refund}); err != nil || len(got) != 0 {
+	if got, err := e.hold(t, certificate.HoldInput{Holder: refundID}); err != nil || len(got) != 0 {
 		t.Fatalf("holding nothing = %v, %v", got, err)
 	}
 }
@@ -128,27 +132,27 @@ func TestHoldCertificatesErrors(t *testing.T) {
 	}{
 		"hold of an unknown certificate": {
 			run: func(t *testing.T, e *holdEnv) error {
-				_, err := e.hold(t, activities.HoldInput{Holder: "refund/o-1", Certificates: []string{"c-1", "c-9"}})
+				_, err := e.hold(t, certificate.HoldInput{Holder: "refund/o-1", Certificates: []string{"c-1", "c-9"}})
 				return err
 			},
 			code: errs.NotFound,
 		},
 		"hold without a holder": {
 			run: func(t *testing.T, e *holdEnv) error {
-				_, err := e.hold(t, activities.HoldInput{Certificates: []string{"c-1"}})
+				_, err := e.hold(t, certificate.HoldInput{Certificates: []string{"c-1"}})
 				return err
 			},
 			code: errs.Invalid,
 		},
 		"release of an unknown certificate": {
 			run: func(t *testing.T, e *holdEnv) error {
-				return e.release(t, activities.ReleaseInput{Holder: "refund/o-1", Certificates: []string{"c-9"}})
+				return e.release(t, refund.ReleaseInput{Holder: "refund/o-1", Certificates: []string{"c-9"}})
 			},
 			code: errs.NotFound,
 		},
 		"release without a holder": {
 			run: func(t *testing.T, e *holdEnv) error {
-				return e.release(t, activities.ReleaseInput{Certificates: []string{"c-1"}})
+				return e.release(t, refund.ReleaseInput{Certificates: []string{"c-1"}})
 			},
 			code: errs.Invalid,
 		},

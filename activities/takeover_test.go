@@ -10,9 +10,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
+	"github.com/certflow/certflow/workflows/certificate"
 )
 
 // fakeRuns answers Runs from a table: a workflow ID not listed is not
@@ -76,7 +76,7 @@ func TestHoldCertificatesTakesOverFromClosedHolder(t *testing.T) {
 			if _, err := e.db.HoldCertificate(context.Background(), "c-1", dead, ""); err != nil {
 				t.Fatal(err)
 			}
-			got, err := e.hold(t, activities.HoldInput{Holder: self, Certificates: []string{"c-1"}})
+			got, err := e.hold(t, certificate.HoldInput{Holder: self, Certificates: []string{"c-1"}})
 			if tc.wantErr != "" {
 				// An outage stays a plain (retryable) error, as the
 				// store's own (errtemporal.From).
@@ -113,12 +113,12 @@ func TestHoldCertificatesAsksOnlyAboutOthers(t *testing.T) {
 	}
 	// The refund's ID taking its hold again (a new run of the same refund)
 	// and a free certificate: no question.
-	got, err := e.hold(t, activities.HoldInput{Holder: "refund/o-1", Certificates: []string{"c-1", "c-2"}})
+	got, err := e.hold(t, certificate.HoldInput{Holder: "refund/o-1", Certificates: []string{"c-1", "c-2"}})
 	if want := map[string]string{"c-1": "refund/o-1", "c-2": "refund/o-1"}; err != nil || !maps.Equal(got, want) || len(runs.asked) != 0 {
 		t.Fatalf("HoldCertificates = %v, %v, asked %v; want %v, no question", got, err, runs.asked, want)
 	}
 	e.a.Runs = nil
-	got, err = e.hold(t, activities.HoldInput{Holder: "certificate/c-1", Certificates: []string{"c-1"}})
+	got, err = e.hold(t, certificate.HoldInput{Holder: "certificate/c-1", Certificates: []string{"c-1"}})
 	if want := map[string]string{"c-1": "refund/o-1"}; err != nil || !maps.Equal(got, want) {
 		t.Fatalf("without Runs = %v, %v; want %v", got, err, want)
 	}
@@ -142,7 +142,7 @@ func TestHoldCertificatesTakeOverLosesToNewRun(t *testing.T) {
 	if _, err := e.db.HoldCertificate(context.Background(), "c-1", dead, ""); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.hold(t, activities.HoldInput{Holder: "certificate/c-1", Certificates: []string{"c-1"}})
+	got, err := e.hold(t, certificate.HoldInput{Holder: "certificate/c-1", Certificates: []string{"c-1"}})
 	if want := map[string]string{"c-1": dead}; err != nil || !maps.Equal(got, want) {
 		t.Fatalf("HoldCertificates = %v, %v; want %v (the new run keeps its hold)", got, err, want)
 	}
@@ -169,7 +169,7 @@ func TestTakeOverRaceOneWinner(t *testing.T) {
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			out, err := e.a.HoldCertificates(context.Background(), activities.HoldInput{Holder: fmt.Sprintf("certificate/w-%d", i), Certificates: []string{"c-1"}})
+			out, err := e.a.HoldCertificates(context.Background(), certificate.HoldInput{Holder: fmt.Sprintf("certificate/w-%d", i), Certificates: []string{"c-1"}})
 			if err != nil {
 				t.Error(err)
 				return

@@ -120,7 +120,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	}
 	w := worker.New(f.temporal, workflows.TaskQueue, testenv.WorkerOptions())
 	workflows.Register(w)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,
+	workflows.RegisterActivities(w, activities.Deps{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,
 		PayPollInterval: 100 * time.Millisecond})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

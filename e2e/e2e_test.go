@@ -62,7 +62,7 @@ type system struct {
 	gw       *httptest.Server
 	ca       *httptest.Server
 	// acts are the activities a worker of the system registers.
-	acts *activities.Activities
+	acts activities.Deps
 	// address is the Temporal frontend (host:port), namespace the test's
 	// namespace there (default on a dev server of its own).
 	address   string
@@ -149,7 +149,7 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 		t.Fatal(err)
 	}
 
-	s.acts = &activities.Activities{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond,
+	s.acts = activities.Deps{CA: ca, Payments: payments, Store: s.db, Policies: pols, PayPollInterval: 100 * time.Millisecond,
 		Runs: temporalx.WorkflowRuns{Client: s.temporal}}
 	return s
 }
@@ -160,7 +160,7 @@ func (s *system) startWorker(opts worker.Options, register func(workflows.Regist
 	s.t.Helper()
 	w := worker.New(s.temporal, workflows.TaskQueue, opts)
 	register(w)
-	w.RegisterActivity(s.acts)
+	workflows.RegisterActivities(w, s.acts)
 	if err := w.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 		opts.Identity = fmt.Sprintf("pg-worker-%d", i)
 		w := worker.New(srv.client, workflows.TaskQueue, opts)
 		workflows.Register(w)
-		w.RegisterActivity(&activities.Activities{CA: cac, Payments: counters[i], Store: wdb,
+		workflows.RegisterActivities(w, activities.Deps{CA: cac, Payments: counters[i], Store: wdb,
 			Policies: &activities.RegistryPolicies{Registry: reg}, PayPollInterval: 50 * time.Millisecond})
 		if err := w.Start(); err != nil {
 			t.Fatal(err)

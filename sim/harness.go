@@ -147,7 +147,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	}
 	env.RegisterWorkflow(HarnessWorkflow)
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies,
+	workflows.RegisterActivities(env, activities.Deps{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies,
 		ReviewPoll: opts.ReviewPoll})
 
 	p := &player{sc: sc, env: env, fakes: fakes}

@@ -116,7 +116,7 @@ func (m *Main) Open(ctx context.Context) error {
 		},
 	}))
 	workflows.Register(m.worker)
-	m.worker.RegisterActivity(&activities.Activities{CA: ca, Payments: payments, Store: m.app.Store, Policies: m.app.Policies,
+	workflows.RegisterActivities(m.worker, activities.Deps{CA: ca, Payments: payments, Store: m.app.Store, Policies: m.app.Policies,
 		Runs: temporalx.WorkflowRuns{Client: m.app.Temporal}, ReviewPoll: cfg.ReviewPoll, PayPollInterval: cfg.Payments.PollInterval})
 	if err := m.worker.Start(); err != nil {
 		m.worker = nil

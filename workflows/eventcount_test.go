@@ -122,7 +122,7 @@ func TestEventBudgets(t *testing.T) {
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
 	workflows.Register(w)
 	store := sim.NewFakeStore(orders...)
-	w.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: store,
+	workflows.RegisterActivities(w, activities.Deps{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(time.Now), Store: store,
 		Policies: &activities.RegistryPolicies{Registry: mustRegistry(t)}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

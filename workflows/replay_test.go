@@ -466,7 +466,7 @@ func TestRecordHistories(t *testing.T) {
 	pol := &activities.RegistryPolicies{Registry: mustRegistry(t)}
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
 	workflows.Register(w)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: unreachableFor{Payments: sim.NewFakePayments(time.Now), order: "rec-payfail"},
+	workflows.RegisterActivities(w, activities.Deps{CA: ca, Payments: unreachableFor{Payments: sim.NewFakePayments(time.Now), order: "rec-payfail"},
 		Store: store, Policies: pol})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -148,7 +148,7 @@ func TestSavedQueries(t *testing.T) {
 	ca.OpenReview("q-escalated-c1", now.Add(-21*24*time.Hour))
 	w := worker.New(c, workflows.TaskQueue, testenv.WorkerOptions())
 	workflows.Register(w)
-	w.RegisterActivity(&activities.Activities{CA: ca, Payments: downFor{FakePayments: sim.NewFakePayments(time.Now), order: "q-payment"},
+	workflows.RegisterActivities(w, activities.Deps{CA: ca, Payments: downFor{FakePayments: sim.NewFakePayments(time.Now), order: "q-payment"},
 		Store: store, Policies: &activities.RegistryPolicies{Registry: mustRegistry(t)}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/workflows/certificate"
 	"github.com/certflow/certflow/workflows/refund"
 )
@@ -17,4 +18,17 @@ type Registry interface {
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(certificate.Workflow, workflow.RegisterOptions{Name: certificate.WorkflowName, VersioningBehavior: certificate.Versioning})
 	r.RegisterWorkflowWithOptions(refund.Workflow, workflow.RegisterOptions{Name: refund.WorkflowName, VersioningBehavior: refund.Versioning})
+}
+
+// ActivityRegistry is what takes activity registrations: a worker, a test
+// environment.
+type ActivityRegistry interface {
+	RegisterActivity(a any)
+}
+
+// RegisterActivities registers both processes' activities with the
+// clients d (method names are the activity types).
+func RegisterActivities(r ActivityRegistry, d activities.Deps) {
+	r.RegisterActivity(&certificate.Activities{Deps: d})
+	r.RegisterActivity(&refund.Activities{Deps: d})
 }

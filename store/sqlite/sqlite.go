@@ -83,8 +83,8 @@ func initDB(ctx context.Context, db *sql.DB) error {
 	}
 	if file != "" {
 		// WAL is a property of the file: set once, kept by every connection.
-		var mode string
-		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		mode, err := setWAL(ctx, db)
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "setting journal mode")
 		}
 		if !strings.EqualFold(mode, "wal") {
@@ -99,6 +99,27 @@ func initDB(ctx context.Context, db *sql.DB) error {
 		return errs.E(errs.Internal, "foreign keys are not enforced")
 	}
 	return nil
+}
+
+// setWAL sets the file's journal mode to WAL and returns the mode. The
+// change takes the file's lock without SQLite's busy handler, so a process
+// opening the same file at the same moment (another worker starting, a
+// migration) can make it SQLITE_BUSY at once: it is tried again, for up to
+// BusyTimeout, as the busy handler would.
+func setWAL(ctx context.Context, db *sql.DB) (string, error) {
+	deadline := time.Now().Add(BusyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil || !Unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return mode, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Unavailable reports whether err is a busy or locked database.

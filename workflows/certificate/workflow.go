@@ -319,8 +319,8 @@ func (c *Runner) execute(ctx workflow.Context, op *certOp) {
 	}
 	if statemachine.IsConsoleAction(op.event) {
 		actx := calls.With(ctx, calls.CA)
-		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
-		var rec activities.ActionReceipt
+		in := CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
+		var rec ActionReceipt
 		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
@@ -476,7 +476,7 @@ func (c *Runner) continueChain(ctx workflow.Context, at time.Time) []Transition 
 		if err != nil || !statemachine.IsConsoleAction(ev) {
 			break
 		}
-		in := activities.CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
+		in := CertificateActionInput{CertificateID: c.cert.ID, Action: ev, Reason: "refund"}
 		if err := workflow.ExecuteActivity(calls.With(ctx, calls.CA), a.CertificateAction, in).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("chained release step failed; the refund commands it again", "certificate", c.cert.ID, "event", ev, "error", err)
 			break
@@ -522,7 +522,7 @@ func (c *Runner) transition(ctx workflow.Context, ev statemachine.CertEvent, nex
 	// The store projection is a local write: a local activity (a marker,
 	// no task round trip), given up after calls.Record' ten minutes
 	// (logged); the next change writes the whole certificate again.
-	rec := activities.RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
+	rec := RecordCertificateInput{OrderID: c.orderID, Certificate: c.cert, At: at}
 	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.Record), a.RecordCertificate, rec).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording certificate state failed", "error", err)
 	}
@@ -560,7 +560,7 @@ func (c *Runner) returnQuota(ctx workflow.Context, rule string, at time.Time) {
 		c.cert.QuotaReturned = true
 		return
 	}
-	in := activities.ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
+	in := ReturnQuotaInput{OrderID: c.orderID, CertificateID: c.cert.ID, Rule: rule, At: at}
 	var returned bool
 	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.ReturnQuota, in).Get(ctx, &returned); err != nil {
 		workflow.GetLogger(ctx).Error("returning quota failed", "error", err)
@@ -672,7 +672,7 @@ func (c *Runner) status() Status {
 // answer is asked again; the certificate is not written meanwhile.
 func (c *Runner) takeHold(ctx workflow.Context, from string) string {
 	self := WorkflowID(c.cert.ID)
-	in := activities.HoldInput{Holder: self, From: from, Certificates: []string{c.cert.ID}}
+	in := HoldInput{Holder: self, From: from, Certificates: []string{c.cert.ID}}
 	for {
 		var holders map[string]string
 		err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.HoldCertificates, in).Get(ctx, &holders)

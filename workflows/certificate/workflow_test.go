@@ -54,7 +54,7 @@ func newCertEnv(t *testing.T, state statemachine.CertState) *certEnv {
 	pol := &sim.FakePolicies{Registry: reg}
 	pol.Calendar.Name, pol.Calendar.Version, pol.Calendar.Timezone = "weekends", "1", "Asia/Shanghai"
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: ce.ca, Store: ce.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)})
+	workflows.RegisterActivities(env, activities.Deps{CA: ce.ca, Store: ce.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)})
 	return ce
 }
 

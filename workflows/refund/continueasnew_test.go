@@ -142,7 +142,7 @@ func runContinuing(t *testing.T, in refund.Input, start time.Time, fakes *sim.Fa
 	if fakes.Payments == nil {
 		fakes.Payments = sim.NewFakePayments(now)
 	}
-	acts := &activities.Activities{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies}
+	acts := activities.Deps{CA: fakes.CA, Payments: fakes.Payments, Store: fakes.Store, Policies: fakes.Policies}
 	var runs []refundRun
 	for len(runs) < 50 {
 		suite := &testsuite.WorkflowTestSuite{}
@@ -153,7 +153,7 @@ func runContinuing(t *testing.T, in refund.Input, start time.Time, fakes *sim.Fa
 		count := &historyCounter{env: env}
 		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second, Interceptors: []interceptor.WorkerInterceptor{count}})
 		workflows.Register(env)
-		env.RegisterActivity(acts)
+		workflows.RegisterActivities(env, acts)
 		for _, a := range story {
 			if a.done || a.when.Before(start) {
 				continue

@@ -199,7 +199,7 @@ func (r *refund) letGo(ctx workflow.Context) {
 	if len(release) == 0 {
 		return
 	}
-	in := activities.ReleaseInput{Holder: r.id(), Certificates: release}
+	in := ReleaseInput{Holder: r.id(), Certificates: release}
 	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.Record), a.ReleaseCertificates, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("certificate holds not released", "certificates", release, "error", err)
 	}

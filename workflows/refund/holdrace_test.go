@@ -49,13 +49,13 @@ func newHoldRace(t *testing.T) *holdRace {
 	h := &holdRace{env: env, store: sim.NewFakeStore(order), release: make(chan struct{})}
 	pol := &sim.FakePolicies{Registry: mustRegistry(t)}
 	pol.Calendar.Name, pol.Calendar.Version, pol.Calendar.Timezone = "weekends", "1", "Asia/Shanghai"
-	acts := &activities.Activities{CA: sim.NewFakeCA(nil), Store: h.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)}
+	acts := &refund.Activities{Deps: activities.Deps{CA: sim.NewFakeCA(nil), Store: h.store, Policies: pol, Payments: sim.NewFakePayments(env.Now)}}
 	workflows.Register(env)
-	env.RegisterActivity(acts)
+	workflows.RegisterActivities(env, acts.Deps)
 	// The hold is taken only once the test lets it: the CA result is
 	// delivered while LoadAndHold is under way.
 	env.OnActivity(acts.LoadAndHold, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.HoldJudgementInput) (activities.HeldJudgement, error) {
+		func(ctx context.Context, in refund.HoldJudgementInput) (refund.HeldJudgement, error) {
 			select {
 			case <-h.release:
 			case <-time.After(10 * time.Second):

@@ -70,7 +70,7 @@ func TestRefundReadModelAndFourEyes(t *testing.T) {
 	env.SetStartTime(paid.Add(24 * time.Hour))
 	reg := mustRegistry(t)
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
+	workflows.RegisterActivities(env, activities.Deps{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: reg, Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 
 	var selfApproval, approval error
@@ -232,7 +232,7 @@ func runRefund(t *testing.T, o domain.Order, store activities.Store, pay *sim.Fa
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetStartTime(o.PaidAt.Add(time.Hour))
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: pay, Store: store,
+	workflows.RegisterActivities(env, activities.Deps{CA: sim.NewFakeCA(nil), Payments: pay, Store: store,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: o.PaidAt.Add(time.Hour), Consent: true}
 	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
@@ -256,7 +256,7 @@ func TestRefundRecordNoAmountDueWhenRejected(t *testing.T) {
 	late := paid.Add(400 * 24 * time.Hour)
 	env.SetStartTime(late)
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
+	workflows.RegisterActivities(env, activities.Deps{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: late, Consent: true, ConfirmIrreversible: true, RequestedBy: "alice"}
 	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})

@@ -357,7 +357,7 @@ const (
 // (the event ID dedupes it against the callback) and reports.
 func (r *refund) pollReview(ctx workflow.Context, certID, waiting string) pollOutcome {
 	var st activities.ReviewStatus
-	err := workflow.ExecuteActivity(calls.With(ctx, calls.Poll), a.RevocationStatus, certID).Get(ctx, &st)
+	err := workflow.ExecuteActivity(calls.With(ctx, calls.Poll), ca.RevocationStatus, certID).Get(ctx, &st)
 	switch t := calls.ErrorType(err); {
 	case err != nil && t == string(errs.NotFound):
 		// The CA knows no decision for it: as good as pending.

@@ -293,7 +293,7 @@ func TestWaitingOnOperatorApprovalAndTheAuditTrail(t *testing.T) {
 	requested := paid.Add(24 * time.Hour)
 	env.SetStartTime(requested)
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
+	workflows.RegisterActivities(env, activities.Deps{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	alice := domain.Actor{Subject: "alice", Role: domain.RoleOperator, IdempotencyKey: "k-req"}
 	bob := domain.Actor{Subject: "bob", Role: domain.RoleOperator, IdempotencyKey: "k-approve"}
@@ -380,7 +380,7 @@ func TestCertificateActionIsAudited(t *testing.T) {
 	start := mustTime(t, "2026-03-03T10:00:00+08:00")
 	env.SetStartTime(start)
 	workflows.Register(env)
-	env.RegisterActivity(&activities.Activities{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: sim.NewFakeStore(),
+	workflows.RegisterActivities(env, activities.Deps{CA: sim.NewFakeCA(nil), Payments: sim.NewFakePayments(env.Now), Store: sim.NewFakeStore(),
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
 	dave := domain.Actor{Subject: "dave", Role: domain.RoleConsole, IdempotencyKey: "k-revoke"}
 	var st certificate.Status

@@ -290,8 +290,8 @@ func (r *refund) judge(ctx workflow.Context) bool {
 func (r *refund) load(ctx workflow.Context) bool {
 	// One local activity holds the order's certificates for this refund
 	// and reads the order and its policy (a marker, no task round trips).
-	var j activities.HeldJudgement
-	in := activities.HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id(), RefundRun: refundRun(ctx)}
+	var j HeldJudgement
+	in := HoldJudgementInput{OrderID: r.in.OrderID, Holder: r.id(), RefundRun: refundRun(ctx)}
 	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.LocalStore), a.LoadAndHold, in).Get(ctx, &j); err != nil {
 		r.refuse(ctx, nil, calls.ErrorMessage(err))
 		return false
@@ -574,7 +574,7 @@ func (r *refund) judgeReview(ctx workflow.Context, certID string, rep certificat
 func (r *refund) reset(ctx workflow.Context, step policy.Step) {
 	r.commit(ctx)
 	actx := calls.With(ctx, calls.CA)
-	in := activities.ResetInput{OrderID: r.in.OrderID, Product: r.order.Product}
+	in := ResetInput{OrderID: r.in.OrderID, Product: r.order.Product}
 	for {
 		err := workflow.ExecuteActivity(actx, a.Reset, in).Get(ctx, nil)
 		if err == nil {

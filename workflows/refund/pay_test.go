@@ -1,4 +1,4 @@
-package activities_test
+package refund_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // clock is a settable clock shared by the store and the simulator.
@@ -49,7 +50,7 @@ type payEnv struct {
 	sim    *paysim.Sim
 	client *payclient.Client
 	clk    *clock
-	acts   *activities.Activities
+	acts   *refund.Activities
 }
 
 // newPayEnv is the ledger on SQLite, paysim behind HTTP with the given
@@ -83,7 +84,7 @@ func newPayEnv(t *testing.T, settle time.Duration) *payEnv {
 		t.Fatal(err)
 	}
 	return &payEnv{db: db, sim: sim, client: pay, clk: clk,
-		acts: &activities.Activities{Store: db, Payments: pay, PayPollInterval: time.Millisecond}}
+		acts: &refund.Activities{Deps: activities.Deps{Store: db, Payments: pay, PayPollInterval: time.Millisecond}}}
 }
 
 func usd(t *testing.T, s string) money.Amount {
