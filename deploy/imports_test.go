@@ -159,7 +159,6 @@ var exceptions = map[[2]string]string{
 	{"internal/app", "activities"}:           "the shared builder builds the policy registry (activities.RegistryPolicies)",
 	{"internal/app", "activities/payclient"}: "the shared builder builds the payment client for the worker",
 	{"internal/app", "workflows"}:            "the shared builder checks workflows.SearchAttributeTypes on Temporal",
-	{"gateway", "activities"}:                "activities.RefundRecord (an alias of ports') and activities.Policies for PolicyJudge",
 }
 
 // shippedBinaries are the binaries in certflow's images; no dev package may

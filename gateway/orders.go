@@ -3,9 +3,9 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -92,7 +92,7 @@ func orderFilter(r *http.Request) (OrderFilter, error) {
 }
 
 // recordView is rec as the API shows it: its lists are arrays, never null.
-func recordView(rec activities.RefundRecord) *activities.RefundRecord {
+func recordView(rec ports.RefundRecord) *ports.RefundRecord {
 	if rec.Reasons == nil {
 		rec.Reasons = []string{}
 	}
@@ -109,9 +109,9 @@ func recordView(rec activities.RefundRecord) *activities.RefundRecord {
 // registered, its certificates' current states, and its latest refund's
 // record (null when it never had one).
 type OrderDetail struct {
-	Order        domain.Order             `json:"order"`
-	Certificates []CertificateSummary     `json:"certificates"`
-	Refund       *activities.RefundRecord `json:"refund"`
+	Order        domain.Order         `json:"order"`
+	Certificates []CertificateSummary `json:"certificates"`
+	Refund       *ports.RefundRecord  `json:"refund"`
 }
 
 // CertificateSummary is a certificate's current state as the store has it,

@@ -10,11 +10,11 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 )
@@ -31,8 +31,8 @@ type Eligibility struct {
 	AlreadyRefunded string `json:"already_refunded"`
 	// InProgress is set while a refund of the order runs; Refund is the
 	// order's latest refund as the read model has it.
-	InProgress bool                     `json:"in_progress"`
-	Refund     *activities.RefundRecord `json:"refund,omitempty"`
+	InProgress bool                `json:"in_progress"`
+	Refund     *ports.RefundRecord `json:"refund,omitempty"`
 }
 
 // RefundAccepted is the answer of POST /v1/orders/{id}/refund.
@@ -433,7 +433,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 // outcome, reasons, message, what it waits on, its escalation, its audit
 // trail, its steps and the payout (no decision, no held certificates:
 // those are the workflow's view).
-func statusFromRecord(rec activities.RefundRecord) workflows.RefundStatus {
+func statusFromRecord(rec ports.RefundRecord) workflows.RefundStatus {
 	st := workflows.RefundStatus{
 		OrderID:    rec.OrderID,
 		State:      statemachine.OrderState(rec.State),
