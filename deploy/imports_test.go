@@ -47,6 +47,10 @@ var layers = map[string]layer{
 		may:    []string{"rules", "ports"},
 		forbid: join(noTemporal, noHTTP, noDatabase, noTests),
 	},
+	"api": {
+		may:    []string{"rules"},
+		forbid: join(noTemporal, noHTTP, noDatabase, noTests),
+	},
 	"support": {
 		may:    []string{"rules", "support"},
 		forbid: join(noDatabase, noTests),
@@ -64,15 +68,15 @@ var layers = map[string]layer{
 		forbid: join(noHTTP, noDatabase, noTests, []string{"go.temporal.io/sdk/client", "go.temporal.io/sdk/worker"}),
 	},
 	"edges": {
-		may:    []string{"rules", "ports", "support", "workflows"},
+		may:    []string{"rules", "ports", "api", "support", "workflows"},
 		forbid: join(noDatabase, noTests, []string{"go.temporal.io/sdk/workflow", "go.temporal.io/sdk/worker", "go.temporal.io/sdk/activity"}),
 	},
 	"assembly": {
-		may:    []string{"rules", "ports", "support", "store", "activities", "workflows", "edges", "assembly"},
+		may:    []string{"rules", "ports", "api", "support", "store", "activities", "workflows", "edges", "assembly"},
 		forbid: noTests,
 	},
 	"dev": {
-		may: []string{"rules", "ports", "support", "store", "activities", "workflows", "edges", "assembly", "dev"},
+		may: []string{"rules", "ports", "api", "support", "store", "activities", "workflows", "edges", "assembly", "dev"},
 	},
 }
 
@@ -88,6 +92,8 @@ var packages = map[string]string{
 	"errs":         "rules",
 
 	"ports": "ports",
+
+	"api": "api",
 
 	"errs/errtemporal":     "support",
 	"webhook":              "support",
@@ -165,7 +171,6 @@ var exceptions = map[[2]string]string{
 	{"internal/app", "activities"}:           "the shared builder builds the policy registry (activities.RegistryPolicies)",
 	{"internal/app", "activities/payclient"}: "the shared builder builds the payment client for the worker",
 	{"internal/app", "workflows"}:            "the shared builder checks workflows.SearchAttributeTypes on Temporal",
-	{"gateway", "activities"}:                "activities.RefundRecord (an alias of ports') and activities.Policies for PolicyJudge",
 }
 
 // shippedBinaries are the binaries in certflow's images; no dev package may

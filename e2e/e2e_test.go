@@ -391,7 +391,7 @@ func (s *system) waitListed(orderID string, states ...string) {
 				s.t.Fatalf("order list: %d", code)
 			}
 			for _, o := range list.Orders {
-				if o.Order.ID == orderID && o.Refund != nil && o.Refund.State == st {
+				if o.Order.ID == orderID && o.Refund != nil && string(o.Refund.State) == st {
 					return
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/refund"
@@ -77,7 +78,7 @@ func TestRefundStatusFromRecordCarriesEverything(t *testing.T) {
 	wantStatus(t, resp, http.StatusOK)
 	v := decodeInto[RefundView](t, resp)
 	st := v.Status
-	wantPayout := &refund.Payout{PaymentID: "pay-1", Cash: "80.00", GiftCard: "20.00", BenefitPoints: 5, Currency: "USD", Destination: domain.OriginalMethod, At: testNow}
+	wantPayout := &api.Payout{PaymentID: "pay-1", Cash: "80.00", GiftCard: "20.00", BenefitPoints: 5, Currency: "USD", Destination: string(domain.OriginalMethod), At: testNow}
 	switch {
 	case v.Source != SourceStore:
 		t.Errorf("source = %s", v.Source)

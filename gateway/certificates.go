@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
@@ -22,18 +23,7 @@ import (
 // while it releases it (no certificate workflow runs then; the refund
 // applies the certificate's actions and CA results), so an operator finds
 // it in the Web UI; empty when no refund holds it.
-type CertificateView struct {
-	WorkflowID string             `json:"workflow_id"`
-	Source     string             `json:"source"`
-	Status     certificate.Status `json:"status"`
-	HeldBy     string             `json:"held_by,omitempty"`
-}
-
-// actionBody is the body of POST /v1/certificates/{id}/actions/{action}.
-// The actor is the token's subject.
-type actionBody struct {
-	ConfirmIrreversible bool `json:"confirm_irreversible"`
-}
+type CertificateView = api.CertificateView
 
 // certificateAction sends a console action to the certificate's one
 // writer: as an update to the refund that holds it, or to the
@@ -52,7 +42,7 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var body actionBody
+	var body api.ActionRequest // the actor is the token's subject
 	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -91,7 +81,7 @@ func (s *Server) act(ctx context.Context, in certificate.Input, holder, updateID
 	if orderID, ok := refundHolding(holder); ok {
 		st, err := s.refundAction(ctx, orderID, updateID, in.Certificate.ID, req)
 		if errs.CodeOf(err) != errs.NotFound {
-			view.Status, view.HeldBy = st, holder
+			view.Status, view.HeldBy = wireCertificate(st), holder
 			return view, err
 		}
 		if in, err = s.certificateInput(ctx, in.Certificate.ID); err != nil {
@@ -100,7 +90,7 @@ func (s *Server) act(ctx context.Context, in certificate.Input, holder, updateID
 	}
 	st, err := s.certificateWorkflowAction(ctx, in, updateID, req)
 	if errs.CodeOf(err) != errs.Conflict {
-		view.Status = st
+		view.Status = wireCertificate(st)
 		return view, err
 	}
 	now, herr := s.orders.CertificateHolder(ctx, in.Certificate.ID)
@@ -116,7 +106,7 @@ func (s *Server) act(ctx context.Context, in certificate.Input, holder, updateID
 		// stands; a retry finds the holder of the moment.
 		return CertificateView{}, err
 	}
-	view.Status, view.HeldBy = st, now
+	view.Status, view.HeldBy = wireCertificate(st), now
 	return view, rerr
 }
 
@@ -193,7 +183,7 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st, wfErr := s.wf.CertificateStatus(ctx, certID)
 	if wfErr == nil {
-		view.Status = st
+		view.Status = wireCertificate(st)
 		writeJSON(w, http.StatusOK, view)
 		return
 	}
@@ -212,12 +202,12 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func statusFromCertificate(orderID string, c domain.Certificate) certificate.Status {
-	return certificate.Status{
+func statusFromCertificate(orderID string, c domain.Certificate) api.CertificateStatus {
+	return wireCertificate(certificate.Status{
 		ID:            c.ID,
 		OrderID:       orderID,
 		State:         c.State,
 		Transitions:   []certificate.Transition{},
 		QuotaReturned: c.QuotaReturned,
-	}
+	})
 }

@@ -119,7 +119,7 @@ func TestCertificateStatus(t *testing.T) {
 			}
 			wantStatus(t, rec, tc.status)
 			v := decodeInto[CertificateView](t, rec)
-			if v.Source != tc.source || v.WorkflowID != "certificate/c-1" || v.Status.OrderID != "o-1" {
+			if string(v.Source) != tc.source || v.WorkflowID != "certificate/c-1" || v.Status.OrderID != "o-1" {
 				t.Errorf("view = %+v", v)
 			}
 			wantState := statemachine.Issued

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 )
@@ -13,10 +14,7 @@ import (
 // OrderView is the answer of PUT /v1/orders/{id}: the order as stored
 // (certificates whose workflows exist keep the state the workflow gave
 // them) and whether the call created it.
-type OrderView struct {
-	Order   domain.Order `json:"order"`
-	Created bool         `json:"created"`
-}
+type OrderView = api.OrderView
 
 // putOrder registers or updates an order with its certificates (the
 // scenario format's "order" object). The body's id must be the path's;

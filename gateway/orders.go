@@ -3,19 +3,17 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/refund"
 )
 
-// OrderList is the answer of GET /v1/orders.
-type OrderList struct {
-	Orders []OrderSummary `json:"orders"`
-	// NextCursor, when set, is the cursor parameter of the next page.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
+// OrderList is the answer of GET /v1/orders: one page of orders with
+// their refund records; NextCursor, when set, is the cursor parameter of
+// the next page.
+type OrderList = api.OrderList
 
 // listOrders pages through the store's orders, newest payment first.
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
@@ -29,16 +27,15 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, cursorError("cursor", err))
 		return
 	}
-	list := OrderList{Orders: page.Orders, NextCursor: page.Next}
-	if list.Orders == nil {
-		list.Orders = []OrderSummary{}
-	}
-	for i := range list.Orders {
-		if rec := list.Orders[i].Refund; rec != nil {
+	list := OrderList{Orders: make([]api.OrderSummary, 0, len(page.Orders)), NextCursor: page.Next}
+	for _, o := range page.Orders {
+		item := api.OrderSummary{Order: o.Order}
+		if rec := o.Refund; rec != nil {
 			r := *rec
 			r.Steps = nil // a page lists states, not timelines
-			list.Orders[i].Refund = recordView(r)
+			item.Refund = wireRecord(r)
 		}
+		list.Orders = append(list.Orders, item)
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -91,38 +88,15 @@ func orderFilter(r *http.Request) (OrderFilter, error) {
 	return f, nil
 }
 
-// recordView is rec as the API shows it: its lists are arrays, never null.
-func recordView(rec activities.RefundRecord) *activities.RefundRecord {
-	if rec.Reasons == nil {
-		rec.Reasons = []string{}
-	}
-	if rec.WaitingOn == nil {
-		rec.WaitingOn = []domain.Wait{}
-	}
-	if rec.Audit == nil {
-		rec.Audit = []domain.AuditEntry{}
-	}
-	return &rec
-}
-
 // OrderDetail is the answer of GET /v1/orders/{id}: the order as
-// registered, its certificates' current states, and its latest refund's
-// record (null when it never had one).
-type OrderDetail struct {
-	Order        domain.Order             `json:"order"`
-	Certificates []CertificateSummary     `json:"certificates"`
-	Refund       *activities.RefundRecord `json:"refund"`
-}
+// registered, its certificates' current states (HeldBy naming the refund
+// that holds one while it releases it), and its latest refund's record
+// (null when it never had one).
+type OrderDetail = api.OrderDetail
 
-// CertificateSummary is a certificate's current state as the store has it,
-// and the refund that holds it, if one does.
-type CertificateSummary struct {
-	ID    string                 `json:"id"`
-	State statemachine.CertState `json:"state"`
-	// HeldBy is the workflow ID of the refund that holds the certificate
-	// while it releases it (see CertificateView.HeldBy).
-	HeldBy string `json:"held_by,omitempty"`
-}
+// CertificateSummary is a certificate's current state as the store has
+// it, and the refund that holds it, if one does.
+type CertificateSummary = api.CertificateSummary
 
 // getOrder answers an order with its certificates and its latest refund.
 // It reads the store only: the workflows write their states there.
@@ -152,7 +126,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
 	case err == nil:
-		d.Refund = recordView(rec)
+		d.Refund = wireRecord(rec)
 	case errs.CodeOf(err) != errs.NotFound:
 		s.writeError(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/statemachine"
@@ -132,11 +133,14 @@ func TestGetOrder(t *testing.T) {
 	refund := activities.RefundRecord{OrderID: "o-1", State: "releasing", Outcome: "pending", Reasons: []string{}, UpdatedAt: testNow,
 		WaitingOn: []domain.Wait{{Kind: domain.WaitCAReview, Certificate: "c-1", Since: testNow, Rule: "SSL-6"}},
 		Audit:     []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: testNow, Actor: domain.Actor{Subject: "console-backend", Role: "console"}}}}
+	// The same record as the API shows it.
+	wire := api.RefundRecord{OrderID: "o-1", State: statemachine.OrderReleasing, Outcome: "pending", Reasons: []string{}, UpdatedAt: testNow,
+		WaitingOn: refund.WaitingOn, Audit: refund.Audit}
 	tests := map[string]struct {
 		setup   func(e *env)
 		as      []string
 		certs   []CertificateSummary
-		refund  *activities.RefundRecord
+		refund  *api.RefundRecord
 		noQuery bool
 	}{
 		"no refund": {
@@ -151,7 +155,7 @@ func TestGetOrder(t *testing.T) {
 			},
 			as:     asConsole,
 			certs:  []CertificateSummary{{ID: "c-1", State: statemachine.ValidatingRevocation, HeldBy: "refund/o-1"}},
-			refund: &refund,
+			refund: &wire,
 		},
 		"its own workflow holds it: no held_by": {
 			setup: func(e *env) { e.orders.holders["c-1"] = "certificate/c-1" },

@@ -7,7 +7,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
@@ -91,7 +90,7 @@ type Orders interface {
 	GetCertificate(ctx context.Context, certID string) (orderID string, cert domain.Certificate, err error)
 	// GetRefund returns the order's refund record (projection of the
 	// refund workflow).
-	GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error)
+	GetRefund(ctx context.Context, orderID string) (ports.RefundRecord, error)
 	// ListOrders returns one page of orders. A malformed cursor is
 	// errs.Invalid.
 	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
@@ -156,11 +155,17 @@ const (
 // side effects: the console shows or hides the Refund button with it.
 type Judge func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error)
 
+// Policies resolves the refund profile and business-day calendar an order
+// was sold under (at its payment time). The worker's policy registry
+// implements it, the same resolution the refund workflow records.
+type Policies interface {
+	Resolve(ctx context.Context, profile string, paidAt time.Time) (policy.Profile, calendar.Spec, error)
+}
+
 // PolicyJudge is the Judge of the rules: it resolves the profile and
-// business-day calendar the order was sold under through p (the same
-// resolution the refund workflow records) and evaluates with
-// policy.Evaluate.
-func PolicyJudge(p activities.Policies) Judge {
+// business-day calendar the order was sold under through p and evaluates
+// with policy.Evaluate.
+func PolicyJudge(p Policies) Judge {
 	return func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error) {
 		prof, spec, err := p.Resolve(ctx, o.Profile, o.PaidAt)
 		if err != nil {

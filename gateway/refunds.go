@@ -10,74 +10,41 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/refund"
 )
 
-// Eligibility is the answer of GET /v1/orders/{id}/refund-eligibility: the
-// rules' decision on a refund requested now with the confirmations given
-// as query parameters.
-type Eligibility struct {
-	OrderID     string          `json:"order_id"`
-	EvaluatedAt time.Time       `json:"evaluated_at"`
-	Decision    policy.Decision `json:"decision"`
-	// AlreadyRefunded is what was refunded for the order so far (its own
-	// books plus the payment ledger), in its currency: M-3 refuses more.
-	AlreadyRefunded string `json:"already_refunded"`
-	// InProgress is set while a refund of the order runs; Refund is the
-	// order's latest refund as the read model has it.
-	InProgress bool                     `json:"in_progress"`
-	Refund     *activities.RefundRecord `json:"refund,omitempty"`
-}
-
-// RefundAccepted is the answer of POST /v1/orders/{id}/refund.
-type RefundAccepted struct {
-	WorkflowID string `json:"workflow_id"`
-	RunID      string `json:"run_id,omitempty"`
-	// Status is the refund's status right after the start; absent when the
-	// workflow could not answer yet (poll GET /v1/orders/{id}/refund).
-	Status *refund.Status `json:"status,omitempty"`
-}
+// The answers of the refund endpoints are the API's wire types (package
+// api, generated from api/openapi.yaml); wire.go maps the store's records
+// and the workflows' statuses to them.
+type (
+	// Eligibility is the answer of GET /v1/orders/{id}/refund-eligibility:
+	// the rules' decision on a refund requested now with the
+	// confirmations given as query parameters, what was refunded so far
+	// (M-3) and the order's latest refund record.
+	Eligibility = api.Eligibility
+	// RefundAccepted is the answer of POST /v1/orders/{id}/refund.
+	RefundAccepted = api.RefundAccepted
+	// RefundView is the answer of GET /v1/orders/{id}/refund and of the
+	// cancel and approve updates. Source says whether Status came from the
+	// store's record (GET's default: state, outcome, reasons, message,
+	// waiting_on, escalation, audit, steps and the payout) or from the
+	// workflow (an update's answer, view=workflow, or a refund the store
+	// has no record of).
+	RefundView = api.RefundView
+)
 
 // The sources of a status answer.
 const (
 	SourceWorkflow = "workflow"
 	SourceStore    = "store"
 )
-
-// RefundView is the answer of GET /v1/orders/{id}/refund and of the cancel
-// and approve updates. Source says whether Status came from the store's
-// record (GET's default: state, outcome, reasons, message, waiting_on,
-// escalation, audit, steps and the payout) or from the workflow (an
-// update's answer, view=workflow, or a refund the store has no record of).
-type RefundView struct {
-	WorkflowID string        `json:"workflow_id"`
-	Source     string        `json:"source"`
-	Status     refund.Status `json:"status"`
-}
-
-// refundBody is the body of POST /v1/orders/{id}/refund. Who asks is the
-// token's subject, not a body field.
-type refundBody struct {
-	Consent              bool         `json:"consent"`
-	ConfirmIrreversible  bool         `json:"confirm_irreversible"`
-	AcceptLateReviewRisk bool         `json:"accept_late_review_risk"`
-	Scope                domain.Scope `json:"scope"`
-}
-
-// cancelBody and approveBody: the actor is the token's subject.
-type cancelBody struct {
-	Reason string `json:"reason"`
-}
-
-type approveBody struct {
-	Note string `json:"note"`
-}
 
 func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -111,7 +78,7 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 	el := Eligibility{OrderID: o.ID, EvaluatedAt: now, Decision: d, AlreadyRefunded: refunded}
 	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
 	case err == nil:
-		el.Refund = recordView(rec)
+		el.Refund = wireRecord(rec)
 		el.InProgress = !statemachine.IsOrderFinal(statemachine.OrderState(rec.State))
 	case errs.CodeOf(err) != errs.NotFound:
 		s.writeError(w, r, err)
@@ -191,7 +158,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var body refundBody
+	var body api.RefundRequest // who asks is the token's subject, not a body field
 	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -226,7 +193,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	var (
 		runID        string
 		running      bool
-		status       *refund.Status
+		status       *api.RefundStatus
 		fromTemporal bool
 		looks        int // Temporal's looks
 	)
@@ -433,7 +400,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 // outcome, reasons, message, what it waits on, its escalation, its audit
 // trail, its steps and the payout (no decision, no held certificates:
 // those are the workflow's view).
-func statusFromRecord(rec activities.RefundRecord) refund.Status {
+func statusFromRecord(rec ports.RefundRecord) api.RefundStatus {
 	st := refund.Status{
 		OrderID:    rec.OrderID,
 		State:      statemachine.OrderState(rec.State),
@@ -454,21 +421,10 @@ func statusFromRecord(rec activities.RefundRecord) refund.Status {
 	return statusView(st)
 }
 
-// statusView is st as the API shows it: its lists are arrays, never null.
-func statusView(st refund.Status) refund.Status {
-	if st.Reasons == nil {
-		st.Reasons = []string{}
-	}
-	if st.WaitingOn == nil {
-		st.WaitingOn = []domain.Wait{}
-	}
-	if st.Audit == nil {
-		st.Audit = []domain.AuditEntry{}
-	}
-	if st.Steps == nil {
-		st.Steps = []refund.StepRecord{}
-	}
-	return st
+// statusView is st as the API shows it (wireStatus): its lists are
+// arrays, never null.
+func statusView(st refund.Status) api.RefundStatus {
+	return wireStatus(st)
 }
 
 // cancelRefund sends the cancel update, acting as the token's subject
@@ -476,7 +432,7 @@ func statusView(st refund.Status) refund.Status {
 // workflow's validator refuses it after the first irreversible step (CAN-1)
 // or always (CAN-2), and the refusal carries those rule IDs.
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
-	var body cancelBody
+	var body api.CancelRequest // the actor is the token's subject
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
 		by := actorOf(r)
 		return s.wf.CancelRefund(r.Context(), orderID, updateID, refund.CancelRequest{Actor: by.Subject, Reason: body.Reason, By: by})
@@ -487,7 +443,7 @@ func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 // subject; the workflow refuses (403, GW-4) an approval by the subject
 // that requested the refund.
 func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
-	var body approveBody
+	var body api.ApproveRequest // the approver is the token's subject
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
 		by := actorOf(r)
 		return s.wf.ApproveRefund(r.Context(), orderID, updateID, refund.ApproveRequest{Operator: by.Subject, Note: body.Note, By: by})

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
@@ -242,7 +243,7 @@ func TestStartRefundAnswersFromTheRecord(t *testing.T) {
 	wantStatus(t, rec, http.StatusAccepted)
 	got := decodeInto[RefundAccepted](t, rec)
 	if got.WorkflowID != "refund/o-1" || got.Status == nil || got.Status.State != statemachine.OrderRefundRequested ||
-		got.Status.Outcome != refund.OutcomePending {
+		got.Status.Outcome != api.Outcome(refund.OutcomePending) {
 		t.Errorf("answer = %+v (status %+v), want the recorded request", got, got.Status)
 	}
 
@@ -342,12 +343,12 @@ func TestRefundStatus(t *testing.T) {
 			}
 			wantStatus(t, resp, tc.status)
 			v := decodeInto[RefundView](t, resp)
-			if v.Source != tc.source || v.WorkflowID != "refund/o-1" {
+			if string(v.Source) != tc.source || v.WorkflowID != "refund/o-1" {
 				t.Errorf("view = %+v", v)
 			}
 			switch {
 			case tc.requested:
-				if v.Status.State != statemachine.OrderRefundRequested || v.Status.Outcome != refund.OutcomePending || v.Status.Steps == nil {
+				if v.Status.State != statemachine.OrderRefundRequested || v.Status.Outcome != api.Outcome(refund.OutcomePending) || v.Status.Steps == nil {
 					t.Errorf("status = %+v, want the requested refund", v.Status)
 				}
 			case tc.source == SourceWorkflow:
@@ -417,7 +418,7 @@ func TestCancelAndApprove(t *testing.T) {
 				return
 			}
 			wantStatus(t, rec, tc.status)
-			if v := decodeInto[RefundView](t, rec); v.Status.Outcome != tc.outcome || v.Source != SourceWorkflow {
+			if v := decodeInto[RefundView](t, rec); v.Status.Outcome != api.Outcome(tc.outcome) || v.Source != SourceWorkflow {
 				t.Errorf("view = %+v", v)
 			}
 		})

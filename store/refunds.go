@@ -17,7 +17,7 @@ import (
 	"github.com/certflow/certflow/statemachine"
 )
 
-// The outcomes of a refund record (workflows.Outcome: the store does not
+// The outcomes of a refund record (refund.Outcome: the store does not
 // import the workflows).
 const (
 	outcomePending          = "pending"

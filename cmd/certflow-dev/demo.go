@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/gateway"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/workflows/refund"
 )
 
 // demo drives the seeded orders through the gateway's HTTP API, the way
@@ -426,7 +426,7 @@ func (d *demo) certificates(ctx context.Context, o demoOrder) string {
 }
 
 // describe sums a refund's status up in one line.
-func describe(st refund.Status) string {
+func describe(st api.RefundStatus) string {
 	switch {
 	case st.Payout != nil:
 		s := fmt.Sprintf("paid %s %s to %s", st.Payout.Cash, st.Payout.Currency, st.Payout.Destination)
