@@ -98,6 +98,7 @@ var packages = map[string]string{
 	"errs/errtemporal":     "support",
 	"webhook":              "support",
 	"internal/httpjson":    "support",
+	"internal/httpapi":     "support",
 	"internal/tlsfiles":    "support",
 	"internal/obs":         "support",
 	"internal/temporalx":   "support",

@@ -18,38 +18,22 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 )
 
-// Role is what a console API token may do.
-type Role string
+// Role is what a console API token may do; Principal is who a request
+// acts as (package httpapi, where handlers read it).
+type (
+	Role      = httpapi.Role
+	Principal = httpapi.Principal
+)
 
 // The roles. An operator may do everything the console may, plus approve
 // refunds and list orders.
 const (
-	// RoleConsole is the console backend acting for customers: intake,
-	// eligibility, refund, cancel, certificate actions, status.
-	RoleConsole Role = "console"
-	// RoleOperator is support staff.
-	RoleOperator Role = "operator"
+	RoleConsole  = httpapi.RoleConsole
+	RoleOperator = httpapi.RoleOperator
 )
-
-// allows reports whether a principal of role r may call a route needing
-// need.
-func (r Role) allows(need Role) bool {
-	switch need {
-	case RoleConsole:
-		return r == RoleConsole || r == RoleOperator
-	case RoleOperator:
-		return r == RoleOperator
-	}
-	return false
-}
-
-// Principal is who a request acts as: a token's subject and role.
-type Principal struct {
-	Subject string `json:"subject"`
-	Role    Role   `json:"role"`
-}
 
 // Tokens holds the console API's bearer tokens by SHA-256 hash only: the
 // secrets themselves are never kept, logged or echoed.
@@ -85,9 +69,9 @@ func (t *Tokens) add(entry string) error {
 	p := Principal{Subject: subject, Role: Role(role)}
 	switch {
 	case subject == "" || strings.ContainsFunc(subject, func(c rune) bool { return c <= ' ' || c > '~' }):
-		return errs.E(errs.Invalid, "subject %q must be visible ASCII without spaces", clip(subject))
+		return errs.E(errs.Invalid, "subject %q must be visible ASCII without spaces", httpapi.Clip(subject))
 	case p.Role != RoleConsole && p.Role != RoleOperator:
-		return errs.E(errs.Invalid, "subject %s: role %q is not %s or %s", subject, clip(role), RoleConsole, RoleOperator)
+		return errs.E(errs.Invalid, "subject %s: role %q is not %s or %s", subject, httpapi.Clip(role), RoleConsole, RoleOperator)
 	}
 	var h [sha256.Size]byte
 	if hx, ok := strings.CutPrefix(secret, tokenHashPrefix); ok {
@@ -209,15 +193,6 @@ func TokensFromEnv(getenv func(string) string) (*Tokens, error) {
 	return NewTokens(entries...)
 }
 
-type principalKey struct{}
-
-// principalOf is the authenticated principal of a request that passed
-// authenticate.
-func principalOf(ctx context.Context) Principal {
-	p, _ := ctx.Value(principalKey{}).(Principal)
-	return p
-}
-
 // Authenticate finds who a bearer token belongs to: a static token
 // (Tokens), else, when OIDC is configured, a JWT of its issuer. The error
 // is errs-coded and says what is wrong without echoing the token:
@@ -288,10 +263,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role)
 	if err := s.limit(w, "subject:"+p.Subject); err != nil {
 		return nil, err
 	}
-	if !p.Role.allows(need) {
+	if !p.Role.Allows(need) {
 		return nil, errs.E(errs.Forbidden, "this call needs the %s role; %s has the %s role", need, p.Subject, p.Role)
 	}
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), nil
+	return httpapi.WithPrincipal(r, p), nil
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.

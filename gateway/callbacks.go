@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows/certificate"
@@ -50,9 +51,9 @@ type Accepted struct {
 // a CA that re-sends the same event as a new message is still applied once.
 func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := s.readBody(w, r)
+	body, err := s.http.ReadBody(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	// Callbacks are limited per client address (429 with Retry-After,
@@ -64,34 +65,34 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	badKey := "badsig:" + addr
 	if wait, limited := s.limiter.exhausted(badKey, s.now()); limited {
-		s.writeError(w, r, tooMany(w, wait))
+		s.http.Error(w, r, tooMany(w, wait))
 		return
 	}
 	if wait, ok := s.callbacks.take(addr, s.now()); !ok {
-		s.writeError(w, r, tooMany(w, wait))
+		s.http.Error(w, r, tooMany(w, wait))
 		return
 	}
 	msgID, err := s.verify.Verify(r.Header, body)
 	if err != nil {
 		if errs.CodeOf(err) != errs.Internal {
 			_, _ = s.limiter.take(badKey, s.now())
-			err = withStatus(http.StatusUnauthorized, err)
+			err = httpapi.WithStatus(http.StatusUnauthorized, err)
 		}
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	if err := requireJSON(r); err != nil {
-		s.writeError(w, r, err)
+	if err := httpapi.RequireJSON(r); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	var ev caEvent
 	if err := decodeCallback(body, &ev); err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	res, err := ev.result()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	if limit := s.now().Add(s.tolerance()); res.At.After(limit) {
@@ -104,13 +105,13 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 	to, err := s.deliver(dctx, res)
 	cancel()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	s.log.Info("CA callback delivered", zap.String("webhook_id", msgID), zap.String("event_id", res.EventID), zap.String("to", to),
 		zap.String("certificate", res.Certificate), zap.String("type", string(res.Result)),
 		zap.String("review_id", res.ReviewID), zap.String("stray", res.Stray))
-	writeJSON(w, http.StatusOK, Accepted{Status: "accepted"})
+	httpapi.JSON(w, http.StatusOK, Accepted{Status: "accepted"})
 }
 
 // result checks the event and turns it into the workflow's CAResult. Every
@@ -118,19 +119,19 @@ func (s *Server) caCallback(w http.ResponseWriter, r *http.Request) {
 func (ev caEvent) result() (certificate.CAResult, error) {
 	switch {
 	case strings.TrimSpace(ev.EventID) == "":
-		return certificate.CAResult{}, badRequest("field event_id: required")
+		return certificate.CAResult{}, httpapi.BadRequest("field event_id: required")
 	case strings.TrimSpace(ev.Certificate) == "":
-		return certificate.CAResult{}, badRequest("field certificate: required")
+		return certificate.CAResult{}, httpapi.BadRequest("field certificate: required")
 	case ev.Type == "":
-		return certificate.CAResult{}, badRequest("field type: required")
+		return certificate.CAResult{}, httpapi.BadRequest("field type: required")
 	case !statemachine.IsCAResult(statemachine.CertEvent(ev.Type)):
-		return certificate.CAResult{}, badRequest("field type: %q is not a CA result (revocation_approved, revocation_rejected, validation_passed, validation_failed, issued, resubmission_rejected)", clip(ev.Type))
+		return certificate.CAResult{}, httpapi.BadRequest("field type: %q is not a CA result (revocation_approved, revocation_rejected, validation_passed, validation_failed, issued, resubmission_rejected)", httpapi.Clip(ev.Type))
 	case ev.OccurredAt == "":
-		return certificate.CAResult{}, badRequest("field occurred_at: required")
+		return certificate.CAResult{}, httpapi.BadRequest("field occurred_at: required")
 	}
 	at, err := time.Parse(time.RFC3339, ev.OccurredAt)
 	if err != nil {
-		return certificate.CAResult{}, badRequest("field occurred_at: %q is not an RFC 3339 time", clip(ev.OccurredAt))
+		return certificate.CAResult{}, httpapi.BadRequest("field occurred_at: %q is not an RFC 3339 time", httpapi.Clip(ev.OccurredAt))
 	}
 	return certificate.CAResult{
 		ReviewID:    ev.ReviewID,
@@ -155,14 +156,14 @@ func (s *Server) tolerance() time.Duration {
 // right types; unlike console bodies, unknown fields are ignored.
 func decodeCallback(body []byte, dst *caEvent) error {
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
-		return badRequest("request body must be a JSON object")
+		return httpapi.BadRequest("request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
-		return badRequest("%s", jsonProblem(err))
+		return httpapi.BadRequest("%s", httpapi.JSONProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("request body has data after the JSON object")
+		return httpapi.BadRequest("request body has data after the JSON object")
 	}
 	return nil
 }

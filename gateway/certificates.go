@@ -9,6 +9,7 @@ import (
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/certificate"
 	"github.com/certflow/certflow/workflows/refund"
@@ -34,38 +35,38 @@ func (s *Server) certificateAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	action := statemachine.CertEvent(r.PathValue("action"))
 	if !statemachine.IsConsoleAction(action) {
-		s.writeError(w, r, errs.E(errs.NotFound, "unknown certificate action %q; the actions are submit, withdraw, cancel, resubmit, revoke, delete, activate", clip(string(action))))
+		s.http.Error(w, r, errs.E(errs.NotFound, "unknown certificate action %q; the actions are submit, withdraw, cancel, resubmit, revoke, delete, activate", httpapi.Clip(string(action))))
 		return
 	}
-	key, err := idempotencyKey(r)
+	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	var body api.ActionRequest // the actor is the token's subject
-	if err := s.decodeBody(w, r, &body); err != nil {
-		s.writeError(w, r, err)
+	if err := s.http.Decode(w, r, &body); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	certID := r.PathValue("id")
 	in, err := s.certificateInput(ctx, certID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	holder, err := s.orders.CertificateHolder(ctx, certID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	by := actorOf(r)
+	by := httpapi.ActorOf(r)
 	req := certificate.ActionRequest{Action: action, Actor: by.Subject, ConfirmIrreversible: body.ConfirmIrreversible, By: by}
-	view, err := s.act(ctx, in, holder, updateID(r.URL.Path, key), req)
+	view, err := s.act(ctx, in, holder, httpapi.UpdateID(r.URL.Path, key), req)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view)
+	httpapi.JSON(w, http.StatusOK, view)
 }
 
 // act sends req to the certificate's holder as the store named it. A
@@ -171,11 +172,11 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	if _, ok := refundHolding(holder); err == nil && ok {
 		orderID, cert, err := s.orders.GetCertificate(ctx, certID)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		view.Source, view.Status, view.HeldBy = SourceStore, statusFromCertificate(orderID, cert), holder
-		writeJSON(w, http.StatusOK, view)
+		httpapi.JSON(w, http.StatusOK, view)
 		return
 	}
 	if err != nil && errs.CodeOf(err) != errs.NotFound {
@@ -184,7 +185,7 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 	st, wfErr := s.wf.CertificateStatus(ctx, certID)
 	if wfErr == nil {
 		view.Status = wireCertificate(st)
-		writeJSON(w, http.StatusOK, view)
+		httpapi.JSON(w, http.StatusOK, view)
 		return
 	}
 	orderID, cert, err := s.orders.GetCertificate(ctx, certID)
@@ -194,11 +195,11 @@ func (s *Server) certificateStatus(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("certificate status from the store: workflow did not answer", zap.String("certificate", certID), zap.Error(wfErr))
 		}
 		view.Source, view.Status = SourceStore, statusFromCertificate(orderID, cert)
-		writeJSON(w, http.StatusOK, view)
+		httpapi.JSON(w, http.StatusOK, view)
 	case errs.CodeOf(err) == errs.NotFound && errs.CodeOf(wfErr) != errs.NotFound:
-		s.writeError(w, r, wfErr)
+		s.http.Error(w, r, wfErr)
 	default:
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 	}
 }
 

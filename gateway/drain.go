@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 )
 
 // Drain is the gateway's shutdown switch. Once Start is called (at
@@ -33,7 +34,7 @@ func (d *Drain) Handler(next http.Handler) http.Handler {
 		if d.on.Load() && !drainExempt[r.URL.Path] {
 			w.Header().Set("Retry-After", "1")
 			w.Header().Set("Connection", "close")
-			writeProblem(w, newProblem(r, http.StatusServiceUnavailable, errs.Unavailable,
+			httpapi.WriteProblem(w, httpapi.NewProblem(r, http.StatusServiceUnavailable, errs.Unavailable,
 				"this gateway is shutting down; retry the request (another gateway answers it)", nil))
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/ports"
 )
 
@@ -24,25 +25,25 @@ func (s *Server) outbox() (Events, error) {
 // console's catch-up after it was down. It answers the store's page as
 // is; next is the cursor to pass as after, the given one on an empty page.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	q, err := queryOf(r, "after", "limit")
+	q, err := httpapi.Query(r, "after", "limit")
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	limit, err := limitParam(q, ports.DefaultEventPage, ports.MaxEventPage)
+	limit, err := httpapi.LimitParam(q, ports.DefaultEventPage, ports.MaxEventPage)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	ev, err := s.outbox()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	after := q.Get("after")
 	page, err := ev.ListEvents(r.Context(), after, limit)
 	if err != nil {
-		s.writeError(w, r, cursorError("after", err))
+		s.http.Error(w, r, httpapi.CursorError("after", err))
 		return
 	}
 	if page.Events == nil {
@@ -51,63 +52,63 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if page.Next == "" {
 		page.Next = after
 	}
-	writeJSON(w, http.StatusOK, page)
+	httpapi.JSON(w, http.StatusOK, page)
 }
 
 // endpointStatuses lists each endpoint's delivery status.
 func (s *Server) endpointStatuses(w http.ResponseWriter, r *http.Request) {
-	if _, err := queryOf(r); err != nil {
-		s.writeError(w, r, err)
+	if _, err := httpapi.Query(r); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	ev, err := s.outbox()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	eps, err := ev.EndpointStatuses(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	if eps == nil {
 		eps = []ports.EndpointStatus{}
 	}
-	writeJSON(w, http.StatusOK, EndpointList{Endpoints: eps})
+	httpapi.JSON(w, http.StatusOK, EndpointList{Endpoints: eps})
 }
 
 // enableEndpoint enables an endpoint the dispatcher disabled (it answered
 // 410 Gone) and answers its status; 404 for an unknown endpoint. Enabling
 // an enabled endpoint changes nothing, so a retry is harmless.
 func (s *Server) enableEndpoint(w http.ResponseWriter, r *http.Request) {
-	if _, err := queryOf(r); err != nil {
-		s.writeError(w, r, err)
+	if _, err := httpapi.Query(r); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
-	if err := s.decodeBody(w, r, &struct{}{}); err != nil {
-		s.writeError(w, r, err)
+	if err := s.http.Decode(w, r, &struct{}{}); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	ev, err := s.outbox()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	ctx, name := r.Context(), r.PathValue("name")
 	if err := ev.EnableEndpoint(ctx, name); err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	eps, err := ev.EndpointStatuses(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	for _, ep := range eps {
 		if ep.Name == name {
-			writeJSON(w, http.StatusOK, ep)
+			httpapi.JSON(w, http.StatusOK, ep)
 			return
 		}
 	}
-	s.writeError(w, r, errs.E(errs.NotFound, "event endpoint %s not found", clip(name)))
+	s.http.Error(w, r, errs.E(errs.NotFound, "event endpoint %s not found", httpapi.Clip(name)))
 }

@@ -51,6 +51,7 @@ import (
 
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/webhook"
 )
 
@@ -112,9 +113,11 @@ type Server struct {
 	callbacks *limiter
 	verify    *webhook.Verifier
 	maxBody   int64
-	now       func() time.Time
-	log       *zap.Logger
-	mux       *http.ServeMux
+	// http answers errors and reads bodies (package httpapi).
+	http *httpapi.Responder
+	now  func() time.Time
+	log  *zap.Logger
+	mux  *http.ServeMux
 }
 
 // New checks cfg and builds a Server.
@@ -162,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
+	s.http = &httpapi.Responder{Log: s.log, MaxBody: s.maxBody}
 	rl := cfg.RateLimit
 	if rl.Rate <= 0 || rl.Burst <= 0 {
 		rl = DefaultRateLimit
@@ -222,14 +226,14 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 		if rt.role != "" {
 			authed, err := s.authenticate(w, r, rt.role)
 			if err != nil {
-				s.writeError(w, r, err)
+				s.http.Error(w, r, err)
 				return
 			}
 			r = authed
 		}
 		for _, name := range []string{"id", "action", "name"} {
 			if err := checkPathID(name, r.PathValue(name)); err != nil {
-				s.writeError(w, r, err)
+				s.http.Error(w, r, err)
 				return
 			}
 		}
@@ -248,11 +252,11 @@ func checkPathID(name, v string) error {
 		return nil
 	}
 	if len(v) > maxIDLen {
-		return badRequest("path %s is longer than %d characters", name, maxIDLen)
+		return httpapi.BadRequest("path %s is longer than %d characters", name, maxIDLen)
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c <= ' ' || c > '~' {
-			return badRequest("path %s may hold only visible ASCII characters (byte 0x%02x at %d)", name, c, i)
+			return httpapi.BadRequest("path %s may hold only visible ASCII characters (byte 0x%02x at %d)", name, c, i)
 		}
 	}
 	return nil
@@ -279,11 +283,11 @@ func (s *Server) Handler() http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.writeError(w, r, errs.Wrap(errs.Internal, fmt.Errorf("panic: %v", v), "handler panicked"))
+				s.http.Error(w, r, errs.Wrap(errs.Internal, fmt.Errorf("panic: %v", v), "handler panicked"))
 			}
 		}()
 		if uncleanPath(r.URL.Path) {
-			s.writeError(w, r, badRequest("the path has empty, \".\" or \"..\" segments"))
+			s.http.Error(w, r, httpapi.BadRequest("the path has empty, \".\" or \"..\" segments"))
 			return
 		}
 		if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -317,13 +321,13 @@ func (j *jsonStatusWriter) WriteHeader(status int) {
 	code, msg := errs.Invalid, http.StatusText(status)
 	switch {
 	case status == http.StatusNotFound:
-		code, msg = errs.NotFound, "no route "+j.r.Method+" "+clip(j.r.URL.Path)
+		code, msg = errs.NotFound, "no route "+j.r.Method+" "+httpapi.Clip(j.r.URL.Path)
 	case status == http.StatusMethodNotAllowed:
 		msg = "method " + j.r.Method + " is not allowed here; allowed: " + h.Get("Allow")
 	case status >= 500:
-		code, msg = errs.Internal, internalMessage
+		code, msg = errs.Internal, httpapi.InternalMessage
 	}
-	writeProblem(j.ResponseWriter, newProblem(j.r, status, code, msg, nil))
+	httpapi.WriteProblem(j.ResponseWriter, httpapi.NewProblem(j.r, status, code, msg, nil))
 }
 
 func (j *jsonStatusWriter) Write(b []byte) (int, error) {
@@ -336,5 +340,20 @@ func (j *jsonStatusWriter) Write(b []byte) (int, error) {
 // healthz reports that the process serves requests. It checks no
 // dependency: a Temporal outage shows as 503s on the routes that need it.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpapi.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// The HTTP plumbing's names, kept for the gateway's callers (package
+// httpapi has them).
+const (
+	ProblemTypeBase           = httpapi.ProblemTypeBase
+	ProblemContentType        = httpapi.ProblemContentType
+	StatusClientClosedRequest = httpapi.StatusClientClosedRequest
+	DefaultMaxBodyBytes       = httpapi.DefaultMaxBodyBytes
+)
+
+// Problem is the body of every error answer (httpapi.Problem).
+type Problem = httpapi.Problem
+
+// ProblemTitle is the title of code's problems (httpapi.ProblemTitle).
+func ProblemTitle(code errs.Code) string { return httpapi.ProblemTitle(code) }

@@ -9,6 +9,7 @@ import (
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 )
 
 // OrderView is the answer of PUT /v1/orders/{id}: the order as stored
@@ -25,44 +26,44 @@ type OrderView = api.OrderView
 func (s *Server) putOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	body, err := s.readBody(w, r)
+	body, err := s.http.ReadBody(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	if err := requireJSON(r); err != nil {
-		s.writeError(w, r, err)
+	if err := httpapi.RequireJSON(r); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	// The amounts first: the decimal decoder would take some forms the
 	// API does not (and refuse others with a vaguer message).
 	if json.Valid(body) {
 		if err := checkAmounts(body); err != nil {
-			s.writeError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 	}
 	var o domain.Order
-	if err := decodeJSON(body, &o); err != nil {
-		s.writeError(w, r, err)
+	if err := httpapi.DecodeJSON(body, &o); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	if o.ID != id {
-		s.writeError(w, r, errs.E(errs.Invalid, "order.id: %q is not the order of the path, %q", clip(o.ID), clip(id)))
+		s.http.Error(w, r, errs.E(errs.Invalid, "order.id: %q is not the order of the path, %q", httpapi.Clip(o.ID), httpapi.Clip(id)))
 		return
 	}
 	if err := s.valid(o, s.now()); err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	// Temporal is the truth about a running refund: the store's record
 	// follows the workflow's first step.
 	switch _, running, err := s.wf.LastRefund(ctx, o.ID); {
 	case err == nil && running:
-		s.writeError(w, r, errs.E(errs.Conflict, "order %s cannot be changed while its refund runs", o.ID))
+		s.http.Error(w, r, errs.E(errs.Conflict, "order %s cannot be changed while its refund runs", o.ID))
 		return
 	case err != nil && errs.CodeOf(err) != errs.NotFound:
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	ids := make([]string, len(o.Certificates))
@@ -71,17 +72,17 @@ func (s *Server) putOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	owned, err := s.wf.CertificateWorkflows(ctx, ids)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	created, err := s.orders.IntakeOrder(ctx, o, owned)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	stored, err := s.orders.GetOrder(ctx, o.ID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	status := http.StatusOK
@@ -89,7 +90,7 @@ func (s *Server) putOrder(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/orders/"+url.PathEscape(o.ID))
 	}
-	writeJSON(w, status, OrderView{Order: stored, Created: created})
+	httpapi.JSON(w, status, OrderView{Order: stored, Created: created})
 }
 
 // amountText is how the API writes an amount: a decimal string, digits
@@ -111,7 +112,7 @@ func checkAmounts(body []byte) error {
 		} `json:"payment"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return badRequest("%s", jsonProblem(err))
+		return httpapi.BadRequest("%s", httpapi.JSONProblem(err))
 	}
 	for _, f := range []struct {
 		field string
@@ -128,10 +129,10 @@ func checkAmounts(body []byte) error {
 		}
 		var text string
 		if err := json.Unmarshal(f.v, &text); err != nil {
-			return errs.E(errs.Invalid, "%s: %s is a JSON %s; amounts are decimal strings such as \"80.00\"", f.field, clip(string(f.v)), rawKind(f.v))
+			return errs.E(errs.Invalid, "%s: %s is a JSON %s; amounts are decimal strings such as \"80.00\"", f.field, httpapi.Clip(string(f.v)), rawKind(f.v))
 		}
 		if !amountText.MatchString(text) {
-			return errs.E(errs.Invalid, "%s: %q is not a decimal string such as \"80.00\" (digits, an optional fraction; no sign or exponent)", f.field, clip(text))
+			return errs.E(errs.Invalid, "%s: %q is not a decimal string such as \"80.00\" (digits, an optional fraction; no sign or exponent)", f.field, httpapi.Clip(text))
 		}
 	}
 	return nil

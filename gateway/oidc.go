@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 )
 
 // Operator identity from an OpenID Connect provider (issue 19): besides
@@ -126,7 +127,7 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	}
 	for v, r := range cfg.RoleMap {
 		if r != RoleOperator && r != RoleConsole {
-			return nil, errs.E(errs.Invalid, "%s: %q maps to %q, not %s or %s", EnvOIDCRoleMap, clip(v), clip(string(r)), RoleOperator, RoleConsole)
+			return nil, errs.E(errs.Invalid, "%s: %q maps to %q, not %s or %s", EnvOIDCRoleMap, httpapi.Clip(v), httpapi.Clip(string(r)), RoleOperator, RoleConsole)
 		}
 	}
 	if cfg.HTTPClient == nil {
@@ -145,7 +146,7 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 func checkIssuer(issuer string) error {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return errs.E(errs.Invalid, "%s %q is not an absolute URL without query or fragment", EnvOIDCIssuer, clip(issuer))
+		return errs.E(errs.Invalid, "%s %q is not an absolute URL without query or fragment", EnvOIDCIssuer, httpapi.Clip(issuer))
 	}
 	switch u.Scheme {
 	case "https":
@@ -156,7 +157,7 @@ func checkIssuer(issuer string) error {
 			return nil
 		}
 	}
-	return errs.E(errs.Invalid, "%s %q must be https (http only on a loopback address)", EnvOIDCIssuer, clip(issuer))
+	return errs.E(errs.Invalid, "%s %q must be https (http only on a loopback address)", EnvOIDCIssuer, httpapi.Clip(issuer))
 }
 
 // Issuer is the configured issuer URL.
@@ -283,7 +284,7 @@ func (o *OIDC) authenticate(ctx context.Context, tok string) (Principal, error) 
 		return Principal{}, errs.E(errs.Unauthenticated, "the bearer token is not a well-formed JWT: %v", err)
 	}
 	if !slices.Contains(oidcAlgs, parts.Alg) {
-		return Principal{}, errs.E(errs.Unauthenticated, "the token's signing algorithm %q is not accepted (only %s)", clip(parts.Alg), strings.Join(oidcAlgs, ", "))
+		return Principal{}, errs.E(errs.Unauthenticated, "the token's signing algorithm %q is not accepted (only %s)", httpapi.Clip(parts.Alg), strings.Join(oidcAlgs, ", "))
 	}
 	v, err := o.discover(ctx, false)
 	if err != nil {
@@ -326,15 +327,15 @@ func (o *OIDC) refusal(err error, note *sigNote, parts jwtParts) error {
 	case note.err != nil && strings.HasPrefix(note.err.Error(), "fetching keys"):
 		return errs.Wrap(errs.Unavailable, note.err, "the identity provider's keys (JWKS) cannot be read to verify the token; retry later")
 	case parts.Issuer != o.cfg.Issuer:
-		return errs.E(errs.Unauthenticated, "the token was issued by %q, not by this gateway's issuer %q", clip(parts.Issuer), o.cfg.Issuer)
+		return errs.E(errs.Unauthenticated, "the token was issued by %q, not by this gateway's issuer %q", httpapi.Clip(parts.Issuer), o.cfg.Issuer)
 	case note.err != nil:
-		return errs.Wrap(errs.Unauthenticated, err, "the token's signature does not verify with any key the issuer publishes (kid %q, after re-reading its JWKS)", clip(parts.Kid))
+		return errs.Wrap(errs.Unauthenticated, err, "the token's signature does not verify with any key the issuer publishes (kid %q, after re-reading its JWKS)", httpapi.Clip(parts.Kid))
 	case errors.As(err, &expired):
 		return errs.E(errs.Unauthenticated, "the token expired at %s", expired.Expiry.UTC().Format(time.RFC3339))
 	case !slices.Contains(parts.Audience, o.cfg.Audience):
 		aud := make([]string, 0, len(parts.Audience))
 		for _, a := range parts.Audience {
-			aud = append(aud, clip(a))
+			aud = append(aud, httpapi.Clip(a))
 		}
 		if len(aud) > 5 {
 			aud = append(aud[:5], "...")
@@ -430,13 +431,13 @@ func ParseRoleMap(s string) (map[string]Role, error) {
 		v, r, ok := strings.Cut(e, "=")
 		v, r = strings.TrimSpace(v), strings.TrimSpace(r)
 		if !ok || v == "" {
-			return nil, errs.E(errs.Invalid, "%s: %q is not value=role", EnvOIDCRoleMap, clip(e))
+			return nil, errs.E(errs.Invalid, "%s: %q is not value=role", EnvOIDCRoleMap, httpapi.Clip(e))
 		}
 		if Role(r) != RoleOperator && Role(r) != RoleConsole {
-			return nil, errs.E(errs.Invalid, "%s: %q maps to %q, not %s or %s", EnvOIDCRoleMap, clip(v), clip(r), RoleOperator, RoleConsole)
+			return nil, errs.E(errs.Invalid, "%s: %q maps to %q, not %s or %s", EnvOIDCRoleMap, httpapi.Clip(v), httpapi.Clip(r), RoleOperator, RoleConsole)
 		}
 		if _, dup := m[v]; dup {
-			return nil, errs.E(errs.Invalid, "%s: %q is mapped twice", EnvOIDCRoleMap, clip(v))
+			return nil, errs.E(errs.Invalid, "%s: %q is mapped twice", EnvOIDCRoleMap, httpapi.Clip(v))
 		}
 		m[v] = Role(r)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/refund"
 )
@@ -19,12 +20,12 @@ type OrderList = api.OrderList
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	f, err := orderFilter(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	page, err := s.orders.ListOrders(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, cursorError("cursor", err))
+		s.http.Error(w, r, httpapi.CursorError("cursor", err))
 		return
 	}
 	list := OrderList{Orders: make([]api.OrderSummary, 0, len(page.Orders)), NextCursor: page.Next}
@@ -37,7 +38,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		list.Orders = append(list.Orders, item)
 	}
-	writeJSON(w, http.StatusOK, list)
+	httpapi.JSON(w, http.StatusOK, list)
 }
 
 // orderParams are the query parameters of GET /v1/orders.
@@ -56,7 +57,7 @@ func refundStates() []statemachine.OrderState {
 // an unknown or repeated parameter, or an unknown value, is 400 naming the
 // parameter and what it allows.
 func orderFilter(r *http.Request) (OrderFilter, error) {
-	q, err := queryOf(r, orderParams...)
+	q, err := httpapi.Query(r, orderParams...)
 	if err != nil {
 		return OrderFilter{}, err
 	}
@@ -67,22 +68,22 @@ func orderFilter(r *http.Request) (OrderFilter, error) {
 		Outcome:     q.Get("outcome"),
 		Cursor:      q.Get("cursor"),
 	}
-	if err := oneOf("refund_state", statemachine.OrderState(f.RefundState), refundStates()); err != nil {
+	if err := httpapi.OneOf("refund_state", statemachine.OrderState(f.RefundState), refundStates()); err != nil {
 		return f, err
 	}
-	if err := oneOf("product", f.Product, domain.Products); err != nil {
+	if err := httpapi.OneOf("product", f.Product, domain.Products); err != nil {
 		return f, err
 	}
-	if err := oneOf("waiting_on", f.WaitingOn, domain.WaitKinds); err != nil {
+	if err := httpapi.OneOf("waiting_on", f.WaitingOn, domain.WaitKinds); err != nil {
 		return f, err
 	}
-	if err := oneOf("outcome", refund.Outcome(f.Outcome), refundOutcomes); err != nil {
+	if err := httpapi.OneOf("outcome", refund.Outcome(f.Outcome), refundOutcomes); err != nil {
 		return f, err
 	}
-	if f.Escalated, err = boolParam(q, "escalated"); err != nil {
+	if f.Escalated, err = httpapi.BoolParam(q, "escalated"); err != nil {
 		return f, err
 	}
-	if f.Limit, err = limitParam(q, DefaultPageSize, MaxPageSize); err != nil {
+	if f.Limit, err = httpapi.LimitParam(q, DefaultPageSize, MaxPageSize); err != nil {
 		return f, err
 	}
 	return f, nil
@@ -102,13 +103,13 @@ type CertificateSummary = api.CertificateSummary
 // It reads the store only: the workflows write their states there.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if _, err := queryOf(r); err != nil {
-		s.writeError(w, r, err)
+	if _, err := httpapi.Query(r); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	o, err := s.orders.GetOrder(ctx, r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	d := OrderDetail{Order: o, Certificates: make([]CertificateSummary, 0, len(o.Certificates))}
@@ -116,7 +117,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		cs := CertificateSummary{ID: c.ID, State: c.State}
 		holder, err := s.orders.CertificateHolder(ctx, c.ID)
 		if err != nil && errs.CodeOf(err) != errs.NotFound {
-			s.writeError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		if refund.IsHolder(holder) {
@@ -128,8 +129,8 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		d.Refund = wireRecord(rec)
 	case errs.CodeOf(err) != errs.NotFound:
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	httpapi.JSON(w, http.StatusOK, d)
 }

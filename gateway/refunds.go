@@ -13,6 +13,7 @@ import (
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/money"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
@@ -50,19 +51,19 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	req, err := eligibilityQuery(r.URL.Query())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	o, err := s.orders.GetOrder(ctx, r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	now := s.now()
 	req.OrderID, req.RequestedAt = o.ID, now
 	d, refunded, err := s.judgeWithHistory(ctx, o, req, now)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	// The lists are always arrays in the answer, never null.
@@ -81,10 +82,10 @@ func (s *Server) eligibility(w http.ResponseWriter, r *http.Request) {
 		el.Refund = wireRecord(rec)
 		el.InProgress = !statemachine.IsOrderFinal(statemachine.OrderState(rec.State))
 	case errs.CodeOf(err) != errs.NotFound:
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, el)
+	httpapi.JSON(w, http.StatusOK, el)
 }
 
 // judgeWithHistory judges req with what was refunded for the order so far
@@ -127,7 +128,7 @@ func eligibilityQuery(q url.Values) (domain.RefundRequest, error) {
 		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return req, badRequest("query parameter %s: %q is not a boolean", p.name, clip(v))
+			return req, httpapi.BadRequest("query parameter %s: %q is not a boolean", p.name, httpapi.Clip(v))
 		}
 		*p.dst = b
 	}
@@ -140,7 +141,7 @@ func checkScope(sc domain.Scope) error {
 	case "", domain.ScopeOrder, domain.ScopeManagedService:
 		return nil
 	}
-	return errs.E(errs.Invalid, "scope %q is not one of %s, %s", clip(string(sc)), domain.ScopeOrder, domain.ScopeManagedService)
+	return errs.E(errs.Invalid, "scope %q is not one of %s, %s", httpapi.Clip(string(sc)), domain.ScopeOrder, domain.ScopeManagedService)
 }
 
 // startRefund judges the request now and, only when the rules accept it,
@@ -153,23 +154,23 @@ func checkScope(sc domain.Scope) error {
 // concurrent requests give one workflow and one payment.
 func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	key, err := idempotencyKey(r)
+	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	var body api.RefundRequest // who asks is the token's subject, not a body field
-	if err := s.decodeBody(w, r, &body); err != nil {
-		s.writeError(w, r, err)
+	if err := s.http.Decode(w, r, &body); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	if err := checkScope(body.Scope); err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	o, err := s.orders.GetOrder(ctx, r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	now := s.now()
@@ -180,8 +181,8 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		Consent:              body.Consent,
 		ConfirmIrreversible:  body.ConfirmIrreversible,
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
-		RequestedBy:          principalOf(ctx).Subject,
-	}, By: actorOf(r)}
+		RequestedBy:          httpapi.PrincipalOf(ctx).Subject,
+	}, By: httpapi.ActorOf(r)}
 	// The store's record of the order's latest refund says whether one
 	// runs (join it, no judgement) or none does (judge, then start); the
 	// start's reuse policy checks that answer. A finished record, and a
@@ -209,7 +210,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 			case err == nil:
 				fromTemporal = true // finished: Temporal's word decides
 			case errs.CodeOf(err) != errs.NotFound:
-				s.writeError(w, r, err)
+				s.http.Error(w, r, err)
 				return
 			}
 		}
@@ -221,22 +222,22 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case finished:
 				if err := finishedBlocks(o.ID, last); err != nil {
-					s.writeError(w, r, err)
+					s.http.Error(w, r, err)
 					return
 				}
 			case err != nil && errs.CodeOf(err) != errs.NotFound:
-				s.writeError(w, r, err)
+				s.http.Error(w, r, err)
 				return
 			}
 		}
 		if !running {
 			d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
 			if err != nil {
-				s.writeError(w, r, err)
+				s.http.Error(w, r, err)
 				return
 			}
 			if !d.Eligible {
-				s.writeError(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalText(d)))
+				s.http.Error(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalText(d)))
 				return
 			}
 		}
@@ -248,7 +249,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		// refund closed between Temporal's look and the start (another
 		// request's, paid); look (again) in Temporal, twice at most.
 		if errs.CodeOf(err) != errs.Conflict || finished || looks >= 2 {
-			s.writeError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		fromTemporal = true
@@ -268,7 +269,7 @@ func (s *Server) startRefund(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotency-Key", key)
 	}
 	w.Header().Set("Location", "/v1/orders/"+url.PathEscape(o.ID)+"/refund")
-	writeJSON(w, http.StatusAccepted, resp)
+	httpapi.JSON(w, http.StatusAccepted, resp)
 }
 
 // finishedBlocks is the Conflict that a finished refund puts in the way of
@@ -327,14 +328,14 @@ const (
 // naming which (within the status timeout).
 func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	q, err := queryOf(r, "view")
+	q, err := httpapi.Query(r, "view")
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	mode := q.Get("view")
-	if err := oneOf("view", mode, []string{ViewRecord, ViewWorkflow}); err != nil {
-		s.writeError(w, r, err)
+	if err := httpapi.OneOf("view", mode, []string{ViewRecord, ViewWorkflow}); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	orderID := r.PathValue("id")
@@ -345,7 +346,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 		rec, err := s.orders.GetRefund(ctx, orderID)
 		if err == nil {
 			view.Status = statusFromRecord(rec)
-			writeJSON(w, http.StatusOK, view)
+			httpapi.JSON(w, http.StatusOK, view)
 		}
 		return err
 	}
@@ -364,7 +365,7 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 			// worker for its status.
 			view.Source = SourceWorkflow
 			view.Status = statusView(refund.Status{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending})
-			writeJSON(w, http.StatusOK, view)
+			httpapi.JSON(w, http.StatusOK, view)
 			return
 		}
 		storeErr = err
@@ -373,13 +374,13 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case wfErr == nil:
 		view.Source, view.Status = SourceWorkflow, statusView(st)
-		writeJSON(w, http.StatusOK, view)
+		httpapi.JSON(w, http.StatusOK, view)
 		return
 	case errs.CodeOf(wfErr) != errs.NotFound:
-		s.writeError(w, r, wfErr)
+		s.http.Error(w, r, wfErr)
 		return
 	case storeErr != nil && errs.CodeOf(storeErr) != errs.NotFound:
-		s.writeError(w, r, storeErr)
+		s.http.Error(w, r, storeErr)
 		return
 	}
 	if mode == ViewWorkflow {
@@ -389,11 +390,11 @@ func (s *Server) refundStatus(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			return
 		case errs.CodeOf(err) != errs.NotFound:
-			s.writeError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 	}
-	s.writeError(w, r, errs.E(errs.NotFound, "order %s has no refund", clip(orderID)))
+	s.http.Error(w, r, errs.E(errs.NotFound, "order %s has no refund", httpapi.Clip(orderID)))
 }
 
 // statusFromRecord turns the store's record into the status shape: state,
@@ -434,7 +435,7 @@ func statusView(st refund.Status) api.RefundStatus {
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 	var body api.CancelRequest // the actor is the token's subject
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
-		by := actorOf(r)
+		by := httpapi.ActorOf(r)
 		return s.wf.CancelRefund(r.Context(), orderID, updateID, refund.CancelRequest{Actor: by.Subject, Reason: body.Reason, By: by})
 	})
 }
@@ -445,7 +446,7 @@ func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
 func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
 	var body api.ApproveRequest // the approver is the token's subject
 	s.refundUpdate(w, r, &body, func(orderID, updateID string) (refund.Status, error) {
-		by := actorOf(r)
+		by := httpapi.ActorOf(r)
 		return s.wf.ApproveRefund(r.Context(), orderID, updateID, refund.ApproveRequest{Operator: by.Subject, Note: body.Note, By: by})
 	})
 }
@@ -453,37 +454,20 @@ func (s *Server) approveRefund(w http.ResponseWriter, r *http.Request) {
 // refundUpdate decodes body, then runs send with the order ID and the
 // update ID derived from the Idempotency-Key.
 func (s *Server) refundUpdate(w http.ResponseWriter, r *http.Request, body any, send func(orderID, updateID string) (refund.Status, error)) {
-	key, err := idempotencyKey(r)
+	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	if err := s.decodeBody(w, r, body); err != nil {
-		s.writeError(w, r, err)
+	if err := s.http.Decode(w, r, body); err != nil {
+		s.http.Error(w, r, err)
 		return
 	}
 	orderID := r.PathValue("id")
-	st, err := send(orderID, updateID(r.URL.Path, key))
+	st, err := send(orderID, httpapi.UpdateID(r.URL.Path, key))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RefundView{WorkflowID: refund.WorkflowID(orderID), Source: SourceWorkflow, Status: statusView(st)})
-}
-
-// updateID derives a Temporal update ID from an Idempotency-Key, scoped by
-// the endpoint so one key cannot collide across actions. Empty without a
-// key: the SDK then picks a fresh one.
-func updateID(path, key string) string {
-	if key == "" {
-		return ""
-	}
-	return path + "#" + key
-}
-
-// actorOf is who sent r, for the audit trail: the token's subject and
-// role, and the request's Idempotency-Key (never the token).
-func actorOf(r *http.Request) domain.Actor {
-	p := principalOf(r.Context())
-	return domain.Actor{Subject: p.Subject, Role: string(p.Role), IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	httpapi.JSON(w, http.StatusOK, RefundView{WorkflowID: refund.WorkflowID(orderID), Source: SourceWorkflow, Status: statusView(st)})
 }

@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 import (
 	"bytes"
@@ -18,74 +18,74 @@ import (
 // DefaultMaxBodyBytes bounds a request body when Config.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 64 << 10
 
-// readBody reads the whole body, refusing one larger than the limit (413).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+// ReadBody reads the whole body, refusing one larger than the limit (413).
+func (s *Responder) ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody()))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, withStatus(http.StatusRequestEntityTooLarge, errs.E(errs.Invalid, "request body is larger than %d bytes", tooLarge.Limit))
+		return nil, WithStatus(http.StatusRequestEntityTooLarge, errs.E(errs.Invalid, "request body is larger than %d bytes", tooLarge.Limit))
 	case err != nil:
-		return nil, badRequest("reading the request body failed")
+		return nil, BadRequest("reading the request body failed")
 	}
 	return body, nil
 }
 
-// decodeBody decodes a JSON object body into dst. An empty body leaves dst
+// Decode decodes a JSON object body into dst. An empty body leaves dst
 // as it is (every body field is optional or checked by the workflow), so a
 // bodiless POST needs no Content-Type; a body must be application/json,
 // hold exactly one object, and name only fields dst has.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
-	body, err := s.readBody(w, r)
+func (s *Responder) Decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := s.ReadBody(w, r)
 	if err != nil {
 		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err := requireJSON(r); err != nil {
+	if err := RequireJSON(r); err != nil {
 		return err
 	}
-	return decodeJSON(body, dst)
+	return DecodeJSON(body, dst)
 }
 
-// requireJSON refuses a body that is not declared application/json (415).
-func requireJSON(r *http.Request) error {
+// RequireJSON refuses a body that is not declared application/json (415).
+func RequireJSON(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return withStatus(http.StatusUnsupportedMediaType, errs.E(errs.Invalid, "Content-Type application/json is required"))
+		return WithStatus(http.StatusUnsupportedMediaType, errs.E(errs.Invalid, "Content-Type application/json is required"))
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return withStatus(http.StatusUnsupportedMediaType, errs.E(errs.Invalid, "Content-Type %q is not application/json", clip(ct)))
+		return WithStatus(http.StatusUnsupportedMediaType, errs.E(errs.Invalid, "Content-Type %q is not application/json", Clip(ct)))
 	}
 	return nil
 }
 
-// decodeJSON decodes exactly one JSON object into dst, strictly. Its errors
+// DecodeJSON decodes exactly one JSON object into dst, strictly. Its errors
 // are 400s naming the field or the byte offset at fault.
-func decodeJSON(body []byte, dst any) error {
+func DecodeJSON(body []byte, dst any) error {
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
-		return badRequest("request body must be a JSON object")
+		return BadRequest("request body must be a JSON object")
 	}
 	// encoding/json would replace invalid UTF-8 silently.
 	if !utf8.Valid(body) {
-		return badRequest("request body is not valid UTF-8")
+		return BadRequest("request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return badRequest("%s", jsonProblem(err))
+		return BadRequest("%s", JSONProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("request body has data after the JSON object")
+		return BadRequest("request body has data after the JSON object")
 	}
 	return nil
 }
 
-// jsonProblem describes a decoding error for the client: which field, or
+// JSONProblem describes a decoding error for the client: which field, or
 // where the syntax broke. It never echoes the body.
-func jsonProblem(err error) string {
+func JSONProblem(err error) string {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
@@ -130,8 +130,8 @@ func jsonKind(t reflect.Type) string {
 	return "a " + t.String()
 }
 
-// writeJSON writes v with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// JSON writes v with status.
+func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -143,21 +143,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxKeyLen bounds an Idempotency-Key.
 const maxKeyLen = 255
 
-// idempotencyKey returns the optional Idempotency-Key header, refusing a
+// IdempotencyKey returns the optional Idempotency-Key header, refusing a
 // malformed one (400).
-func idempotencyKey(r *http.Request) (string, error) {
+func IdempotencyKey(r *http.Request) (string, error) {
 	k := r.Header.Get("Idempotency-Key")
 	if k == "" {
 		return "", nil
 	}
 	if len(k) > maxKeyLen || strings.IndexFunc(k, func(c rune) bool { return c <= ' ' || c > '~' }) >= 0 {
-		return "", badRequest("Idempotency-Key must be 1 to %d visible ASCII characters", maxKeyLen)
+		return "", BadRequest("Idempotency-Key must be 1 to %d visible ASCII characters", maxKeyLen)
 	}
 	return k, nil
 }
 
-// clip shortens an echoed value so an error message stays one short line.
-func clip(s string) string {
+// Clip shortens an echoed value so an error message stays one short line.
+func Clip(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "..."
 	}

@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 import (
 	"encoding/json"
@@ -11,8 +11,8 @@ import (
 	"github.com/certflow/certflow/errs"
 )
 
-// internalMessage is all a client learns of an internal error.
-const internalMessage = "internal error"
+// InternalMessage is all a client learns of an internal error.
+const InternalMessage = "internal error"
 
 // requestError is a problem with the request itself (syntax, size, media
 // type, signature), answered with its own status. Its code stays one of
@@ -25,14 +25,14 @@ type requestError struct {
 func (e *requestError) Error() string { return e.err.Error() }
 func (e *requestError) Unwrap() error { return e.err }
 
-// badRequest is a request the gateway cannot read: 400 invalid.
-func badRequest(format string, args ...any) error {
+// BadRequest is a request the gateway cannot read: 400 invalid.
+func BadRequest(format string, args ...any) error {
 	return &requestError{status: http.StatusBadRequest, err: errs.E(errs.Invalid, format, args...)}
 }
 
-// withStatus answers err (a coded error) with status instead of the
+// WithStatus answers err (a coded error) with status instead of the
 // table's.
-func withStatus(status int, err error) error {
+func WithStatus(status int, err error) error {
 	e := &errs.Error{Code: errs.CodeOf(err), Message: errs.MessageOf(err), Rules: errs.RulesOf(err), Err: err}
 	return &requestError{status: status, err: e}
 }
@@ -93,12 +93,12 @@ func ProblemTitle(code errs.Code) string {
 	return problemTitles[errs.Internal]
 }
 
-// maxInstanceLen bounds the echoed path of a problem's instance.
-const maxInstanceLen = 512
+// MaxInstanceLen bounds the echoed path of a problem's instance.
+const MaxInstanceLen = 512
 
-// newProblem is the problem of an answer with status and code, message
+// NewProblem is the problem of an answer with status and code, message
 // and rules, to the request r.
-func newProblem(r *http.Request, status int, code errs.Code, message string, rules []string) Problem {
+func NewProblem(r *http.Request, status int, code errs.Code, message string, rules []string) Problem {
 	if rules == nil {
 		rules = []string{}
 	}
@@ -107,21 +107,21 @@ func newProblem(r *http.Request, status int, code errs.Code, message string, rul
 }
 
 // instance is r's path as a URI reference (escaped), cut to
-// maxInstanceLen bytes without splitting an escape.
+// MaxInstanceLen bytes without splitting an escape.
 func instance(r *http.Request) string {
 	p := r.URL.EscapedPath()
-	if len(p) <= maxInstanceLen {
+	if len(p) <= MaxInstanceLen {
 		return p
 	}
-	p = p[:maxInstanceLen]
+	p = p[:MaxInstanceLen]
 	if i := strings.LastIndexByte(p, '%'); i >= len(p)-2 {
 		p = p[:i]
 	}
 	return p
 }
 
-// writeProblem writes p as an application/problem+json answer.
-func writeProblem(w http.ResponseWriter, p Problem) {
+// WriteProblem writes p as an application/problem+json answer.
+func WriteProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", ProblemContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
@@ -134,11 +134,11 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 // request whose client went away before its answer (nginx's 499).
 const StatusClientClosedRequest = 499
 
-// writeError answers err as a problem (RFC 9457). Internal errors are
+// Error answers err as a problem (RFC 9457). Internal errors are
 // logged with their cause and reach the client as "internal error" only;
 // unavailable dependencies are logged as warnings. Headers set before
 // (Retry-After, WWW-Authenticate, Allow) are kept.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code, status := errs.CodeOf(err), 0
 	var re *requestError
 	if errors.As(err, &re) {
@@ -157,19 +157,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away (its own timeout, a closed connection):
 		// nobody reads the answer, and it is not a failure of this
 		// service. Logged as such, counted with nginx's 499.
-		s.log.Info("request abandoned by the client", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		s.logger().Info("request abandoned by the client", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 		w.WriteHeader(StatusClientClosedRequest)
 		return
 	}
 	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err)}
 	switch {
 	case code == errs.Internal:
-		s.log.Error("request failed", fields...)
-		message, rules = internalMessage, nil
+		s.logger().Error("request failed", fields...)
+		message, rules = InternalMessage, nil
 	case status >= 500:
-		s.log.Warn("request failed", fields...)
+		s.logger().Warn("request failed", fields...)
 	default:
-		s.log.Debug("request refused", fields...)
+		s.logger().Debug("request refused", fields...)
 	}
-	writeProblem(w, newProblem(r, status, code, message, rules))
+	WriteProblem(w, NewProblem(r, status, code, message, rules))
 }
