@@ -53,6 +53,8 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/internal/httpapi"
 	"github.com/certflow/certflow/webhook"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 // Config wires a Server. Workflows, Orders, Judge, Validate, Tokens and
@@ -115,9 +117,12 @@ type Server struct {
 	maxBody   int64
 	// http answers errors and reads bodies (package httpapi).
 	http *httpapi.Responder
-	now  func() time.Time
-	log  *zap.Logger
-	mux  *http.ServeMux
+	// refunds and certificates serve the processes' routes.
+	refunds      *refund.API
+	certificates *certificate.API
+	now          func() time.Time
+	log          *zap.Logger
+	mux          *http.ServeMux
 }
 
 // New checks cfg and builds a Server.
@@ -166,6 +171,8 @@ func New(cfg Config) (*Server, error) {
 		s.log = zap.NewNop()
 	}
 	s.http = &httpapi.Responder{Log: s.log, MaxBody: s.maxBody}
+	s.refunds = &refund.API{Temporal: s.wf, Store: s.orders, Judge: s.judge, HTTP: s.http, Now: s.now, Log: s.log}
+	s.certificates = &certificate.API{Temporal: s.wf, Store: s.orders, Holders: heldActions{wf: s.wf}, HTTP: s.http, Log: s.log}
 	rl := cfg.RateLimit
 	if rl.Rate <= 0 || rl.Burst <= 0 {
 		rl = DefaultRateLimit
@@ -195,6 +202,10 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
+	refunds, certificates := &refund.API{}, &certificate.API{} // the route list of a nil Server (tests)
+	if s != nil {
+		refunds, certificates = s.refunds, s.certificates
+	}
 	return []route{
 		{http.MethodGet, "/healthz", "", s.healthz},
 		{http.MethodGet, "/openapi.yaml", "", s.openAPI},
@@ -202,14 +213,14 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/orders", RoleOperator, s.listOrders},
 		{http.MethodGet, "/v1/orders/{id}", RoleConsole, s.getOrder},
 		{http.MethodPut, "/v1/orders/{id}", RoleConsole, s.putOrder},
-		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", RoleConsole, s.eligibility},
-		{http.MethodPost, "/v1/orders/{id}/refund", RoleConsole, s.startRefund},
-		{http.MethodGet, "/v1/orders/{id}/refund", RoleConsole, s.refundStatus},
-		{http.MethodPost, "/v1/orders/{id}/refund/cancel", RoleConsole, s.cancelRefund},
-		{http.MethodPost, "/v1/orders/{id}/refund/approve", RoleOperator, s.approveRefund},
+		{http.MethodGet, "/v1/orders/{id}/refund-eligibility", RoleConsole, refunds.Eligibility},
+		{http.MethodPost, "/v1/orders/{id}/refund", RoleConsole, refunds.Start},
+		{http.MethodGet, "/v1/orders/{id}/refund", RoleConsole, refunds.Status},
+		{http.MethodPost, "/v1/orders/{id}/refund/cancel", RoleConsole, refunds.Cancel},
+		{http.MethodPost, "/v1/orders/{id}/refund/approve", RoleOperator, refunds.Approve},
 
-		{http.MethodGet, "/v1/certificates/{id}", RoleConsole, s.certificateStatus},
-		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", RoleConsole, s.certificateAction},
+		{http.MethodGet, "/v1/certificates/{id}", RoleConsole, certificates.Status},
+		{http.MethodPost, "/v1/certificates/{id}/actions/{action}", RoleConsole, certificates.Action},
 
 		{http.MethodGet, "/v1/events", RoleConsole, s.listEvents},
 		{http.MethodGet, "/v1/event-endpoints", RoleOperator, s.endpointStatuses},

@@ -1,8 +1,9 @@
 package gateway
 
 import (
-	"strings"
+	"context"
 
+	"github.com/certflow/certflow/workflows/certificate"
 	"github.com/certflow/certflow/workflows/refund"
 )
 
@@ -18,10 +19,18 @@ import (
 
 // refundHolding returns the order whose refund holder names, if holder
 // names a refund's workflow (refund.WorkflowID).
-func refundHolding(holder string) (orderID string, ok bool) {
-	if !refund.IsHolder(holder) {
-		return "", false
-	}
-	orderID, ok = strings.CutPrefix(holder, refund.WorkflowID(""))
-	return orderID, ok && orderID != "" && refund.WorkflowID(orderID) == holder
+func refundHolding(holder string) (orderID string, ok bool) { return refund.OrderOfHolder(holder) }
+
+// heldActions takes a certificate's console actions to the refund that
+// holds it (certificate.Holders): the refund's certificate-action update.
+type heldActions struct{ wf Workflows }
+
+func (h heldActions) Holds(holder string) bool {
+	_, ok := refundHolding(holder)
+	return ok
+}
+
+func (h heldActions) HeldAction(ctx context.Context, holder, updateID, certID string, req certificate.ActionRequest) (certificate.Status, error) {
+	orderID, _ := refundHolding(holder)
+	return h.wf.RefundCertificateAction(ctx, orderID, updateID, refund.CertificateAction{Certificate: certID, ActionRequest: req})
 }

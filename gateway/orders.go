@@ -34,7 +34,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		if rec := o.Refund; rec != nil {
 			r := *rec
 			r.Steps = nil // a page lists states, not timelines
-			item.Refund = wireRecord(r)
+			item.Refund = refund.WireRecord(r)
 		}
 		list.Orders = append(list.Orders, item)
 	}
@@ -127,7 +127,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rec, err := s.orders.GetRefund(ctx, o.ID); {
 	case err == nil:
-		d.Refund = wireRecord(rec)
+		d.Refund = refund.WireRecord(rec)
 	case errs.CodeOf(err) != errs.NotFound:
 		s.http.Error(w, r, err)
 		return

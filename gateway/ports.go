@@ -2,15 +2,11 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
-	"github.com/certflow/certflow/errs"
-	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/workflows/certificate"
 	"github.com/certflow/certflow/workflows/refund"
@@ -152,29 +148,12 @@ const (
 )
 
 // Judge decides whether a refund request would be granted now, without
-// side effects: the console shows or hides the Refund button with it.
-type Judge func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error)
+// side effects (refund.Judge).
+type Judge = refund.Judge
 
-// Policies resolves the refund profile and business-day calendar an order
-// was sold under (at its payment time). The worker's policy registry
-// implements it, the same resolution the refund workflow records.
-type Policies interface {
-	Resolve(ctx context.Context, profile string, paidAt time.Time) (policy.Profile, calendar.Spec, error)
-}
+// Policies resolves the refund profile and calendar an order was sold
+// under (refund.Policies).
+type Policies = refund.Policies
 
-// PolicyJudge is the Judge of the rules: it resolves the profile and
-// business-day calendar the order was sold under through p and evaluates
-// with policy.Evaluate.
-func PolicyJudge(p Policies) Judge {
-	return func(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, error) {
-		prof, spec, err := p.Resolve(ctx, o.Profile, o.PaidAt)
-		if err != nil {
-			return policy.Decision{}, fmt.Errorf("resolving profile %q of order %s: %w", o.Profile, o.ID, err)
-		}
-		cal, err := calendar.FromSpec(spec)
-		if err != nil {
-			return policy.Decision{}, errs.Wrap(errs.Internal, err, "calendar of profile %s", prof.ID())
-		}
-		return policy.Evaluate(prof, cal, o, req, now)
-	}
-}
+// PolicyJudge is the Judge of the rules (refund.PolicyJudge).
+func PolicyJudge(p Policies) Judge { return refund.PolicyJudge(p) }

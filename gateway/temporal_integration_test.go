@@ -51,8 +51,8 @@ func TestTemporalAgainstServer(t *testing.T) {
 	defer func() { _ = srv.Stop() }()
 	c := srv.Client()
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(standInRefund, workflow.RegisterOptions{Name: RefundWorkflowName})
-	w.RegisterWorkflowWithOptions(standInCertificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
+	w.RegisterWorkflowWithOptions(standInRefund, workflow.RegisterOptions{Name: refund.WorkflowName})
+	w.RegisterWorkflowWithOptions(standInCertificate, workflow.RegisterOptions{Name: certificate.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

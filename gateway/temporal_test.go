@@ -22,6 +22,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
+	"github.com/certflow/certflow/internal/temporalx"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
 	"github.com/certflow/certflow/workflows/certificate"
@@ -342,7 +343,7 @@ func TestTemporalError(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := temporalError(tc.err, "thing")
+			err := temporalx.Error(tc.err, "thing")
 			if errs.CodeOf(err) != tc.code || !strings.Contains(errs.MessageOf(err), tc.message) {
 				t.Errorf("temporalError = %s / %q, want %s / %q", errs.CodeOf(err), errs.MessageOf(err), tc.code, tc.message)
 			}
@@ -351,7 +352,7 @@ func TestTemporalError(t *testing.T) {
 			}
 		})
 	}
-	if temporalError(nil, "thing") != nil {
+	if temporalx.Error(nil, "thing") != nil {
 		t.Error("nil error coded")
 	}
 }

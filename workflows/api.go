@@ -18,8 +18,10 @@
 // goroutines.
 package workflows
 
+import "github.com/certflow/certflow/workflows/internal/calls"
+
 // TaskQueue is the task queue the worker polls.
-const TaskQueue = "certflow"
+const TaskQueue = calls.TaskQueue
 
 // SearchAttributeTypes lists the search attributes for server registration
 // ("name=Type" as `temporal server start-dev --search-attribute` takes it):

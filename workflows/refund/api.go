@@ -28,6 +28,16 @@ func WorkflowID(orderID string) string { return "refund/" + orderID }
 // IsHolder tells whether a holder named in the store is a refund.
 func IsHolder(holder string) bool { return strings.HasPrefix(holder, "refund/") }
 
+// OrderOfHolder returns the order whose refund holder names, if holder
+// names a refund's workflow (WorkflowID).
+func OrderOfHolder(holder string) (orderID string, ok bool) {
+	orderID, ok = strings.CutPrefix(holder, WorkflowID(""))
+	if !ok || orderID == "" || WorkflowID(orderID) != holder {
+		return "", false
+	}
+	return orderID, true
+}
+
 // Search attributes a refund publishes beside certificate's
 // (OrderIDKey, CertificateIDsKey, CertificateStatesKey).
 var (

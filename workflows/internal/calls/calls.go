@@ -169,3 +169,7 @@ func Tail[T any](s []T, n int) []T {
 	}
 	return append([]T(nil), s[len(s)-n:]...)
 }
+
+// TaskQueue is the task queue the worker polls and both processes start
+// their workflows on (workflows.TaskQueue).
+const TaskQueue = "certflow"
