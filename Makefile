@@ -4,6 +4,11 @@
 #   make run            the whole demo on this machine (Temporal dev server,
 #                       CA simulator, worker, gateway, seeded refunds);
 #                       pass runner flags with ARGS, e.g. make run ARGS=-fresh=false
+#   make run-production the production topology on this machine without Docker:
+#                       the real Temporal server 1.30.1 on a throwaway
+#                       PostgreSQL (the compose file's configuration), the
+#                       store on that PostgreSQL, two workers, two gateways,
+#                       the simulators and the demo; flags with ARGS
 #   make temporal       build the pinned Temporal CLI into bin/ if absent
 #   make temporal-server
 #                       build the pinned Temporal server and temporal-sql-tool
@@ -49,13 +54,26 @@ CACHED_SERVER    := $(CACHE)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal temporal-server test-real-temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
+.PHONY: run run-production bench-e2e-real temporal temporal-server test-real-temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
 run: $(TEMPORAL)
 	$(GO) build -o $(BIN)/certflow-dev ./cmd/certflow-dev
 	$(BIN)/certflow-dev -temporal $(TEMPORAL) $(ARGS)
+
+# The production topology (docs/operations.md, "The production topology on
+# one machine"): scripts/with-temporal-server starts PostgreSQL and the real
+# server, then the runner starts two workers and two gateways on them. The
+# binaries the script uses are named, so that BIN=... works. exec: a SIGTERM
+# to make reaches the script, which stops the runner first, then the server
+# and PostgreSQL.
+WITH_TEMPORAL_SERVER = env TEMPORAL_SERVER_BIN=$(TEMPORAL_SERVER) TEMPORAL_SQL_TOOL=$(TEMPORAL_SQL_TOOL) \
+	TEMPORAL_SCHEMA_DIR=$(TEMPORAL_SCHEMA)/postgresql/v12 TEMPORAL_CLI=$(TEMPORAL) scripts/with-temporal-server
+run-production: $(TEMPORAL) $(TEMPORAL_SERVER)
+	$(GO) build -o $(BIN)/certflow-dev ./cmd/certflow-dev
+	exec $(WITH_TEMPORAL_SERVER) sh -c 'exec "$$0" -topology production -temporal-address "$$TEMPORAL_ADDRESS" -db "$$CERTFLOW_TEST_POSTGRES" \
+		-bin $(BIN) "$$@"' $(BIN)/certflow-dev $(ARGS)
 
 temporal: $(TEMPORAL)
 
