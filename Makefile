@@ -16,7 +16,9 @@
 #   make test-real-temporal
 #                       the e2e refund, fault and crash suites on a real Temporal
 #                       server (PostgreSQL persistence + SQL visibility, the
-#                       compose file's configuration) instead of the dev server
+#                       compose file's configuration) instead of the dev server,
+#                       two workers and two gateways on the PostgreSQL store,
+#                       and make run-production run for real
 #   make test           the README's test command (CI runs it): vet, the
 #                       workflow determinism check, and every test with the
 #                       race detector, the dev-server tests required
@@ -29,6 +31,9 @@
 #   make bench          benchmarks
 #   make bench-e2e      end-to-end benchmark on its own dev server (docs/performance.md);
 #                       flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 10000'
+#   make bench-e2e-real the same on the real Temporal server 1.30.1 and the
+#                       store on PostgreSQL (scripts/with-temporal-server), e.g.
+#                       make bench-e2e-real ARGS='-mode throughput -n 300'
 #   make images         build the Docker images from the Dockerfile's targets
 #                       (needs Docker; IMAGE_TAG=dev by default)
 #   make deploy-check   the compose file, Dockerfile, dashboard and go.mod checks
@@ -180,6 +185,13 @@ bench:
 bench-e2e: $(TEMPORAL)
 	$(GO) build -o $(BIN)/bench-e2e ./cmd/bench-e2e
 	$(BIN)/bench-e2e -temporal $(TEMPORAL) $(ARGS)
+
+# bench-e2e on the real server and the store on PostgreSQL: the server's
+# process is measured as the dev server's is. exec: see run-production.
+bench-e2e-real: $(TEMPORAL) $(TEMPORAL_SERVER)
+	$(GO) build -o $(BIN)/bench-e2e ./cmd/bench-e2e
+	exec $(WITH_TEMPORAL_SERVER) sh -c 'exec "$$0" -temporal-address "$$TEMPORAL_ADDRESS" \
+		-temporal-pid "$$(cat "$$CERTFLOW_TEMPORAL_STATE/server.pid")" -db "$$CERTFLOW_TEST_POSTGRES" "$$@"' $(BIN)/bench-e2e $(ARGS)
 
 clean:
 	rm -rf .run .bench $(BIN)/certflow-dev $(BIN)/bench-e2e $(BIN)/certflow-worker $(BIN)/casim
