@@ -115,6 +115,9 @@ $(TEMPORAL_SERVER):
 	fi
 	rm -rf $(TEMPORAL_SCHEMA)
 	cp -R $(CACHED_SERVER)/schema $(TEMPORAL_SCHEMA)
+	@# The schema folder holds the server module's Go files: a go.mod of
+	@# its own keeps them out of ./... (go list, the import rules of deploy/).
+	printf 'module temporal-schema\n' >$(TEMPORAL_SCHEMA)/go.mod
 	cp $(CACHED_SERVER)/temporal-sql-tool $(TEMPORAL_SQL_TOOL)
 	cp $(CACHED_SERVER)/temporal-server $@
 
