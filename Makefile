@@ -4,6 +4,11 @@
 #   make run            the whole demo on this machine (Temporal dev server,
 #                       CA simulator, worker, gateway, seeded refunds);
 #                       pass runner flags with ARGS, e.g. make run ARGS=-fresh=false
+#   make run-production the production topology on this machine without Docker:
+#                       the real Temporal server 1.30.1 on a throwaway
+#                       PostgreSQL (the compose file's configuration), the
+#                       store on that PostgreSQL, two workers, two gateways,
+#                       the simulators and the demo; flags with ARGS
 #   make temporal       build the pinned Temporal CLI into bin/ if absent
 #   make temporal-server
 #                       build the pinned Temporal server and temporal-sql-tool
@@ -11,7 +16,9 @@
 #   make test-real-temporal
 #                       the e2e refund, fault and crash suites on a real Temporal
 #                       server (PostgreSQL persistence + SQL visibility, the
-#                       compose file's configuration) instead of the dev server
+#                       compose file's configuration) instead of the dev server,
+#                       two workers and two gateways on the PostgreSQL store,
+#                       and make run-production run for real
 #   make test           the README's test command (CI runs it): vet, the
 #                       workflow determinism check, and every test with the
 #                       race detector, the dev-server tests required
@@ -24,6 +31,9 @@
 #   make bench          benchmarks
 #   make bench-e2e      end-to-end benchmark on its own dev server (docs/performance.md);
 #                       flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 10000'
+#   make bench-e2e-real the same on the real Temporal server 1.30.1 and the
+#                       store on PostgreSQL (scripts/with-temporal-server), e.g.
+#                       make bench-e2e-real ARGS='-mode throughput -n 300'
 #   make images         build the Docker images from the Dockerfile's targets
 #                       (needs Docker; IMAGE_TAG=dev by default)
 #   make deploy-check   the compose file, Dockerfile, dashboard and go.mod checks
@@ -49,13 +59,26 @@ CACHED_SERVER    := $(CACHE)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 # The race detector needs a C toolchain; without one the tests run without it.
 RACE             ?= $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
 
-.PHONY: run temporal temporal-server test-real-temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
+.PHONY: run run-production bench-e2e-real temporal temporal-server test-real-temporal test vet workflowcheck record-histories bench bench-e2e clean images deploy-check
 
 # Built, then run (not `go run`): `go run` exits 1 when Ctrl-C reaches it,
 # so make would report a failure after a clean stop.
 run: $(TEMPORAL)
 	$(GO) build -o $(BIN)/certflow-dev ./cmd/certflow-dev
 	$(BIN)/certflow-dev -temporal $(TEMPORAL) $(ARGS)
+
+# The production topology (docs/operations.md, "The production topology on
+# one machine"): scripts/with-temporal-server starts PostgreSQL and the real
+# server, then the runner starts two workers and two gateways on them. The
+# binaries the script uses are named, so that BIN=... works. exec: a SIGTERM
+# to make reaches the script, which stops the runner first, then the server
+# and PostgreSQL.
+WITH_TEMPORAL_SERVER = env TEMPORAL_SERVER_BIN=$(TEMPORAL_SERVER) TEMPORAL_SQL_TOOL=$(TEMPORAL_SQL_TOOL) \
+	TEMPORAL_SCHEMA_DIR=$(TEMPORAL_SCHEMA)/postgresql/v12 TEMPORAL_CLI=$(TEMPORAL) scripts/with-temporal-server
+run-production: $(TEMPORAL) $(TEMPORAL_SERVER)
+	$(GO) build -o $(BIN)/certflow-dev ./cmd/certflow-dev
+	exec $(WITH_TEMPORAL_SERVER) sh -c 'exec "$$0" -topology production -temporal-address "$$TEMPORAL_ADDRESS" -db "$$CERTFLOW_TEST_POSTGRES" \
+		-bin $(BIN) "$$@"' $(BIN)/certflow-dev $(ARGS)
 
 temporal: $(TEMPORAL)
 
@@ -109,7 +132,7 @@ $(TEMPORAL_SERVER):
 test: $(TEMPORAL) vet workflowcheck
 	scripts/ensure-chromium
 	scripts/with-postgres env CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 \
-		$(GO) test $(RACE) -count=1 -timeout 25m ./...
+		$(GO) test $(RACE) -count=1 -timeout 25m -skip '^($(subst $(space),|,$(strip $(REAL_TEMPORAL_ONLY))))$$' ./...
 	$(MAKE) test-real-temporal
 
 # The e2e suites on the real server compose runs (Temporal 1.30.1, PostgreSQL
@@ -118,22 +141,26 @@ test: $(TEMPORAL) vet workflowcheck
 # its own: the refund, duplicate-callback and four-eyes flows, the CA
 # faults, two workers on the PostgreSQL store, the kill -9 test of two
 # gateways and two workers on PostgreSQL, then on its own (it kill -9s and
-# restarts the server) the crash test. Not here: the versioning test (needs
+# restarts the server) the crash test, beside the production topology's
+# test (make run-production run for real on a server and PostgreSQL of its
+# own; it needs the server binaries, so make test's first pass leaves it
+# here: REAL_TEMPORAL_ONLY). Not here: the versioning test (needs
 # dev-server dynamic config flags), the walkthrough and browser tests (they
 # run cmd/certflow-dev, which starts its own dev server).
 REAL_TEMPORAL_TESTS := TestRefundIssuedCertificateOverHTTP TestDuplicateCallbackAppliedOnce \
 	TestGatewayRefundFourEyesAndCancelThenRetry TestLostCallbackStillPaidOnce TestCASimRestartWithOpenReview \
 	TestTwoWorkersOnPostgresRefund200Orders TestEventsSurviveKills
 REAL_TEMPORAL_KILLS := TestCrashSafety
+REAL_TEMPORAL_ONLY := TestProductionTopology
 empty :=
 space := $(empty) $(empty)
 test-real-temporal: $(TEMPORAL) $(TEMPORAL_SERVER)
-	@tests=$$($(GO) test -list . ./e2e/) && for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS); do \
+	@tests=$$($(GO) test -list . ./e2e/) && for n in $(REAL_TEMPORAL_TESTS) $(REAL_TEMPORAL_KILLS) $(REAL_TEMPORAL_ONLY); do \
 		echo "$$tests" | grep -qx "$$n" || { echo "make test-real-temporal: no test $$n in ./e2e/"; exit 1; }; \
 	done
 	CERTFLOW_TEMPORAL_BIN=$(TEMPORAL) CERTFLOW_REQUIRE_E2E=1 scripts/with-temporal-server sh -c '\
 		$(GO) test $(RACE) -count=1 -timeout 20m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_TESTS))))$$" -v ./e2e/ && \
-		$(GO) test $(RACE) -count=1 -timeout 15m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_KILLS))))$$" -v ./e2e/'
+		$(GO) test $(RACE) -count=1 -timeout 15m -run "^($(subst $(space),|,$(strip $(REAL_TEMPORAL_KILLS) $(REAL_TEMPORAL_ONLY))))$$" -v ./e2e/'
 
 vet:
 	$(GO) vet ./...
@@ -160,6 +187,13 @@ bench:
 bench-e2e: $(TEMPORAL)
 	$(GO) build -o $(BIN)/bench-e2e ./cmd/bench-e2e
 	$(BIN)/bench-e2e -temporal $(TEMPORAL) $(ARGS)
+
+# bench-e2e on the real server and the store on PostgreSQL: the server's
+# process is measured as the dev server's is. exec: see run-production.
+bench-e2e-real: $(TEMPORAL) $(TEMPORAL_SERVER)
+	$(GO) build -o $(BIN)/bench-e2e ./cmd/bench-e2e
+	exec $(WITH_TEMPORAL_SERVER) sh -c 'exec "$$0" -temporal-address "$$TEMPORAL_ADDRESS" \
+		-temporal-pid "$$(cat "$$CERTFLOW_TEMPORAL_STATE/server.pid")" -db "$$CERTFLOW_TEST_POSTGRES" "$$@"' $(BIN)/bench-e2e $(ARGS)
 
 clean:
 	rm -rf .run .bench $(BIN)/certflow-dev $(BIN)/bench-e2e $(BIN)/certflow-worker $(BIN)/casim

@@ -2,13 +2,14 @@ package bench
 
 import (
 	"context"
-	"github.com/certflow/certflow/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/internal/testenv"
 
 	"go.temporal.io/api/serviceerror"
 )
@@ -101,6 +102,11 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	real := ok
+	real.TemporalBin, real.TemporalAddress, real.TemporalPID, real.DB = "", "127.0.0.1:7233", 4242, "postgres://certflow@127.0.0.1/postgres"
+	if err := real.Validate(); err != nil {
+		t.Fatalf("on an existing server and PostgreSQL: %v", err)
+	}
 	for want, spoil := range map[string]func(c *Config){
 		"mode":                                 func(c *Config) { c.Mode = "fast" },
 		"concurrency":                          func(c *Config) { c.Concurrency = 0 },
@@ -112,6 +118,8 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		"at least one client count":            func(c *Config) { c.APIClients = nil },
 		"given twice":                          func(c *Config) { c.APIClients = []int{50, 50} },
 		"each client count must be at least 1": func(c *Config) { c.APIClients = []int{0} },
+		"temporal-pid: required":               func(c *Config) { c.TemporalAddress = "127.0.0.1:7233" },
+		"want sqlite:PATH or a postgres":       func(c *Config) { c.DB = "mysql://x" },
 	} {
 		c := ok
 		spoil(&c)

@@ -60,8 +60,20 @@ type Config struct {
 	// Dir holds the run's state (SQLite files, logs, binaries); it is
 	// emptied first.
 	Dir string
-	// TemporalBin is the Temporal CLI (make temporal builds it).
+	// TemporalBin is the Temporal CLI (make temporal builds it), which
+	// runs the dev server the benchmark starts unless TemporalAddress is
+	// set.
 	TemporalBin string
+	// TemporalAddress, if set, is an existing Temporal frontend (host:port)
+	// to run on instead of a dev server of its own, e.g. the real server on
+	// PostgreSQL of scripts/with-temporal-server (make bench-e2e-real); its
+	// namespace default must exist. TemporalPID is that server's process,
+	// whose CPU and RSS the figures report.
+	TemporalAddress string
+	TemporalPID     int
+	// DB is certflow's database DSN (sqlite:PATH or postgres://…), shared
+	// by the gateway and the worker; empty: a SQLite file in Dir.
+	DB string
 	// WorkerBin, CASimBin and PaySimBin, if set, are used instead of
 	// building ./worker, ./cmd/casim and ./cmd/paysim from ModuleDir.
 	WorkerBin, CASimBin, PaySimBin string
@@ -107,8 +119,12 @@ func (c Config) Validate() error {
 		return errors.New("api-clients: at least one client count is required")
 	case c.Dir == "":
 		return errors.New("dir: required")
-	case c.TemporalBin == "":
+	case c.TemporalBin == "" && c.TemporalAddress == "":
 		return errors.New("temporal binary: required (make temporal builds bin/temporal)")
+	case c.TemporalAddress != "" && c.TemporalPID <= 0:
+		return errors.New("temporal-pid: required with temporal-address (the server's CPU and RSS are part of the figures)")
+	case c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
+		return fmt.Errorf("db %q: want sqlite:PATH or a postgres:// DSN", c.DB)
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout %s: must be positive", c.Timeout)
 	}

@@ -147,7 +147,7 @@ func (h *harness) start(ctx context.Context) error {
 	}{
 		{"preparing " + h.cfg.Dir, h.prepare},
 		{"building the worker, casim, paysim and the baseline worker", h.build},
-		{"starting Temporal (SQLite " + h.path("temporal.db") + ")", h.startTemporal},
+		{h.temporalStep(), h.startTemporal},
 		{"starting the CA simulator (no review delay)", h.startCASim},
 		{"starting the payment simulator (settling at once)", h.startPaysim},
 		{"opening the store", h.openStore},
@@ -239,11 +239,32 @@ func (h *harness) startChild(name string, env []string, bin string, args ...stri
 	return c, nil
 }
 
-// startTemporal starts the dev server on a free port. The port is free
-// when chosen but may be taken before the server binds it (other tests or
-// processes on a busy machine): a server that exits while starting is
-// started again on another port, up to three times.
+// temporalStep names the Temporal start step.
+func (h *harness) temporalStep() string {
+	if h.cfg.TemporalAddress != "" {
+		return fmt.Sprintf("connecting to Temporal at %s (process %d)", h.cfg.TemporalAddress, h.cfg.TemporalPID)
+	}
+	return "starting Temporal (SQLite " + h.path("temporal.db") + ")"
+}
+
+// serverPID is the Temporal server's process: the dev server's, or
+// Config.TemporalPID.
+func (h *harness) serverPID() int {
+	if h.temporal == nil {
+		return h.cfg.TemporalPID
+	}
+	return h.temporal.Pid()
+}
+
+// startTemporal starts the dev server on a free port, or connects to
+// Config.TemporalAddress. The port is free when chosen but may be taken
+// before the server binds it (other tests or processes on a busy
+// machine): a server that exits while starting is started again on
+// another port, up to three times.
 func (h *harness) startTemporal(ctx context.Context) error {
+	if h.cfg.TemporalAddress != "" {
+		return h.dialTemporal(ctx)
+	}
 	var err error
 	for try := 1; ; try++ {
 		if err = h.startTemporalOnce(ctx); err == nil || !errors.Is(err, procs.ErrExitedWhileStarting) || try == 3 {
@@ -253,6 +274,27 @@ func (h *harness) startTemporal(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	h.onStop(h.tc.Close)
+	_, err = temporalx.EnsureSearchAttributes(ctx, h.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
+	return err
+}
+
+// dialTemporal connects to the existing server of Config.TemporalAddress
+// (up to 90s) and registers the search attributes missing on its
+// namespace default.
+func (h *harness) dialTemporal(ctx context.Context) error {
+	if _, err := readProc(h.cfg.TemporalPID); err != nil {
+		return fmt.Errorf("the Temporal server's process %d: %w", h.cfg.TemporalPID, err)
+	}
+	h.temporalAt = h.cfg.TemporalAddress
+	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	var err error
+	h.tc, err = temporalx.Dial(dctx, client.Options{HostPort: h.temporalAt, Namespace: temporalx.DefaultNamespace,
+		Logger: temporalx.NewZapLogger(zap.NewNop())}, 250*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("Temporal at %s: %w", h.temporalAt, err)
 	}
 	h.onStop(h.tc.Close)
 	_, err = temporalx.EnsureSearchAttributes(ctx, h.tc, temporalx.DefaultNamespace, workflows.SearchAttributeTypes)
@@ -331,7 +373,12 @@ func (h *harness) startPaysim(ctx context.Context) error {
 }
 
 // dsn is certflow's database, shared by the gateway and the worker.
-func (h *harness) dsn() string { return "sqlite:" + h.path("certflow.db") }
+func (h *harness) dsn() string {
+	if h.cfg.DB != "" {
+		return h.cfg.DB
+	}
+	return "sqlite:" + h.path("certflow.db")
+}
 
 // openStore opens the store the in-process gateway reads (the worker
 // opens its own connection to the same database).

@@ -88,7 +88,7 @@ type Usages struct {
 }
 
 func (h *harness) sample() (*sampler, error) {
-	s := &sampler{pids: [3]int{h.worker.Pid(), h.temporal.Pid(), h.baselineWorker.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: [3]int{h.worker.Pid(), h.serverPID(), h.baselineWorker.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {

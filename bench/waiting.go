@@ -82,7 +82,7 @@ func (h *harness) waiting(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	sp, err := readProc(h.temporal.Pid())
+	sp, err := readProc(h.serverPID())
 	if err != nil {
 		return err
 	}

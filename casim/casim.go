@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -73,8 +75,10 @@ var DefaultRetry = Retry{Initial: time.Second, Max: 30 * time.Second, Attempts: 
 type Config struct {
 	// Token is the bearer token every request but /healthz must carry.
 	Token string
-	// CallbackURL receives the signed review results. Empty: results are
-	// only visible through GET .../revocation.
+	// CallbackURL receives the signed review results: one URL, or several
+	// separated by commas, posted to in turn, one attempt each (as a load
+	// balancer in front of several gateways spreads them; a retry goes to
+	// the next). Empty: results are only visible through GET .../revocation.
 	CallbackURL string
 	// WebhookSecret is the HMAC key of the callback signatures (the
 	// decoded bytes of a "whsec_..." secret).
@@ -111,6 +115,10 @@ type Config struct {
 type Sim struct {
 	cfg Config
 	log *zap.Logger
+	// callbacks are the URLs of Config.CallbackURL; attempt n goes to
+	// callbacks[n % len] (sent counts the attempts).
+	callbacks []string
+	sent      atomic.Uint64
 
 	mu         sync.Mutex
 	certs      map[string]*certificate
@@ -175,10 +183,14 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("casim: a bearer token is required")
 	}
+	var callbacks []string
 	if cfg.CallbackURL != "" {
-		u, err := url.Parse(cfg.CallbackURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("casim: callback URL %q is not an absolute http(s) URL", cfg.CallbackURL)
+		callbacks = strings.Split(cfg.CallbackURL, ",")
+		for _, c := range callbacks {
+			u, err := url.Parse(c)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("casim: callback URL %q is not an absolute http(s) URL", c)
+			}
 		}
 		if len(cfg.WebhookSecret) == 0 {
 			return nil, errors.New("casim: a webhook secret is required with a callback URL")
@@ -219,6 +231,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s := &Sim{
 		cfg:        cfg,
+		callbacks:  callbacks,
 		log:        cfg.Logger,
 		slots:      make(chan struct{}, cfg.MaxDeliveries),
 		certs:      map[string]*certificate{},

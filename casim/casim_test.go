@@ -438,6 +438,43 @@ func TestCallbackDelivery(t *testing.T) {
 	}
 }
 
+// Several callback URLs (one per gateway) take the attempts in turn: a
+// retry goes to the next receiver, and the next result to the one after.
+func TestCallbackURLsTakeTurns(t *testing.T) {
+	retry := casim.Retry{Initial: time.Second, Max: time.Second, Attempts: 3}
+	f := newFixture(t, casim.Config{Retry: retry}, 503, 204)
+	other := newReceiver(t, 204)
+	f.sim.Close()
+	cfg := casim.Config{Token: token, CallbackURL: f.rc.srv.URL + "," + other.srv.URL, WebhookSecret: secret, ReviewDelay: reviewDelay,
+		Clock: f.clock, Logger: zaptest.NewLogger(t), Retry: retry}
+	sim, err := casim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	f.sim = sim
+	f.srv.Config.Handler = sim.Handler()
+
+	f.do(t, http.MethodPost, "/v1/certificates/c1/revocations", `{"reason":"refund"}`)
+	f.waitTimers(t, 1)
+	f.clock.Advance(reviewDelay)
+	first := f.rc.next(t) // 503 from the first receiver
+	f.verify(t, first)
+	other.none(t)
+	f.waitTimers(t, 1)
+	f.clock.Advance(retry.Initial)
+	retried := other.next(t) // the retry goes to the second
+	f.verify(t, retried)
+	if retried.header.Get("webhook-id") != first.header.Get("webhook-id") {
+		t.Fatalf("the retry carries %s, want %s", retried.header.Get("webhook-id"), first.header.Get("webhook-id"))
+	}
+	f.do(t, http.MethodPost, "/v1/certificates/c2/revocations", `{"reason":"refund"}`)
+	f.waitTimers(t, 1)
+	f.clock.Advance(reviewDelay)
+	f.verify(t, f.rc.next(t)) // and the next result to the first again
+	other.none(t)
+}
+
 // TestCallbackRateLimited: a 429 is called again after its Retry-After,
 // not the backoff, and does not count as a failed attempt: five 429s
 // against a budget of four attempts, then a 200, deliver the result.
@@ -545,12 +582,13 @@ func TestEscapedCertificateID(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	tests := map[string]casim.Config{
-		"no token":                {},
-		"callback without secret": {Token: "t", CallbackURL: "http://localhost:1/cb"},
-		"relative callback URL":   {Token: "t", CallbackURL: "/cb", WebhookSecret: secret},
-		"unknown behaviour":       {Token: "t", Behaviours: map[string]casim.Behaviour{"c1": {Revocation: "maybe"}}},
-		"negative delay":          {Token: "t", ReviewDelay: -time.Second},
-		"retry with no attempts":  {Token: "t", Retry: casim.Retry{Initial: time.Second, Max: time.Second}},
+		"no token":                 {},
+		"callback without secret":  {Token: "t", CallbackURL: "http://localhost:1/cb"},
+		"relative callback URL":    {Token: "t", CallbackURL: "/cb", WebhookSecret: secret},
+		"one of two URLs relative": {Token: "t", CallbackURL: "http://localhost:1/cb,/cb", WebhookSecret: secret},
+		"unknown behaviour":        {Token: "t", Behaviours: map[string]casim.Behaviour{"c1": {Revocation: "maybe"}}},
+		"negative delay":           {Token: "t", ReviewDelay: -time.Second},
+		"retry with no attempts":   {Token: "t", Retry: casim.Retry{Initial: time.Second, Max: time.Second}},
 	}
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -180,7 +180,8 @@ func (s *Sim) settle(ev *event) {
 // event ID do not change.
 func (s *Sim) post(ctx context.Context, ev *event) (int, time.Duration, error) {
 	ts := s.cfg.Clock.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.CallbackURL, bytes.NewReader(ev.body))
+	target := s.callbacks[(s.sent.Add(1)-1)%uint64(len(s.callbacks))]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(ev.body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("building callback request: %w", err)
 	}

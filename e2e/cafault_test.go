@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,6 @@ import (
 	"github.com/certflow/certflow/paysim"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
-	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/webhook"
 	"github.com/certflow/certflow/workflows"
 )
@@ -37,19 +37,19 @@ type faultOptions struct {
 	reviewPoll  time.Duration
 }
 
-// faulty is the whole system with a gateway and a CA simulator that a test
-// stops and restarts on their addresses, the simulator over its own SQLite
-// file.
+// faulty is the whole system with two gateways and a CA simulator that a
+// test stops and restarts on their addresses, the simulator over its own
+// SQLite file.
 type faulty struct {
 	*system
-	opts    faultOptions
-	key     []byte
-	handler http.Handler
-	gwAddr  string
-	caAddr  string
-	caDB    string
-	sim     *casim.Sim
-	pay     *paysim.Sim
+	opts     faultOptions
+	key      []byte
+	handlers []http.Handler
+	gwAddrs  []string
+	caAddr   string
+	caDB     string
+	sim      *casim.Sim
+	pay      *paysim.Sim
 }
 
 // moved counts the refunds of the order that moved money at the payment
@@ -75,12 +75,8 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	t.Cleanup(cancel)
 	srv := startTemporal(t, ctx)
 	f := &faulty{system: &system{t: t, temporal: srv.client, address: srv.address, namespace: srv.namespace}, opts: opts, caDB: filepath.Join(t.TempDir(), "casim.db")}
-	var err error
-	f.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.db.Close() })
+	dsn := storeDSN(t)
+	f.db = openStore(t, ctx, dsn)
 	reg, err := policy.LoadRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -93,16 +89,19 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: f.db, Judge: gateway.PolicyJudge(pols),
-		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
+	for range 2 {
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(f.temporal), Orders: openStore(t, ctx, dsn), Judge: gateway.PolicyJudge(pols),
+			Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{f.key}, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.handlers = append(f.handlers, g.Handler())
+		f.gwAddrs = append(f.gwAddrs, freeAddr(t))
 	}
-	f.handler = g.Handler()
-	f.gwAddr, f.caAddr = freeAddr(t), freeAddr(t)
-	f.startGateway()
+	f.caAddr = freeAddr(t)
+	f.startGateways()
 	f.startCA()
-	t.Cleanup(func() { f.gw.Close(); f.stopCA() })
+	t.Cleanup(func() { f.stopGateways(); f.stopCA() })
 
 	ca, err := caclient.New(caclient.Config{BaseURL: "http://" + f.caAddr, Token: caToken})
 	if err != nil {
@@ -118,14 +117,16 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(f.temporal, workflows.TaskQueue, testenv.WorkerOptions())
-	workflows.Register(w)
-	workflows.RegisterActivities(w, activities.Deps{CA: ca, Payments: payments, Store: f.db, Policies: pols, ReviewPoll: opts.reviewPoll,
-		PayPollInterval: 100 * time.Millisecond})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		w := worker.New(f.temporal, workflows.TaskQueue, testenv.WorkerOptions())
+		workflows.Register(w)
+		workflows.RegisterActivities(w, activities.Deps{CA: ca, Payments: payments, Store: openStore(t, ctx, dsn), Policies: pols, ReviewPoll: opts.reviewPoll,
+			PayPollInterval: 100 * time.Millisecond})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
 	}
-	t.Cleanup(w.Stop)
 	return f
 }
 
@@ -152,13 +153,35 @@ func listen(t *testing.T, addr string) net.Listener {
 	return nil
 }
 
-func (f *faulty) startGateway() {
-	f.gw = &httptest.Server{Listener: listen(f.t, f.gwAddr), Config: &http.Server{Handler: f.handler}}
-	f.gw.Start()
+// startGateways starts both gateways on their addresses.
+func (f *faulty) startGateways() {
+	f.gws = nil
+	for i, addr := range f.gwAddrs {
+		gw := &httptest.Server{Listener: listen(f.t, addr), Config: &http.Server{Handler: f.handlers[i]}}
+		gw.Start()
+		f.gws = append(f.gws, gw)
+	}
+	f.gw = f.gws[0]
+}
+
+// stopGateways stops both gateways: nothing answers the CA's callbacks.
+func (f *faulty) stopGateways() {
+	for _, gw := range f.gws {
+		gw.Close()
+	}
+}
+
+// callbackURLs are both gateways' callback URLs, the CA's CallbackURL.
+func (f *faulty) callbackURLs() string {
+	var urls []string
+	for _, addr := range f.gwAddrs {
+		urls = append(urls, "http://"+addr+"/v1/ca/callbacks")
+	}
+	return strings.Join(urls, ",")
 }
 
 func (f *faulty) startCA() {
-	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: "http://" + f.gwAddr + "/v1/ca/callbacks", WebhookSecret: f.key,
+	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: f.callbackURLs(), WebhookSecret: f.key,
 		ReviewDelay: f.opts.reviewDelay, Retry: f.opts.retry, DBPath: f.caDB, Logger: zap.NewNop()})
 	if err != nil {
 		f.t.Fatal(err)
@@ -203,7 +226,7 @@ func (f *faulty) requestRefund(orderID string) {
 	}
 }
 
-// The gateway is down while the CA decides the review, and the CA gives up
+// The gateways are down while the CA decides the review, and the CA gives up
 // on its callback: the refund learns the decision by asking the CA, is paid
 // once, with the revocation completed at the CA's decision time (inside
 // the window); a late redelivery of the callback changes nothing.
@@ -213,7 +236,7 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 	f.putIssuedOrder("o-lost", "c-lost")
 	f.requestRefund("o-lost")
 	f.waitCA("c-lost", func(r revocation) bool { return r.ReviewID != "" })
-	f.gw.Close() // down while the CA decides and retries
+	f.stopGateways() // down while the CA decides and retries
 
 	rv := f.waitCA("c-lost", func(r revocation) bool { return r.Status == "approved" })
 	time.Sleep(time.Second) // the three attempts (100ms apart) are spent
@@ -252,9 +275,9 @@ func TestLostCallbackStillPaidOnce(t *testing.T) {
 		t.Fatalf("completed at %v, window %+v", approved.At, st.Decision.Window)
 	}
 
-	// The gateway is back and the CA sends the old callback once more: it
+	// The gateways are back and the CA sends the old callback once more: it
 	// is acknowledged, and applied to nothing (already applied by event ID).
-	f.startGateway()
+	f.startGateways()
 	var resent struct {
 		Delivered bool `json:"delivered"`
 	}

@@ -49,9 +49,11 @@ const (
 )
 
 // crashSystem is the system of the crash test: the Temporal dev server and
-// the worker as real processes (the worker built from ./worker), the
-// gateway, the CA simulator and the payment simulator in this process,
-// with faults injected at their HTTP edges.
+// the worker as real processes (the worker built from ./worker; one at a
+// time, so that each fault kills the process that sent the request it
+// meets), two gateways taking the CA's callbacks in turn, the CA simulator
+// and the payment simulator in this process, with faults injected at their
+// HTTP edges.
 type crashSystem struct {
 	t       *testing.T
 	dir     string
@@ -394,27 +396,27 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The gateway takes the CA's callbacks here; the console API is not
-	// used, but a gateway always has its token.
+	// Two gateways, each with its own store connection, take the CA's
+	// callbacks in turn; the console API is not used, but a gateway
+	// always has its token.
 	tokens, err := gateway.NewTokens("e2e-console:console:" + consoleToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: db,
-		Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
-		Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
+	var callbacks []string
+	for range 2 {
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(tc), Orders: openStore(t, ctx, s.dsn),
+			Judge: gateway.PolicyJudge(&activities.RegistryPolicies{Registry: reg}), Validate: intake.Validator{Registry: reg}.Validate,
+			Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := httptest.NewServer(g.Handler())
+		t.Cleanup(gw.Close)
+		callbacks = append(callbacks, gw.URL+"/v1/ca/callbacks")
 	}
-	gw := &httptest.Server{Listener: gwLn, Config: &http.Server{Handler: g.Handler()}}
-	gw.Start()
-	t.Cleanup(gw.Close)
 
-	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: 5 * time.Second,
+	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: strings.Join(callbacks, ","), WebhookSecret: key, ReviewDelay: 5 * time.Second,
 		Retry: casim.Retry{Initial: 500 * time.Millisecond, Max: 5 * time.Second, Attempts: 60}})
 	if err != nil {
 		t.Fatal(err)

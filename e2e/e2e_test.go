@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,8 +60,14 @@ type system struct {
 	t        *testing.T
 	temporal client.Client
 	db       *store.DB
-	gw       *httptest.Server
-	ca       *httptest.Server
+	// gws are the two gateways, each with its own store connection, as
+	// two gateway processes behind a load balancer: calls to gw's URL go
+	// to them in turn (callAs), and so do the CA's callbacks. gw is the
+	// first.
+	gws  []*httptest.Server
+	gw   *httptest.Server
+	next atomic.Uint64
+	ca   *httptest.Server
 	// acts are the activities a worker of the system registers.
 	acts activities.Deps
 	// address is the Temporal frontend (host:port), namespace the test's
@@ -71,17 +78,41 @@ type system struct {
 	pay *paysim.Sim
 }
 
-// start starts the whole system with one unversioned worker.
+// start starts the whole system with two unversioned workers.
 func start(t *testing.T) *system {
 	t.Helper()
 	s := startWithoutWorker(t)
-	s.startWorker(testenv.WorkerOptions(), workflows.Register)
+	for range 2 {
+		s.startWorker(testenv.WorkerOptions(), workflows.Register)
+	}
 	return s
 }
 
+// storeDSN is the test's certflow database: on the real server (make
+// test-real-temporal) a PostgreSQL schema of its own, as in production;
+// on the dev server a SQLite file.
+func storeDSN(t *testing.T) string {
+	t.Helper()
+	if testenv.TemporalAddress() != "" {
+		return postgresDSN(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "certflow.db")
+}
+
+// openStore opens the store at dsn until the test ends.
+func openStore(t *testing.T, ctx context.Context, dsn string) *store.DB {
+	t.Helper()
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // startWithoutWorker starts the dev server (with extraServerArgs), the
-// store, the gateway, the CA and the payment simulators; startWorker adds
-// workers.
+// store, the two gateways, the CA and the payment simulators; startWorker
+// adds workers.
 func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -89,12 +120,9 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 	srv := startTemporal(t, ctx, extraServerArgs...)
 	s := &system{t: t, temporal: srv.client, address: srv.address, namespace: srv.namespace}
 
+	dsn := storeDSN(t)
+	s.db = openStore(t, ctx, dsn)
 	var err error
-	s.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.db.Close() })
 	reg, err := policy.LoadRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -105,26 +133,32 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 		t.Fatal(err)
 	}
 
-	// The gateway's listener comes first: the CA posts callbacks to it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The gateways' listeners come first: the CA posts callbacks to them.
 	tokens, err := gateway.NewTokens("e2e-console:console:"+consoleToken, "e2e-operator:operator:"+operatorToken,
 		"e2e-operator2:operator:"+gateway.HashToken(operator2Token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: s.db, Judge: gateway.PolicyJudge(pols),
-		Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
+	var callbacks []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := gateway.New(gateway.Config{Workflows: gateway.NewTemporal(s.temporal), Orders: openStore(t, ctx, dsn), Judge: gateway.PolicyJudge(pols),
+			Validate: intake.Validator{Registry: reg}.Validate, Tokens: tokens, WebhookSecrets: [][]byte{key}, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := &httptest.Server{Listener: ln, Config: &http.Server{Handler: g.Handler()}}
+		gw.Start()
+		t.Cleanup(gw.Close)
+		s.gws = append(s.gws, gw)
+		callbacks = append(callbacks, gw.URL+"/v1/ca/callbacks")
 	}
-	s.gw = &httptest.Server{Listener: ln, Config: &http.Server{Handler: g.Handler()}}
-	s.gw.Start()
-	t.Cleanup(s.gw.Close)
+	s.gw = s.gws[0]
 
-	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: s.gw.URL + "/v1/ca/callbacks", WebhookSecret: key, ReviewDelay: time.Second})
+	sim, err := casim.New(casim.Config{Token: caToken, CallbackURL: strings.Join(callbacks, ","), WebhookSecret: key, ReviewDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +232,7 @@ func (s *system) callAs(token, method, url string, body any, out any) int {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
+	url = s.spread(url)
 	req, _ := http.NewRequest(method, url, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -220,6 +255,16 @@ func (s *system) callAs(token, method, url string, body any, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// spread sends a call to the first gateway's URL to the gateways in turn,
+// as a load balancer in front of them would.
+func (s *system) spread(url string) string {
+	if len(s.gws) < 2 || !strings.HasPrefix(url, s.gw.URL) {
+		return url
+	}
+	next := s.gws[(s.next.Add(1)-1)%uint64(len(s.gws))]
+	return next.URL + strings.TrimPrefix(url, s.gw.URL)
 }
 
 type refundView struct {

@@ -269,9 +269,10 @@ func TestEventsSurviveKills(t *testing.T) {
 	sinkAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	sinkOut := filepath.Join(dir, "events.jsonl")
 
-	// The CA calls back the gateway that is killed: its callbacks meet the
-	// kill and are retried.
-	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: "http://" + gwAddrs[0] + "/v1/ca/callbacks", WebhookSecret: key,
+	// The CA calls back both gateways in turn, as a load balancer in front
+	// of them would: its callbacks meet each kill and are retried (on the
+	// other gateway).
+	ca, err := casim.New(casim.Config{Token: caToken, CallbackURL: "http://" + gwAddrs[0] + "/v1/ca/callbacks,http://" + gwAddrs[1] + "/v1/ca/callbacks", WebhookSecret: key,
 		ReviewDelay: 2 * time.Second, Retry: casim.Retry{Initial: 300 * time.Millisecond, Max: 3 * time.Second, Attempts: 100}})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,9 @@
 // workflow. It prints the figures and appends them to docs/BENCHMARKS.md
 // with the machine, date, commit and command. `make bench-e2e` runs it;
 // pass flags with ARGS, e.g. make bench-e2e ARGS='-mode waiting -waiting 2000'.
+// With -temporal-address, -temporal-pid and -db it runs on an existing
+// server and database instead: `make bench-e2e-real` runs it so on the
+// real Temporal server and PostgreSQL of scripts/with-temporal-server.
 package main
 
 import (
@@ -75,7 +78,10 @@ func parse(args []string, getenv func(string) string, output io.Writer) (options
 	fs.IntVar(&o.cfg.APIRequests, "api-requests", 0, "api: requests per endpoint at each client count (each cancel, approve and refund POST takes an order of its own); 0: five times the largest client count (1000 at 200)")
 	fs.IntVar(&o.cfg.APIBackground, "api-background", 10, "api: background refunds run at once while measuring, to keep the worker busy (0: none)")
 	fs.StringVar(&o.cfg.Dir, "dir", ".bench", "state and logs (emptied first)")
-	fs.StringVar(&o.cfg.TemporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it)")
+	fs.StringVar(&o.cfg.TemporalBin, "temporal", filepath.Join("bin", "temporal"), "Temporal CLI (make temporal builds it) for the benchmark's own dev server")
+	fs.StringVar(&o.cfg.TemporalAddress, "temporal-address", "", "an existing Temporal frontend (host:port) to run on instead of a dev server, e.g. the real server of scripts/with-temporal-server (make bench-e2e-real); its namespace default must exist")
+	fs.IntVar(&o.cfg.TemporalPID, "temporal-pid", 0, "with -temporal-address: the server's process ID, whose CPU and RSS are reported")
+	fs.StringVar(&o.cfg.DB, "db", "", "certflow database DSN (sqlite:PATH or postgres://…); default sqlite:<dir>/certflow.db")
 	fs.StringVar(&workerEnv, "worker-env", getenv("BENCH_WORKER_ENV"), "space-separated NAME=value settings for the worker, e.g. CERTFLOW_STICKY_CACHE_SIZE=2000 (BENCH_WORKER_ENV)")
 	fs.StringVar(&o.cfg.ConsoleToken, "console-token", getenv("CERTFLOW_CONSOLE_TOKEN"), "secret of the console-role token the in-process gateway accepts and the harness sends, at least 16 characters; default: generated (CERTFLOW_CONSOLE_TOKEN)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Hour, "bound on each phase")

@@ -7,7 +7,8 @@
 //
 //	-addr            CASIM_ADDR            listen address (default 127.0.0.1:8090)
 //	-token           CASIM_TOKEN           bearer token clients must send (required)
-//	-callback-url    CASIM_CALLBACK_URL    where review results are posted
+//	-callback-url    CASIM_CALLBACK_URL    where review results are posted; several URLs
+//	                                       separated by commas are posted to in turn
 //	-webhook-secret  CASIM_WEBHOOK_SECRET  "whsec_<base64>" signing secret, read by webhook.ParseSecret
 //	                                       (required with a callback URL)
 //	-review-delay    CASIM_REVIEW_DELAY    how long a revocation review takes (default 5s)
@@ -86,7 +87,7 @@ func parse(args []string, getenv func(string) string) (*Main, error) {
 	fs := flag.NewFlagSet("casim", flag.ContinueOnError)
 	fs.StringVar(&m.Addr, "addr", env("CASIM_ADDR", "127.0.0.1:8090"), "listen address (CASIM_ADDR)")
 	fs.StringVar(&m.Token, "token", getenv("CASIM_TOKEN"), "bearer token clients must send (CASIM_TOKEN)")
-	fs.StringVar(&m.CallbackURL, "callback-url", getenv("CASIM_CALLBACK_URL"), "URL review results are posted to (CASIM_CALLBACK_URL)")
+	fs.StringVar(&m.CallbackURL, "callback-url", getenv("CASIM_CALLBACK_URL"), "URL review results are posted to; several separated by commas are posted to in turn, one attempt each (CASIM_CALLBACK_URL)")
 	fs.StringVar(&m.WebhookSecret, "webhook-secret", getenv("CASIM_WEBHOOK_SECRET"), "whsec_<base64> signing secret (CASIM_WEBHOOK_SECRET)")
 	fs.DurationVar(&m.ReviewDelay, "review-delay", delay, "revocation review duration (CASIM_REVIEW_DELAY)")
 	fs.StringVar(&m.Behaviours, "behaviours", getenv("CASIM_BEHAVIOURS"), "JSON file of per-certificate behaviours (CASIM_BEHAVIOURS)")

@@ -25,7 +25,9 @@ import (
 // demo drives the seeded orders through the gateway's HTTP API, the way
 // the console would, and pokes the CA simulator's admin endpoints.
 type demo struct {
-	gw, ca string // base URLs
+	gw, ca string // base URLs: the first gateway, the CA simulator
+	// gws are all the gateways; requests spread over them by order.
+	gws    []string
 	token  string // the CA simulator's
 	api    map[string]string
 	hc     *http.Client
@@ -40,12 +42,20 @@ type demo struct {
 }
 
 func (r *runner) newDemo() *demo {
+	var gws []string
+	for _, a := range r.o.gatewayAddrs() {
+		gws = append(gws, localURL(a))
+	}
 	return &demo{
-		gw: localURL(r.o.gatewayAddr), ca: localURL(r.o.casimAddr), token: r.token, api: r.api,
+		gw: gws[0], gws: gws, ca: localURL(r.o.casimAddr), token: r.token, api: r.api,
 		hc: &http.Client{Timeout: 30 * time.Second}, tc: r.tc, orders: r.orders, out: r.out,
 		refused: map[string][]string{},
 	}
 }
+
+// gatewayFor is the gateway the requests of the i-th order go to: the
+// gateways in turn, as a load balancer would spread them.
+func (d *demo) gatewayFor(i int) string { return d.gws[i%len(d.gws)] }
 
 // as is the Authorization header of a demo token (console, operator,
 // operator2).
@@ -86,9 +96,9 @@ func (d *demo) request(ctx context.Context) {
 			d.openRevocation(ctx, o.ReviewOpen)
 		}
 	}
-	for _, o := range d.orders {
+	for i, o := range d.orders {
 		if !o.NoRefund && ctx.Err() == nil {
-			d.requestRefund(ctx, o)
+			d.requestRefund(ctx, d.gatewayFor(i), o)
 		}
 	}
 }
@@ -207,8 +217,8 @@ func (d *demo) openRevocation(ctx context.Context, certID string) {
 
 // requestRefund posts the refund request, with the confirmations the
 // console collected, exactly as the console would.
-func (d *demo) requestRefund(ctx context.Context, o demoOrder) {
-	u := d.gw + "/v1/orders/" + url.PathEscape(o.Order.ID) + "/refund"
+func (d *demo) requestRefund(ctx context.Context, gw string, o demoOrder) {
+	u := gw + "/v1/orders/" + url.PathEscape(o.Order.ID) + "/refund"
 	var acc gateway.RefundAccepted
 	status, err := d.call(ctx, http.MethodPost, u, o.Request, &acc, append([]string{"Idempotency-Key", "demo-" + o.Order.ID}, d.as("console")...)...)
 	if err != nil {
@@ -230,7 +240,11 @@ func (d *demo) requestRefund(ctx context.Context, o demoOrder) {
 	if acc.Status != nil {
 		state = string(acc.Status.State)
 	}
-	d.printf("→ POST /v1/orders/%s/refund: %d %s — %s\n", o.Order.ID, status, state, o.Story)
+	via := ""
+	if len(d.gws) > 1 {
+		via = " via " + gw
+	}
+	d.printf("→ POST /v1/orders/%s/refund%s: %d %s — %s\n", o.Order.ID, via, status, state, o.Story)
 }
 
 // refundStatus reads the refund through the gateway.
@@ -302,6 +316,9 @@ func (d *demo) duplicateCallback(ctx context.Context, certID string) {
 		return
 	}
 	sleep(ctx, 2*time.Second)
+	if ctx.Err() != nil {
+		return // stopping: no verdict on an interrupted check
+	}
 	if n := d.applied(ctx, certID, rev.EventID); n != 1 {
 		d.printf("  ! CA callback %s sent twice (gateway answered %d): certificate %s shows it applied %d times, want once\n",
 			rev.EventID, res.StatusCode, certID, n)

@@ -10,6 +10,13 @@
 // sends a duplicate CA callback, and prints the refunds' progress and
 // where to look.
 //
+// With -topology production (make run-production) it runs the production
+// shape instead, on the real Temporal server and PostgreSQL that
+// scripts/with-temporal-server starts (-temporal-address, -db postgres://…):
+// two workers and two gateways (the same binaries, different ports) share
+// the store, the CA simulator posts its callbacks to both gateways in
+// turn, and the demo spreads its requests over both.
+//
 // It owns only the demo's orchestration. The worker and casim run as child
 // processes built from this module, the gateway in this process; every
 // child runs in a process group of its own and Ctrl-C (SIGINT or SIGTERM)
@@ -29,6 +36,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,18 +55,25 @@ type options struct {
 	temporalAddress string
 	uiPort          int
 	gatewayAddr     string
-	casimAddr       string
-	paysimAddr      string
-	sinkAddr        string
-	db              string
-	metricsAddr     string
-	reviewDelay     time.Duration
-	approveAfter    time.Duration
-	refresh         time.Duration
-	runFor          time.Duration
-	demo            bool
-	versioning      bool
-	buildID         string
+	// gateway2Addr and metrics2Addr are the second gateway's and the
+	// second worker's addresses in the production topology.
+	gateway2Addr string
+	metrics2Addr string
+	// topology is topologyDev (one worker, one gateway) or
+	// topologyProduction (two of each, on the real server and PostgreSQL).
+	topology     string
+	casimAddr    string
+	paysimAddr   string
+	sinkAddr     string
+	db           string
+	metricsAddr  string
+	reviewDelay  time.Duration
+	approveAfter time.Duration
+	refresh      time.Duration
+	runFor       time.Duration
+	demo         bool
+	versioning   bool
+	buildID      string
 }
 
 func parseOptions(args []string, output io.Writer) (options, error) {
@@ -78,6 +93,9 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.sinkAddr, "eventsink-addr", "127.0.0.1:8083", "console-side event receiver (cmd/eventsink) listen address; the gateway's dispatcher delivers to it")
 	fs.StringVar(&o.db, "db", "", "certflow database DSN (sqlite:PATH or postgres://…); default sqlite:<dir>/certflow.db")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "worker's Prometheus /metrics listen address; this machine only by default")
+	fs.StringVar(&o.topology, "topology", topologyDev, "dev: one worker and one gateway; production: two workers and two gateways on the real Temporal server and PostgreSQL (needs -temporal-address and a postgres:// -db: make run-production)")
+	fs.StringVar(&o.gateway2Addr, "gateway2-addr", "127.0.0.1:8084", "the second gateway's listen address (-topology production)")
+	fs.StringVar(&o.metrics2Addr, "metrics2-addr", "127.0.0.1:9091", "the second worker's /metrics listen address (-topology production)")
 	fs.DurationVar(&o.reviewDelay, "review-delay", 5*time.Second, "how long the CA simulator takes to decide a revocation review")
 	fs.DurationVar(&o.approveAfter, "approve-after", 5*time.Second, "how long the demo operator waits before approving")
 	fs.DurationVar(&o.refresh, "refresh", 3*time.Second, "progress table refresh interval")
@@ -99,7 +117,17 @@ func parseOptions(args []string, output io.Writer) (options, error) {
 			return o, fmt.Errorf("%s %d is not a port", p.name, p.port)
 		}
 	}
-	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-paysim-addr", o.paysimAddr}, {"-eventsink-addr", o.sinkAddr}, {"-metrics-addr", o.metricsAddr}} {
+	switch o.topology {
+	case topologyDev:
+	case topologyProduction:
+		if o.temporalAddress == "" || !(strings.HasPrefix(o.db, "postgres://") || strings.HasPrefix(o.db, "postgresql://")) {
+			return o, errors.New("-topology production runs on the real Temporal server and PostgreSQL: give -temporal-address and a postgres:// -db, or run make run-production")
+		}
+	default:
+		return o, fmt.Errorf("-topology %q: want %s or %s", o.topology, topologyDev, topologyProduction)
+	}
+	for _, a := range []struct{ name, addr string }{{"-gateway-addr", o.gatewayAddr}, {"-casim-addr", o.casimAddr}, {"-paysim-addr", o.paysimAddr}, {"-eventsink-addr", o.sinkAddr}, {"-metrics-addr", o.metricsAddr},
+		{"-gateway2-addr", o.gateway2Addr}, {"-metrics2-addr", o.metrics2Addr}} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" || port == "0" {
 			return o, fmt.Errorf("%s %q is not host:port with a fixed port", a.name, a.addr)
 		}
@@ -130,6 +158,38 @@ func defaultBuildID() string {
 		return id
 	}
 	return "dev"
+}
+
+// The topologies of -topology.
+const (
+	topologyDev        = "dev"
+	topologyProduction = "production"
+)
+
+// gatewayAddrs are the gateways' listen addresses: one, or two in the
+// production topology.
+func (o options) gatewayAddrs() []string {
+	if o.topology == topologyProduction {
+		return []string{o.gatewayAddr, o.gateway2Addr}
+	}
+	return []string{o.gatewayAddr}
+}
+
+// metricsAddrs are the workers' /metrics addresses, one per worker.
+func (o options) metricsAddrs() []string {
+	if o.topology == topologyProduction {
+		return []string{o.metricsAddr, o.metrics2Addr}
+	}
+	return []string{o.metricsAddr}
+}
+
+// webUI is the Temporal Web UI's URL: the dev server's; the real server
+// has none ("").
+func (o options) webUI() string {
+	if o.temporalAddress != "" {
+		return ""
+	}
+	return fmt.Sprintf("http://localhost:%d", o.uiPort)
 }
 
 func (o options) temporalAddr() string {

@@ -18,6 +18,9 @@ func TestParseOptions(t *testing.T) {
 		o.casimAddr != "127.0.0.1:8081" || o.metricsAddr != "127.0.0.1:9090" || o.reviewDelay != 5*time.Second {
 		t.Errorf("defaults = %+v", o)
 	}
+	if o.topology != topologyDev || len(o.gatewayAddrs()) != 1 || len(o.metricsAddrs()) != 1 {
+		t.Errorf("topology %q with gateways %v and workers %v, want dev with one of each", o.topology, o.gatewayAddrs(), o.metricsAddrs())
+	}
 	if !o.versioning || o.buildID == "" {
 		t.Errorf("versioning %v build ID %q, want the worker versioned by default, with a build ID", o.versioning, o.buildID)
 	}
@@ -41,6 +44,11 @@ func TestParseOptionsRefusesBadValues(t *testing.T) {
 		"negative review delay": {[]string{"-review-delay", "-1s"}, "must not be negative"},
 		"stray argument":        {[]string{"now"}, "unexpected arguments"},
 		"empty build ID":        {[]string{"-build-id", ""}, "-build-id must not be empty"},
+		"unknown topology":      {[]string{"-topology", "cluster"}, `-topology "cluster": want dev or production`},
+		"production on the dev server": {[]string{"-topology", "production", "-db", "postgres://u@h/db"},
+			"give -temporal-address and a postgres:// -db"},
+		"production on SQLite": {[]string{"-topology", "production", "-temporal-address", "127.0.0.1:7233"},
+			"give -temporal-address and a postgres:// -db"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -49,6 +57,25 @@ func TestParseOptionsRefusesBadValues(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The production topology runs two workers and two gateways on the real
+// server and PostgreSQL.
+func TestParseOptionsProductionTopology(t *testing.T) {
+	o, err := parseOptions([]string{"-topology", "production", "-temporal-address", "127.0.0.1:27233", "-db", "postgres://certflow@127.0.0.1:5432/postgres",
+		"-gateway2-addr", "127.0.0.1:18084", "-metrics2-addr", "127.0.0.1:19091"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gws := o.gatewayAddrs(); len(gws) != 2 || gws[0] != "127.0.0.1:8080" || gws[1] != "127.0.0.1:18084" {
+		t.Errorf("gateways %v, want 127.0.0.1:8080 and 127.0.0.1:18084", gws)
+	}
+	if ws := o.metricsAddrs(); len(ws) != 2 || ws[1] != "127.0.0.1:19091" {
+		t.Errorf("workers' metrics %v, want two, the second on 127.0.0.1:19091", ws)
+	}
+	if o.webUI() != "" {
+		t.Errorf("Web UI %q on the real server, which has none", o.webUI())
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,8 +124,8 @@ func (r *runner) start(ctx context.Context) error {
 		{"starting the payment simulator", r.startPaysim},
 		{"starting the event receiver", r.startEventSink},
 		{"opening the store", r.openStore},
-		{"starting the worker", r.startWorker},
-		{"starting the gateway", r.startGateway},
+		{"starting the " + plural(len(r.o.metricsAddrs()), "worker"), r.startWorkers},
+		{"starting the " + plural(len(r.o.gatewayAddrs()), "gateway"), r.startGateways},
 		{"writing " + r.path(endpointsFile), r.writeEndpoints},
 		{"registering demo orders through PUT /v1/orders/{id}", r.seed},
 	}
@@ -229,13 +230,17 @@ func (r *runner) checkPorts(context.Context) error {
 	if r.o.temporalAddress != "" {
 		ports = nil // no dev server: Temporal is already there
 	}
-	for _, p := range append(ports, []struct{ flag, addr string }{
+	ports = append(ports, []struct{ flag, addr string }{
 		{"-gateway-addr", r.o.gatewayAddr},
 		{"-casim-addr", r.o.casimAddr},
 		{"-paysim-addr", r.o.paysimAddr},
 		{"-eventsink-addr", r.o.sinkAddr},
 		{"-metrics-addr", r.o.metricsAddr},
-	}...) {
+	}...)
+	if r.o.topology == topologyProduction {
+		ports = append(ports, []struct{ flag, addr string }{{"-gateway2-addr", r.o.gateway2Addr}, {"-metrics2-addr", r.o.metrics2Addr}}...)
+	}
+	for _, p := range ports {
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			return fmt.Errorf("%s is taken (%v): is another demo or Temporal server running? Stop it or choose another %s", p.addr, err, p.flag)
@@ -364,7 +369,7 @@ func (r *runner) dialTemporal(ctx context.Context) error {
 }
 
 // startCASim starts the CA simulator, posting signed callbacks to the
-// gateway.
+// gateways in turn.
 func (r *runner) startCASim(ctx context.Context) error {
 	behaviours := r.path("casim-behaviours.json")
 	if err := writeBehaviours(behaviours, r.orders); err != nil {
@@ -376,7 +381,7 @@ func (r *runner) startCASim(ctx context.Context) error {
 	}
 	c, err := r.startChild("casim", 10*time.Second, env, r.bin("casim"),
 		"-addr", r.o.casimAddr,
-		"-callback-url", localURL(r.o.gatewayAddr)+"/v1/ca/callbacks",
+		"-callback-url", strings.Join(r.callbackURLs(), ","),
 		"-review-delay", r.o.reviewDelay.String(),
 		"-behaviours", behaviours,
 		"-db", r.path("casim.db"),
@@ -432,6 +437,31 @@ func (r *runner) startEventSink(ctx context.Context) error {
 	return waitReady(ctx, c, "eventsink", 30*time.Second, httpOK(localURL(r.o.sinkAddr)+"/healthz"))
 }
 
+// callbackURLs are the gateways' CA callback URLs.
+func (r *runner) callbackURLs() []string {
+	var urls []string
+	for _, a := range r.o.gatewayAddrs() {
+		urls = append(urls, localURL(a)+"/v1/ca/callbacks")
+	}
+	return urls
+}
+
+// childName names the i-th of a kind of child: worker, worker2, ...
+func childName(kind string, i int) string {
+	if i == 0 {
+		return kind
+	}
+	return kind + strconv.Itoa(i+1)
+}
+
+// plural is "worker" or "2 workers".
+func plural(n int, kind string) string {
+	if n == 1 {
+		return kind
+	}
+	return strconv.Itoa(n) + " " + kind + "s"
+}
+
 // dsn is the certflow database: -db, or SQLite in the run directory.
 func (r *runner) dsn() string {
 	if r.o.db != "" {
@@ -467,8 +497,54 @@ func (r *runner) seed(ctx context.Context) error {
 	return nil
 }
 
-// startWorker starts the worker and waits until it polls the task queue.
-func (r *runner) startWorker(ctx context.Context) error {
+// startWorkers starts the workers (one, two in the production topology)
+// and waits until they poll the task queue: with -versioning, until their
+// version is current.
+func (r *runner) startWorkers(ctx context.Context) error {
+	var first *procs.Child
+	for i, metrics := range r.o.metricsAddrs() {
+		c, err := r.startWorker(childName("worker", i), metrics)
+		if err != nil {
+			return err
+		}
+		if first == nil {
+			first = c
+		}
+	}
+	if r.o.versioning {
+		// A versioned worker gets work once its version is current: make it
+		// so as soon as the server registered it (docs/operations.md,
+		// "Rolling out a new build"). Every worker of the run has the same
+		// build ID, so one version serves them all. Refunds an earlier run
+		// (-fresh=false) pinned to another build wait for that build's worker.
+		v := worker.WorkerDeploymentVersion{DeploymentName: app.DefaultDeploymentName, BuildID: r.o.buildID}
+		if err := waitReady(ctx, first, "worker (version "+v.DeploymentName+"/"+v.BuildID+" current)", 60*time.Second, func(ctx context.Context) error {
+			return temporalx.SetCurrentVersion(ctx, r.tc, v, 250*time.Millisecond)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "  worker version %s/%s is current\n", v.DeploymentName, v.BuildID)
+	}
+	want := len(r.o.metricsAddrs())
+	return waitReady(ctx, first, plural(want, "worker")+" polling", 60*time.Second, func(ctx context.Context) error {
+		return r.pollers(ctx, want)
+	})
+}
+
+// pollers checks that at least want workers poll the workflow task queue.
+func (r *runner) pollers(ctx context.Context, want int) error {
+	resp, err := r.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return err
+	}
+	if n := len(resp.GetPollers()); n < want {
+		return fmt.Errorf("%d of %d workers poll the task queue", n, want)
+	}
+	return nil
+}
+
+// startWorker starts one worker with its /metrics on metrics.
+func (r *runner) startWorker(name, metrics string) (*procs.Child, error) {
 	env := []string{
 		"TEMPORAL_ADDRESS=" + r.o.temporalAddr(),
 		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
@@ -477,61 +553,46 @@ func (r *runner) startWorker(ctx context.Context) error {
 		"CERTFLOW_CA_TOKEN=" + r.token,
 		"CERTFLOW_PAY_URL=" + localURL(r.o.paysimAddr),
 		"CERTFLOW_PAY_TOKEN=" + r.token,
-		"CERTFLOW_METRICS_ADDR=" + r.o.metricsAddr,
+		"CERTFLOW_METRICS_ADDR=" + metrics,
 		"CERTFLOW_DEV_LOG=true",
 	}
 	if r.o.versioning {
 		env = append(env, "CERTFLOW_VERSIONING=true", "CERTFLOW_DEPLOYMENT_NAME="+app.DefaultDeploymentName, "CERTFLOW_BUILD_ID="+r.o.buildID)
 	}
-	c, err := r.startChild("worker", 15*time.Second, env, r.bin("certflow-worker"))
-	if err != nil {
-		return err
-	}
-	if r.o.versioning {
-		// A versioned worker gets work once its version is current: make it
-		// so as soon as the server registered it (docs/operations.md,
-		// "Rolling out a new build"). Refunds an earlier run (-fresh=false)
-		// pinned to another build wait for that build's worker.
-		v := worker.WorkerDeploymentVersion{DeploymentName: app.DefaultDeploymentName, BuildID: r.o.buildID}
-		if err := waitReady(ctx, c, "worker (version "+v.DeploymentName+"/"+v.BuildID+" current)", 60*time.Second, func(ctx context.Context) error {
-			return temporalx.SetCurrentVersion(ctx, r.tc, v, 250*time.Millisecond)
-		}); err != nil {
-			return err
-		}
-		fmt.Fprintf(r.out, "  worker version %s/%s is current\n", v.DeploymentName, v.BuildID)
-		return nil
-	}
-	return waitReady(ctx, c, "worker", 60*time.Second, func(ctx context.Context) error {
-		resp, err := r.tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-		if err != nil {
-			return err
-		}
-		if len(resp.GetPollers()) == 0 {
-			return errors.New("no poller on the task queue yet")
-		}
-		return nil
-	})
+	return r.startChild(name, 15*time.Second, env, r.bin("certflow-worker"))
 }
 
-// startGateway starts the gateway binary (cmd/gateway) configured as in
-// production, through its environment: the console API, the CA
-// callbacks, the operator pages, /metrics and /readyz on one address, and
-// the event dispatcher delivering the store's outbox to the demo's
-// receiver (docs/event-delivery.md). It logs at INFO: a refused request
-// is a DEBUG line, which the demo's own polling would flood.
-func (r *runner) startGateway(ctx context.Context) error {
+// startGateways starts the gateways (one, two in the production topology)
+// and waits until each answers /readyz.
+func (r *runner) startGateways(ctx context.Context) error {
+	for i, addr := range r.o.gatewayAddrs() {
+		if err := r.startGateway(ctx, childName("gateway", i), addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startGateway starts the gateway binary (cmd/gateway) on addr,
+// configured as in production, through its environment: the console API,
+// the CA callbacks, the operator pages, /metrics and /readyz on one
+// address, and the event dispatcher delivering the store's outbox to the
+// demo's receiver (docs/event-delivery.md; two gateways share that work
+// through leases in the store). It logs at INFO: a refused request is a
+// DEBUG line, which the demo's own polling would flood.
+func (r *runner) startGateway(ctx context.Context, name, addr string) error {
 	env := []string{
 		"TEMPORAL_ADDRESS=" + r.o.temporalAddr(),
 		"TEMPORAL_NAMESPACE=" + temporalx.DefaultNamespace,
 		"CERTFLOW_DB=" + r.dsn(),
-		"CERTFLOW_GATEWAY_ADDR=" + r.o.gatewayAddr,
+		"CERTFLOW_GATEWAY_ADDR=" + addr,
 		gateway.EnvTokens + "=" + strings.Join([]string{
 			"demo-console:console:" + r.api["console"],
 			"demo-operator:operator:" + r.api["operator"],
 			"demo-operator2:operator:" + r.api["operator2"],
 		}, ","),
 		"CERTFLOW_WEBHOOK_SECRETS=" + webhook.SecretPrefix + base64.StdEncoding.EncodeToString(r.secret),
-		"CERTFLOW_TEMPORAL_WEB_UI=" + fmt.Sprintf("http://localhost:%d", r.o.uiPort),
+		"CERTFLOW_TEMPORAL_WEB_UI=" + r.o.webUI(), // empty on the real server: no links
 		"CERTFLOW_DEV_LOG=true",
 		"CERTFLOW_LOG_LEVEL=info",
 	}
@@ -539,11 +600,11 @@ func (r *runner) startGateway(ctx context.Context) error {
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		env = append(env, k+"="+settings[k])
 	}
-	c, err := r.startChild("gateway", 25*time.Second, env, r.bin("certflow-gateway"))
+	c, err := r.startChild(name, 25*time.Second, env, r.bin("certflow-gateway"))
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, c, "gateway", 60*time.Second, httpOK(localURL(r.o.gatewayAddr)+"/readyz"))
+	return waitReady(ctx, c, name, 60*time.Second, httpOK(localURL(addr)+"/readyz"))
 }
 
 // httpOK is a readiness check: GET url answers 200.
@@ -551,28 +612,79 @@ func httpOK(url string) func(context.Context) error { return procs.HTTPOK(http.D
 
 // printWhere tells the user where to look.
 func (r *runner) printWhere() {
-	ui := fmt.Sprintf("http://localhost:%d", r.o.uiPort)
-	gw := localURL(r.o.gatewayAddr)
-	fmt.Fprintf(r.out, `
-certflow demo is up — Ctrl-C stops everything.
+	var b strings.Builder
+	what := "demo"
+	if r.o.topology == topologyProduction {
+		what = "demo (production topology: 2 workers, 2 gateways, the real Temporal server, PostgreSQL)"
+	}
+	fmt.Fprintf(&b, "\ncertflow %s is up — Ctrl-C stops everything.\n\n", what)
+	line := func(what, format string, args ...any) {
+		fmt.Fprintf(&b, "  %-18s"+format+"\n", append([]any{what}, args...)...)
+	}
+	list := fmt.Sprintf("bin/temporal workflow list --address %s --query 'RefundStatus != \"\"'", r.o.temporalAddr())
+	if ui := r.o.webUI(); ui != "" {
+		line("Temporal Web UI", "%s/namespaces/default/workflows", ui)
+		line("", "refunded ones: %s/namespaces/default/workflows?query=RefundStatus%%3D%%22refunded%%22", ui)
+		line("", "(visibility query RefundStatus=\"refunded\"; or %s)", list)
+	} else {
+		line("Temporal Web UI", "none: the real Temporal server has no Web UI (compose runs temporalio/ui beside it);")
+		line("", "the same visibility queries: %s,", list)
+		line("", "and the operator pages below")
+	}
+	line("Temporal gRPC", "%s (namespace default, task queue %s)", r.o.temporalAddr(), workflows.TaskQueue)
+	if r.o.topology == topologyProduction {
+		line("Store", "PostgreSQL (%s)", redactDSN(r.dsn()))
+	}
+	eps := r.path(endpointsFile)
+	for i, addr := range r.o.gatewayAddrs() {
+		gw := localURL(addr)
+		name := "Gateway"
+		if len(r.o.gatewayAddrs()) > 1 {
+			name = fmt.Sprintf("Gateway %d", i+1)
+		}
+		line(name, "%s   (Authorization: Bearer <token>; demo tokens in %s)", gw, eps)
+		if i == 0 {
+			line("", "e.g. curl -H \"Authorization: Bearer $(jq -r .tokens.operator %s)\" %s/v1/orders", eps, gw)
+		}
+		line("", "operator pages %s/ops/ (log in with the operator token), OpenAPI %s/openapi.yaml,", gw, gw)
+		line("", "metrics %s/metrics, readiness %s/readyz", gw, gw)
+	}
+	for i, addr := range r.o.metricsAddrs() {
+		name := "Worker metrics"
+		if len(r.o.metricsAddrs()) > 1 {
+			name = fmt.Sprintf("Worker %d metrics", i+1)
+		}
+		line(name, "%s/metrics", localURL(addr))
+	}
+	line("CA simulator", "%s   (Authorization: Bearer %s; callbacks to %s)", localURL(r.o.casimAddr), r.token, strings.Join(r.callbackURLs(), " and "))
+	line("Payment simulator", "%s   (same token; e.g. curl -H 'Authorization: Bearer %s' '%s/admin/refunds?order_id=d20-intl-card-fails')",
+		localURL(r.o.paysimAddr), r.token, localURL(r.o.paysimAddr))
+	line("Event receiver", "%s/events   (signed events, one line each in %s; all of them in %s)", localURL(r.o.sinkAddr), r.path("eventsink.log"), r.path(eventsFile))
+	logs := []string{}
+	if r.o.temporalAddress == "" {
+		logs = append(logs, r.path("temporal.log"))
+	}
+	logs = append(logs, r.path("casim.log"), r.path("paysim.log"), r.path("eventsink.log"))
+	for i := range r.o.metricsAddrs() {
+		logs = append(logs, r.path(childName("worker", i)+".log"))
+	}
+	for i := range r.o.gatewayAddrs() {
+		logs = append(logs, r.path(childName("gateway", i)+".log"))
+	}
+	line("Logs", "%s", strings.Join(logs, " "))
+	fmt.Fprint(r.out, b.String())
+}
 
-  Temporal Web UI   %[1]s/namespaces/default/workflows
-                    refunded ones: %[1]s/namespaces/default/workflows?query=RefundStatus%%3D%%22refunded%%22
-                    (visibility query RefundStatus="refunded"; or bin/temporal workflow list --address %[2]s --query 'RefundStatus != ""')
-  Temporal gRPC     %[2]s (namespace default, task queue %[3]s)
-  Gateway           %[4]s   (Authorization: Bearer <token>; demo tokens in %[7]s)
-                    e.g. curl -H "Authorization: Bearer $(jq -r .tokens.operator %[7]s)" %[4]s/v1/orders
-  Operator pages    %[4]s/ops/   (log in with the operator token in %[7]s)
-  OpenAPI           %[4]s/openapi.yaml
-  Gateway metrics   %[4]s/metrics   (readiness %[4]s/readyz)
-  Worker metrics    %[5]s/metrics
-  CA simulator      %[6]s   (Authorization: Bearer %[10]s)
-  Payment simulator %[9]s   (same token; e.g. curl -H 'Authorization: Bearer %[10]s' '%[9]s/admin/refunds?order_id=d20-intl-card-fails')
-  Event receiver    %[11]s/events   (signed events, one line each in %[12]s; all of them in %[13]s)
-  Logs              %[8]s
-`, ui, r.o.temporalAddr(), workflows.TaskQueue, gw, localURL(r.o.metricsAddr), localURL(r.o.casimAddr), r.path(endpointsFile),
-		strings.Join([]string{r.path("temporal.log"), r.path("casim.log"), r.path("paysim.log"), r.path("eventsink.log"), r.path("worker.log"), r.path("gateway.log")}, " "),
-		localURL(r.o.paysimAddr), r.token, localURL(r.o.sinkAddr), r.path("eventsink.log"), r.path(eventsFile))
+// redactDSN drops the password of a postgres:// DSN for printing.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 // endpointsFile is where the runner tells clients how to reach the demo.
@@ -582,7 +694,14 @@ const endpointsFile = "endpoints.json"
 // Temporal Web UI's URL, the Temporal frontend address, the demo's
 // console API tokens by role, and where the events go.
 type Endpoints struct {
-	Gateway  string            `json:"gateway"`
+	// Topology is the runner's -topology: dev or production.
+	Topology string `json:"topology"`
+	// Gateway is the first gateway's URL; Gateways all of them (two in the
+	// production topology).
+	Gateway  string   `json:"gateway"`
+	Gateways []string `json:"gateways"`
+	// WebUI is the Temporal Web UI's URL; empty on the real server, which
+	// has none.
 	WebUI    string            `json:"web_ui"`
 	Temporal string            `json:"temporal"`
 	Tokens   map[string]string `json:"tokens"`
@@ -592,6 +711,9 @@ type Endpoints struct {
 	// CA is the CA simulator: its URL and token (its /admin API sets how a
 	// certificate's review ends, e.g. never, for a walk-through).
 	CA Simulator `json:"ca"`
+	// Pay is the payment simulator: its URL and token (its /admin/refunds
+	// lists what it paid).
+	Pay Simulator `json:"pay"`
 }
 
 // Simulator is a simulator's URL and bearer token.
@@ -614,13 +736,20 @@ type EventsEndpoint struct {
 // writeEndpoints writes endpoints.json, readable by this user only (it
 // holds the demo's tokens).
 func (r *runner) writeEndpoints(context.Context) error {
+	var gws []string
+	for _, a := range r.o.gatewayAddrs() {
+		gws = append(gws, localURL(a))
+	}
 	e := Endpoints{
-		Gateway:  localURL(r.o.gatewayAddr),
-		WebUI:    fmt.Sprintf("http://localhost:%d", r.o.uiPort),
+		Topology: r.o.topology,
+		Gateway:  gws[0],
+		Gateways: gws,
+		WebUI:    r.o.webUI(),
 		Temporal: r.o.temporalAddr(),
 		Tokens:   r.api,
 		Ops:      localURL(r.o.gatewayAddr) + "/ops/",
 		CA:       Simulator{URL: localURL(r.o.casimAddr), Token: r.token},
+		Pay:      Simulator{URL: localURL(r.o.paysimAddr), Token: r.token},
 		Events: EventsEndpoint{
 			Endpoint: "console",
 			URL:      localURL(r.o.sinkAddr) + "/events",

@@ -171,9 +171,9 @@ func demoOrders(now time.Time) []demoOrder {
 // console token. An order whose refund paid in an earlier run
 // (-fresh=false) is refused 409 and kept as it is.
 func seedOrders(ctx context.Context, d *demo, orders []demoOrder) (created, kept int, err error) {
-	for _, o := range orders {
+	for i, o := range orders {
 		var v gateway.OrderView
-		status, err := d.call(ctx, http.MethodPut, d.gw+"/v1/orders/"+url.PathEscape(o.Order.ID), o.Order, &v, d.as("console")...)
+		status, err := d.call(ctx, http.MethodPut, d.gatewayFor(i)+"/v1/orders/"+url.PathEscape(o.Order.ID), o.Order, &v, d.as("console")...)
 		switch {
 		case status == http.StatusConflict:
 			kept++

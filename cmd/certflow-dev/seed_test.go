@@ -139,34 +139,51 @@ func TestDemoOrdersPassIntake(t *testing.T) {
 }
 
 // endpoints.json has exactly the fields the issue names, readable by its
-// owner only.
+// owner only; the production topology lists both gateways and no Web UI
+// (the real server has none).
 func TestWriteEndpoints(t *testing.T) {
-	dir := t.TempDir()
-	r := &runner{o: options{dir: dir, gatewayAddr: "127.0.0.1:18080", uiPort: 18233, temporalPort: 17233, sinkAddr: "127.0.0.1:18083",
-		casimAddr: "127.0.0.1:18081"}, token: "ca-token",
-		api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}, eventSecret: []byte("0123456789abcdef0123456789abcdef")}
-	if err := r.writeEndpoints(context.Background()); err != nil {
-		t.Fatal(err)
+	tests := map[string]struct {
+		topology, temporalAddress string
+		gateways                  []any
+		webUI, temporal           string
+	}{
+		"dev": {topology: topologyDev, gateways: []any{"http://127.0.0.1:18080"}, webUI: "http://localhost:18233", temporal: "localhost:17233"},
+		"production": {topology: topologyProduction, temporalAddress: "127.0.0.1:27233",
+			gateways: []any{"http://127.0.0.1:18080", "http://127.0.0.1:18084"}, temporal: "127.0.0.1:27233"},
 	}
-	path := filepath.Join(dir, endpointsFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"gateway": "http://127.0.0.1:18080", "web_ui": "http://localhost:18233", "temporal": "localhost:17233",
-		"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"},
-		"events": map[string]any{"endpoint": "console", "url": "http://127.0.0.1:18083/events",
-			"log": filepath.Join(dir, "eventsink.log"), "file": filepath.Join(dir, eventsFile),
-			"secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
-		"ops": "http://127.0.0.1:18080/ops/", "ca": map[string]any{"url": "http://127.0.0.1:18081", "token": "ca-token"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("endpoints.json = %v, want %v", got, want)
-	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := &runner{o: options{dir: dir, topology: tc.topology, temporalAddress: tc.temporalAddress, gatewayAddr: "127.0.0.1:18080",
+				gateway2Addr: "127.0.0.1:18084", uiPort: 18233, temporalPort: 17233, sinkAddr: "127.0.0.1:18083",
+				casimAddr: "127.0.0.1:18081", paysimAddr: "127.0.0.1:18082"}, token: "ca-token",
+				api: map[string]string{"console": "c", "operator": "o", "operator2": "o2"}, eventSecret: []byte("0123456789abcdef0123456789abcdef")}
+			if err := r.writeEndpoints(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, endpointsFile)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{"topology": tc.topology, "gateway": "http://127.0.0.1:18080", "gateways": tc.gateways,
+				"web_ui": tc.webUI, "temporal": tc.temporal,
+				"tokens": map[string]any{"console": "c", "operator": "o", "operator2": "o2"},
+				"events": map[string]any{"endpoint": "console", "url": "http://127.0.0.1:18083/events",
+					"log": filepath.Join(dir, "eventsink.log"), "file": filepath.Join(dir, eventsFile),
+					"secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+				"ops": "http://127.0.0.1:18080/ops/", "ca": map[string]any{"url": "http://127.0.0.1:18081", "token": "ca-token"},
+				"pay": map[string]any{"url": "http://127.0.0.1:18082", "token": "ca-token"}}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("endpoints.json = %v, want %v", got, want)
+			}
+			if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+				t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+			}
+		})
 	}
 }

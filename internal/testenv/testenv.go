@@ -77,3 +77,21 @@ func TemporalAddress() string { return os.Getenv("CERTFLOW_TEMPORAL_ADDRESS") }
 // (`CTL start`) the server of TemporalAddress on its databases and ports:
 // CERTFLOW_TEMPORAL_CTL, set by scripts/with-temporal-server.
 func TemporalCtl() string { return os.Getenv("CERTFLOW_TEMPORAL_CTL") }
+
+// RealServerBin is the folder holding the real Temporal server of `make
+// temporal-server` (temporal-server, temporal-sql-tool and the schema in
+// temporal-schema): bin/ at the module's root. Its absence skips the test,
+// or fails it under CERTFLOW_REQUIRE_E2E.
+func RealServerBin(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(moduleRoot(t), "bin")
+	for _, f := range []string{"temporal-server", "temporal-sql-tool", filepath.Join("temporal-schema", "postgresql", "v12")} {
+		if _, err := os.Stat(filepath.Join(bin, f)); err != nil {
+			if os.Getenv("CERTFLOW_REQUIRE_E2E") != "" {
+				t.Fatalf("no %s in %s and CERTFLOW_REQUIRE_E2E is set (run `make temporal-server`): %v", f, bin, err)
+			}
+			t.Skipf("no %s in %s (run `make temporal-server`): %v", f, bin, err)
+		}
+	}
+	return bin
+}
