@@ -107,7 +107,6 @@ var packages = map[string]string{
 	"internal/obs":         "support",
 	"internal/temporalx":   "support",
 	"internal/procs":       "support",
-	"internal/app":         "support",
 	"internal/app/program": "support",
 	"internal/cli":         "support",
 
@@ -131,6 +130,7 @@ var packages = map[string]string{
 	"outbound": "edges",
 
 	"worker":          "assembly",
+	"internal/app":    "assembly",
 	"cmd/gateway":     "assembly",
 	"starter":         "assembly",
 	"cmd/healthcheck": "assembly",
@@ -168,15 +168,10 @@ var alsoForbid = map[string][]string{
 }
 
 // exceptions are today's imports that break the rules above, each listed
-// in docs/ARCHITECTURE.md under "Known exceptions (issue 18)". An
+// in docs/ARCHITECTURE.md under "Known exceptions". An
 // exception that is no longer used fails the test: delete it here and in
 // the document.
-var exceptions = map[[2]string]string{
-	{"internal/app", "store"}:                "the shared builder opens the store for the worker and the gateway",
-	{"internal/app", "activities"}:           "the shared builder builds the policy registry (activities.RegistryPolicies)",
-	{"internal/app", "activities/payclient"}: "the shared builder builds the payment client for the worker",
-	{"internal/app", "workflows"}:            "the shared builder checks workflows.SearchAttributeTypes on Temporal",
-}
+var exceptions = map[[2]string]string{}
 
 // shippedBinaries are the binaries in certflow's images; no dev package may
 // be in their dependencies, directly or not.
@@ -276,7 +271,7 @@ func violations(pkgs []listed) (broken []string, used map[[2]string]bool) {
 }
 
 // TestImportRules holds every package's non-test imports to its layer's
-// rule (docs/ARCHITECTURE.md), with the known exceptions of issue 18.
+// rule (docs/ARCHITECTURE.md), with the known exceptions.
 func TestImportRules(t *testing.T) {
 	broken, used := violations(goList(t, "./..."))
 	for _, b := range broken {
@@ -375,7 +370,7 @@ func TestArchitectureMapNamesEveryPackage(t *testing.T) {
 			t.Errorf("deploy/imports_test.go names %s, which is not a package of the module", pkg)
 		}
 	}
-	exc := section("Known exceptions (issue 18)")
+	exc := section("Known exceptions")
 	for key := range exceptions {
 		if !strings.Contains(exc, "`"+key[0]+"` → `"+key[1]+"`") {
 			t.Errorf("docs/ARCHITECTURE.md does not list the exception `%s` → `%s`", key[0], key[1])
