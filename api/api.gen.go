@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/oapi-codegen/runtime"
@@ -16,28 +17,28 @@ import (
 
 // Defines values for CAResultType.
 const (
-	CAResultTypeIssued               CAResultType = "issued"
-	CAResultTypeResubmissionRejected CAResultType = "resubmission_rejected"
-	CAResultTypeRevocationApproved   CAResultType = "revocation_approved"
-	CAResultTypeRevocationRejected   CAResultType = "revocation_rejected"
-	CAResultTypeValidationFailed     CAResultType = "validation_failed"
-	CAResultTypeValidationPassed     CAResultType = "validation_passed"
+	Issued               CAResultType = "issued"
+	ResubmissionRejected CAResultType = "resubmission_rejected"
+	RevocationApproved   CAResultType = "revocation_approved"
+	RevocationRejected   CAResultType = "revocation_rejected"
+	ValidationFailed     CAResultType = "validation_failed"
+	ValidationPassed     CAResultType = "validation_passed"
 )
 
 // Valid indicates whether the value is a known member of the CAResultType enum.
 func (e CAResultType) Valid() bool {
 	switch e {
-	case CAResultTypeIssued:
+	case Issued:
 		return true
-	case CAResultTypeResubmissionRejected:
+	case ResubmissionRejected:
 		return true
-	case CAResultTypeRevocationApproved:
+	case RevocationApproved:
 		return true
-	case CAResultTypeRevocationRejected:
+	case RevocationRejected:
 		return true
-	case CAResultTypeValidationFailed:
+	case ValidationFailed:
 		return true
-	case CAResultTypeValidationPassed:
+	case ValidationPassed:
 		return true
 	default:
 		return false
@@ -173,57 +174,6 @@ func (e PlanStepKind) Valid() bool {
 	case AwaitCa:
 		return true
 	case Cascade:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ProblemCode.
-const (
-	ProblemCodeConflict             ProblemCode = "conflict"
-	ProblemCodeForbidden            ProblemCode = "forbidden"
-	ProblemCodeIllegalTransition    ProblemCode = "illegal_transition"
-	ProblemCodeInternal             ProblemCode = "internal"
-	ProblemCodeInvalid              ProblemCode = "invalid"
-	ProblemCodeMisconfigured        ProblemCode = "misconfigured"
-	ProblemCodeNotFound             ProblemCode = "not_found"
-	ProblemCodeNotRefundable        ProblemCode = "not_refundable"
-	ProblemCodeOriginalMethodFailed ProblemCode = "original_method_failed"
-	ProblemCodeRateLimited          ProblemCode = "rate_limited"
-	ProblemCodeResubmissionRejected ProblemCode = "resubmission_rejected"
-	ProblemCodeUnauthenticated      ProblemCode = "unauthenticated"
-	ProblemCodeUnavailable          ProblemCode = "unavailable"
-)
-
-// Valid indicates whether the value is a known member of the ProblemCode enum.
-func (e ProblemCode) Valid() bool {
-	switch e {
-	case ProblemCodeConflict:
-		return true
-	case ProblemCodeForbidden:
-		return true
-	case ProblemCodeIllegalTransition:
-		return true
-	case ProblemCodeInternal:
-		return true
-	case ProblemCodeInvalid:
-		return true
-	case ProblemCodeMisconfigured:
-		return true
-	case ProblemCodeNotFound:
-		return true
-	case ProblemCodeNotRefundable:
-		return true
-	case ProblemCodeOriginalMethodFailed:
-		return true
-	case ProblemCodeRateLimited:
-		return true
-	case ProblemCodeResubmissionRejected:
-		return true
-	case ProblemCodeUnauthenticated:
-		return true
-	case ProblemCodeUnavailable:
 		return true
 	default:
 		return false
@@ -662,7 +612,7 @@ type PlanStepKind string
 // (or `type`, which names the same code); `detail` is for people.
 type Problem struct {
 	// Code The error code, stable; the status follows from it (see **Errors** above).
-	Code ProblemCode `json:"code"`
+	Code errs.Code `json:"code"`
 
 	// Detail What is wrong with this request, naming the field, value or rule; an internal error's is always `internal error`.
 	Detail string `json:"detail"`
@@ -683,9 +633,6 @@ type Problem struct {
 	// identifier, stable as the code is, compared and not fetched.
 	Type string `json:"type"`
 }
-
-// ProblemCode The error code, stable; the status follows from it (see **Errors** above).
-type ProblemCode string
 
 // Product defines model for Product.
 type Product = domain.Product
