@@ -74,53 +74,59 @@ func TestProductionTopology(t *testing.T) {
 	_, _ = rand.Read(mark)
 	markValue := hex.EncodeToString(mark)
 
-	runDir := filepath.Join(dir, ".run")
-	gwAddrs := []string{addrOf(freePort(t)), addrOf(freePort(t))}
-	args := strings.Join([]string{"-dir", runDir, "-gateway-addr", gwAddrs[0], "-gateway2-addr", gwAddrs[1],
-		"-casim-addr", addrOf(freePort(t)), "-paysim-addr", addrOf(freePort(t)), "-eventsink-addr", addrOf(freePort(t)),
-		"-metrics-addr", addrOf(freePort(t)), "-metrics2-addr", addrOf(freePort(t)),
-		"-review-delay", "1s", "-approve-after", "1s", "-refresh", "1h"}, " ")
-	cmd := exec.Command("make", "--no-print-directory", "run-production", "BIN="+bin, "ARGS="+args)
-	cmd.Dir = root
-	cmd.Env = append(productionEnv(), productionMark+"="+markValue)
-	// A group of its own: should the test fail midway, its cleanup kills
-	// whatever is left of it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := filepath.Join(dir, "run-production.log")
-	logf, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
+	// The ports are picked free, but bound seconds later, after the
+	// builds and the server's start: another process (a parallel test's
+	// server, an outgoing connection) may take one meanwhile. Such a start
+	// (the runner refused the bind and everything stopped) is made again
+	// on other ports, in a new folder, up to three times.
+	var (
+		cmd     *exec.Cmd
+		exited  chan error
+		runDir  string
+		out     string
+		ep      productionEndpoints
+		stopped bool
+	)
+	for attempt := 1; ; attempt++ {
+		runDir = filepath.Join(dir, fmt.Sprintf(".run-%d", attempt))
+		out = filepath.Join(dir, fmt.Sprintf("run-production-%d.log", attempt))
+		var err error
+		cmd, exited, err = startProduction(t, root, bin, runDir, out, markValue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, exited, runDir, out := cmd, exited, runDir, out
+		t.Cleanup(func() {
+			if stopped {
+				return
+			}
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(2 * time.Minute):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+			for _, p := range markedProcesses(t, markValue) {
+				_ = syscall.Kill(p.pid, syscall.SIGKILL)
+			}
+			dumpTail(t, out)
+			for _, f := range []string{"worker.log", "worker2.log", "gateway.log", "gateway2.log"} {
+				dumpTail(t, filepath.Join(runDir, f))
+			}
+		})
+		started := time.Now()
+		var taken bool
+		ep, taken = waitProductionEndpoints(t, filepath.Join(runDir, "endpoints.json"), exited, out)
+		if !taken {
+			t.Logf("make run-production: endpoints.json after %s", time.Since(started).Round(time.Second))
+			break
+		}
+		if attempt == 3 {
+			dumpTail(t, out)
+			t.Fatal("make run-production: a port it was given was taken before it bound it, three times")
+		}
+		t.Logf("start %d: a port was taken before the runner bound it; starting again on other ports", attempt)
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if stopped {
-			return
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Minute):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		for _, p := range markedProcesses(t, markValue) {
-			_ = syscall.Kill(p.pid, syscall.SIGKILL)
-		}
-		dumpTail(t, out)
-		for _, f := range []string{"worker.log", "worker2.log", "gateway.log", "gateway2.log"} {
-			dumpTail(t, filepath.Join(runDir, f))
-		}
-	})
-
-	ep := waitProductionEndpoints(t, filepath.Join(runDir, "endpoints.json"), exited)
-	t.Logf("make run-production: endpoints.json after %s", time.Since(started).Round(time.Second))
 	if ep.Topology != "production" || len(ep.Gateways) != 2 || ep.WebUI != "" {
 		t.Fatalf("endpoints.json: topology %q, gateways %v, Web UI %q; want production, two gateways, no Web UI (the real server has none)",
 			ep.Topology, ep.Gateways, ep.WebUI)
@@ -291,22 +297,58 @@ type productionEndpoints struct {
 
 // waitProductionEndpoints waits for the runner's endpoints.json (written
 // once the gateways are ready), failing when the command exits first.
-func waitProductionEndpoints(t *testing.T, path string, exited chan error) productionEndpoints {
+func waitProductionEndpoints(t *testing.T, path string, exited chan error, log string) (ep productionEndpoints, portTaken bool) {
 	t.Helper()
-	var ep productionEndpoints
 	for end := time.Now().Add(8 * time.Minute); time.Now().Before(end); {
 		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &ep) == nil && len(ep.Gateways) > 0 {
-			return ep
+			return ep, false
 		}
 		select {
 		case err := <-exited:
 			exited <- err // for the cleanup
+			if b, _ := os.ReadFile(log); bytes.Contains(b, []byte(" is taken (listen tcp ")) {
+				return ep, true // everything stopped: the runner checks its ports first
+			}
+			dumpTail(t, log)
 			t.Fatalf("make run-production exited before writing %s: %v", path, err)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 	t.Fatalf("%s did not appear within 8 minutes", path)
-	return ep
+	return ep, false
+}
+
+// startProduction starts make run-production on fresh ports, its output
+// in out, its state in runDir, its processes marked with markValue; the
+// channel gets make's exit.
+func startProduction(t *testing.T, root, bin, runDir, out, markValue string) (*exec.Cmd, chan error, error) {
+	t.Helper()
+	args := strings.Join([]string{"-dir", runDir, "-gateway-addr", addrOf(freePort(t)), "-gateway2-addr", addrOf(freePort(t)),
+		"-casim-addr", addrOf(freePort(t)), "-paysim-addr", addrOf(freePort(t)), "-eventsink-addr", addrOf(freePort(t)),
+		"-metrics-addr", addrOf(freePort(t)), "-metrics2-addr", addrOf(freePort(t)),
+		"-review-delay", "1s", "-approve-after", "1s", "-refresh", "1h"}, " ")
+	cmd := exec.Command("make", "--no-print-directory", "run-production", "BIN="+bin, "ARGS="+args)
+	cmd.Dir = root
+	cmd.Env = append(productionEnv(), productionMark+"="+markValue)
+	// A group of its own: should the test fail midway, its cleanup kills
+	// whatever is left of it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, err := os.Create(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		exited <- err
+	}()
+	return cmd, exited, nil
 }
 
 func getStatus(t *testing.T, url string) int {
