@@ -107,7 +107,8 @@ type Runner struct {
 	// certificate's workflow): reports go to it directly, and the refund
 	// shows the certificate in its own details and attributes.
 	host Host
-	// busy is true while an op executes (see serve).
+	// busy is true from the moment a held certificate's ops are handed to
+	// a coroutine until its queue is empty again (see kick).
 	busy bool
 	// audit is the console's actions on the certificate, oldest first.
 	audit []domain.AuditEntry
@@ -262,6 +263,7 @@ func (c *Runner) handleAction(ctx workflow.Context, req ActionRequest) (Status, 
 	// Who asked, as the console authenticated them: recorded as the
 	// action is accepted (the validator passed), whatever the CA answers.
 	c.audit = append(c.audit, Audit(ctx, c.cert.ID, req))
+	c.kick(ctx)
 	if err := workflow.Await(ctx, func() bool { return op.done }); err != nil {
 		return c.status(), err
 	}
@@ -722,19 +724,29 @@ func (c *Runner) yield(ctx workflow.Context, holder string) (Status, error) {
 	}
 }
 
-// serve runs a held certificate's ops one at a time inside its holder's
-// workflow, as the certificate workflow's run loop does in its own.
-func (c *Runner) serve(ctx workflow.Context) {
-	for {
-		_ = workflow.Await(ctx, func() bool { return len(c.queue) > 0 })
-		c.busy = true
-		for len(c.queue) > 0 {
-			op := c.queue[0]
-			c.queue = c.queue[1:]
-			c.execute(ctx, op)
-		}
-		c.busy = false
+// kick has a held certificate's queued ops run inside its holder's
+// workflow: by a coroutine started when an op is queued and none runs,
+// which runs them one at a time, as the certificate workflow's run loop
+// does in its own, and ends when the queue is empty. An idle held
+// certificate (a review open at the CA) costs its holder no coroutine.
+// The certificate workflow's own loop runs its queue (no host: nothing to
+// do here).
+func (c *Runner) kick(ctx workflow.Context) {
+	if c.host == nil || c.busy || len(c.queue) == 0 {
+		return
 	}
+	c.busy = true
+	workflow.Go(ctx, c.serve)
+}
+
+// serve runs the queue until it is empty (see kick).
+func (c *Runner) serve(ctx workflow.Context) {
+	for len(c.queue) > 0 {
+		op := c.queue[0]
+		c.queue = c.queue[1:]
+		c.execute(ctx, op)
+	}
+	c.busy = false
 }
 
 // idle tells whether a held certificate has nothing queued or under way.
@@ -775,7 +787,8 @@ func Audit(ctx workflow.Context, certID string, req ActionRequest) domain.AuditE
 
 // Held builds the Runner of a certificate a refund holds (from in, or from
 // in.Carry when the refund continues as new): host runs it inside its own
-// workflow, starting it with workflow.Go(ctx, runner.Serve). owner and
+// workflow, each batch of ops in a coroutine of their own that ends with
+// the batch (Enqueue, Receive, HandleAction start it). owner and
 // poll, when set, replace the carried ones; judge is the order and policy
 // the refund judged by, used when the carried state brings none.
 func Held(in Input, host Host, owner string, judge *activities.Judgement, poll time.Duration) *Runner {
@@ -801,15 +814,17 @@ func (c *Runner) ID() string { return c.cert.ID }
 // State is the certificate's state.
 func (c *Runner) State() statemachine.CertState { return c.cert.State }
 
-// Serve runs the certificate's commands and CA results as they come; the
-// host starts it with workflow.Go.
-func (c *Runner) Serve(ctx workflow.Context) { c.serve(ctx) }
-
-// Enqueue queues a command of the host's release chain.
-func (c *Runner) Enqueue(cmd Command) { c.enqueue(cmd) }
+// Enqueue queues a command of the host's release chain and has it run.
+func (c *Runner) Enqueue(ctx workflow.Context, cmd Command) {
+	c.enqueue(cmd)
+	c.kick(ctx)
+}
 
 // Receive applies a CA result (deduplicated by its event ID).
-func (c *Runner) Receive(ctx workflow.Context, r CAResult) { c.receiveResult(ctx, r) }
+func (c *Runner) Receive(ctx workflow.Context, r CAResult) {
+	c.receiveResult(ctx, r)
+	c.kick(ctx)
+}
 
 // ValidateAction and HandleAction are the console action update's
 // validator and handler, run by the host's update.

@@ -135,8 +135,8 @@ func (r *refund) carryInput() Input {
 }
 
 // restore takes up where the previous run stopped: its state, and the
-// held certificates' logic, each running again here.
-func (r *refund) restore(ctx workflow.Context, c *Carry) {
+// held certificates, whose logic runs here again as their ops come.
+func (r *refund) restore(c *Carry) {
 	r.resume, r.runs = c, c.Runs
 	r.st = c.Status
 	r.order, r.bundle, r.decision = c.Order, c.Bundle, c.Decision
@@ -161,6 +161,5 @@ func (r *refund) restore(ctx workflow.Context, c *Carry) {
 	for _, in := range c.Held {
 		h := certificate.Held(in, r, "", &activities.Judgement{Order: r.order, Bundle: r.bundle}, 0)
 		r.held = append(r.held, h)
-		workflow.Go(ctx, h.Serve)
 	}
 }

@@ -85,7 +85,6 @@ func (r *refund) runHeld(ctx workflow.Context, certID string) *certificate.Runne
 	c := certificate.Held(certificate.Input{Certificate: r.certificate(certID), OrderID: r.in.OrderID}, r, r.id(),
 		&activities.Judgement{Order: r.order, Bundle: r.bundle}, r.pollEvery())
 	r.held = append(r.held, c)
-	workflow.Go(ctx, c.Serve)
 	return c
 }
 
@@ -110,12 +109,18 @@ func (r *refund) caResult(ctx workflow.Context, res certificate.CAResult) {
 		c.Receive(ctx, res)
 		return
 	}
+	// Sent at once; a coroutine of its own waits for the delivery, so the
+	// inbox is not held up (it takes the next result once this one is
+	// delivered).
 	r.forwarding++
-	defer func() { r.forwarding-- }()
-	if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("CA result for a certificate this refund does not hold; not delivered", "certificate", res.Certificate,
-			"event_id", res.EventID, "error", err)
-	}
+	f := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(res.Certificate), "", certificate.SignalCAResult, res)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { r.forwarding-- }()
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("CA result for a certificate this refund does not hold; not delivered", "certificate", res.Certificate,
+				"event_id", res.EventID, "error", err)
+		}
+	})
 }
 
 // validateCAResult refuses, without writing history, a CA result offered

@@ -86,18 +86,6 @@ func (b *caBoundary) submitted(cert string) (certificate.Review, bool) {
 	return certificate.Review{}, false
 }
 
-// listenCA wires the operator's signal.
-func (r *refund) listenCA(ctx workflow.Context) {
-	fixed := workflow.GetSignalChannel(ctx, SignalCAConfigFixed)
-	r.fixedCh = fixed
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			fixed.Receive(ctx, nil)
-			r.ca.fixed = true
-		}
-	})
-}
-
 // pollEvery is the review polling interval recorded with the policy bundle.
 func (r *refund) pollEvery() time.Duration {
 	if p := r.bundle.ReviewPoll; p > 0 {

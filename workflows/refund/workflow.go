@@ -45,7 +45,7 @@ func Workflow(ctx workflow.Context, in Input) (Status, error) {
 	r := &refund{in: in, st: Status{OrderID: in.OrderID, State: statemachine.OrderPaid, Outcome: OutcomeOf(statemachine.OrderPaid), Reasons: []string{},
 		WaitingOn: []domain.Wait{}}}
 	if in.Carry != nil {
-		r.restore(ctx, in.Carry)
+		r.restore(in.Carry)
 	} else {
 		// The request is the trail's first entry, at its own time and by
 		// who asked (the gateway records the same entry as it starts the
@@ -100,8 +100,8 @@ type refund struct {
 	// the publisher writes the record but not the search attributes (see
 	// payUntilAnswered).
 	payingFirst bool
-	// dirty asks the publisher to write the attributes and the record;
-	// flushing is true while it writes.
+	// dirty asks the publisher (the inbox) to write the attributes and
+	// the record; flushing is true while a write is under way.
 	dirty, flushing bool
 	// pending are the held certificates' records (their states and quota
 	// returns) the publisher writes next, with the refund's own record in
@@ -141,7 +141,8 @@ type refund struct {
 	// result (a final report) is still awaited.
 	children int
 	runs     int
-	// The signal channels, drained before a continue-as-new.
+	// The signal channels, taken by the inbox and drained before a
+	// continue-as-new.
 	results, reportCh, fixedCh workflow.ReceiveChannel
 }
 
@@ -170,7 +171,6 @@ func (r *refund) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: r.validateApprove}); err != nil {
 		return err
 	}
-	r.listenCA(ctx)
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCertificateAction, r.handleCertificateAction,
 		workflow.UpdateHandlerOptions{Validator: r.validateCertificateAction}); err != nil {
 		return err
@@ -179,40 +179,62 @@ func (r *refund) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: r.validateCAResult}); err != nil {
 		return err
 	}
-	results := workflow.GetSignalChannel(ctx, certificate.SignalCAResult)
-	r.results = results
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		// Results wait in the channel until load knows which of the
-		// order's certificates this refund holds (hold.go).
-		_ = workflow.Await(ctx, r.holdKnown)
-		for {
-			var res certificate.CAResult
-			results.Receive(ctx, &res)
-			r.caResult(ctx, res)
-		}
-	})
-	// The publisher writes the search attributes and the store record once
-	// the refund's code blocks: every change made in one workflow task is
-	// one upsert and one record, not one per change.
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			_ = workflow.Await(ctx, func() bool { return r.dirty })
-			r.dirty, r.flushing = false, true
-			r.flush(ctx)
-			r.flushing = false
-		}
-	})
-	reports := workflow.GetSignalChannel(ctx, certificate.SignalReport)
-	r.reportCh = reports
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var rep certificate.Report
-			reports.Receive(ctx, &rep)
-			r.reports = append(r.reports, rep)
-		}
-	})
+	r.fixedCh = workflow.GetSignalChannel(ctx, SignalCAConfigFixed)
+	r.results = workflow.GetSignalChannel(ctx, certificate.SignalCAResult)
+	r.reportCh = workflow.GetSignalChannel(ctx, certificate.SignalReport)
+	workflow.Go(ctx, r.inbox)
 	return nil
 }
+
+// inbox is the refund's one coroutine besides its main one (a waiting
+// refund costs two): it takes the signals as they come (the operator's
+// SignalCAConfigFixed, CA results, certificate reports) and is the
+// publisher, which writes the search attributes and the store record once
+// the refund's code blocks, so every change made in one workflow task is
+// one upsert and one record, not one per change. CA results wait in their
+// channel until load knows which of the order's certificates this refund
+// holds (hold.go), and one passed on to another workflow is delivered
+// before the next is taken. Nothing here blocks: a result passed on and a
+// record being written are waited for by a short-lived coroutine of their
+// own, so a slow store does not hold up the signals and a forward does
+// not hold up the records.
+func (r *refund) inbox(ctx workflow.Context) {
+	for {
+		if err := workflow.Await(ctx, r.inboxReady); err != nil {
+			return
+		}
+		for r.fixedCh.ReceiveAsync(nil) {
+			r.ca.fixed = true
+		}
+		for r.takingResults() {
+			var res certificate.CAResult
+			if !r.results.ReceiveAsync(&res) {
+				break
+			}
+			r.caResult(ctx, res)
+		}
+		if r.dirty && !r.flushing {
+			r.dirty = false
+			r.flush(ctx)
+		}
+		for {
+			var rep certificate.Report
+			if !r.reportCh.ReceiveAsync(&rep) {
+				break
+			}
+			r.reports = append(r.reports, rep)
+		}
+	}
+}
+
+// inboxReady tells the inbox it has something to do.
+func (r *refund) inboxReady() bool {
+	return r.fixedCh.Len() > 0 || (r.takingResults() && r.results.Len() > 0) || (r.dirty && !r.flushing) || r.reportCh.Len() > 0
+}
+
+// takingResults tells whether the inbox takes CA results: once the holds
+// are known, and not while one is being passed on.
+func (r *refund) takingResults() bool { return r.holdKnown() && r.forwarding == 0 }
 
 // status answers the query. Until the request is judged the order machine
 // still says paid; to a client that is a refund requested (the word the
@@ -442,7 +464,7 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 	}
 	if c := r.holding(ps.Certificate); c != nil {
 		// Held: the certificate's logic runs here, no message sent.
-		c.Enqueue(cmd)
+		c.Enqueue(ctx, cmd)
 	} else if delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd); err != nil {
 		return certificate.Report{Certificate: ps.Certificate, Error: err.Error()}
 	} else if !delivered {
@@ -951,7 +973,10 @@ func (r *refund) publish(ctx workflow.Context) {
 // changed, and the held certificates' pending records: the records by one
 // local activity (a marker in history, no task round trip) and one store
 // transaction. Before the request is judged (state paid) there is no
-// refund to show yet.
+// refund to show yet. The attributes are upserted and the local activity
+// started here, in the inbox; a coroutine of its own waits for the write
+// (flushing until it is done), so the inbox goes on taking signals while
+// the store is slow or out.
 func (r *refund) flush(ctx workflow.Context) {
 	recs := r.pending
 	r.pending = activities.Records{}
@@ -971,14 +996,19 @@ func (r *refund) flush(ctx workflow.Context) {
 		opts = calls.LocalStore
 	}
 	recs.OrderID = r.in.OrderID
-	if err := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, opts), a.SaveRecords, recs).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
-			"certificates", len(recs.Certificates), "error", err)
-		return
-	}
-	if recs.Refund != nil {
-		r.recorded = recs.Refund
-	}
+	f := workflow.ExecuteLocalActivity(calls.WithLocal(ctx, opts), a.SaveRecords, recs)
+	r.flushing = true
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { r.flushing = false }()
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("recording refund and certificates failed", "quota_returns", len(recs.QuotaReturns),
+				"certificates", len(recs.Certificates), "error", err)
+			return
+		}
+		if recs.Refund != nil {
+			r.recorded = recs.Refund
+		}
+	})
 }
 
 // Keep (certificate.Host) has the publisher write a held certificate's new state with this
