@@ -2,9 +2,10 @@
 // operators: against a running system it registers orders and starts,
 // inspects, approves and cancels refunds through the gateway's console API.
 //
-// It is a shipped binary and links no test package: the scenario
-// simulator, which runs Temporal's time-skipping test environment, is the
-// development tool cmd/certflow-sim.
+// It is a shipped binary and links no test package. `starter simulate -f
+// FILE.json`, the command the scenario format names, runs the development
+// tool cmd/certflow-sim (Temporal's time-skipping test environment), beside
+// starter, on PATH, or built from the source tree (simulate.go).
 //
 // Exit status: 0 on success (and for -h/--help), 2 for a usage error (an
 // unknown flag or command, a missing or mistyped value, no token in
@@ -43,6 +44,7 @@ type starterCLI struct {
 	Orders      ordersCmd      `cmd:"" help:"List orders with the filters of GET /v1/orders (operator token)."`
 	Approve     approveCmd     `cmd:"" help:"Operator approval (GW-4) as the token's subject, who must not be the requester."`
 	Cancel      cancelCmd      `cmd:"" help:"Cancel the refund (refused after the first irreversible step, CAN-1; never in tencent, CAN-2)."`
+	Simulate    simulateCmd    `cmd:"" passthrough:"" help:"Run a scenario file in Temporal's time-skipping test environment and print the result JSON: simulate -f FILE.json [--check] (runs the development tool certflow-sim; no gateway, no token)."`
 }
 
 func main() { cli.Main("starter", run) }
@@ -55,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kctx, err := cli.Parse(&grammar, args, stdout, stderr, kong.Name("starter"), kong.Description(description))
 	if kctx == nil || err != nil {
 		return err
+	}
+	if kctx.Selected() != nil && kctx.Selected().Name == "simulate" {
+		return runSimulate(ctx, grammar.Simulate.Args, stdout, stderr)
 	}
 	token := strings.TrimSpace(os.Getenv(EnvToken))
 	if token == "" {

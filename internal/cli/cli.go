@@ -48,6 +48,13 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
+// Exited is the exit status of a command that ran another program which
+// has already reported on stderr (starter simulate runs certflow-sim):
+// the status is passed on and nothing more is printed.
+type Exited struct{ Status int }
+
+func (e *Exited) Error() string { return fmt.Sprintf("exit status %d", e.Status) }
+
 // exitRequest is how kong's exit (after printing help) unwinds Parse.
 type exitRequest struct{ status int }
 
@@ -119,13 +126,16 @@ func Normalize(args []string) []string {
 	return out
 }
 
-// Status is the exit status for err: 0 for nil, 2 for a *UsageError, 1
-// otherwise.
+// Status is the exit status for err: 0 for nil, 2 for a *UsageError, an
+// *Exited's own status, 1 otherwise.
 func Status(err error) int {
 	var usage *UsageError
+	var exited *Exited
 	switch {
 	case err == nil:
 		return StatusOK
+	case errors.As(err, &exited):
+		return exited.Status
 	case errors.As(err, &usage):
 		return StatusUsage
 	default:
@@ -136,8 +146,9 @@ func Status(err error) int {
 // Report writes err as one line "NAME: message" on w (a usage error with
 // where to find the usage) and returns the exit status for it.
 func Report(name string, err error, w io.Writer) int {
-	if err == nil {
-		return StatusOK
+	var exited *Exited
+	if err == nil || errors.As(err, &exited) {
+		return Status(err)
 	}
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	var usage *UsageError

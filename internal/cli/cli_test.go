@@ -29,7 +29,7 @@ func TestNormalize(t *testing.T) {
 
 func TestStatusAndReport(t *testing.T) {
 	usage := fmt.Errorf("refund: %w", &UsageError{Err: errors.New("unknown flag --bogus"), Help: "starter refund --help"})
-	for err, want := range map[error]int{nil: 0, errors.New("gateway unreachable"): 1, usage: 2, Usagef("no token"): 2} {
+	for err, want := range map[error]int{nil: 0, errors.New("gateway unreachable"): 1, usage: 2, Usagef("no token"): 2, &Exited{Status: 3}: 3} {
 		if got := Status(err); got != want {
 			t.Errorf("Status(%v) = %d, want %d", err, got, want)
 		}
@@ -37,6 +37,11 @@ func TestStatusAndReport(t *testing.T) {
 	var b strings.Builder
 	if Report("starter", usage, &b) != StatusUsage || b.String() != "starter: refund: unknown flag --bogus (see starter refund --help)\n" {
 		t.Fatalf("report %q", b.String())
+	}
+	// A program that ran and reported its own error: its status, no line.
+	b.Reset()
+	if Report("starter", &Exited{Status: 2}, &b) != 2 || b.Len() != 0 {
+		t.Fatalf("report of an exited program: %q", b.String())
 	}
 	type grammar struct {
 		Run struct {
