@@ -31,6 +31,8 @@ type Config struct {
 	// ReviewPoll is how often a refund asks the CA about a revocation
 	// review still open (docs/ca-boundary.md).
 	ReviewPoll time.Duration
+	// Pprof also serves net/http/pprof's /debug/pprof/ on MetricsAddr.
+	Pprof bool
 	// MetricsAddr serves /metrics, /healthz and /readyz; empty disables
 	// them.
 	MetricsAddr string
@@ -50,6 +52,7 @@ var workerSettings = []app.Setting{
 	app.Set("ca-tls-ca-file", "CERTFLOW_CA_TLS_CA_FILE", "", "PEM bundle of the CAs that sign the certificate authority's https certificate (a private CA); empty: the system's roots"),
 	app.Set("review-poll", "CERTFLOW_REVIEW_POLL", "1h", "how often a refund asks the CA about a revocation review still open"),
 	app.Set("metrics-addr", "CERTFLOW_METRICS_ADDR", ":9090", "listen address of /metrics, /healthz and /readyz; empty disables"),
+	app.Set("pprof", "CERTFLOW_PPROF", "false", "also serve Go's profiles (/debug/pprof/) on the metrics address, for an engineer profiling memory or CPU; off by default"),
 	app.Set("stop-timeout", "CERTFLOW_STOP_TIMEOUT", "10s", "how long running activities get at shutdown"),
 }
 
@@ -83,6 +86,8 @@ func parseConfig(args, environ []string, output io.Writer) (Config, error) {
 	cfg.ReviewPoll, err = v.PositiveDuration("CERTFLOW_REVIEW_POLL")
 	e.Check(err)
 	cfg.MetricsAddr = v.String("CERTFLOW_METRICS_ADDR")
+	cfg.Pprof, err = v.Bool("CERTFLOW_PPROF")
+	e.Check(err)
 	cfg.StopTimeout, err = v.PositiveDuration("CERTFLOW_STOP_TIMEOUT")
 	e.Check(err)
 	cfg.Tuning, err = parseTuning(v)
@@ -125,6 +130,8 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return fmt.Errorf("CERTFLOW_METRICS_ADDR %q is not host:port: %w", c.MetricsAddr, err)
 		}
+	} else if c.Pprof {
+		return fmt.Errorf("CERTFLOW_PPROF serves the profiles on CERTFLOW_METRICS_ADDR, which is empty")
 	}
 	if c.StopTimeout <= 0 {
 		return fmt.Errorf("CERTFLOW_STOP_TIMEOUT must be positive, not %s", c.StopTimeout)

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.temporal.io/sdk/worker"
@@ -99,7 +100,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("CA client (CERTFLOW_CA_URL): %w", err)
 	}
 	if cfg.MetricsAddr != "" {
-		if err := m.serveMetrics(cfg.MetricsAddr); err != nil {
+		if err := m.serveMetrics(cfg.MetricsAddr, cfg.Pprof); err != nil {
 			return err
 		}
 	}
@@ -131,7 +132,7 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-func (m *Main) serveMetrics(addr string) error {
+func (m *Main) serveMetrics(addr string, pprofOn bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
@@ -143,6 +144,12 @@ func (m *Main) serveMetrics(addr string) error {
 	})
 	// Ready: Temporal answers and the store answers.
 	mux.HandleFunc("GET /readyz", m.app.Readyz(m.Logger))
+	if pprofOn {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	m.metricsLn = ln
 	m.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

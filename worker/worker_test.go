@@ -109,6 +109,7 @@ func TestWorkerRunsRefund(t *testing.T) {
 		"CERTFLOW_PAY_TOKEN":         "pay-token",
 		"CERTFLOW_PAY_POLL_INTERVAL": "100ms",
 		"CERTFLOW_METRICS_ADDR":      metricsAddr,
+		"CERTFLOW_PPROF":             "true",
 		"CERTFLOW_DIAL_TIMEOUT":      "30s",
 		"CERTFLOW_STOP_TIMEOUT":      "5s",
 	}), io.Discard)
@@ -184,6 +185,10 @@ func TestWorkerRunsRefund(t *testing.T) {
 	}
 	if got := get(t, "http://"+metricsAddr+"/readyz"); got != "ready\n" {
 		t.Errorf("/readyz = %q", got)
+	}
+	// CERTFLOW_PPROF: the heap profile an engineer takes with go tool pprof.
+	if got := get(t, "http://"+metricsAddr+"/debug/pprof/heap?debug=1"); !strings.Contains(got, "heap profile:") {
+		t.Errorf("/debug/pprof/heap = %.200q, want a heap profile", got)
 	}
 
 	// One trace from the request through the workflow to the CA's HTTP
