@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/kustomize/api/krusty"
 	kusttypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -279,7 +280,8 @@ func programSettings(t *testing.T) map[string]map[string]setting {
 // certflow setting (docs/operations.md, section 3).
 func sdkVariable(name string) bool {
 	switch name {
-	case "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_CLIENT_AUTHORITY":
+	case "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_CLIENT_AUTHORITY",
+		"GOMEMLIMIT", "GOGC", "GOMAXPROCS": // the Go runtime's
 		return true
 	}
 	for _, p := range []string{"TEMPORAL_TLS_", "TEMPORAL_GRPC_META_", "OTEL_EXPORTER_OTLP_"} {
@@ -532,6 +534,14 @@ func TestKubernetesManifests(t *testing.T) {
 		for name := range env {
 			if _, ok := own[name]; !ok && !sdkVariable(name) {
 				t.Errorf("%s: %s is not a setting of %s (%s -h)", where, name, c.Name, c.Name)
+			}
+		}
+		// Go's soft memory limit must sit below the container's hard one,
+		// or the kernel kills the pod before the collector works harder.
+		if v, ok := env["GOMEMLIMIT"]; ok {
+			soft, err := resource.ParseQuantity(strings.TrimSuffix(v.value, "B"))
+			if hard := c.Resources.Limits[corev1.ResourceMemory]; err != nil || soft.Cmp(hard) >= 0 {
+				t.Errorf("%s: GOMEMLIMIT %q must be a size below the memory limit %s (%v)", where, v.value, hard.String(), err)
 			}
 		}
 		for name, s := range own {
