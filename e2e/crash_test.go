@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -82,16 +83,32 @@ type crashSystem struct {
 	done     chan struct{}
 }
 
-// freePort returns a port nobody listens on now.
+// freePort returns a port nobody listens on now, for a process the test
+// starts later. It is picked from 10000–19999: below the kernel's ephemeral
+// range (32768–60999), where outgoing connections would take a port
+// between the pick and the child's bind, and below the ports
+// scripts/with-temporal-server picks for the real server (20000–31999).
+// A port is handed out once per test binary.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		p := 10000 + rand.IntN(10000)
+		if _, taken := pickedPorts.LoadOrStore(p, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 10000-19999")
+	return 0
 }
+
+// pickedPorts are the ports freePort handed out.
+var pickedPorts sync.Map
 
 func (s *crashSystem) addr() string {
 	if s.real {
