@@ -380,7 +380,8 @@ func callbacksReport() *Report {
 	}
 	r := &Report{Config: Config{Mode: ModeCallbacks, Rounds: 2, Callbacks: 200, CallbackCertificates: 20, Concurrency: 10},
 		HeldCallbacks: &HeldCallbacks{Refunds: 20, Sent: 500, Signals: 500, Added: map[string]int{
-			evSignaled: 500, "WORKFLOW_TASK_SCHEDULED": 400, "WORKFLOW_TASK_STARTED": 400, "WORKFLOW_TASK_COMPLETED": 400}}}
+			"WorkflowExecutionSignaled": 500, "WorkflowTaskScheduled": 410, "WorkflowTaskStarted": 400, "WorkflowTaskCompleted": 400,
+			"WorkflowTaskTimedOut": 10}}}
 	for round, held := range map[int]float64{1: 95, 2: 90} {
 		r.Callbacks = append(r.Callbacks,
 			phase(PhaseGateway, round, 100, 100*time.Millisecond), phase(PhaseDirect, round, 100, 100*time.Millisecond),
@@ -405,7 +406,7 @@ func TestMarkdownHeldCallbacksRowsAndTargets(t *testing.T) {
 		"| held, paired: gateway | 2 | 90 |",
 		"| held, paired: direct | 1 | 100 |",
 		"Held path: 20 refunds parked at the CA's review, each holding its certificate, were sent 500 ca-result signals after priming",
-		"their histories gained 500, adding WORKFLOW_EXECUTION_SIGNALED 500, WORKFLOW_TASK_COMPLETED 400",
+		"their histories gained 500, adding WorkflowExecutionSignaled 500, WorkflowTaskScheduled 410, WorkflowTaskCompleted 400, WorkflowTaskStarted 400, WorkflowTaskTimedOut 10;",
 		"0 held certificates had a workflow of their own",
 		"certificate path (to `certificate/<id>`)",
 	} {
@@ -432,7 +433,9 @@ func TestCheckRefusesHeldPathFaults(t *testing.T) {
 		"held check missing":      func(r *Report) { r.HeldCallbacks = nil },
 		"a callback not received": func(r *Report) { r.HeldCallbacks.Signals-- },
 		"fallback ran":            func(r *Report) { r.HeldCallbacks.CertificateWorkflows = 1 },
-		"the callbacks wrote":     func(r *Report) { r.HeldCallbacks.Added["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"] = 1 },
+		"the callbacks wrote":     func(r *Report) { r.HeldCallbacks.Added["UpsertWorkflowSearchAttributes"] = 1 },
+		"a task failed":           func(r *Report) { r.HeldCallbacks.Added["WorkflowTaskFailed"] = 1 },
+		"continued as new":        func(r *Report) { r.HeldCallbacks.Added["WorkflowExecutionContinuedAsNew"] = 1 },
 		"other refund count":      func(r *Report) { r.HeldCallbacks.Refunds = 19 },
 		"held round missing": func(r *Report) {
 			r.Callbacks = slices.DeleteFunc(r.Callbacks, func(p Phase) bool { return p.Name == PhaseHeldDirect && p.Round == 2 })
