@@ -307,26 +307,24 @@ func (h *harness) checkHeldParked(ctx context.Context, set callbackSet) error {
 	if err := h.checkHolders(ctx, set); err != nil {
 		return err
 	}
-	for i, orderID := range set.orders {
-		res := set.results[i]
+	_, _, err := drive(ctx, len(set.orders), h.cfg.Concurrency, func(ctx context.Context, i int) error {
+		orderID, res := set.orders[i], set.results[i]
 		for {
 			strays, err := h.heldStrays(ctx, orderID, res)
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
-			}
-			if strays == 1 {
-				break
-			}
-			if strays > 1 {
+			case strays == 1:
+				return nil
+			case strays > 1:
 				return fmt.Errorf("refund of %s recorded %s as a stray %d times, want once: a repeated event ID was not dropped", orderID, res.EventID, strays)
-			}
-			if ctx.Err() != nil {
+			case ctx.Err() != nil:
 				return fmt.Errorf("refund of %s has not recorded the priming callback: %w", orderID, ctx.Err())
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-	}
-	return nil
+	})
+	return err
 }
 
 // heldStrays asks the refund of orderID for its status and returns how
@@ -445,8 +443,12 @@ func (h *harness) heldHistories(ctx context.Context, set callbackSet) (heldHisto
 // reached its refund and changed nothing (see callbacks), and reports
 // what it found.
 func (h *harness) checkHeldDelivered(ctx context.Context, rep *Report, set callbackSet, before heldHistory, sent int) error {
-	// The last signals' tasks may still be running.
+	// The last signals' tasks may still be running. The status queries
+	// (checkHeldParked) are answered once each refund has taken every
+	// signal it received, so the histories read after them hold the
+	// workflow tasks that took the signals.
 	time.Sleep(settle)
+	parked := h.checkHeldParked(ctx, set)
 	after, err := h.heldHistories(ctx, set)
 	if err != nil {
 		return err
@@ -481,7 +483,7 @@ func (h *harness) checkHeldDelivered(ctx context.Context, rep *Report, set callb
 		// per round or more refunds (-callback-certs) keep it in one run.
 		return fmt.Errorf("held path: the callbacks added %s to the refunds' histories, want only signals and workflow tasks", byType(c.Added))
 	}
-	return h.checkHeldParked(ctx, set)
+	return parked
 }
 
 // postCallback posts one signed callback to the gateway, as casim does,
