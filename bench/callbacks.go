@@ -300,7 +300,8 @@ func (h *harness) checkHolders(ctx context.Context, set callbackSet) error {
 // the CA's review, holds its certificate, and has recorded the held
 // result as a stray exactly once (the priming; repeats are dropped as
 // seen). A refund that has not yet taken its priming is asked again
-// until the phase's timeout.
+// until the phase's timeout; a query that times out is made again
+// (again).
 func (h *harness) checkHeldParked(ctx context.Context, set callbackSet) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
@@ -310,7 +311,13 @@ func (h *harness) checkHeldParked(ctx context.Context, set callbackSet) error {
 	_, _, err := drive(ctx, len(set.orders), h.cfg.Concurrency, func(ctx context.Context, i int) error {
 		orderID, res := set.orders[i], set.results[i]
 		for {
-			strays, err := h.heldStrays(ctx, orderID, res)
+			// A loaded server may not answer in time: the query waits for
+			// the refund to take the signals it received.
+			var strays int
+			err := h.again(ctx, func(ctx context.Context) (err error) {
+				strays, err = h.heldStrays(ctx, orderID, res)
+				return err
+			})
 			switch {
 			case err != nil:
 				return err

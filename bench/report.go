@@ -23,9 +23,11 @@ type Report struct {
 	// not answer in time), retried after a second; their latency includes
 	// the retries.
 	Retries int `json:"retries"`
-	// TimeoutRetries counts the waiting mode's calls to Temporal (baseline
-	// signals, waits for a result) that timed out on a loaded server and
-	// were made again, as a CA delivers a callback again.
+	// TimeoutRetries counts the calls to Temporal outside the measured
+	// requests (the waiting mode's baseline signals and waits for a
+	// result, the callback mode's status queries of its held refunds)
+	// that timed out on a loaded server and were made again, as a CA
+	// delivers a callback again.
 	TimeoutRetries int `json:"timeout_retries,omitempty"`
 	// Incomplete says why the run stopped early; the figures before it
 	// are kept.
@@ -238,7 +240,7 @@ func (r *Report) Markdown(h Header) string {
 		w("- the gateway answered 503 (Temporal did not answer in time) %d times (refund starts or callbacks), each retried after 1 s\n", r.Retries)
 	}
 	if r.TimeoutRetries > 0 {
-		w("- %d calls to Temporal in the drain (baseline signals, waits for a result) timed out and were made again after 1 s\n", r.TimeoutRetries)
+		w("- %d calls to Temporal outside the measured requests (the drain's baseline signals and waits for a result, the held path's status queries) timed out and were made again after 1 s\n", r.TimeoutRetries)
 	}
 	if len(c.WorkerEnv) > 0 {
 		w("- worker settings: `%s`\n", strings.Join(c.WorkerEnv, " "))
