@@ -38,7 +38,9 @@ type Config struct {
 	// waiting mode (and of baseline workflows parked at their signal).
 	Waiting int
 	// Callbacks is the number of callbacks per round in the callback mode,
-	// spread over CallbackCertificates certificate workflows.
+	// spread over CallbackCertificates certificate workflows on the
+	// certificate path and as many refunds holding their certificate on
+	// the held path.
 	Callbacks            int
 	CallbackCertificates int
 	// InFlight is the number of refunds parked at the CA's review while

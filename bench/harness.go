@@ -15,7 +15,8 @@
 // CA's review, the worker's memory, then the drain rate once the reviews
 // arrive, certflow's and the baseline's released at once), callbacks
 // (signed CA callbacks through the gateway against direct SignalWorkflow
-// calls) and api (the console API's latency per endpoint with thousands
+// calls, to certificate workflows and to refunds holding their
+// certificate) and api (the console API's latency per endpoint with thousands
 // of refunds in flight and the worker busy, against bare Temporal calls).
 package bench
 

@@ -32,6 +32,9 @@ type plan struct {
 	paths      map[string]domain.Order
 	waiting    []domain.Order
 	callbacks  []domain.Order
+	// callbacksHeld are the callback mode's held path: refunds parked at
+	// the CA's review, each holding its certificate.
+	callbacksHeld []domain.Order
 	// The api mode's orders: refunds parked at the CA's review while it
 	// measures; per client count, GW-4 orders whose refunds await an
 	// operator's approval (to approve and to cancel) and new orders for
@@ -78,6 +81,7 @@ func newPlan(cfg Config, now time.Time) plan {
 			o := issuedOrder(fmt.Sprintf("cb-%05d", i), paid, issued)
 			o.Certificates[0].State = statemachine.ValidatingRevocation
 			p.callbacks = append(p.callbacks, o)
+			p.callbacksHeld = append(p.callbacksHeld, issuedOrder(fmt.Sprintf("cb-held-%05d", i), paid, issued))
 		}
 	}
 	if cfg.runs(ModeAPI) {
@@ -126,6 +130,7 @@ func (p plan) all() []domain.Order {
 	}
 	all = append(all, p.waiting...)
 	all = append(all, p.callbacks...)
+	all = append(all, p.callbacksHeld...)
 	all = append(all, p.apiParked...)
 	return append(all, p.apiGW4()...)
 }
@@ -141,12 +146,13 @@ func sortedKeys[V any](m map[int]V) []int {
 
 // behaviours parks the waiting mode's reviews (casim leaves them pending
 // until the harness sets the behaviour to approve), the callback mode's
-// (their result is the callback the harness posts itself) and the api
+// on both paths (their callbacks are the ones the harness posts itself;
+// the held path's refunds stay at the review) and the api
 // mode's (its parked refunds and the refunds its POSTs start stay in
 // flight).
 func (p plan) behaviours() casimBehaviours {
 	b := casimBehaviours{}
-	parked := append(append(append([]domain.Order(nil), p.waiting...), p.callbacks...), p.apiParked...)
+	parked := append(append(append(append([]domain.Order(nil), p.waiting...), p.callbacks...), p.callbacksHeld...), p.apiParked...)
 	for _, c := range sortedKeys(p.apiPost) {
 		parked = append(parked, p.apiPost[c]...)
 	}

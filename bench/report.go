@@ -16,14 +16,18 @@ type Report struct {
 	Paths      []PathEvents `json:"paths,omitempty"`
 	Waiting    *Waiting     `json:"waiting,omitempty"`
 	Callbacks  []Phase      `json:"callbacks,omitempty"`
-	API        *API         `json:"api,omitempty"`
+	// HeldCallbacks is what the callback mode checked of its held path.
+	HeldCallbacks *HeldCallbacks `json:"held_callbacks,omitempty"`
+	API           *API           `json:"api,omitempty"`
 	// Retries counts requests (refund starts, callbacks) the gateway answered 503 (Temporal did
 	// not answer in time), retried after a second; their latency includes
 	// the retries.
 	Retries int `json:"retries"`
-	// TimeoutRetries counts the waiting mode's calls to Temporal (baseline
-	// signals, waits for a result) that timed out on a loaded server and
-	// were made again, as a CA delivers a callback again.
+	// TimeoutRetries counts the calls to Temporal outside the measured
+	// requests (the waiting mode's baseline signals and waits for a
+	// result, the callback mode's status queries of its held refunds)
+	// that timed out on a loaded server and were made again, as a CA
+	// delivers a callback again.
 	TimeoutRetries int `json:"timeout_retries,omitempty"`
 	// Incomplete says why the run stopped early; the figures before it
 	// are kept.
@@ -53,6 +57,10 @@ const (
 	targetDrainRatio      = 0.75
 	targetCallbackRate    = 0.9
 	targetCallbackP99     = 1.1
+	// Callbacks for a certificate a refund holds (issue 20): to the
+	// refund, through the gateway against direct signals.
+	targetHeldCallbackRate = 0.95
+	targetHeldCallbackP99  = 1.1
 )
 
 // Check reports whether the report is well formed: every figure its
@@ -128,7 +136,14 @@ func (r *Report) Check() error {
 		}
 	}
 	if r.Config.runs(ModeCallbacks) {
-		checkPhases(ModeCallbacks, r.Callbacks, PhaseGateway, PhaseDirect, PhasePairedGateway, PhasePairedDirect)
+		checkPhases(ModeCallbacks, r.Callbacks, PhaseGateway, PhaseDirect, PhasePairedGateway, PhasePairedDirect, PhaseHeldGateway, PhaseHeldDirect)
+		switch c := r.HeldCallbacks; {
+		case c == nil:
+			bad("callbacks: the held path's check is missing")
+		case c.Refunds != r.Config.CallbackCertificates || c.Sent < 1 || c.Signals != c.Sent || c.CertificateWorkflows != 0 || !c.onlySignalsAndTasks():
+			bad("callbacks: held path over %d refunds (want %d): %d signals sent, %d received, %d certificate workflows, events added %s",
+				c.Refunds, r.Config.CallbackCertificates, c.Sent, c.Signals, c.CertificateWorkflows, byType(c.Added))
+		}
 	}
 	if r.Config.runs(ModeAPI) {
 		a := r.API
@@ -225,7 +240,7 @@ func (r *Report) Markdown(h Header) string {
 		w("- the gateway answered 503 (Temporal did not answer in time) %d times (refund starts or callbacks), each retried after 1 s\n", r.Retries)
 	}
 	if r.TimeoutRetries > 0 {
-		w("- %d calls to Temporal in the drain (baseline signals, waits for a result) timed out and were made again after 1 s\n", r.TimeoutRetries)
+		w("- %d calls to Temporal outside the measured requests (the drain's baseline signals and waits for a result, the held path's status queries) timed out and were made again after 1 s\n", r.TimeoutRetries)
 	}
 	if len(c.WorkerEnv) > 0 {
 		w("- worker settings: `%s`\n", strings.Join(c.WorkerEnv, " "))
@@ -292,7 +307,7 @@ func (r *Report) Markdown(h Header) string {
 		dr, _, dp99 := mean(r.Callbacks, PhasePairedDirect)
 		sgr, _, sgp99 := mean(r.Callbacks, PhaseGateway)
 		sdr, _, sdp99 := mean(r.Callbacks, PhaseDirect)
-		w("| CA callbacks through the gateway vs direct SignalWorkflow, both at once, %d in flight each (mean of %d paired rounds): /s | %.0f | %.0f | %s | ≥ %.1f× | %s |\n",
+		w("| CA callbacks through the gateway vs direct SignalWorkflow, certificate path (to `certificate/<id>`), both at once, %d in flight each (mean of %d paired rounds): /s | %.0f | %.0f | %s | ≥ %.1f× | %s |\n",
 			max(c.Concurrency/2, 1), rounds(r.Callbacks, PhasePairedGateway), gr, dr, ratio(gr, dr), targetCallbackRate, met(gr >= targetCallbackRate*dr))
 		w("| … p99 | %s | %s | %s | ≤ %.1f× | %s |\n", ms(gp99), ms(dp99), ratio(gp99.Seconds(), dp99.Seconds()), targetCallbackP99,
 			met(gp99.Seconds() <= targetCallbackP99*dp99.Seconds()))
@@ -302,6 +317,9 @@ func (r *Report) Markdown(h Header) string {
 			c.Concurrency, rounds(r.Callbacks, PhaseGateway), sgr, sdr, ratio(sgr, sdr))
 		w("| … p99 | %s | %s | %s | — | — |\n", ms(sgp99), ms(sdp99), ratio(sgp99.Seconds(), sdp99.Seconds()))
 	}
+	if rounds(r.Callbacks, PhaseHeldGateway) > 0 {
+		heldMarkdown(w, r.Callbacks, max(c.Concurrency/2, 1), met)
+	}
 
 	if phases := append(append([]Phase(nil), r.Throughput...), r.Callbacks...); len(phases) > 0 {
 		w("\nEvery round, in the order they ran (a paired round's two rows share its wall and CPU; CPU in cores of the %d, RSS the largest sampled; the baseline's worker is a process of its own):\n\n", runtime.NumCPU())
@@ -310,6 +328,10 @@ func (r *Report) Markdown(h Header) string {
 			w("| %s | %d | %d | %s | %.2f | %s | %s | %.2f | %s | %.2f | %s | %.2f | %s |\n", p.Name, p.Round, p.Count, ms(p.Wall), p.PerSec,
 				ms(p.P50), ms(p.P99), p.Server.CPU, mb(p.Server.RSS), p.Worker.CPU, mb(p.Worker.RSS), p.BaselineWorker.CPU, mb(p.BaselineWorker.RSS))
 		}
+	}
+	if hc := r.HeldCallbacks; hc != nil {
+		w("\nHeld path: %d refunds parked at the CA's review, each holding its certificate, were sent %d ca-result signals after priming (warm-up and rounds, both paths); their histories gained %d, adding %s; %d held certificates had a workflow of their own (the gateway's fallback to the certificate's workflow).\n",
+			hc.Refunds, hc.Sent, hc.Signals, byType(hc.Added), hc.CertificateWorkflows)
 	}
 	if wt := r.Waiting; wt != nil {
 		w("\nWaiting: %d refunds parked in %s; the drain (certflow and the baseline released at once, half the release slots each) used %.2f server cores (RSS up to %s), %.2f worker cores (RSS up to %s) and %.2f baseline worker cores (RSS up to %s).\n",
@@ -332,6 +354,20 @@ func (r *Report) Markdown(h Header) string {
 	}
 	w("\n")
 	return b.String()
+}
+
+// heldMarkdown writes the summary rows of the callback mode's held path:
+// the paired rounds' means judged against the issue's targets, and each
+// round's rate and p99 with their ratio.
+func heldMarkdown(w func(string, ...any), phases []Phase, inFlight int, met func(bool) string) {
+	gr, _, gp99 := mean(phases, PhaseHeldGateway)
+	dr, _, dp99 := mean(phases, PhaseHeldDirect)
+	w("| CA callbacks through the gateway vs direct SignalWorkflow, held path (the certificate's holding refund, `refund/<order>`), both at once, %d in flight each (mean of %d paired rounds): /s | %.0f | %.0f | %s | ≥ %.2f× | %s |\n",
+		inFlight, rounds(phases, PhaseHeldGateway), gr, dr, ratio(gr, dr), targetHeldCallbackRate, met(gr >= targetHeldCallbackRate*dr))
+	w("| … p99 | %s | %s | %s | ≤ %.1f× | %s |\n", ms(gp99), ms(dp99), ratio(gp99.Seconds(), dp99.Seconds()), targetHeldCallbackP99,
+		met(gp99.Seconds() <= targetHeldCallbackP99*dp99.Seconds()))
+	w("| … each paired round: /s | %s | | | | |\n", perRound(phases, PhaseHeldGateway, PhaseHeldDirect, func(p Phase) float64 { return p.PerSec }))
+	w("| … each paired round: p99 | %s | | | | |\n", perRound(phases, PhaseHeldGateway, PhaseHeldDirect, func(p Phase) float64 { return p.P99.Seconds() }))
 }
 
 // waitingMet judges the worker's RSS only at the target's size.

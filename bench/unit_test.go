@@ -2,12 +2,18 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/certflow/certflow/casim"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows/refund"
 )
 
 func TestParseCountsReadsListsAndNamesTheBadItem(t *testing.T) {
@@ -284,5 +290,163 @@ func TestPlanAPIOrders(t *testing.T) {
 	}
 	if got := len(p.behaviours()); got != 3+2*4 {
 		t.Errorf("%d reviews held, want 3 parked + 8 POSTed", got)
+	}
+}
+
+// The callback mode's held path: one refund per certificate of the
+// certificate path, each of one issued certificate (its refund revokes
+// it and waits at the review, holding it), registered before the worker
+// starts, its review held by the CA, and no order shared with the
+// certificate path.
+func TestPlanCallbacksHeldOrders(t *testing.T) {
+	p := newPlan(Config{Mode: ModeCallbacks, Callbacks: 10, CallbackCertificates: 3, Rounds: 1}, time.Now())
+	if len(p.callbacksHeld) != 3 || len(p.callbacks) != 3 {
+		t.Fatalf("%d held refunds, %d certificates, want 3 each", len(p.callbacksHeld), len(p.callbacks))
+	}
+	registered := map[string]bool{}
+	for _, o := range p.all() {
+		registered[o.ID] = true
+	}
+	certPath := map[string]bool{}
+	for _, o := range p.callbacks {
+		certPath[o.ID] = true
+	}
+	held := p.behaviours()
+	for _, o := range p.callbacksHeld {
+		switch {
+		case !registered[o.ID]:
+			t.Errorf("held order %s is not registered before the run", o.ID)
+		case certPath[o.ID]:
+			t.Errorf("held order %s is the certificate path's too", o.ID)
+		case len(o.Certificates) != 1 || o.Certificates[0].State != statemachine.Issued:
+			t.Errorf("held order %s: certificates %+v, want one issued (its refund revokes it)", o.ID, o.Certificates)
+		case held[o.Certificates[0].ID].Revocation != casim.RevocationNever:
+			t.Errorf("held order %s: the CA does not hold its review, the refund would move on", o.ID)
+		}
+	}
+	if len(registered) != 6 {
+		t.Errorf("%d orders registered, want 3 + 3", len(registered))
+	}
+	if q := newPlan(Config{Mode: ModeThroughput, Refunds: 1, Rounds: 1, CallbackCertificates: 3}, time.Now()); len(q.callbacksHeld) != 0 {
+		t.Errorf("a throughput run plans %d held refunds", len(q.callbacksHeld))
+	}
+}
+
+// The held path's result must be taken and never applied: it answers
+// another review than the open one and occurred before the revocation
+// was submitted (either makes it a stray), and every callback repeats one
+// event ID, which the refund drops as seen. The body the gateway gets and
+// the result the direct path signals say the same.
+func TestHeldResultIsALateResultOfAnotherReview(t *testing.T) {
+	paid := time.Date(2026, 12, 5, 9, 30, 15, 500, time.UTC)
+	o := issuedOrder("cb-held-00007", paid, paid.Add(time.Hour))
+	res := heldResult(o, paid)
+	switch {
+	case res.Certificate != "cb-held-00007-c1" || res.EventID == "" || res.EventID != heldResult(o, paid).EventID:
+		t.Errorf("result %+v: want a fixed event ID for the order's certificate", res)
+	case res.ReviewID == "" || res.ReviewID != heldReviewID:
+		t.Errorf("review ID %q: want one naming an earlier review", res.ReviewID)
+	case !res.At.Before(paid.Add(time.Hour)) || !res.At.Equal(paid.Truncate(time.Second)):
+		t.Errorf("occurred %s: want the paid time to the second, before any revocation", res.At)
+	case res.Result != statemachine.RevocationApproved || res.Stray != "":
+		t.Errorf("result %s, stray %q", res.Result, res.Stray)
+	}
+	var set callbackSet
+	if err := set.add(res, refund.WorkflowID(o.ID)); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	if err := json.Unmarshal(set.bodies[0], &body); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"event_id": res.EventID, "review_id": heldReviewID, "type": "revocation_approved",
+		"certificate": res.Certificate, "reason": res.Reason, "occurred_at": "2026-12-05T09:30:15Z"}
+	if !maps.Equal(body, want) {
+		t.Errorf("callback body %v, want %v", body, want)
+	}
+	if set.workflows[0] != "refund/cb-held-00007" || !slices.Equal(set.certificates(), []string{res.Certificate}) {
+		t.Errorf("direct signals go to %q for %v", set.workflows[0], set.certificates())
+	}
+}
+
+// callbacksReport is a well-formed callback report of two rounds; the
+// held path's gateway does 95 and 90 callbacks/s against 100 direct, p99
+// 110 ms against 100 ms.
+func callbacksReport() *Report {
+	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20}}
+	phase := func(name string, round int, rate float64, p99 time.Duration) Phase {
+		return Phase{Name: name, Round: round, Count: int(rate), Wall: time.Second, PerSec: rate, P50: p99 / 2, P99: p99,
+			Worker: u.Worker, Server: u.Server, BaselineWorker: u.BaselineWorker}
+	}
+	r := &Report{Config: Config{Mode: ModeCallbacks, Rounds: 2, Callbacks: 200, CallbackCertificates: 20, Concurrency: 10},
+		HeldCallbacks: &HeldCallbacks{Refunds: 20, Sent: 500, Signals: 500, Added: map[string]int{
+			"WorkflowExecutionSignaled": 500, "WorkflowTaskScheduled": 410, "WorkflowTaskStarted": 400, "WorkflowTaskCompleted": 400,
+			"WorkflowTaskTimedOut": 10}}}
+	for round, held := range map[int]float64{1: 95, 2: 90} {
+		r.Callbacks = append(r.Callbacks,
+			phase(PhaseGateway, round, 100, 100*time.Millisecond), phase(PhaseDirect, round, 100, 100*time.Millisecond),
+			phase(PhasePairedGateway, round, 100, 100*time.Millisecond), phase(PhasePairedDirect, round, 100, 100*time.Millisecond),
+			phase(PhaseHeldGateway, round, held, 110*time.Millisecond), phase(PhaseHeldDirect, round, 100, 100*time.Millisecond))
+	}
+	slices.SortStableFunc(r.Callbacks, func(a, b Phase) int { return a.Round - b.Round })
+	return r
+}
+
+// The held path is judged on its paired rounds against the issue's
+// targets (≥ 0.95× the direct rate, p99 ≤ 1.1×), each round listed with
+// its rate, p99 and ratio, and what the harness checked of the refunds'
+// histories is said.
+func TestMarkdownHeldCallbacksRowsAndTargets(t *testing.T) {
+	md := callbacksReport().Markdown(Header{Date: time.Now()})
+	for _, want := range []string{
+		"held path (the certificate's holding refund, `refund/<order>`), both at once, 5 in flight each (mean of 2 paired rounds): /s | 92 | 100 | 0.93× | ≥ 0.95× | **no** |",
+		"| … p99 | 110 ms | 100 ms | 1.10× | ≤ 1.1× | yes |",
+		"| … each paired round: /s | round 1: 95.00 / 100 (0.95×); round 2: 90.00 / 100 (0.90×) |",
+		"| … each paired round: p99 | round 1: 0.11 / 0.10 (1.10×); round 2: 0.11 / 0.10 (1.10×) |",
+		"| held, paired: gateway | 2 | 90 |",
+		"| held, paired: direct | 1 | 100 |",
+		"Held path: 20 refunds parked at the CA's review, each holding its certificate, were sent 500 ca-result signals after priming",
+		"their histories gained 500, adding WorkflowExecutionSignaled 500, WorkflowTaskScheduled 410, WorkflowTaskCompleted 400, WorkflowTaskStarted 400, WorkflowTaskTimedOut 10;",
+		"0 held certificates had a workflow of their own",
+		"certificate path (to `certificate/<id>`)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	r := callbacksReport()
+	for i := range r.Callbacks {
+		if r.Callbacks[i].Name == PhaseHeldGateway {
+			r.Callbacks[i].PerSec = 96
+		}
+	}
+	if md := r.Markdown(Header{Date: time.Now()}); !strings.Contains(md, "| 96 | 100 | 0.96× | ≥ 0.95× | yes |") {
+		t.Errorf("0.96× is not met:\n%s", md)
+	}
+}
+
+func TestCheckRefusesHeldPathFaults(t *testing.T) {
+	if err := callbacksReport().Check(); err != nil {
+		t.Fatalf("well-formed callback report refused: %v", err)
+	}
+	for name, spoil := range map[string]func(r *Report){
+		"held check missing":      func(r *Report) { r.HeldCallbacks = nil },
+		"a callback not received": func(r *Report) { r.HeldCallbacks.Signals-- },
+		"fallback ran":            func(r *Report) { r.HeldCallbacks.CertificateWorkflows = 1 },
+		"the callbacks wrote":     func(r *Report) { r.HeldCallbacks.Added["UpsertWorkflowSearchAttributes"] = 1 },
+		"a task failed":           func(r *Report) { r.HeldCallbacks.Added["WorkflowTaskFailed"] = 1 },
+		"continued as new":        func(r *Report) { r.HeldCallbacks.Added["WorkflowExecutionContinuedAsNew"] = 1 },
+		"other refund count":      func(r *Report) { r.HeldCallbacks.Refunds = 19 },
+		"held round missing": func(r *Report) {
+			r.Callbacks = slices.DeleteFunc(r.Callbacks, func(p Phase) bool { return p.Name == PhaseHeldDirect && p.Round == 2 })
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := callbacksReport()
+			spoil(r)
+			if r.Check() == nil {
+				t.Error("malformed report accepted")
+			}
+		})
 	}
 }
