@@ -1049,13 +1049,15 @@ func (r *refund) ReturnQuota(q activities.QuotaReturn) {
 // had been signalled.
 func (r *refund) Report(rep certificate.Report) { r.reports = append(r.reports, rep) }
 
-// upsertAttributes upserts the search attributes when they changed.
+// upsertAttributes upserts the search attributes when one that the
+// operators' Web UI lists filter by changed (operatorView); the upsert
+// then sets them all as they are.
 func (r *refund) upsertAttributes(ctx workflow.Context) {
 	ids, states := r.heldCertificates()
 	kinds := waitKinds(r.st.WaitingOn)
 	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product,
 		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
-	if !r.payingFirst && (r.published == nil || *r.published != attrs) {
+	if !r.payingFirst && (r.published == nil || r.published.operatorView() != attrs.operatorView()) {
 		up := []temporal.SearchAttributeUpdate{
 			certificate.OrderIDKey.ValueSet(r.in.OrderID),
 			RefundStatusKey.ValueSet(string(r.st.State)),
@@ -1085,6 +1087,24 @@ func (r *refund) upsertAttributes(ctx workflow.Context) {
 		}
 		r.published = &attrs
 	}
+}
+
+// operatorView is what of the attributes the operators' lists filter by
+// (docs/operations.md, "Saved queries for the Web UI"): all of them but
+// the certificates' states, of which only which certificates are under
+// revocation review (CertificateState = "validating_revocation"). A
+// change of a certificate's state alone (a later year removed) is shown
+// with the next upsert, not by one of its own.
+func (p publishedAttrs) operatorView() publishedAttrs {
+	var review []string
+	ids, states := strings.Split(p.certIDs, ","), strings.Split(p.certState, ",")
+	for i, s := range states {
+		if s == string(statemachine.ValidatingRevocation) && i < len(ids) {
+			review = append(review, ids[i])
+		}
+	}
+	p.certState = strings.Join(review, ",")
+	return p
 }
 
 // changedRecord returns the refund's record when it changed since it was
