@@ -985,10 +985,11 @@ func (r *refund) publish(ctx workflow.Context) {
 	r.dirty = true
 }
 
-// flush writes the search attributes and the record, each only when it
-// changed, and the held certificates' pending records: the records by one
-// local activity (a marker in history, no task round trip) and one store
-// transaction. Before the request is judged (state paid) there is no
+// flush writes the search attributes (when one the operators filter by
+// changed) and the record (when it changed), and the held certificates'
+// pending records: the records by one local activity (a marker in history,
+// no task round trip) and one store transaction. Records that rode with
+// an activity the task scheduled (ride) are no longer pending here. Before the request is judged (state paid) there is no
 // refund to show yet. The attributes are upserted and the local activity
 // started here, in the inbox; a coroutine of its own waits for the write
 // (flushing until it is done), so the inbox goes on taking signals while
