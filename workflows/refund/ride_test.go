@@ -50,7 +50,8 @@ func (s *ridingStore) SaveRecords(ctx context.Context, recs activities.Records) 
 }
 
 // refundIssued refunds an order of one issued certificate on st, the CA
-// approving the revocation an hour after the request.
+// approving the revocation half an hour after the request (before the
+// refund's first look at the review).
 func refundIssued(t *testing.T, st *ridingStore, o domain.Order) refund.Status {
 	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
@@ -66,7 +67,7 @@ func refundIssued(t *testing.T, st *ridingStore, o domain.Order) refund.Status {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-1", Certificate: "c-1",
 			Result: statemachine.RevocationApproved, At: env.Now()})
-	}, time.Hour)
+	}, 30*time.Minute)
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: start, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
 	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 	var res refund.Status
@@ -98,9 +99,9 @@ func (s *ridingStore) certStates() (states []string, quota int) {
 }
 
 // A workflow task's records ride with the activity it schedules (the
-// revoke, the delete, the payout), written before it acts; only the
-// review's wait and the outcome, which schedule no activity, are written
-// by a local activity. Every state still reaches the store once, in
+// revoke, the delete, the payout), written before it acts; the review's
+// wait and the outcome, which schedule no activity, are written by a
+// local activity. Every state still reaches the store once, in
 // order, and each refund record is stamped later than the one before.
 func TestRecordsRideWithTheNextActivity(t *testing.T) {
 	st := &ridingStore{FakeStore: sim.NewFakeStore(issuedOrder())}
@@ -129,7 +130,7 @@ func TestRecordsRideWithTheNextActivity(t *testing.T) {
 		}
 	}
 	if want := []string{"committed", "committed", "paying"}; !slices.Equal(rode, want) {
-		t.Errorf("refund records written by activities %v, want %v (the revoke's, the delete's, the payout's)", rode, want)
+		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's, the payout's)", rode, want)
 	}
 	if want := []string{"committed", "refunded"}; !slices.Equal(local, want) {
 		t.Errorf("refund records written by local activities %v, want %v (the review's wait, the outcome)", local, want)
