@@ -74,6 +74,9 @@ type PayoutReceipt struct {
 	IdempotencyKey string             `json:"idempotency_key"`
 	Destination    domain.Destination `json:"destination"`
 	At             time.Time          `json:"at"`
+	// RecordsSaved is set when the records that came with the payout
+	// were written (WriteRecords).
+	RecordsSaved bool `json:"records_saved,omitempty"`
 }
 
 // RefundStatus is where a refund stands at the payment provider.

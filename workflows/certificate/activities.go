@@ -31,12 +31,19 @@ type CertificateActionInput struct {
 	CertificateID string                 `json:"certificate_id"`
 	Action        statemachine.CertEvent `json:"action"`
 	Reason        string                 `json:"reason,omitempty"`
+	// Records are the holding refund's records of the workflow task that
+	// asked for the action, written before it (activities.WriteRecords);
+	// nil when none.
+	Records *activities.Records `json:"records,omitempty"`
 }
 
 // ActionReceipt is what a console action returns: for a revocation, the
 // review the CA opened.
 type ActionReceipt struct {
 	Review activities.ReviewReceipt `json:"review,omitempty"`
+	// RecordsSaved is set when the records that came with the action were
+	// written.
+	RecordsSaved bool `json:"records_saved,omitempty"`
 }
 
 // CertificateAction performs a console action at the CA. A refused
@@ -48,6 +55,7 @@ func (a *Activities) CertificateAction(ctx context.Context, in CertificateAction
 		rec ActionReceipt
 		err error
 	)
+	rec.RecordsSaved = activities.WriteRecords(ctx, a.Store, in.Records)
 	switch in.Action {
 	case statemachine.Revoke:
 		rec.Review, err = a.CA.Revoke(ctx, in.CertificateID, in.Reason)

@@ -73,6 +73,10 @@ type certOp struct {
 	result    *CAResult
 	done      bool
 	err       error
+	// records are the host's records that ride with the op's CA action
+	// (EnqueueWith); recorded is set once the action wrote them.
+	records  *activities.Records
+	recorded bool
 }
 
 type Runner struct {
@@ -289,7 +293,14 @@ func (c *Runner) remember(id string) {
 }
 
 func (c *Runner) execute(ctx workflow.Context, op *certOp) {
-	defer func() { op.done = true }()
+	defer func() {
+		if op.records != nil && !op.recorded && c.host != nil {
+			// Not written (no CA action, or it failed or could not
+			// write them): the host writes them itself.
+			c.host.NotWritten(*op.records)
+		}
+		op.done = true
+	}()
 	if op.result != nil {
 		c.applyResult(ctx, *op.result)
 		return
@@ -321,13 +332,14 @@ func (c *Runner) execute(ctx workflow.Context, op *certOp) {
 	}
 	if statemachine.IsConsoleAction(op.event) {
 		actx := calls.With(ctx, calls.CA)
-		in := CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund"}
+		in := CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund", Records: op.records}
 		var rec ActionReceipt
 		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
 			return
 		}
+		op.recorded = rec.RecordsSaved
 		if op.event == statemachine.Revoke {
 			c.openReview(ctx, rec.Review)
 			c.then = op.then
@@ -770,6 +782,10 @@ type Host interface {
 	ReturnQuota(activities.QuotaReturn)
 	// Report takes a report the certificate would have signalled.
 	Report(Report)
+	// NotWritten gives back records that came with a command
+	// (EnqueueWith) and were not written with its CA action, or may not
+	// have been: the host writes them (again) itself.
+	NotWritten(activities.Records)
 }
 
 func orDefault(s, def string) string {
@@ -816,7 +832,16 @@ func (c *Runner) State() statemachine.CertState { return c.cert.State }
 
 // Enqueue queues a command of the host's release chain and has it run.
 func (c *Runner) Enqueue(ctx workflow.Context, cmd Command) {
+	c.EnqueueWith(ctx, cmd, nil)
+}
+
+// EnqueueWith is Enqueue with the host's records of this workflow task,
+// written by the command's CA action before it acts (one activity instead
+// of a local activity more); whatever the action did not write goes back
+// to the host (Host.NotWritten).
+func (c *Runner) EnqueueWith(ctx workflow.Context, cmd Command, recs *activities.Records) {
 	c.enqueue(cmd)
+	c.queue[len(c.queue)-1].records = recs
 	c.kick(ctx)
 }
 

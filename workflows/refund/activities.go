@@ -54,8 +54,18 @@ func (a *Activities) Reset(ctx context.Context, in ResetInput) error {
 	return nil
 }
 
+// PayInput is a payout and the records the workflow task that asked for
+// it made (Records, nil when none): written before the payout, so the
+// task costs no local activity of its own (WriteRecords).
+type PayInput struct {
+	activities.PayoutRequest
+	Records *activities.Records `json:"records,omitempty"`
+}
+
 // Pay moves the refund once (M-4), in three steps:
 //
+//  0. the records that came with the request are written
+//     (WriteRecords: the receipt says whether they were);
 //  1. the ledger reserves the payout under its idempotency key after the
 //     M-3 / TC-6 check, one serialised step before any provider call;
 //  2. the provider is asked for the refund with the same key (on a retry,
@@ -72,7 +82,14 @@ func (a *Activities) Reset(ctx context.Context, in ResetInput) error {
 // is no further fallback. A refund still pending
 // when the attempt's time runs out is a retryable error; the retry resumes
 // polling.
-func (a *Activities) Pay(ctx context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
+func (a *Activities) Pay(ctx context.Context, in PayInput) (activities.PayoutReceipt, error) {
+	saved := activities.WriteRecords(ctx, a.Store, in.Records)
+	rec, err := a.pay(ctx, in.PayoutRequest)
+	rec.RecordsSaved = saved
+	return rec, err
+}
+
+func (a *Activities) pay(ctx context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {
 	p, created, err := a.Store.ReservePayout(ctx, req)
 	if err != nil {
 		return activities.PayoutReceipt{}, errtemporal.From(fmt.Errorf("reserving payout %s: %w", req.IdempotencyKey, err))

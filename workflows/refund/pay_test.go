@@ -115,7 +115,7 @@ func (e *payEnv) pay(t *testing.T, req activities.PayoutRequest) (activities.Pay
 			}
 		}
 	}()
-	v, err := env.ExecuteActivity(e.acts.Pay, req)
+	v, err := env.ExecuteActivity(e.acts.Pay, refund.PayInput{PayoutRequest: req})
 	if err != nil {
 		return activities.PayoutReceipt{}, err
 	}

@@ -96,6 +96,10 @@ type refund struct {
 	// record last written: both are written again only when they change.
 	published *publishedAttrs
 	recorded  *activities.RefundRecord
+	// stamped is the last record's UpdatedAt: each record is stamped
+	// later than the one before, so a record that rode with an activity
+	// (ride) never replaces one written after it in the same task.
+	stamped time.Time
 	// payingFirst is true while the payout's single first attempt runs:
 	// the publisher writes the record but not the search attributes (see
 	// payUntilAnswered).
@@ -463,8 +467,14 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 		cmd.Then = then
 	}
 	if c := r.holding(ps.Certificate); c != nil {
-		// Held: the certificate's logic runs here, no message sent.
-		c.Enqueue(ctx, cmd)
+		// Held: the certificate's logic runs here, no message sent. When
+		// it runs the command at once, this task's records ride with its
+		// CA action.
+		var recs *activities.Records
+		if c.Idle() {
+			recs = r.ride(ctx, ps.Certificate)
+		}
+		c.EnqueueWith(ctx, cmd, recs)
 	} else if delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd); err != nil {
 		return certificate.Report{Certificate: ps.Certificate, Error: err.Error()}
 	} else if !delivered {
@@ -773,7 +783,13 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow
 	}
 	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID, RefundRun: refundRun(ctx),
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
-	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, req).Get(ctx, &rec)
+	// This task's records (paying, the last certificate removed) ride
+	// with the payout, written before it.
+	recs := r.ride(ctx, "")
+	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, PayInput{PayoutRequest: req, Records: recs}).Get(ctx, &rec)
+	if recs != nil && (err != nil || !rec.RecordsSaved) {
+		r.NotWritten(*recs)
+	}
 	return rec, err == nil, err
 }
 
@@ -969,10 +985,11 @@ func (r *refund) publish(ctx workflow.Context) {
 	r.dirty = true
 }
 
-// flush writes the search attributes and the record, each only when it
-// changed, and the held certificates' pending records: the records by one
-// local activity (a marker in history, no task round trip) and one store
-// transaction. Before the request is judged (state paid) there is no
+// flush writes the search attributes (when one the operators filter by
+// changed) and the record (when it changed), and the held certificates'
+// pending records: the records by one local activity (a marker in history,
+// no task round trip) and one store transaction. Records that rode with
+// an activity the task scheduled (ride) are no longer pending here. Before the request is judged (state paid) there is no
 // refund to show yet. The attributes are upserted and the local activity
 // started here, in the inbox; a coroutine of its own waits for the write
 // (flushing until it is done), so the inbox goes on taking signals while
@@ -981,6 +998,7 @@ func (r *refund) flush(ctx workflow.Context) {
 	recs := r.pending
 	r.pending = activities.Records{}
 	if r.st.State != statemachine.OrderPaid {
+		r.upsertAttributes(ctx)
 		recs.Refund = r.changedRecord(ctx)
 	}
 	if recs.Empty() {
@@ -1032,15 +1050,15 @@ func (r *refund) ReturnQuota(q activities.QuotaReturn) {
 // had been signalled.
 func (r *refund) Report(rep certificate.Report) { r.reports = append(r.reports, rep) }
 
-// changedRecord upserts the search attributes when they changed and
-// returns the refund's record when it changed since it was last written
-// (nil when not).
-func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
+// upsertAttributes upserts the search attributes when one that the
+// operators' Web UI lists filter by changed (operatorView); the upsert
+// then sets them all as they are.
+func (r *refund) upsertAttributes(ctx workflow.Context) {
 	ids, states := r.heldCertificates()
 	kinds := waitKinds(r.st.WaitingOn)
 	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product,
 		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
-	if !r.payingFirst && (r.published == nil || *r.published != attrs) {
+	if !r.payingFirst && (r.published == nil || r.published.operatorView() != attrs.operatorView()) {
 		up := []temporal.SearchAttributeUpdate{
 			certificate.OrderIDKey.ValueSet(r.in.OrderID),
 			RefundStatusKey.ValueSet(string(r.st.State)),
@@ -1070,6 +1088,29 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 		}
 		r.published = &attrs
 	}
+}
+
+// operatorView is what of the attributes the operators' lists filter by
+// (docs/operations.md, "Saved queries for the Web UI"): all of them but
+// the certificates' states, of which only which certificates are under
+// revocation review (CertificateState = "validating_revocation"). A
+// change of a certificate's state alone (a later year removed) is shown
+// with the next upsert, not by one of its own.
+func (p publishedAttrs) operatorView() publishedAttrs {
+	var review []string
+	ids, states := strings.Split(p.certIDs, ","), strings.Split(p.certState, ",")
+	for i, s := range states {
+		if s == string(statemachine.ValidatingRevocation) && i < len(ids) {
+			review = append(review, ids[i])
+		}
+	}
+	p.certState = strings.Join(review, ",")
+	return p
+}
+
+// changedRecord returns the refund's record when it changed since it was
+// last written (nil when not).
+func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
 		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy,
 		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message,
@@ -1083,7 +1124,65 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 		return nil
 	}
 	rec.UpdatedAt = workflow.Now(ctx)
+	if !rec.UpdatedAt.After(r.stamped) {
+		rec.UpdatedAt = r.stamped.Add(time.Microsecond)
+	}
+	r.stamped = rec.UpdatedAt
 	return &rec
+}
+
+// ride takes this workflow task's records (the refund's record, the held
+// certificates' states and quota returns) to be written by the activity
+// the task schedules next, before it acts (activities.WriteRecords): the
+// task then needs no local activity of its own for them. Whatever the
+// activity did not write comes back (NotWritten) and the publisher writes
+// it. Only records nothing can overtake ride: not while a write is under
+// way, and of the certificates only the one the activity acts on (whose
+// next change waits for it) and removed ones (which change no more), each
+// with its quota return. Nil when nothing rides.
+func (r *refund) ride(ctx workflow.Context, certID string) *activities.Records {
+	if r.flushing {
+		return nil
+	}
+	rides := map[string]bool{}
+	for _, c := range r.pending.Certificates {
+		if c.Certificate.ID != certID && c.Certificate.State != statemachine.Removed {
+			return nil
+		}
+		rides[c.Certificate.ID] = true
+	}
+	for _, q := range r.pending.QuotaReturns {
+		if !rides[q.CertificateID] {
+			return nil
+		}
+	}
+	recs := r.pending
+	r.pending = activities.Records{}
+	if r.st.State != statemachine.OrderPaid {
+		recs.Refund = r.changedRecord(ctx)
+	}
+	if recs.Empty() {
+		return nil
+	}
+	recs.OrderID = r.in.OrderID
+	if recs.Refund != nil {
+		// As if written; NotWritten takes it back.
+		r.recorded = recs.Refund
+	}
+	return &recs
+}
+
+// NotWritten (certificate.Host) takes back records that rode with an
+// activity and were not written, or may not have been: the publisher
+// writes them, before any record of a later change, and the refund's
+// current record with them.
+func (r *refund) NotWritten(recs activities.Records) {
+	r.pending.QuotaReturns = append(slices.Clone(recs.QuotaReturns), r.pending.QuotaReturns...)
+	r.pending.Certificates = append(slices.Clone(recs.Certificates), r.pending.Certificates...)
+	if recs.Refund != nil {
+		r.recorded = nil
+	}
+	r.dirty = true
 }
 
 // sameRecord compares two records but for their time.

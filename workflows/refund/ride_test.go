@@ -1,0 +1,182 @@
+package refund_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/calendar"
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/sim"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/workflows/certificate"
+	"github.com/certflow/certflow/workflows/refund"
+)
+
+// ridingStore keeps every SaveRecords call in order, saying whether a
+// local activity (the refund's publisher) or an activity (records that
+// rode with it) made it; with failActivities, an activity's write fails,
+// as a store that is out while the activity runs.
+type ridingStore struct {
+	*sim.FakeStore
+	failActivities bool
+	mu             sync.Mutex
+	writes         []write
+}
+
+type write struct {
+	local bool
+	recs  activities.Records
+}
+
+func (s *ridingStore) SaveRecords(ctx context.Context, recs activities.Records) error {
+	local := activity.GetInfo(ctx).IsLocalActivity
+	if !local && s.failActivities {
+		return errs.E(errs.Unavailable, "the store is out")
+	}
+	s.mu.Lock()
+	s.writes = append(s.writes, write{local: local, recs: recs})
+	s.mu.Unlock()
+	return s.FakeStore.SaveRecords(ctx, recs)
+}
+
+// refundIssued refunds an order of one issued certificate on st, the CA
+// approving the revocation half an hour after the request (before the
+// refund's first look at the review).
+func refundIssued(t *testing.T, st *ridingStore, o domain.Order) refund.Status {
+	t.Helper()
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
+	env.SetTestTimeout(time.Minute)
+	start := o.PaidAt.Add(24 * time.Hour)
+	env.SetStartTime(start)
+	ca := sim.NewFakeCA(nil)
+	ca.SetClock(env.Now)
+	workflows.Register(env)
+	workflows.RegisterActivities(env, activities.Deps{CA: ca, Payments: sim.NewFakePayments(env.Now), Store: st,
+		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-1", Certificate: "c-1",
+			Result: statemachine.RevocationApproved, At: env.Now()})
+	}, 30*time.Minute)
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: start, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
+	var res refund.Status
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func issuedOrder() domain.Order {
+	issued := paidAt.Add(time.Hour)
+	return domain.Order{ID: "o-ride", Product: domain.SSLCertificate, Profile: "aliyun-intl", PaidAt: paidAt, Currency: "USD",
+		Price: mustDecimal("100.00"), Payment: domain.Payment{Cash: mustDecimal("100.00")}, ValidityYears: 1,
+		Certificates: []domain.Certificate{{ID: "c-1", State: statemachine.Issued, IssuedAt: &issued}}}
+}
+
+// certStates lists c-1's states in the order they were written, and the
+// quota returns.
+func (s *ridingStore) certStates() (states []string, quota int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.writes {
+		quota += len(w.recs.QuotaReturns)
+		for _, c := range w.recs.Certificates {
+			states = append(states, string(c.Certificate.State))
+		}
+	}
+	return states, quota
+}
+
+// A workflow task's records ride with the activity it schedules (the
+// revoke, the delete, the payout), written before it acts; the review's
+// wait and the outcome, which schedule no activity, are written by a
+// local activity. Every state still reaches the store once, in
+// order, and each refund record is stamped later than the one before.
+func TestRecordsRideWithTheNextActivity(t *testing.T) {
+	st := &ridingStore{FakeStore: sim.NewFakeStore(issuedOrder())}
+	if res := refundIssued(t, st, issuedOrder()); res.Outcome != refund.OutcomeRefunded {
+		t.Fatalf("outcome %s (%s)", res.Outcome, res.Message)
+	}
+	states, quota := st.certStates()
+	if want := []string{"validating_revocation", "revoked", "removed"}; !slices.Equal(states, want) || quota != 1 {
+		t.Errorf("c-1's states written %v and %d quota returns, want %v and 1", states, quota, want)
+	}
+	var rode, local []string
+	var last time.Time
+	for _, w := range st.writes {
+		r := w.recs.Refund
+		if r == nil {
+			continue
+		}
+		if !r.UpdatedAt.After(last) {
+			t.Errorf("refund record %s stamped %s, not after the one before (%s)", r.State, r.UpdatedAt, last)
+		}
+		last = r.UpdatedAt
+		if w.local {
+			local = append(local, r.State)
+		} else {
+			rode = append(rode, r.State)
+		}
+	}
+	if want := []string{"committed", "committed", "paying"}; !slices.Equal(rode, want) {
+		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's, the payout's)", rode, want)
+	}
+	if want := []string{"committed", "refunded"}; !slices.Equal(local, want) {
+		t.Errorf("refund records written by local activities %v, want %v (the review's wait, the outcome)", local, want)
+	}
+	if rec, ok := st.Refund("o-ride"); !ok || rec.State != "refunded" || rec.PaymentID == "" {
+		t.Errorf("stored record %+v, want refunded and paid", rec)
+	}
+}
+
+// Records an activity could not write (the store out while it ran) are
+// written by the refund's publisher with its next records: nothing is
+// lost, nothing is written out of order, the quota goes back once.
+func TestRecordsAnActivityDidNotWriteAreWrittenByTheRefund(t *testing.T) {
+	st := &ridingStore{FakeStore: sim.NewFakeStore(issuedOrder()), failActivities: true}
+	if res := refundIssued(t, st, issuedOrder()); res.Outcome != refund.OutcomeRefunded {
+		t.Fatalf("outcome %s (%s)", res.Outcome, res.Message)
+	}
+	states, quota := st.certStates()
+	if want := []string{"validating_revocation", "revoked", "removed"}; !slices.Equal(states, want) || quota != 1 {
+		t.Errorf("c-1's states written %v and %d quota returns, want %v and 1", states, quota, want)
+	}
+	var written []string
+	for _, w := range st.writes {
+		if !w.local {
+			t.Errorf("an activity's write got through: %+v", w.recs)
+		}
+		if w.recs.Refund != nil {
+			written = append(written, w.recs.Refund.State)
+		}
+	}
+	// The records given back are written with the refund's record as it
+	// then is: the outcome, every step in it.
+	if len(written) == 0 || written[len(written)-1] != "refunded" {
+		t.Errorf("refund records written %v, want the last refunded", written)
+	}
+	rec, _ := st.Refund("o-ride")
+	var steps []string
+	for _, s := range rec.Steps {
+		steps = append(steps, s.Step)
+	}
+	for _, want := range []string{"revoke", "revoked", "delete", "paid", "refunded"} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("stored steps %v, want %s among them", steps, want)
+		}
+	}
+	if got := st.Certificates("o-ride")["c-1"]; got != "removed" {
+		t.Errorf("stored c-1 %s, want removed", got)
+	}
+}
