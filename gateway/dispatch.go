@@ -320,3 +320,27 @@ func (d *Dispatcher) retry(ctx context.Context, log *zap.Logger, req ports.Refun
 		log.Warn("refund request: its retry not recorded; the lease runs out", zap.Error(err))
 	}
 }
+
+// RefundActions are wf's refund updates with an order's pending request
+// started first (StartPending), for the operator pages (ops.Actions),
+// which send cancel and approve themselves.
+type RefundActions struct {
+	Workflows
+	Intake *Dispatcher
+}
+
+// CancelRefund starts the order's pending request, then cancels.
+func (a RefundActions) CancelRefund(ctx context.Context, orderID, updateID string, req refund.CancelRequest) (refund.Status, error) {
+	if err := a.Intake.StartPending(ctx, orderID); err != nil {
+		return refund.Status{}, err
+	}
+	return a.Workflows.CancelRefund(ctx, orderID, updateID, req)
+}
+
+// ApproveRefund starts the order's pending request, then approves.
+func (a RefundActions) ApproveRefund(ctx context.Context, orderID, updateID string, req refund.ApproveRequest) (refund.Status, error) {
+	if err := a.Intake.StartPending(ctx, orderID); err != nil {
+		return refund.Status{}, err
+	}
+	return a.Workflows.ApproveRefund(ctx, orderID, updateID, req)
+}
