@@ -160,10 +160,12 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 
 // intakeQuery reads an order's record and request in one statement: each
 // side is NULL when missing.
+// Each side is looked up by its primary key (the parameter, not a
+// derived column, so that PostgreSQL's "C"-collated keys use their index).
 const intakeQuery = `SELECT ` + refundCols + `, ` + requestCols + `
-	FROM (SELECT CAST(? AS TEXT) AS id) k
-	LEFT JOIN refunds r ON r.order_id = k.id
-	LEFT JOIN refund_requests q ON q.order_id = k.id`
+	FROM (SELECT 1 AS one) k
+	LEFT JOIN refunds r ON r.order_id = ?1
+	LEFT JOIN refund_requests q ON q.order_id = ?1`
 
 func scanIntake(row *sql.Row, orderID string) (ports.RefundIntake, error) {
 	var (

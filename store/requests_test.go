@@ -12,6 +12,7 @@ import (
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/store/postgres"
 )
 
 // newRequest is a refund request of orderID at at, as the gateway records
@@ -337,4 +338,30 @@ func TestRefundRequestStarted(t *testing.T) {
 	}
 	_, err = db.GetRefundRequest(ctx, "o-2")
 	errstest.Want(t, err, errs.NotFound)
+}
+
+// The PostgreSQL pool is bounded and keeps its connections: database/sql's
+// defaults (no bound, two idle) closed and reopened connections at every
+// burst of status reads (docs/performance.md). SQLite keeps its own
+// settings (one connection in memory).
+func TestConnectionPool(t *testing.T) {
+	for kind, path := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			db, _ := openAt(t, path(t))
+			want := map[string]int{"postgres": postgres.DefaultMaxConns, "memory": 1, "file": 0}[kind]
+			if got := store.MaxOpenConns(db); got != want {
+				t.Fatalf("pool bound on %s = %d, want %d", kind, got, want)
+			}
+		})
+	}
+	if onPostgres() {
+		db, err := store.Open(context.Background(), postgresDSN(t), store.WithMaxConns(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got := store.MaxOpenConns(db); got != 5 {
+			t.Fatalf("WithMaxConns(5): bound %d", got)
+		}
+	}
 }
