@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
@@ -315,4 +316,35 @@ func TestDispatcherClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	e.srv.Intake().Run(ctx) // returns at once
+}
+
+// A running refund's record that is stale (its run was terminated
+// without writing its last record) does not swallow new requests: the
+// request joins it, and its start, refused by the reuse policy, finds the
+// closed run, which blocks nothing: a new run follows, as a synchronous
+// start did. While the run lives, the join only finds it.
+func TestJoinOfAStaleRecord(t *testing.T) {
+	tests := map[string]struct {
+		terminated bool
+		wantRuns   int
+	}{
+		"the run lives: joined":             {wantRuns: 0},
+		"the run was terminated: a new run": {terminated: true, wantRuns: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.judge.decision = eligible
+			e.orders.refunds["o-1"] = activities.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: testNow.Add(-time.Hour)}
+			if tc.terminated {
+				e.wf.finished["o-1"] = refund.Status{} // ended without a result
+			} else {
+				e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing}
+			}
+			wantStatus(t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...), http.StatusAccepted)
+			if q := e.requestOf(); q.State != ports.RequestStarted || q.RunID != "run-o-1" || e.wf.runs != tc.wantRuns || len(e.judge.reqs) != 0 {
+				t.Fatalf("request %+v, %d new runs, judged %d times; want started, %d new runs, not judged", q, e.wf.runs, len(e.judge.reqs), tc.wantRuns)
+			}
+		})
+	}
 }

@@ -498,12 +498,15 @@ func (f *fakeOrders) RequestRefund(ctx context.Context, req ports.RefundRequest)
 		return ports.RefundIntake{}, false, errs.E(errs.NotFound, "order %s not found", req.OrderID)
 	}
 	in := f.intake(req.OrderID)
-	if (in.Request != nil && in.Request.State == ports.RequestPending) || (in.Record != nil && !statemachine.IsOrderFinal(statemachine.OrderState(in.Record.State))) {
+	if in.Request != nil && in.Request.State == ports.RequestPending {
 		return in, true, nil
 	}
-	f.refunds[req.OrderID] = activities.RefundRecord{OrderID: req.OrderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
-		Reasons: []string{}, UpdatedAt: req.RequestedAt, RequestedBy: req.By.Subject,
-		Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: req.RequestedAt, Actor: req.By}}}
+	// A running refund's record is kept; the request joins it.
+	if rec := in.Record; rec == nil || statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
+		f.refunds[req.OrderID] = activities.RefundRecord{OrderID: req.OrderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
+			Reasons: []string{}, UpdatedAt: req.RequestedAt, RequestedBy: req.By.Subject,
+			Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: req.RequestedAt, Actor: req.By}}}
+	}
 	req.State, req.UpdatedAt = ports.RequestPending, req.RequestedAt
 	if req.NextAttemptAt.IsZero() {
 		req.NextAttemptAt = req.RequestedAt

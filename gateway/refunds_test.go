@@ -131,13 +131,18 @@ func TestDuplicateRefundJoins(t *testing.T) {
 	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, "Idempotency-Key", "b")
 	wantStatus(t, rec, http.StatusAccepted)
 	second := decodeInto[RefundAccepted](t, rec)
-	// The first answered before its start (no run ID); the second joins
-	// the refund it started, from the store: no second start is asked.
-	if second.WorkflowID != first.WorkflowID || first.RunID != "" || second.RunID != "run-o-1" || second.Start == nil || second.Start.State != api.RefundStartStateStarted {
+	// Both answered before their starts (no run ID yet). The second, the
+	// first's refund running, is recorded to join it: its start finds the
+	// run (USE_EXISTING), so one run for two starts, and its run is the
+	// first's.
+	if second.WorkflowID != first.WorkflowID || first.RunID != "" || second.RunID != "" || second.Start == nil || second.Start.State != api.RefundStartStatePending {
 		t.Errorf("second request answered %+v, first %+v", second, first)
 	}
-	if e.wf.runs != 1 || len(e.wf.starts) != 1 {
-		t.Errorf("%d runs for %d starts asked, want 1 run, 1 start", e.wf.runs, len(e.wf.starts))
+	if e.wf.runs != 1 || len(e.wf.starts) != 2 {
+		t.Errorf("%d runs for %d starts asked, want 1 run, 2 starts", e.wf.runs, len(e.wf.starts))
+	}
+	if q := e.orders.requests["o-1"]; q.State != ports.RequestStarted || q.RunID != "run-o-1" || q.IdempotencyKey != "b" {
+		t.Errorf("the joining request = %+v, want started in the first's run", q)
 	}
 }
 
@@ -292,8 +297,9 @@ func TestStartRefundAnswersFromTheRecord(t *testing.T) {
 	if got.Status == nil || got.Status.State != statemachine.OrderReleasing || len(got.Status.Steps) != 1 {
 		t.Errorf("joining answer = %+v, want the running refund's record", got.Status)
 	}
-	if len(e.judge.orders) != judged || e.wf.runs != 1 || len(e.wf.starts) != 1 {
-		t.Errorf("a joining request: judged %d more, %d runs, %d starts; want not judged, one run, no second start", len(e.judge.orders)-judged, e.wf.runs, len(e.wf.starts))
+	// Joining: not judged; recorded, its start finds the run (one run).
+	if len(e.judge.orders) != judged || e.wf.runs != 1 || len(e.wf.starts) != 2 || e.wf.starts[1].OrderID != "o-1" {
+		t.Errorf("a joining request: judged %d more, %d runs, %d starts; want not judged, one run", len(e.judge.orders)-judged, e.wf.runs, len(e.wf.starts))
 	}
 	if e.wf.statusCalls != 0 {
 		t.Errorf("%d workflow queries on the request path", e.wf.statusCalls)

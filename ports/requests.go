@@ -78,10 +78,10 @@ type Claim struct {
 type Requests interface {
 	// RequestRefund records req (pending) with the read model's
 	// refund_requested record and its refund.requested event, in one
-	// transaction, unless the order's refund is already under way: a
-	// pending request, or a record that is not final, is joined (joined
-	// true; nothing is written; the answer is what is there). The order
-	// must exist (errs.NotFound).
+	// transaction; a running refund's record (not final) is kept, and req
+	// joins that refund when started. A pending request is joined
+	// (joined true; nothing is written; the answer is what is there). The
+	// order must exist (errs.NotFound).
 	RequestRefund(ctx context.Context, req RefundRequest) (in RefundIntake, joined bool, err error)
 	// RefundIntake reads the order's record and request in one query.
 	RefundIntake(ctx context.Context, orderID string) (RefundIntake, error)

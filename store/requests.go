@@ -77,11 +77,13 @@ func (r *nullRequest) request() (*ports.RefundRequest, error) {
 
 // RequestRefund records req, pending, with the read model's
 // refund_requested record and its refund.requested event in one
-// transaction (the order's row locked), unless the order's refund is
-// already under way: a pending request, or a record that is not final
-// (a running refund), is joined and nothing is written. A request the
-// store cannot start later (no input, no time) is errs.Invalid; an
-// unknown order errs.NotFound.
+// transaction (the order's row locked). A pending request is joined
+// (joined true) and nothing is written: one request, one start. A
+// running refund's record (not final) is kept: req is recorded to join
+// that refund when started (its start finds the run, or, if the record
+// was stale, decides what follows the closed run). A request the store
+// cannot start later (no input, no time) is errs.Invalid; an unknown
+// order errs.NotFound.
 //
 // The sweeper may take the new request from NextAttemptAt (req's, or its
 // RequestedAt when zero): the gateway that recorded it starts it before.
@@ -113,18 +115,20 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 		if in, err = readIntake(ctx, tx, req.OrderID); err != nil {
 			return err
 		}
-		if (in.Request != nil && in.Request.State == ports.RequestPending) || (in.Record != nil && !isFinal(in.Record.State)) {
+		if in.Request != nil && in.Request.State == ports.RequestPending {
 			joined = true
 			return nil
 		}
+		// A running refund's record stays (recordRequested does not
+		// replace it): the request joins that refund when started.
 		rec, wrote, err := recordRequested(ctx, tx, req.OrderID, req.By, req.RequestedAt)
 		if err != nil {
 			return err
 		}
 		if !wrote {
-			// A newer record than the request's time: the gateway's
-			// clock is behind the workflow's. The request stands; its
-			// record is the newer one.
+			// A running refund's record, or one newer than the request
+			// (the gateway's clock behind the workflow's): the request
+			// stands, the record is that one.
 			rec = *in.Record
 		}
 		if _, err := tx.ExecContext(ctx, `

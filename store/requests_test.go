@@ -61,14 +61,14 @@ func TestRequestRefund(t *testing.T) {
 			},
 			wantJoined: true, wantID: "r-1", wantState: "refund_requested", wantEvents: 1,
 		},
-		"a running refund's record: joined": {
+		"a running refund's record: recorded to join it, the record kept": {
 			before: func(t *testing.T, db *store.DB, now time.Time) {
 				if err := db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: now.Add(-time.Second)}); err != nil {
 					t.Fatal(err)
 				}
 			},
 			// The workflow's first record wrote the one event.
-			wantJoined: true, wantState: "releasing", wantEvents: 1,
+			wantID: "r-2", wantState: "releasing", wantEvents: 1,
 		},
 		"a started request whose refund was cancelled: a new request": {
 			before: func(t *testing.T, db *store.DB, now time.Time) {
@@ -124,7 +124,7 @@ func TestRequestRefund(t *testing.T) {
 				if !joined && (!q.RequestedAt.Equal(now) || q.RunID != "" || q.Attempts != 0) {
 					t.Fatalf("new request = %+v, want at %s with no run and no attempt", q, now)
 				}
-				if tc.wantState == "refund_requested" && (!stored.Record.UpdatedAt.Equal(q.RequestedAt) || stored.Record.RequestedBy != "console-1") {
+				if tc.wantState == "refund_requested" && (!stored.Record.UpdatedAt.Equal(stored.Request.RequestedAt) || stored.Record.RequestedBy != "console-1") {
 					t.Fatalf("record %+v is not the request's", stored.Record)
 				}
 			}

@@ -224,14 +224,14 @@ func checkScope(sc domain.Scope) error {
 // Temporal. A request the rules refuse is 422 with the rule IDs and
 // records nothing, so the customer can fix it and ask again. A refund
 // under way is joined: a request still pending, or a running refund's
-// record (no judgement, nothing written). A finished refund blocks a new
-// one only when it paid or was refused by a rule that cannot change (409
-// naming it); a cancelled refund, or one refused for a reason that can
-// change, does not: that rare path (the store's record is final) asks
-// Temporal, which has the last word. The request is recorded with the
-// read model's refund_requested record in one transaction, and the
-// workflow ID is the order's with the conflict policy USE_EXISTING, so
-// concurrent requests give one request, one workflow and one payment.
+// record (not judged; recorded, its start joins the run). A finished
+// refund blocks a new one only when it paid or was refused by a rule that
+// cannot change (409 naming it); a cancelled refund, or one refused for a
+// reason that can change, does not: that rare path (the store's record is
+// final) asks Temporal, which has the last word. The request is recorded
+// with the read model's refund_requested record in one transaction, and
+// the workflow ID is the order's with the conflict policy USE_EXISTING,
+// so concurrent requests give one request, one workflow and one payment.
 func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key, err := httpapi.IdempotencyKey(r)
@@ -268,15 +268,21 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		s.HTTP.Error(w, r, err)
 		return
 	}
-	if underWay(cur) {
+	if cur.Request != nil && cur.Request.State == ports.RequestPending {
+		// A request waiting for its start: this one joins it (one
+		// request, one start), nothing judged or written.
 		s.accepted(w, key, o.ID, cur)
 		return
 	}
-	// No refund under way in the store. A final record is the rare path:
-	// Temporal has the last word on whether it blocks a new refund (paid,
-	// or finally refused) and the start may follow the closed run.
-	afterFinished, running := false, false
-	if cur.Record != nil {
+	// A running refund's record: the request joins it, not judged; it is
+	// recorded all the same, and its start (USE_EXISTING) finds the run,
+	// or, should the record be stale (the run closed or was terminated
+	// without its last record), decides what follows the closed run. A
+	// final record is the rare path: Temporal has the last word on whether
+	// it blocks a new refund (paid, or finally refused) and the start may
+	// follow the closed run.
+	afterFinished, running := false, cur.Record != nil && !statemachine.IsOrderFinal(statemachine.OrderState(cur.Record.State))
+	if cur.Record != nil && !running {
 		last, isRunning, err := s.Temporal.LastRefund(ctx, o.ID)
 		switch {
 		case err == nil && isRunning:
@@ -329,13 +335,6 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 // SweepGrace is how long a new request is left to the gateway that
 // recorded it before another gateway's sweeper may start it.
 const SweepGrace = 2 * time.Second
-
-// underWay reports a refund the store shows under way: a request still
-// pending, or a running refund's record. A new request joins it.
-func underWay(in ports.RefundIntake) bool {
-	return (in.Request != nil && in.Request.State == ports.RequestPending) ||
-		(in.Record != nil && !statemachine.IsOrderFinal(statemachine.OrderState(in.Record.State)))
-}
 
 // accepted answers 202 from the store: the record's status, the request's
 // start (the run ID once started), and where to look.
