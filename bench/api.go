@@ -169,7 +169,7 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 		for _, endpoint := range APIEndpoints {
 			var sw *startWatch
 			if endpoint == EndpointRefundPOST {
-				sw = &startWatch{}
+				sw = &startWatch{ctx: ctx}
 			}
 			p, err := h.measureAPI(ctx, endpoint, c, h.apiOpWatched(endpoint, c, sw))
 			if err != nil {
@@ -216,6 +216,8 @@ type apiOp func(ctx context.Context, i int) (time.Duration, bool, error)
 // started: each 202 hands its order to a watcher, which does not hold the
 // client's slot, so the POSTs are measured as the console sends them.
 type startWatch struct {
+	// ctx is the run's: a watcher outlives the phase's clients.
+	ctx context.Context
 	wg  sync.WaitGroup
 	mu  sync.Mutex
 	lat []time.Duration
@@ -231,9 +233,9 @@ const startWatchTimeout = 2 * time.Minute
 
 // watch polls the store's record of the order's request, from sent,
 // until it names its run.
-func (sw *startWatch) watch(ctx context.Context, h *harness, orderID string, sent time.Time) {
+func (sw *startWatch) watch(h *harness, orderID string, sent time.Time) {
 	sw.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, startWatchTimeout)
+		ctx, cancel := context.WithTimeout(sw.ctx, startWatchTimeout)
 		defer cancel()
 		for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 			q, err := h.db.GetRefundRequest(ctx, orderID)
@@ -292,7 +294,7 @@ func (h *harness) apiOpWatched(endpoint string, c int, sw *startWatch) apiOp {
 			d, unav, err := h.timedConsole(ctx, h.consoleToken, http.MethodPost, "/v1/orders/"+url.PathEscape(orders[i].ID)+"/refund", body, http.StatusAccepted)
 			if sw != nil {
 				if err == nil && !unav {
-					sw.watch(ctx, h, orders[i].ID, sent)
+					sw.watch(h, orders[i].ID, sent)
 				} else {
 					sw.unavailable.Add(1)
 				}
