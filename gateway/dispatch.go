@@ -138,8 +138,11 @@ func newDispatcher(wf Workflows, orders Orders, cfg DispatchConfig, now func() t
 func (d *Dispatcher) Owner() string { return d.cfg.Owner }
 
 // goStart runs fn in the background under the concurrency bound, unless
-// the dispatcher is closed (the request stays pending for a sweep).
-func (d *Dispatcher) goStart(fn func(ctx context.Context)) bool {
+// the dispatcher is closed (the request stays pending for a sweep). fn's
+// context carries parent's values (the request's trace: the workflow's
+// start is a child of the POST's span) but not its end; it ends after
+// StartTimeout or when Close gives up waiting.
+func (d *Dispatcher) goStart(parent context.Context, fn func(ctx context.Context)) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -154,8 +157,10 @@ func (d *Dispatcher) goStart(fn func(ctx context.Context)) bool {
 			return
 		}
 		defer func() { <-d.sem }()
-		ctx, cancel := context.WithTimeout(d.base, d.cfg.StartTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), d.cfg.StartTimeout)
 		defer cancel()
+		stop := context.AfterFunc(d.base, cancel)
+		defer stop()
 		fn(ctx)
 	})
 	return true
@@ -163,8 +168,10 @@ func (d *Dispatcher) goStart(fn func(ctx context.Context)) bool {
 
 // Dispatch starts the order's pending request in the background: it
 // claims the request (unless another dispatcher holds it) and starts it.
-func (d *Dispatcher) Dispatch(orderID string) {
-	d.goStart(func(ctx context.Context) {
+// ctx is the request's: its values (the trace) go with the start, its
+// end does not.
+func (d *Dispatcher) Dispatch(ctx context.Context, orderID string) {
+	d.goStart(ctx, func(ctx context.Context) {
 		req, ok, err := d.orders.ClaimRefundRequest(ctx, orderID, d.claim(), false)
 		switch {
 		case err != nil:
@@ -209,7 +216,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, req := range reqs {
-		if !d.goStart(func(ctx context.Context) { _ = d.attempt(ctx, req) }) {
+		if !d.goStart(d.base, func(ctx context.Context) { _ = d.attempt(ctx, req) }) {
 			// Closed meanwhile: its lease runs out and another takes it.
 			break
 		}

@@ -96,8 +96,9 @@ type Store interface {
 // Intake starts recorded refund requests: the gateway's dispatcher.
 type Intake interface {
 	// Dispatch starts the order's pending request soon, in the
-	// background; it never blocks.
-	Dispatch(orderID string)
+	// background; it never blocks. ctx is the request's: its values (the
+	// trace) go with the start, its end does not stop it.
+	Dispatch(ctx context.Context, orderID string)
 	// StartPending starts the order's pending request now and waits for
 	// the start (nil when there is none, or it started): an update sent
 	// next finds the workflow. A start refused for good is its Conflict.
@@ -327,7 +328,7 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !joined && s.Intake != nil {
-		s.Intake.Dispatch(o.ID)
+		s.Intake.Dispatch(ctx, o.ID)
 	}
 	s.accepted(w, key, o.ID, stored)
 }
