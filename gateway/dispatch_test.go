@@ -348,3 +348,30 @@ func TestJoinOfAStaleRecord(t *testing.T) {
 		})
 	}
 }
+
+// The operator pages' cancel and approve (RefundActions) start a pending
+// request first, as the console API's do.
+func TestRefundActionsStartThePendingRequestFirst(t *testing.T) {
+	tests := map[string]func(a RefundActions) error{
+		"cancel": func(a RefundActions) error {
+			_, err := a.CancelRefund(context.Background(), "o-1", "", refund.CancelRequest{Actor: "alice"})
+			return err
+		},
+		"approve": func(a RefundActions) error {
+			_, err := a.ApproveRefund(context.Background(), "o-1", "", refund.ApproveRequest{Operator: "alice"})
+			return err
+		},
+	}
+	for name, send := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.record(t, testNow, false, 0, "", time.Time{})
+			if err := send(RefundActions{Workflows: e.wf, Intake: e.srv.Intake()}); err != nil {
+				t.Fatal(err)
+			}
+			if q := e.requestOf(); q.State != ports.RequestStarted || e.wf.runs != 1 || len(e.wf.cancels)+len(e.wf.approves) != 1 {
+				t.Fatalf("request %+v, %d runs, %d updates; want started, then the update", q, e.wf.runs, len(e.wf.cancels)+len(e.wf.approves))
+			}
+		})
+	}
+}
