@@ -22,8 +22,9 @@ import (
 // POST /v1/orders/{id}/refund records the request in the store and
 // answers 202 (refund.API.Start); the workflow's start follows here:
 //
-//   - the gateway that recorded a request starts it at once, in the
-//     background, at most Concurrency starts at a time (Dispatch);
+//   - the gateway that recorded a request (leased to it in the recording
+//     transaction) starts it at once, in the background, at most
+//     Concurrency starts at a time (Dispatch);
 //   - a sweeper (Run) takes the requests left pending: a gateway stopped
 //     between its 202 and the start, a start that failed (Temporal down:
 //     tried again with backoff, never dropped). A request is leased to one
@@ -62,9 +63,8 @@ type DispatchConfig struct {
 }
 
 // The dispatcher's defaults. A request's start follows its 202 within
-// milliseconds; one a gateway left behind is taken by a sweeper within
-// refund.SweepGrace (a request never claimed) or Lease (one whose start
-// was under way) plus Sweep.
+// milliseconds; one a gateway left behind is taken by a sweeper once its
+// Lease ran out, within Lease plus Sweep.
 const (
 	DefaultDispatchConcurrency  = 32
 	DefaultDispatchLease        = 15 * time.Second
@@ -166,22 +166,16 @@ func (d *Dispatcher) goStart(parent context.Context, fn func(ctx context.Context
 	return true
 }
 
-// Dispatch starts the order's pending request in the background: it
-// claims the request (unless another dispatcher holds it) and starts it.
-// ctx is the request's: its values (the trace) go with the start, its
-// end does not.
-func (d *Dispatcher) Dispatch(ctx context.Context, orderID string) {
-	d.goStart(ctx, func(ctx context.Context) {
-		req, ok, err := d.orders.ClaimRefundRequest(ctx, orderID, d.claim(), false)
-		switch {
-		case err != nil:
-			d.log.Warn("refund request not claimed; the sweeper takes it", zap.String("order", orderID), zap.Error(err))
-			return
-		case !ok:
-			return
-		}
-		_ = d.attempt(ctx, req)
-	})
+// Claim is the lease the console API records a request with: this
+// dispatcher's, from now (refund.Intake).
+func (d *Dispatcher) Claim() ports.Claim { return d.claim() }
+
+// Dispatch starts req, which the console API recorded leased to this
+// dispatcher (Claim), in the background. ctx is the request's: its values
+// (the trace) go with the start, its end does not. Closed, it starts
+// nothing: the lease runs out and a sweeper takes the request.
+func (d *Dispatcher) Dispatch(ctx context.Context, req ports.RefundRequest) {
+	d.goStart(ctx, func(ctx context.Context) { _ = d.attempt(ctx, req) })
 }
 
 // StartPending starts the order's pending request now, inline, and waits

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/api"
 	"github.com/certflow/certflow/domain"
@@ -310,8 +312,21 @@ func TestDispatcherClose(t *testing.T) {
 	e.judge.decision = eligible
 	e.srv.Close()
 	wantStatus(t, e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...), http.StatusAccepted)
-	if q := e.requestOf(); q.State != ports.RequestPending || q.Attempts != 0 || e.wf.runs != 0 {
-		t.Fatalf("after Close: request %+v, %d runs; want pending, untouched", q, e.wf.runs)
+	if q := e.requestOf(); q.State != ports.RequestPending || q.LeaseOwner != e.srv.Intake().Owner() || e.wf.runs != 0 || len(e.wf.starts) != 0 {
+		t.Fatalf("after Close: request %+v, %d runs; want pending, leased, not started", q, e.wf.runs)
+	}
+	// Its lease runs out; another gateway's sweeper starts it.
+	other := newDispatcher(e.wf, e.orders, DispatchConfig{Owner: "gw-other"}, func() time.Time { return *e.clock }, zap.NewNop())
+	defer other.Close()
+	*e.clock = e.requestOf().LeaseUntil
+	if n, err := other.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("the other gateway's sweep: %d, %v", n, err)
+	}
+	for other.busy.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if q := e.requestOf(); q.State != ports.RequestStarted || e.wf.runs != 1 {
+		t.Fatalf("after the other's sweep: %+v, %d runs; want started", q, e.wf.runs)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -508,6 +508,9 @@ func (f *fakeOrders) RequestRefund(ctx context.Context, req ports.RefundRequest)
 			Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: req.RequestedAt, Actor: req.By}}}
 	}
 	req.State, req.UpdatedAt = ports.RequestPending, req.RequestedAt
+	if req.LeaseOwner != "" {
+		req.Attempts = 1 // the recording gateway's claim
+	}
 	if req.NextAttemptAt.IsZero() {
 		req.NextAttemptAt = req.RequestedAt
 	}

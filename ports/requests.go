@@ -80,8 +80,10 @@ type Requests interface {
 	// refund_requested record and its refund.requested event, in one
 	// transaction; a running refund's record (not final) is kept, and req
 	// joins that refund when started. A pending request is joined
-	// (joined true; nothing is written; the answer is what is there). The
-	// order must exist (errs.NotFound).
+	// (joined true; nothing is written; the answer is what is there). A
+	// req with a LeaseOwner is recorded leased to it (the recording
+	// gateway's claim and first attempt). The order must exist
+	// (errs.NotFound).
 	RequestRefund(ctx context.Context, req RefundRequest) (in RefundIntake, joined bool, err error)
 	// RefundIntake reads the order's record and request in one query.
 	RefundIntake(ctx context.Context, orderID string) (RefundIntake, error)

@@ -85,8 +85,10 @@ func (r *nullRequest) request() (*ports.RefundRequest, error) {
 // cannot start later (no input, no time) is errs.Invalid; an unknown
 // order errs.NotFound.
 //
-// The sweeper may take the new request from NextAttemptAt (req's, or its
-// RequestedAt when zero): the gateway that recorded it starts it before.
+// A request with a LeaseOwner is recorded leased to it until LeaseUntil,
+// its first attempt counted: the gateway that records it starts it, and
+// no sweeper takes it before the lease ends. Otherwise a sweeper may take
+// it from NextAttemptAt (req's, or its RequestedAt when zero).
 func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports.RefundIntake, bool, error) {
 	switch {
 	case req.OrderID == "" || req.ID == "":
@@ -131,27 +133,35 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 			// stands, the record is that one.
 			rec = *in.Record
 		}
+		stored := req
+		stored.State, stored.RunID, stored.Attempts = ports.RequestPending, "", 0
+		stored.ErrorCode, stored.ErrorRule, stored.ErrorMessage, stored.LastError = "", "", "", ""
+		stored.RequestedAt, stored.NextAttemptAt = req.RequestedAt.UTC(), req.NextAttemptAt.UTC()
+		leaseUntil := ""
+		if req.LeaseOwner != "" {
+			// The recording gateway's claim, in the same transaction: its
+			// first attempt.
+			stored.Attempts, stored.LeaseUntil = 1, req.LeaseUntil.UTC()
+			leaseUntil = formatTime(req.LeaseUntil)
+		} else {
+			stored.LeaseUntil = time.Time{}
+		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO refund_requests (order_id, request_id, input, requested_at, by_actor, idempotency_key,
-				after_finished, state, next_attempt_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				after_finished, state, attempts, next_attempt_at, lease_owner, lease_until, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO UPDATE SET
 				request_id = excluded.request_id, input = excluded.input, requested_at = excluded.requested_at,
 				by_actor = excluded.by_actor, idempotency_key = excluded.idempotency_key,
 				after_finished = excluded.after_finished, state = excluded.state, run_id = '',
-				error_code = '', error_rule = '', error_message = '', attempts = 0,
-				next_attempt_at = excluded.next_attempt_at, lease_owner = '', lease_until = '',
-				last_error = '', updated_at = excluded.updated_at`,
+				error_code = '', error_rule = '', error_message = '', attempts = excluded.attempts,
+				next_attempt_at = excluded.next_attempt_at, lease_owner = excluded.lease_owner,
+				lease_until = excluded.lease_until, last_error = '', updated_at = excluded.updated_at`,
 			req.OrderID, req.ID, string(req.Input), formatTime(req.RequestedAt), string(by), req.IdempotencyKey,
-			boolInt(req.AfterFinished), string(ports.RequestPending), formatTime(req.NextAttemptAt),
-			formatTime(req.RequestedAt)); err != nil {
+			boolInt(req.AfterFinished), string(ports.RequestPending), stored.Attempts, formatTime(req.NextAttemptAt),
+			req.LeaseOwner, leaseUntil, formatTime(req.RequestedAt)); err != nil {
 			return dbError(err, "recording the refund request of order %s", req.OrderID)
 		}
-		stored := req
-		stored.State, stored.RunID, stored.Attempts = ports.RequestPending, "", 0
-		stored.ErrorCode, stored.ErrorRule, stored.ErrorMessage, stored.LastError = "", "", "", ""
-		stored.LeaseOwner, stored.LeaseUntil = "", time.Time{}
-		stored.RequestedAt, stored.NextAttemptAt = req.RequestedAt.UTC(), req.NextAttemptAt.UTC()
 		stored.UpdatedAt = stored.RequestedAt
 		in = ports.RefundIntake{Record: &rec, Request: &stored}
 		return nil

@@ -235,6 +235,29 @@ func TestClaimRefundRequests(t *testing.T) {
 			}
 		})
 	}
+	t.Run("recorded leased to its gateway: its first attempt, no sweeper before the lease ends", func(t *testing.T) {
+		db, clock := openMem(t)
+		put(t, db, sslOrder(t, "o-1"))
+		now := clock.Now()
+		req := newRequest("o-1", "r-1", now)
+		req.LeaseOwner, req.LeaseUntil = "gw-a", now.Add(lease)
+		in, _, err := db.RequestRefund(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := in.Request; q.Attempts != 1 || q.LeaseOwner != "gw-a" || !q.LeaseUntil.Equal(now.Add(lease)) {
+			t.Fatalf("answered request %+v, want leased to gw-a, one attempt", q)
+		}
+		if q, err := db.GetRefundRequest(ctx, "o-1"); err != nil || q.Attempts != 1 || q.LeaseOwner != "gw-a" || !q.LeaseUntil.Equal(now.Add(lease)) {
+			t.Fatalf("stored request %+v, %v; want leased to gw-a, one attempt", q, err)
+		}
+		if got, err := db.ClaimRefundRequests(ctx, ports.Claim{Owner: "gw-b", Now: now.Add(lease - time.Second), Lease: lease}, 10); err != nil || len(got) != 0 {
+			t.Fatalf("a sweep within the lease took %d, %v", len(got), err)
+		}
+		if got, err := db.ClaimRefundRequests(ctx, ports.Claim{Owner: "gw-b", Now: now.Add(lease), Lease: lease}, 10); err != nil || len(got) != 1 || got[0].Attempts != 2 {
+			t.Fatalf("a sweep after the lease took %+v, %v; want the request, its second attempt", got, err)
+		}
+	})
 	t.Run("attempts are counted", func(t *testing.T) {
 		db, clock := openMem(t)
 		put(t, db, sslOrder(t, "o-1"))

@@ -95,10 +95,13 @@ type Store interface {
 
 // Intake starts recorded refund requests: the gateway's dispatcher.
 type Intake interface {
-	// Dispatch starts the order's pending request soon, in the
+	// Claim is the lease a request is recorded with: the recording
+	// gateway's dispatcher starts it, and no other before the lease ends.
+	Claim() ports.Claim
+	// Dispatch starts req, recorded with Claim's lease, soon, in the
 	// background; it never blocks. ctx is the request's: its values (the
 	// trace) go with the start, its end does not stop it.
-	Dispatch(ctx context.Context, orderID string)
+	Dispatch(ctx context.Context, req ports.RefundRequest)
 	// StartPending starts the order's pending request now and waits for
 	// the start (nil when there is none, or it started): an update sent
 	// next finds the workflow. A start refused for good is its Conflict.
@@ -319,22 +322,28 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 	}
 	req := ports.RefundRequest{OrderID: o.ID, ID: newRequestID(), Input: input, RequestedAt: now, By: in.By,
 		IdempotencyKey: key, AfterFinished: afterFinished,
-		// The sweeper leaves a new request to the gateway that took it
-		// for a moment; past it, any gateway's sweeper starts it.
+		// Without a dispatcher here, any gateway's sweeper starts it
+		// after a moment.
 		NextAttemptAt: now.Add(SweepGrace)}
+	if s.Intake != nil {
+		// Leased to this gateway's dispatcher in the recording
+		// transaction: it starts the request, no claim of its own.
+		c := s.Intake.Claim()
+		req.LeaseOwner, req.LeaseUntil = c.Owner, c.Now.Add(c.Lease)
+	}
 	stored, joined, err := s.Store.RequestRefund(ctx, req)
 	if err != nil {
 		s.HTTP.Error(w, r, err)
 		return
 	}
 	if !joined && s.Intake != nil {
-		s.Intake.Dispatch(ctx, o.ID)
+		s.Intake.Dispatch(ctx, *stored.Request)
 	}
 	s.accepted(w, key, o.ID, stored)
 }
 
-// SweepGrace is how long a new request is left to the gateway that
-// recorded it before another gateway's sweeper may start it.
+// SweepGrace is how long a new request recorded without a lease (no
+// dispatcher in the gateway that took it) waits for a sweeper.
 const SweepGrace = 2 * time.Second
 
 // accepted answers 202 from the store: the record's status, the request's
