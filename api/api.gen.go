@@ -180,6 +180,45 @@ func (e PlanStepKind) Valid() bool {
 	}
 }
 
+// Defines values for RefundAcceptedSource.
+const (
+	RefundAcceptedSourceStore    RefundAcceptedSource = "store"
+	RefundAcceptedSourceWorkflow RefundAcceptedSource = "workflow"
+)
+
+// Valid indicates whether the value is a known member of the RefundAcceptedSource enum.
+func (e RefundAcceptedSource) Valid() bool {
+	switch e {
+	case RefundAcceptedSourceStore:
+		return true
+	case RefundAcceptedSourceWorkflow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RefundStartState.
+const (
+	RefundStartStateFailed  RefundStartState = "failed"
+	RefundStartStatePending RefundStartState = "pending"
+	RefundStartStateStarted RefundStartState = "started"
+)
+
+// Valid indicates whether the value is a known member of the RefundStartState enum.
+func (e RefundStartState) Valid() bool {
+	switch e {
+	case RefundStartStateFailed:
+		return true
+	case RefundStartStatePending:
+		return true
+	case RefundStartStateStarted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RefundViewSource.
 const (
 	RefundViewSourceStore    RefundViewSource = "store"
@@ -639,16 +678,33 @@ type Product = domain.Product
 
 // RefundAccepted defines model for RefundAccepted.
 type RefundAccepted struct {
+	// RunID The workflow run's ID, once the request's start is done;
+	// absent while it is pending (and for a refund joined that was
+	// started outside this API).
 	RunID string `json:"run_id,omitempty,omitzero"`
 
-	// Status The refund's status from the store's record right after the
-	// start (the request just recorded), or the running refund's
-	// record when the request joined it; no workflow query is made.
+	// Source Where the answer comes from; always the store.
+	Source RefundAcceptedSource `json:"source"`
+
+	// Start The refund request as the gateway recorded it, and how far its
+	// workflow's start got: `pending` until the workflow started
+	// (`started`, with its `run_id`), or `failed` when the start was
+	// refused for good (a refund of the order paid meanwhile: `error`
+	// with code `conflict` and rule M-3). Absent for a refund not
+	// requested through this API.
+	Start *RefundStart `json:"start,omitempty"`
+
+	// Status The refund's status from the store's record: the request just
+	// recorded (`refund_requested`), or the refund under way that the
+	// request joined; no Temporal call is made.
 	Status *RefundStatus `json:"status,omitempty"`
 
 	// WorkflowID Examples: refund/o-1
 	WorkflowID string `json:"workflow_id"`
 }
+
+// RefundAcceptedSource Where the answer comes from; always the store.
+type RefundAcceptedSource string
 
 // RefundDue The refund a request was judged to be owed (the policy decision's breakdown), set once an eligible request is judged and kept after payment; absent before judgement and for a request judged not eligible. Until the refund is paid it is what will be paid (and what an approving operator lets through, GW-4). A payment that fell back to the account balance (GEN-4) shows in the record's `destination`, not here. Amounts are decimal strings at the currency's minor unit (M-1).
 type RefundDue struct {
@@ -723,6 +779,33 @@ type RefundRequest struct {
 	Scope   Scope `json:"scope,omitempty,omitzero"`
 }
 
+// RefundStart The refund request as the gateway recorded it, and how far its
+// workflow's start got: `pending` until the workflow started
+// (`started`, with its `run_id`), or `failed` when the start was
+// refused for good (a refund of the order paid meanwhile: `error`
+// with code `conflict` and rule M-3). Absent for a refund not
+// requested through this API.
+type RefundStart struct {
+	// Error Why the start was refused, when failed.
+	Error       *RefundStartError `json:"error,omitempty"`
+	RequestedAt time.Time         `json:"requested_at"`
+
+	// RunID The run the request started (or joined); absent while pending.
+	RunID string           `json:"run_id,omitempty,omitzero"`
+	State RefundStartState `json:"state"`
+}
+
+// RefundStartError Why the start was refused, when failed.
+type RefundStartError struct {
+	// Code Examples: conflict
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Rules   []string `json:"rules"`
+}
+
+// RefundStartState defines model for RefundStart.State.
+type RefundStartState string
+
 // RefundStatus defines model for RefundStatus.
 type RefundStatus struct {
 	// Audit The console's and operators' actions on the refund, oldest first.
@@ -780,9 +863,17 @@ type Payout struct {
 
 // RefundView defines model for RefundView.
 type RefundView struct {
-	Source     RefundViewSource `json:"source"`
-	Status     RefundStatus     `json:"status"`
-	WorkflowID string           `json:"workflow_id"`
+	Source RefundViewSource `json:"source"`
+
+	// Start The refund request as the gateway recorded it, and how far its
+	// workflow's start got: `pending` until the workflow started
+	// (`started`, with its `run_id`), or `failed` when the start was
+	// refused for good (a refund of the order paid meanwhile: `error`
+	// with code `conflict` and rule M-3). Absent for a refund not
+	// requested through this API.
+	Start      *RefundStart `json:"start,omitempty"`
+	Status     RefundStatus `json:"status"`
+	WorkflowID string       `json:"workflow_id"`
 }
 
 // RefundViewSource defines model for RefundView.Source.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,19 +16,24 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 )
 
 // The api mode's endpoints: the console API's calls, and the bare
 // Temporal calls they are compared with.
 const (
-	EndpointRefundPOST = "refund POST"     // POST /v1/orders/{id}/refund on a new order
-	EndpointStatusGET  = "status GET"      // GET /v1/orders/{id}/refund
-	EndpointListGET    = "list GET"        // GET /v1/orders?… (operator)
-	EndpointCancel     = "cancel"          // POST /v1/orders/{id}/refund/cancel, GW-4 awaiting approval
-	EndpointApprove    = "approve"         // POST /v1/orders/{id}/refund/approve, a second operator
-	EndpointExecute    = "ExecuteWorkflow" // baseline of the refund POST
-	EndpointDescribe   = "DescribeWorkflowExecution"
+	EndpointRefundPOST = "refund POST" // POST /v1/orders/{id}/refund on a new order: the time to its 202
+	// EndpointRefundStarted is the same POSTs timed from sending to the
+	// workflow's start recorded (the run ID the status GET shows in
+	// start.run_id): the 202 answers before the start (durable intake).
+	EndpointRefundStarted = "refund POST → started"
+	EndpointStatusGET     = "status GET"      // GET /v1/orders/{id}/refund
+	EndpointListGET       = "list GET"        // GET /v1/orders?… (operator)
+	EndpointCancel        = "cancel"          // POST /v1/orders/{id}/refund/cancel, GW-4 awaiting approval
+	EndpointApprove       = "approve"         // POST /v1/orders/{id}/refund/approve, a second operator
+	EndpointExecute       = "ExecuteWorkflow" // baseline of the refund POST
+	EndpointDescribe      = "DescribeWorkflowExecution"
 )
 
 // APIEndpoints lists the api mode's phases in the order each client count
@@ -37,9 +43,10 @@ var APIEndpoints = []string{EndpointRefundPOST, EndpointExecute, EndpointStatusG
 // apiBaselineOf is the bare Temporal call each console call is compared
 // with; cancel and approve have none.
 var apiBaselineOf = map[string]string{
-	EndpointRefundPOST: EndpointExecute,
-	EndpointStatusGET:  EndpointDescribe,
-	EndpointListGET:    EndpointDescribe,
+	EndpointRefundPOST:    EndpointExecute,
+	EndpointRefundStarted: EndpointExecute,
+	EndpointStatusGET:     EndpointDescribe,
+	EndpointListGET:       EndpointDescribe,
 }
 
 // The issue's targets for the console API (issue 20): p99 at
@@ -160,11 +167,29 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 	}
 	for _, c := range h.cfg.APIClients {
 		for _, endpoint := range APIEndpoints {
-			p, err := h.measureAPI(ctx, endpoint, c, h.apiOp(endpoint, c))
+			var sw *startWatch
+			if endpoint == EndpointRefundPOST {
+				sw = &startWatch{ctx: ctx}
+			}
+			p, err := h.measureAPI(ctx, endpoint, c, h.apiOpWatched(endpoint, c, sw))
 			if err != nil {
 				return fmt.Errorf("%s at %d clients: %w", endpoint, c, err)
 			}
 			a.Phases = append(a.Phases, p)
+			if sw == nil {
+				continue
+			}
+			// The same POSTs, until their workflows started: its own row,
+			// so that the time the 202 no longer waits for is not hidden.
+			lat, err := sw.done()
+			if err != nil {
+				return fmt.Errorf("%s at %d clients: %w", EndpointRefundStarted, c, err)
+			}
+			sp := apiPhase(EndpointRefundStarted, c, lat, p.Wall)
+			sp.Unavailable, sp.Usages = int(sw.unavailable.Load()), p.Usages
+			h.logf("  %-25s %3d clients: %d started, p50 %s, p99 %s, max %s, %d not started or not accepted", EndpointRefundStarted, c, len(lat),
+				ms(sp.P50), ms(sp.P99), ms(sp.Max), sp.Unavailable)
+			a.Phases = append(a.Phases, sp)
 		}
 	}
 	a.BackgroundDone, a.BackgroundWall, err = bg.stop()
@@ -182,11 +207,78 @@ func apiBaselineID(i int) string { return fmt.Sprintf("baseline/api-park-%05d", 
 
 // apiOp is one timed request of endpoint at c clients: it returns the
 // request's latency and whether the answer was "unavailable" (429, 503,
-// 504; Temporal's Unavailable or DeadlineExceeded). Any other failure is
-// an error: the harness asked for something the API refuses.
+// 504, a client timeout; Temporal's Unavailable or DeadlineExceeded). Any
+// other failure is an error: the harness asked for something the API
+// refuses.
 type apiOp func(ctx context.Context, i int) (time.Duration, bool, error)
 
+// startWatch times the refund POSTs of a phase until their workflows
+// started: each 202 hands its order to a watcher, which does not hold the
+// client's slot, so the POSTs are measured as the console sends them.
+type startWatch struct {
+	// ctx is the run's: a watcher outlives the phase's clients.
+	ctx context.Context
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	lat []time.Duration
+	err error
+	// unavailable counts the POSTs not answered 202 (not watched) and
+	// the starts not seen within startWatchTimeout.
+	unavailable atomic.Int64
+}
+
+// startWatchTimeout bounds the wait for one start (a start the
+// dispatcher retries while Temporal does not answer is late, not lost).
+const startWatchTimeout = 2 * time.Minute
+
+// watch polls the store's record of the order's request, from sent,
+// until it names its run.
+func (sw *startWatch) watch(h *harness, orderID string, sent time.Time) {
+	sw.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(sw.ctx, startWatchTimeout)
+		defer cancel()
+		for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+			q, err := h.db.GetRefundRequest(ctx, orderID)
+			switch {
+			case err == nil && q.State == ports.RequestStarted:
+				sw.mu.Lock()
+				sw.lat = append(sw.lat, time.Since(sent))
+				sw.mu.Unlock()
+				return
+			case err == nil && q.State == ports.RequestFailed:
+				sw.fail(fmt.Errorf("refund of %s: its start was refused: %s %s", orderID, q.ErrorCode, q.ErrorMessage))
+				return
+			}
+			select {
+			case <-ctx.Done():
+				sw.unavailable.Add(1)
+				return
+			case <-time.After(wait):
+			}
+		}
+	})
+}
+
+func (sw *startWatch) fail(err error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.err = errors.Join(sw.err, err)
+}
+
+// done waits for the watchers and returns the latencies seen.
+func (sw *startWatch) done() ([]time.Duration, error) {
+	sw.wg.Wait()
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.lat, sw.err
+}
+
 func (h *harness) apiOp(endpoint string, c int) apiOp {
+	return h.apiOpWatched(endpoint, c, nil)
+}
+
+// apiOpWatched is apiOp; the refund POSTs' orders go to sw when set.
+func (h *harness) apiOpWatched(endpoint string, c int, sw *startWatch) apiOp {
 	parked := h.plan.apiParked
 	switch endpoint {
 	case EndpointRefundPOST:
@@ -198,7 +290,16 @@ func (h *harness) apiOp(endpoint string, c int) apiOp {
 			if err := h.registerOrder(ctx, orders[i]); err != nil {
 				return 0, false, err
 			}
-			return h.timedConsole(ctx, h.consoleToken, http.MethodPost, "/v1/orders/"+url.PathEscape(orders[i].ID)+"/refund", body, http.StatusAccepted)
+			sent := time.Now()
+			d, unav, err := h.timedConsole(ctx, h.consoleToken, http.MethodPost, "/v1/orders/"+url.PathEscape(orders[i].ID)+"/refund", body, http.StatusAccepted)
+			if sw != nil {
+				if err == nil && !unav {
+					sw.watch(h, orders[i].ID, sent)
+				} else {
+					sw.unavailable.Add(1)
+				}
+			}
+			return d, unav, err
 		}
 	case EndpointExecute:
 		return func(ctx context.Context, i int) (time.Duration, bool, error) {
@@ -253,6 +354,11 @@ func (h *harness) timedConsole(ctx context.Context, token, method, path string, 
 	status, resp, err := h.consoleAs(ctx, token, method, path, body)
 	d := time.Since(t)
 	switch {
+	case err != nil && clientTimeout(ctx, err):
+		// The client gave up (its timeout, not the run's): the API did
+		// not answer in time, which is unavailability, not a harness
+		// error; the run goes on.
+		return d, true, nil
 	case err != nil:
 		return d, false, err
 	case status == want:
@@ -261,6 +367,13 @@ func (h *harness) timedConsole(ctx context.Context, token, method, path string, 
 		return d, true, nil
 	}
 	return d, false, fmt.Errorf("%s %s: %d, want %d: %s", method, path, status, want, clip(resp))
+}
+
+// clientTimeout reports err as the HTTP client's timeout while the run's
+// own context is still live.
+func clientTimeout(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()))
 }
 
 func clip(b []byte) string {
@@ -425,4 +538,23 @@ func (b *backgroundRun) stop() (int, time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return int(b.done.Load()), b.wall, b.err
+}
+
+// awaitStarted waits until the order's recorded refund request started
+// (its workflow exists): the POST's 202 answers before the start.
+func (h *harness) awaitStarted(ctx context.Context, orderID string) error {
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		q, err := h.db.GetRefundRequest(ctx, orderID)
+		switch {
+		case err == nil && q.State == ports.RequestStarted:
+			return nil
+		case err == nil && q.State == ports.RequestFailed:
+			return fmt.Errorf("refund of %s: its start was refused: %s %s", orderID, q.ErrorCode, q.ErrorMessage)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("refund of %s not started: %w", orderID, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }

@@ -32,8 +32,13 @@ func TestRunAllModesTiny(t *testing.T) {
 	if err := rep.Check(); err != nil {
 		t.Fatalf("malformed figures: %v\n%s", err, log.String())
 	}
+	// Every refund POST's workflow was seen started (the 202 comes before
+	// the start, which the api mode times separately).
+	if p, ok := rep.API.phase(EndpointRefundStarted, 2); !ok || p.Count != cfg.APIRequests || p.P50 <= 0 {
+		t.Errorf("refund POST → started = %+v (found %v), want all %d POSTs started", p, ok, cfg.APIRequests)
+	}
 	md := rep.Markdown(Header{Date: time.Now(), Machine: "test", Commit: "test", Command: "test"})
-	for _, want := range []string{"refunds/s", "history events, 1 issued certificate", "unused quota", "3-year order",
+	for _, want := range []string{"refunds/s", "| refund POST → started | 2 |", "history events, 1 issued certificate", "unused quota", "3-year order",
 		"waiting for CA review", "drain after the reviews arrive", "CA callbacks through the gateway", "| certflow | 1 |", "| baseline | 1 |",
 		"| paired: gateway | 1 |", "| paired: direct | 1 |", "| refund POST | 2 |", "| status GET | 2 |", "| approve | 2 |", "Review timing"} {
 		if !strings.Contains(md, want) {

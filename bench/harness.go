@@ -543,10 +543,21 @@ func (h *harness) startInProcess(ctx context.Context) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
+	// The refund requests' sweeper (the dispatcher starts each at once;
+	// the sweeper takes those whose start must be tried again).
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		srv.Intake().Run(sweepCtx)
+	}()
 	h.onStop(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(ctx)
+		stopSweep()
+		<-sweeping
+		srv.Close()
 	})
 	return procs.WaitReady(ctx, nil, "gateway", 10*time.Second, h.httpOK(h.gatewayURL+"/healthz"))
 }

@@ -488,7 +488,7 @@ func (r *Report) apiMarkdown(w func(string, ...any)) {
 	w(". Each refund POST is on a new order (PUT first, not timed) and its refund stays in flight at the review; each cancel and approve takes a GW-4 refund awaiting approval (approve by the operator `bench-operator`, the refund requested by the console's `bench`). The bare Temporal calls run in the same session: ExecuteWorkflow of the baseline workflow for the POST, DescribeWorkflowExecution of a parked baseline workflow for the GETs.\n\n")
 	w("| endpoint | clients | p50 | p99 | max | bare Temporal call | p50 | p99 | max | p99 ratio | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Config.APIClients {
-		for _, e := range []string{EndpointRefundPOST, EndpointStatusGET, EndpointListGET, EndpointCancel, EndpointApprove} {
+		for _, e := range []string{EndpointRefundPOST, EndpointRefundStarted, EndpointStatusGET, EndpointListGET, EndpointCancel, EndpointApprove} {
 			p, ok := a.phase(e, c)
 			if !ok {
 				continue
@@ -512,7 +512,7 @@ func (r *Report) apiMarkdown(w func(string, ...any)) {
 		w("\nThe targets (refund POST p99 < %s, status GET p99 < %s at %d clients with %d refunds in flight) were not judged: %d clients were not measured.\n",
 			ms(targetRefundPOSTP99), ms(targetStatusGETP99), targetAPIClients, targetAPIInFlight, targetAPIClients)
 	}
-	w("\nEvery api phase, in the order they ran (CPU in cores, RSS the largest sampled; unavailable: answers 429/503/504 or Temporal timeouts, counted, not retried):\n\n")
+	w("\nEvery api phase, in the order they ran (CPU in cores, RSS the largest sampled; unavailable: answers 429/503/504, client timeouts or Temporal timeouts, counted, not retried; for refund POST → started, the POSTs not accepted or not started within 2 min):\n\n")
 	w("| endpoint | clients | n | wall | rate/s | p50 | p99 | max | unavailable | server CPU | server RSS | worker CPU | worker RSS | baseline worker CPU | baseline worker RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range a.Phases {
 		w("| %s | %d | %d | %s | %.1f | %s | %s | %s | %d | %.2f | %s | %.2f | %s | %.2f | %s |\n", p.Endpoint, p.Clients, p.Count, ms(p.Wall), p.PerSec,

@@ -230,6 +230,10 @@ func (h *harness) refund(ctx context.Context, o domain.Order) error {
 	if err := h.startRefund(ctx, o); err != nil {
 		return err
 	}
+	// The 202 answers before the workflow's start (durable intake).
+	if err := h.awaitStarted(ctx, o.ID); err != nil {
+		return err
+	}
 	return h.awaitRefunded(ctx, o.ID)
 }
 

@@ -96,6 +96,7 @@ func startFaulty(t *testing.T, opts faultOptions) *faulty {
 		if err != nil {
 			t.Fatal(err)
 		}
+		runIntake(t, g)
 		f.handlers = append(f.handlers, g.Handler())
 		f.gwAddrs = append(f.gwAddrs, freeAddr(t))
 	}

@@ -428,6 +428,7 @@ func TestCrashSafety(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		runIntake(t, g)
 		gw := httptest.NewServer(g.Handler())
 		t.Cleanup(gw.Close)
 		callbacks = append(callbacks, gw.URL+"/v1/ca/callbacks")

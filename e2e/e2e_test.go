@@ -150,6 +150,7 @@ func startWithoutWorker(t *testing.T, extraServerArgs ...string) *system {
 		if err != nil {
 			t.Fatal(err)
 		}
+		runIntake(t, g)
 		gw := &httptest.Server{Listener: ln, Config: &http.Server{Handler: g.Handler()}}
 		gw.Start()
 		t.Cleanup(gw.Close)
@@ -564,4 +565,23 @@ func TestGatewayRefundFourEyesAndCancelThenRetry(t *testing.T) {
 	if st.Payout == nil || st.Payout.Cash != "1.28" {
 		t.Fatalf("payout = %+v, want 1.28 (GW-4: 1.60 × 240/300)", st.Payout)
 	}
+}
+
+// runIntake runs the sweeper of g's refund requests, as the gateway's
+// main does (a POST's 202 comes before its workflow's start; the sweeper
+// starts the requests whose start must be tried again), until the test
+// ends; then it closes g's dispatcher.
+func runIntake(t testing.TB, g *gateway.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Intake().Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		g.Close()
+	})
 }

@@ -200,6 +200,7 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		runIntake(t, g)
 		gws[i] = httptest.NewServer(g.Handler())
 		t.Cleanup(gws[i].Close)
 	}
@@ -246,6 +247,26 @@ func TestTwoWorkersOnPostgresRefund200Orders(t *testing.T) {
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+	// A 202 records the request; its workflow's start follows (durable
+	// intake): wait until every accepted request started, then follow
+	// each refund to its end.
+	for _, id := range ids {
+		for {
+			q, err := db.GetRefundRequest(ctx, id)
+			if err == nil && q.State == ports.RequestStarted {
+				break
+			}
+			if err == nil && q.State == ports.RequestFailed {
+				// Refused at its start: a refund of the order paid
+				// meanwhile (M-3); its first request's run is the one.
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("refund request of %s not started: %+v, %v", id, q, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	runs := make([]client.WorkflowRun, orders)
 	for i, id := range ids {

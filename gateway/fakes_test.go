@@ -49,8 +49,9 @@ type fakeWorkflows struct {
 	rejectWith []string
 
 	startErr, statusErr, lastErr, cancelErr, approveErr error
-	// statusCalls counts RefundStatus calls (workflow queries).
-	statusCalls int
+	// statusCalls counts RefundStatus calls (workflow queries), lastRuns
+	// LastRun calls.
+	statusCalls, lastRuns int
 	// cancels and approves are the requests that reached the updates.
 	cancels  []refund.CancelRequest
 	approves []refund.ApproveRequest
@@ -148,6 +149,22 @@ func (f *fakeWorkflows) LastRefund(ctx context.Context, orderID string) (refund.
 		return st, false, nil
 	}
 	return refund.Status{}, false, errs.E(errs.NotFound, "refund of order %s not found", orderID)
+}
+
+func (f *fakeWorkflows) LastRun(ctx context.Context, orderID string) (refund.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastRuns++
+	if f.lastErr != nil {
+		return refund.Run{}, f.lastErr
+	}
+	if _, ok := f.running[orderID]; ok {
+		return refund.Run{ID: "run-" + orderID, Running: true}, nil
+	}
+	if st, ok := f.finished[orderID]; ok {
+		return refund.Run{ID: "run-" + orderID, Status: st}, nil
+	}
+	return refund.Run{}, errs.E(errs.NotFound, "refund of order %s not found", orderID)
 }
 
 func (f *fakeWorkflows) CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error) {
@@ -355,13 +372,20 @@ type fakeOrders struct {
 	holders     map[string]string
 	holderReads int
 	holderErr   error
-	// err, when set, fails every call; refundErr fails GetRefund.
-	err, refundErr error
+	// err, when set, fails every call; refundErr fails GetRefund and
+	// RefundIntake; requestErr fails RequestRefund.
+	err, refundErr, requestErr error
+	// requests are the recorded refund requests by order; mu guards them
+	// and refunds against the dispatcher's goroutines.
+	requests map[string]ports.RefundRequest
+	mu       sync.Mutex
 }
 
 var _ Orders = (*fakeOrders)(nil)
 
 func (f *fakeOrders) GetOrder(ctx context.Context, orderID string) (domain.Order, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.err != nil {
 		return domain.Order{}, f.err
 	}
@@ -398,6 +422,8 @@ func (f *fakeOrders) CertificateHolder(ctx context.Context, certID string) (stri
 }
 
 func (f *fakeOrders) GetRefund(ctx context.Context, orderID string) (activities.RefundRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.err != nil {
 		return activities.RefundRecord{}, f.err
 	}
@@ -446,13 +472,139 @@ func (f *fakeOrders) RefundedAmount(ctx context.Context, orderID string) (decima
 	return f.refunded[orderID], nil
 }
 
-func (f *fakeOrders) RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error {
-	requestedBy := by.Subject
-	if rec, ok := f.refunds[orderID]; ok && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
-		return nil
+// The durable intake, in memory, as the store keeps it (store/requests.go).
+
+func (f *fakeOrders) intake(orderID string) ports.RefundIntake {
+	var in ports.RefundIntake
+	if rec, ok := f.refunds[orderID]; ok {
+		in.Record = &rec
 	}
-	f.refunds[orderID] = activities.RefundRecord{OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
-		Reasons: []string{}, UpdatedAt: at, RequestedBy: requestedBy}
+	if q, ok := f.requests[orderID]; ok {
+		in.Request = &q
+	}
+	return in
+}
+
+func (f *fakeOrders) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports.RefundIntake, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return ports.RefundIntake{}, false, f.err
+	}
+	if f.requestErr != nil {
+		return ports.RefundIntake{}, false, f.requestErr
+	}
+	if _, ok := f.orders[req.OrderID]; !ok {
+		return ports.RefundIntake{}, false, errs.E(errs.NotFound, "order %s not found", req.OrderID)
+	}
+	in := f.intake(req.OrderID)
+	if in.Request != nil && in.Request.State == ports.RequestPending {
+		return in, true, nil
+	}
+	// A running refund's record is kept; the request joins it.
+	if rec := in.Record; rec == nil || statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) {
+		f.refunds[req.OrderID] = activities.RefundRecord{OrderID: req.OrderID, State: string(statemachine.OrderRefundRequested), Outcome: "pending",
+			Reasons: []string{}, UpdatedAt: req.RequestedAt, RequestedBy: req.By.Subject,
+			Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: req.RequestedAt, Actor: req.By}}}
+	}
+	req.State, req.UpdatedAt = ports.RequestPending, req.RequestedAt
+	if req.LeaseOwner != "" {
+		req.Attempts = 1 // the recording gateway's claim
+	}
+	if req.NextAttemptAt.IsZero() {
+		req.NextAttemptAt = req.RequestedAt
+	}
+	if f.requests == nil {
+		f.requests = map[string]ports.RefundRequest{}
+	}
+	f.requests[req.OrderID] = req
+	return f.intake(req.OrderID), false, nil
+}
+
+func (f *fakeOrders) RefundIntake(ctx context.Context, orderID string) (ports.RefundIntake, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return ports.RefundIntake{}, f.err
+	}
+	if f.refundErr != nil {
+		return ports.RefundIntake{}, f.refundErr
+	}
+	return f.intake(orderID), nil
+}
+
+func (f *fakeOrders) ClaimRefundRequest(ctx context.Context, orderID string, c ports.Claim, force bool) (ports.RefundRequest, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q, ok := f.requests[orderID]
+	if !ok || q.State != ports.RequestPending || (!force && q.LeaseOwner != c.Owner && q.LeaseUntil.After(c.Now)) {
+		return ports.RefundRequest{}, false, nil
+	}
+	q.LeaseOwner, q.LeaseUntil, q.Attempts = c.Owner, c.Now.Add(c.Lease), q.Attempts+1
+	f.requests[orderID] = q
+	return q, true, nil
+}
+
+func (f *fakeOrders) ClaimRefundRequests(ctx context.Context, c ports.Claim, limit int) ([]ports.RefundRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ports.RefundRequest
+	for id, q := range f.requests {
+		if len(out) == limit {
+			break
+		}
+		if q.State != ports.RequestPending || q.NextAttemptAt.After(c.Now) || q.LeaseUntil.After(c.Now) {
+			continue
+		}
+		q.LeaseOwner, q.LeaseUntil, q.Attempts = c.Owner, c.Now.Add(c.Lease), q.Attempts+1
+		f.requests[id] = q
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// request applies change to the pending (or, for started, started)
+// request requestID of orderID.
+func (f *fakeOrders) request(orderID, requestID string, states []ports.RequestState, change func(q *ports.RefundRequest)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q, ok := f.requests[orderID]
+	if !ok || q.ID != requestID || !slices.Contains(states, q.State) {
+		return
+	}
+	change(&q)
+	f.requests[orderID] = q
+}
+
+func (f *fakeOrders) RefundRequestStarted(ctx context.Context, orderID, requestID, runID string, at time.Time) error {
+	f.request(orderID, requestID, []ports.RequestState{ports.RequestPending, ports.RequestStarted}, func(q *ports.RefundRequest) {
+		q.State, q.LeaseOwner, q.LeaseUntil = ports.RequestStarted, "", time.Time{}
+		if q.RunID == "" {
+			q.RunID = runID
+		}
+	})
+	return nil
+}
+
+func (f *fakeOrders) RetryRefundRequest(ctx context.Context, orderID, requestID string, next time.Time, lastErr string, at time.Time) error {
+	f.request(orderID, requestID, []ports.RequestState{ports.RequestPending}, func(q *ports.RefundRequest) {
+		q.NextAttemptAt, q.LeaseOwner, q.LeaseUntil, q.LastError = next, "", time.Time{}, lastErr
+	})
+	return nil
+}
+
+func (f *fakeOrders) RefundRequestFailed(ctx context.Context, orderID, requestID, code, rule, message string, at time.Time) error {
+	var failed *ports.RefundRequest
+	f.request(orderID, requestID, []ports.RequestState{ports.RequestPending}, func(q *ports.RefundRequest) {
+		q.State, q.ErrorCode, q.ErrorRule, q.ErrorMessage, q.LeaseOwner, q.LeaseUntil = ports.RequestFailed, code, rule, message, "", time.Time{}
+		failed = q
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rec, ok := f.refunds[orderID]; ok && failed != nil && rec.State == string(statemachine.OrderRefundRequested) && rec.UpdatedAt.Equal(failed.RequestedAt) {
+		rec.State, rec.Outcome, rec.Reasons, rec.Message, rec.UpdatedAt = string(statemachine.OrderRejected), "rejected", []string{rule}, message, at
+		f.refunds[orderID] = rec
+	}
 	return nil
 }
 
@@ -543,6 +695,23 @@ type env struct {
 	// rateLimit, when set before build, replaces the default.
 	rateLimit RateLimit
 	clock     *time.Time
+	// srv is the server; do waits for its dispatcher's background starts.
+	srv *Server
+}
+
+// settle waits until the dispatcher's background starts are done.
+func (e *env) settle(t testing.TB) {
+	t.Helper()
+	if e.srv == nil {
+		return // a handler the test built itself
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.srv.intake.busy.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher's starts did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // The test tokens: the console backend and two operators.
@@ -620,7 +789,8 @@ func newEnvWith(t testing.TB, rl RateLimit, opts ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h = s.Handler()
+	e.h, e.srv = s.Handler(), s
+	t.Cleanup(s.Close)
 	return e
 }
 
@@ -651,6 +821,9 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) *ht
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, r)
+	// The answer is the handler's; what the dispatcher started in the
+	// background is done before the test looks.
+	e.settle(t)
 	return rec
 }
 

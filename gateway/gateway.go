@@ -23,10 +23,12 @@
 //     code and rules) with a status from one mapping
 //     (errs.Code.HTTPStatus), the rule IDs as data; an internal error's
 //     text is logged, never sent;
-//   - a refund request is judged before anything starts (422 with the rule
-//     IDs), then starts the order's refund or joins the running one (one
-//     workflow per order); a paid refund or a final refusal blocks a new
-//     one (409), a cancelled one does not;
+//   - a refund request is judged before anything is recorded (422 with the
+//     rule IDs), then recorded durably and answered 202 from the store; its
+//     dispatcher (dispatch.go) starts the order's refund or joins the
+//     running one (one workflow per order), and an update on a request
+//     still pending starts it first; a paid refund or a final refusal
+//     blocks a new one (409), a cancelled one does not;
 //   - a refused certificate action leaves no workflow behind;
 //   - a CA callback is acted on only after its Standard Webhooks signature
 //     verified (package webhook), and is then signalled to the certificate's
@@ -95,6 +97,10 @@ type Config struct {
 	WebhookTolerance time.Duration
 	// MaxBodyBytes bounds request bodies; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Dispatch configures the dispatcher that starts the refund requests
+	// the console API records (dispatch.go); its sweeper runs only under
+	// Server.Intake().Run.
+	Dispatch DispatchConfig
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives internal errors; nil means zap.NewNop().
@@ -120,9 +126,11 @@ type Server struct {
 	// refunds and certificates serve the processes' routes.
 	refunds      *refund.API
 	certificates *certificate.API
-	now          func() time.Time
-	log          *zap.Logger
-	mux          *http.ServeMux
+	// intake starts the refund requests refunds records.
+	intake *Dispatcher
+	now    func() time.Time
+	log    *zap.Logger
+	mux    *http.ServeMux
 }
 
 // New checks cfg and builds a Server.
@@ -171,8 +179,9 @@ func New(cfg Config) (*Server, error) {
 		s.log = zap.NewNop()
 	}
 	s.http = &httpapi.Responder{Log: s.log, MaxBody: s.maxBody}
-	s.refunds = &refund.API{Temporal: s.wf, Store: s.orders, Judge: s.judge, HTTP: s.http, Now: s.now, Log: s.log}
-	s.certificates = &certificate.API{Temporal: s.wf, Store: s.orders, Holders: heldActions{wf: s.wf}, HTTP: s.http, Log: s.log}
+	s.intake = newDispatcher(s.wf, s.orders, cfg.Dispatch, s.now, s.log)
+	s.refunds = &refund.API{Temporal: s.wf, Store: s.orders, Intake: s.intake, Judge: s.judge, HTTP: s.http, Now: s.now, Log: s.log}
+	s.certificates = &certificate.API{Temporal: s.wf, Store: pendingFirst{Orders: s.orders, intake: s.intake}, Holders: heldActions{wf: s.wf}, HTTP: s.http, Log: s.log}
 	rl := cfg.RateLimit
 	if rl.Rate <= 0 || rl.Burst <= 0 {
 		rl = DefaultRateLimit
@@ -190,6 +199,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Intake is the dispatcher of the refund requests the console API
+// records: run its sweeper (Run) beside the server, and Close it after
+// the server stopped.
+func (s *Server) Intake() *Dispatcher { return s.intake }
+
+// Close stops the dispatcher (Dispatcher.Close): the starts in flight
+// finish, the rest stay pending for a sweep.
+func (s *Server) Close() { s.intake.Close() }
 
 // route is one endpoint. The route list is the single source of the mux and
 // of the test that holds openapi.yaml to it. role is the role a bearer

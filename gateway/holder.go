@@ -34,3 +34,22 @@ func (h heldActions) HeldAction(ctx context.Context, holder, updateID, certID st
 	orderID, _ := refundHolding(holder)
 	return h.wf.RefundCertificateAction(ctx, orderID, updateID, refund.CertificateAction{Certificate: certID, ActionRequest: req})
 }
+
+// pendingFirst is the certificate API's store: before a certificate's
+// holder is read for a console action, a refund of its order whose start
+// is still pending is started (inline), so the action meets the refund
+// that is about to hold the certificate rather than a certificate
+// workflow started beside it.
+type pendingFirst struct {
+	Orders
+	intake *Dispatcher
+}
+
+func (p pendingFirst) CertificateHolder(ctx context.Context, certID string) (string, error) {
+	if orderID, _, err := p.GetCertificate(ctx, certID); err == nil {
+		if err := p.intake.StartPending(ctx, orderID); err != nil {
+			return "", err
+		}
+	}
+	return p.Orders.CertificateHolder(ctx, certID)
+}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -30,6 +29,8 @@ type Workflows interface {
 	// LastRefund is the order's latest refund: whether it runs, and once
 	// it finished, its result. NotFound when the order never had one.
 	LastRefund(ctx context.Context, orderID string) (st refund.Status, running bool, err error)
+	// LastRun is LastRefund with the run's ID (refund.Client.LastRun).
+	LastRun(ctx context.Context, orderID string) (refund.Run, error)
 	// CertificateWorkflows returns those of certIDs that have a workflow
 	// (running or closed).
 	CertificateWorkflows(ctx context.Context, certIDs []string) ([]string, error)
@@ -97,10 +98,9 @@ type Orders interface {
 	// RefundedAmount is what the payment ledger paid out for the order
 	// (M-3 counts it as refunded).
 	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
-	// RecordRefundRequested records a refund just started (state
-	// refund_requested at the request's time) unless a running or newer
-	// refund's record is there.
-	RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error
+	// Requests is the durable intake of refund requests: the console
+	// API records them, the dispatcher starts them.
+	ports.Requests
 	// CertificateHolder names the certificate's one writer by its workflow
 	// ID: refund.WorkflowID(order) while a refund releases it,
 	// certificate.WorkflowID(cert) when its own workflow holds

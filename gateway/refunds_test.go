@@ -15,6 +15,7 @@ import (
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/refund"
 )
@@ -83,9 +84,12 @@ func TestStartRefund(t *testing.T) {
 		`{"consent":true,"confirm_irreversible":true,"accept_late_review_risk":true,"scope":"order"}`,
 		append([]string{"Idempotency-Key", "k-1"}, asConsole...)...)
 	wantStatus(t, rec, http.StatusAccepted)
+	// The 202 is the store's: the request recorded, its start pending (no
+	// run ID yet); the dispatcher starts it after the answer.
 	got := decodeInto[RefundAccepted](t, rec)
-	if got.WorkflowID != "refund/o-1" || got.RunID != "run-o-1" || got.Status == nil || got.Status.State != statemachine.OrderRefundRequested {
-		t.Errorf("answer = %+v", got)
+	if got.WorkflowID != "refund/o-1" || got.RunID != "" || got.Source != api.RefundAcceptedSourceStore || got.Status == nil ||
+		got.Status.State != statemachine.OrderRefundRequested || got.Start == nil || got.Start.State != api.RefundStartStatePending || !got.Start.RequestedAt.Equal(testNow) {
+		t.Errorf("answer = %+v (start %+v)", got, got.Start)
 	}
 	if loc := rec.Header().Get("Location"); loc != "/v1/orders/o-1/refund" {
 		t.Errorf("Location = %q", loc)
@@ -105,9 +109,18 @@ func TestStartRefund(t *testing.T) {
 	if len(e.judge.reqs) != 1 || !reflect.DeepEqual(e.judge.reqs[0], want.Request) {
 		t.Errorf("judged %+v before starting, want %+v", e.judge.reqs, want.Request)
 	}
-	// The read model shows the request at once.
+	// The read model shows the request at once; the request is recorded
+	// with the workflow's input and marked started with its run.
 	if rec := e.orders.refunds["o-1"]; rec.State != "refund_requested" || rec.RequestedBy != "console-backend" {
 		t.Errorf("store record = %+v", rec)
+	}
+	if q := e.orders.requests["o-1"]; q.State != ports.RequestStarted || q.RunID != "run-o-1" || q.IdempotencyKey != "k-1" || q.AfterFinished {
+		t.Errorf("recorded request = %+v, want started with run-o-1", q)
+	}
+	// The status then names the run.
+	v := decodeInto[RefundView](t, e.do(t, http.MethodGet, "/v1/orders/o-1/refund", "", asConsole...))
+	if v.Start == nil || v.Start.State != api.RefundStartStateStarted || v.Start.RunID != "run-o-1" || v.Source != SourceStore {
+		t.Errorf("status after the start = %+v (start %+v)", v, v.Start)
 	}
 }
 
@@ -118,11 +131,18 @@ func TestDuplicateRefundJoins(t *testing.T) {
 	rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, "Idempotency-Key", "b")
 	wantStatus(t, rec, http.StatusAccepted)
 	second := decodeInto[RefundAccepted](t, rec)
-	if second.WorkflowID != first.WorkflowID || second.RunID != first.RunID {
+	// Both answered before their starts (no run ID yet). The second, the
+	// first's refund running, is recorded to join it: its start finds the
+	// run (USE_EXISTING), so one run for two starts, and its run is the
+	// first's.
+	if second.WorkflowID != first.WorkflowID || first.RunID != "" || second.RunID != "" || second.Start == nil || second.Start.State != api.RefundStartStatePending {
 		t.Errorf("second request answered %+v, first %+v", second, first)
 	}
 	if e.wf.runs != 1 || len(e.wf.starts) != 2 {
-		t.Errorf("%d runs for %d requests, want 1 run", e.wf.runs, len(e.wf.starts))
+		t.Errorf("%d runs for %d starts asked, want 1 run, 2 starts", e.wf.runs, len(e.wf.starts))
+	}
+	if q := e.orders.requests["o-1"]; q.State != ports.RequestStarted || q.RunID != "run-o-1" || q.IdempotencyKey != "b" {
+		t.Errorf("the joining request = %+v, want started in the first's run", q)
 	}
 }
 
@@ -165,9 +185,12 @@ func TestFinishedRefundBlocksOrNot(t *testing.T) {
 		"technical failure":   {refund.Status{Outcome: refund.OutcomeRejected, Reasons: []string{}}, 202, nil},
 	}
 	for name, tc := range tests {
-		// The finished workflow wrote its last record; or that write was
-		// lost, and the start the store's silence allowed is refused by
-		// the reuse policy, then judged on Temporal's word.
+		// The finished workflow wrote its last record: the POST asks
+		// Temporal and answers 409 itself. Or that write was lost: the
+		// POST, seeing nothing in the store, records the request (202),
+		// and its start, refused by the reuse policy, is decided on
+		// Temporal's word by the dispatcher: a blocking run fails the
+		// request with the Conflict and its rules, which the status shows.
 		for _, recorded := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s, recorded %t", name, recorded), func(t *testing.T) {
 				e := newEnv(t)
@@ -179,6 +202,21 @@ func TestFinishedRefundBlocksOrNot(t *testing.T) {
 						Outcome: string(tc.last.Outcome), Reasons: tc.last.Reasons, UpdatedAt: testNow}
 				}
 				rec := e.do(t, http.MethodPost, "/v1/orders/o-1/refund", `{"consent":true}`, asConsole...)
+				if tc.status == 409 && !recorded {
+					wantStatus(t, rec, 202)
+					if e.wf.runs != 0 {
+						t.Errorf("a blocked request started %d runs", e.wf.runs)
+					}
+					v := decodeInto[RefundView](t, e.do(t, http.MethodGet, "/v1/orders/o-1/refund", "", asConsole...))
+					if v.Start == nil || v.Start.State != api.RefundStartStateFailed || v.Start.Error == nil || v.Start.Error.Code != string(errs.Conflict) ||
+						!slices.Equal(v.Start.Error.Rules, tc.rules) {
+						t.Fatalf("status = %+v (start %+v), want the start failed with conflict %v", v, v.Start, tc.rules)
+					}
+					if v.Status.State != statemachine.OrderRejected || !slices.Equal(v.Status.Reasons, tc.rules) {
+						t.Errorf("record = %+v, want rejected under %v", v.Status, tc.rules)
+					}
+					return
+				}
 				if tc.status == 409 {
 					d := wantError(t, rec, 409, errs.Conflict, "o-1")
 					if !slices.Equal(d.Rules, tc.rules) {
@@ -210,11 +248,14 @@ func TestStartRefundRefusals(t *testing.T) {
 		"unknown order": {path: "/v1/orders/o-9/refund", status: 404, code: errs.NotFound, mentions: "order o-9"},
 		"unknown scope": {path: "/v1/orders/o-1/refund", body: `{"scope":"certificate"}`, status: 422, code: errs.Invalid, mentions: `scope "certificate"`},
 		"actor in body": {path: "/v1/orders/o-1/refund", body: `{"requested_by":"mallory"}`, status: 400, code: errs.Invalid, mentions: `unknown field "requested_by"`},
-		"temporal down": {
+		// Temporal down no longer fails the POST: the request is recorded
+		// and its start retried (TestDispatchRetriesWhileTemporalIsDown).
+		// The store down does: nothing could be recorded.
+		"store down": {
 			path: "/v1/orders/o-1/refund", setup: func(e *env) {
-				e.wf.startErr = errs.E(errs.Unavailable, "Temporal did not answer for the refund of order o-1 within 2s; retry later")
+				e.orders.requestErr = errs.E(errs.Unavailable, "the database did not answer; retry")
 			},
-			status: 503, code: errs.Unavailable, mentions: "Temporal did not answer",
+			status: 503, code: errs.Unavailable, mentions: "database did not answer",
 		},
 	}
 	for name, tc := range tests {
@@ -256,6 +297,7 @@ func TestStartRefundAnswersFromTheRecord(t *testing.T) {
 	if got.Status == nil || got.Status.State != statemachine.OrderReleasing || len(got.Status.Steps) != 1 {
 		t.Errorf("joining answer = %+v, want the running refund's record", got.Status)
 	}
+	// Joining: not judged; recorded, its start finds the run (one run).
 	if len(e.judge.orders) != judged || e.wf.runs != 1 || len(e.wf.starts) != 2 || e.wf.starts[1].OrderID != "o-1" {
 		t.Errorf("a joining request: judged %d more, %d runs, %d starts; want not judged, one run", len(e.judge.orders)-judged, e.wf.runs, len(e.wf.starts))
 	}
@@ -299,6 +341,7 @@ func TestRefundStatus(t *testing.T) {
 		query    string
 		running  bool
 		wfErr    error
+		lastErr  error // the describe of a refund the store knows nothing of
 		storeErr error
 		record   bool
 		status   int
@@ -318,8 +361,8 @@ func TestRefundStatus(t *testing.T) {
 		"no record yet, running: requested": {running: true, status: 200, source: SourceWorkflow, requested: true},
 		"store down: the workflow":          {storeErr: errs.E(errs.Unavailable, "store down"), running: true, status: 200, source: SourceWorkflow, queries: 1},
 		"store and workflow down: 503":      {storeErr: errs.E(errs.Unavailable, "store down"), wfErr: down, status: 503, code: errs.Unavailable, queries: 1, mentions: "did not answer"},
-		"no refund anywhere":                {status: 404, code: errs.NotFound, queries: 1, mentions: "order o-1 has no refund"},
-		"no record, temporal down":          {wfErr: down, status: 503, code: errs.Unavailable, queries: 1, mentions: "did not answer"},
+		"no refund anywhere: one describe":  {status: 404, code: errs.NotFound, mentions: "order o-1 has no refund"},
+		"no record, temporal down":          {lastErr: down, status: 503, code: errs.Unavailable, mentions: "did not answer"},
 		"unknown view":                      {query: "?view=live", status: 400, code: errs.Invalid, mentions: "view: unknown value \"live\"; allowed: record, workflow"},
 		"unknown parameter":                 {query: "?fresh=1", status: 400, code: errs.Invalid, mentions: "fresh is not known"},
 	}
@@ -329,7 +372,7 @@ func TestRefundStatus(t *testing.T) {
 			if tc.running {
 				e.wf.running["o-1"] = refund.Status{OrderID: "o-1", State: statemachine.OrderReleasing, Steps: []refund.StepRecord{{At: testNow, Step: "revoke c-1"}}}
 			}
-			e.wf.statusErr, e.orders.refundErr = tc.wfErr, tc.storeErr
+			e.wf.statusErr, e.wf.lastErr, e.orders.refundErr = tc.wfErr, tc.lastErr, tc.storeErr
 			if tc.record {
 				e.orders.refunds["o-1"] = rec
 			}

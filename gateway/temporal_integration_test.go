@@ -62,7 +62,7 @@ func TestTemporalAgainstServer(t *testing.T) {
 	tp := NewTemporal(c)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	order := domain.Order{ID: "o-" + suffix, Product: domain.SSLCertificate}
-	in := refund.Input{OrderID: order.ID}
+	in := refund.Input{OrderID: order.ID, Request: domain.RefundRequest{OrderID: order.ID, RequestedAt: time.Now().UTC()}}
 
 	run1, err := tp.StartRefund(ctx, order, in, false)
 	mustNot(t, "start", err)
@@ -133,6 +133,30 @@ func TestTemporalAgainstServer(t *testing.T) {
 	// request judged before the run closed starts nothing.
 	_, err = tp.StartRefund(ctx, order, in, false)
 	wantCode(t, "start after an unseen close", err, errs.Conflict, "")
+	// The dispatcher's decision on a closed run (refund.StartRecorded):
+	// the run the request itself started (its "started" mark lost) is its
+	// start, never followed by a second run; for another request, the paid
+	// run refuses the start with M-3.
+	lastRun, err := tp.LastRun(ctx, order.ID)
+	mustNot(t, "last run", err)
+	if lastRun.ID != run1 || lastRun.Running || lastRun.Status.Outcome != refund.OutcomeRefunded {
+		t.Errorf("last run = %+v, want the closed run %s, refunded", lastRun, run1)
+	}
+	for _, afterFinished := range []bool{false, true} {
+		id, refused, err := refund.StartRecorded(ctx, tp, order, in, afterFinished, true)
+		if err != nil || refused != nil || id != run1 {
+			t.Errorf("own closed run (afterFinished %v): %q, refused %v, %v; want its run %s", afterFinished, id, refused, err, run1)
+		}
+	}
+	another := in
+	another.Request.RequestedAt = in.Request.RequestedAt.Add(time.Second)
+	_, refused, err := refund.StartRecorded(ctx, tp, order, another, false, false)
+	if err != nil || errs.CodeOf(refused) != errs.Conflict || !slices.Equal(errs.RulesOf(refused), []string{"M-3"}) {
+		t.Errorf("another's paid run: refused %v, %v; want a conflict under M-3", refused, err)
+	}
+	if r, err := tp.LastRun(ctx, order.ID); err != nil || r.ID != run1 {
+		t.Errorf("after the decisions: last run %+v, %v; want still %s", r, err, run1)
+	}
 	// ALLOW_DUPLICATE: a new run may follow a finished one the gateway
 	// judged (from LastRefund) not to block it.
 	run3, err := tp.StartRefund(ctx, order, in, true)
@@ -240,7 +264,9 @@ func waitClosed(ctx context.Context, t *testing.T, c client.Client, id string) {
 // standInRefund answers like the refund workflow: cancel is refused
 // (CAN-1), approve pays and ends it.
 func standInRefund(ctx workflow.Context, in refund.Input) (refund.Status, error) {
-	st := refund.Status{OrderID: in.OrderID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending}
+	// The request opens the audit, at its own time, as in the workflow.
+	st := refund.Status{OrderID: in.OrderID, State: statemachine.OrderRefundRequested, Outcome: refund.OutcomePending,
+		Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: in.Request.RequestedAt}}}
 	if err := workflow.SetQueryHandler(ctx, refund.QueryStatus, func() (refund.Status, error) { return st, nil }); err != nil {
 		return st, err
 	}

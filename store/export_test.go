@@ -123,3 +123,6 @@ func MakeLegacy(ctx context.Context, dsn string, version int, extra ...string) e
 	}
 	return nil
 }
+
+// MaxOpenConns is the bound of db's connection pool (0: none).
+func MaxOpenConns(db *DB) int { return db.sql.Stats().MaxOpenConnections }

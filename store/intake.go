@@ -96,40 +96,55 @@ func (db *DB) RecordRefundRequested(ctx context.Context, orderID string, by doma
 	if at.IsZero() {
 		return errs.E(errs.Invalid, "refund request of order %s: time is missing", orderID)
 	}
-	rec := normalRefund(ports.RefundRecord{
-		OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: outcomePending,
-		UpdatedAt: at, RequestedBy: by.Subject,
-		Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: by}},
-	})
-	cols, err := newRefundColumns(rec)
-	if err != nil {
-		return err
-	}
 	return db.write(ctx, "recording a refund request", func(tx *Tx) error {
 		if err := lockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by, waiting_on, audit)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (order_id) DO UPDATE SET
-				state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
-				cash = '', currency = '', payment_id = '', waiting = '', escalated = 0,
-				updated_at = excluded.updated_at, requested_by = excluded.requested_by,
-				waiting_on = excluded.waiting_on, waiting_kinds = '', escalation = NULL, audit = excluded.audit,
-				message = '', gift_card = '', benefit_points = 0, destination = ''
-			WHERE refunds.state IN (?, ?, ?) AND excluded.updated_at >= refunds.updated_at`,
-			orderID, rec.State, rec.Outcome, cols.reasons, formatTime(rec.UpdatedAt), rec.RequestedBy,
-			cols.waitingOn, cols.audit,
-			string(statemachine.OrderRefunded), string(statemachine.OrderRejected), string(statemachine.OrderCancelled))
-		if err != nil {
-			return dbError(err, "recording the refund request of order %s", orderID)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return dbError(err, "recording the refund request of order %s", orderID)
-		} else if n == 0 {
-			return nil // a running or newer refund is there: nothing changed
-		}
-		return emitRefundEvents(tx, rec, []ports.EventType{ports.EventRefundRequested})
+		_, _, err := recordRequested(ctx, tx, orderID, by, at)
+		return err
 	})
+}
+
+// requestedRecord is the read model's record of a refund just requested.
+func requestedRecord(orderID string, by domain.Actor, at time.Time) ports.RefundRecord {
+	return normalRefund(ports.RefundRecord{
+		OrderID: orderID, State: string(statemachine.OrderRefundRequested), Outcome: outcomePending,
+		UpdatedAt: at, RequestedBy: by.Subject,
+		Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: at, Actor: by}},
+	})
+}
+
+// recordRequested writes the refund_requested record in tx (the order's
+// row locked) unless a running or newer refund's record is there, and its
+// refund.requested event; wrote says whether it did.
+func recordRequested(ctx context.Context, tx *Tx, orderID string, by domain.Actor, at time.Time) (rec ports.RefundRecord, wrote bool, err error) {
+	rec = requestedRecord(orderID, by, at)
+	cols, err := newRefundColumns(rec)
+	if err != nil {
+		return rec, false, err
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO refunds (order_id, state, outcome, reasons, updated_at, requested_by, waiting_on, audit)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (order_id) DO UPDATE SET
+			state = excluded.state, outcome = excluded.outcome, reasons = excluded.reasons,
+			cash = '', currency = '', payment_id = '', waiting = '', escalated = 0,
+			updated_at = excluded.updated_at, requested_by = excluded.requested_by,
+			waiting_on = excluded.waiting_on, waiting_kinds = '', escalation = NULL, audit = excluded.audit,
+			message = '', gift_card = '', benefit_points = 0, destination = '',
+			due_cash = NULL, due_gift_card = '', due_benefit_points = 0, due_currency = '',
+			due_destination = '', steps = '[]'
+		WHERE refunds.state IN (?, ?, ?) AND excluded.updated_at >= refunds.updated_at`,
+		orderID, rec.State, rec.Outcome, cols.reasons, formatTime(rec.UpdatedAt), rec.RequestedBy,
+		cols.waitingOn, cols.audit,
+		string(statemachine.OrderRefunded), string(statemachine.OrderRejected), string(statemachine.OrderCancelled))
+	if err != nil {
+		return rec, false, dbError(err, "recording the refund request of order %s", orderID)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return rec, false, dbError(err, "recording the refund request of order %s", orderID)
+	} else if n == 0 {
+		return rec, false, nil // a running or newer refund is there: nothing changed
+	}
+	return rec, true, emitRefundEvents(tx, rec, []ports.EventType{ports.EventRefundRequested})
 }

@@ -67,6 +67,8 @@ type DB struct {
 	now func() time.Time
 	// path is the SQLite file (or sqlite.Memory); "" on PostgreSQL.
 	path string
+	// maxConns bounds PostgreSQL's pool (WithMaxConns).
+	maxConns int
 }
 
 // Option configures Open.
@@ -77,6 +79,14 @@ type Option func(*DB)
 // pass a fake.
 func WithNow(now func() time.Time) Option {
 	return func(db *DB) { db.now = now }
+}
+
+// WithMaxConns bounds the connections a PostgreSQL store keeps open (and
+// idle); zero is postgres.DefaultMaxConns, a negative n leaves
+// database/sql's own defaults (unbounded, two idle: for comparison only).
+// SQLite ignores it.
+func WithMaxConns(n int) Option {
+	return func(db *DB) { db.maxConns = n }
 }
 
 // Open opens the database named by dsn, creating an SQLite file if needed,
@@ -115,12 +125,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "opening %s database", d.Name)
 	}
-	if d.Name == "sqlite" {
-		sqlite.Configure(sdb, path)
-	}
 	db := &DB{sql: sdb, d: d, now: time.Now, path: path}
 	for _, o := range opts {
 		o(db)
+	}
+	if d.Name == "sqlite" {
+		sqlite.Configure(sdb, path)
+	} else if db.maxConns >= 0 {
+		postgres.ConfigurePool(sdb, db.maxConns)
 	}
 	if err := db.init(ctx); err != nil {
 		_ = sdb.Close()

@@ -24,7 +24,9 @@
 // or on SIGHUP, without a restart; without them, plain HTTP.
 //
 // Several gateways may run side by side: they keep no state of their own,
-// and their dispatchers share the outbox through its leases.
+// and their dispatchers share the outbox through its leases. Each also
+// starts the refund requests its console API recorded (durable intake,
+// gateway/dispatch.go), and sweeps those any gateway left pending.
 // On SIGINT or SIGTERM the gateway drains: new requests are refused 503
 // (Retry-After, Connection: close) before routing and /readyz answers 503,
 // for -drain-delay with the listener still open (a load balancer takes the
@@ -84,6 +86,10 @@ type Main struct {
 	stopCerts func()
 	// stopEvents stops the event dispatcher and waits for it.
 	stopEvents func()
+	// intake starts the refund requests the API records; stopIntake
+	// stops its sweeper.
+	intake     *gateway.Dispatcher
+	stopIntake func()
 }
 
 // NewMain returns the program for cfg, logging to logger.
@@ -119,6 +125,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.startIntake(ctx)
 	if err := m.startEvents(ctx); err != nil {
 		return err
 	}
@@ -208,6 +215,20 @@ func certFields(c *x509.Certificate) []zap.Field {
 		zap.Strings("dns_names", c.DNSNames), zap.Time("not_after", c.NotAfter)}
 }
 
+// startIntake runs the sweeper of the refund requests the API records
+// (gateway/dispatch.go): it starts those left pending, by this gateway or
+// another that stopped, leased so that gateways do not all start one.
+func (m *Main) startIntake(ctx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { m.intake.Run(ctx) })
+	m.stopIntake = func() {
+		cancel()
+		wg.Wait()
+	}
+	m.Logger.Info("refund intake: dispatcher running", zap.String("owner", m.intake.Owner()))
+}
+
 // startEvents runs the event dispatcher (docs/event-delivery.md) when endpoints
 // are configured and CERTFLOW_EVENT_DISPATCH is on. The store is the
 // outbox; several gateways may dispatch from one database, its leases
@@ -268,6 +289,7 @@ func (m *Main) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
+	m.intake = g.Intake()
 	hm, err := obs.NewHTTPMetrics(a.Metrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("request metrics: %w", err)
@@ -286,7 +308,7 @@ func (m *Main) handler() (http.Handler, error) {
 		}))
 	opsH, err := ops.New(ops.Config{
 		Reader:       a.Store,
-		Actions:      tw,
+		Actions:      gateway.RefundActions{Workflows: tw, Intake: g.Intake()},
 		Authenticate: g.Authenticate,
 		WebUI:        m.Config.WebUI,
 		Namespace:    m.Config.Temporal.Namespace(),
@@ -337,6 +359,16 @@ func (m *Main) Close() error {
 		}
 		cancel()
 		m.srv = nil
+	}
+	// The requests' starts in flight finish and record their outcome;
+	// those not begun stay pending for another gateway's sweeper.
+	if m.stopIntake != nil {
+		m.stopIntake()
+		m.stopIntake = nil
+	}
+	if m.intake != nil {
+		m.intake.Close()
+		m.intake = nil
 	}
 	if m.stopEvents != nil {
 		m.stopEvents()

@@ -241,13 +241,17 @@ func TestGatewayServes(t *testing.T) {
 	if code, body := call(t, "POST", base+"/v1/orders/o-gw-1/refund", consoleAuth, []byte(`{"consent":true}`)); code != http.StatusAccepted {
 		t.Errorf("refund request = %d %s", code, body)
 	}
+	// The 202 answers once the request is recorded; the dispatcher starts
+	// the workflow right after, in the request's trace.
 	var httpSpan, startSpan sdktrace.ReadOnlySpan
-	for _, sp := range spans.Ended() {
-		switch sp.Name() {
-		case "POST /v1/orders/{id}/refund":
-			httpSpan = sp
-		case "StartWorkflow:RefundWorkflow":
-			startSpan = sp
+	for end := time.Now().Add(10 * time.Second); (httpSpan == nil || startSpan == nil) && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, sp := range spans.Ended() {
+			switch sp.Name() {
+			case "POST /v1/orders/{id}/refund":
+				httpSpan = sp
+			case "StartWorkflow:RefundWorkflow":
+				startSpan = sp
+			}
 		}
 	}
 	if httpSpan == nil || startSpan == nil {

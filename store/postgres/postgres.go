@@ -19,6 +19,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -32,6 +33,26 @@ import (
 
 // DriverName is the database/sql driver this dialect uses.
 const DriverName = "pgx"
+
+// DefaultMaxConns bounds the connections a store keeps open to
+// PostgreSQL, and keeps that many idle: database/sql's defaults (no bound,
+// two idle) close a connection after nearly every burst and open a new
+// one, a backend fork and its authentication, for the next; at 200
+// concurrent status reads that churn, not the queries, made the tail
+// (docs/performance.md).
+const DefaultMaxConns = 32
+
+// ConfigurePool sizes db's pool: maxConns open at most (DefaultMaxConns
+// when not positive), as many kept idle, an idle one closed after five
+// minutes.
+func ConfigurePool(db *sql.DB, maxConns int) {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+}
 
 // migrationLock is the advisory lock key of schema migrations ("certflow"
 // in ASCII, as a number), mixed with the schema's name by MigrationLockID.

@@ -79,6 +79,40 @@ func (t *Client) LastRefund(ctx context.Context, orderID string) (Status, bool, 
 	return st, running, err
 }
 
+// Run is an order's latest refund run as Temporal describes it: its run
+// ID, whether it runs, and once it completed, its result (a run that
+// ended otherwise, terminated or timed out, has an empty Status).
+type Run struct {
+	ID      string
+	Running bool
+	Status  Status
+}
+
+// LastRun describes the order's latest refund run, with its run ID (the
+// dispatcher of recorded requests tells its own run from another's by it
+// and by the request's time in the result's audit). No worker is needed.
+// An order without a refund is NotFound.
+func (t *Client) LastRun(ctx context.Context, orderID string) (Run, error) {
+	what := what(orderID)
+	ctx, cancel := context.WithTimeout(ctx, t.StatusTimeout)
+	defer cancel()
+	desc, err := t.C.DescribeWorkflowExecution(ctx, WorkflowID(orderID), "")
+	if err != nil {
+		return Run{}, t.Unavailable(err, "Temporal", what)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	run := Run{ID: info.GetExecution().GetRunId()}
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		run.Running = true
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if err := t.C.GetWorkflow(ctx, WorkflowID(orderID), run.ID).Get(ctx, &run.Status); err != nil {
+			return Run{}, t.Unavailable(err, "Temporal", what)
+		}
+	}
+	return run, nil
+}
+
 // RefundStatus queries the running refund, or reads the finished one's
 // result.
 func (t *Client) RefundStatus(ctx context.Context, orderID string) (Status, error) {

@@ -3,7 +3,9 @@
 //
 //   - http.go: the console's routes (eligibility, the request, its
 //     status, cancel, approve), mounted by the gateway; the request is
-//     judged once by the rules before anything starts.
+//     judged once by the rules before anything starts, recorded in the
+//     store and answered from it; StartRecorded is how the gateway's
+//     dispatcher starts it.
 //   - client.go: how those routes and the CA's callbacks reach a refund
 //     in Temporal (start or join, status, updates, signals).
 //   - workflow.go: RefundWorkflow (ID refund/<order>). It follows the

@@ -2,6 +2,9 @@ package refund
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,8 +36,11 @@ import (
 type API struct {
 	Temporal Temporal
 	Store    Store
-	Judge    Judge
-	HTTP     *httpapi.Responder
+	// Intake starts the requests Start records (the gateway's
+	// dispatcher); nil starts nothing (a request stays pending).
+	Intake Intake
+	Judge  Judge
+	HTTP   *httpapi.Responder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives warnings; nil means HTTP's logger or none.
@@ -54,6 +60,8 @@ type Temporal interface {
 	// LastRefund is the order's latest refund: whether it runs, and once
 	// it finished, its result. NotFound when the order never had one.
 	LastRefund(ctx context.Context, orderID string) (st Status, running bool, err error)
+	// LastRun is LastRefund with the run's ID.
+	LastRun(ctx context.Context, orderID string) (Run, error)
 	// RefundStatus is the refund's current status (query), or its result
 	// once it finished.
 	RefundStatus(ctx context.Context, orderID string) (Status, error)
@@ -76,10 +84,28 @@ type Store interface {
 	// RefundedAmount is what the payment ledger paid out for the order
 	// (M-3 counts it as refunded).
 	RefundedAmount(ctx context.Context, orderID string) (decimal.Decimal, error)
-	// RecordRefundRequested records a refund just started (state
-	// refund_requested at the request's time) unless a running or newer
-	// refund's record is there.
-	RecordRefundRequested(ctx context.Context, orderID string, by domain.Actor, at time.Time) error
+	// RequestRefund records a refund request (pending) with the read
+	// model's refund_requested record, in one transaction, or joins the
+	// refund under way (a pending request, a running refund's record):
+	// ports.Requests.
+	RequestRefund(ctx context.Context, req ports.RefundRequest) (in ports.RefundIntake, joined bool, err error)
+	// RefundIntake reads the order's refund record and latest request.
+	RefundIntake(ctx context.Context, orderID string) (ports.RefundIntake, error)
+}
+
+// Intake starts recorded refund requests: the gateway's dispatcher.
+type Intake interface {
+	// Claim is the lease a request is recorded with: the recording
+	// gateway's dispatcher starts it, and no other before the lease ends.
+	Claim() ports.Claim
+	// Dispatch starts req, recorded with Claim's lease, soon, in the
+	// background; it never blocks. ctx is the request's: its values (the
+	// trace) go with the start, its end does not stop it.
+	Dispatch(ctx context.Context, req ports.RefundRequest)
+	// StartPending starts the order's pending request now and waits for
+	// the start (nil when there is none, or it started): an update sent
+	// next finds the workflow. A start refused for good is its Conflict.
+	StartPending(ctx context.Context, orderID string) error
 }
 
 func (s *API) now() time.Time {
@@ -197,13 +223,19 @@ func checkScope(sc domain.Scope) error {
 }
 
 // Start judges the request now and, only when the rules accept it,
-// starts the order's refund or joins the running one. A request the rules
-// refuse is 422 with the rule IDs and starts nothing, so the customer can
-// fix it and ask again. A finished refund blocks a new one only when it
-// paid or was refused by a rule that cannot change (409 naming it); a
-// cancelled refund, or one refused for a reason that can change, does not.
-// The workflow ID is the order's and the conflict policy USE_EXISTING, so
-// concurrent requests give one workflow and one payment.
+// records it durably and answers 202: the workflow's start follows, by
+// the gateway's dispatcher (Intake), without the console waiting for
+// Temporal. A request the rules refuse is 422 with the rule IDs and
+// records nothing, so the customer can fix it and ask again. A refund
+// under way is joined: a request still pending, or a running refund's
+// record (not judged; recorded, its start joins the run). A finished
+// refund blocks a new one only when it paid or was refused by a rule that
+// cannot change (409 naming it); a cancelled refund, or one refused for a
+// reason that can change, does not: that rare path (the store's record is
+// final) asks Temporal, which has the last word. The request is recorded
+// with the read model's refund_requested record in one transaction, and
+// the workflow ID is the order's with the conflict policy USE_EXISTING,
+// so concurrent requests give one request, one workflow and one payment.
 func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key, err := httpapi.IdempotencyKey(r)
@@ -235,93 +267,205 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
 		RequestedBy:          httpapi.PrincipalOf(ctx).Subject,
 	}, By: httpapi.ActorOf(r)}
-	// The store's record of the order's latest refund says whether one
-	// runs (join it, no judgement) or none does (judge, then start); the
-	// start's reuse policy checks that answer. A finished record, and a
-	// start the policy refuses (the run closed since its last record, or
-	// was terminated, or its record was lost), are looked at in Temporal,
-	// which has the last word: a refund paid meanwhile is never followed
-	// by a second run. One order read and one judgement before the start,
-	// and on the common path one Temporal call.
-	var (
-		runID        string
-		running      bool
-		status       *api.RefundStatus
-		fromTemporal bool
-		looks        int // Temporal's looks
-	)
-	for {
-		finished := false
-		if !fromTemporal {
-			rec, err := s.Store.GetRefund(ctx, o.ID)
-			switch {
-			case err == nil && !statemachine.IsOrderFinal(statemachine.OrderState(rec.State)):
-				running = true
-				st := StatusFromRecord(rec)
-				status = &st
-			case err == nil:
-				fromTemporal = true // finished: Temporal's word decides
-			case errs.CodeOf(err) != errs.NotFound:
+	cur, err := s.Store.RefundIntake(ctx, o.ID)
+	if err != nil {
+		s.HTTP.Error(w, r, err)
+		return
+	}
+	if cur.Request != nil && cur.Request.State == ports.RequestPending {
+		// A request waiting for its start: this one joins it (one
+		// request, one start), nothing judged or written.
+		s.accepted(w, key, o.ID, cur)
+		return
+	}
+	// A running refund's record: the request joins it, not judged; it is
+	// recorded all the same, and its start (USE_EXISTING) finds the run,
+	// or, should the record be stale (the run closed or was terminated
+	// without its last record), decides what follows the closed run. A
+	// final record is the rare path: Temporal has the last word on whether
+	// it blocks a new refund (paid, or finally refused) and the start may
+	// follow the closed run.
+	afterFinished, running := false, cur.Record != nil && !statemachine.IsOrderFinal(statemachine.OrderState(cur.Record.State))
+	if cur.Record != nil && !running {
+		last, isRunning, err := s.Temporal.LastRefund(ctx, o.ID)
+		switch {
+		case err == nil && isRunning:
+			// A run the store's record is behind: the request joins it
+			// (the dispatcher's start does, USE_EXISTING).
+			running = true
+		case err == nil:
+			if err := finishedBlocks(o.ID, last); err != nil {
 				s.HTTP.Error(w, r, err)
 				return
 			}
-		}
-		if fromTemporal {
-			looks++
-			var last Status
-			last, running, err = s.Temporal.LastRefund(ctx, o.ID)
-			finished, status = err == nil && !running, nil
-			switch {
-			case finished:
-				if err := finishedBlocks(o.ID, last); err != nil {
-					s.HTTP.Error(w, r, err)
-					return
-				}
-			case err != nil && errs.CodeOf(err) != errs.NotFound:
-				s.HTTP.Error(w, r, err)
-				return
-			}
-		}
-		if !running {
-			d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
-			if err != nil {
-				s.HTTP.Error(w, r, err)
-				return
-			}
-			if !d.Eligible {
-				s.HTTP.Error(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalMessage(d)))
-				return
-			}
-		}
-		runID, err = s.Temporal.StartRefund(ctx, o, in, finished)
-		if err == nil {
-			break
-		}
-		// Refused by the reuse policy: the store's answer was stale, or a
-		// refund closed between Temporal's look and the start (another
-		// request's, paid); look (again) in Temporal, twice at most.
-		if errs.CodeOf(err) != errs.Conflict || finished || looks >= 2 {
+			afterFinished = true
+		case errs.CodeOf(err) != errs.NotFound:
 			s.HTTP.Error(w, r, err)
 			return
 		}
-		fromTemporal = true
 	}
 	if !running {
-		// The read model shows the request at once; the workflow's own
-		// records (later in time) take over from its first step.
-		if err := s.Store.RecordRefundRequested(ctx, o.ID, in.By, now); err != nil {
-			s.log().Warn("refund started, its request not yet recorded", zap.String("order", o.ID), zap.Error(err))
-		} else if rec, err := s.Store.GetRefund(ctx, o.ID); err == nil {
-			st := StatusFromRecord(rec)
-			status = &st
+		d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
+		if err != nil {
+			s.HTTP.Error(w, r, err)
+			return
+		}
+		if !d.Eligible {
+			s.HTTP.Error(w, r, errs.R(errs.NotRefundable, d.Reasons(), "%s", refusalMessage(d)))
+			return
 		}
 	}
-	resp := api.RefundAccepted{WorkflowID: WorkflowID(o.ID), RunID: runID, Status: status}
+	input, err := json.Marshal(in)
+	if err != nil {
+		s.HTTP.Error(w, r, errs.Wrap(errs.Internal, err, "encoding the refund request of order %s", o.ID))
+		return
+	}
+	req := ports.RefundRequest{OrderID: o.ID, ID: newRequestID(), Input: input, RequestedAt: now, By: in.By,
+		IdempotencyKey: key, AfterFinished: afterFinished,
+		// Without a dispatcher here, any gateway's sweeper starts it
+		// after a moment.
+		NextAttemptAt: now.Add(SweepGrace)}
+	if s.Intake != nil {
+		// Leased to this gateway's dispatcher in the recording
+		// transaction: it starts the request, no claim of its own.
+		c := s.Intake.Claim()
+		req.LeaseOwner, req.LeaseUntil = c.Owner, c.Now.Add(c.Lease)
+	}
+	stored, joined, err := s.Store.RequestRefund(ctx, req)
+	if err != nil {
+		s.HTTP.Error(w, r, err)
+		return
+	}
+	if !joined && s.Intake != nil {
+		s.Intake.Dispatch(ctx, *stored.Request)
+	}
+	s.accepted(w, key, o.ID, stored)
+}
+
+// SweepGrace is how long a new request recorded without a lease (no
+// dispatcher in the gateway that took it) waits for a sweeper.
+const SweepGrace = 2 * time.Second
+
+// accepted answers 202 from the store: the record's status, the request's
+// start (the run ID once started), and where to look.
+func (s *API) accepted(w http.ResponseWriter, key, orderID string, in ports.RefundIntake) {
+	resp := api.RefundAccepted{WorkflowID: WorkflowID(orderID), Source: api.RefundAcceptedSourceStore, Start: WireStart(in.Request)}
+	if q := in.Request; q != nil {
+		resp.RunID = q.RunID
+	}
+	if st, ok := intakeStatus(orderID, in); ok {
+		resp.Status = &st
+	}
 	if key != "" {
 		w.Header().Set("Idempotency-Key", key)
 	}
-	w.Header().Set("Location", "/v1/orders/"+url.PathEscape(o.ID)+"/refund")
+	w.Header().Set("Location", "/v1/orders/"+url.PathEscape(orderID)+"/refund")
 	httpapi.JSON(w, http.StatusAccepted, resp)
+}
+
+// intakeStatus is the status the store shows: its record's, or a
+// recorded request's refund_requested when there is no record.
+func intakeStatus(orderID string, in ports.RefundIntake) (api.RefundStatus, bool) {
+	switch {
+	case in.Record != nil:
+		return StatusFromRecord(*in.Record), true
+	case in.Request != nil:
+		q := in.Request
+		return StatusView(Status{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: OutcomePending,
+			Audit: []domain.AuditEntry{{Action: domain.AuditRefundRequested, At: q.RequestedAt, Actor: q.By}}}), true
+	}
+	return api.RefundStatus{}, false
+}
+
+// WireStart is a recorded request's start as the API shows it (nil when
+// there is none).
+func WireStart(q *ports.RefundRequest) *api.RefundStart {
+	if q == nil {
+		return nil
+	}
+	st := &api.RefundStart{State: api.RefundStartState(q.State), RequestedAt: q.RequestedAt, RunID: q.RunID}
+	if q.State == ports.RequestFailed {
+		st.Error = &api.RefundStartError{Code: q.ErrorCode, Message: q.ErrorMessage, Rules: []string{}}
+		if q.ErrorRule != "" {
+			st.Error.Rules = []string{q.ErrorRule}
+		}
+	}
+	return st
+}
+
+// newRequestID names a recorded request: 16 random bytes in hex.
+func newRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Starter is what starting a recorded request asks of Temporal; Client
+// implements it.
+type Starter interface {
+	StartRefund(ctx context.Context, o domain.Order, in Input, afterFinished bool) (runID string, err error)
+	LastRun(ctx context.Context, orderID string) (Run, error)
+}
+
+// StartRecorded starts the workflow of a request Start recorded, keeping
+// the start's guarantees when it runs late, more than once, or after a
+// crash: the workflow ID is the order's with USE_EXISTING (a running
+// refund is joined, its run ID returned), and a new run follows a closed
+// one only when the request was judged after it (afterFinished) and that
+// closed run is not the request's own. retried says an earlier attempt
+// may have started it (its "started" mark lost): then a closed run is
+// looked at first. A start the reuse policy refuses (a run closed since
+// the request was judged) is decided in Temporal: the request's own run
+// (the request's time heads its audit) is its start; another's that
+// blocks a new refund (paid: M-3; a final refusal) is refused, the
+// Conflict with its rule; one that does not is followed. refused is a
+// refusal for good; err anything worth trying again (Temporal down).
+func StartRecorded(ctx context.Context, t Starter, o domain.Order, in Input, afterFinished, retried bool) (runID string, refused, err error) {
+	if afterFinished && retried {
+		switch run, err := t.LastRun(ctx, o.ID); {
+		case err == nil && !run.Running && OwnRun(run.Status, in.Request.RequestedAt):
+			return run.ID, nil, nil
+		case err != nil && errs.CodeOf(err) != errs.NotFound:
+			return "", nil, err
+		}
+	}
+	for looks := 0; ; looks++ {
+		runID, err := t.StartRefund(ctx, o, in, afterFinished)
+		if err == nil {
+			return runID, nil, nil
+		}
+		if errs.CodeOf(err) != errs.Conflict || looks >= 2 {
+			return "", nil, err
+		}
+		run, err := t.LastRun(ctx, o.ID)
+		switch {
+		case err != nil:
+			return "", nil, err
+		case run.Running:
+			continue // started meanwhile: the next start joins it
+		case OwnRun(run.Status, in.Request.RequestedAt):
+			return run.ID, nil, nil
+		}
+		if err := finishedBlocks(o.ID, run.Status); err != nil {
+			return "", err, nil
+		}
+		afterFinished = true
+	}
+}
+
+// OwnRun tells whether a finished run's status is the run of the request
+// made at requestedAt: a refund's audit opens with its request, at the
+// request's own time (Workflow), carried across continue-as-new.
+func OwnRun(st Status, requestedAt time.Time) bool {
+	return len(st.Audit) > 0 && st.Audit[0].Action == domain.AuditRefundRequested && st.Audit[0].At.Equal(requestedAt)
+}
+
+// RefusalRule is the rule a refusal names, if any ("" otherwise).
+func RefusalRule(err error) string {
+	if rules := errs.RulesOf(err); len(rules) > 0 {
+		return rules[0]
+	}
+	return ""
 }
 
 // finishedBlocks is the Conflict that a finished refund puts in the way of
@@ -367,17 +511,20 @@ const (
 	ViewWorkflow = "workflow"
 )
 
-// Status answers from the store's record (view=record, the
-// default): the console's read path makes no Temporal call. The record
-// can be behind the workflow by the workflow task in flight and its
-// record's write (milliseconds; while the store is down, until it
-// answers again); an update (cancel, approve) answers from the workflow
-// itself after its record was written. A refund the store has no record
-// of yet is refund_requested while its workflow runs (one describe, no
-// query: it started a moment ago) and otherwise the finished run's
-// result. A store that does not answer, and view=workflow, ask the
-// workflow; while Temporal or the worker does not answer, that is 503
-// naming which (within the status timeout).
+// Status answers from the store (view=record, the default): the
+// record, and the recorded request's start, read in one query; the
+// console's read path makes no Temporal call. The record can be behind
+// the workflow by the workflow task in flight and its record's write
+// (milliseconds; while the store is down, until it answers again); a
+// request whose start is pending shows as refund_requested (its record,
+// written with the request) with start.state pending; an update (cancel,
+// approve) answers from the workflow itself after its record was written.
+// An order the store knows no refund of is looked up in Temporal once (a
+// describe, no query: a refund started outside the console API, or
+// before its records): a running one is refund_requested, a finished one
+// its result, none 404. A store that does not answer, and
+// view=workflow, ask the workflow; while Temporal or the worker does not
+// answer, that is 503 naming which (within the status timeout).
 func (s *API) Status(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q, err := httpapi.Query(r, "view")
@@ -392,35 +539,37 @@ func (s *API) Status(w http.ResponseWriter, r *http.Request) {
 	}
 	orderID := r.PathValue("id")
 	view := api.RefundView{WorkflowID: WorkflowID(orderID), Source: api.RefundViewSourceStore}
-	// fromRecord answers from the store's record when it has one, and
-	// otherwise returns why not (NotFound when there is none).
-	fromRecord := func() error {
-		rec, err := s.Store.GetRefund(ctx, orderID)
-		if err == nil {
-			view.Status = StatusFromRecord(rec)
-			httpapi.JSON(w, http.StatusOK, view)
-		}
-		return err
+	cur, storeErr := s.Store.RefundIntake(ctx, orderID)
+	if storeErr == nil {
+		view.Start = WireStart(cur.Request)
 	}
-	var storeErr error
 	if mode != ViewWorkflow {
-		err := fromRecord()
-		if err == nil {
+		if storeErr == nil {
+			if st, ok := intakeStatus(orderID, cur); ok {
+				view.Status = st
+				httpapi.JSON(w, http.StatusOK, view)
+				return
+			}
+			// Nothing in the store: one look in Temporal.
+			switch run, err := s.Temporal.LastRun(ctx, orderID); {
+			case err == nil:
+				st := run.Status
+				if run.Running {
+					// Started outside the console API a moment ago, its
+					// first record not written yet: requested, by
+					// definition.
+					st = Status{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: OutcomePending}
+				}
+				view.Source, view.Status = api.RefundViewSourceWorkflow, StatusView(st)
+				httpapi.JSON(w, http.StatusOK, view)
+			case errs.CodeOf(err) == errs.NotFound:
+				s.HTTP.Error(w, r, errs.E(errs.NotFound, "order %s has no refund", httpapi.Clip(orderID)))
+			default:
+				s.HTTP.Error(w, r, err)
+			}
 			return
 		}
-		if errs.CodeOf(err) != errs.NotFound {
-			s.log().Warn("refund status from the workflow: the store did not answer", zap.String("order", orderID), zap.Error(err))
-		} else if _, running, err := s.Temporal.LastRefund(ctx, orderID); err == nil && running {
-			// Started a moment ago, its first record not written yet (the
-			// gateway writes it right after the start): requested, by
-			// definition. Temporal was asked whether it runs, not the
-			// worker for its status.
-			view.Source = api.RefundViewSourceWorkflow
-			view.Status = StatusView(Status{OrderID: orderID, State: statemachine.OrderRefundRequested, Outcome: OutcomePending})
-			httpapi.JSON(w, http.StatusOK, view)
-			return
-		}
-		storeErr = err
+		s.log().Warn("refund status from the workflow: the store did not answer", zap.String("order", orderID), zap.Error(storeErr))
 	}
 	st, wfErr := s.Temporal.RefundStatus(ctx, orderID)
 	switch {
@@ -431,20 +580,16 @@ func (s *API) Status(w http.ResponseWriter, r *http.Request) {
 	case errs.CodeOf(wfErr) != errs.NotFound:
 		s.HTTP.Error(w, r, wfErr)
 		return
-	case storeErr != nil && errs.CodeOf(storeErr) != errs.NotFound:
+	case storeErr != nil:
 		s.HTTP.Error(w, r, storeErr)
 		return
 	}
-	if mode == ViewWorkflow {
-		// No workflow: the store's record is all there is.
-		view.Source = api.RefundViewSourceStore
-		switch err := fromRecord(); {
-		case err == nil:
-			return
-		case errs.CodeOf(err) != errs.NotFound:
-			s.HTTP.Error(w, r, err)
-			return
-		}
+	// view=workflow and no workflow: the store is all there is (a
+	// request whose start is pending, or a record).
+	if st, ok := intakeStatus(orderID, cur); ok {
+		view.Source, view.Status = api.RefundViewSourceStore, st
+		httpapi.JSON(w, http.StatusOK, view)
+		return
 	}
 	s.HTTP.Error(w, r, errs.E(errs.NotFound, "order %s has no refund", httpapi.Clip(orderID)))
 }
@@ -503,8 +648,9 @@ func (s *API) Approve(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// update decodes body, then runs send with the order ID and the
-// update ID derived from the Idempotency-Key.
+// update decodes body, starts the order's pending request if there is
+// one, then runs send with the order ID and the update ID derived from
+// the Idempotency-Key.
 func (s *API) update(w http.ResponseWriter, r *http.Request, body any, send func(orderID, updateID string) (Status, error)) {
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
@@ -516,6 +662,14 @@ func (s *API) update(w http.ResponseWriter, r *http.Request, body any, send func
 		return
 	}
 	orderID := r.PathValue("id")
+	// A request whose start is pending is started first (and waited
+	// for): a console that asks and cancels at once finds the workflow.
+	if s.Intake != nil {
+		if err := s.Intake.StartPending(r.Context(), orderID); err != nil {
+			s.HTTP.Error(w, r, err)
+			return
+		}
+	}
 	st, err := send(orderID, httpapi.UpdateID(r.URL.Path, key))
 	if err != nil {
 		s.HTTP.Error(w, r, err)

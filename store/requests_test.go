@@ -1,0 +1,390 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/certflow/certflow/domain"
+	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errstest"
+	"github.com/certflow/certflow/ports"
+	"github.com/certflow/certflow/statemachine"
+	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/store/postgres"
+)
+
+// newRequest is a refund request of orderID at at, as the gateway records
+// it.
+func newRequest(orderID, id string, at time.Time) ports.RefundRequest {
+	return ports.RefundRequest{OrderID: orderID, ID: id, Input: json.RawMessage(`{"order_id":"` + orderID + `"}`),
+		RequestedAt: at, By: domain.Actor{Subject: "console-1", Role: domain.RoleConsole}, IdempotencyKey: "k-" + id}
+}
+
+// orderEventTypes lists the outbox's event types of orderID, oldest first.
+func orderEventTypes(t *testing.T, db *store.DB, orderID string) []ports.EventType {
+	t.Helper()
+	page, err := db.ListEvents(context.Background(), "", ports.MaxEventPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ports.EventType
+	for _, e := range page.Events {
+		if e.OrderID == orderID {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+// The intake transaction: a request is recorded with the read model's
+// refund_requested record and its event, or joins the refund under way
+// and writes nothing.
+func TestRequestRefund(t *testing.T) {
+	ctx := context.Background()
+	tests := map[string]struct {
+		before     func(t *testing.T, db *store.DB, now time.Time)
+		wantJoined bool
+		wantID     string // the request the answer carries
+		wantState  string // the record's state after
+		wantEvents int    // refund.requested events in the outbox
+	}{
+		"no refund: recorded pending with its record": {
+			before: func(*testing.T, *store.DB, time.Time) {}, wantID: "r-2", wantState: "refund_requested", wantEvents: 1,
+		},
+		"a pending request: joined, nothing written": {
+			before: func(t *testing.T, db *store.DB, now time.Time) {
+				if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now.Add(-time.Second))); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantJoined: true, wantID: "r-1", wantState: "refund_requested", wantEvents: 1,
+		},
+		"a running refund's record: recorded to join it, the record kept": {
+			before: func(t *testing.T, db *store.DB, now time.Time) {
+				if err := db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderReleasing), Outcome: "pending", UpdatedAt: now.Add(-time.Second)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			// The workflow's first record wrote the one event.
+			wantID: "r-2", wantState: "releasing", wantEvents: 1,
+		},
+		"a started request whose refund was cancelled: a new request": {
+			before: func(t *testing.T, db *store.DB, now time.Time) {
+				if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now.Add(-time.Hour))); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.RefundRequestStarted(ctx, "o-1", "r-1", "run-1", now.Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: string(statemachine.OrderCancelled), Outcome: "cancelled", UpdatedAt: now.Add(-time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantID: "r-2", wantState: "refund_requested", wantEvents: 2,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, clock := openMem(t)
+			put(t, db, sslOrder(t, "o-1"))
+			now := clock.Now()
+			tc.before(t, db, now)
+			in, joined, err := db.RequestRefund(ctx, newRequest("o-1", "r-2", now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if joined != tc.wantJoined {
+				t.Fatalf("joined = %v, want %v", joined, tc.wantJoined)
+			}
+			switch {
+			case tc.wantID == "" && in.Request != nil:
+				t.Fatalf("request = %+v, want none", in.Request)
+			case tc.wantID != "" && (in.Request == nil || in.Request.ID != tc.wantID || in.Request.State != ports.RequestPending):
+				t.Fatalf("request = %+v, want %s pending", in.Request, tc.wantID)
+			}
+			if in.Record == nil || in.Record.State != tc.wantState {
+				t.Fatalf("answered record = %+v, want state %s", in.Record, tc.wantState)
+			}
+			// What the answer said is what is stored.
+			stored, err := db.RefundIntake(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.Record == nil || stored.Record.State != tc.wantState {
+				t.Fatalf("stored record = %+v, want state %s", stored.Record, tc.wantState)
+			}
+			if tc.wantID != "" {
+				q := stored.Request
+				if q == nil || q.ID != tc.wantID || q.State != ports.RequestPending || q.By.Subject != "console-1" ||
+					q.IdempotencyKey != "k-"+tc.wantID || string(q.Input) != `{"order_id":"o-1"}` {
+					t.Fatalf("stored request = %+v", q)
+				}
+				if !joined && (!q.RequestedAt.Equal(now) || q.RunID != "" || q.Attempts != 0) {
+					t.Fatalf("new request = %+v, want at %s with no run and no attempt", q, now)
+				}
+				if tc.wantState == "refund_requested" && (!stored.Record.UpdatedAt.Equal(stored.Request.RequestedAt) || stored.Record.RequestedBy != "console-1") {
+					t.Fatalf("record %+v is not the request's", stored.Record)
+				}
+			}
+			n := 0
+			for _, e := range orderEventTypes(t, db, "o-1") {
+				if e == ports.EventRefundRequested {
+					n++
+				}
+			}
+			if n != tc.wantEvents {
+				t.Fatalf("%d refund.requested events, want %d", n, tc.wantEvents)
+			}
+		})
+	}
+	t.Run("unknown order", func(t *testing.T) {
+		db, clock := openMem(t)
+		_, _, err := db.RequestRefund(ctx, newRequest("o-9", "r-1", clock.Now()))
+		errstest.Want(t, err, errs.NotFound)
+		if in, err := db.RefundIntake(ctx, "o-9"); err != nil || in.Record != nil || in.Request != nil {
+			t.Fatalf("intake of an unknown order = %+v, %v", in, err)
+		}
+	})
+}
+
+// Leases: the accepting gateway's claim, the sweeper's, a dead gateway's
+// lease running out, the backoff of a retry, and the end states.
+func TestClaimRefundRequests(t *testing.T) {
+	ctx := context.Background()
+	const lease = 10 * time.Second
+	type step struct {
+		do   func(t *testing.T, db *store.DB, now time.Time) ([]string, error)
+		want []string
+	}
+	sweep := func(owner string, after time.Duration) func(*testing.T, *store.DB, time.Time) ([]string, error) {
+		return func(t *testing.T, db *store.DB, now time.Time) ([]string, error) {
+			got, err := db.ClaimRefundRequests(ctx, ports.Claim{Owner: owner, Now: now.Add(after), Lease: lease}, 10)
+			var ids []string
+			for _, q := range got {
+				if q.LeaseOwner != owner || !q.LeaseUntil.Equal(now.Add(after+lease)) {
+					t.Fatalf("claimed %+v, want leased to %s until %s", q, owner, now.Add(after+lease))
+				}
+				ids = append(ids, q.OrderID)
+			}
+			return ids, err
+		}
+	}
+	claimOne := func(owner string, after time.Duration, force bool) func(*testing.T, *store.DB, time.Time) ([]string, error) {
+		return func(t *testing.T, db *store.DB, now time.Time) ([]string, error) {
+			q, ok, err := db.ClaimRefundRequest(ctx, "o-1", ports.Claim{Owner: owner, Now: now.Add(after), Lease: lease}, force)
+			if !ok {
+				return nil, err
+			}
+			return []string{q.OrderID}, err
+		}
+	}
+	tests := map[string][]step{
+		"the accepting gateway claims its request, the sweeper then finds nothing": {
+			{claimOne("gw-a", 0, false), []string{"o-1"}},
+			{sweep("gw-b", 3*time.Second), nil},
+		},
+		"a dead gateway's lease runs out: the sweeper takes the request": {
+			{claimOne("gw-a", 0, false), []string{"o-1"}},
+			{sweep("gw-b", lease-time.Second), nil},
+			{sweep("gw-b", lease), []string{"o-1"}},
+		},
+		"a request never claimed is the sweeper's once due": {
+			{sweep("gw-b", -time.Second), nil},
+			{sweep("gw-b", 0), []string{"o-1"}},
+			{sweep("gw-c", time.Second), nil},
+		},
+		"another's live lease: only a forced claim takes it": {
+			{claimOne("gw-a", 0, false), []string{"o-1"}},
+			{claimOne("gw-b", time.Second, false), nil},
+			{claimOne("gw-b", time.Second, true), []string{"o-1"}},
+		},
+		"a retry waits for its backoff": {
+			{claimOne("gw-a", 0, false), []string{"o-1"}},
+			{func(t *testing.T, db *store.DB, now time.Time) ([]string, error) {
+				return nil, db.RetryRefundRequest(ctx, "o-1", "r-1", now.Add(5*time.Second), "Temporal is down", now)
+			}, nil},
+			{sweep("gw-b", 4*time.Second), nil},
+			{sweep("gw-b", 5*time.Second), []string{"o-1"}},
+		},
+		"a started request is not claimed": {
+			{func(t *testing.T, db *store.DB, now time.Time) ([]string, error) {
+				return nil, db.RefundRequestStarted(ctx, "o-1", "r-1", "run-1", now)
+			}, nil},
+			{sweep("gw-b", time.Minute), nil},
+			{claimOne("gw-b", time.Minute, true), nil},
+		},
+	}
+	for name, steps := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, clock := openMem(t)
+			put(t, db, sslOrder(t, "o-1"))
+			now := clock.Now()
+			if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now)); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range steps {
+				got, err := s.do(t, db, now)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if len(got) != len(s.want) || (len(got) > 0 && got[0] != s.want[0]) {
+					t.Fatalf("step %d claimed %v, want %v", i, got, s.want)
+				}
+			}
+		})
+	}
+	t.Run("recorded leased to its gateway: its first attempt, no sweeper before the lease ends", func(t *testing.T) {
+		db, clock := openMem(t)
+		put(t, db, sslOrder(t, "o-1"))
+		now := clock.Now()
+		req := newRequest("o-1", "r-1", now)
+		req.LeaseOwner, req.LeaseUntil = "gw-a", now.Add(lease)
+		in, _, err := db.RequestRefund(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := in.Request; q.Attempts != 1 || q.LeaseOwner != "gw-a" || !q.LeaseUntil.Equal(now.Add(lease)) {
+			t.Fatalf("answered request %+v, want leased to gw-a, one attempt", q)
+		}
+		if q, err := db.GetRefundRequest(ctx, "o-1"); err != nil || q.Attempts != 1 || q.LeaseOwner != "gw-a" || !q.LeaseUntil.Equal(now.Add(lease)) {
+			t.Fatalf("stored request %+v, %v; want leased to gw-a, one attempt", q, err)
+		}
+		if got, err := db.ClaimRefundRequests(ctx, ports.Claim{Owner: "gw-b", Now: now.Add(lease - time.Second), Lease: lease}, 10); err != nil || len(got) != 0 {
+			t.Fatalf("a sweep within the lease took %d, %v", len(got), err)
+		}
+		if got, err := db.ClaimRefundRequests(ctx, ports.Claim{Owner: "gw-b", Now: now.Add(lease), Lease: lease}, 10); err != nil || len(got) != 1 || got[0].Attempts != 2 {
+			t.Fatalf("a sweep after the lease took %+v, %v; want the request, its second attempt", got, err)
+		}
+	})
+	t.Run("attempts are counted", func(t *testing.T) {
+		db, clock := openMem(t)
+		put(t, db, sslOrder(t, "o-1"))
+		now := clock.Now()
+		if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now)); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			q, ok, err := db.ClaimRefundRequest(ctx, "o-1", ports.Claim{Owner: "gw-a", Now: now, Lease: lease}, false)
+			if err != nil || !ok || q.Attempts != i {
+				t.Fatalf("claim %d = %+v, %v, %v; want attempt %d", i, q, ok, err, i)
+			}
+		}
+	})
+}
+
+// A start refused for good: the request fails with the refusal, and the
+// read model's record, while still the request's own, shows the
+// rejection; the workflow's own (newer) record is left alone.
+func TestRefundRequestFailed(t *testing.T) {
+	ctx := context.Background()
+	tests := map[string]struct {
+		workflowRecord bool // the workflow wrote its own record meanwhile
+		wantState      string
+		wantReasons    []string
+		wantRejected   int
+	}{
+		"the request's own record becomes rejected under the rule": {wantState: "rejected", wantReasons: []string{"M-3"}, wantRejected: 1},
+		"a newer record is left alone":                             {workflowRecord: true, wantState: "refunded", wantReasons: []string{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			db, clock := openMem(t)
+			put(t, db, sslOrder(t, "o-1"))
+			now := clock.Now()
+			if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.workflowRecord {
+				if err := db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: "refunded", Outcome: "refunded", UpdatedAt: now.Add(time.Second)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const msg = "the refund of order o-1 was paid; a refund is paid once per order"
+			if err := db.RefundRequestFailed(ctx, "o-1", "r-1", string(errs.Conflict), "M-3", msg, now.Add(2*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			in, err := db.RefundIntake(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := in.Request
+			if q.State != ports.RequestFailed || q.ErrorCode != string(errs.Conflict) || q.ErrorRule != "M-3" || q.ErrorMessage != msg {
+				t.Fatalf("request = %+v, want failed with conflict M-3", q)
+			}
+			if rec := in.Record; rec.State != tc.wantState || len(rec.Reasons) != len(tc.wantReasons) || (len(rec.Reasons) > 0 && rec.Reasons[0] != tc.wantReasons[0]) {
+				t.Fatalf("record = %+v, want %s %v", rec, tc.wantState, tc.wantReasons)
+			}
+			n := 0
+			for _, e := range orderEventTypes(t, db, "o-1") {
+				if e == ports.EventRefundRejected {
+					n++
+				}
+			}
+			if n != tc.wantRejected {
+				t.Fatalf("%d refund.rejected events, want %d", n, tc.wantRejected)
+			}
+			// A failed request is not pending: a new request is recorded.
+			_, joined, err := db.RequestRefund(ctx, newRequest("o-1", "r-2", now.Add(time.Minute)))
+			if err != nil || joined {
+				t.Fatalf("a request after the failed one: joined %v, %v; want recorded", joined, err)
+			}
+		})
+	}
+}
+
+// Started keeps the first run ID; a replaced request's marks are ignored.
+func TestRefundRequestStarted(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	now := clock.Now()
+	if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", now)); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range []string{"run-1", "run-2"} {
+		if err := db.RefundRequestStarted(ctx, "o-1", "r-1", run, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stale mark for another request changes nothing.
+	if err := db.RefundRequestFailed(ctx, "o-1", "r-0", string(errs.Conflict), "M-3", "x", now); err != nil {
+		t.Fatal(err)
+	}
+	q, err := db.GetRefundRequest(ctx, "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.State != ports.RequestStarted || q.RunID != "run-1" || q.LeaseOwner != "" {
+		t.Fatalf("request = %+v, want started with run-1", q)
+	}
+	_, err = db.GetRefundRequest(ctx, "o-2")
+	errstest.Want(t, err, errs.NotFound)
+}
+
+// The PostgreSQL pool is bounded and keeps its connections: database/sql's
+// defaults (no bound, two idle) closed and reopened connections at every
+// burst of status reads (docs/performance.md). SQLite keeps its own
+// settings (one connection in memory).
+func TestConnectionPool(t *testing.T) {
+	for kind, path := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			db, _ := openAt(t, path(t))
+			want := map[string]int{"postgres": postgres.DefaultMaxConns, "memory": 1, "file": 0}[kind]
+			if got := store.MaxOpenConns(db); got != want {
+				t.Fatalf("pool bound on %s = %d, want %d", kind, got, want)
+			}
+		})
+	}
+	if onPostgres() {
+		db, err := store.Open(context.Background(), postgresDSN(t), store.WithMaxConns(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got := store.MaxOpenConns(db); got != 5 {
+			t.Fatalf("WithMaxConns(5): bound %d", got)
+		}
+	}
+}
