@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,29 +19,35 @@ import (
 	"github.com/certflow/certflow/store"
 )
 
-// TestProfileStatusGET is a tool, not a check (docs/performance.md, "Why
-// the status GET's tail was seconds"): with CERTFLOW_PROFILE_STATUS_GET
-// set to a file name and CERTFLOW_TEST_POSTGRES to a PostgreSQL DSN
-// (scripts/with-postgres exports one), it serves the gateway over a
-// PostgreSQL store of 2,000 refunds and sends 6,000 status GETs from 200
-// clients, once with database/sql's own pool settings and once with the
-// store's, logging p50, p99 and the rate of each and writing the CPU
-// profile of the second to the file. It asserts nothing about speed.
-func TestProfileStatusGET(t *testing.T) {
-	out, dsn := os.Getenv("CERTFLOW_PROFILE_STATUS_GET"), os.Getenv(testPostgresDSN)
-	if out == "" || dsn == "" {
-		t.Skipf("set CERTFLOW_PROFILE_STATUS_GET (a file) and %s to run the profile", testPostgresDSN)
+// BenchmarkStatusGET200Clients measures the status GET's tail
+// (docs/performance.md, "Why the status GET's tail was seconds"): over a
+// PostgreSQL store of 2,000 refunds (CERTFLOW_TEST_POSTGRES, which
+// scripts/with-postgres exports), 200 clients send b.N status GETs
+// (at least 6,000), once with database/sql's own pool settings and once
+// with the store's, and report p50 and p99. A benchmark, so `go test`
+// never runs it; -cpuprofile gives the profile:
+//
+//	scripts/with-postgres go test ./gateway -run '^$' -bench StatusGET200Clients -benchtime 6000x -cpuprofile /tmp/status-get.cpu
+func BenchmarkStatusGET200Clients(b *testing.B) {
+	dsn := os.Getenv(testPostgresDSN)
+	if dsn == "" {
+		b.Skipf("set %s to a PostgreSQL DSN (scripts/with-postgres does)", testPostgresDSN)
 	}
-	for _, maxConns := range []int{-1, 0} {
-		lat, rate := profileStatusGETs(t, dsn, maxConns, out)
-		t.Logf("store.WithMaxConns(%d): %d GETs at 200 clients: p50 %s, p99 %s, max %s, %.0f/s", maxConns, len(lat),
-			lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], rate)
+	for _, pool := range []struct {
+		name     string
+		maxConns int
+	}{{"database-sql-defaults", -1}, {"store-pool", 0}} {
+		b.Run(pool.name, func(b *testing.B) {
+			lat := profileStatusGETs(b, dsn, pool.maxConns, max(b.N, 6000))
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
 }
 
 const testPostgresDSN = "CERTFLOW_TEST_POSTGRES"
 
-func profileStatusGETs(t *testing.T, dsn string, maxConns int, out string) ([]time.Duration, float64) {
+func profileStatusGETs(t testing.TB, dsn string, maxConns, n int) []time.Duration {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, dsn, store.WithMaxConns(maxConns))
@@ -50,7 +55,7 @@ func profileStatusGETs(t *testing.T, dsn string, maxConns int, out string) ([]ti
 		t.Fatal(err)
 	}
 	defer db.Close()
-	const orders, n, clients = 2000, 6000, 200
+	const orders, clients = 2000, 200
 	for i := range orders {
 		o := sslOrder(fmt.Sprintf("p-%d", i))
 		if err := db.PutOrder(ctx, o); err != nil {
@@ -102,17 +107,8 @@ func profileStatusGETs(t *testing.T, dsn string, maxConns int, out string) ([]ti
 		return lat
 	}
 	run(2 * clients) // warm-up: connections opened
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
+	if b, ok := t.(*testing.B); ok {
+		b.ResetTimer()
 	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	lat := run(n)
-	rate := n / time.Since(start).Seconds()
-	pprof.StopCPUProfile()
-	return lat, rate
+	return run(n)
 }
