@@ -126,3 +126,14 @@ func MakeLegacy(ctx context.Context, dsn string, version int, extra ...string) e
 
 // MaxOpenConns is the bound of db's connection pool (0: none).
 func MaxOpenConns(db *DB) int { return db.sql.Stats().MaxOpenConnections }
+
+// HoldWriterTurn takes this process's writing turn on db's SQLite file, as
+// a writing transaction does, until the returned func is called; false
+// when db queues no writers (PostgreSQL, in memory).
+func HoldWriterTurn(db *DB) (release func(), ok bool) {
+	if db.writers == nil {
+		return nil, false
+	}
+	db.writers <- struct{}{}
+	return func() { <-db.writers }, true
+}

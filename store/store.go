@@ -69,6 +69,13 @@ type DB struct {
 	path string
 	// maxConns bounds PostgreSQL's pool (WithMaxConns).
 	maxConns int
+	// writers queues this process's writing transactions on an SQLite
+	// file, one at a time (nil on PostgreSQL and in memory): SQLite has
+	// one writer, and its busy handler lets waiting writers retry after
+	// growing sleeps, so under load some wait seconds while others get in
+	// first. Queued here, a write waits its turn in this process; other
+	// processes on the same file still meet the busy handler.
+	writers chan struct{}
 }
 
 // Option configures Open.
@@ -126,6 +133,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, errs.Wrap(errs.Internal, err, "opening %s database", d.Name)
 	}
 	db := &DB{sql: sdb, d: d, now: time.Now, path: path}
+	if path != "" && path != sqlite.Memory {
+		db.writers = make(chan struct{}, 1)
+	}
 	for _, o := range opts {
 		o(db)
 	}
@@ -223,6 +233,14 @@ func (db *DB) read(ctx context.Context, what string, fn func(*Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, what string, fn func(*Tx) error) error {
+	if opts == nil && db.writers != nil {
+		select {
+		case db.writers <- struct{}{}:
+			defer func() { <-db.writers }()
+		case <-ctx.Done():
+			return dbError(ctx.Err(), "%s", what)
+		}
+	}
 	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return dbError(err, "%s", what)

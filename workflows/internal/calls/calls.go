@@ -83,9 +83,12 @@ var Record = workflow.LocalActivityOptions{
 // LocalStore: millisecond-long reads and writes of the local store,
 // run as local activities (one marker in history, no task round trip). A
 // store outage is retried for as long as it lasts (the workflow waits), as
-// Store does for regular activities.
+// Store does for regular activities: up to LocalStoreOutage. The total
+// bound must be set: a local activity without one gets its attempt's
+// (10 s), which once refused refunds whose store was slow for longer.
 var LocalStore = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: LocalStoreOutage,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
@@ -93,6 +96,12 @@ var LocalStore = workflow.LocalActivityOptions{
 		NonRetryableErrorTypes: errtemporal.NonRetryable(),
 	},
 }
+
+// LocalStoreOutage is how long a workflow waits for its store through
+// LocalStore's retries: thirty days, the longest refund window (a refund
+// waiting that long for its store is past every rule's deadline anyway,
+// and an operator has long been alerted).
+const LocalStoreOutage = 30 * 24 * time.Hour
 
 // WithLocal applies local activity options o to ctx.
 func WithLocal(ctx workflow.Context, o workflow.LocalActivityOptions) workflow.Context {
