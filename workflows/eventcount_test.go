@@ -14,7 +14,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/certflow/certflow/activities"
@@ -101,17 +100,7 @@ var taskEvents = []string{"WorkflowTaskScheduled", "WorkflowTaskStarted", "Workf
 func TestEventBudgets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	c := devServer(ctx, t)
 
 	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	issued := paid.Add(time.Hour)

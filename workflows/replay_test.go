@@ -23,7 +23,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -417,17 +416,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	extra := []string{"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150"}
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	c := devServer(ctx, t, "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150")
 	rc := &recorder{ctx: ctx, t: t, c: c, dir: dir}
 
 	now := time.Now().Truncate(time.Second)

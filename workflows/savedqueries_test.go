@@ -12,7 +12,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/certflow/certflow/activities"
@@ -111,17 +110,7 @@ func TestSavedQueries(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), ExtraArgs: extra, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	c := devServer(ctx, t)
 
 	now := time.Now().Truncate(time.Second)
 	paid := now.Add(-24 * time.Hour)

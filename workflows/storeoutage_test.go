@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/certflow/certflow/activities"
@@ -31,17 +30,7 @@ import (
 func TestStoreOutageAtTheStartHoldsTheRefund(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var extra []string
-	for _, sa := range workflows.SearchAttributeTypes {
-		extra = append(extra, "--search-attribute", sa)
-	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: testenv.TemporalBin(t), LogLevel: "error",
-		ExtraArgs: extra, ClientOptions: &client.Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	c := devServer(ctx, t)
 	paid := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	o := recOrder("outage-1", domain.SSLCertificate, paid, nil, nil)
 	// Four reads fail: attempts at 0, 1, 3 and 7 s, the fifth at 15 s.
