@@ -88,8 +88,10 @@ type Runner struct {
 	held        []CAResult
 	owner       string
 	queue       []*certOp
-	review      *Review
-	strays      []Stray
+	// current is the op serve runs (a held certificate's), nil between.
+	current *certOp
+	review  *Review
+	strays  []Stray
 	// poll is how often the certificate asks the CA about an open review
 	// that no refund waits for (zero: activities.DefaultReviewPoll).
 	poll time.Duration
@@ -756,9 +758,21 @@ func (c *Runner) serve(ctx workflow.Context) {
 	for len(c.queue) > 0 {
 		op := c.queue[0]
 		c.queue = c.queue[1:]
+		c.current = op
 		c.execute(ctx, op)
+		c.current = nil
 	}
 	c.busy = false
+}
+
+// ResultPending tells whether a CA result is queued or being applied: one
+// that came while the certificate's command was under way (a CA that
+// answers its review at once), whose report is on its way to the host.
+func (c *Runner) ResultPending() bool {
+	if c.current != nil && c.current.result != nil {
+		return true
+	}
+	return slices.ContainsFunc(c.queue, func(op *certOp) bool { return op.result != nil })
 }
 
 // idle tells whether a held certificate has nothing queued or under way.

@@ -195,6 +195,23 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		nextPoll = workflow.Now(ctx)
 	}
 	r.deadlineFromSubmission(certID)
+	var rep certificate.Report
+	done := func() bool {
+		var ok bool
+		rep, ok = r.take(func(x certificate.Report) bool {
+			return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
+		})
+		return ok
+	}
+	if c := r.holding(certID); c != nil && waitStart.IsZero() {
+		// The CA answered while the revoke was under way: its result is
+		// the certificate's next op. Take it as it comes, with no wait
+		// (no timer, no wait shown for a review already over).
+		_ = workflow.Await(ctx, func() bool { return done() || !c.ResultPending() })
+		if rep.Certificate != "" {
+			return r.reviewEnded(ctx, certID, rep, workflow.Now(ctx))
+		}
+	}
 	waiting := fmt.Sprintf("revocation review of %s%s", certID, r.deadlineText())
 	r.st.Waiting = waiting
 	if waitStart.IsZero() {
@@ -207,14 +224,7 @@ func (r *refund) awaitReview(ctx workflow.Context, ps statemachine.PlanStep) boo
 		if r.continueAsNewNow(ctx, waitReview) {
 			return false
 		}
-		var rep certificate.Report
-		done := func() bool {
-			var ok bool
-			rep, ok = r.take(func(x certificate.Report) bool {
-				return x.Certificate == certID && (x.Event == statemachine.RevocationApproved || x.Event == statemachine.RevocationRejected)
-			})
-			return ok
-		}
+		rep = certificate.Report{}
 		now := workflow.Now(ctx)
 		ok, _ := calls.AwaitWithTimeout(ctx, r.nextReviewWake(now, nextPoll).Sub(now), func() bool {
 			return r.ca.fixed || done() || r.continueAsNewDue(ctx)

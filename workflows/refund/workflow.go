@@ -100,10 +100,6 @@ type refund struct {
 	// later than the one before, so a record that rode with an activity
 	// (ride) never replaces one written after it in the same task.
 	stamped time.Time
-	// payingFirst is true while the payout's single first attempt runs:
-	// the publisher writes the record but not the search attributes (see
-	// payUntilAnswered).
-	payingFirst bool
 	// dirty asks the publisher (the inbox) to write the attributes and
 	// the record; flushing is true while a write is under way.
 	dirty, flushing bool
@@ -732,14 +728,9 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 		}
 		// The first attempt answers within calls.PayFirst' minute; its
 		// failure shows the wait on the payment provider (Status
-		// paying) at once, and on the happy path the next write is the
-		// outcome. So the search attributes are not upserted as it starts:
-		// the event saved pays for cancelling the review's poll timer
-		// (awaitWithTimeout), and the three measured paths keep their
-		// budgets (eventcount_test.go). The store record is written.
-		r.payingFirst = first
+		// paying, an upsert: publishedAttrs.calls) at once, and on the
+		// happy path the next write is the outcome.
 		rec, paid, err := r.payOnce(ctx, b, opts)
-		r.payingFirst = false
 		if err == nil || !calls.IsInfraFailure(calls.ErrorType(err)) {
 			if failing {
 				r.st.Waiting = ""
@@ -1050,53 +1041,79 @@ func (r *refund) ReturnQuota(q activities.QuotaReturn) {
 // had been signalled.
 func (r *refund) Report(rep certificate.Report) { r.reports = append(r.reports, rep) }
 
-// upsertAttributes upserts the search attributes when one that the
-// operators' Web UI lists filter by changed (operatorView); the upsert
-// then sets them all as they are.
+// upsertAttributes upserts the search attributes when the operators'
+// lists gain something (calls): the upsert then sets them all as they
+// are, so whatever changed since rides with it.
 func (r *refund) upsertAttributes(ctx workflow.Context) {
 	ids, states := r.heldCertificates()
 	kinds := waitKinds(r.st.WaitingOn)
 	attrs := publishedAttrs{state: r.st.State, escalated: r.st.Escalated, product: r.order.Product,
 		waitingOn: strings.Join(kinds, ","), certIDs: strings.Join(ids, ","), certState: strings.Join(states, ",")}
-	if !r.payingFirst && (r.published == nil || r.published.operatorView() != attrs.operatorView()) {
-		up := []temporal.SearchAttributeUpdate{
-			certificate.OrderIDKey.ValueSet(r.in.OrderID),
-			RefundStatusKey.ValueSet(string(r.st.State)),
-			EscalatedKey.ValueSet(r.st.Escalated),
-		}
-		if r.order.Product != "" {
-			up = append(up, ProductKey.ValueSet(string(r.order.Product)))
-		}
-		// The lists are set while they hold something and unset when
-		// they empty (a finished refund waits on and holds nothing).
-		was := r.published
-		if was == nil {
-			was = &publishedAttrs{}
-		}
-		if len(kinds) > 0 {
-			up = append(up, WaitingOnKey.ValueSet(kinds))
-		} else if was.waitingOn != "" {
-			up = append(up, WaitingOnKey.ValueUnset())
-		}
-		if len(ids) > 0 {
-			up = append(up, certificate.CertificateIDsKey.ValueSet(ids), certificate.CertificateStatesKey.ValueSet(states))
-		} else if was.certIDs != "" {
-			up = append(up, certificate.CertificateIDsKey.ValueUnset(), certificate.CertificateStatesKey.ValueUnset())
-		}
-		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
-			workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
-		}
-		r.published = &attrs
+	if !r.published.calls(attrs) {
+		return
 	}
+	up := []temporal.SearchAttributeUpdate{
+		certificate.OrderIDKey.ValueSet(r.in.OrderID),
+		RefundStatusKey.ValueSet(string(r.st.State)),
+		EscalatedKey.ValueSet(r.st.Escalated),
+	}
+	if r.order.Product != "" {
+		up = append(up, ProductKey.ValueSet(string(r.order.Product)))
+	}
+	// The lists are set while they hold something and unset when they
+	// empty (a finished refund waits on and holds nothing).
+	was := r.published
+	if was == nil {
+		was = &publishedAttrs{}
+	}
+	if len(kinds) > 0 {
+		up = append(up, WaitingOnKey.ValueSet(kinds))
+	} else if was.waitingOn != "" {
+		up = append(up, WaitingOnKey.ValueUnset())
+	}
+	if len(ids) > 0 {
+		up = append(up, certificate.CertificateIDsKey.ValueSet(ids), certificate.CertificateStatesKey.ValueSet(states))
+	} else if was.certIDs != "" {
+		up = append(up, certificate.CertificateIDsKey.ValueUnset(), certificate.CertificateStatesKey.ValueUnset())
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
+		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
+	}
+	r.published = &attrs
 }
 
-// operatorView is what of the attributes the operators' lists filter by
-// (docs/operations.md, "Saved queries for the Web UI"): all of them but
-// the certificates' states, of which only which certificates are under
-// revocation review (CertificateState = "validating_revocation"). A
-// change of a certificate's state alone (a later year removed) is shown
-// with the next upsert, not by one of its own.
-func (p publishedAttrs) operatorView() publishedAttrs {
+// calls reports whether now must be upserted over what was published
+// (nil: nothing yet, or only what the start set): when an operators' list
+// (docs/operations.md, "Saved queries for the Web UI") gains the refund.
+// That is a new wait (WaitingOn), a certificate entering revocation review
+// (CertificateState = "validating_revocation"), escalation set or
+// cleared, or the refund finishing (the "Finished" lists filter by its
+// final RefundStatus). Every long stay of a running refund is a wait, so
+// it shows at once. A change no list gains by rides with the next upsert:
+// a step between two waits (releasing, committed, paying), a wait or a
+// review ending, a certificate held or removed. Those last from
+// milliseconds to the next wait; a refund that stops there (a CA or a
+// payment side failing, an approval, a customer) starts a wait, which
+// upserts. The refund's Current Details and the store's record show
+// every step as it happens.
+func (was *publishedAttrs) calls(now publishedAttrs) bool {
+	if was == nil {
+		was = &publishedAttrs{}
+	}
+	gains := func(old, cur string) bool {
+		for _, x := range strings.Split(cur, ",") {
+			if x != "" && !slices.Contains(strings.Split(old, ","), x) {
+				return true
+			}
+		}
+		return false
+	}
+	return gains(was.waitingOn, now.waitingOn) || gains(was.underReview(), now.underReview()) ||
+		was.escalated != now.escalated || (statemachine.IsOrderFinal(now.state) && now.state != was.state)
+}
+
+// underReview lists, joined, the certificates under revocation review.
+func (p publishedAttrs) underReview() string {
 	var review []string
 	ids, states := strings.Split(p.certIDs, ","), strings.Split(p.certState, ",")
 	for i, s := range states {
@@ -1104,8 +1121,7 @@ func (p publishedAttrs) operatorView() publishedAttrs {
 			review = append(review, ids[i])
 		}
 	}
-	p.certState = strings.Join(review, ",")
-	return p
+	return strings.Join(review, ",")
 }
 
 // changedRecord returns the refund's record when it changed since it was
