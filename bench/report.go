@@ -414,7 +414,7 @@ const reviewTiming = "Review timing: the CA simulator answers each revocation re
 	"(`-review-delay 0s`; its callback arrives while the refund waits), so the review's poll timer is started and cancelled " +
 	"(TimerStarted, TimerCanceled) and never fires; a review longer than the poll interval (1 h by default) adds, per poll, " +
 	"the timer's firing, a poll activity and their workflow tasks, which these counts do not include " +
-	"(workflows/eventcount_test.go answers the review the same way)."
+	"(the parked timing of workflows/eventcount_test.go, which also counts the instant one, the CA answering before its revoke call returns)."
 
 // perRound lists each round's figure of paths a and b and their ratio,
 // in round order: "1: 0.41 / 1.22 (0.34×); 2: …". A round missing either
