@@ -359,6 +359,11 @@ func (s *FakeStore) ReturnQuota(_ context.Context, _, certID, rule string, _ tim
 func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if prev, ok := s.refunds[rec.OrderID]; ok && prev.UpdatedAt.After(rec.UpdatedAt) {
+		// As the store: a record older than the stored one is not
+		// written (a write that rode with an activity, overtaken).
+		return nil
+	}
 	s.refunds[rec.OrderID] = rec
 	return nil
 }
