@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/outbound"
 )
 
@@ -36,7 +37,11 @@ var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 func (d describedNames) Register(c prom.Collector) error {
 	ch := make(chan *prom.Desc, 16)
 	go func() { c.Describe(ch); close(ch) }()
-	_, histogram := c.(*prom.HistogramVec)
+	var histogram bool
+	switch c.(type) {
+	case *prom.HistogramVec, prom.Histogram:
+		histogram = true
+	}
 	for desc := range ch {
 		m := fqName.FindStringSubmatch(desc.String())
 		if m == nil {
@@ -73,6 +78,13 @@ func knownMetrics(t *testing.T) map[string]bool {
 	}
 	if len(d.names) < 7 {
 		t.Fatalf("the dispatcher describes only %v", d.names)
+	}
+	im, err := obs.NewIntakeMetrics(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.WatchInFlight(func() int64 { return 0 }); err != nil {
+		t.Fatal(err)
 	}
 	for n := range d.names {
 		known[n] = true

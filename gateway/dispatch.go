@@ -60,7 +60,25 @@ type DispatchConfig struct {
 	// MaxBackoff bounds the wait between two attempts of a request
 	// (DefaultDispatchMaxBackoff); the first retry waits MinBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// Observer hears each start's outcome (obs.IntakeMetrics); nil hears
+	// nothing.
+	Observer IntakeObserver
 }
+
+// IntakeObserver hears the outcome of each start of a recorded request:
+// started (lag after its 202), refused for good, or retried later.
+type IntakeObserver interface {
+	Started(lag time.Duration)
+	Refused()
+	Retried()
+}
+
+// noObserver hears nothing.
+type noObserver struct{}
+
+func (noObserver) Started(time.Duration) {}
+func (noObserver) Refused()              {}
+func (noObserver) Retried()              {}
 
 // The dispatcher's defaults. A request's start follows its 202 within
 // milliseconds; one a gateway left behind is taken by a sweeper once its
@@ -102,6 +120,9 @@ func (c DispatchConfig) withDefaults() DispatchConfig {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultDispatchMaxBackoff
 	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
 	return c
 }
 
@@ -133,6 +154,9 @@ func newDispatcher(wf Workflows, orders Orders, cfg DispatchConfig, now func() t
 	return &Dispatcher{wf: wf, orders: orders, cfg: cfg, now: now, log: log.Named("intake"),
 		sem: make(chan struct{}, cfg.Concurrency), base: base, cancel: cancel}
 }
+
+// InFlight is how many starts are under way or waiting for a slot.
+func (d *Dispatcher) InFlight() int64 { return d.busy.Load() }
 
 // Owner is the name this dispatcher leases requests under.
 func (d *Dispatcher) Owner() string { return d.cfg.Owner }
@@ -295,6 +319,7 @@ func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest) error
 	runID, refused, err := refund.StartRecorded(ctx, d.wf, o, in, req.AfterFinished, req.Attempts > 1)
 	switch {
 	case refused != nil:
+		d.cfg.Observer.Refused()
 		log.Info("refund request refused at its start", zap.Error(refused))
 		if err := d.orders.RefundRequestFailed(rctx, req.OrderID, req.ID, string(errs.CodeOf(refused)), refund.RefusalRule(refused),
 			errs.MessageOf(refused), d.now()); err != nil {
@@ -305,7 +330,9 @@ func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest) error
 		d.retry(rctx, log, req, err)
 		return err
 	}
-	if err := d.orders.RefundRequestStarted(rctx, req.OrderID, req.ID, runID, d.now()); err != nil {
+	now := d.now()
+	d.cfg.Observer.Started(now.Sub(req.RequestedAt))
+	if err := d.orders.RefundRequestStarted(rctx, req.OrderID, req.ID, runID, now); err != nil {
 		// The lease runs out and a sweep finds the run (its own).
 		log.Warn("refund started, its start not recorded", zap.String("run", runID), zap.Error(err))
 	}
@@ -314,6 +341,7 @@ func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest) error
 
 // retry lets go of the request until its backoff passed.
 func (d *Dispatcher) retry(ctx context.Context, log *zap.Logger, req ports.RefundRequest, cause error) {
+	d.cfg.Observer.Retried()
 	wait := d.backoff(req.Attempts)
 	log.Warn("refund request not started; trying again", zap.Duration("in", wait), zap.Error(cause))
 	now := d.now()

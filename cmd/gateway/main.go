@@ -275,6 +275,10 @@ func (m *Main) startEvents(ctx context.Context) error {
 func (m *Main) handler() (http.Handler, error) {
 	a := m.app
 	tw := gateway.NewTemporal(a.Temporal)
+	im, err := obs.NewIntakeMetrics(a.Metrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("intake metrics: %w", err)
+	}
 	g, err := gateway.New(gateway.Config{
 		Workflows:        tw,
 		Orders:           a.Store,
@@ -284,12 +288,16 @@ func (m *Main) handler() (http.Handler, error) {
 		OIDC:             m.Config.OIDC,
 		WebhookSecrets:   m.Config.WebhookSecrets,
 		WebhookTolerance: m.Config.WebhookTolerance,
+		Dispatch:         gateway.DispatchConfig{Observer: im},
 		Logger:           m.Logger.Named("gateway"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	m.intake = g.Intake()
+	if err := im.WatchInFlight(m.intake.InFlight); err != nil {
+		return nil, fmt.Errorf("intake metrics: %w", err)
+	}
 	hm, err := obs.NewHTTPMetrics(a.Metrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("request metrics: %w", err)
