@@ -279,12 +279,46 @@ func (t *Tx) forUpdate() string { return t.db.d.ForUpdate }
 // queryRow runs a single-row query outside a transaction.
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	q = db.d.Rebind(q)
-	if db.reads != nil {
-		if s, err := db.reads.get(ctx, q); err == nil {
-			return s.QueryRowContext(ctx, args...)
-		}
+	if s := db.prepared(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
 	}
 	return db.sql.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a query outside a transaction: one statement, one snapshot.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q = db.d.Rebind(q)
+	if s := db.prepared(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.sql.QueryContext(ctx, q, args...)
+}
+
+// prepared is q prepared on the readers' pool, or nil when none are kept
+// or the preparing failed (running q as it is reports the error).
+func (db *DB) prepared(ctx context.Context, q string) *sql.Stmt {
+	if db.reads == nil {
+		return nil
+	}
+	s, err := db.reads.get(ctx, q)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// exec runs one writing statement, a transaction on its own: on
+// PostgreSQL without a BEGIN and a COMMIT around it (two round trips
+// fewer), on SQLite as a write (an SQLite file's goes to the committer).
+func (db *DB) exec(ctx context.Context, what string, q string, args ...any) error {
+	if db.d.Name != "postgres" {
+		return db.write(ctx, what, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, q, args...)
+			return dbErrorIf(err, "%s", what)
+		})
+	}
+	_, err := db.sql.ExecContext(ctx, db.d.Rebind(q), args...)
+	return dbErrorIf(err, "%s", what)
 }
 
 // write runs fn in a writing transaction: in SQLite BEGIN IMMEDIATE (it
