@@ -81,6 +81,64 @@ func BenchmarkRefundPOSTWithStatusGETs(b *testing.B) {
 	reportLatency(b, "get-", gets)
 }
 
+// BenchmarkRefundPOSTWithWorker is the POST benchmark on an SQLite file
+// that a second process writes too, as the worker does: each started
+// refund has its record written (SaveRefund) through a store of its own on
+// the same file, which meets this gateway's writes at SQLite's file lock
+// (its busy handler, BusyTimeout); meanwhile 10 loops of that store save
+// the records of the refunds in flight, each every 5 ms, as the workflow
+// tasks of refunds under way do. It reports p50, p99, the POSTs answered
+// 503 (unavailable) and the worker's writes that failed.
+//
+//	go test ./gateway -run '^$' -bench RefundPOSTWithWorker -benchtime 2000x -count 3
+func BenchmarkRefundPOSTWithWorker(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "certflow.db")
+	l := newPOSTLoad(b, "sqlite:"+path)
+	worker, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer worker.Close()
+	var writes sync.WaitGroup
+	var failed atomic.Int64
+	l.tolerate503 = true
+	l.starts.afterStart = func(orderID string) {
+		writes.Go(func() {
+			rec := ports.RefundRecord{OrderID: orderID, State: "committed", Outcome: "pending", UpdatedAt: l.now()}
+			if err := worker.SaveRefund(context.Background(), rec); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	// And its background: workflow tasks of the refunds in flight, each
+	// saving its record, 10 at a time.
+	stop := make(chan struct{})
+	for w := range 10 {
+		writes.Go(func() {
+			for i := w; ; i += 10 {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				rec := ports.RefundRecord{OrderID: l.flight(i % inFlight), State: "committed", Outcome: "pending", UpdatedAt: l.now()}
+				if err := worker.SaveRefund(context.Background(), rec); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	b.ResetTimer()
+	posts := l.run(b, 200, max(b.N, 2000), l.post)
+	b.StopTimer()
+	close(stop)
+	l.settle(b)
+	writes.Wait()
+	reportLatency(b, "", posts)
+	b.ReportMetric(float64(l.unavailable.Load()), "unavailable")
+	b.ReportMetric(float64(failed.Load()), "worker-failed")
+}
+
 // benchStore is a store a benchmark runs on.
 type benchStore struct {
 	name string
@@ -111,15 +169,24 @@ func reportLatency(b *testing.B, prefix string, lat []time.Duration) {
 const startLatency = 20 * time.Millisecond
 
 // slowStarts is the fake Temporal with starts that take startLatency.
-type slowStarts struct{ *fakeWorkflows }
+type slowStarts struct {
+	*fakeWorkflows
+	// afterStart, when set before the load, is told of each start (the
+	// worker's first workflow task).
+	afterStart func(orderID string)
+}
 
-func (s slowStarts) StartRefund(ctx context.Context, o domain.Order, in refund.Input, afterFinished bool) (string, error) {
+func (s *slowStarts) StartRefund(ctx context.Context, o domain.Order, in refund.Input, afterFinished bool) (string, error) {
 	select {
 	case <-time.After(startLatency):
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	return s.fakeWorkflows.StartRefund(ctx, o, in, afterFinished)
+	run, err := s.fakeWorkflows.StartRefund(ctx, o, in, afterFinished)
+	if err == nil && s.afterStart != nil {
+		s.afterStart(o.ID)
+	}
+	return run, err
 }
 
 // errStop ends a client's loop in postLoad.run.
@@ -133,6 +200,12 @@ type postLoad struct {
 	prefix string
 	db     *store.DB
 	srv    *Server
+	starts *slowStarts
+	now    func() time.Time
+	// unavailable counts the answers 503, which the end-to-end benchmark
+	// counts too (and which fail the others).
+	unavailable atomic.Int64
+	tolerate503 bool
 }
 
 const inFlight = 2000
@@ -170,9 +243,11 @@ func newPOSTLoad(b *testing.B, dsn string) *postLoad {
 	}
 	// The clock runs from testNow, inside the orders' refund window.
 	start := time.Now()
-	s, err := New(Config{Workflows: slowStarts{newFakeWorkflows()}, Orders: db, Judge: PolicyJudge(registryPolicies{reg}),
+	l.now = func() time.Time { return testNow.Add(time.Since(start)) }
+	l.starts = &slowStarts{fakeWorkflows: newFakeWorkflows()}
+	s, err := New(Config{Workflows: l.starts, Orders: db, Judge: PolicyJudge(registryPolicies{reg}),
 		Validate: (&fakeOrders{}).validateNothing, Tokens: tokens, RateLimit: RateLimit{Rate: 1e9, Burst: 1 << 30},
-		WebhookSecrets: [][]byte{testSecret}, Logger: zap.NewNop(), Now: func() time.Time { return testNow.Add(time.Since(start)) }})
+		WebhookSecrets: [][]byte{testSecret}, Logger: zap.NewNop(), Now: l.now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,6 +265,18 @@ func newPOSTLoad(b *testing.B, dsn string) *postLoad {
 	l.url, l.web = srv.URL, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
 	l.run(b, 200, 400, l.get) // warm-up: connections opened
 	return l
+}
+
+// settle waits until the dispatcher's starts are done.
+func (l *postLoad) settle(b *testing.B) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for l.srv.intake.busy.Load() > 0 {
+		if time.Now().After(deadline) {
+			b.Fatal("the dispatcher's starts did not finish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (l *postLoad) flight(i int) string { return fmt.Sprintf("p-%s-%d", l.prefix, i) }
@@ -239,6 +326,10 @@ func (l *postLoad) do(req *http.Request, want int) (int, error) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable && l.tolerate503 {
+		l.unavailable.Add(1)
+		return resp.StatusCode, nil
+	}
 	if resp.StatusCode != want {
 		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, body)
 	}
