@@ -194,11 +194,17 @@ func (c *committer) close() {
 type stmtCache struct {
 	pool *sql.DB
 	m    sync.Map // query → *sql.Stmt
+	// preparing are the queries being prepared in the background
+	// (cached), and wg their goroutines.
+	preparing sync.Map
+	wg        sync.WaitGroup
 }
 
 func newStmtCache(pool *sql.DB) *stmtCache { return &stmtCache{pool: pool} }
 
-// get returns q's statement, prepared once.
+// get returns q's statement, prepared once. database/sql prepares it on a
+// free connection of the pool: the caller must hold none (cached is for
+// transactions).
 func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	if s, ok := c.m.Load(q); ok {
 		return s.(*sql.Stmt), nil
@@ -214,7 +220,25 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	return s, nil
 }
 
+// cached returns q's statement if it is prepared; if not, nil, and q is
+// prepared in the background. A transaction holds one of the pool's
+// connections: were it to wait for a free one to prepare on, transactions
+// holding every connection would wait for each other forever.
+func (c *stmtCache) cached(q string) *sql.Stmt {
+	if s, ok := c.m.Load(q); ok {
+		return s.(*sql.Stmt)
+	}
+	if _, busy := c.preparing.LoadOrStore(q, struct{}{}); !busy {
+		c.wg.Go(func() {
+			defer c.preparing.Delete(q)
+			_, _ = c.get(context.Background(), q) // a failure is met again, and reported, by the query itself
+		})
+	}
+	return nil
+}
+
 func (c *stmtCache) close() {
+	c.wg.Wait()
 	c.m.Range(func(_, s any) bool {
 		_ = s.(*sql.Stmt).Close()
 		return true

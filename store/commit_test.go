@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
 // The writes queued while the writer is busy commit together, each in its
@@ -71,5 +72,33 @@ func TestGroupCommitRollsBackAFailedWriteAlone(t *testing.T) {
 	}
 	if want := []string{"evt_a", "evt_c"}; !slices.Equal(ids, want) {
 		t.Fatalf("events = %v, want %v", ids, want)
+	}
+}
+
+// Read transactions holding every reading connection at once, on a fresh
+// store (nothing prepared yet), all finish: a transaction never waits for
+// a second connection to prepare its statement on.
+func TestReadTransactionsDoNotWaitToPrepare(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	errc := make(chan error, 4*sqlite.ReadConns)
+	for range cap(errc) {
+		go func() {
+			errc <- db.read(ctx, "reading", func(tx *Tx) error {
+				var n int
+				time.Sleep(10 * time.Millisecond) // all hold their connection
+				return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM events WHERE seq > ?", 0).Scan(&n)
+			})
+		}()
+	}
+	for range cap(errc) {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -259,14 +259,14 @@ func (t *Tx) ctx(ctx context.Context) context.Context {
 	return ctx
 }
 
-// stmt is q prepared in t, or nil when t prepares nothing or the
-// preparing failed (running q as it is reports the error).
+// stmt is q prepared in t, or nil when t prepares nothing or q is not
+// prepared yet (stmtCache.cached): then q runs as it is.
 func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if t.stmts == nil {
 		return nil
 	}
-	s, err := t.stmts.get(ctx, q)
-	if err != nil {
+	s := t.stmts.cached(q)
+	if s == nil {
 		return nil
 	}
 	return t.tx.StmtContext(ctx, s)
