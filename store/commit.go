@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -165,7 +166,7 @@ func (c *committer) inSavepoint(tx *sql.Tx, r *writeReq) (fnErr, lost error) {
 	if _, err := t.ExecContext(r.ctx, "SAVEPOINT w"); err != nil {
 		return nil, err
 	}
-	err := r.fn(t)
+	err := call(r.fn, t)
 	if err == nil && len(t.events) > 0 {
 		err = c.db.insertEvents(r.ctx, t)
 	}
@@ -179,6 +180,18 @@ func (c *committer) inSavepoint(tx *sql.Tx, r *writeReq) (fnErr, lost error) {
 		return nil, lost
 	}
 	return fnErr, nil
+}
+
+// call runs fn, its panic an Internal error: the committer runs the writes
+// of every caller, and one's panic must not end the process (a handler's
+// is a 500, as it was when the caller ran its own transaction).
+func call(fn func(*Tx) error, t *Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = errs.Wrap(errs.Internal, fmt.Errorf("panic: %v", v), "writing")
+		}
+	}()
+	return fn(t)
 }
 
 func (c *committer) close() {

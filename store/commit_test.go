@@ -12,9 +12,9 @@ import (
 )
 
 // The writes queued while the writer is busy commit together, each in its
-// savepoint: one that fails is rolled back alone (its statements and its
-// events), the others are kept, and one whose caller gave up before its
-// turn is not run at all.
+// savepoint: one that fails (or panics) is rolled back alone (its
+// statements and its events), the others are kept, and one whose caller
+// gave up before its turn is not run at all.
 func TestGroupCommitRollsBackAFailedWriteAlone(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "certflow.db"))
@@ -38,6 +38,7 @@ func TestGroupCommitRollsBackAFailedWriteAlone(t *testing.T) {
 		"kept too":        {fn: func(tx *Tx) error { return insert(tx, "evt_c") }},
 		"refused":         {fn: func(tx *Tx) error { _ = insert(tx, "evt_b"); return errs.E(errs.Conflict, "no") }, want: errs.Conflict},
 		"a statement err": {fn: func(tx *Tx) error { _ = insert(tx, "evt_d"); return insert(tx, "evt_d") }, want: errs.Internal},
+		"a panic":         {fn: func(tx *Tx) error { _ = insert(tx, "evt_f"); panic("boom") }, want: errs.Internal},
 	}
 	got := make(map[string]chan error, len(tests))
 	for name, tc := range tests {
