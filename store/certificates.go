@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/certflow/certflow/domain"
@@ -14,25 +15,43 @@ import (
 
 const certCols = `id, order_id, state, issued_at, domain_changed, revoked_at, quota_returned, resubmit_rejected`
 
+// certColsC are certCols of the certificates aliased c.
+var certColsC = "c." + strings.ReplaceAll(certCols, ", ", ", c.")
+
 func scanCertificate(s scanner) (orderID string, c domain.Certificate, err error) {
-	var (
-		state                     string
-		issuedAt, revokedAt       sql.NullString
-		domainChanged, quotaGiven int
-	)
-	if err := s.Scan(&c.ID, &orderID, &state, &issuedAt, &domainChanged, &revokedAt, &quotaGiven, &c.ResubmitRejected); err != nil {
+	var n nullCert
+	if err := s.Scan(n.dest()...); err != nil {
 		return "", domain.Certificate{}, err
 	}
-	c.State = statemachine.CertState(state)
-	c.DomainChanged = domainChanged != 0
-	c.QuotaReturned = quotaGiven != 0
-	if c.IssuedAt, err = parseTimePtr(issuedAt); err != nil {
+	return n.certificate()
+}
+
+// nullCert scans certCols, all NULL where a LEFT JOIN found no
+// certificate.
+type nullCert struct {
+	id, orderID, state, issuedAt, revokedAt, resubmitRejected sql.NullString
+	domainChanged, quotaGiven                                 sql.NullInt64
+}
+
+func (n *nullCert) dest() []any {
+	return []any{&n.id, &n.orderID, &n.state, &n.issuedAt, &n.domainChanged, &n.revokedAt, &n.quotaGiven, &n.resubmitRejected}
+}
+
+// certificate is the scanned certificate with its order's ID ("" and a
+// zero certificate when there was none).
+func (n *nullCert) certificate() (orderID string, c domain.Certificate, err error) {
+	if !n.id.Valid {
+		return "", domain.Certificate{}, nil
+	}
+	c = domain.Certificate{ID: n.id.String, State: statemachine.CertState(n.state.String),
+		DomainChanged: n.domainChanged.Int64 != 0, QuotaReturned: n.quotaGiven.Int64 != 0, ResubmitRejected: n.resubmitRejected.String}
+	if c.IssuedAt, err = parseTimePtr(n.issuedAt); err != nil {
 		return "", domain.Certificate{}, err
 	}
-	if c.RevokedAt, err = parseTimePtr(revokedAt); err != nil {
+	if c.RevokedAt, err = parseTimePtr(n.revokedAt); err != nil {
 		return "", domain.Certificate{}, err
 	}
-	return orderID, c, nil
+	return n.orderID.String, c, nil
 }
 
 // loadCertificates returns the certificates of the given orders, each

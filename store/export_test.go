@@ -131,9 +131,21 @@ func MaxOpenConns(db *DB) int { return db.sql.Stats().MaxOpenConnections }
 // a writing transaction does, until the returned func is called; false
 // when db queues no writers (PostgreSQL, in memory).
 func HoldWriterTurn(db *DB) (release func(), ok bool) {
-	if db.writers == nil {
+	if db.commits == nil {
 		return nil, false
 	}
-	db.writers <- struct{}{}
-	return func() { <-db.writers }, true
+	held, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.write(context.Background(), "holding the writer's turn", func(*Tx) error {
+			close(held)
+			<-free
+			return nil
+		})
+	}()
+	<-held
+	return func() {
+		close(free)
+		<-done
+	}, true
 }

@@ -217,46 +217,48 @@ func (db *DB) RefundedByOthers(ctx context.Context, orderID, refundRun string) (
 // refunded sums the order's paid payouts but those exceptRun reserved
 // (none when it is empty).
 func (db *DB) refunded(ctx context.Context, orderID, exceptRun string) (decimal.Decimal, error) {
-	var total decimal.Decimal
-	err := db.read(ctx, "reading payouts", func(tx *Tx) error {
-		var code string
-		err := tx.QueryRowContext(ctx, "SELECT currency FROM orders WHERE id = ?", orderID).Scan(&code)
-		if err == sql.ErrNoRows {
-			return errs.E(errs.NotFound, "order %s not found", orderID)
+	// One statement: the order's currency and its payouts in one snapshot,
+	// no transaction to open.
+	rows, err := db.query(ctx, `SELECT o.currency, p.cash, p.gift_card FROM orders o
+		LEFT JOIN payouts p ON p.order_id = o.id AND p.status = ? AND (? = '' OR p.refund_run <> ?)
+		WHERE o.id = ?`, string(ports.PayoutPaid), exceptRun, exceptRun, orderID)
+	if err != nil {
+		return decimal.Decimal{}, dbError(err, "reading payouts of order %s", orderID)
+	}
+	defer rows.Close()
+	var (
+		total decimal.Decimal
+		found bool
+	)
+	for rows.Next() {
+		var (
+			code       string
+			cash, gift sql.NullString
+		)
+		if err := rows.Scan(&code, &cash, &gift); err != nil {
+			return decimal.Decimal{}, dbError(err, "reading payouts of order %s", orderID)
 		}
-		if err != nil {
-			return dbError(err, "reading order %s", orderID)
-		}
+		found = true
 		cur, err := storedCurrency(code)
 		if err != nil {
-			return err
+			return decimal.Decimal{}, err
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT cash, gift_card FROM payouts WHERE order_id = ? AND status = ? AND (? = '' OR refund_run <> ?)",
-			orderID, string(ports.PayoutPaid), exceptRun, exceptRun)
-		if err != nil {
-			return dbError(err, "reading payouts of order %s", orderID)
+		if !cash.Valid {
+			continue // no payout
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var cash, gift string
-			if err := rows.Scan(&cash, &gift); err != nil {
-				return dbError(err, "reading payouts of order %s", orderID)
+		for _, text := range []string{cash.String, gift.String} {
+			a, err := storedAmount(text, cur)
+			if err != nil {
+				return decimal.Decimal{}, err
 			}
-			for _, text := range []string{cash, gift} {
-				a, err := storedAmount(text, cur)
-				if err != nil {
-					return err
-				}
-				total = total.Add(a.Decimal())
-			}
+			total = total.Add(a.Decimal())
 		}
-		if err := rows.Err(); err != nil {
-			return dbError(err, "reading payouts of order %s", orderID)
-		}
-		return nil
-	})
-	if err != nil {
-		return decimal.Decimal{}, err
+	}
+	if err := rows.Err(); err != nil {
+		return decimal.Decimal{}, dbError(err, "reading payouts of order %s", orderID)
+	}
+	if !found {
+		return decimal.Decimal{}, errs.E(errs.NotFound, "order %s not found", orderID)
 	}
 	return total, nil
 }

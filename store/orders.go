@@ -296,26 +296,46 @@ func jsonColumn[T any](v *T) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
-// GetOrder returns the order with its certificates, first year first. An
-// unknown order is errs.NotFound.
+// GetOrder returns the order with its certificates, first year first, in
+// one statement (one snapshot, and no transaction to open: the POST of a
+// refund and the dispatcher's start each read it). An unknown order is
+// errs.NotFound.
 func (db *DB) GetOrder(ctx context.Context, orderID string) (domain.Order, error) {
-	var o domain.Order
-	err := db.read(ctx, "reading order", func(tx *Tx) error {
-		var err error
-		if o, err = scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderCols+" FROM orders o WHERE o.id = ?", orderID)); err != nil {
-			if err == sql.ErrNoRows {
-				return errs.E(errs.NotFound, "order %s not found", orderID)
-			}
-			return dbError(err, "reading order %s", orderID)
-		}
-		certs, err := loadCertificates(ctx, tx, []string{orderID})
+	rows, err := db.query(ctx, "SELECT "+orderCols+", "+certColsC+`
+		FROM orders o LEFT JOIN certificates c ON c.order_id = o.id
+		WHERE o.id = ? ORDER BY c.position`, orderID)
+	if err != nil {
+		return domain.Order{}, dbError(err, "reading order %s", orderID)
+	}
+	defer rows.Close()
+	var (
+		o     domain.Order
+		found bool
+	)
+	for rows.Next() {
+		var c nullCert
+		row, err := scanOrder(rows, c.dest()...)
 		if err != nil {
-			return err
+			return domain.Order{}, dbError(err, "reading order %s", orderID)
 		}
-		o.Certificates = certs[orderID]
-		return nil
-	})
-	return o, err
+		if !found {
+			o, found = row, true
+		}
+		_, cert, err := c.certificate()
+		if err != nil {
+			return domain.Order{}, err
+		}
+		if cert.ID != "" {
+			o.Certificates = append(o.Certificates, cert)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return domain.Order{}, dbError(err, "reading order %s", orderID)
+	}
+	if !found {
+		return domain.Order{}, errs.E(errs.NotFound, "order %s not found", orderID)
+	}
+	return o, nil
 }
 
 const orderCols = `o.id, o.profile, o.product, o.paid_at, o.currency, o.price, o.cash, o.voucher,

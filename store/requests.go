@@ -339,28 +339,22 @@ func (db *DB) ClaimRefundRequests(ctx context.Context, c ports.Claim, limit int)
 // replaced it) is left alone; a started one keeps its first run ID unless
 // it had none.
 func (db *DB) RefundRequestStarted(ctx context.Context, orderID, requestID, runID string, at time.Time) error {
-	return db.write(ctx, "marking a refund request started", func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			UPDATE refund_requests SET state = ?, run_id = CASE WHEN run_id = '' THEN ? ELSE run_id END,
-				lease_owner = '', lease_until = '', last_error = '', updated_at = ?
-			WHERE order_id = ? AND request_id = ? AND state IN (?, ?)`,
-			string(ports.RequestStarted), runID, formatTime(at), orderID, requestID,
-			string(ports.RequestPending), string(ports.RequestStarted))
-		return dbErrorIf(err, "marking the refund request of order %s started", orderID)
-	})
+	return db.exec(ctx, "marking the refund request of order "+orderID+" started", `
+		UPDATE refund_requests SET state = ?, run_id = CASE WHEN run_id = '' THEN ? ELSE run_id END,
+			lease_owner = '', lease_until = '', last_error = '', updated_at = ?
+		WHERE order_id = ? AND request_id = ? AND state IN (?, ?)`,
+		string(ports.RequestStarted), runID, formatTime(at), orderID, requestID,
+		string(ports.RequestPending), string(ports.RequestStarted))
 }
 
 // RetryRefundRequest lets go of the lease of a pending request and sets
 // when it is tried again (a sweeper takes it then), with the error of the
 // attempt that failed.
 func (db *DB) RetryRefundRequest(ctx context.Context, orderID, requestID string, next time.Time, lastErr string, at time.Time) error {
-	return db.write(ctx, "rescheduling a refund request", func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			UPDATE refund_requests SET next_attempt_at = ?, lease_owner = '', lease_until = '', last_error = ?, updated_at = ?
-			WHERE order_id = ? AND request_id = ? AND state = ?`,
-			formatTime(next), lastErr, formatTime(at), orderID, requestID, string(ports.RequestPending))
-		return dbErrorIf(err, "rescheduling the refund request of order %s", orderID)
-	})
+	return db.exec(ctx, "rescheduling the refund request of order "+orderID, `
+		UPDATE refund_requests SET next_attempt_at = ?, lease_owner = '', lease_until = '', last_error = ?, updated_at = ?
+		WHERE order_id = ? AND request_id = ? AND state = ?`,
+		formatTime(next), lastErr, formatTime(at), orderID, requestID, string(ports.RequestPending))
 }
 
 // RefundRequestFailed marks a pending request failed with the refusal

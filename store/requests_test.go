@@ -13,6 +13,7 @@ import (
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
 	"github.com/certflow/certflow/store/postgres"
+	"github.com/certflow/certflow/store/sqlite"
 )
 
 // newRequest is a refund request of orderID at at, as the gateway records
@@ -365,13 +366,14 @@ func TestRefundRequestStarted(t *testing.T) {
 
 // The PostgreSQL pool is bounded and keeps its connections: database/sql's
 // defaults (no bound, two idle) closed and reopened connections at every
-// burst of status reads (docs/performance.md). SQLite keeps its own
-// settings (one connection in memory).
+// burst of status reads (docs/performance.md). SQLite keeps one
+// connection in memory; a file keeps sqlite.ReadConns readers (its writer
+// has connections of its own).
 func TestConnectionPool(t *testing.T) {
 	for kind, path := range kinds {
 		t.Run(kind, func(t *testing.T) {
 			db, _ := openAt(t, path(t))
-			want := map[string]int{"postgres": postgres.DefaultMaxConns, "memory": 1, "file": 0}[kind]
+			want := map[string]int{"postgres": postgres.DefaultMaxConns, "memory": 1, "file": sqlite.ReadConns}[kind]
 			if got := store.MaxOpenConns(db); got != want {
 				t.Fatalf("pool bound on %s = %d, want %d", kind, got, want)
 			}

@@ -38,6 +38,11 @@
 //     or refused naming what to do when it lists a step this build does not
 //     know.
 //
+// On an SQLite file a process's writing transactions are run by one
+// goroutine, those queued at once committed together, each in its own
+// savepoint (group commit, commit.go): a write returns once committed,
+// and one that fails takes no other with it.
+//
 // Errors carry an errs code: NotFound, Conflict and Invalid for the
 // caller's mistakes, Unavailable for a busy database, a lost connection or
 // a cancelled context, Internal (wrapping the driver's error) for everything else.
@@ -45,6 +50,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -69,13 +75,18 @@ type DB struct {
 	path string
 	// maxConns bounds PostgreSQL's pool (WithMaxConns).
 	maxConns int
-	// writers queues this process's writing transactions on an SQLite
-	// file, one at a time (nil on PostgreSQL and in memory): SQLite has
-	// one writer, and its busy handler lets waiting writers retry after
-	// growing sleeps, so under load some wait seconds while others get in
-	// first. Queued here, a write waits its turn in this process; other
-	// processes on the same file still meet the busy handler.
-	writers chan struct{}
+	// commits runs this process's writing transactions on an SQLite file
+	// (nil on PostgreSQL and in memory) over a pool of its own, with group
+	// commit (commit.go): SQLite has one writer, and its busy handler lets
+	// waiting writers retry after growing sleeps, so under load some wait
+	// seconds while others get in first. Queued here, a write waits its
+	// turn in this process; other processes on the same file still meet
+	// the busy handler.
+	commits *committer
+	// reads are the prepared statements of sql on an SQLite file (nil
+	// elsewhere: pgx caches its own, and an in-memory database's one
+	// connection would be taken by the transaction preparing them).
+	reads *stmtCache
 }
 
 // Option configures Open.
@@ -133,9 +144,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, errs.Wrap(errs.Internal, err, "opening %s database", d.Name)
 	}
 	db := &DB{sql: sdb, d: d, now: time.Now, path: path}
-	if path != "" && path != sqlite.Memory {
-		db.writers = make(chan struct{}, 1)
-	}
 	for _, o := range opts {
 		o(db)
 	}
@@ -144,8 +152,20 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	} else if db.maxConns >= 0 {
 		postgres.ConfigurePool(sdb, db.maxConns)
 	}
+	if d.Name == "sqlite" && path != sqlite.Memory {
+		// The writer's connections are its own: a write never waits for
+		// a pooled connection behind readers, and its statements stay
+		// prepared on them.
+		wdb, err := sql.Open(driver, source)
+		if err != nil {
+			_ = sdb.Close()
+			return nil, errs.Wrap(errs.Internal, err, "opening %s database", d.Name)
+		}
+		sqlite.ConfigureWriter(wdb)
+		db.commits, db.reads = newCommitter(db, wdb), newStmtCache(sdb)
+	}
 	if err := db.init(ctx); err != nil {
-		_ = sdb.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -174,7 +194,13 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the database. An in-memory database is gone after it.
 func (db *DB) Close() error {
-	if err := db.sql.Close(); err != nil {
+	var werr error
+	if db.commits != nil {
+		db.commits.close()
+		werr = db.commits.pool.Close()
+		db.reads.close()
+	}
+	if err := cmp.Or(db.sql.Close(), werr); err != nil {
 		return errs.Wrap(errs.Internal, err, "closing database")
 	}
 	return nil
@@ -185,6 +211,11 @@ func (db *DB) Close() error {
 type Tx struct {
 	tx *sql.Tx
 	db *DB
+	// stmts, when set, prepares the statements once (stmtCache).
+	stmts *stmtCache
+	// detached: the statements run to their end whatever their context
+	// (a group commit's: see committer.commit).
+	detached bool
 	// events are the outbox events of the transaction's changes, in the
 	// order they happened; inTx writes them just before commit.
 	events []ports.Event
@@ -196,17 +227,49 @@ func (t *Tx) emit(ev ports.Event) { t.events = append(t.events, ev) }
 
 // ExecContext runs a statement.
 func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.db.d.Rebind(q), args...)
+	ctx, q = t.ctx(ctx), t.db.d.Rebind(q)
+	if s := t.stmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, q, args...)
 }
 
 // QueryContext runs a query.
 func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.db.d.Rebind(q), args...)
+	ctx, q = t.ctx(ctx), t.db.d.Rebind(q)
+	if s := t.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
 }
 
 // QueryRowContext runs a query expected to return at most one row.
 func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.db.d.Rebind(q), args...)
+	ctx, q = t.ctx(ctx), t.db.d.Rebind(q)
+	if s := t.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
+}
+
+func (t *Tx) ctx(ctx context.Context) context.Context {
+	if t.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// stmt is q prepared in t, or nil when t prepares nothing or q is not
+// prepared yet (stmtCache.cached): then q runs as it is.
+func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	s := t.stmts.cached(q)
+	if s == nil {
+		return nil
+	}
+	return t.tx.StmtContext(ctx, s)
 }
 
 // forUpdate is the dialect's row-lock suffix: a SELECT in a writing
@@ -215,7 +278,47 @@ func (t *Tx) forUpdate() string { return t.db.d.ForUpdate }
 
 // queryRow runs a single-row query outside a transaction.
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, db.d.Rebind(q), args...)
+	q = db.d.Rebind(q)
+	if s := db.prepared(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.sql.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a query outside a transaction: one statement, one snapshot.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q = db.d.Rebind(q)
+	if s := db.prepared(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.sql.QueryContext(ctx, q, args...)
+}
+
+// prepared is q prepared on the readers' pool, or nil when none are kept
+// or the preparing failed (running q as it is reports the error).
+func (db *DB) prepared(ctx context.Context, q string) *sql.Stmt {
+	if db.reads == nil {
+		return nil
+	}
+	s, err := db.reads.get(ctx, q)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// exec runs one writing statement, a transaction on its own: on
+// PostgreSQL without a BEGIN and a COMMIT around it (two round trips
+// fewer), on SQLite as a write (an SQLite file's goes to the committer).
+func (db *DB) exec(ctx context.Context, what string, q string, args ...any) error {
+	if db.d.Name != "postgres" {
+		return db.write(ctx, what, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, q, args...)
+			return dbErrorIf(err, "%s", what)
+		})
+	}
+	_, err := db.sql.ExecContext(ctx, db.d.Rebind(q), args...)
+	return dbErrorIf(err, "%s", what)
 }
 
 // write runs fn in a writing transaction: in SQLite BEGIN IMMEDIATE (it
@@ -233,19 +336,14 @@ func (db *DB) read(ctx context.Context, what string, fn func(*Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, opts *sql.TxOptions, what string, fn func(*Tx) error) error {
-	if opts == nil && db.writers != nil {
-		select {
-		case db.writers <- struct{}{}:
-			defer func() { <-db.writers }()
-		case <-ctx.Done():
-			return dbError(ctx.Err(), "%s", what)
-		}
+	if opts == nil && db.commits != nil {
+		return db.commits.write(ctx, what, fn)
 	}
 	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return dbError(err, "%s", what)
 	}
-	t := &Tx{tx: tx, db: db}
+	t := &Tx{tx: tx, db: db, stmts: db.reads}
 	err = fn(t)
 	if err == nil && len(t.events) > 0 {
 		err = db.insertEvents(ctx, t)

@@ -4,7 +4,9 @@
 // enforces foreign keys and waits up to BusyTimeout for a busy database,
 // and every writing transaction begins IMMEDIATE, so writers are
 // serialised by SQLite itself: the whole database is the lock. That needs
-// all processes on one host; PostgreSQL (store/postgres) does not.
+// all processes on one host; PostgreSQL (store/postgres) does not. A
+// file's readers and its writer have pools of their own (Configure,
+// ConfigureWriter).
 package sqlite
 
 import (
@@ -64,14 +66,37 @@ func DataSource(path string) (string, error) {
 		path, BusyTimeout.Milliseconds()), nil
 }
 
+// ReadConns bounds the reading connections of a file database, all
+// kept open: database/sql's defaults keep two idle, so after every burst
+// of reads the rest are closed and the next burst opens new ones, each
+// opening the file and parsing the schema again. In WAL readers do not
+// wait for the writer, nor for each other.
+const ReadConns = 8
+
 // Configure sets the pool up for path: each connection to Memory is its
-// own database, so an in-memory database keeps exactly one, forever.
+// own database, so an in-memory database keeps exactly one, forever; a
+// file's pool (its readers: the writer has a pool of its own,
+// ConfigureWriter) keeps ReadConns.
 func Configure(db *sql.DB, path string) {
 	if path != Memory {
+		db.SetMaxOpenConns(ReadConns)
+		db.SetMaxIdleConns(ReadConns)
+		db.SetConnMaxIdleTime(0)
 		return
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+}
+
+// ConfigureWriter sets up the pool of a file's one writer (the store's
+// committer), kept open forever: one connection in its transaction, and a
+// second on which a statement is prepared while the first is in it
+// (database/sql prepares a statement on a free connection first).
+func ConfigureWriter(db *sql.DB) {
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 }
