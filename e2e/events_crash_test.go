@@ -598,6 +598,7 @@ func TestEventsSurviveKills(t *testing.T) {
 
 	// The expected events of each order, and one payout each.
 	paths := map[string]int{} // the certificates' paths, as their events tell them
+	reviewed, waited := 0, 0  // revoke orders, and those whose refund said it waited on the review
 	for _, id := range ids {
 		evs := byOrder[id]
 		var types []ports.EventType
@@ -608,8 +609,17 @@ func TestEventsSurviveKills(t *testing.T) {
 		if req < 0 || paidAt < 0 || paidAt < req {
 			t.Errorf("%s: events %v, want refund.requested … refund.paid", id, types)
 		}
-		if i := slices.Index(ids, id); i%10 == 0 && !slices.Contains(types, ports.EventRefundWaitingChanged) {
-			t.Errorf("%s: events %v, want refund.waiting_changed for the CA's review", id, types)
+		if i := slices.Index(ids, id); i%10 == 0 {
+			// A revoke's order: the refund waits on the CA's review and
+			// says so, unless the CA's answer came before the refund
+			// learnt its revoke went through (a worker killed during
+			// the revoke, its activity retried after the review's 2 s):
+			// then it never waited. The certificate's chain below shows
+			// the review either way.
+			reviewed++
+			if slices.Contains(types, ports.EventRefundWaitingChanged) {
+				waited++
+			}
 		}
 		if n := strings.Count(fmt.Sprint(types), string(ports.EventRefundPaid)); n != 1 {
 			t.Errorf("%s: %d refund.paid events, want 1: %v", id, n, types)
@@ -663,6 +673,11 @@ func TestEventsSurviveKills(t *testing.T) {
 			t.Errorf("provider refunds of %s = %+v, want exactly one succeeded", id, refs)
 		}
 	}
+
+	if reviewed > 0 && waited == 0 {
+		t.Errorf("none of the %d revoke orders' refunds said it waited on the CA's review (refund.waiting_changed)", reviewed)
+	}
+	t.Logf("revoke orders: %d, of which %d said they waited on the CA's review", reviewed, waited)
 
 	// Figures: the receiver's duplicates (and how many came within a few
 	// seconds of a kill, i.e. from a delivery a kill cut short), each
