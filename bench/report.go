@@ -411,10 +411,11 @@ func byType(m map[string]int) string {
 
 // reviewTiming says which review timing the event counts come from.
 const reviewTiming = "Review timing: the CA simulator answers each revocation review at once " +
-	"(`-review-delay 0s`; its callback arrives while the refund waits), so the review's poll timer is started and cancelled " +
-	"(TimerStarted, TimerCanceled) and never fires; a review longer than the poll interval (1 h by default) adds, per poll, " +
-	"the timer's firing, a poll activity and their workflow tasks, which these counts do not include " +
-	"(the parked timing of workflows/eventcount_test.go, which also counts the instant one, the CA answering before its revoke call returns)."
+	"(`-review-delay 0s`): its callback usually reaches the refund before the revoke's completion is handled, " +
+	"so the refund takes the result with no review wait (no poll timer, no review upsert or record): the instant timing of " +
+	"workflows/eventcount_test.go, whose parked timing (the certificate in review before the result comes, as every real review) " +
+	"adds the review's timer, its cancellation, its upsert and its record, and a workflow task. A review longer than the poll " +
+	"interval (1 h by default) adds, per poll, the timer's firing, a poll activity and their workflow tasks, which neither count includes."
 
 // perRound lists each round's figure of paths a and b and their ratio,
 // in round order: "1: 0.41 / 1.22 (0.34×); 2: …". A round missing either
