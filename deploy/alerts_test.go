@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
-	"github.com/certflow/certflow/internal/obs"
 	"github.com/certflow/certflow/outbound"
 )
 
@@ -78,13 +77,6 @@ func knownMetrics(t *testing.T) map[string]bool {
 	}
 	if len(d.names) < 7 {
 		t.Fatalf("the dispatcher describes only %v", d.names)
-	}
-	im, err := obs.NewIntakeMetrics(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := im.WatchInFlight(func() int64 { return 0 }); err != nil {
-		t.Fatal(err)
 	}
 	for n := range d.names {
 		known[n] = true

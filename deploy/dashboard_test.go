@@ -117,6 +117,14 @@ func exportedNames(t *testing.T) map[string]bool {
 	}
 	hm.Middleware(func(*http.Request) string { return "GET /x" }, http.NotFoundHandler()).
 		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	im, err := obs.NewIntakeMetrics(m.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im.Started(time.Second)
+	if err := im.WatchInFlight(func() int64 { return 0 }); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +233,8 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	// Every domain metric is on the dashboard.
 	for _, n := range []string{obs.MetricRefunds + "_total", obs.MetricRefundMilestones + "_total", obs.MetricCAReviewWait + "_seconds_bucket",
 		obs.MetricEscalations + "_total", obs.MetricPaymentFallbacks + "_total", obs.MetricActivityRetries + "_total",
-		obs.MetricDesignedDetours + "_total", obs.MetricCallbacks + "_total", obs.MetricHTTPRequests, obs.MetricHTTPDuration + "_bucket"} {
+		obs.MetricDesignedDetours + "_total", obs.MetricCallbacks + "_total", obs.MetricHTTPRequests, obs.MetricHTTPDuration + "_bucket",
+		obs.MetricIntakeStarts, obs.MetricIntakeStartLag + "_bucket", obs.MetricIntakeInFlight} {
 		if !used[n] {
 			t.Errorf("the dashboard does not show %s", n)
 		}
