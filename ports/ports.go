@@ -197,7 +197,12 @@ type Payout struct {
 // change of the refund workflow. State is the refund's statemachine
 // OrderState, the same word as the RefundStatus search attribute.
 type RefundRecord struct {
-	OrderID   string    `json:"order_id"`
+	OrderID string `json:"order_id"`
+	// RefundRun names the refund that wrote the record (its first run
+	// ID, as PayoutRequest.RefundRun); empty for the intake's record.
+	// Not stored: the store uses it to refuse a record that would take a
+	// refund it paid back from refunded (SaveRefund).
+	RefundRun string    `json:"refund_run,omitempty"`
 	State     string    `json:"state"`
 	Outcome   string    `json:"outcome"`
 	Reasons   []string  `json:"reasons"`

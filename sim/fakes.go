@@ -364,6 +364,15 @@ func (s *FakeStore) SaveRefund(_ context.Context, rec activities.RefundRecord) e
 		// written (a write that rode with an activity, overtaken).
 		return nil
 	}
+	if prev, ok := s.refunds[rec.OrderID]; ok && prev.State == string(statemachine.OrderRefunded) &&
+		!statemachine.IsOrderFinal(statemachine.OrderState(rec.State)) && rec.RefundRun != "" {
+		// As the store: a refund whose own payout is paid stays refunded.
+		for _, p := range s.payouts {
+			if p.Request.OrderID == rec.OrderID && p.Request.RefundRun == rec.RefundRun && p.Status == ports.PayoutPaid {
+				return nil
+			}
+		}
+	}
 	s.refunds[rec.OrderID] = rec
 	return nil
 }

@@ -119,6 +119,19 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 	if err != nil {
 		return err
 	}
+	if prev != nil && prev.State == string(statemachine.OrderRefunded) && !isFinal(rec.State) && rec.RefundRun != "" {
+		// The payout's activity writes a paid refund's last record itself
+		// (refund.PaidRecord); if its answer was lost, the workflow goes
+		// on as if unpaid (a wait on the payment side) until a retry finds
+		// the payout made. A record of that detour must not take the
+		// refund back from refunded (nor emit its events again): a refund
+		// whose own payout is paid is refunded. A new request's refund
+		// (another run) is not held back.
+		paid, err := paidRun(ctx, tx, rec.OrderID, rec.RefundRun)
+		if err != nil || paid {
+			return err
+		}
+	}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO refunds (order_id, state, outcome, reasons, cash, currency, payment_id, updated_at,
 			waiting, escalated, requested_by, waiting_on, waiting_kinds, escalation, audit, message,
@@ -151,6 +164,20 @@ func saveRefund(ctx context.Context, tx *Tx, rec ports.RefundRecord) error {
 		return nil // the stored record is newer: nothing changed
 	}
 	return emitRefundEvents(tx, rec, refundEvents(prev, rec))
+}
+
+// paidRun reports whether the refund run's payout of the order is paid.
+func paidRun(ctx context.Context, tx *Tx, orderID, run string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM payouts WHERE order_id = ? AND refund_run = ? AND status = ? LIMIT 1",
+		orderID, run, string(ports.PayoutPaid)).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbError(err, "reading the payouts of order %s", orderID)
+	}
+	return true, nil
 }
 
 // refundEvents derives the events of replacing prev (nil when there was

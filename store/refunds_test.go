@@ -156,3 +156,66 @@ func TestGetRefundNotFound(t *testing.T) {
 	_, err := db.GetRefund(context.Background(), "o-1")
 	errstest.Want(t, err, errs.NotFound, "no refund for order o-1")
 }
+
+// A paid refund's last record is written by its payout's activity; when
+// that answer is lost the workflow goes on as if unpaid, and its records
+// of the detour (a wait on the payment side) must not take the refund
+// back from refunded, nor emit its events again. Another refund of the
+// order (another run) is not held back.
+func TestSaveRefundKeepsAPaidRefundRefunded(t *testing.T) {
+	ctx := context.Background()
+	updated := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	db, _ := openMem(t)
+	put(t, db, sslOrder(t, "o-1"))
+	req := payout(t, "refund/o-1/original_method", "80.00")
+	req.RefundRun = "run-1"
+	reserve(t, db, req)
+	settle(t, db, req.IdempotencyKey, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "pay_1"})
+	paid := activities.RefundRecord{OrderID: "o-1", RefundRun: "run-1", State: "refunded", Outcome: "refunded", Reasons: []string{},
+		Cash: "80.00", PaymentID: "pay_1", UpdatedAt: updated}
+	if err := db.SaveRefund(ctx, paid); err != nil {
+		t.Fatal(err)
+	}
+	detour := activities.RefundRecord{OrderID: "o-1", RefundRun: "run-1", State: "paying", Outcome: "pending",
+		Waiting: "the payment side does not answer", UpdatedAt: updated.Add(time.Minute)}
+	if err := db.SaveRefund(ctx, detour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetRefund(ctx, "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != "refunded" || got.PaymentID != "pay_1" {
+		t.Fatalf("after the detour's record the refund is %s (payment %q), want refunded (pay_1)", got.State, got.PaymentID)
+	}
+	// The same refund's final record again (the workflow's) is taken.
+	again := paid
+	again.UpdatedAt = updated.Add(2 * time.Minute)
+	again.Message = "paid"
+	if err := db.SaveRefund(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetRefund(ctx, "o-1"); got.Message != "paid" {
+		t.Fatalf("a final record after the paid one was not taken: %+v", got)
+	}
+	// A refund of another run, and a record naming no run (the intake's),
+	// replace it.
+	for i, run := range []string{"run-2", ""} {
+		base := updated.Add(time.Duration(i+1) * time.Hour)
+		if err := db.SaveRefund(ctx, stampedAt(paid, base)); err != nil {
+			t.Fatal(err)
+		}
+		next := activities.RefundRecord{OrderID: "o-1", RefundRun: run, State: "releasing", Outcome: "pending", UpdatedAt: base.Add(time.Minute)}
+		if err := db.SaveRefund(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.GetRefund(ctx, "o-1"); got.State != "releasing" {
+			t.Fatalf("run %q: a record of another refund was held back: %+v", run, got)
+		}
+	}
+}
+
+func stampedAt(r activities.RefundRecord, at time.Time) activities.RefundRecord {
+	r.UpdatedAt = at
+	return r
+}

@@ -72,19 +72,27 @@ var eventBudgets = map[string]struct {
 	// before it acts (docs/orchestration.md, "Records ride with the next
 	// activity"). Then 34: the search attributes are upserted only when
 	// an operators' list gains the refund (publishedAttrs.calls): not as
-	// the release starts, nor as the review ends. The baseline writes 33
-	// in this timing (its signal in a task of its own).
-	bench.PathIssued + "/" + parked: {other: 19, tasks: 6, target: 30},
+	// the release starts, nor as the review ends. Then 33: the paid
+	// refund's last record rides with the payout, written as the money
+	// moved (refund.PaidRecord): no local activity as the refund closes.
+	// The baseline writes 33 in this timing (its signal in a task of its
+	// own); the two events over the target are the review's poll timer,
+	// started and cancelled, which the baseline has not (it never polls
+	// a CA whose callback is lost).
+	bench.PathIssued + "/" + parked: {other: 18, tasks: 6, target: 30},
 	// The same, the CA answering while the revoke returns: 27, with no
 	// review wait (no timer, no upsert, no record of a wait already
-	// over). The baseline writes 30–33: its signal lands with the revoke's
-	// completion, or just before it in a task of its own.
-	bench.PathIssued + "/" + instant: {other: 15, tasks: 5, target: 30},
+	// over). Then 26 (the last record with the payout). The baseline
+	// writes 30–33: its signal lands with the revoke's completion, or
+	// just before it in a task of its own.
+	bench.PathIssued + "/" + instant: {other: 14, tasks: 5, target: 30},
 	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
 	// Step 2: 16. Step 5: 16. Issue 16 (no upsert as the payout's first
 	// attempt starts): 15. Issue 20 (the paying record rides with the
-	// payout): 14.
-	bench.PathUnused: {other: 8, tasks: 3, target: 12},
+	// payout): 14; 13, the last record with the payout too. The one
+	// event over the target is the marker of the order's read and hold
+	// (LoadAndHold), which the refund judges by.
+	bench.PathUnused: {other: 7, tasks: 3, target: 12},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
 	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
 	// step 1: 154–157. Step 2: 151–157. Step 3: 133. Step 4: 112–115.
@@ -97,10 +105,11 @@ var eventBudgets = map[string]struct {
 	// three CA actions, the deletion and the payout ride with them); 49,
 	// one upsert fewer (year 2's removal alone changes no attribute the
 	// operators' lists filter by). Then 46: no upsert as the release
-	// starts or as the review ends (see the issued path).
-	bench.PathThreeYear + "/" + parked: {other: 25, tasks: 8, target: 40},
-	// The CA answering at once: 39 (no review wait).
-	bench.PathThreeYear + "/" + instant: {other: 21, tasks: 7, target: 40},
+	// starts or as the review ends (see the issued path); 45, the last
+	// record with the payout.
+	bench.PathThreeYear + "/" + parked: {other: 24, tasks: 8, target: 40},
+	// The CA answering at once: 38 (no review wait).
+	bench.PathThreeYear + "/" + instant: {other: 20, tasks: 7, target: 40},
 }
 
 // taskEvents are the events of a workflow task; every other event is the

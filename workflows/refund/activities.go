@@ -60,6 +60,10 @@ func (a *Activities) Reset(ctx context.Context, in ResetInput) error {
 type PayInput struct {
 	activities.PayoutRequest
 	Records *activities.Records `json:"records,omitempty"`
+	// Paid, when set, is the refund as the payout was asked: once the
+	// money moved, its last record is written from it (PaidRecord) and
+	// returned as PayReceipt.Final.
+	Paid *PaidRecord `json:"paid,omitempty"`
 }
 
 // Pay moves the refund once (M-4), in three steps:
@@ -82,11 +86,27 @@ type PayInput struct {
 // is no further fallback. A refund still pending
 // when the attempt's time runs out is a retryable error; the retry resumes
 // polling.
-func (a *Activities) Pay(ctx context.Context, in PayInput) (activities.PayoutReceipt, error) {
+func (a *Activities) Pay(ctx context.Context, in PayInput) (PayReceipt, error) {
 	saved := activities.WriteRecords(ctx, a.Store, in.Records)
 	rec, err := a.pay(ctx, in.PayoutRequest)
 	rec.RecordsSaved = saved
-	return rec, err
+	out := PayReceipt{PayoutReceipt: rec}
+	if err != nil || in.Paid == nil {
+		return out, err
+	}
+	// 4. The refund's last record, as the workflow will make it of this
+	// answer (PaidRecord.record). Not written is not a failure: the
+	// workflow writes it.
+	final, at, ferr := in.Paid.record(rec)
+	if ferr == nil {
+		ferr = a.Store.SaveRecords(ctx, activities.Records{OrderID: final.OrderID, Refund: &final})
+	}
+	if ferr != nil {
+		activity.GetLogger(ctx).Warn("the paid refund's record not written; the workflow writes it", "order", in.OrderID, "error", ferr)
+		return out, nil
+	}
+	out.Final, out.PaidAt = &final, at
+	return out, nil
 }
 
 func (a *Activities) pay(ctx context.Context, req activities.PayoutRequest) (activities.PayoutReceipt, error) {

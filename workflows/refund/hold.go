@@ -210,6 +210,29 @@ func (r *refund) letGo(ctx workflow.Context) {
 	}
 }
 
+// quietEnd reports whether the refund could end now writing nothing but
+// its own record: no record pending, and letGo would find nothing to
+// release or hand over (every certificate it holds removed, or handed
+// over already).
+func (r *refund) quietEnd() bool {
+	if r.flushing || !r.pending.Empty() {
+		return false
+	}
+	for _, id := range r.holds {
+		if contains(r.handed, id) {
+			continue
+		}
+		if c := r.holding(id); c != nil {
+			if c.State() != statemachine.Removed || !c.Idle() {
+				return false
+			}
+		} else if r.certificate(id).State != statemachine.Removed {
+			return false
+		}
+	}
+	return true
+}
+
 // handOver starts a certificate workflow for a held certificate with a CA
 // result still to come; it takes the hold from this refund and follows
 // the review alone (polling the CA), so its quota rule still applies.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/certflow/certflow/calendar"
 	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
+	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/internal/testenv"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
@@ -31,6 +33,9 @@ type ridingStore struct {
 	failActivities bool
 	mu             sync.Mutex
 	writes         []write
+	// stored is the refund record's state in the store after each write
+	// of one.
+	stored []string
 }
 
 type write struct {
@@ -44,9 +49,13 @@ func (s *ridingStore) SaveRecords(ctx context.Context, recs activities.Records) 
 		return errs.E(errs.Unavailable, "the store is out")
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.writes = append(s.writes, write{local: local, recs: recs})
-	s.mu.Unlock()
-	return s.FakeStore.SaveRecords(ctx, recs)
+	err := s.FakeStore.SaveRecords(ctx, recs)
+	if rec, ok := s.FakeStore.Refund(recs.OrderID); ok && recs.Refund != nil {
+		s.stored = append(s.stored, rec.State)
+	}
+	return err
 }
 
 // refundIssued refunds an order of one issued certificate on st, the CA
@@ -99,9 +108,10 @@ func (s *ridingStore) certStates() (states []string, quota int) {
 }
 
 // A workflow task's records ride with the activity it schedules (the
-// revoke, the delete, the payout), written before it acts; the review's
-// wait and the outcome, which schedule no activity, are written by a
-// local activity. Every state still reaches the store once, in
+// revoke, the delete, the payout), written before it acts, and the paid
+// refund's last record with the payout, written as the money moved; the
+// review's wait, which schedules no activity, is written by a local
+// activity. Every state still reaches the store once, in
 // order, and each refund record is stamped later than the one before.
 func TestRecordsRideWithTheNextActivity(t *testing.T) {
 	st := &ridingStore{FakeStore: sim.NewFakeStore(issuedOrder())}
@@ -129,11 +139,11 @@ func TestRecordsRideWithTheNextActivity(t *testing.T) {
 			rode = append(rode, r.State)
 		}
 	}
-	if want := []string{"committed", "committed", "paying"}; !slices.Equal(rode, want) {
-		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's, the payout's)", rode, want)
+	if want := []string{"committed", "committed", "paying", "refunded"}; !slices.Equal(rode, want) {
+		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's, the payout's, the outcome)", rode, want)
 	}
-	if want := []string{"committed", "refunded"}; !slices.Equal(local, want) {
-		t.Errorf("refund records written by local activities %v, want %v (the review's wait, the outcome)", local, want)
+	if want := []string{"committed"}; !slices.Equal(local, want) {
+		t.Errorf("refund records written by local activities %v, want %v (the review's wait)", local, want)
 	}
 	if rec, ok := st.Refund("o-ride"); !ok || rec.State != "refunded" || rec.PaymentID == "" {
 		t.Errorf("stored record %+v, want refunded and paid", rec)
@@ -178,5 +188,70 @@ func TestRecordsAnActivityDidNotWriteAreWrittenByTheRefund(t *testing.T) {
 	}
 	if got := st.Certificates("o-ride")["c-1"]; got != "removed" {
 		t.Errorf("stored c-1 %s, want removed", got)
+	}
+}
+
+// The payout writes the paid refund's last record as the money moves.
+// When its answer is lost, the workflow waits on the payment side and
+// tries again: the store keeps the refund refunded through the detour
+// (its records of the wait are refused), and the retry, finding the
+// payout made, pays nothing more.
+func TestLostPayoutAnswerKeepsTheRefundRefunded(t *testing.T) {
+	o := issuedOrder()
+	o.ID, o.Certificates = "o-lost", nil
+	st := &ridingStore{FakeStore: sim.NewFakeStore(o)}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(testenv.WorkerOptions())
+	env.SetTestTimeout(time.Minute)
+	start := o.PaidAt.Add(24 * time.Hour)
+	env.SetStartTime(start)
+	pays := sim.NewFakePayments(env.Now)
+	acts := &refund.Activities{Deps: activities.Deps{CA: sim.NewFakeCA(nil), Payments: pays, Store: st,
+		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}}}
+	workflows.Register(env)
+	workflows.RegisterActivities(env, acts.Deps)
+	attempts := 0
+	env.OnActivity(acts.Pay, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in refund.PayInput) (refund.PayReceipt, error) {
+			attempts++
+			rec, err := acts.Pay(ctx, in)
+			if attempts == 1 {
+				if err != nil || rec.Final == nil || rec.Final.State != "refunded" {
+					t.Errorf("the first payout answered %+v, %v: want paid, its last record written", rec, err)
+				}
+				return refund.PayReceipt{}, errtemporal.From(errs.E(errs.Unavailable, "the payout's answer was lost"))
+			}
+			return rec, err
+		})
+	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: start, Consent: true, ConfirmIrreversible: true}
+	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
+	var res refund.Status
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != refund.OutcomeRefunded || attempts != 2 {
+		t.Fatalf("outcome %s after %d payout attempts, want refunded after 2 (%s)", res.Outcome, attempts, res.Message)
+	}
+	if n := len(pays.PayoutsOf(o.ID)); n != 1 {
+		t.Errorf("%d payouts made, want 1", n)
+	}
+	var tried []string
+	for _, w := range st.writes {
+		if w.recs.Refund != nil {
+			tried = append(tried, w.recs.Refund.State)
+		}
+	}
+	i := slices.Index(st.stored, "refunded")
+	if i < 0 || !slices.Contains(tried[i+1:], string(statemachine.OrderPaying)) {
+		t.Fatalf("records written %v, stored states %v: want a paying record (the wait) after the paid one", tried, st.stored)
+	}
+	for _, s := range st.stored[i:] {
+		if s != "refunded" {
+			t.Errorf("stored states %v: the refund left refunded", st.stored)
+			break
+		}
+	}
+	if rec, _ := st.Refund(o.ID); rec.State != "refunded" || rec.PaymentID == "" {
+		t.Errorf("stored record %+v, want refunded and paid", rec)
 	}
 }

@@ -693,13 +693,40 @@ func (r *refund) pay(ctx workflow.Context) {
 		r.refuse(ctx, rules, "payment failed: "+calls.ErrorMessage(err))
 		return
 	}
-	if paid {
-		r.st.Payout = &Payout{PaymentID: rec.PaymentID, Cash: b.Cash.String(), GiftCard: b.GiftCard.String(), BenefitPoints: b.BenefitPoints,
-			Currency: b.Cash.Currency().Code, Destination: b.Destination, At: workflow.Now(ctx)}
-		r.record(ctx, "paid", fmt.Sprintf("%s to %s (payment %s)", r.amountText(), b.Destination, rec.PaymentID))
+	if !paid {
+		// Nothing to pay.
+		r.fire(ctx, statemachine.OrderPaidOut)
+		r.finish(ctx, []string{}, "")
+		return
 	}
-	r.fire(ctx, statemachine.OrderPaidOut)
-	r.finish(ctx, []string{}, "")
+	// The same change the payout's activity made of the status it was
+	// sent (PaidRecord.record), so the record it wrote is this one.
+	p := payoutOf(*b)
+	p.PaymentID, p.At = rec.PaymentID, rec.PaidAt
+	if rec.PaidAt.IsZero() {
+		p.At = paidAt(rec.PayoutReceipt, r.stamped.Add(time.Microsecond))
+	}
+	from := len(r.st.Steps)
+	if err := paidOut(&r.st, p, r.amountText()); err != nil {
+		panic(fmt.Sprintf("refund of order %s: illegal order event: %v", r.in.OrderID, err))
+	}
+	if rec.Final != nil {
+		r.recorded = rec.Final
+		if rec.Final.UpdatedAt.After(r.stamped) {
+			r.stamped = rec.Final.UpdatedAt
+		}
+	}
+	for _, s := range r.st.Steps[from:] {
+		r.observe(ctx, s.Step, s.Detail)
+	}
+	r.publish(ctx)
+	r.close(ctx)
+}
+
+// payoutOf is the payout of breakdown b, before its answer.
+func payoutOf(b policy.Breakdown) Payout {
+	return Payout{Cash: b.Cash.String(), GiftCard: b.GiftCard.String(), BenefitPoints: b.BenefitPoints,
+		Currency: b.Cash.Currency().Code, Destination: b.Destination}
 }
 
 // payUntilAnswered pays, and when the payment side does not answer (an
@@ -719,7 +746,7 @@ func (r *refund) pay(ctx workflow.Context) {
 // failing is set when a continued run resumes an outage its previous run
 // waited on. Between two scheduled attempts the run may continue as new
 // (r.can; carry.go).
-func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (activities.PayoutReceipt, bool, error) {
+func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (PayReceipt, bool, error) {
 	first := true
 	for {
 		opts := calls.Pay
@@ -767,8 +794,8 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 	}
 }
 
-func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (activities.PayoutReceipt, bool, error) {
-	var rec activities.PayoutReceipt
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (PayReceipt, bool, error) {
+	var rec PayReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
@@ -777,7 +804,14 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow
 	// This task's records (paying, the last certificate removed) ride
 	// with the payout, written before it.
 	recs := r.ride(ctx, "")
-	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, PayInput{PayoutRequest: req, Records: recs}).Get(ctx, &rec)
+	in := PayInput{PayoutRequest: req, Records: recs}
+	if r.quietEnd() {
+		// Nothing but the outcome to write once paid: the last record
+		// goes with the payout too (PaidRecord).
+		in.Paid = &PaidRecord{Key: r.recordKey(ctx), Status: r.recordStatus(), Payout: payoutOf(b), Amount: r.amountText(),
+			NotBefore: r.stamped.Add(time.Microsecond)}
+	}
+	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, in).Get(ctx, &rec)
 	if recs != nil && (err != nil || !rec.RecordsSaved) {
 		r.NotWritten(*recs)
 	}
@@ -911,8 +945,15 @@ func (r *refund) finish(ctx workflow.Context, reasons []string, message string) 
 	r.letGo(ctx)
 	r.record(ctx, string(r.st.Outcome), message)
 	r.publish(ctx)
-	// Answer pending updates and write the last record before the run
-	// closes.
+	r.close(ctx)
+}
+
+// close lets go of the holds (when finish did not yet), answers pending
+// updates and writes the last record before the run closes.
+func (r *refund) close(ctx workflow.Context) {
+	if !r.letGone {
+		r.letGo(ctx)
+	}
 	_ = workflow.Await(ctx, func() bool {
 		return workflow.AllHandlersFinished(ctx) && !r.dirty && !r.flushing && r.forwarding == 0
 	})
@@ -1127,15 +1168,7 @@ func (p publishedAttrs) underReview() string {
 // changedRecord returns the refund's record when it changed since it was
 // last written (nil when not).
 func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
-	rec := activities.RefundRecord{OrderID: r.in.OrderID, State: string(r.st.State), Outcome: string(r.st.Outcome),
-		Reasons: r.st.Reasons, Waiting: r.st.Waiting, Escalated: r.st.Escalated, RequestedBy: r.in.Request.RequestedBy,
-		WaitingOn: slices.Clone(r.st.WaitingOn), Escalation: r.st.Escalation, Audit: slices.Clone(r.st.Audit), Message: r.st.Message,
-		Steps: slices.Clone(r.st.Steps)}
-	rec.Due = r.due()
-	if p := r.st.Payout; p != nil {
-		rec.Cash, rec.Currency, rec.PaymentID = p.Cash, p.Currency, p.PaymentID
-		rec.GiftCard, rec.BenefitPoints, rec.Destination = p.GiftCard, p.BenefitPoints, p.Destination
-	}
+	rec := recordOf(r.recordKey(ctx), r.st)
 	if r.recorded != nil && sameRecord(*r.recorded, rec) {
 		return nil
 	}
@@ -1145,6 +1178,11 @@ func (r *refund) changedRecord(ctx workflow.Context) *activities.RefundRecord {
 	}
 	r.stamped = rec.UpdatedAt
 	return &rec
+}
+
+// recordKey is what the refund's record holds besides its status.
+func (r *refund) recordKey(ctx workflow.Context) recordKey {
+	return recordKey{OrderID: r.in.OrderID, RequestedBy: r.in.Request.RequestedBy, RefundRun: refundRun(ctx), Due: r.due()}
 }
 
 // ride takes this workflow task's records (the refund's record, the held
