@@ -10,6 +10,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/statemachine"
+	"go.temporal.io/sdk/activity"
 )
 
 // The certificate's activities: its actions at the CA, the review status
@@ -69,6 +70,32 @@ func (a *Activities) CertificateAction(ctx context.Context, in CertificateAction
 		return rec, errtemporal.From(&errs.Error{Code: errs.ResubmissionRejected, Message: errs.MessageOf(err), Rules: []string{"SSL-6"}, Err: err})
 	}
 	return rec, activities.CAError(fmt.Errorf("%s %s: %w", in.Action, in.CertificateID, err))
+}
+
+// CertificateActions takes a batch of console actions (Batch), in order,
+// each as CertificateAction does (the first writes the records that came
+// with it). The first action's failure is the activity's (retried as
+// that action alone would be, none after it taken); a later one's stops
+// the batch: it and the rest come back Skipped, for the workflow to
+// command again, each with its own retries.
+func (a *Activities) CertificateActions(ctx context.Context, in CertificateActionsInput) ([]ActionResult, error) {
+	out := make([]ActionResult, len(in.Actions))
+	for i, act := range in.Actions {
+		rec, err := a.CertificateAction(ctx, act)
+		if err != nil && i == 0 {
+			return nil, err
+		}
+		if err != nil {
+			activity.GetLogger(ctx).Info("batched CA action failed; it and the actions after it are commanded again",
+				"certificate", act.CertificateID, "action", act.Action, "error", err)
+			for j := i; j < len(out); j++ {
+				out[j].Skipped = true
+			}
+			return out, nil
+		}
+		out[i].Receipt = rec
+	}
+	return out, nil
 }
 
 // RevocationStatus asks the CA where a revocation review stands: the

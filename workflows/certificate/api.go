@@ -206,6 +206,10 @@ type Report struct {
 	// Done lists the steps the certificate performed after an approved
 	// revocation on the refund's behalf (Command.Then), in order.
 	Done []Transition `json:"done,omitempty"`
+	// Skipped is set when the command's CA action went in a batch that
+	// stopped before it (Batch): nothing was done, and the command may
+	// be given again.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Transition is one recorded change of a certificate's state.

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -77,6 +78,13 @@ type certOp struct {
 	// (EnqueueWith); recorded is set once the action wrote them.
 	records  *activities.Records
 	recorded bool
+	// batch, when set, takes the op's CA action with other certificates'
+	// (EnqueueBatched), at index batchAt; acted is set once it was handed
+	// in, skipped when the batch did not take it.
+	batch   *Batch
+	batchAt int
+	acted   bool
+	skipped bool
 }
 
 type Runner struct {
@@ -296,6 +304,11 @@ func (c *Runner) remember(id string) {
 
 func (c *Runner) execute(ctx workflow.Context, op *certOp) {
 	defer func() {
+		if op.batch != nil && !op.acted {
+			// No action taken (a result, or a state that allows none):
+			// the batch goes on without it.
+			op.batch.drop(ctx)
+		}
 		if op.records != nil && !op.recorded && c.host != nil {
 			// Not written (no CA action, or it failed or could not
 			// write them): the host writes them itself.
@@ -336,7 +349,15 @@ func (c *Runner) execute(ctx workflow.Context, op *certOp) {
 		actx := calls.With(ctx, calls.CA)
 		in := CertificateActionInput{CertificateID: c.cert.ID, Action: op.event, Reason: "refund", Records: op.records}
 		var rec ActionReceipt
-		if err := workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec); err != nil {
+		var err error
+		if op.batch != nil {
+			op.acted = true
+			rec, err = op.batch.act(ctx, op.batchAt, in)
+			op.skipped = errors.Is(err, errSkipped)
+		} else {
+			err = workflow.ExecuteActivity(actx, a.CertificateAction, in).Get(ctx, &rec)
+		}
+		if err != nil {
 			op.err = err
 			c.reply(ctx, op, false)
 			return
@@ -600,6 +621,7 @@ func (c *Runner) reply(ctx workflow.Context, op *certOp, ok bool) {
 	if op.err != nil {
 		r.ErrorType, r.Error = calls.ErrorType(op.err), calls.ErrorMessage(op.err)
 	}
+	r.Skipped = op.skipped
 	if c.host == nil && c.cert.State == statemachine.Removed && isParent(ctx, op.replyTo, op.replyRun) {
 		// The run ends now and its parent is told so: the report goes
 		// with the result, not in a signal of its own.
@@ -854,8 +876,15 @@ func (c *Runner) Enqueue(ctx workflow.Context, cmd Command) {
 // of a local activity more); whatever the action did not write goes back
 // to the host (Host.NotWritten).
 func (c *Runner) EnqueueWith(ctx workflow.Context, cmd Command, recs *activities.Records) {
+	c.EnqueueBatched(ctx, cmd, recs, nil, 0)
+}
+
+// EnqueueBatched is EnqueueWith with the command's CA action taken by b,
+// at index i, with the other certificates' of the batch (nil b: alone).
+func (c *Runner) EnqueueBatched(ctx workflow.Context, cmd Command, recs *activities.Records, b *Batch, i int) {
 	c.enqueue(cmd)
-	c.queue[len(c.queue)-1].records = recs
+	op := c.queue[len(c.queue)-1]
+	op.records, op.batch, op.batchAt = recs, b, i
 	c.kick(ctx)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/certflow/certflow/activities"
@@ -63,18 +64,37 @@ func (s *ridingStore) SaveRecords(ctx context.Context, recs activities.Records) 
 // refund's first look at the review).
 func refundIssued(t *testing.T, st *ridingStore, o domain.Order) refund.Status {
 	t.Helper()
+	return refundOn(t, o, sim.NewFakeCA(nil), st, "c-1", nil)
+}
+
+// clockedCA is a fake CA that takes the test environment's clock.
+type clockedCA interface {
+	activities.CA
+	SetClock(func() time.Time)
+}
+
+// refundOn refunds o with ca and st, the CA approving the revocation of
+// certificate approve half an hour after the request (before the
+// refund's first look at the review); started, when set, is told each
+// activity's type as it starts.
+func refundOn(t *testing.T, o domain.Order, ca clockedCA, st activities.Store, approve string, started func(activityType string)) refund.Status {
+	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(testenv.WorkerOptions())
 	env.SetTestTimeout(time.Minute)
 	start := o.PaidAt.Add(24 * time.Hour)
 	env.SetStartTime(start)
-	ca := sim.NewFakeCA(nil)
 	ca.SetClock(env.Now)
 	workflows.Register(env)
 	workflows.RegisterActivities(env, activities.Deps{CA: ca, Payments: sim.NewFakePayments(env.Now), Store: st,
 		Policies: &sim.FakePolicies{Registry: mustRegistry(t), Calendar: calendar.Spec{Name: "t", Version: "1", Timezone: "UTC"}}})
+	if started != nil {
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			started(info.ActivityType.Name)
+		})
+	}
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-1", Certificate: "c-1",
+		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-" + approve, Certificate: approve,
 			Result: statemachine.RevocationApproved, At: env.Now()})
 	}, 30*time.Minute)
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: start, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}

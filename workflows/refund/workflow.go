@@ -381,6 +381,12 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			r.queue = replan(r.queue, ps.Certificate, state)
 			continue
 		}
+		if batch := r.batchable(); len(batch) > 1 {
+			if !r.releaseBatch(ctx, step, batch) {
+				return
+			}
+			continue
+		}
 		if statemachine.IsIrreversible(ps.Event) {
 			r.commit(ctx)
 		}
@@ -393,27 +399,93 @@ func (r *refund) release(ctx workflow.Context, step policy.Step) {
 			r.queue = r.queue[1:]
 			continue
 		}
-		switch {
-		case calls.IsInfraFailure(rep.ErrorType):
-			// The CA unreachable or refusing our credentials: wait
-			// visibly and retry the same step; never a reason to refuse.
-			if !r.awaitInfra(ctx, rep, orDefault(step.Rule, "SSL-6")) {
-				return
-			}
-		case rep.ErrorType == string(errs.ResubmissionRejected):
-			state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
-			if !ok {
-				return
-			}
-			r.queue = replan(r.queue, ps.Certificate, state)
-		case rep.ErrorType == string(errs.IllegalTransition) && r.replans < maxReplans:
-			r.replans++
-			r.queue = replan(r.queue, ps.Certificate, rep.State)
-		default:
-			r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s could not be released (%s): %s", ps.Certificate, ps.Event, rep.Error))
+		if !r.stepFailed(ctx, step, ps, rep) {
 			return
 		}
 	}
+}
+
+// stepFailed handles a release step's failure: a wait (the CA out, the
+// customer to resubmit) after which the step is tried again, a re-plan
+// from the certificate's actual state, or the refund refused. False when
+// the refund ended.
+func (r *refund) stepFailed(ctx workflow.Context, step policy.Step, ps statemachine.PlanStep, rep certificate.Report) bool {
+	switch {
+	case calls.IsInfraFailure(rep.ErrorType):
+		// The CA unreachable or refusing our credentials: wait
+		// visibly and retry the same step; never a reason to refuse.
+		return r.awaitInfra(ctx, rep, orDefault(step.Rule, "SSL-6"))
+	case rep.ErrorType == string(errs.ResubmissionRejected):
+		state, ok := r.awaitCustomer(ctx, ps.Certificate, rep)
+		if !ok {
+			return false
+		}
+		r.queue = replan(r.queue, ps.Certificate, state)
+	case rep.ErrorType == string(errs.IllegalTransition) && r.replans < maxReplans:
+		r.replans++
+		r.queue = replan(r.queue, ps.Certificate, rep.State)
+	default:
+		r.refuse(ctx, []string{"SSL-6"}, fmt.Sprintf("certificate %s could not be released (%s): %s", ps.Certificate, ps.Event, rep.Error))
+		return false
+	}
+	return true
+}
+
+// batchable is the run of steps at the head of the queue whose CA actions
+// can go as one activity (certificate.Batch), in plan order: console
+// actions that are not irreversible (a 3-year order's later-year cancels,
+// SSL-8), each on another certificate this refund holds, idle, in a state
+// that allows it. Nil when fewer than two.
+func (r *refund) batchable() []statemachine.PlanStep {
+	var run []statemachine.PlanStep
+	for _, ps := range r.queue {
+		c := r.holding(ps.Certificate)
+		if ps.Kind == statemachine.StepAwaitCA || !statemachine.IsConsoleAction(ps.Event) || statemachine.IsIrreversible(ps.Event) ||
+			c == nil || !c.Idle() || slices.ContainsFunc(run, func(x statemachine.PlanStep) bool { return x.Certificate == ps.Certificate }) {
+			break
+		}
+		if _, err := statemachine.CertTransition(c.State(), ps.Event); err != nil {
+			break
+		}
+		run = append(run, ps)
+	}
+	if len(run) < 2 {
+		return nil
+	}
+	return run
+}
+
+// releaseBatch commands a batch of steps (batchable) at once, their CA
+// actions one activity, and takes their reports in plan order: the steps
+// done leave the queue, the skipped ones stay to be commanded again, and
+// a failure (a batch stops at it) is handled as a single step's
+// (stepFailed). False when the refund ended.
+func (r *refund) releaseBatch(ctx workflow.Context, step policy.Step, steps []statemachine.PlanStep) bool {
+	b := certificate.NewBatch(len(steps))
+	cmds := make([]certificate.Command, len(steps))
+	for i, ps := range steps {
+		// Held, so sent without fail.
+		cmds[i], _ = r.send(ctx, ps, b, i)
+	}
+	reps := make([]certificate.Report, len(steps))
+	for i, ps := range steps {
+		reps[i] = r.reported(ctx, ps, cmds[i])
+	}
+	for i, ps := range steps {
+		switch rep := reps[i]; {
+		case rep.OK:
+			r.caRecovered(ctx, "")
+			if k := slices.Index(r.queue, ps); k >= 0 {
+				r.queue = slices.Delete(r.queue, k, k+1)
+			}
+		case rep.Skipped:
+		default:
+			if !r.stepFailed(ctx, step, ps, rep) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // replan replaces a certificate's remaining steps with a fresh plan from
@@ -452,6 +524,17 @@ func chainAfterReview(queue []statemachine.PlanStep) []statemachine.CertEvent {
 // command sends one plan step to a certificate's workflow (with the steps
 // it may chain after an approved revocation) and waits for its report.
 func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ...statemachine.CertEvent) certificate.Report {
+	cmd, failed := r.send(ctx, ps, nil, 0, then...)
+	if failed != nil {
+		return *failed
+	}
+	return r.reported(ctx, ps, cmd)
+}
+
+// send gives a certificate one plan step's command (its CA action taken
+// by b at index i when b is set, the certificate then held); a report
+// when it could not be given.
+func (r *refund) send(ctx workflow.Context, ps statemachine.PlanStep, b *certificate.Batch, i int, then ...statemachine.CertEvent) (certificate.Command, *certificate.Report) {
 	r.seq++
 	cmd := certificate.Command{RequestID: fmt.Sprintf("%s#%d", r.id(), r.seq), Event: ps.Event, ReplyTo: r.id(),
 		ReplyRun: workflow.GetInfo(ctx).WorkflowExecution.RunID, Watch: ps.Event == ""}
@@ -466,18 +549,25 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 		// Held: the certificate's logic runs here, no message sent. When
 		// it runs the command at once, this task's records ride with its
 		// CA action.
+		// (In a batch, they ride with its first.)
 		var recs *activities.Records
-		if c.Idle() {
+		if c.Idle() && i == 0 {
 			recs = r.ride(ctx, ps.Certificate)
 		}
-		c.EnqueueWith(ctx, cmd, recs)
+		c.EnqueueBatched(ctx, cmd, recs, b, i)
 	} else if delivered, err := r.ensureCertificate(ctx, ps.Certificate, cmd); err != nil {
-		return certificate.Report{Certificate: ps.Certificate, Error: err.Error()}
+		return cmd, &certificate.Report{Certificate: ps.Certificate, Error: err.Error()}
 	} else if !delivered {
 		if err := workflow.SignalExternalWorkflow(ctx, certificate.WorkflowID(ps.Certificate), "", certificate.SignalCommand, cmd).Get(ctx, nil); err != nil {
-			return certificate.Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
+			return cmd, &certificate.Report{Certificate: ps.Certificate, Error: "certificate workflow unreachable: " + err.Error()}
 		}
 	}
+	return cmd, nil
+}
+
+// reported waits for the report on cmd, the command of plan step ps, and
+// notes it (a skipped one leaves no step behind).
+func (r *refund) reported(ctx workflow.Context, ps statemachine.PlanStep, cmd certificate.Command) certificate.Report {
 	var rep certificate.Report
 	_ = workflow.Await(ctx, func() bool {
 		var ok bool
@@ -489,9 +579,10 @@ func (r *refund) command(ctx workflow.Context, ps statemachine.PlanStep, then ..
 	if cmd.Watch {
 		return rep
 	}
-	if rep.OK {
+	switch {
+	case rep.OK:
 		r.record(ctx, string(ps.Event), fmt.Sprintf("certificate %s → %s", ps.Certificate, rep.State))
-	} else {
+	case !rep.Skipped:
 		r.record(ctx, string(ps.Event)+" failed", fmt.Sprintf("certificate %s: %s", ps.Certificate, rep.Error))
 	}
 	return rep
