@@ -2,6 +2,7 @@ package certificate
 
 import (
 	"errors"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -84,8 +85,11 @@ func (b *Batch) run(ctx workflow.Context) {
 	if len(ins) == 0 {
 		return
 	}
+	// Each action has the time a single one has.
+	opts := calls.CA
+	opts.StartToCloseTimeout *= time.Duration(len(ins))
 	var got []ActionResult
-	b.err = workflow.ExecuteActivity(calls.With(ctx, calls.CA), a.CertificateActions, CertificateActionsInput{Actions: ins}).Get(ctx, &got)
+	b.err = workflow.ExecuteActivity(calls.With(ctx, opts), a.CertificateActions, CertificateActionsInput{Actions: ins}).Get(ctx, &got)
 	b.out = make([]ActionResult, len(b.ins))
 	for i := range b.out {
 		b.out[i].Skipped = true
