@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/store"
+	"github.com/certflow/certflow/store/postgres"
 )
 
 // allEvents returns the whole outbox, oldest first.
@@ -358,5 +362,86 @@ func TestListEventsPages(t *testing.T) {
 			_, err := db.ListEvents(ctx, bad.after, bad.limit)
 			errstest.Want(t, err, errs.Invalid)
 		})
+	}
+}
+
+// On PostgreSQL events get their sequence numbers in commit order: a
+// writer's event insert takes the outbox lock before it draws its number
+// and holds it until commit, so while one transaction with events is open
+// another writer of events waits without a number, and a reader paging by
+// cursor never passes a number that commits later.
+func TestOutboxSequenceInCommitOrder(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("SQLite has one writer at a time")
+	}
+	ctx := context.Background()
+	dsn := postgresDSN(t)
+	db, _ := openAt(t, dsn)
+	put(t, db, sslOrder(t, "o-1"), sslOrder(t, "o-2"))
+	raw, err := sql.Open(postgres.DriverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	lastSeq := func() int64 {
+		t.Helper()
+		var n sql.NullInt64
+		if err := raw.QueryRowContext(ctx, "SELECT pg_sequence_last_value(pg_get_serial_sequence('events', 'seq')::regclass)").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n.Int64
+	}
+
+	first, commit, err := store.HoldOutbox(ctx, db, "o-1", time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	end := func() (err error) {
+		once.Do(func() { err = commit() })
+		return err
+	}
+	t.Cleanup(func() { _ = end() }) // a failing test lets the writer go too
+	saved := make(chan error, 1)
+	go func() {
+		saved <- db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-2", State: "releasing", Outcome: "pending",
+			UpdatedAt: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC)})
+	}()
+	// The second writer reaches the outbox lock and waits there.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%pg_advisory_xact_lock%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-saved:
+			t.Fatalf("an event was written while another transaction's event was not committed (%v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second writer never waited for the outbox lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := lastSeq(); got != first {
+		t.Fatalf("the waiting writer drew sequence number %d before holding the lock (the open one has %d)", got, first)
+	}
+	if evs := allEvents(t, db); len(evs) != 0 {
+		t.Fatalf("a reader sees %v while the first event is not committed", eventTypes(evs))
+	}
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	evs := allEvents(t, db)
+	if len(evs) != 2 || evs[0].OrderID != "o-1" || evs[1].OrderID != "o-2" || evs[0].Cursor != fmt.Sprint(first) || evs[1].Cursor != fmt.Sprint(first+1) {
+		t.Fatalf("outbox = %+v, want o-1's event (%d), then o-2's", evs, first)
 	}
 }

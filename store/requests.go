@@ -110,29 +110,6 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 		joined bool
 	)
 	err = db.write(ctx, "recording a refund request", func(tx *Tx) error {
-		if err := lockOrder(ctx, tx, req.OrderID); err != nil {
-			return err
-		}
-		var err error
-		if in, err = readIntake(ctx, tx, req.OrderID); err != nil {
-			return err
-		}
-		if in.Request != nil && in.Request.State == ports.RequestPending {
-			joined = true
-			return nil
-		}
-		// A running refund's record stays (recordRequested does not
-		// replace it): the request joins that refund when started.
-		rec, wrote, err := recordRequested(ctx, tx, req.OrderID, req.By, req.RequestedAt)
-		if err != nil {
-			return err
-		}
-		if !wrote {
-			// A running refund's record, or one newer than the request
-			// (the gateway's clock behind the workflow's): the request
-			// stands, the record is that one.
-			rec = *in.Record
-		}
 		stored := req
 		stored.State, stored.RunID, stored.Attempts = ports.RequestPending, "", 0
 		stored.ErrorCode, stored.ErrorRule, stored.ErrorMessage, stored.LastError = "", "", "", ""
@@ -146,21 +123,54 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 		} else {
 			stored.LeaseUntil = time.Time{}
 		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO refund_requests (order_id, request_id, input, requested_at, by_actor, idempotency_key,
-				after_finished, state, attempts, next_attempt_at, lease_owner, lease_until, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (order_id) DO UPDATE SET
-				request_id = excluded.request_id, input = excluded.input, requested_at = excluded.requested_at,
-				by_actor = excluded.by_actor, idempotency_key = excluded.idempotency_key,
-				after_finished = excluded.after_finished, state = excluded.state, run_id = '',
-				error_code = '', error_rule = '', error_message = '', attempts = excluded.attempts,
-				next_attempt_at = excluded.next_attempt_at, lease_owner = excluded.lease_owner,
-				lease_until = excluded.lease_until, last_error = '', updated_at = excluded.updated_at`,
+		res, err := tx.ExecContext(ctx, requestInsert(tx),
 			req.OrderID, req.ID, string(req.Input), formatTime(req.RequestedAt), string(by), req.IdempotencyKey,
 			boolInt(req.AfterFinished), string(ports.RequestPending), stored.Attempts, formatTime(req.NextAttemptAt),
-			req.LeaseOwner, leaseUntil, formatTime(req.RequestedAt)); err != nil {
+			req.LeaseOwner, leaseUntil)
+		if err != nil {
 			return dbError(err, "recording the refund request of order %s", req.OrderID)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return dbError(err, "recording the refund request of order %s", req.OrderID)
+		}
+		if n == 0 {
+			// Nothing written: a pending request (joined), or no order.
+			// The order's row and the request's are locked by now (if
+			// they exist), so this later statement reads them as they
+			// stand.
+			if in, err = readIntake(ctx, tx, req.OrderID); err != nil {
+				return err
+			}
+			if in.Request == nil || in.Request.State != ports.RequestPending {
+				if err := lockOrder(ctx, tx, req.OrderID); err != nil {
+					return err // errs.NotFound
+				}
+				// The order committed after the insert's snapshot was
+				// taken (PostgreSQL): it was not there to lock then.
+				return errs.E(errs.Unavailable, "order %s appeared while its refund was requested: try again", req.OrderID)
+			}
+			joined = true
+			return nil
+		}
+		// A running refund's record stays (recordRequested does not
+		// replace it): the request joins that refund when started.
+		rec, wrote, err := recordRequested(ctx, tx, req.OrderID, req.By, req.RequestedAt)
+		if err != nil {
+			return err
+		}
+		if !wrote {
+			// A running refund's record, or one newer than the request
+			// (the gateway's clock behind the workflow's): the request
+			// stands, the record is that one.
+			cur, err := readRefund(ctx, tx, req.OrderID, "")
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				return errs.E(errs.Internal, "the refund record of order %s was kept but is not there", req.OrderID)
+			}
+			rec = *cur
 		}
 		stored.UpdatedAt = stored.RequestedAt
 		in = ports.RefundIntake{Record: &rec, Request: &stored}
@@ -170,6 +180,34 @@ func (db *DB) RequestRefund(ctx context.Context, req ports.RefundRequest) (ports
 		return ports.RefundIntake{}, false, err
 	}
 	return in, joined, nil
+}
+
+// requestInsert records a request (the parameters as RequestRefund
+// passes them) unless the order is unknown or its request is pending,
+// locking the order's row first, in one statement: the lock, which
+// serialises the order's writers, costs no round trip of its own.
+//
+// Whether the stored request is pending is decided by ON CONFLICT's
+// WHERE, on the row as it stands once locked, not on a read of the
+// statement's snapshot: on PostgreSQL (READ COMMITTED) a statement that
+// waited for the order's lock still sees the data as it was before the
+// wait, so a request recorded meanwhile by the lock's holder would be
+// missed by a read, and replaced. A pending request is left as it is, with
+// no rows affected.
+func requestInsert(tx *Tx) string {
+	return `WITH o AS (SELECT id FROM orders WHERE id = ?1` + tx.forUpdate() + `)
+		INSERT INTO refund_requests (order_id, request_id, input, requested_at, by_actor, idempotency_key,
+			after_finished, state, attempts, next_attempt_at, lease_owner, lease_until, updated_at)
+		SELECT o.id, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS INTEGER), ?8, CAST(?9 AS INTEGER), ?10, ?11, ?12, ?4 FROM o
+		WHERE true
+		ON CONFLICT (order_id) DO UPDATE SET
+			request_id = excluded.request_id, input = excluded.input, requested_at = excluded.requested_at,
+			by_actor = excluded.by_actor, idempotency_key = excluded.idempotency_key,
+			after_finished = excluded.after_finished, state = excluded.state, run_id = '',
+			error_code = '', error_rule = '', error_message = '', attempts = excluded.attempts,
+			next_attempt_at = excluded.next_attempt_at, lease_owner = excluded.lease_owner,
+			lease_until = excluded.lease_until, last_error = '', updated_at = excluded.updated_at
+		WHERE refund_requests.state <> ?8`
 }
 
 // intakeQuery reads an order's record and request in one statement: each

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,5 +391,124 @@ func TestConnectionPool(t *testing.T) {
 		if got := store.MaxOpenConns(db); got != 5 {
 			t.Fatalf("WithMaxConns(5): bound %d", got)
 		}
+	}
+}
+
+// Requests of one order at once: one is recorded, the others join it, and
+// one refund.requested event is written. On PostgreSQL the requests first
+// queue behind a transaction holding the order's row: each one's insert
+// started (its snapshot taken) before the others were recorded, so a
+// request that judged by that snapshot would replace the one recorded
+// while it waited for the lock.
+func TestRequestRefundConcurrently(t *testing.T) {
+	for kind, path := range kinds {
+		if kind == "memory" {
+			continue // one connection: nothing runs at once
+		}
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := path(t)
+			db, clock := openAt(t, dsn)
+			put(t, db, sslOrder(t, "o-1"))
+			now := clock.Now()
+			release := func() {}
+			if kind == "postgres" {
+				release = holdOrderRow(t, dsn, "o-1")
+			}
+			const n = 8
+			type answer struct {
+				in     ports.RefundIntake
+				joined bool
+				err    error
+			}
+			answers := make(chan answer, n)
+			for i := range n {
+				go func() {
+					in, joined, err := db.RequestRefund(ctx, newRequest("o-1", fmt.Sprintf("r-%d", i), now))
+					answers <- answer{in, joined, err}
+				}()
+			}
+			if kind == "postgres" {
+				waitForLockWaiters(t, dsn, "%INSERT INTO refund_requests%", n)
+			}
+			release()
+			recorded := ""
+			for range n {
+				a := <-answers
+				switch {
+				case a.err != nil:
+					t.Fatal(a.err)
+				case a.in.Request == nil || a.in.Request.State != ports.RequestPending:
+					t.Fatalf("answered request = %+v, want a pending one", a.in.Request)
+				case !a.joined && recorded != "":
+					t.Fatalf("%s and %s both recorded", recorded, a.in.Request.ID)
+				case !a.joined:
+					recorded = a.in.Request.ID
+				}
+			}
+			stored, err := db.GetRefundRequest(ctx, "o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recorded == "" || stored.ID != recorded {
+				t.Fatalf("stored request %s, recorded %q", stored.ID, recorded)
+			}
+			if types := orderEventTypes(t, db, "o-1"); len(types) != 1 || types[0] != ports.EventRefundRequested {
+				t.Fatalf("events = %v, want one refund.requested", types)
+			}
+		})
+	}
+}
+
+// holdOrderRow locks order id's row in a transaction of its own on the
+// PostgreSQL database at dsn, until release (or the test's end).
+func holdOrderRow(t *testing.T, dsn, id string) (release func()) {
+	t.Helper()
+	raw, err := sql.Open(postgres.DriverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := tx.QueryRow("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE", id).Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Commit()
+			_ = raw.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitForLockWaiters waits until n statements like pattern wait for a lock
+// on the PostgreSQL database at dsn.
+func waitForLockWaiters(t *testing.T, dsn, pattern string, n int) {
+	t.Helper()
+	raw, err := sql.Open(postgres.DriverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE $1`, pattern).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements like %s wait for a lock, want %d", waiting, pattern, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
