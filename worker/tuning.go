@@ -30,10 +30,11 @@ type Tuning struct {
 }
 
 // DefaultStickyCacheSize keeps the worker's memory bounded when many
-// refunds wait at once (each waiting refund holds two workflows, the refund
-// and its certificate's): the SDK's default of 10,000 lets a worker with
-// 10,000 waiting refunds grow past 300 MB, while every refund a review
-// wakes after eviction costs one history replay of about 40 events.
+// refunds wait at once (a waiting refund is one workflow: it holds its
+// certificates and runs their logic itself): the SDK's default of 10,000
+// lets a worker with 10,000 waiting refunds grow past 300 MB, while every
+// refund a review or an update wakes after eviction costs one history
+// replay (a few dozen events).
 const DefaultStickyCacheSize = 2000
 
 // tuningSettings are Tuning's flags and environment variables, in help
