@@ -30,6 +30,12 @@ const (
 	baselineParkedPath  = "/parked"
 )
 
+// BaselinePollers is the baseline worker's workflow and activity task
+// polls, each: as many as certflow's worker opens by default (worker
+// DefaultPollers), so that the paired rounds compare workflows, not
+// pollers.
+const BaselinePollers = 8
+
 // RunBaselineWorker is the baseline's worker process: it polls
 // BaselineTaskQueue on the Temporal frontend named by
 // BENCH_BASELINE_TEMPORAL and serves, on BENCH_BASELINE_ADDR, /healthz and
@@ -47,7 +53,8 @@ func RunBaselineWorker(ctx context.Context, getenv func(string) string) error {
 	}
 	defer c.Close()
 	var parked atomic.Int64
-	w := worker.New(c, BaselineTaskQueue, worker.Options{})
+	w := worker.New(c, BaselineTaskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: BaselinePollers,
+		MaxConcurrentActivityTaskPollers: BaselinePollers})
 	w.RegisterWorkflow(BaselineWorkflow)
 	w.RegisterActivity(&BaselineActivities{Client: c, Parked: func() { parked.Add(1) }})
 	if err := w.Start(); err != nil {

@@ -37,12 +37,22 @@ type Tuning struct {
 // replay (a few dozen events).
 const DefaultStickyCacheSize = 2000
 
+// DefaultPollers is how many workflow task polls and how many activity
+// task polls the worker keeps open. The SDK's 2 (one of them for the
+// sticky queue) let a burst of updates queue behind one sticky poll: with
+// 1,600 refunds awaiting approval and 2,000 at a review on the real
+// server, 200 approvals at once took p99 30.8 s, many of their workflow
+// tasks timing out on the sticky queue (5 s) before a poll took them; with
+// 8 each, p99 2.8 s (docs/BENCHMARKS.md, 2026-12-06 15:02 and 15:42). The
+// bench's baseline worker polls with as many (bench.BaselinePollers).
+const DefaultPollers = 8
+
 // tuningSettings are Tuning's flags and environment variables, in help
 // order.
 var tuningSettings = []app.Setting{
 	app.Set("sticky-cache-size", "CERTFLOW_STICKY_CACHE_SIZE", strconv.Itoa(DefaultStickyCacheSize), "workflows kept in memory between tasks (the SDK's sticky cache)"),
-	app.Set("workflow-pollers", "CERTFLOW_WORKFLOW_POLLERS", "0", "concurrent workflow task polls (0: SDK default)"),
-	app.Set("activity-pollers", "CERTFLOW_ACTIVITY_POLLERS", "0", "concurrent activity task polls (0: SDK default)"),
+	app.Set("workflow-pollers", "CERTFLOW_WORKFLOW_POLLERS", strconv.Itoa(DefaultPollers), "concurrent workflow task polls (0: the SDK's default, 2)"),
+	app.Set("activity-pollers", "CERTFLOW_ACTIVITY_POLLERS", strconv.Itoa(DefaultPollers), "concurrent activity task polls (0: the SDK's default, 2)"),
 	app.Set("max-workflow-tasks", "CERTFLOW_MAX_WORKFLOW_TASKS", "0", "workflow tasks executed at once (0: SDK default)"),
 	app.Set("max-activities", "CERTFLOW_MAX_ACTIVITIES", "0", "activities executed at once (0: SDK default)"),
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
+
+	"github.com/certflow/certflow/bench"
 )
 
 func TestTuningIsReadFromFlagsAndEnvironment(t *testing.T) {
@@ -13,8 +15,12 @@ func TestTuningIsReadFromFlagsAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Tuning != (Tuning{StickyCacheSize: DefaultStickyCacheSize}) {
-		t.Errorf("default tuning = %+v, want the sticky cache at %d and SDK defaults", c.Tuning, DefaultStickyCacheSize)
+	if want := (Tuning{StickyCacheSize: DefaultStickyCacheSize, WorkflowPollers: DefaultPollers, ActivityPollers: DefaultPollers}); c.Tuning != want {
+		t.Errorf("default tuning = %+v, want %+v (the task executions at the SDK's defaults)", c.Tuning, want)
+	}
+	if DefaultPollers != bench.BaselinePollers {
+		t.Errorf("the worker polls %d at once by default, the bench's baseline worker %d: the comparison would not be like for like",
+			DefaultPollers, bench.BaselinePollers)
 	}
 	c, err = parseConfig([]string{"-max-activities", "64"}, env(map[string]string{
 		"CERTFLOW_STICKY_CACHE_SIZE": "500", "CERTFLOW_WORKFLOW_POLLERS": "4", "CERTFLOW_ACTIVITY_POLLERS": "3",
