@@ -56,7 +56,11 @@ func TestParkedRefundCostsTwoCoroutines(t *testing.T) {
 
 	for name, o := range orders {
 		t.Run(name, func(t *testing.T) {
-			req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true}
+			// The review's worst-case deadline (T-3, in business days from
+			// now) may fall after the window's end, by the day of the week
+			// the test runs on: the request accepts that risk (SSL-9), so
+			// the refund revokes whatever the day.
+			req := domain.RefundRequest{OrderID: o.ID, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
 			if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refund.WorkflowID(o.ID), TaskQueue: workflows.TaskQueue},
 				refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req}); err != nil {
 				t.Fatal(err)
