@@ -12,22 +12,16 @@ import (
 )
 
 // insertEvents writes t's queued events to the outbox, in order, as the
-// last statements of t. On PostgreSQL the first insert also takes the
-// outbox lock (held until commit), so that sequence numbers are handed
-// out in commit order and a reader paging by cursor never skips an event
-// that commits late; the lock is the last one the transaction takes, so it
-// cannot close a cycle with the row locks taken before it.
-//
-// The lock rides in the first insert (lockedEventInsert) rather than in a
-// statement of its own: a round trip fewer per writing transaction, and
-// one fewer while every other writer of events waits for the lock.
+// last statements of t. Sequence numbers follow commit order, so a reader
+// paging by cursor never skips an event that commits late: on SQLite
+// because its writers run one at a time; on PostgreSQL because the number
+// an event is inserted with is provisional, and a deferred trigger draws
+// the final one as the transaction commits, under an advisory lock held
+// until the commit is visible (migration 00012): the lock is held inside
+// PostgreSQL's commit alone, never across a round trip to this process.
 func (db *DB) insertEvents(ctx context.Context, t *Tx) error {
-	for i, ev := range t.events {
-		q := eventInsert
-		if i == 0 && db.d.LockOutbox != "" {
-			q = lockedEventInsert(db.d.LockOutbox)
-		}
-		if _, err := t.ExecContext(ctx, q,
+	for _, ev := range t.events {
+		if _, err := t.ExecContext(ctx, eventInsert,
 			newEventID(), string(ev.Type), ev.OrderID, ev.CertificateID, formatTime(ev.OccurredAt), string(ev.Data)); err != nil {
 			return dbError(err, "writing event %s of order %s", ev.Type, ev.OrderID)
 		}
@@ -36,17 +30,6 @@ func (db *DB) insertEvents(ctx context.Context, t *Tx) error {
 }
 
 const eventInsert = `INSERT INTO events (id, type, order_id, certificate_id, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)`
-
-// lockedEventInsert is eventInsert with the dialect's outbox lock taken in
-// the same statement, before the event's sequence number is drawn: the
-// row inserted is built from the lock's (materialised) CTE row, and the
-// identity's next value is computed as that row is projected, so no
-// sequence number is handed out before the lock is held.
-func lockedEventInsert(lock string) string {
-	return `WITH outbox_lock AS MATERIALIZED (` + lock + `)
-		INSERT INTO events (id, type, order_id, certificate_id, occurred_at, data)
-		SELECT ?, ?, ?, ?, ?, ? FROM outbox_lock`
-}
 
 // newEventID is a fresh event ID: "evt_" and 128 random bits in hex.
 func newEventID() string {

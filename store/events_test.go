@@ -365,34 +365,21 @@ func TestListEventsPages(t *testing.T) {
 	}
 }
 
-// On PostgreSQL events get their sequence numbers in commit order: a
-// writer's event insert takes the outbox lock before it draws its number
-// and holds it until commit, so while one transaction with events is open
-// another writer of events waits without a number, and a reader paging by
-// cursor never passes a number that commits later.
+// On PostgreSQL events get their sequence numbers in commit order: an
+// event is inserted with a provisional number and renumbered as its
+// transaction commits (migration 00012), so a transaction that wrote its
+// event first but commits last comes last, and a reader that paged past
+// the events committed meanwhile still finds it. An open writer holds no
+// lock: the others commit while it is open.
 func TestOutboxSequenceInCommitOrder(t *testing.T) {
 	if !onPostgres() {
 		t.Skip("SQLite has one writer at a time")
 	}
 	ctx := context.Background()
-	dsn := postgresDSN(t)
-	db, _ := openAt(t, dsn)
+	db, _ := openAt(t, postgresDSN(t))
 	put(t, db, sslOrder(t, "o-1"), sslOrder(t, "o-2"))
-	raw, err := sql.Open(postgres.DriverName, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	lastSeq := func() int64 {
-		t.Helper()
-		var n sql.NullInt64
-		if err := raw.QueryRowContext(ctx, "SELECT pg_sequence_last_value(pg_get_serial_sequence('events', 'seq')::regclass)").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n.Int64
-	}
 
-	first, commit, err := store.HoldOutbox(ctx, db, "o-1", time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
+	commit, err := store.HoldOutbox(ctx, db, "o-1", time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,17 +389,83 @@ func TestOutboxSequenceInCommitOrder(t *testing.T) {
 		return err
 	}
 	t.Cleanup(func() { _ = end() }) // a failing test lets the writer go too
+	// A second writer commits while the first is open: nothing waits.
+	saveCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.SaveRefund(saveCtx, ports.RefundRecord{OrderID: "o-2", State: "releasing", Outcome: "pending",
+		UpdatedAt: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC)}); err != nil {
+		t.Fatalf("a writer waited for another transaction's open event (or failed): %v", err)
+	}
+	seen := allEvents(t, db)
+	if len(seen) != 1 || seen[0].OrderID != "o-2" {
+		t.Fatalf("outbox while o-1's event is not committed = %+v, want o-2's alone", seen)
+	}
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	// A reader that had paged to o-2's event finds o-1's after it.
+	next, err := db.ListEvents(ctx, seen[0].Cursor, ports.MaxEventPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Events) != 1 || next.Events[0].OrderID != "o-1" {
+		t.Fatalf("events after o-2's (cursor %s) = %+v, want o-1's: it committed later", seen[0].Cursor, next.Events)
+	}
+	if evs := allEvents(t, db); len(evs) != 2 || evs[0].OrderID != "o-2" || evs[1].OrderID != "o-1" {
+		t.Fatalf("outbox = %+v, want o-2's event, then o-1's (commit order)", evs)
+	}
+}
+
+// The final number is drawn under the outbox's advisory lock, taken as
+// the transaction commits and held until the commit is visible: while
+// another holds it, a committing writer waits with no final number drawn
+// and nothing visible, and its number comes after the lock.
+func TestOutboxNumberDrawnUnderTheLockAtCommit(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("SQLite has one writer at a time")
+	}
+	ctx := context.Background()
+	dsn := postgresDSN(t)
+	db, _ := openAt(t, dsn)
+	put(t, db, sslOrder(t, "o-1"))
+	raw, err := sql.Open(postgres.DriverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	holder, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	const outboxLock = 0x63666f7574626f78 // "cfoutbox", migration 00012
+	if _, err := holder.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(outboxLock)); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() { _, _ = holder.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", int64(outboxLock)) })
+	}
+	t.Cleanup(release)
+	lastSeq := func() int64 {
+		t.Helper()
+		var n sql.NullInt64
+		if err := raw.QueryRowContext(ctx, "SELECT pg_sequence_last_value(pg_get_serial_sequence('events', 'seq')::regclass)").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n.Int64
+	}
+
 	saved := make(chan error, 1)
 	go func() {
-		saved <- db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-2", State: "releasing", Outcome: "pending",
+		saved <- db.SaveRefund(ctx, ports.RefundRecord{OrderID: "o-1", State: "releasing", Outcome: "pending",
 			UpdatedAt: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC)})
 	}()
-	// The second writer reaches the outbox lock and waits there.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting int
 		if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%pg_advisory_xact_lock%'`).Scan(&waiting); err != nil {
+			WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND lower(query) = 'commit'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting > 0 {
@@ -420,28 +473,24 @@ func TestOutboxSequenceInCommitOrder(t *testing.T) {
 		}
 		select {
 		case err := <-saved:
-			t.Fatalf("an event was written while another transaction's event was not committed (%v)", err)
+			t.Fatalf("a writer committed its event while the outbox lock was held (%v)", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the second writer never waited for the outbox lock")
+			t.Fatal("the committing writer never waited for the outbox lock")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := lastSeq(); got != first {
-		t.Fatalf("the waiting writer drew sequence number %d before holding the lock (the open one has %d)", got, first)
-	}
+	before := lastSeq()
 	if evs := allEvents(t, db); len(evs) != 0 {
-		t.Fatalf("a reader sees %v while the first event is not committed", eventTypes(evs))
+		t.Fatalf("a reader sees %v while its commit waits", eventTypes(evs))
 	}
-	if err := end(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-saved; err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, db)
-	if len(evs) != 2 || evs[0].OrderID != "o-1" || evs[1].OrderID != "o-2" || evs[0].Cursor != fmt.Sprint(first) || evs[1].Cursor != fmt.Sprint(first+1) {
-		t.Fatalf("outbox = %+v, want o-1's event (%d), then o-2's", evs, first)
+	if len(evs) != 1 || evs[0].Cursor != fmt.Sprint(before+1) {
+		t.Fatalf("outbox = %+v, want o-1's event numbered %d, drawn once the lock was held", evs, before+1)
 	}
 }

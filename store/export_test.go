@@ -155,23 +155,18 @@ func HoldWriterTurn(db *DB) (release func(), ok bool) {
 }
 
 // HoldOutbox writes one event of orderID in a transaction of its own, as
-// every writing transaction writes its events (insertEvents: on
-// PostgreSQL the outbox lock taken with the first), and leaves the
-// transaction open until commit is called. seq is the event's.
-func HoldOutbox(ctx context.Context, db *DB, orderID string, at time.Time) (seq int64, commit func() error, err error) {
+// every writing transaction writes its events (insertEvents), and leaves
+// the transaction open until commit is called.
+func HoldOutbox(ctx context.Context, db *DB, orderID string, at time.Time) (commit func() error, err error) {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	t := &Tx{tx: tx, db: db}
 	t.emit(ports.Event{Type: ports.EventRefundRequested, OrderID: orderID, OccurredAt: at, Data: json.RawMessage(`{}`)})
 	if err := db.insertEvents(ctx, t); err != nil {
 		_ = tx.Rollback()
-		return 0, nil, err
+		return nil, err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT MAX(seq) FROM events").Scan(&seq); err != nil {
-		_ = tx.Rollback()
-		return 0, nil, err
-	}
-	return seq, tx.Commit, nil
+	return tx.Commit, nil
 }

@@ -36,13 +36,6 @@ type Dialect struct {
 	// skipped rather than waited for ("" in SQLite, where one writer
 	// runs at a time).
 	SkipLocked string
-	// LockOutbox, when set, is a query (one row) that takes the outbox
-	// lock, held until commit. A writing transaction's first outbox
-	// insert runs it as a CTE and draws the event's sequence number only
-	// after it, so that sequence numbers are handed out in commit order: a
-	// reader paging by sequence never skips an event committed late (""
-	// in SQLite, whose writers are serialised already).
-	LockOutbox string
 	// Read are the options of a read-only transaction: one consistent
 	// snapshot across its statements.
 	Read *sql.TxOptions

@@ -58,9 +58,6 @@ func ConfigurePool(db *sql.DB, maxConns int) {
 // in ASCII, as a number), mixed with the schema's name by MigrationLockID.
 const migrationLock = 0x63657274666c6f77
 
-// outboxLock is the advisory lock key of outbox writers ("cfoutbox").
-const outboxLock = 0x63666f7574626f78
-
 // Dialect returns the PostgreSQL dialect.
 func Dialect() dialect.Dialect {
 	return dialect.Dialect{
@@ -71,7 +68,6 @@ func Dialect() dialect.Dialect {
 		Rebind:      Rebind,
 		ForUpdate:   " FOR UPDATE",
 		SkipLocked:  " FOR UPDATE SKIP LOCKED",
-		LockOutbox:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(outboxLock, 10) + ")",
 		Read:        &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		Unavailable: Unavailable,
 		Init:        func(ctx context.Context, db *sql.DB) error { return nil },
