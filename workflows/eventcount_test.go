@@ -76,22 +76,29 @@ var eventBudgets = map[string]struct {
 	// refund's last record rides with the payout, written as the money
 	// moved (refund.PaidRecord): no local activity as the refund closes.
 	// The baseline writes 33 in this timing (its signal in a task of its
-	// own); the two events over the target are the review's poll timer,
-	// started and cancelled, which the baseline has not (it never polls
-	// a CA whose callback is lost).
-	bench.PathIssued + "/" + parked: {other: 18, tasks: 6, target: 30},
+	// own). Then 28: the payout's first attempt is a local activity
+	// (calls.PayFirstLocal: the refund committed before the revoke, in a
+	// task long completed), so on the happy path the payout, the
+	// outcome's upsert and the close are one workflow task (a marker for
+	// the activity's three events and its task's three).
+	bench.PathIssued + "/" + parked: {other: 16, tasks: 5, target: 30},
 	// The same, the CA answering while the revoke returns: 27, with no
 	// review wait (no timer, no upsert, no record of a wait already
 	// over). Then 26 (the last record with the payout). The baseline
 	// writes 30–33: its signal lands with the revoke's completion, or
-	// just before it in a task of its own.
-	bench.PathIssued + "/" + instant: {other: 14, tasks: 5, target: 30},
+	// just before it in a task of its own. Then 21 (the payout's first
+	// attempt a local activity).
+	bench.PathIssued + "/" + instant: {other: 12, tasks: 4, target: 30},
 	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
 	// Step 2: 16. Step 5: 16. Issue 16 (no upsert as the payout's first
 	// attempt starts): 15. Issue 20 (the paying record rides with the
 	// payout): 14; 13, the last record with the payout too. The one
-	// event over the target is the marker of the order's read and hold
-	// (LoadAndHold), which the refund judges by.
+	// event over the target: the payout is a regular activity (a task
+	// round trip), because this refund reaches it in the task that judged
+	// it, with no irreversible step before: a payout there as a local
+	// activity, in a task run again after its worker was lost, could meet
+	// a cancel that arrived meanwhile and end cancelled with the money
+	// moved (committedDurably). As a local activity it would be 8.
 	bench.PathUnused: {other: 7, tasks: 3, target: 12},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
 	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
@@ -107,10 +114,12 @@ var eventBudgets = map[string]struct {
 	// operators' lists filter by). Then 46: no upsert as the release
 	// starts or as the review ends (see the issued path); 45, the last
 	// record with the payout; 39, the later years' cancels one activity
-	// (certificate.Batch): three events and a workflow task fewer.
-	bench.PathThreeYear + "/" + parked: {other: 21, tasks: 7, target: 40},
-	// The CA answering at once: 38 (no review wait); 32 with the batch.
-	bench.PathThreeYear + "/" + instant: {other: 17, tasks: 6, target: 40},
+	// (certificate.Batch): three events and a workflow task fewer. Then
+	// 34: the payout's first attempt a local activity.
+	bench.PathThreeYear + "/" + parked: {other: 19, tasks: 6, target: 40},
+	// The CA answering at once: 38 (no review wait); 32 with the batch;
+	// 27 with the payout's first attempt a local activity.
+	bench.PathThreeYear + "/" + instant: {other: 15, tasks: 5, target: 40},
 }
 
 // taskEvents are the events of a workflow task; every other event is the

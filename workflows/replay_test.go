@@ -96,16 +96,18 @@ func TestReplayHistories(t *testing.T) {
 // TestReplayFailureNamesTheEvent proves the replay test can fail: a copy
 // of a recorded history whose payout activity has another name no longer
 // replays, and the failure names the file, the workflow and the event.
+// The history is the payment outage's: a payout's first attempt is a
+// local activity (a marker), its later ones the Pay activity.
 func TestReplayFailureNamesTheEvent(t *testing.T) {
 	src := filepath.Join(historyRoot, currentRelease)
 	var e corpusEntry
 	for _, x := range readCorpus(t, src) {
-		if x.File == "unused-refund.json" {
+		if x.File == "payfail-refund.json" {
 			e = x
 		}
 	}
 	if e.File == "" {
-		t.Fatalf("no unused-refund.json in %s", src)
+		t.Fatalf("no payfail-refund.json in %s", src)
 	}
 	b, err := os.ReadFile(filepath.Join(src, e.File))
 	if err != nil {

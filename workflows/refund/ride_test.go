@@ -93,6 +93,16 @@ func refundOn(t *testing.T, o domain.Order, ca clockedCA, st activities.Store, a
 			started(info.ActivityType.Name)
 		})
 	}
+	// The environment keeps no history: an activity's result comes in a
+	// workflow task of its own, its history longer, as on a server (the
+	// refund reads the length to know a step's task completed,
+	// committedDurably). The listener runs on the workflow's goroutine.
+	events := 3 // the first task's started event
+	env.SetCurrentHistoryLength(events)
+	env.SetOnActivityCompletedListener(func(*activity.Info, converter.EncodedValue, error) {
+		events += 6
+		env.SetCurrentHistoryLength(events)
+	})
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-" + approve, Certificate: approve,
 			Result: statemachine.RevocationApproved, At: env.Now()})
@@ -131,7 +141,8 @@ func (s *ridingStore) certStates() (states []string, quota int) {
 // revoke, the delete, the payout), written before it acts, and the paid
 // refund's last record with the payout, written as the money moved; the
 // review's wait, which schedules no activity, is written by a local
-// activity. Every state still reaches the store once, in
+// activity, and so are the payout's (its first attempt is a local
+// activity, calls.PayFirst). Every state still reaches the store once, in
 // order, and each refund record is stamped later than the one before.
 func TestRecordsRideWithTheNextActivity(t *testing.T) {
 	st := &ridingStore{FakeStore: sim.NewFakeStore(issuedOrder())}
@@ -159,11 +170,11 @@ func TestRecordsRideWithTheNextActivity(t *testing.T) {
 			rode = append(rode, r.State)
 		}
 	}
-	if want := []string{"committed", "committed", "paying", "refunded"}; !slices.Equal(rode, want) {
-		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's, the payout's, the outcome)", rode, want)
+	if want := []string{"committed", "committed"}; !slices.Equal(rode, want) {
+		t.Errorf("refund records written by activities %v, want %v (the revoke's, the deletion's)", rode, want)
 	}
-	if want := []string{"committed"}; !slices.Equal(local, want) {
-		t.Errorf("refund records written by local activities %v, want %v (the review's wait)", local, want)
+	if want := []string{"committed", "paying", "refunded"}; !slices.Equal(local, want) {
+		t.Errorf("refund records written by local activities %v, want %v (the review's wait, then the payout's and the outcome, with the payout)", local, want)
 	}
 	if rec, ok := st.Refund("o-ride"); !ok || rec.State != "refunded" || rec.PaymentID == "" {
 		t.Errorf("stored record %+v, want refunded and paid", rec)
@@ -273,5 +284,39 @@ func TestLostPayoutAnswerKeepsTheRefundRefunded(t *testing.T) {
 	}
 	if rec, _ := st.Refund(o.ID); rec.State != "refunded" || rec.PaymentID == "" {
 		t.Errorf("stored record %+v, want refunded and paid", rec)
+	}
+}
+
+// A payout's first attempt is a local activity (no task round trip) only
+// for a refund committed in an earlier workflow task (committedDurably):
+// a task run again after its worker was lost then pays on every path. A
+// refund that reaches its payout in the task that judged it (unused
+// quota: nothing to release, no irreversible step before the payout) pays
+// by the regular activity, whose task completed before the money moves.
+func TestPayoutFirstAttemptLocalOnlyWhenCommittedBefore(t *testing.T) {
+	unused := issuedOrder()
+	unused.ID, unused.Certificates = "o-unused", nil
+	for name, tc := range map[string]struct {
+		order   domain.Order
+		regular bool
+	}{
+		"issued: committed before the revoke":    {order: issuedOrder()},
+		"unused quota: paid in the judging task": {order: unused, regular: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var ran []string
+			res := refundOn(t, tc.order, sim.NewFakeCA(nil), &ridingStore{FakeStore: sim.NewFakeStore(tc.order)}, "c-1", func(name string) {
+				mu.Lock()
+				ran = append(ran, name)
+				mu.Unlock()
+			})
+			if res.Outcome != refund.OutcomeRefunded || res.Payout == nil || res.Payout.PaymentID == "" {
+				t.Fatalf("outcome %s, payout %+v (%s)", res.Outcome, res.Payout, res.Message)
+			}
+			if got := slices.Contains(ran, "Pay"); got != tc.regular {
+				t.Errorf("the Pay activity ran: %v, want %v (activities %v)", got, tc.regular, ran)
+			}
+		})
 	}
 }

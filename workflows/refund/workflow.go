@@ -46,6 +46,11 @@ func Workflow(ctx workflow.Context, in Input) (Status, error) {
 		WaitingOn: []domain.Wait{}}}
 	if in.Carry != nil {
 		r.restore(in.Carry)
+		if r.irreversible() {
+			// The run that continued as new had committed in a workflow
+			// task that completed.
+			r.irreversibleAt = -1
+		}
 	} else {
 		// The request is the trail's first entry, at its own time and by
 		// who asked (the gateway records the same entry as it starts the
@@ -137,6 +142,11 @@ type refund struct {
 	nextPoll                time.Time
 	customer                *certificate.Report
 	payFailing, payFallback bool
+	// irreversibleAt is the history length (the workflow task's started
+	// event) at which the refund was first seen past its irreversible step
+	// in this run; -1 for a run that started past it (a continued run),
+	// 0 while it is not. See committedDurably.
+	irreversibleAt int
 	// children counts the certificate workflows started as children whose
 	// result (a final report) is still awaited.
 	children int
@@ -840,15 +850,11 @@ func payoutOf(b policy.Breakdown) Payout {
 func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, failing bool) (PayReceipt, bool, error) {
 	first := true
 	for {
-		opts := calls.Pay
-		if first {
-			opts = calls.PayFirst
-		}
 		// The first attempt answers within calls.PayFirst' minute; its
 		// failure shows the wait on the payment provider (Status
 		// paying, an upsert: publishedAttrs.calls) at once, and on the
 		// happy path the next write is the outcome.
-		rec, paid, err := r.payOnce(ctx, b, opts)
+		rec, paid, err := r.payOnce(ctx, b, first, first && r.committedDurably(ctx))
 		if err == nil || !calls.IsInfraFailure(calls.ErrorType(err)) {
 			if failing {
 				r.st.Waiting = ""
@@ -885,7 +891,13 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 	}
 }
 
-func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow.ActivityOptions) (PayReceipt, bool, error) {
+// payOnce makes one payout attempt: local, the first attempt of a refund
+// committed before this workflow task (committedDurably), as a local
+// activity (calls.PayFirst: on the happy path the payout, the outcome's
+// upsert and the close are one workflow task); otherwise the regular
+// activity, calls.PayFirst's single attempt first, then calls.Pay's
+// retries.
+func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first, local bool) (PayReceipt, bool, error) {
 	var rec PayReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
@@ -902,7 +914,16 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, opts workflow
 		in.Paid = &PaidRecord{Key: r.recordKey(ctx), Status: r.recordStatus(), Payout: payoutOf(b), Amount: r.amountText(),
 			NotBefore: r.stamped.Add(time.Microsecond)}
 	}
-	err := workflow.ExecuteActivity(calls.With(ctx, opts), a.Pay, in).Get(ctx, &rec)
+	var f workflow.Future
+	switch {
+	case local:
+		f = workflow.ExecuteLocalActivity(calls.WithLocal(ctx, calls.PayFirstLocal), a.Pay, in)
+	case first:
+		f = workflow.ExecuteActivity(calls.With(ctx, calls.PayFirst), a.Pay, in)
+	default:
+		f = workflow.ExecuteActivity(calls.With(ctx, calls.Pay), a.Pay, in)
+	}
+	err := f.Get(ctx, &rec)
 	if recs != nil && (err != nil || !rec.RecordsSaved) {
 		r.NotWritten(*recs)
 	}
@@ -1063,7 +1084,27 @@ func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 	}
 	// The only place the refund's state changes, and its outcome with it.
 	r.st.State, r.st.Outcome = next, OutcomeOf(next)
+	if r.irreversibleAt == 0 && r.irreversible() {
+		r.irreversibleAt = workflow.GetInfo(ctx).GetCurrentHistoryLength()
+	}
 	r.publish(ctx)
+}
+
+// committedDurably reports whether the refund was past its irreversible
+// step (CAN-1: no cancel from then on) before this workflow task: a later
+// task has started since it was first seen so, and a task starts only
+// once the one before it completed, so that step is in the history.
+//
+// A workflow task whose worker is lost is run again from the last
+// completed task, with whatever arrived meanwhile (a cancel, an approval
+// or none, another CA result). So a step taken inside a task, as a local
+// activity is, may be taken again on another path; for the payout that
+// is safe only when every path from here pays: the refund was committed
+// before this task, so a cancel is refused whatever arrives (a refund
+// approved or committed in this very task is not, nor one never
+// committed before it pays, as unused quota).
+func (r *refund) committedDurably(ctx workflow.Context) bool {
+	return r.irreversibleAt != 0 && r.irreversibleAt < workflow.GetInfo(ctx).GetCurrentHistoryLength()
 }
 
 func (r *refund) record(ctx workflow.Context, step, detail string) {

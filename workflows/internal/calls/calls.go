@@ -103,6 +103,18 @@ var LocalStore = workflow.LocalActivityOptions{
 // and an operator has long been alerted).
 const LocalStoreOutage = 30 * 24 * time.Hour
 
+// PayFirstLocal is PayFirst as a local activity (a marker in the
+// history, no activity task round trip: on the happy path the payout, the
+// outcome's upsert and the close are one workflow task), for a refund
+// whose every path from the payout's task pays (refund's
+// committedDurably): a worker lost during the task runs it again, and
+// with it the attempt, which finds the payout by its key (M-4).
+var PayFirstLocal = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    PayFirst.StartToCloseTimeout,
+	ScheduleToCloseTimeout: PayFirst.StartToCloseTimeout,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+}
+
 // WithLocal applies local activity options o to ctx.
 func WithLocal(ctx workflow.Context, o workflow.LocalActivityOptions) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, o)
