@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,25 +71,42 @@ type Usage struct {
 	RSS int64 `json:"max_rss_bytes"`
 }
 
-// sampler follows the /proc entries of certflow's worker, the server and
-// the baseline's worker over a phase.
+// sampler follows the /proc entries of certflow's worker, the server, the
+// baseline's worker and the harness (the in-process gateway and the load
+// it drives) over a phase, and the machine's busy time (/proc/stat).
 type sampler struct {
-	pids   [3]int // worker, server, baseline worker
-	first  [3]procSample
-	maxRSS [3]int64
-	stop   chan struct{}
-	done   chan struct{}
-	err    error
+	pids    [4]int // worker, server, baseline worker, harness
+	first   [4]procSample
+	maxRSS  [4]int64
+	machine machineSample
+	stop    chan struct{}
+	done    chan struct{}
+	err     error
 }
 
-// Usages is the resource use of the three measured processes over a
-// phase.
+// Usages is the resource use of the measured processes over a phase.
 type Usages struct {
 	Worker, Server, BaselineWorker Usage
+	// Harness is the bench-e2e process: the in-process gateway and the
+	// clients that load it.
+	Harness Usage `json:"harness"`
+	// MachineCPU is the cores busy machine-wide (every process; /proc/stat);
+	// what the processes above do not account for is the others: the
+	// database, the CA and payment simulators.
+	MachineCPU float64 `json:"machine_cpu_cores"`
+}
+
+// OtherCPU is the cores busy outside the measured processes.
+func (u Usages) OtherCPU() float64 {
+	return max(0, u.MachineCPU-u.Worker.CPU-u.Server.CPU-u.BaselineWorker.CPU-u.Harness.CPU)
 }
 
 func (h *harness) sample() (*sampler, error) {
-	s := &sampler{pids: [3]int{h.worker.Pid(), h.serverPID(), h.baselineWorker.Pid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: [4]int{h.worker.Pid(), h.serverPID(), h.baselineWorker.Pid(), os.Getpid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	var err error
+	if s.machine, err = readMachine(); err != nil {
+		return nil, err
+	}
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {
@@ -126,7 +144,11 @@ func (s *sampler) end() (Usages, error) {
 	if s.err != nil {
 		return Usages{}, s.err
 	}
-	var u [3]Usage
+	m, err := readMachine()
+	if err != nil {
+		return Usages{}, err
+	}
+	var u [4]Usage
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {
@@ -135,7 +157,7 @@ func (s *sampler) end() (Usages, error) {
 		wall := p.at.Sub(s.first[i].at).Seconds()
 		u[i] = Usage{CPU: (p.cpu - s.first[i].cpu).Seconds() / wall, RSS: max(s.maxRSS[i], p.rss)}
 	}
-	return Usages{Worker: u[0], Server: u[1], BaselineWorker: u[2]}, nil
+	return Usages{Worker: u[0], Server: u[1], BaselineWorker: u[2], Harness: u[3], MachineCPU: m.coresSince(s.machine)}, nil
 }
 
 // workerMetrics reads the worker's Prometheus page: for each metric, the
@@ -228,6 +250,7 @@ func CountEvents(ctx context.Context, c client.Client, workflowIDs ...string) ([
 
 // String is the usage as the progress lines show it.
 func (u Usages) String() string {
-	return fmt.Sprintf("server %.2f cores %s, worker %.2f cores %s, baseline worker %.2f cores %s",
-		u.Server.CPU, mb(u.Server.RSS), u.Worker.CPU, mb(u.Worker.RSS), u.BaselineWorker.CPU, mb(u.BaselineWorker.RSS))
+	return fmt.Sprintf("server %.2f cores %s, worker %.2f cores %s, baseline worker %.2f cores %s, harness %.2f cores, machine %.2f cores busy (others %.2f)",
+		u.Server.CPU, mb(u.Server.RSS), u.Worker.CPU, mb(u.Worker.RSS), u.BaselineWorker.CPU, mb(u.BaselineWorker.RSS),
+		u.Harness.CPU, u.MachineCPU, u.OtherCPU())
 }

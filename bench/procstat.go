@@ -74,3 +74,49 @@ func readProc(pid int) (procSample, error) {
 	}
 	return s, sc.Err()
 }
+
+// machineSample is one reading of the machine's CPU time (/proc/stat's
+// first line): busy is every state but idle and iowait.
+type machineSample struct {
+	at   time.Time
+	busy time.Duration
+}
+
+// coresSince is the cores busy on average from m0 to m.
+func (m machineSample) coresSince(m0 machineSample) float64 {
+	wall := m.at.Sub(m0.at).Seconds()
+	if wall <= 0 {
+		return 0
+	}
+	return (m.busy - m0.busy).Seconds() / wall
+}
+
+func readMachine() (machineSample, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineSample{}, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	return parseMachine(b, time.Now())
+}
+
+// parseMachine reads the aggregate "cpu" line of /proc/stat: user, nice,
+// system, idle, iowait, irq, softirq, steal (guest time is already in
+// user and nice).
+func parseMachine(stat []byte, at time.Time) (machineSample, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineSample{}, fmt.Errorf("/proc/stat: no aggregate cpu line in %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return machineSample{}, fmt.Errorf("/proc/stat: field %d of the cpu line: %w", i+1, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return machineSample{at: at, busy: time.Duration(busy) * time.Second / clockTicks}, nil
+}

@@ -191,7 +191,8 @@ func TestAPITargetJudgesOnlyAtTheIssuesSize(t *testing.T) {
 func apiReport(clients ...int) *Report {
 	a := &API{InFlight: 2000, AwaitingApproval: 8000, BaselineParked: 2000, Park: time.Minute, Requests: 10, Background: 2,
 		BackgroundDone: 30, BackgroundWall: time.Minute}
-	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20}}
+	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20},
+		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, MachineCPU: 1.9}
 	for _, c := range clients {
 		for _, e := range APIEndpoints {
 			p99 := 100 * time.Millisecond
@@ -217,7 +218,7 @@ func TestAPIMarkdownTableAndTargets(t *testing.T) {
 		"| list GET | 200 | 10 ms | 100 ms | 101 ms | DescribeWorkflowExecution |",
 		"| approve | 200 | 10 ms | 100 ms | 101 ms | — | — | — | — | — | — | — |",
 		"| cancel | 50 |",
-		"| ExecuteWorkflow | 50 | 10 | 1000 ms | 10.0 | 10 ms | 100 ms | 101 ms | 0 | 0.50 | 1 MB | 0.10 | 1 MB | 0.00 | 1 MB |",
+		"| ExecuteWorkflow | 50 | 10 | 1000 ms | 10.0 | 10 ms | 100 ms | 101 ms | 0 | 0.50 | 1 MB | 0.10 | 1 MB | 0.00 | 1 MB | 0.30 | 1.90 | 1.00 |",
 		"(30 finished in 60.0 s, 0.50/s)",
 	} {
 		if !strings.Contains(md, want) {
@@ -396,7 +397,8 @@ func TestHeldResultIsALateResultOfAnotherReview(t *testing.T) {
 // held path's gateway does 95 and 90 callbacks/s against 100 direct, p99
 // 110 ms against 100 ms.
 func callbacksReport() *Report {
-	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20}}
+	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20},
+		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, MachineCPU: 1.9}
 	phase := func(name string, round int, rate float64, p99 time.Duration) Phase {
 		return Phase{Name: name, Round: round, Count: int(rate), Wall: time.Second, PerSec: rate, P50: p99 / 2, P99: p99,
 			Worker: u.Worker, Server: u.Server, BaselineWorker: u.BaselineWorker}
@@ -471,5 +473,36 @@ func TestCheckRefusesHeldPathFaults(t *testing.T) {
 				t.Error("malformed report accepted")
 			}
 		})
+	}
+}
+
+// The machine's busy time is every state of /proc/stat's cpu line but
+// idle and iowait, in USER_HZ ticks; what the measured processes do not
+// use is the others' (never below zero).
+func TestMachineCPUFromProcStat(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m0, err := parseMachine([]byte("cpu  100 5 50 900 40 3 2 0 0 0\ncpu0 50 2 25 450 20 1 1 0 0 0\n"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := parseMachine([]byte("cpu  250 5 100 1000 90 3 2 0 0 0\n"), t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m1.coresSince(m0); got != 2.0 { // (150 + 50) ticks in 1 s, idle and iowait left out
+		t.Errorf("machine cores = %v, want 2", got)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 x 4 5 6 7 8\n", "cpu 1 2 3\n"} {
+		if _, err := parseMachine([]byte(bad), t0); err == nil {
+			t.Errorf("parseMachine(%q) = no error", bad)
+		}
+	}
+	u := Usages{Worker: Usage{CPU: 0.5}, Server: Usage{CPU: 0.7}, Harness: Usage{CPU: 0.4}, MachineCPU: 1.5}
+	if got := u.OtherCPU(); got != 0 {
+		t.Errorf("others = %v when the processes account for more than the machine, want 0", got)
+	}
+	u.MachineCPU = 2
+	if got := u.OtherCPU(); got < 0.399 || got > 0.401 {
+		t.Errorf("others = %v, want 0.4", got)
 	}
 }
