@@ -891,12 +891,12 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 	}
 }
 
-// payOnce makes one payout attempt: local, the first attempt of a refund
-// committed before this workflow task (committedDurably), as a local
-// activity (calls.PayFirst: on the happy path the payout, the outcome's
-// upsert and the close are one workflow task); otherwise the regular
-// activity, calls.PayFirst's single attempt first, then calls.Pay's
-// retries.
+// payOnce makes one payout attempt. With local set (the first attempt of
+// a refund committed before this workflow task, committedDurably) it is
+// a local activity (calls.PayFirstLocal: on the happy path the payout,
+// the outcome's upsert and the close are one workflow task); otherwise
+// the regular activity: calls.PayFirst's single attempt first, then
+// calls.Pay's retries.
 func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first, local bool) (PayReceipt, bool, error) {
 	var rec PayReceipt
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
