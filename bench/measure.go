@@ -72,12 +72,13 @@ type Usage struct {
 }
 
 // sampler follows the /proc entries of certflow's worker, the server, the
-// baseline's worker and the harness (the in-process gateway and the load
-// it drives) over a phase, and the machine's busy time (/proc/stat).
+// baseline's worker, the harness (the in-process gateway and the load it
+// drives) and the CA and payment simulators over a phase, and the
+// machine's busy time (/proc/stat).
 type sampler struct {
-	pids    [4]int // worker, server, baseline worker, harness
-	first   [4]procSample
-	maxRSS  [4]int64
+	pids    [6]int // worker, server, baseline worker, harness, casim, paysim
+	first   [6]procSample
+	maxRSS  [6]int64
 	machine machineSample
 	stop    chan struct{}
 	done    chan struct{}
@@ -90,19 +91,23 @@ type Usages struct {
 	// Harness is the bench-e2e process: the in-process gateway and the
 	// clients that load it.
 	Harness Usage `json:"harness"`
+	// Simulators is the CA and payment simulators' CPU together (casim,
+	// paysim), their RSS the larger.
+	Simulators Usage `json:"simulators"`
 	// MachineCPU is the cores busy machine-wide (every process; /proc/stat);
 	// what the processes above do not account for is the others: the
-	// database, the CA and payment simulators.
+	// database, above all.
 	MachineCPU float64 `json:"machine_cpu_cores"`
 }
 
 // OtherCPU is the cores busy outside the measured processes.
 func (u Usages) OtherCPU() float64 {
-	return max(0, u.MachineCPU-u.Worker.CPU-u.Server.CPU-u.BaselineWorker.CPU-u.Harness.CPU)
+	return max(0, u.MachineCPU-u.Worker.CPU-u.Server.CPU-u.BaselineWorker.CPU-u.Harness.CPU-u.Simulators.CPU)
 }
 
 func (h *harness) sample() (*sampler, error) {
-	s := &sampler{pids: [4]int{h.worker.Pid(), h.serverPID(), h.baselineWorker.Pid(), os.Getpid()}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: [6]int{h.worker.Pid(), h.serverPID(), h.baselineWorker.Pid(), os.Getpid(), h.casim.Pid(), h.paysim.Pid()},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	if s.machine, err = readMachine(); err != nil {
 		return nil, err
@@ -148,7 +153,7 @@ func (s *sampler) end() (Usages, error) {
 	if err != nil {
 		return Usages{}, err
 	}
-	var u [4]Usage
+	var u [6]Usage
 	for i, pid := range s.pids {
 		p, err := readProc(pid)
 		if err != nil {
@@ -157,7 +162,8 @@ func (s *sampler) end() (Usages, error) {
 		wall := p.at.Sub(s.first[i].at).Seconds()
 		u[i] = Usage{CPU: (p.cpu - s.first[i].cpu).Seconds() / wall, RSS: max(s.maxRSS[i], p.rss)}
 	}
-	return Usages{Worker: u[0], Server: u[1], BaselineWorker: u[2], Harness: u[3], MachineCPU: m.coresSince(s.machine)}, nil
+	sims := Usage{CPU: u[4].CPU + u[5].CPU, RSS: max(u[4].RSS, u[5].RSS)}
+	return Usages{Worker: u[0], Server: u[1], BaselineWorker: u[2], Harness: u[3], Simulators: sims, MachineCPU: m.coresSince(s.machine)}, nil
 }
 
 // workerMetrics reads the worker's Prometheus page: for each metric, the
@@ -250,7 +256,7 @@ func CountEvents(ctx context.Context, c client.Client, workflowIDs ...string) ([
 
 // String is the usage as the progress lines show it.
 func (u Usages) String() string {
-	return fmt.Sprintf("server %.2f cores %s, worker %.2f cores %s, baseline worker %.2f cores %s, harness %.2f cores, machine %.2f cores busy (others %.2f)",
+	return fmt.Sprintf("server %.2f cores %s, worker %.2f cores %s, baseline worker %.2f cores %s, harness %.2f cores, simulators %.2f cores, machine %.2f cores busy (others %.2f)",
 		u.Server.CPU, mb(u.Server.RSS), u.Worker.CPU, mb(u.Worker.RSS), u.BaselineWorker.CPU, mb(u.BaselineWorker.RSS),
-		u.Harness.CPU, u.MachineCPU, u.OtherCPU())
+		u.Harness.CPU, u.Simulators.CPU, u.MachineCPU, u.OtherCPU())
 }

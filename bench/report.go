@@ -537,11 +537,11 @@ func (r *Report) apiMarkdown(w func(string, ...any)) {
 		w("\nThe targets (refund POST p99 < %s, status GET p99 < %s at %d clients with %d refunds in flight) were not judged: %d clients were not measured.\n",
 			ms(targetRefundPOSTP99), ms(targetStatusGETP99), targetAPIClients, targetAPIInFlight, targetAPIClients)
 	}
-	w("\nEvery api phase, in the order they ran (CPU in cores, RSS the largest sampled; unavailable: answers 429/503/504, client timeouts or Temporal timeouts, counted, not retried; for refund POST → started, the POSTs not accepted or not started within 2 min; harness: the bench-e2e process, the in-process gateway and its clients; machine: every process, from /proc/stat; others: the machine less the processes listed, that is the database and the CA and payment simulators):\n\n")
-	w("| endpoint | clients | n | wall | rate/s | p50 | p99 | max | unavailable | server CPU | server RSS | worker CPU | worker RSS | baseline worker CPU | baseline worker RSS | harness CPU | machine CPU | others CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("\nEvery api phase, in the order they ran (CPU in cores, RSS the largest sampled; unavailable: answers 429/503/504, client timeouts or Temporal timeouts, counted, not retried; for refund POST → started, the POSTs not accepted or not started within 2 min; harness: the bench-e2e process, the in-process gateway and its clients; simulators: casim and paysim; machine: every process, from /proc/stat; others: the machine less the processes listed, that is the database):\n\n")
+	w("| endpoint | clients | n | wall | rate/s | p50 | p99 | max | unavailable | server CPU | server RSS | worker CPU | worker RSS | baseline worker CPU | baseline worker RSS | harness CPU | simulators CPU | machine CPU | others CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range a.Phases {
-		w("| %s | %d | %d | %s | %.1f | %s | %s | %s | %d | %.2f | %s | %.2f | %s | %.2f | %s | %.2f | %.2f | %.2f |\n", p.Endpoint, p.Clients, p.Count, ms(p.Wall), p.PerSec,
+		w("| %s | %d | %d | %s | %.1f | %s | %s | %s | %d | %.2f | %s | %.2f | %s | %.2f | %s | %.2f | %.2f | %.2f | %.2f |\n", p.Endpoint, p.Clients, p.Count, ms(p.Wall), p.PerSec,
 			ms(p.P50), ms(p.P99), ms(p.Max), p.Unavailable, p.Server.CPU, mb(p.Server.RSS), p.Worker.CPU, mb(p.Worker.RSS), p.BaselineWorker.CPU, mb(p.BaselineWorker.RSS),
-			p.Harness.CPU, p.MachineCPU, p.OtherCPU())
+			p.Harness.CPU, p.Simulators.CPU, p.MachineCPU, p.OtherCPU())
 	}
 }

@@ -192,7 +192,7 @@ func apiReport(clients ...int) *Report {
 	a := &API{InFlight: 2000, AwaitingApproval: 8000, BaselineParked: 2000, Park: time.Minute, Requests: 10, Background: 2,
 		BackgroundDone: 30, BackgroundWall: time.Minute}
 	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20},
-		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, MachineCPU: 1.9}
+		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, Simulators: Usage{CPU: 0.2, RSS: 1 << 20}, MachineCPU: 1.9}
 	for _, c := range clients {
 		for _, e := range APIEndpoints {
 			p99 := 100 * time.Millisecond
@@ -218,7 +218,7 @@ func TestAPIMarkdownTableAndTargets(t *testing.T) {
 		"| list GET | 200 | 10 ms | 100 ms | 101 ms | DescribeWorkflowExecution |",
 		"| approve | 200 | 10 ms | 100 ms | 101 ms | — | — | — | — | — | — | — |",
 		"| cancel | 50 |",
-		"| ExecuteWorkflow | 50 | 10 | 1000 ms | 10.0 | 10 ms | 100 ms | 101 ms | 0 | 0.50 | 1 MB | 0.10 | 1 MB | 0.00 | 1 MB | 0.30 | 1.90 | 1.00 |",
+		"| ExecuteWorkflow | 50 | 10 | 1000 ms | 10.0 | 10 ms | 100 ms | 101 ms | 0 | 0.50 | 1 MB | 0.10 | 1 MB | 0.00 | 1 MB | 0.30 | 0.20 | 1.90 | 0.80 |",
 		"(30 finished in 60.0 s, 0.50/s)",
 	} {
 		if !strings.Contains(md, want) {
@@ -398,7 +398,7 @@ func TestHeldResultIsALateResultOfAnotherReview(t *testing.T) {
 // 110 ms against 100 ms.
 func callbacksReport() *Report {
 	u := Usages{Worker: Usage{CPU: 0.1, RSS: 1 << 20}, Server: Usage{CPU: 0.5, RSS: 1 << 20}, BaselineWorker: Usage{CPU: 0, RSS: 1 << 20},
-		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, MachineCPU: 1.9}
+		Harness: Usage{CPU: 0.3, RSS: 1 << 20}, Simulators: Usage{CPU: 0.2, RSS: 1 << 20}, MachineCPU: 1.9}
 	phase := func(name string, round int, rate float64, p99 time.Duration) Phase {
 		return Phase{Name: name, Round: round, Count: int(rate), Wall: time.Second, PerSec: rate, P50: p99 / 2, P99: p99,
 			Worker: u.Worker, Server: u.Server, BaselineWorker: u.BaselineWorker}
@@ -497,7 +497,7 @@ func TestMachineCPUFromProcStat(t *testing.T) {
 			t.Errorf("parseMachine(%q) = no error", bad)
 		}
 	}
-	u := Usages{Worker: Usage{CPU: 0.5}, Server: Usage{CPU: 0.7}, Harness: Usage{CPU: 0.4}, MachineCPU: 1.5}
+	u := Usages{Worker: Usage{CPU: 0.5}, Server: Usage{CPU: 0.7}, Harness: Usage{CPU: 0.3}, Simulators: Usage{CPU: 0.1}, MachineCPU: 1.5}
 	if got := u.OtherCPU(); got != 0 {
 		t.Errorf("others = %v when the processes account for more than the machine, want 0", got)
 	}
