@@ -143,6 +143,27 @@ type Ledger interface {
 	// again; or it was reset) counts as refunded before it. An empty
 	// refundRun counts every payout.
 	RefundedByOthers(ctx context.Context, orderID, refundRun string) (decimal.Decimal, error)
+	// OpenJudgement is called by the refund refundRun (not empty) each
+	// time it judges the order: it draws the run's next judgement number
+	// and returns it with the run's own pending or paid payout (a paid one
+	// first; nil when there is none), in one step serialised with
+	// ReservePayout (the order's lock). A reservation of the run naming an
+	// older number (PayoutRequest.Judgement) that would record a new
+	// payout is then refused (errs.Conflict): the judgement that decided
+	// it was overtaken (its workflow task lost and run again, or the
+	// refund reset). So a payout either was reserved before the judgement
+	// that runs now, which finds it and pays it again by its key (M-4),
+	// or is never made. An unknown order is errs.NotFound.
+	OpenJudgement(ctx context.Context, orderID, refundRun string) (RunJudgement, error)
+}
+
+// RunJudgement is a refund run's judgement as the ledger opened it.
+type RunJudgement struct {
+	// Number is the run's judgement count, 1 for its first.
+	Number int64 `json:"number"`
+	// Payout is the run's own payout, pending or paid, recorded under an
+	// earlier judgement; nil when there is none.
+	Payout *Payout `json:"payout,omitempty"`
 }
 
 // PayoutRequest is one refund payment.
@@ -157,6 +178,9 @@ type PayoutRequest struct {
 	// RefundRun names the refund that asks: its workflow's first run ID
 	// (RefundedByOthers). Empty: a payout of no particular refund.
 	RefundRun string `json:"refund_run,omitempty"`
+	// Judgement is the number of the refund run's judgement that decided
+	// the payout (Ledger.OpenJudgement); 0 checks none.
+	Judgement int64 `json:"judgement,omitempty"`
 }
 
 // PayoutStatus is where a payout stands in the ledger.

@@ -291,6 +291,9 @@ type FakeStore struct {
 	quotas  map[string]string
 	refunds map[string]activities.RefundRecord
 	payouts map[string]ports.Payout
+	// judgements counts each refund run's judgements (OpenJudgement), by
+	// order and run.
+	judgements map[[2]string]int64
 	// holders names each held certificate's one writer (absent: nobody).
 	holders map[string]string
 	// holdSeqs counts the holds taken of each certificate (ports.Hold).
@@ -302,7 +305,7 @@ type FakeStore struct {
 // NewFakeStore returns a store holding the given orders.
 func NewFakeStore(orders ...domain.Order) *FakeStore {
 	s := &FakeStore{orders: map[string]domain.Order{}, quotas: map[string]string{}, refunds: map[string]activities.RefundRecord{},
-		payouts: map[string]ports.Payout{}, holders: map[string]string{}, holdSeqs: map[string]int64{}}
+		payouts: map[string]ports.Payout{}, judgements: map[[2]string]int64{}, holders: map[string]string{}, holdSeqs: map[string]int64{}}
 	for _, o := range orders {
 		s.orders[o.ID] = o
 	}
@@ -418,6 +421,10 @@ func (s *FakeStore) ReservePayout(_ context.Context, req ports.PayoutRequest) (p
 	if !ok {
 		return ports.Payout{}, false, errs.E(errs.NotFound, "order %q not found", req.OrderID)
 	}
+	if n, ok := s.judgements[[2]string{req.OrderID, req.RefundRun}]; ok && req.RefundRun != "" && req.Judgement != 0 && n != req.Judgement {
+		return ports.Payout{}, false, &errs.Error{Code: errs.Conflict, Rules: []string{"M-4"},
+			Message: fmt.Sprintf("payout %s: refund %s was judged again (judgement %d, not %d); nothing paid", req.IdempotencyKey, req.RefundRun, n, req.Judgement)}
+	}
 	used := o.AlreadyRefunded.Add(req.Cash.Decimal())
 	for _, p := range s.payouts {
 		if p.Request.OrderID == req.OrderID && p.Status != ports.PayoutFailed {
@@ -430,6 +437,30 @@ func (s *FakeStore) ReservePayout(_ context.Context, req ports.PayoutRequest) (p
 	p := ports.Payout{Request: req, Status: ports.PayoutPending}
 	s.payouts[req.IdempotencyKey] = p
 	return p, true, nil
+}
+
+// OpenJudgement draws the run's next judgement number and returns its
+// own pending or paid payout (a paid one first), as the store does.
+func (s *FakeStore) OpenJudgement(_ context.Context, orderID, refundRun string) (ports.RunJudgement, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orders[orderID]; !ok {
+		return ports.RunJudgement{}, errs.E(errs.NotFound, "order %q not found", orderID)
+	}
+	k := [2]string{orderID, refundRun}
+	s.judgements[k]++
+	out := ports.RunJudgement{Number: s.judgements[k]}
+	for _, p := range s.payouts {
+		if p.Request.OrderID != orderID || p.Request.RefundRun != refundRun || p.Status == ports.PayoutFailed {
+			continue
+		}
+		paidFirst := p.Status == ports.PayoutPaid && out.Payout != nil && out.Payout.Status != ports.PayoutPaid
+		if out.Payout == nil || paidFirst || (p.Status == out.Payout.Status && p.Request.IdempotencyKey < out.Payout.Request.IdempotencyKey) {
+			p := p
+			out.Payout = &p
+		}
+	}
+	return out, nil
 }
 
 // SettlePayout records a pending payout's outcome.

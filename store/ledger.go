@@ -60,6 +60,9 @@ func (db *DB) ReservePayout(ctx context.Context, req ports.PayoutRequest) (ports
 			out, err = prev.payout()
 			return err
 		}
+		if err := checkJudgement(ctx, tx, req); err != nil {
+			return err
+		}
 		row, err := ord.payout(req)
 		if err != nil {
 			return err
@@ -85,6 +88,73 @@ func (db *DB) ReservePayout(ctx context.Context, req ports.PayoutRequest) (ports
 		return ports.Payout{}, false, err
 	}
 	return out, created, nil
+}
+
+// checkJudgement refuses a new payout decided by a judgement of its refund
+// run older than the run's latest (ports.Ledger.OpenJudgement). The
+// caller holds the order's lock, which OpenJudgement takes too.
+func checkJudgement(ctx context.Context, tx *Tx, req ports.PayoutRequest) error {
+	if req.RefundRun == "" || req.Judgement == 0 {
+		return nil
+	}
+	var latest int64
+	err := tx.QueryRowContext(ctx, "SELECT number FROM refund_judgements WHERE order_id = ? AND refund_run = ?",
+		req.OrderID, req.RefundRun).Scan(&latest)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return dbError(err, "reading the judgements of refund %s", req.RefundRun)
+	}
+	if latest != req.Judgement {
+		return &errs.Error{Code: errs.Conflict, Rules: []string{"M-4"}, Message: fmt.Sprintf(
+			"payout %s: refund %s of order %s was judged again (judgement %d, this payout was decided by %d); nothing paid",
+			req.IdempotencyKey, req.RefundRun, req.OrderID, latest, req.Judgement)}
+	}
+	return nil
+}
+
+// OpenJudgement draws the refund run's next judgement number and reads
+// its own payout (see ports.Ledger), under the order's lock.
+func (db *DB) OpenJudgement(ctx context.Context, orderID, refundRun string) (ports.RunJudgement, error) {
+	if refundRun == "" {
+		return ports.RunJudgement{}, errs.E(errs.Invalid, "opening a judgement of order %s: the refund run is empty", orderID)
+	}
+	var out ports.RunJudgement
+	err := db.write(ctx, "opening judgement", func(tx *Tx) error {
+		// The lock ReservePayout takes: a reservation is either before
+		// this (and read below) or after (and checked against the number).
+		if err := lockOrder(ctx, tx, orderID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO refund_judgements (order_id, refund_run, number) VALUES (?, ?, 1)
+			ON CONFLICT (order_id, refund_run) DO UPDATE SET number = refund_judgements.number + 1
+			RETURNING number`, orderID, refundRun).Scan(&out.Number); err != nil {
+			return dbError(err, "drawing a judgement of refund %s", refundRun)
+		}
+		// Paid before pending; one of each at most per destination.
+		r, err := scanPayout(tx.QueryRowContext(ctx, "SELECT "+payoutCols+` FROM payouts
+			WHERE order_id = ? AND refund_run = ? AND status <> ?
+			ORDER BY CASE status WHEN ? THEN 0 ELSE 1 END, created_at, idempotency_key LIMIT 1`,
+			orderID, refundRun, string(ports.PayoutFailed), string(ports.PayoutPaid)))
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return dbError(err, "reading the payouts of refund %s", refundRun)
+		}
+		p, err := r.payout()
+		if err != nil {
+			return err
+		}
+		p.Request.RefundRun = refundRun
+		out.Payout = &p
+		return nil
+	})
+	if err != nil {
+		return ports.RunJudgement{}, err
+	}
+	return out, nil
 }
 
 // SettlePayout records the provider's final answer on a pending payout

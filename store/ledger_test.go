@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/certflow/certflow/errs/errstest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,5 +371,129 @@ func TestReserveConcurrency(t *testing.T) {
 				t.Fatalf("%d reserved and %d refused, want 4 and 4 (80.00 in 20.00 parts)", paid, refused)
 			}
 		})
+	}
+}
+
+// runPayout is payout for refund run run, decided by its judgement n.
+func runPayout(t testing.TB, key, cash, run string, n int64) ports.PayoutRequest {
+	t.Helper()
+	req := payout(t, key, cash)
+	req.RefundRun, req.Judgement = run, n
+	return req
+}
+
+func openJudgement(t testing.TB, db *store.DB, orderID, run string) ports.RunJudgement {
+	t.Helper()
+	j, err := db.OpenJudgement(context.Background(), orderID, run)
+	if err != nil {
+		t.Fatalf("opening a judgement of %s by %s: %v", orderID, run, err)
+	}
+	return j
+}
+
+// A refund run judged again finds the payout an earlier judgement
+// reserved, and a payout an overtaken judgement decided is never made.
+func TestOpenJudgementFencesPayouts(t *testing.T) {
+	ctx := context.Background()
+	db, _ := newLedger(t, memPath(t))
+	if j := openJudgement(t, db, "o-1", "run-1"); j.Number != 1 || j.Payout != nil {
+		t.Fatalf("first judgement = %+v, want number 1 and no payout", j)
+	}
+	first := reserve(t, db, runPayout(t, "refund/o-1/original", "50.00", "run-1", 1))
+
+	j := openJudgement(t, db, "o-1", "run-1")
+	if j.Number != 2 || j.Payout == nil || !samePayout(*j.Payout, first) || j.Payout.Request.RefundRun != "run-1" {
+		t.Fatalf("second judgement = %+v, want number 2 and the pending payout %+v of run-1", j, first)
+	}
+	t.Run("M-4 a new payout decided by an overtaken judgement is refused", func(t *testing.T) {
+		_, _, err := db.ReservePayout(ctx, runPayout(t, "refund/o-1/balance", "10.00", "run-1", 1))
+		if errs.CodeOf(err) != errs.Conflict || !slices.Equal(errs.RulesOf(err), []string{"M-4"}) {
+			t.Fatalf("reserving under judgement 1 of 2: %v, want a conflict citing M-4", err)
+		}
+		if _, err := db.GetPayout(ctx, "refund/o-1/balance"); errs.CodeOf(err) != errs.NotFound {
+			t.Fatalf("refused payout is in the ledger: %v", err)
+		}
+	})
+	t.Run("M-4 the payout reserved before is the same payout under any judgement", func(t *testing.T) {
+		for _, n := range []int64{1, 2} {
+			if p := reserve(t, db, runPayout(t, "refund/o-1/original", "50.00", "run-1", n)); !samePayout(p, first) {
+				t.Fatalf("judgement %d: %+v, want %+v", n, p, first)
+			}
+		}
+	})
+	t.Run("the latest judgement reserves", func(t *testing.T) {
+		reserve(t, db, runPayout(t, "refund/o-1/balance", "10.00", "run-1", 2))
+	})
+	t.Run("a paid payout is returned before a pending one; a failed one never", func(t *testing.T) {
+		settle(t, db, "refund/o-1/balance", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "pay-1"})
+		if j := openJudgement(t, db, "o-1", "run-1"); j.Number != 3 || j.Payout == nil || j.Payout.Request.IdempotencyKey != "refund/o-1/balance" {
+			t.Fatalf("third judgement = %+v, want number 3 and the paid payout", j)
+		}
+		db2, _ := newLedger(t, memPath(t))
+		openJudgement(t, db2, "o-1", "run-1")
+		reserve(t, db2, runPayout(t, "refund/o-1/original", "50.00", "run-1", 1))
+		settle(t, db2, "refund/o-1/original", ports.Settlement{Status: ports.PayoutFailed, Reason: "card closed"})
+		if j := openJudgement(t, db2, "o-1", "run-1"); j.Payout != nil {
+			t.Fatalf("judgement after a failed payout = %+v, want no payout", j)
+		}
+	})
+	t.Run("runs and orders are counted apart; no number checks nothing", func(t *testing.T) {
+		if j := openJudgement(t, db, "o-1", "run-2"); j.Number != 1 || j.Payout != nil {
+			t.Fatalf("run-2's first judgement = %+v", j)
+		}
+		if j := openJudgement(t, db, "o-2", "run-1"); j.Number != 1 || j.Payout != nil {
+			t.Fatalf("order o-2's first judgement by run-1 = %+v", j)
+		}
+		reserve(t, db, runPayout(t, "refund/o-1/run-0", "1.00", "run-1", 0))
+	})
+	t.Run("bad input", func(t *testing.T) {
+		if _, err := db.OpenJudgement(ctx, "o-404", "run-1"); errs.CodeOf(err) != errs.NotFound {
+			t.Fatalf("unknown order: %v, want not found", err)
+		}
+		if _, err := db.OpenJudgement(ctx, "o-1", ""); errs.CodeOf(err) != errs.Invalid {
+			t.Fatalf("empty run: %v, want invalid", err)
+		}
+	})
+}
+
+// A reservation racing a new judgement of its run is either found by the
+// judgement or refused: never made unseen.
+func TestOpenJudgementRacingReservation(t *testing.T) {
+	ctx := context.Background()
+	const n = 16
+	db, _ := newLedger(t, memPath(t))
+	type outcome struct {
+		reserved bool
+		found    bool
+	}
+	outcomes := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		run := fmt.Sprintf("run-%d", i)
+		openJudgement(t, db, "o-1", run)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, _, err := db.ReservePayout(ctx, runPayout(t, "refund/o-1/"+run, "1.00", run, 1))
+			if err != nil && errs.CodeOf(err) != errs.Conflict {
+				t.Errorf("%s: %v", run, err)
+			}
+			outcomes[i].reserved = err == nil
+		}()
+		go func() {
+			defer wg.Done()
+			j, err := db.OpenJudgement(ctx, "o-1", run)
+			if err != nil {
+				t.Errorf("%s: %v", run, err)
+				return
+			}
+			outcomes[i].found = j.Payout != nil
+		}()
+	}
+	wg.Wait()
+	for i, o := range outcomes {
+		if o.reserved != o.found {
+			t.Errorf("run-%d: reserved %v, found by the judgement after it %v", i, o.reserved, o.found)
+		}
 	}
 }

@@ -45,7 +45,7 @@ func tableExists(t *testing.T, db *DB, name string) bool {
 
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
-	const latest = 12
+	const latest = 13
 	step := func(name, body string) *fstest.MapFile {
 		return &fstest.MapFile{Data: []byte("-- +goose Up\n" + body)}
 	}

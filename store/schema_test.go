@@ -61,8 +61,8 @@ func TestAdoptsOldRunnerDatabase(t *testing.T) {
 					t.Fatal(err)
 				}
 				db, _ := openAt(t, dsn)
-				if v, err := store.SchemaVersion(ctx, db); err != nil || v != 12 {
-					t.Fatalf("schema version = %d, %v; want 12", v, err)
+				if v, err := store.SchemaVersion(ctx, db); err != nil || v != 13 {
+					t.Fatalf("schema version = %d, %v; want 13", v, err)
 				}
 				got, err := store.Schema(ctx, db)
 				if err != nil {

@@ -92,14 +92,13 @@ var eventBudgets = map[string]struct {
 	// Unused quota: the refund alone. Before: 30–34. Lean step 1: 19.
 	// Step 2: 16. Step 5: 16. Issue 16 (no upsert as the payout's first
 	// attempt starts): 15. Issue 20 (the paying record rides with the
-	// payout): 14; 13, the last record with the payout too. The one
-	// event over the target: the payout is a regular activity (a task
-	// round trip), because this refund reaches it in the task that judged
-	// it, with no irreversible step before: a payout there as a local
-	// activity, in a task run again after its worker was lost, could meet
-	// a cancel that arrived meanwhile and end cancelled with the money
-	// moved (committedDurably). As a local activity it would be 8.
-	bench.PathUnused: {other: 7, tasks: 3, target: 12},
+	// payout): 14; 13, the last record with the payout too. Then 8: the
+	// payout's first attempt a local activity in the task that judged the
+	// refund (judgedInThisTask): that task run again judges again, and
+	// the ledger's judgement fence makes the lost try's payout either
+	// found and paid again by its key or never made (OpenJudgement). One
+	// workflow task: the start, two markers, the upsert, the close.
+	bench.PathUnused: {other: 5, tasks: 2, target: 12},
 	// 3-year order, year 1 issued: refund + year 1 (revoke → review →
 	// delete) + years 2 and 3 (cascade removal). Before: 233–242. Lean
 	// step 1: 154–157. Step 2: 151–157. Step 3: 133. Step 4: 112–115.

@@ -250,6 +250,10 @@ type HoldJudgementInput struct {
 type HeldJudgement struct {
 	activities.Judgement
 	Holders map[string]string `json:"holders,omitempty"`
+	// Run is the judgement the ledger opened for in.RefundRun (its number,
+	// and the run's own payout when an earlier try of the same judgement,
+	// or the refund before a reset, reserved one); zero without a run.
+	Run ports.RunJudgement `json:"run,omitzero"`
 }
 
 // LoadAndHold holds the order's certificates (those not removed) for
@@ -257,6 +261,9 @@ type HeldJudgement struct {
 // read are those of certificates nobody else writes any more: what a
 // refund needs before it releases them, in one local activity (one
 // marker). Each hold is the store's compare-and-set, so a retry is safe.
+// It opens the refund run's judgement in the ledger too (OpenJudgement):
+// a payout decided in this workflow task, by a try of it that was lost,
+// is either found (Run.Payout) or never made.
 func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (HeldJudgement, error) {
 	o, err := a.Store.GetOrder(ctx, in.OrderID)
 	if err != nil {
@@ -272,6 +279,13 @@ func (a *Activities) LoadAndHold(ctx context.Context, in HoldJudgementInput) (He
 	if len(ids) > 0 {
 		if out.Holders, err = activities.Hold(ctx, a.Deps, in.Holder, "", ids); err != nil {
 			return HeldJudgement{}, err
+		}
+	}
+	if in.RefundRun != "" {
+		// Before the order is read: a payout reserved under an earlier
+		// number is found here, one reserved later is refused.
+		if out.Run, err = a.Store.OpenJudgement(ctx, in.OrderID, in.RefundRun); err != nil {
+			return HeldJudgement{}, errtemporal.From(fmt.Errorf("opening the judgement of order %s: %w", in.OrderID, err))
 		}
 	}
 	if out.Judgement, err = activities.LoadJudgement(ctx, a.Deps, in.OrderID, in.RefundRun); err != nil {

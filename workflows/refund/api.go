@@ -152,6 +152,9 @@ type Carry struct {
 	Customer    *certificate.Report `json:"customer,omitempty"`
 	PayFailing  bool                `json:"pay_failing,omitempty"`
 	PayFallback bool                `json:"pay_fallback,omitempty"`
+	// Judgement is the number of the judgement the first run drew from
+	// the ledger (ports.RunJudgement): its payout carries it.
+	Judgement int64 `json:"judgement,omitempty"`
 }
 
 // CarriedReview is a revocation review a refund's revoke opened.

@@ -117,6 +117,7 @@ func (r *refund) carryInput() Input {
 		Recorded: r.recorded, Holds: r.holds, Handed: r.handed,
 		Step: r.step, Queue: r.queue, Replans: r.replans,
 		Wait: r.canWait, NextPoll: r.nextPoll, Customer: r.customer, PayFailing: r.payFailing, PayFallback: r.payFallback,
+		Judgement: r.judgement,
 	}
 	c.Status.Held = nil
 	for _, rv := range r.ca.reviews {
@@ -158,6 +159,7 @@ func (r *refund) restore(c *Carry) {
 	r.holds, r.handed = c.Holds, c.Handed
 	r.step, r.queue, r.replans = c.Step, slices.Clone(c.Queue), c.Replans
 	r.payFailing, r.payFallback = c.PayFailing, c.PayFallback
+	r.judgement = c.Judgement
 	for _, in := range c.Held {
 		h := certificate.Held(in, r, "", &activities.Judgement{Order: r.order, Bundle: r.bundle}, 0)
 		r.held = append(r.held, h)

@@ -18,6 +18,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/internal/testenv"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/sim"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows"
@@ -77,7 +78,7 @@ type clockedCA interface {
 // certificate approve half an hour after the request (before the
 // refund's first look at the review); started, when set, is told each
 // activity's type as it starts.
-func refundOn(t *testing.T, o domain.Order, ca clockedCA, st activities.Store, approve string, started func(activityType string)) refund.Status {
+func refundOn(t *testing.T, o domain.Order, ca clockedCA, st activities.Store, approve string, started func(activityType string), then ...func(*testsuite.TestWorkflowEnvironment, *int)) refund.Status {
 	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(testenv.WorkerOptions())
@@ -104,9 +105,15 @@ func refundOn(t *testing.T, o domain.Order, ca clockedCA, st activities.Store, a
 		env.SetCurrentHistoryLength(events)
 	})
 	env.RegisterDelayedCallback(func() {
+		if approve == "" {
+			return // no review to answer
+		}
 		env.SignalWorkflow(certificate.SignalCAResult, certificate.CAResult{EventID: "ev-" + approve, Certificate: approve,
 			Result: statemachine.RevocationApproved, At: env.Now()})
 	}, 30*time.Minute)
+	for _, f := range then {
+		f(env, &events)
+	}
 	req := domain.RefundRequest{OrderID: o.ID, RequestedAt: start, Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true}
 	env.ExecuteWorkflow(refund.WorkflowName, refund.Input{OrderID: o.ID, Request: req})
 	var res refund.Status
@@ -287,35 +294,146 @@ func TestLostPayoutAnswerKeepsTheRefundRefunded(t *testing.T) {
 	}
 }
 
-// A payout's first attempt is a local activity (no task round trip) only
-// for a refund committed in an earlier workflow task (committedDurably):
-// a task run again after its worker was lost then pays on every path. A
-// refund that reaches its payout in the task that judged it (unused
-// quota: nothing to release, no irreversible step before the payout) pays
-// by the regular activity, whose task completed before the money moves.
-func TestPayoutFirstAttemptLocalOnlyWhenCommittedBefore(t *testing.T) {
+// A payout's first attempt is a local activity (no task round trip) where
+// a workflow task run again after its worker was lost pays on every path
+// or finds the payout never made: for a refund committed in an earlier
+// task (committedDurably), and in the task that judged the refund (unused
+// quota: nothing to release, no irreversible step before the payout),
+// whose rerun judges again and meets the ledger's judgement fence
+// (judgedInThisTask). A refund that pays in the task that took an
+// operator's approval (GW-4) pays by the regular activity, whose task
+// completed before the money moves.
+func TestPayoutFirstAttemptLocalWhereEveryRerunPays(t *testing.T) {
 	unused := issuedOrder()
 	unused.ID, unused.Certificates = "o-unused", nil
+	gateway := domain.Order{ID: "o-gw", Product: domain.HTTPSGateway, Profile: "aliyun-intl", PaidAt: paidAt, Currency: "USD",
+		Price: mustDecimal("1.60"), Payment: domain.Payment{Cash: mustDecimal("1.60")},
+		Usage: &domain.Usage{GRCQTotal: 300, GRCQConsumed: 60, DomainAdded: true}}
+	// The operator approves an hour later, in a workflow task of its own.
+	approve := func(env *testsuite.TestWorkflowEnvironment, events *int) {
+		env.RegisterDelayedCallback(func() {
+			*events += 3
+			env.SetCurrentHistoryLength(*events)
+			env.UpdateWorkflow(refund.UpdateApprove, "approve-1", &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { t.Errorf("approval rejected: %v", err) },
+			}, refund.ApproveRequest{Operator: "bob"})
+		}, time.Hour)
+	}
 	for name, tc := range map[string]struct {
 		order   domain.Order
+		review  string
 		regular bool
+		then    func(*testsuite.TestWorkflowEnvironment, *int)
 	}{
-		"issued: committed before the revoke":    {order: issuedOrder()},
-		"unused quota: paid in the judging task": {order: unused, regular: true},
+		"issued: committed before the revoke":       {order: issuedOrder(), review: "c-1"},
+		"unused quota: paid in the judging task":    {order: unused},
+		"GW-4: paid in the task that took approval": {order: gateway, regular: true, then: approve},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var mu sync.Mutex
 			var ran []string
-			res := refundOn(t, tc.order, sim.NewFakeCA(nil), &ridingStore{FakeStore: sim.NewFakeStore(tc.order)}, "c-1", func(name string) {
+			var then []func(*testsuite.TestWorkflowEnvironment, *int)
+			if tc.then != nil {
+				then = append(then, tc.then)
+			}
+			res := refundOn(t, tc.order, sim.NewFakeCA(nil), &ridingStore{FakeStore: sim.NewFakeStore(tc.order)}, tc.review, func(name string) {
 				mu.Lock()
 				ran = append(ran, name)
 				mu.Unlock()
-			})
+			}, then...)
 			if res.Outcome != refund.OutcomeRefunded || res.Payout == nil || res.Payout.PaymentID == "" {
 				t.Fatalf("outcome %s, payout %+v (%s)", res.Outcome, res.Payout, res.Message)
 			}
 			if got := slices.Contains(ran, "Pay"); got != tc.regular {
 				t.Errorf("the Pay activity ran: %v, want %v (activities %v)", got, tc.regular, ran)
+			}
+		})
+	}
+}
+
+// changedStore reads the order as it stands now (change), after a payout
+// was reserved under it.
+type changedStore struct {
+	*sim.FakeStore
+	change func(*domain.Order)
+}
+
+func (s *changedStore) GetOrder(ctx context.Context, id string) (domain.Order, error) {
+	o, err := s.FakeStore.GetOrder(ctx, id)
+	if err == nil {
+		s.change(&o)
+	}
+	return o, err
+}
+
+// A refund that finds its own payout in the ledger as it judges (a try of
+// its first workflow task reserved it and was lost, or the refund was
+// reset after it paid) pays that payout again by its key, with its
+// amounts, whatever the rules say now, and refuses a cancel (CAN-1): the
+// money moved, or may have.
+func TestRefundJudgedAgainPaysItsOwnPayout(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		settled bool
+		cancel  bool
+		payment string
+	}{
+		// The lost try paid: the ledger's payout is returned, the
+		// provider is not asked again.
+		"paid before, the rules refuse now": {settled: true, payment: "pay-lost"},
+		// The lost try reserved and was cut off before the provider: the
+		// refund pays the reservation; the cancel that came is refused.
+		"reserved before, a cancel waiting": {cancel: true, payment: "pay-1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := issuedOrder()
+			o.ID, o.Certificates = "o-again", nil
+			fake := sim.NewFakeStore(o)
+			// The test environment's run: the refund's run ID.
+			const run = "default-test-run-id"
+			if _, err := fake.OpenJudgement(ctx, o.ID, run); err != nil {
+				t.Fatal(err)
+			}
+			key := refund.PaymentKey(o.ID, domain.OriginalMethod)
+			lost := activities.PayoutRequest{IdempotencyKey: key, OrderID: o.ID, Cash: usd(t, "60.00"),
+				Destination: domain.OriginalMethod, RefundRun: run, Judgement: 1}
+			if _, _, err := fake.ReservePayout(ctx, lost); err != nil {
+				t.Fatal(err)
+			}
+			if tc.settled {
+				if _, err := fake.SettlePayout(ctx, key, ports.Settlement{Status: ports.PayoutPaid, ProviderID: "pay-lost"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Now the order reads as refunded in full elsewhere: the
+			// rules alone would refuse (M-3).
+			st := &changedStore{FakeStore: fake, change: func(o *domain.Order) { o.AlreadyRefunded = o.Payment.Cash }}
+			var cancelErr error
+			cancelled := false
+			cancel := func(env *testsuite.TestWorkflowEnvironment, _ *int) {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(refund.UpdateCancel, "cancel-1", &testsuite.TestUpdateCallback{
+						OnReject:   func(err error) { cancelErr = err },
+						OnComplete: func(_ interface{}, err error) { cancelErr, cancelled = err, err == nil },
+					}, refund.CancelRequest{Actor: "customer"})
+				}, 0)
+			}
+			var then []func(*testsuite.TestWorkflowEnvironment, *int)
+			if tc.cancel {
+				then = append(then, cancel)
+			}
+			res := refundOn(t, o, sim.NewFakeCA(nil), st, "", nil, then...)
+			if res.Outcome != refund.OutcomeRefunded || res.Payout == nil || res.Payout.PaymentID != tc.payment || res.Payout.Cash != "60.00" {
+				t.Fatalf("outcome %s, payout %+v (%s %v): want refunded, the lost try's 60.00 paid as %s", res.Outcome, res.Payout, res.Message, res.Reasons, tc.payment)
+			}
+			if p, err := fake.GetPayout(ctx, key); err != nil || p.Status != ports.PayoutPaid {
+				t.Errorf("ledger payout %+v, %v: want paid", p, err)
+			}
+			if paid, _ := fake.RefundedAmount(ctx, o.ID); !paid.Equal(mustDecimal("60.00")) {
+				t.Errorf("refunded %s, want 60.00 (one payout)", paid)
+			}
+			if tc.cancel && (cancelled || errtemporal.CodeOf(cancelErr) != errs.Conflict) {
+				t.Errorf("the cancel: done %v, error %v; want refused with a conflict (CAN-1)", cancelled, cancelErr)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/errs/errtemporal"
 	"github.com/certflow/certflow/policy"
+	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/statemachine"
 	"github.com/certflow/certflow/workflows/certificate"
 	"github.com/certflow/certflow/workflows/internal/calls"
@@ -147,6 +148,13 @@ type refund struct {
 	// in this run; -1 for a run that started past it (a continued run),
 	// 0 while it is not. See committedDurably.
 	irreversibleAt int
+	// judgement is the number of this refund run's judgement in the
+	// ledger (ports.RunJudgement), which its payout carries; judgedAt the
+	// history length of the workflow task that opened it (0 in a
+	// continued run); paidBefore the run's own payout the judgement found.
+	judgement  int64
+	judgedAt   int
+	paidBefore *ports.Payout
 	// children counts the certificate workflows started as children whose
 	// result (a final report) is still awaited.
 	children int
@@ -303,9 +311,12 @@ func (r *refund) judge(ctx workflow.Context) bool {
 		return false
 	}
 	d, err := policy.Evaluate(r.bundle.Profile, r.cal, r.order, r.in.Request, workflow.Now(ctx))
-	if err != nil {
+	if err != nil && r.paidBefore == nil {
 		r.refuse(ctx, errs.RulesOf(err), "invalid request: "+errs.MessageOf(err))
 		return false
+	}
+	if r.paidBefore != nil {
+		d = payAgain(d, *r.paidBefore)
 	}
 	r.decision = d
 	r.st.Decision = &d
@@ -316,6 +327,34 @@ func (r *refund) judge(ctx workflow.Context) bool {
 	r.fire(ctx, statemachine.OrderRequest)
 	r.record(ctx, "accepted", strings.TrimPrefix(r.deadlineText(), "; "))
 	return true
+}
+
+// payAgain is the decision of a refund that finds its own payout in the
+// ledger as it judges (ports.RunJudgement.Payout): an earlier try of this
+// workflow task reserved it before its worker was lost, or the refund was
+// reset after it paid. The money moved or may have, so the refund pays
+// that payout again by its key (M-4: the ledger and the provider return
+// the one made), with its amounts and destination, whatever the rules
+// say now (a window that closed since, a request refused this time): one
+// pay step, nothing released again, nothing left to approve. The step
+// moves the order to paying before the workflow yields, so a cancel that
+// came meanwhile is refused (CAN-1).
+func payAgain(d policy.Decision, p ports.Payout) policy.Decision {
+	rules := []string{"M-4"}
+	rule := "M-4"
+	if d.Refund != nil {
+		rules = appendOnce(slices.Clone(d.Refund.Rules), "M-4")
+	}
+	for _, s := range d.Steps {
+		if s.Kind == policy.StepPay {
+			rule = s.Rule
+		}
+	}
+	d.Eligible, d.Refusals, d.MissingConfirmations, d.RequiresApproval = true, nil, nil, false
+	d.Refund = &policy.Breakdown{Cash: p.Request.Cash, GiftCard: p.Request.GiftCard, BenefitPoints: p.Request.BenefitPoints,
+		Destination: p.Request.Destination, Rules: rules}
+	d.Steps = []policy.Step{{Kind: policy.StepPay, Rule: rule, Irreversible: true}}
+	return d
 }
 
 // load reads the order and the policy it is judged by.
@@ -329,6 +368,8 @@ func (r *refund) load(ctx workflow.Context) bool {
 		return false
 	}
 	r.order, r.bundle = j.Order, j.Bundle
+	r.judgement, r.paidBefore = j.Run.Number, j.Run.Payout
+	r.judgedAt = workflow.GetInfo(ctx).GetCurrentHistoryLength()
 	for _, c := range r.order.Certificates {
 		if j.Holders[c.ID] == r.id() {
 			r.holds = append(r.holds, c.ID)
@@ -854,7 +895,7 @@ func (r *refund) payUntilAnswered(ctx workflow.Context, b policy.Breakdown, fail
 		// failure shows the wait on the payment provider (Status
 		// paying, an upsert: publishedAttrs.calls) at once, and on the
 		// happy path the next write is the outcome.
-		rec, paid, err := r.payOnce(ctx, b, first, first && r.committedDurably(ctx))
+		rec, paid, err := r.payOnce(ctx, b, first, first && (r.committedDurably(ctx) || r.judgedInThisTask(ctx)))
 		if err == nil || !calls.IsInfraFailure(calls.ErrorType(err)) {
 			if failing {
 				r.st.Waiting = ""
@@ -902,7 +943,8 @@ func (r *refund) payOnce(ctx workflow.Context, b policy.Breakdown, first, local 
 	if b.Cash.IsZero() && b.GiftCard.IsZero() && b.BenefitPoints == 0 {
 		return rec, false, nil
 	}
-	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID, RefundRun: refundRun(ctx),
+	req := activities.PayoutRequest{IdempotencyKey: PaymentKey(r.in.OrderID, b.Destination), OrderID: r.in.OrderID,
+		RefundRun: refundRun(ctx), Judgement: r.judgement,
 		Cash: b.Cash, GiftCard: b.GiftCard, BenefitPoints: b.BenefitPoints, Destination: b.Destination}
 	// This task's records (paying, the last certificate removed) ride
 	// with the payout, written before it.
@@ -1105,6 +1147,19 @@ func (r *refund) fire(ctx workflow.Context, ev statemachine.OrderEvent) {
 // committed before it pays, as unused quota).
 func (r *refund) committedDurably(ctx workflow.Context) bool {
 	return r.irreversibleAt != 0 && r.irreversibleAt < workflow.GetInfo(ctx).GetCurrentHistoryLength()
+}
+
+// judgedInThisTask reports whether this workflow task judged the refund:
+// its judgement opened in the ledger in this task (load), so a try of
+// the task run again after its worker was lost judges again, and the
+// ledger refuses a payout the lost try decided unless the new judgement
+// found it (ports.Ledger.OpenJudgement). A payout there is safe as a
+// local activity: every path of the task run again either pays that
+// payout again by its key (payAgain) or finds it never made. A refund
+// that pays in a later task (after an approval, say) is not judged in
+// it, and a task run again would not open a new judgement.
+func (r *refund) judgedInThisTask(ctx workflow.Context) bool {
+	return r.judgement > 0 && r.judgedAt == workflow.GetInfo(ctx).GetCurrentHistoryLength()
 }
 
 func (r *refund) record(ctx workflow.Context, step, detail string) {

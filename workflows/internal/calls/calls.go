@@ -106,9 +106,10 @@ const LocalStoreOutage = 30 * 24 * time.Hour
 // PayFirstLocal is PayFirst as a local activity (a marker in the
 // history, no activity task round trip: on the happy path the payout, the
 // outcome's upsert and the close are one workflow task), for a refund
-// whose every path from the payout's task pays (refund's
-// committedDurably): a worker lost during the task runs it again, and
-// with it the attempt, which finds the payout by its key (M-4).
+// whose every path from the payout's task pays or finds the payout never
+// made (refund's committedDurably and judgedInThisTask): a worker lost
+// during the task runs it again, and with it the attempt, which finds the
+// payout by its key (M-4) or is refused by the ledger's judgement fence.
 var PayFirstLocal = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    PayFirst.StartToCloseTimeout,
 	ScheduleToCloseTimeout: PayFirst.StartToCloseTimeout,
