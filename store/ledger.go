@@ -122,14 +122,20 @@ func (db *DB) OpenJudgement(ctx context.Context, orderID, refundRun string) (por
 	}
 	var out ports.RunJudgement
 	err := db.write(ctx, "opening judgement", func(tx *Tx) error {
-		// The lock ReservePayout takes: a reservation is either before
-		// this (and read below) or after (and checked against the number).
-		if err := lockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO refund_judgements (order_id, refund_run, number) VALUES (?, ?, 1)
+		// The order's lock, the one ReservePayout takes, in the statement
+		// that draws the number (no round trip of its own): a reservation
+		// is either before this (and read below, by a later statement,
+		// which on PostgreSQL sees what committed while it waited) or
+		// after (and checked against the number). No row: no such order.
+		err := tx.QueryRowContext(ctx, `WITH o AS (SELECT id FROM orders WHERE id = ?1`+tx.forUpdate()+`)
+			INSERT INTO refund_judgements (order_id, refund_run, number)
+			SELECT o.id, ?2, 1 FROM o WHERE true
 			ON CONFLICT (order_id, refund_run) DO UPDATE SET number = refund_judgements.number + 1
-			RETURNING number`, orderID, refundRun).Scan(&out.Number); err != nil {
+			RETURNING number`, orderID, refundRun).Scan(&out.Number)
+		if err == sql.ErrNoRows {
+			return errs.E(errs.NotFound, "order %s not found", orderID)
+		}
+		if err != nil {
 			return dbError(err, "drawing a judgement of refund %s", refundRun)
 		}
 		// Paid before pending; one of each at most per destination.
