@@ -426,6 +426,9 @@ func TestRefundJudgedAgainPaysItsOwnPayout(t *testing.T) {
 			if res.Outcome != refund.OutcomeRefunded || res.Payout == nil || res.Payout.PaymentID != tc.payment || res.Payout.Cash != "60.00" {
 				t.Fatalf("outcome %s, payout %+v (%s %v): want refunded, the lost try's 60.00 paid as %s", res.Outcome, res.Payout, res.Message, res.Reasons, tc.payment)
 			}
+			if !slices.ContainsFunc(res.Steps, func(s refund.StepRecord) bool { return s.Step == "judged again" }) {
+				t.Errorf("steps %+v: want a judged again step naming the payout found", res.Steps)
+			}
 			if p, err := fake.GetPayout(ctx, key); err != nil || p.Status != ports.PayoutPaid {
 				t.Errorf("ledger payout %+v, %v: want paid", p, err)
 			}
