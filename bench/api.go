@@ -170,12 +170,25 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 			var sw *startWatch
 			if endpoint == EndpointRefundPOST {
 				sw = &startWatch{ctx: ctx}
+				// The phase's orders, as a console backend registers
+				// them when they are bought, before any refund is asked
+				// for: not timed, and not part of the phase's load.
+				orders := h.plan.apiPost[c]
+				if _, _, err := drive(ctx, len(orders), c, func(ctx context.Context, i int) error {
+					return h.registerOrder(ctx, orders[i])
+				}); err != nil {
+					return fmt.Errorf("registering the orders of %s at %d clients: %w", endpoint, c, err)
+				}
+				time.Sleep(settle)
 			}
 			p, err := h.measureAPI(ctx, endpoint, c, h.apiOpWatched(endpoint, c, sw))
 			if err != nil {
 				return fmt.Errorf("%s at %d clients: %w", endpoint, c, err)
 			}
 			a.Phases = append(a.Phases, p)
+			if err := h.settleAPIPhase(ctx, endpoint, c); err != nil {
+				return fmt.Errorf("%s at %d clients: %w", endpoint, c, err)
+			}
 			if sw == nil {
 				continue
 			}
@@ -200,6 +213,31 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 		h.logf("  background: %d refunds finished in %s (%.2f/s)", a.BackgroundDone, a.BackgroundWall.Round(time.Millisecond),
 			float64(a.BackgroundDone)/a.BackgroundWall.Seconds())
 	}
+	return nil
+}
+
+// settleAPIPhase waits, after a phase, until the work its requests set
+// off is done (the POSTs' refunds parked at the review, the cancelled
+// refunds cancelled, the approved ones refunded) and the settle time has
+// passed, so that each phase is measured on the standing load alone (the
+// refunds in flight and the background refunds), not on the tail of the
+// phase before it.
+func (h *harness) settleAPIPhase(ctx context.Context, endpoint string, c int) error {
+	var err error
+	switch endpoint {
+	case EndpointRefundPOST:
+		err = h.waitParked(ctx, h.plan.apiPost[c])
+	case EndpointCancel:
+		err = h.waitRefundState(ctx, h.plan.apiCancel[c], statemachine.OrderCancelled)
+	case EndpointApprove:
+		err = h.waitRefundState(ctx, h.plan.apiApprove[c], statemachine.OrderRefunded)
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	time.Sleep(settle)
 	return nil
 }
 
@@ -285,11 +323,7 @@ func (h *harness) apiOpWatched(endpoint string, c int, sw *startWatch) apiOp {
 		orders := h.plan.apiPost[c]
 		body, _ := json.Marshal(refundBody{Consent: true, ConfirmIrreversible: true, AcceptLateReviewRisk: true})
 		return func(ctx context.Context, i int) (time.Duration, bool, error) {
-			// A new order, as a console backend registers it before its
-			// customer asks for the refund: not timed.
-			if err := h.registerOrder(ctx, orders[i]); err != nil {
-				return 0, false, err
-			}
+			// orders[i] is registered (before the phase).
 			sent := time.Now()
 			d, unav, err := h.timedConsole(ctx, h.consoleToken, http.MethodPost, "/v1/orders/"+url.PathEscape(orders[i].ID)+"/refund", body, http.StatusAccepted)
 			if sw != nil {

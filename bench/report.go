@@ -510,7 +510,7 @@ func (r *Report) apiMarkdown(w func(string, ...any)) {
 		w("; meanwhile %d background refunds at once kept the worker busy (%d finished in %s, %.2f/s)", a.Background, a.BackgroundDone, ms(a.BackgroundWall),
 			float64(a.BackgroundDone)/a.BackgroundWall.Seconds())
 	}
-	w(". Each refund POST is on a new order (PUT first, not timed) and its refund stays in flight at the review; each cancel and approve takes a GW-4 refund awaiting approval (approve by the operator `bench-operator`, the refund requested by the console's `bench`). The bare Temporal calls run in the same session: ExecuteWorkflow of the baseline workflow for the POST, DescribeWorkflowExecution of a parked baseline workflow for the GETs.\n\n")
+	w(". Each refund POST is on a new order (registered by a PUT before the phase, not timed) and its refund stays in flight at the review; each phase begins once the work of the one before it is done (its refunds parked, cancelled or refunded) and the settle time has passed; each cancel and approve takes a GW-4 refund awaiting approval (approve by the operator `bench-operator`, the refund requested by the console's `bench`). The bare Temporal calls run in the same session: ExecuteWorkflow of the baseline workflow for the POST, DescribeWorkflowExecution of a parked baseline workflow for the GETs.\n\n")
 	w("| endpoint | clients | p50 | p99 | max | bare Temporal call | p50 | p99 | max | p99 ratio | target | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Config.APIClients {
 		for _, e := range []string{EndpointRefundPOST, EndpointRefundStarted, EndpointStatusGET, EndpointListGET, EndpointCancel, EndpointApprove} {
