@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -169,7 +170,7 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 		for _, endpoint := range APIEndpoints {
 			var sw *startWatch
 			if endpoint == EndpointRefundPOST {
-				sw = &startWatch{ctx: ctx}
+				sw = &startWatch{}
 				// The phase's orders, as a console backend registers
 				// them when they are bought, before any refund is asked
 				// for: not timed, and not part of the phase's load.
@@ -186,23 +187,23 @@ func (h *harness) api(ctx context.Context, rep *Report) error {
 				return fmt.Errorf("%s at %d clients: %w", endpoint, c, err)
 			}
 			a.Phases = append(a.Phases, p)
+			if sw != nil {
+				// The same POSTs, until their workflows started: its own
+				// row, so that the time the 202 no longer waits for is
+				// not hidden.
+				lat, err := sw.done(ctx, h)
+				if err != nil {
+					return fmt.Errorf("%s at %d clients: %w", EndpointRefundStarted, c, err)
+				}
+				sp := apiPhase(EndpointRefundStarted, c, lat, p.Wall)
+				sp.Unavailable, sp.Usages = int(sw.unavailable.Load()), p.Usages
+				h.logf("  %-25s %3d clients: %d started, p50 %s, p99 %s, max %s, %d not started or not accepted", EndpointRefundStarted, c, len(lat),
+					ms(sp.P50), ms(sp.P99), ms(sp.Max), sp.Unavailable)
+				a.Phases = append(a.Phases, sp)
+			}
 			if err := h.settleAPIPhase(ctx, endpoint, c); err != nil {
 				return fmt.Errorf("%s at %d clients: %w", endpoint, c, err)
 			}
-			if sw == nil {
-				continue
-			}
-			// The same POSTs, until their workflows started: its own row,
-			// so that the time the 202 no longer waits for is not hidden.
-			lat, err := sw.done()
-			if err != nil {
-				return fmt.Errorf("%s at %d clients: %w", EndpointRefundStarted, c, err)
-			}
-			sp := apiPhase(EndpointRefundStarted, c, lat, p.Wall)
-			sp.Unavailable, sp.Usages = int(sw.unavailable.Load()), p.Usages
-			h.logf("  %-25s %3d clients: %d started, p50 %s, p99 %s, max %s, %d not started or not accepted", EndpointRefundStarted, c, len(lat),
-				ms(sp.P50), ms(sp.P99), ms(sp.Max), sp.Unavailable)
-			a.Phases = append(a.Phases, sp)
 		}
 	}
 	a.BackgroundDone, a.BackgroundWall, err = bg.stop()
@@ -251,17 +252,16 @@ func apiBaselineID(i int) string { return fmt.Sprintf("baseline/api-park-%05d", 
 type apiOp func(ctx context.Context, i int) (time.Duration, bool, error)
 
 // startWatch times the refund POSTs of a phase until their workflows
-// started: each 202 hands its order to a watcher, which does not hold the
-// client's slot, so the POSTs are measured as the console sends them.
+// started. It does not poll while the phase runs (that would load the
+// store the POSTs use): each 202 notes its order and when it was sent,
+// and once the phase settled, done reads each request's record, whose
+// start the dispatcher stamped (updated_at, set when the start returned;
+// the harness and the in-process gateway share a clock).
 type startWatch struct {
-	// ctx is the run's: a watcher outlives the phase's clients.
-	ctx context.Context
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	lat []time.Duration
-	err error
+	mu   sync.Mutex
+	sent map[string]time.Time
 	// unavailable counts the POSTs not answered 202 (not watched) and
-	// the starts not seen within startWatchTimeout.
+	// the starts not made within startWatchTimeout.
 	unavailable atomic.Int64
 }
 
@@ -269,46 +269,55 @@ type startWatch struct {
 // dispatcher retries while Temporal does not answer is late, not lost).
 const startWatchTimeout = 2 * time.Minute
 
-// watch polls the store's record of the order's request, from sent,
-// until it names its run.
-func (sw *startWatch) watch(h *harness, orderID string, sent time.Time) {
-	sw.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(sw.ctx, startWatchTimeout)
-		defer cancel()
-		for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-			q, err := h.db.GetRefundRequest(ctx, orderID)
+// watch notes that the POST of orderID, sent at sent, was accepted.
+func (sw *startWatch) watch(orderID string, sent time.Time) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.sent == nil {
+		sw.sent = map[string]time.Time{}
+	}
+	sw.sent[orderID] = sent
+}
+
+// done returns, for each watched POST, the time from its sending to its
+// workflow's start, waiting (up to startWatchTimeout after the call) for
+// the starts not yet made; those never made count as unavailable. A
+// start refused is an error: the harness asked for a refund the rules
+// refuse.
+func (sw *startWatch) done(ctx context.Context, h *harness) ([]time.Duration, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, startWatchTimeout)
+	defer cancel()
+	var (
+		lat  []time.Duration
+		errs error
+	)
+	left := slices.Sorted(maps.Keys(sw.sent))
+	for len(left) > 0 {
+		var later []string
+		for _, id := range left {
+			q, err := h.db.GetRefundRequest(ctx, id)
 			switch {
 			case err == nil && q.State == ports.RequestStarted:
-				sw.mu.Lock()
-				sw.lat = append(sw.lat, time.Since(sent))
-				sw.mu.Unlock()
-				return
+				lat = append(lat, q.UpdatedAt.Sub(sw.sent[id]))
 			case err == nil && q.State == ports.RequestFailed:
-				sw.fail(fmt.Errorf("refund of %s: its start was refused: %s %s", orderID, q.ErrorCode, q.ErrorMessage))
-				return
-			}
-			select {
-			case <-ctx.Done():
-				sw.unavailable.Add(1)
-				return
-			case <-time.After(wait):
+				errs = errors.Join(errs, fmt.Errorf("refund of %s: its start was refused: %s %s", id, q.ErrorCode, q.ErrorMessage))
+			default:
+				later = append(later, id)
 			}
 		}
-	})
-}
-
-func (sw *startWatch) fail(err error) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	sw.err = errors.Join(sw.err, err)
-}
-
-// done waits for the watchers and returns the latencies seen.
-func (sw *startWatch) done() ([]time.Duration, error) {
-	sw.wg.Wait()
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	return sw.lat, sw.err
+		if left = later; len(left) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			sw.unavailable.Add(int64(len(left)))
+			return lat, errs
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return lat, errs
 }
 
 func (h *harness) apiOp(endpoint string, c int) apiOp {
@@ -328,7 +337,7 @@ func (h *harness) apiOpWatched(endpoint string, c int, sw *startWatch) apiOp {
 			d, unav, err := h.timedConsole(ctx, h.consoleToken, http.MethodPost, "/v1/orders/"+url.PathEscape(orders[i].ID)+"/refund", body, http.StatusAccepted)
 			if sw != nil {
 				if err == nil && !unav {
-					sw.watch(h, orders[i].ID, sent)
+					sw.watch(orders[i].ID, sent)
 				} else {
 					sw.unavailable.Add(1)
 				}
