@@ -60,6 +60,12 @@ type DispatchConfig struct {
 	// MaxBackoff bounds the wait between two attempts of a request
 	// (DefaultDispatchMaxBackoff); the first retry waits MinBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// Yield bounds how long a background start waits while this gateway
+	// is answering refund POSTs (DefaultDispatchYield): the console's
+	// answers come first, the starts they set off follow once the POSTs
+	// in flight are answered, or after Yield at the latest. Negative: a
+	// start never waits.
+	Yield time.Duration
 	// Observer hears each start's outcome (obs.IntakeMetrics); nil hears
 	// nothing.
 	Observer IntakeObserver
@@ -90,6 +96,7 @@ const (
 	DefaultDispatchStartTimeout = 10 * time.Second
 	DefaultDispatchMinBackoff   = 250 * time.Millisecond
 	DefaultDispatchMaxBackoff   = 30 * time.Second
+	DefaultDispatchYield        = 500 * time.Millisecond
 )
 
 func (c DispatchConfig) withDefaults() DispatchConfig {
@@ -120,6 +127,9 @@ func (c DispatchConfig) withDefaults() DispatchConfig {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultDispatchMaxBackoff
 	}
+	if c.Yield == 0 {
+		c.Yield = DefaultDispatchYield
+	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
@@ -144,6 +154,11 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 	// busy counts the background starts not yet done (tests wait for 0).
 	busy atomic.Int64
+	// posts counts the refund POSTs this gateway is answering (Accepting);
+	// quiet is closed whenever it is 0.
+	postsMu sync.Mutex
+	posts   int
+	quiet   chan struct{}
 }
 
 var _ refund.Intake = (*Dispatcher)(nil)
@@ -151,8 +166,50 @@ var _ refund.Intake = (*Dispatcher)(nil)
 func newDispatcher(wf Workflows, orders Orders, cfg DispatchConfig, now func() time.Time, log *zap.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
 	base, cancel := context.WithCancel(context.Background())
+	quiet := make(chan struct{})
+	close(quiet)
 	return &Dispatcher{wf: wf, orders: orders, cfg: cfg, now: now, log: log.Named("intake"),
-		sem: make(chan struct{}, cfg.Concurrency), base: base, cancel: cancel}
+		sem: make(chan struct{}, cfg.Concurrency), base: base, cancel: cancel, quiet: quiet}
+}
+
+// Accepting says a refund POST is being answered, until done is called
+// (refund.Intake): the background starts wait for the POSTs in flight,
+// up to Yield.
+func (d *Dispatcher) Accepting() (done func()) {
+	d.postsMu.Lock()
+	if d.posts == 0 {
+		d.quiet = make(chan struct{})
+	}
+	d.posts++
+	d.postsMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.postsMu.Lock()
+			defer d.postsMu.Unlock()
+			if d.posts--; d.posts == 0 {
+				close(d.quiet)
+			}
+		})
+	}
+}
+
+// yield waits, for a start queued at queued, until no refund POST is in
+// flight, Yield after queued, or Close.
+func (d *Dispatcher) yield(queued time.Time) {
+	if d.cfg.Yield < 0 {
+		return
+	}
+	d.postsMu.Lock()
+	quiet := d.quiet
+	d.postsMu.Unlock()
+	t := time.NewTimer(time.Until(queued.Add(d.cfg.Yield)))
+	defer t.Stop()
+	select {
+	case <-quiet:
+	case <-t.C:
+	case <-d.base.Done():
+	}
 }
 
 // InFlight is how many starts are under way or waiting for a slot.
@@ -173,8 +230,10 @@ func (d *Dispatcher) goStart(parent context.Context, fn func(ctx context.Context
 		return false
 	}
 	d.busy.Add(1)
+	queued := time.Now()
 	d.wg.Go(func() {
 		defer d.busy.Add(-1)
+		d.yield(queued)
 		select {
 		case d.sem <- struct{}{}:
 		case <-d.base.Done():

@@ -390,3 +390,67 @@ func TestRefundActionsStartThePendingRequestFirst(t *testing.T) {
 		})
 	}
 }
+
+// A background start yields to the refund POSTs this gateway is
+// answering: it waits until they are answered, or Yield at the latest;
+// a negative Yield never waits. (No timing is asserted but "not before
+// the POSTs are answered", with a Yield of an hour.)
+func TestStartsYieldToRefundPOSTsInFlight(t *testing.T) {
+	tests := map[string]struct {
+		yield time.Duration
+		// startsWhileAccepting: the start comes while a POST is still
+		// being answered.
+		startsWhileAccepting bool
+	}{
+		"waits for the POSTs":        {yield: time.Hour},
+		"waits no longer than Yield": {yield: 20 * time.Millisecond, startsWhileAccepting: true},
+		"negative: never waits":      {yield: -1, startsWhileAccepting: true},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			d := newDispatcher(e.wf, e.orders, DispatchConfig{Owner: "gw-yield", Yield: tt.yield}, func() time.Time { return *e.clock }, zap.NewNop())
+			defer d.Close()
+			req := e.record(t, testNow, false, 1, d.Owner(), testNow.Add(time.Minute))
+			first, second := d.Accepting(), d.Accepting()
+			d.Dispatch(context.Background(), req)
+			first()
+			first() // done twice counts once
+			if tt.startsWhileAccepting {
+				waitIdle(d)
+				if q := e.requestOf(); q.State != ports.RequestStarted {
+					t.Fatalf("with a POST in flight: request %s, want started", q.State)
+				}
+				second()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			if q := e.requestOf(); q.State != ports.RequestPending || d.InFlight() != 1 {
+				t.Fatalf("with a POST in flight: request %s, %d starts in flight; want pending, waiting", q.State, d.InFlight())
+			}
+			second()
+			waitIdle(d)
+			if q := e.requestOf(); q.State != ports.RequestStarted {
+				t.Fatalf("once the POSTs were answered: request %s, want started", q.State)
+			}
+			// Quiet again: a start dispatched now does not wait.
+			done := d.Accepting()
+			done()
+			if d.quiet == nil {
+				t.Fatal("no quiet channel")
+			}
+			select {
+			case <-d.quiet:
+			default:
+				t.Fatal("no POST in flight, but the starts are held")
+			}
+		})
+	}
+}
+
+// waitIdle waits until d has no start in flight.
+func waitIdle(d *Dispatcher) {
+	for d.InFlight() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -102,6 +102,9 @@ type Intake interface {
 	// background; it never blocks. ctx is the request's: its values (the
 	// trace) go with the start, its end does not stop it.
 	Dispatch(ctx context.Context, req ports.RefundRequest)
+	// Accepting says a refund POST is being answered until done is
+	// called: the background starts yield to the POSTs in flight.
+	Accepting() (done func())
 	// StartPending starts the order's pending request now and waits for
 	// the start (nil when there is none, or it started): an update sent
 	// next finds the workflow. A start refused for good is its Conflict.
@@ -237,6 +240,9 @@ func checkScope(sc domain.Scope) error {
 // the workflow ID is the order's with the conflict policy USE_EXISTING,
 // so concurrent requests give one request, one workflow and one payment.
 func (s *API) Start(w http.ResponseWriter, r *http.Request) {
+	if s.Intake != nil {
+		defer s.Intake.Accepting()()
+	}
 	ctx := r.Context()
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
