@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/certflow/certflow/domain"
 	"github.com/certflow/certflow/errs"
 	"github.com/certflow/certflow/ports"
 	"github.com/certflow/certflow/workflows/refund"
@@ -23,8 +24,9 @@ import (
 // answers 202 (refund.API.Start); the workflow's start follows here:
 //
 //   - the gateway that recorded a request (leased to it in the recording
-//     transaction) starts it at once, in the background, at most
-//     Concurrency starts at a time (Dispatch);
+//     transaction) starts it in the background, at most Concurrency
+//     starts at a time (Dispatch), once the refund POSTs it is answering
+//     are answered or Yield passed (the console's answers first);
 //   - a sweeper (Run) takes the requests left pending: a gateway stopped
 //     between its 202 and the start, a start that failed (Temporal down:
 //     tried again with backoff, never dropped). A request is leased to one
@@ -254,11 +256,12 @@ func (d *Dispatcher) goStart(parent context.Context, fn func(ctx context.Context
 func (d *Dispatcher) Claim() ports.Claim { return d.claim() }
 
 // Dispatch starts req, which the console API recorded leased to this
-// dispatcher (Claim), in the background. ctx is the request's: its values
+// dispatcher (Claim), in the background; o is its order as the API read
+// it (what the start names: its ID and product). ctx is the request's: its values
 // (the trace) go with the start, its end does not. Closed, it starts
 // nothing: the lease runs out and a sweeper takes the request.
-func (d *Dispatcher) Dispatch(ctx context.Context, req ports.RefundRequest) {
-	d.goStart(ctx, func(ctx context.Context) { _ = d.attempt(ctx, req) })
+func (d *Dispatcher) Dispatch(ctx context.Context, req ports.RefundRequest, o domain.Order) {
+	d.goStart(ctx, func(ctx context.Context) { _ = d.attempt(ctx, req, &o) })
 }
 
 // StartPending starts the order's pending request now, inline, and waits
@@ -281,7 +284,7 @@ func (d *Dispatcher) StartPending(ctx context.Context, orderID string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
 	defer cancel()
-	return d.attempt(ctx, req)
+	return d.attempt(ctx, req, nil)
 }
 
 // Sweep claims the pending requests that are due and not leased (up to
@@ -293,7 +296,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, req := range reqs {
-		if !d.goStart(d.base, func(ctx context.Context) { _ = d.attempt(ctx, req) }) {
+		if !d.goStart(d.base, func(ctx context.Context) { _ = d.attempt(ctx, req, nil) }) {
 			// Closed meanwhile: its lease runs out and another takes it.
 			break
 		}
@@ -358,8 +361,9 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 
 // attempt starts a claimed request and records the outcome: started
 // with its run ID, failed with the refusal, or pending again after a
-// backoff. It returns what StartPending answers.
-func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest) error {
+// backoff; order is the request's order, read here when nil. It returns
+// what StartPending answers.
+func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest, order *domain.Order) error {
 	log := d.log.With(zap.String("order", req.OrderID), zap.String("request", req.ID), zap.Int("attempt", req.Attempts))
 	// The outcome is recorded even when ctx ended (a client went away).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.StartTimeout)
@@ -370,11 +374,15 @@ func (d *Dispatcher) attempt(ctx context.Context, req ports.RefundRequest) error
 		d.retry(rctx, log, req, errs.Wrap(errs.Internal, err, "stored refund request of order %s", req.OrderID))
 		return errs.Wrap(errs.Internal, err, "stored refund request of order %s", req.OrderID)
 	}
-	o, err := d.orders.GetOrder(ctx, req.OrderID)
-	if err != nil {
-		d.retry(rctx, log, req, err)
-		return err
+	if order == nil {
+		o, err := d.orders.GetOrder(ctx, req.OrderID)
+		if err != nil {
+			d.retry(rctx, log, req, err)
+			return err
+		}
+		order = &o
 	}
+	o := *order
 	runID, refused, err := refund.StartRecorded(ctx, d.wf, o, in, req.AfterFinished, req.Attempts > 1)
 	switch {
 	case refused != nil:

@@ -413,7 +413,7 @@ func TestStartsYieldToRefundPOSTsInFlight(t *testing.T) {
 			defer d.Close()
 			req := e.record(t, testNow, false, 1, d.Owner(), testNow.Add(time.Minute))
 			first, second := d.Accepting(), d.Accepting()
-			d.Dispatch(context.Background(), req)
+			d.Dispatch(context.Background(), req, e.orders.orders["o-1"])
 			first()
 			first() // done twice counts once
 			if tt.startsWhileAccepting {

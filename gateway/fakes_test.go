@@ -907,3 +907,17 @@ func decodeInto[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	}
 	return v
 }
+
+func (f *fakeOrders) OrderRefunds(ctx context.Context, orderID string) (ports.OrderRefunds, error) {
+	o, err := f.GetOrder(ctx, orderID)
+	if err != nil {
+		return ports.OrderRefunds{}, err
+	}
+	in, err := f.RefundIntake(ctx, orderID)
+	if err != nil {
+		return ports.OrderRefunds{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ports.OrderRefunds{Order: o, Intake: in, PaidOut: !f.refunded[orderID].IsZero()}, nil
+}

@@ -65,6 +65,15 @@ type RefundIntake struct {
 	Request *RefundRequest
 }
 
+// OrderRefunds is an order as a refund request finds it (Requests).
+type OrderRefunds struct {
+	Order  domain.Order
+	Intake RefundIntake
+	// PaidOut says the ledger paid a payout of the order: the amount is
+	// then Ledger.RefundedAmount's to sum (when false, it is zero).
+	PaidOut bool
+}
+
 // Claim is a dispatcher's lease on a pending request.
 type Claim struct {
 	// Owner names the dispatcher (one per gateway process).
@@ -87,6 +96,10 @@ type Requests interface {
 	RequestRefund(ctx context.Context, req RefundRequest) (in RefundIntake, joined bool, err error)
 	// RefundIntake reads the order's record and request in one query.
 	RefundIntake(ctx context.Context, orderID string) (RefundIntake, error)
+	// OrderRefunds reads, in one query, what a refund request is judged
+	// on: the order with its certificates, its record and request, and
+	// whether any payout of it was paid (errs.NotFound: no such order).
+	OrderRefunds(ctx context.Context, orderID string) (OrderRefunds, error)
 	// ClaimRefundRequest leases the order's request to c.Owner if it is
 	// pending and no other dispatcher holds a live lease (force: even
 	// then), counting an attempt. ok is false when there is nothing to

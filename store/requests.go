@@ -248,6 +248,62 @@ func (db *DB) RefundIntake(ctx context.Context, orderID string) (ports.RefundInt
 	return scanIntake(db.queryRow(ctx, intakeQuery, orderID), orderID)
 }
 
+// OrderRefunds reads the order with its certificates, its refund record,
+// its latest request and whether a payout of it was paid, in one
+// statement (one row per certificate; the record and request repeat).
+func (db *DB) OrderRefunds(ctx context.Context, orderID string) (ports.OrderRefunds, error) {
+	rows, err := db.query(ctx, "SELECT "+orderCols+", "+certColsC+", "+refundCols+", "+requestCols+`,
+			CASE WHEN EXISTS (SELECT 1 FROM payouts p WHERE p.order_id = o.id AND p.status = ?) THEN 1 ELSE 0 END
+		FROM orders o LEFT JOIN certificates c ON c.order_id = o.id
+		LEFT JOIN refunds r ON r.order_id = o.id
+		LEFT JOIN refund_requests q ON q.order_id = o.id
+		WHERE o.id = ? ORDER BY c.position`, string(ports.PayoutPaid), orderID)
+	if err != nil {
+		return ports.OrderRefunds{}, dbError(err, "reading order %s", orderID)
+	}
+	defer rows.Close()
+	var (
+		out   ports.OrderRefunds
+		found bool
+	)
+	for rows.Next() {
+		var (
+			c    nullCert
+			r    nullRefund
+			q    nullRequest
+			paid int64
+		)
+		dest := append(append(c.dest(), r.dest()...), q.dest()...)
+		row, err := scanOrder(rows, append(dest, &paid)...)
+		if err != nil {
+			return ports.OrderRefunds{}, dbError(err, "reading order %s", orderID)
+		}
+		if !found {
+			found, out.Order, out.PaidOut = true, row, paid == 1
+			if out.Intake.Record, err = r.record(); err != nil {
+				return ports.OrderRefunds{}, err
+			}
+			if out.Intake.Request, err = q.request(); err != nil {
+				return ports.OrderRefunds{}, err
+			}
+		}
+		_, cert, err := c.certificate()
+		if err != nil {
+			return ports.OrderRefunds{}, err
+		}
+		if cert.ID != "" {
+			out.Order.Certificates = append(out.Order.Certificates, cert)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return ports.OrderRefunds{}, dbError(err, "reading order %s", orderID)
+	}
+	if !found {
+		return ports.OrderRefunds{}, errs.E(errs.NotFound, "order %s not found", orderID)
+	}
+	return out, nil
+}
+
 // GetRefundRequest returns the order's latest refund request
 // (errs.NotFound when none was recorded).
 func (db *DB) GetRefundRequest(ctx context.Context, orderID string) (ports.RefundRequest, error) {

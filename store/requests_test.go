@@ -512,3 +512,60 @@ func waitForLockWaiters(t *testing.T, dsn, pattern string, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// OrderRefunds reads in one statement what GetOrder, RefundIntake and
+// the ledger say: the order with its certificates in order (not repeated
+// by the joins), its record and request, and whether a payout was paid
+// (a reserved one, not yet paid, does not count).
+func TestOrderRefunds(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openMem(t)
+	put(t, db, sslOrder(t, "o-1", cert("c-1", statemachine.Issued), cert("c-2", statemachine.Issued)), sslOrder(t, "o-2"))
+	check := func(t *testing.T, orderID string, wantRequest string, wantPaid bool) ports.OrderRefunds {
+		t.Helper()
+		got, err := db.OrderRefunds(ctx, orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := db.GetOrder(ctx, orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := db.RefundIntake(ctx, orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Order.ID != o.ID || !got.Order.Price.Equal(o.Price) || len(got.Order.Certificates) != len(o.Certificates) {
+			t.Fatalf("order = %+v, want %+v", got.Order, o)
+		}
+		for i, c := range o.Certificates {
+			if got.Order.Certificates[i].ID != c.ID || got.Order.Certificates[i].State != c.State {
+				t.Fatalf("certificate %d = %+v, want %+v", i, got.Order.Certificates[i], c)
+			}
+		}
+		switch {
+		case wantRequest == "" && (got.Intake.Request != nil || got.Intake.Record != nil || in.Request != nil):
+			t.Fatalf("intake = %+v, want none", got.Intake)
+		case wantRequest != "" && (got.Intake.Request == nil || got.Intake.Request.ID != wantRequest || got.Intake.Record == nil ||
+			got.Intake.Record.State != in.Record.State || !got.Intake.Request.RequestedAt.Equal(in.Request.RequestedAt)):
+			t.Fatalf("intake = %+v, want request %s as RefundIntake reads it (%+v)", got.Intake, wantRequest, in)
+		}
+		if got.PaidOut != wantPaid {
+			t.Fatalf("paid out = %v, want %v", got.PaidOut, wantPaid)
+		}
+		return got
+	}
+	check(t, "o-1", "", false)
+	check(t, "o-2", "", false) // no certificates
+	if _, _, err := db.RequestRefund(ctx, newRequest("o-1", "r-1", clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "o-1", "r-1", false)
+	reserve(t, db, payout(t, "refund/o-1", "50.00"))
+	check(t, "o-1", "r-1", false)
+	settle(t, db, "refund/o-1", ports.Settlement{Status: ports.PayoutPaid, ProviderID: "re_1"})
+	check(t, "o-1", "r-1", true)
+	check(t, "o-2", "", false)
+	_, err := db.OrderRefunds(ctx, "o-9")
+	errstest.Want(t, err, errs.NotFound)
+}

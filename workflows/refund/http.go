@@ -91,6 +91,9 @@ type Store interface {
 	RequestRefund(ctx context.Context, req ports.RefundRequest) (in ports.RefundIntake, joined bool, err error)
 	// RefundIntake reads the order's refund record and latest request.
 	RefundIntake(ctx context.Context, orderID string) (ports.RefundIntake, error)
+	// OrderRefunds reads the order, its record and request, and whether
+	// a payout of it was paid, in one query.
+	OrderRefunds(ctx context.Context, orderID string) (ports.OrderRefunds, error)
 }
 
 // Intake starts recorded refund requests: the gateway's dispatcher.
@@ -99,9 +102,10 @@ type Intake interface {
 	// gateway's dispatcher starts it, and no other before the lease ends.
 	Claim() ports.Claim
 	// Dispatch starts req, recorded with Claim's lease, soon, in the
-	// background; it never blocks. ctx is the request's: its values (the
+	// background; it never blocks. o is req's order, as read to judge
+	// it. ctx is the request's: its values (the
 	// trace) go with the start, its end does not stop it.
-	Dispatch(ctx context.Context, req ports.RefundRequest)
+	Dispatch(ctx context.Context, req ports.RefundRequest, o domain.Order)
 	// Accepting says a refund POST is being answered until done is
 	// called: the background starts yield to the POSTs in flight.
 	Accepting() (done func())
@@ -173,21 +177,31 @@ func (s *API) Eligibility(w http.ResponseWriter, r *http.Request) {
 // counted as already refunded (M-3): the order's books plus the payment
 // ledger. It returns that amount too.
 func (s *API) judgeWithHistory(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time) (policy.Decision, string, error) {
-	paid, err := s.Store.RefundedAmount(ctx, o.ID)
+	return s.judgeWith(ctx, o, req, now, s.Store.RefundedAmount)
+}
+
+// nothingPaid is RefundedAmount for an order the ledger paid nothing.
+func nothingPaid(context.Context, string) (decimal.Decimal, error) { return decimal.Zero, nil }
+
+// judgeWith is judgeWithHistory with the ledger's paid amount read by
+// paid.
+func (s *API) judgeWith(ctx context.Context, o domain.Order, req domain.RefundRequest, now time.Time,
+	paid func(ctx context.Context, orderID string) (decimal.Decimal, error)) (policy.Decision, string, error) {
+	amount, err := paid(ctx, o.ID)
 	if err != nil {
 		return policy.Decision{}, "", err
 	}
-	o.AlreadyRefunded = o.AlreadyRefunded.Add(paid)
+	o.AlreadyRefunded = o.AlreadyRefunded.Add(amount)
 	refunded := o.AlreadyRefunded.String()
 	if cur, err := money.LookupCurrency(o.Currency); err == nil {
 		refunded = o.AlreadyRefunded.StringFixed(cur.Places)
-		paid = paid.Round(int32(cur.Places))
+		amount = amount.Round(int32(cur.Places))
 	}
 	d, err := s.Judge(ctx, o, req, now)
 	if err != nil {
 		return d, refunded, err
 	}
-	return policy.RefusePaidOut(d, paid, o.Currency), refunded, nil
+	return policy.RefusePaidOut(d, amount, o.Currency), refunded, nil
 }
 
 // eligibilityQuery reads the would-be request from the query: scope and the
@@ -258,11 +272,14 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		s.HTTP.Error(w, r, err)
 		return
 	}
-	o, err := s.Store.GetOrder(ctx, r.PathValue("id"))
+	// One read: the order, its refund's record and request, and whether
+	// the ledger paid it anything (only then is the amount read).
+	found, err := s.Store.OrderRefunds(ctx, r.PathValue("id"))
 	if err != nil {
 		s.HTTP.Error(w, r, err)
 		return
 	}
+	o, cur := found.Order, found.Intake
 	now := s.now()
 	in := Input{OrderID: o.ID, Request: domain.RefundRequest{
 		OrderID:              o.ID,
@@ -273,11 +290,6 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		AcceptLateReviewRisk: body.AcceptLateReviewRisk,
 		RequestedBy:          httpapi.PrincipalOf(ctx).Subject,
 	}, By: httpapi.ActorOf(r)}
-	cur, err := s.Store.RefundIntake(ctx, o.ID)
-	if err != nil {
-		s.HTTP.Error(w, r, err)
-		return
-	}
 	if cur.Request != nil && cur.Request.State == ports.RequestPending {
 		// A request waiting for its start: this one joins it (one
 		// request, one start), nothing judged or written.
@@ -311,7 +323,11 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !running {
-		d, _, err := s.judgeWithHistory(ctx, o, in.Request, now)
+		paid := s.Store.RefundedAmount
+		if !found.PaidOut {
+			paid = nothingPaid
+		}
+		d, _, err := s.judgeWith(ctx, o, in.Request, now, paid)
 		if err != nil {
 			s.HTTP.Error(w, r, err)
 			return
@@ -343,7 +359,7 @@ func (s *API) Start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !joined && s.Intake != nil {
-		s.Intake.Dispatch(ctx, *stored.Request)
+		s.Intake.Dispatch(ctx, *stored.Request, o)
 	}
 	s.accepted(w, key, o.ID, stored)
 }
