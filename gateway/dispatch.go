@@ -98,7 +98,7 @@ const (
 	DefaultDispatchStartTimeout = 10 * time.Second
 	DefaultDispatchMinBackoff   = 250 * time.Millisecond
 	DefaultDispatchMaxBackoff   = 30 * time.Second
-	DefaultDispatchYield        = 500 * time.Millisecond
+	DefaultDispatchYield        = time.Second
 )
 
 func (c DispatchConfig) withDefaults() DispatchConfig {
