@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/casim"
@@ -228,13 +230,28 @@ func (s *crashSystem) superviseWorker() {
 func (s *crashSystem) fault(name string) (fire, senderDead bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if fire, senderDead = s.armedLocked(name); fire {
+		s.fired[name] = true
+	}
+	return fire, senderDead
+}
+
+// armed is fault without firing it: whether it would fire now, or the
+// sender is dead.
+func (s *crashSystem) armed(name string) (armed, senderDead bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.armedLocked(name)
+}
+
+// armedLocked is armed, s.mu held.
+func (s *crashSystem) armedLocked(name string) (armed, senderDead bool) {
 	if s.fired[name] {
 		return false, false
 	}
 	if s.worker == nil || s.killed {
 		return false, true
 	}
-	s.fired[name] = true
 	return true, false
 }
 
@@ -327,31 +344,40 @@ func (s *crashSystem) reviewStatus(certID string) string {
 }
 
 // payFaults wraps the payment simulator: the first refund request for
-// orderKillAfterPay reaches it (the refund exists at the provider), then
-// the worker is killed before it reads the answer.
+// orderKillAfterPay that creates the refund at the provider (201) is
+// answered, and the worker is killed before it reads the answer. A first
+// request the provider did not take (a 500 on a machine so loaded that
+// the worker gave up on the call) is passed on and logged: the fault
+// waits for the request that creates the refund.
 func (s *crashSystem) payFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fire := false
-		if r.Method == http.MethodPost && r.URL.Path == "/v1/refunds" &&
-			r.Header.Get("Idempotency-Key") == refund.PaymentKey(orderKillAfterPay, domain.OriginalMethod) {
-			var dead bool
-			if fire, dead = s.fault("after-pay"); dead {
-				s.dropDead(w, r)
-				return
-			}
-		}
-		if fire {
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
-			s.killWorker(fmt.Sprintf("kill -9 right after the payment call (provider answered %d)", rec.Code))
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/refunds" ||
+			r.Header.Get("Idempotency-Key") != refund.PaymentKey(orderKillAfterPay, domain.OriginalMethod) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		armed, dead := s.armed("after-pay")
+		switch {
+		case dead:
+			s.dropDead(w, r)
+			return
+		case !armed:
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		if rec.Code != http.StatusCreated {
+			s.t.Logf("the payment call of %s answered %d %s; the after-pay fault waits for the call that creates the refund",
+				orderKillAfterPay, rec.Code, bytes.TrimSpace(rec.Body.Bytes()))
+		} else if fire, _ := s.fault("after-pay"); fire {
+			s.killWorker(fmt.Sprintf("kill -9 right after the payment call (provider answered %d)", rec.Code))
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	})
 }
 
@@ -446,8 +472,9 @@ func TestCrashSafety(t *testing.T) {
 	t.Cleanup(caSrv.Close)
 	s.caURL = caSrv.URL
 
+	// Its errors (a 500 names no cause but its log) go to the test's log.
 	pay, err := paysim.New(ctx, paysim.Config{Token: caToken, DB: filepath.Join(s.dir, "paysim.db"), SettleDelay: 500 * time.Millisecond,
-		FailOriginalMethod: []string{orderFallback}})
+		FailOriginalMethod: []string{orderFallback}, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,6 +529,9 @@ func TestCrashSafety(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			for _, id := range orders {
+				t.Logf("refund of %s: %s", id, describeRun(ctx, tc, refund.WorkflowID(id)))
+			}
 			t.Fatalf("only %d of the 3 worker faults fired in 2 minutes: %v", n, s.faults)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -582,6 +612,24 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("the after-pay fault did not follow a created refund: %q", f)
 		}
 	}
+}
+
+// describeRun says where a workflow stands, for a failure's log: its
+// status, its pending workflow task and activities with their last
+// failure.
+func describeRun(ctx context.Context, tc client.Client, id string) string {
+	d, err := tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return err.Error()
+	}
+	out := d.GetWorkflowExecutionInfo().GetStatus().String()
+	if wt := d.GetPendingWorkflowTask(); wt != nil {
+		out += fmt.Sprintf("; workflow task %s, attempt %d", wt.GetState(), wt.GetAttempt())
+	}
+	for _, a := range d.GetPendingActivities() {
+		out += fmt.Sprintf("; activity %s %s, attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+	}
+	return out
 }
 
 // waitRefunded waits for the refund workflow of orderID to end refunded,
