@@ -22,6 +22,7 @@ import (
 	"github.com/certflow/certflow/workflows/refund"
 
 	"github.com/shopspring/decimal"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -236,6 +237,18 @@ func (s *crashSystem) fault(name string) (fire, senderDead bool) {
 	return fire, senderDead
 }
 
+// fire marks the fault fired, whatever the sender's state; false when it
+// had fired already.
+func (s *crashSystem) fire(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fired[name] {
+		return false
+	}
+	s.fired[name] = true
+	return true
+}
+
 // armed is fault without firing it: whether it would fire now, or the
 // sender is dead.
 func (s *crashSystem) armed(name string) (armed, senderDead bool) {
@@ -345,7 +358,8 @@ func (s *crashSystem) reviewStatus(certID string) string {
 
 // payFaults wraps the payment simulator: the first refund request for
 // orderKillAfterPay that creates the refund at the provider (201) is
-// answered, and the worker is killed before it reads the answer. A first
+// answered, and the worker is killed before it reads the answer (the next
+// worker, when another fault killed the sender meanwhile). A first
 // request the provider did not take (a 500 on a machine so loaded that
 // the worker gave up on the call) is passed on and logged: the fault
 // waits for the request that creates the refund.
@@ -370,7 +384,11 @@ func (s *crashSystem) payFaults(next http.Handler) http.Handler {
 		if rec.Code != http.StatusCreated {
 			s.t.Logf("the payment call of %s answered %d %s; the after-pay fault waits for the call that creates the refund",
 				orderKillAfterPay, rec.Code, bytes.TrimSpace(rec.Body.Bytes()))
-		} else if fire, _ := s.fault("after-pay"); fire {
+		} else if s.fire("after-pay") {
+			// Fired even if another fault killed the sender while the
+			// provider created the refund: killWorker then kills the next
+			// worker, and the refund is as the fault wants it (created,
+			// its answer never read by the worker that asked).
 			s.killWorker(fmt.Sprintf("kill -9 right after the payment call (provider answered %d)", rec.Code))
 		}
 		for k, v := range rec.Header() {
@@ -623,6 +641,12 @@ func describeRun(ctx context.Context, tc client.Client, id string) string {
 		return err.Error()
 	}
 	out := d.GetWorkflowExecutionInfo().GetStatus().String()
+	if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		var st refund.Status
+		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &st); err == nil {
+			out += fmt.Sprintf(" %s (%s): %s", st.Outcome, st.State, st.Message)
+		}
+	}
 	if wt := d.GetPendingWorkflowTask(); wt != nil {
 		out += fmt.Sprintf("; workflow task %s, attempt %d", wt.GetState(), wt.GetAttempt())
 	}
